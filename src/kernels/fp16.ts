@@ -1,0 +1,88 @@
+/**
+ * IEEE 754 half precision (binary16) conversions. Half values are held as their 16-bit patterns
+ * in `Uint16Array`s. float32 -> half rounds to nearest, ties to even, as hardware and numpy do.
+ */
+
+const scratchF32 = new Float32Array(1);
+const scratchU32 = new Uint32Array(scratchF32.buffer);
+
+/** Rounds a float32 bit pattern to the nearest half bit pattern (ties to even). */
+function roundF32BitsToHalf(x: number): number {
+  const sign = (x >>> 16) & 0x8000;
+  const exponent = (x >>> 23) & 0xff;
+  let mantissa = x & 0x7fffff;
+  if (exponent === 0xff) {
+    // Infinity stays infinity; NaN stays a quiet NaN with its top payload bits.
+    return mantissa === 0 ? sign | 0x7c00 : sign | 0x7e00 | (mantissa >>> 13);
+  }
+  const halfExponent = exponent - 112; // rebias 127 -> 15
+  if (halfExponent >= 0x1f) return sign | 0x7c00;
+  if (halfExponent <= 0) {
+    if (halfExponent < -10) return sign; // below half of the smallest subnormal
+    mantissa |= 0x800000;
+    const shift = 14 - halfExponent;
+    const kept = mantissa >>> shift;
+    const rest = mantissa & ((1 << shift) - 1);
+    const halfway = 1 << (shift - 1);
+    return sign | (rest > halfway || (rest === halfway && kept & 1) ? kept + 1 : kept);
+  }
+  const kept = (halfExponent << 10) | (mantissa >>> 13);
+  const rest = mantissa & 0x1fff;
+  // A carry out of the mantissa correctly bumps the exponent (up to infinity).
+  return sign | (rest > 0x1000 || (rest === 0x1000 && kept & 1) ? kept + 1 : kept);
+}
+
+function halfBitsToFloat(h: number): number {
+  const sign = h & 0x8000 ? -1 : 1;
+  const exponent = (h >>> 10) & 0x1f;
+  const mantissa = h & 0x3ff;
+  if (exponent === 0) return sign * mantissa * 2 ** -24;
+  if (exponent === 0x1f) return mantissa === 0 ? sign * Infinity : NaN;
+  return sign * (1024 + mantissa) * 2 ** (exponent - 25);
+}
+
+/** Every half pattern's float value; 256 KB, built on first use. */
+let halfToFloatTable: Float32Array | undefined;
+function table(): Float32Array {
+  if (!halfToFloatTable) {
+    halfToFloatTable = new Float32Array(65536);
+    for (let h = 0; h < 65536; h++) halfToFloatTable[h] = halfBitsToFloat(h);
+  }
+  return halfToFloatTable;
+}
+
+/** The value of one half bit pattern. */
+export function halfToFloat(bits: number): number {
+  return table()[bits & 0xffff];
+}
+
+/** The half bit pattern nearest to `value` (first rounded to float32, as numpy's float16 does). */
+export function floatToHalf(value: number): number {
+  scratchF32[0] = value;
+  return roundF32BitsToHalf(scratchU32[0]);
+}
+
+/** Rounds a number to the nearest half-representable value (float32 first). */
+export function roundToHalf(value: number): number {
+  return table()[floatToHalf(value)];
+}
+
+/** Decodes `src` half patterns into `dst` (same length unless given). */
+export function halfToFloatArray(
+  src: Uint16Array,
+  dst: Float32Array = new Float32Array(src.length),
+): Float32Array {
+  const lookup = table();
+  for (let i = 0; i < src.length; i++) dst[i] = lookup[src[i]];
+  return dst;
+}
+
+/** Encodes float32 values as half patterns, rounding to nearest even. */
+export function floatToHalfArray(
+  src: Float32Array,
+  dst: Uint16Array = new Uint16Array(src.length),
+): Uint16Array {
+  const bits = new Uint32Array(src.buffer, src.byteOffset, src.length);
+  for (let i = 0; i < src.length; i++) dst[i] = roundF32BitsToHalf(bits[i]);
+  return dst;
+}
