@@ -1,0 +1,84 @@
+/**
+ * `Manifest.json` of an `.mlpackage`: the package's items (model spec, weights, Xcode overlays
+ * such as Metadata.json) by identifier, and which item is the root model.
+ */
+import { randomUUID } from "node:crypto";
+import { FormatError } from "../errors.js";
+
+export interface ManifestItem {
+  author: string;
+  description: string;
+  name: string;
+  /** Path relative to the package's `Data/` folder. */
+  path: string;
+  [extra: string]: unknown;
+}
+
+export interface Manifest {
+  fileFormatVersion: string;
+  itemInfoEntries: Record<string, ManifestItem>;
+  rootModelIdentifier: string;
+  [extra: string]: unknown;
+}
+
+const MODEL_AUTHOR = "com.apple.CoreML";
+
+export function parseManifest(text: string, file: string): Manifest {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw new FormatError(file, `not valid JSON (${(error as Error).message})`);
+  }
+  if (typeof json !== "object" || json === null) throw new FormatError(file, "not a JSON object");
+  const manifest = json as Partial<Manifest>;
+  if (typeof manifest.itemInfoEntries !== "object" || manifest.itemInfoEntries === null) {
+    throw new FormatError(file, "missing itemInfoEntries");
+  }
+  if (typeof manifest.rootModelIdentifier !== "string") {
+    throw new FormatError(file, "missing rootModelIdentifier");
+  }
+  for (const [id, item] of Object.entries(manifest.itemInfoEntries)) {
+    if (typeof item?.path !== "string" || item.path.split("/").includes("..")) {
+      throw new FormatError(file, `item ${id} has no valid path`);
+    }
+  }
+  if (!manifest.itemInfoEntries[manifest.rootModelIdentifier]) {
+    throw new FormatError(
+      file,
+      `rootModelIdentifier ${manifest.rootModelIdentifier} names no item in itemInfoEntries`,
+    );
+  }
+  return manifest as Manifest;
+}
+
+export function rootModelItem(manifest: Manifest): ManifestItem {
+  return manifest.itemInfoEntries[manifest.rootModelIdentifier];
+}
+
+/** The manifest coremltools writes for a new package: the model spec and its weights folder. */
+export function newManifest(): Manifest {
+  const modelId = randomUUID().toUpperCase();
+  return {
+    fileFormatVersion: "1.0.0",
+    itemInfoEntries: {
+      [modelId]: {
+        author: MODEL_AUTHOR,
+        description: "CoreML Model Specification",
+        name: "model.mlmodel",
+        path: "com.apple.CoreML/model.mlmodel",
+      },
+      [randomUUID().toUpperCase()]: {
+        author: MODEL_AUTHOR,
+        description: "CoreML Model Weights",
+        name: "weights",
+        path: "com.apple.CoreML/weights",
+      },
+    },
+    rootModelIdentifier: modelId,
+  };
+}
+
+export function formatManifest(manifest: Manifest): string {
+  return JSON.stringify(manifest, null, 4) + "\n";
+}

@@ -1,0 +1,97 @@
+/**
+ * A pool of worker threads running named kernels (see tasks.ts). Work is queued and handed to
+ * the first idle worker. With `size` 0 tasks run inline on the calling thread, which is also
+ * what happens where worker threads are unavailable.
+ */
+import { availableParallelism } from "node:os";
+import { Worker, type TransferListItem as WorkerTransferable } from "node:worker_threads";
+import { TASKS } from "./tasks.js";
+
+interface Job {
+  task: string;
+  payload: unknown;
+  transfer: WorkerTransferable[];
+  resolve: (value: unknown) => void;
+  reject: (error: Error) => void;
+}
+
+interface Slot {
+  worker: Worker;
+  job?: Job;
+}
+
+/** Modules whose task registrations every worker loads before running anything. */
+const TASK_MODULES = new Set<string>();
+
+export function registerTaskModule(url: string): void {
+  TASK_MODULES.add(url);
+}
+
+export class WorkerPool {
+  private readonly slots: Slot[] = [];
+  private readonly queue: Job[] = [];
+  private closed = false;
+
+  /** `size` defaults to the number of cores. */
+  constructor(readonly size: number = availableParallelism()) {}
+
+  private spawn(): Slot {
+    const worker = new Worker(new URL("./worker.js", import.meta.url), {
+      workerData: { modules: [...TASK_MODULES] },
+    });
+    const slot: Slot = { worker };
+    worker.on("message", (message: { ok: boolean; value?: unknown; error?: string }) => {
+      const job = slot.job!;
+      slot.job = undefined;
+      if (message.ok) job.resolve(message.value);
+      else job.reject(new Error(message.error));
+      this.pump();
+    });
+    worker.on("error", (error) => {
+      slot.job?.reject(error);
+      slot.job = undefined;
+      this.slots.splice(this.slots.indexOf(slot), 1);
+      this.pump();
+    });
+    worker.unref();
+    this.slots.push(slot);
+    return slot;
+  }
+
+  private pump(): void {
+    while (this.queue.length > 0) {
+      let slot = this.slots.find((s) => !s.job);
+      if (!slot && this.slots.length < this.size) slot = this.spawn();
+      if (!slot) return;
+      const job = this.queue.shift()!;
+      slot.job = job;
+      slot.worker.ref();
+      slot.worker.postMessage({ task: job.task, payload: job.payload }, job.transfer);
+    }
+    for (const slot of this.slots) if (!slot.job) slot.worker.unref();
+  }
+
+  /** Runs `task` on a worker (or inline when the pool has no workers). */
+  run<T>(task: string, payload: unknown, transfer: WorkerTransferable[] = []): Promise<T> {
+    if (this.closed) return Promise.reject(new Error("worker pool is closed"));
+    if (this.size === 0) {
+      return new Promise<T>((resolve) => resolve(TASKS[task](payload as never) as T));
+    }
+    return new Promise<T>((resolve, reject) => {
+      this.queue.push({
+        task,
+        payload,
+        transfer,
+        resolve: resolve as (v: unknown) => void,
+        reject,
+      });
+      this.pump();
+    });
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.all(this.slots.map((s) => s.worker.terminate()));
+    this.slots.length = 0;
+  }
+}

@@ -1,0 +1,291 @@
+/**
+ * Streams an ML program's weights into new weight files while passes rewrite its ops.
+ *
+ * Ops are visited in program order; a visitor may replace an op by new ops whose large literal
+ * values are written to the output weight file when the replacement is committed. Visits run
+ * concurrently (so kernels can keep every core busy) under a memory budget, and are committed
+ * strictly in program order, so output files are deterministic. Blobs of ops left alone are
+ * copied. The input model is never modified: the output is a new model whose weight files are
+ * temporary files until it is saved.
+ */
+import { clone, create } from "@bufbuild/protobuf";
+import { randomBytes } from "node:crypto";
+import * as fs from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ModelSchema } from "../format/gen/Model_pb.js";
+import {
+  Value_BlobFileValueSchema,
+  type Block,
+  type Operation,
+  type Value,
+} from "../format/gen/MIL_pb.js";
+import { BlobFileWriter } from "../format/blob/writer.js";
+import { createFileWriter, openFileReader } from "../format/io-node.js";
+import { DEFAULT_WEIGHT_FILE, MLModel, type WeightFileSource } from "../format/model.js";
+import { modelTree } from "../format/model-tree.js";
+import { byteLength, elementCount, type Tensor, type TypedArray } from "../kernels/dtype.js";
+import { BlockGraph } from "./graph.js";
+import { opName } from "./ops.js";
+import { tensorTypeInfo } from "./types.js";
+import { blobFileValue, immediateValue, readTensorValue, storesInWeightFile } from "./values.js";
+import { functionBlocks, walkOperations } from "./walk.js";
+
+/** What a visitor sees of the op it is visiting. */
+export interface RewriteContext {
+  readonly op: Operation;
+  readonly block: Block;
+  readonly graph: BlockGraph;
+  readonly functionName: string;
+  /** Specification version of the (possibly nested) model holding the program. */
+  readonly specificationVersion: number;
+  /** Reads a literal value of the input model (immediate or from its weight file). */
+  read(value: Value): Promise<Tensor>;
+  /**
+   * A value holding `tensor` for a new op: inline when coremltools would inline it, otherwise a
+   * blob written to the output weight file when this op's replacement is committed (in the order
+   * of these calls).
+   */
+  value(tensor: Tensor): Value;
+}
+
+export interface Replacement {
+  /** Ops taking the visited op's place (none to delete it). */
+  ops: Operation[];
+  /** Uses of `from` (an output of the visited op) are pointed at `to`. */
+  renames?: { from: string; to: string }[];
+}
+
+export type OpVisitor = (context: RewriteContext) => Promise<Replacement | undefined>;
+
+export interface RewriteProgress {
+  /** Ops visited and committed so far, of `total` ops that hold or make literal tensors. */
+  done: number;
+  total: number;
+  /** Name of the op just committed. */
+  name: string;
+}
+
+export interface RewriteOptions {
+  /** Folder for the new weight files until the model is saved (default: the OS temp folder). */
+  tempDir?: string;
+  /** Bytes of weights that may be in flight at once (default 256 MiB, at least one op). */
+  memoryBudget?: number;
+  onProgress?: (progress: RewriteProgress) => void;
+  /** Whether an op is worth visiting; others are copied without a visit (default: all). */
+  filter?: (op: Operation) => boolean;
+}
+
+interface PendingBlob {
+  value: Value;
+  tensor: Tensor;
+}
+
+/** Literal tensor values of an op: a const's `val`, and values bound inline to its inputs. */
+function literalValues(op: Operation): Value[] {
+  const values: Value[] = [];
+  const val = op.type === "const" ? op.attributes["val"] : undefined;
+  if (val) values.push(val);
+  for (const argument of Object.values(op.inputs)) {
+    for (const binding of argument.arguments) {
+      if (binding.binding.case === "value") values.push(binding.binding.value);
+    }
+  }
+  return values;
+}
+
+function blobBytes(op: Operation): number {
+  let bytes = 0;
+  for (const value of literalValues(op)) {
+    if (value.value.case !== "blobFileValue") continue;
+    const info = tensorTypeInfo(value.type);
+    if (info && info.shape.every((d) => d !== null)) {
+      bytes += byteLength(info.dtype, elementCount(info.shape as number[]));
+    }
+  }
+  return bytes;
+}
+
+class OutputWeights {
+  private readonly writers = new Map<string, { writer: BlobFileWriter; path: string }>();
+  /** Input blob (file, offset) -> output offset, so shared blobs stay shared. */
+  private readonly copied = new Map<string, number>();
+
+  constructor(
+    private readonly input: MLModel,
+    private readonly dir: string,
+  ) {}
+
+  private async writer(fileName: string): Promise<BlobFileWriter> {
+    let entry = this.writers.get(fileName);
+    if (!entry) {
+      const path = join(
+        this.dir,
+        `.coreml-optimize-${process.pid}-${randomBytes(4).toString("hex")}.bin`,
+      );
+      entry = { writer: await BlobFileWriter.create(await createFileWriter(path)), path };
+      this.writers.set(fileName, entry);
+    }
+    return entry.writer;
+  }
+
+  async write(value: Value, tensor: Tensor, fileName: string): Promise<void> {
+    const writer = await this.writer(fileName);
+    const offset = await writer.appendTensor(tensor.dtype, tensor.data as TypedArray);
+    value.value = {
+      case: "blobFileValue",
+      value: create(Value_BlobFileValueSchema, { fileName, offset: BigInt(offset) }),
+    };
+  }
+
+  /** Copies the blob a value of the input model references; points the value at the copy. */
+  async copy(value: Value): Promise<void> {
+    if (value.value.case !== "blobFileValue") return;
+    const { fileName, offset } = value.value.value;
+    const key = `${fileName}\u0000${offset}`;
+    let newOffset = this.copied.get(key);
+    if (newOffset === undefined) {
+      const reader = await this.input.blobFile(fileName);
+      const { metadata, bytes } = await reader.readData(Number(offset));
+      newOffset = await (
+        await this.writer(fileName)
+      ).append(metadata.dtype, bytes, metadata.elementCount);
+      this.copied.set(key, newOffset);
+    }
+    value.value.value.offset = BigInt(newOffset);
+  }
+
+  async finish(): Promise<Map<string, WeightFileSource>> {
+    const files = new Map<string, WeightFileSource>();
+    for (const [fileName, { writer, path }] of this.writers) {
+      await writer.finish();
+      files.set(fileName, { path, temporary: true, open: () => openFileReader(path) });
+    }
+    return files;
+  }
+
+  async discard(): Promise<void> {
+    for (const { writer, path } of this.writers.values()) {
+      await writer.finish().catch(() => undefined);
+      await fs.rm(path, { force: true });
+    }
+  }
+}
+
+/**
+ * Visits every op of every ML program in `model` (pipelines included) and returns the
+ * rewritten model. Ops the visitor leaves alone keep their weights (copied to the new files).
+ */
+export async function rewriteWeights(
+  model: MLModel,
+  visit: OpVisitor,
+  options: RewriteOptions = {},
+): Promise<MLModel> {
+  const spec = clone(ModelSchema, model.spec);
+  const output = new OutputWeights(model, options.tempDir ?? tmpdir());
+  const budget = options.memoryBudget ?? 256 * 1024 * 1024;
+  try {
+    const work: { context: RewriteContext; bytes: number; visited: boolean }[] = [];
+    for (const { model: nested } of modelTree(spec)) {
+      if (nested.Type.case !== "mlProgram") continue;
+      for (const { functionName, block: root } of functionBlocks(nested.Type.value)) {
+        const graph = new BlockGraph(root);
+        for (const { op, block } of walkOperations(root)) {
+          const literals = literalValues(op);
+          const visited = literals.length > 0 && (options.filter?.(op) ?? true);
+          if (!visited && !literals.some((v) => v.value.case === "blobFileValue")) continue;
+          work.push({
+            bytes: blobBytes(op),
+            visited,
+            context: makeContext(
+              model,
+              op,
+              block,
+              graph,
+              functionName,
+              nested.specificationVersion,
+            ),
+          });
+        }
+      }
+    }
+
+    const total = work.length;
+    const started: Promise<Replacement | undefined>[] = [];
+    let inFlight = 0;
+    let next = 0;
+    for (let index = 0; index < total; index++) {
+      // Start visits ahead of the commit point while the memory budget allows.
+      while (next < total && (next === index || inFlight + work[next].bytes <= budget)) {
+        const item = work[next];
+        inFlight += item.bytes;
+        started[next++] = item.visited ? visit(item.context) : Promise.resolve(undefined);
+      }
+      const item = work[index];
+      await commit(item.context, await started[index], output);
+      delete started[index];
+      inFlight -= item.bytes;
+      options.onProgress?.({ done: index + 1, total, name: opName(item.context.op) });
+    }
+    const files = await output.finish();
+    return model.derive(spec, files);
+  } catch (error) {
+    await output.discard();
+    throw error;
+  }
+}
+
+/** Blobs a visit asked for, written when its replacement is committed. */
+const PENDING = new WeakMap<RewriteContext, PendingBlob[]>();
+
+function makeContext(
+  model: MLModel,
+  op: Operation,
+  block: Block,
+  graph: BlockGraph,
+  functionName: string,
+  specificationVersion: number,
+): RewriteContext {
+  const pending: PendingBlob[] = [];
+  const context: RewriteContext = {
+    op,
+    block,
+    graph,
+    functionName,
+    specificationVersion,
+    read: (value) => readTensorValue(value, model, `op ${opName(op)}`),
+    value(tensor) {
+      if (!storesInWeightFile(tensor.dtype, elementCount(tensor.shape), specificationVersion)) {
+        return immediateValue(tensor);
+      }
+      const value = blobFileValue(tensor.dtype, tensor.shape, DEFAULT_WEIGHT_FILE, 0);
+      pending.push({ value, tensor });
+      return value;
+    },
+  };
+  PENDING.set(context, pending);
+  return context;
+}
+
+async function commit(
+  context: RewriteContext,
+  replacement: Replacement | undefined,
+  output: OutputWeights,
+): Promise<void> {
+  const pending = PENDING.get(context) ?? [];
+  const { op, block, graph } = context;
+  if (!replacement) {
+    for (const value of literalValues(op)) await output.copy(value);
+    return;
+  }
+  const fresh = new Set(pending.map((p) => p.value));
+  const fileName = literalValues(op).find((v) => v.value.case === "blobFileValue");
+  const target =
+    fileName?.value.case === "blobFileValue" ? fileName.value.value.fileName : DEFAULT_WEIGHT_FILE;
+  for (const { value, tensor } of pending) await output.write(value, tensor, target);
+  for (const newOp of replacement.ops) {
+    for (const value of literalValues(newOp)) if (!fresh.has(value)) await output.copy(value);
+  }
+  graph.replace(block, op, replacement.ops);
+  for (const { from, to } of replacement.renames ?? []) graph.renameUses(from, to);
+}
