@@ -22,8 +22,13 @@ import {
   ModelSchema,
   type Model,
 } from "../format/gen/Model_pb.js";
-import type { BlobFileWriter } from "../format/blob/writer.js";
-import { DEFAULT_WEIGHT_FILE } from "../format/model.js";
+import { randomBytes } from "node:crypto";
+import { rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { BlobFileWriter } from "../format/blob/writer.js";
+import { createFileWriter, openFileReader } from "../format/io-node.js";
+import { DEFAULT_WEIGHT_FILE, MLModel } from "../format/model.js";
 import { elementCount, type ElementType, type Tensor } from "../kernels/dtype.js";
 import { makeConstOperation, makeOperation, type InputBinding } from "./ops.js";
 import { TARGETS, type Target } from "./targets.js";
@@ -370,5 +375,34 @@ export class ProgramBuilder {
         value: create(ProgramSchema, { version: 1n, functions: { main: fn } }),
       },
     });
+  }
+}
+
+/**
+ * Builds an ML program with `define` and returns it as a model whose weights sit in a
+ * temporary file until it is saved.
+ */
+export async function buildModel(
+  target: Target,
+  define: (builder: ProgramBuilder) => Promise<void>,
+  tempDir = tmpdir(),
+): Promise<MLModel> {
+  const path = join(
+    tempDir,
+    `.coreml-optimize-${process.pid}-${randomBytes(4).toString("hex")}.bin`,
+  );
+  const writer = await BlobFileWriter.create(await createFileWriter(path));
+  try {
+    const builder = new ProgramBuilder(target, writer);
+    await define(builder);
+    await writer.finish();
+    return new MLModel(
+      builder.build(),
+      new Map([[DEFAULT_WEIGHT_FILE, { path, temporary: true, open: () => openFileReader(path) }]]),
+    );
+  } catch (error) {
+    await writer.finish().catch(() => undefined);
+    await rm(path, { force: true });
+    throw error;
   }
 }

@@ -63,7 +63,10 @@ function renderSummary(path: string, s: ModelSummary): string {
     );
   }
   const t = s.totals;
-  const ratio = t.storedBytes > 0 ? ` (${(t.denseBytes / t.storedBytes).toFixed(2)}× smaller)` : "";
+  const ratio =
+    t.compressed > 0 && t.storedBytes > 0
+      ? ` (${(t.denseBytes / t.storedBytes).toFixed(2)}× smaller)`
+      : "";
   out.push(
     "",
     `Total: ${t.weights} weights, ${t.compressed} compressed; ${formatBytes(t.denseBytes)} dense, ${formatBytes(t.storedBytes)} stored${ratio}; weight files ${formatBytes(t.weightFileBytes)}`,
