@@ -50,3 +50,32 @@ test("a built program saves as an .mlpackage that reads back with its weights", 
     await loaded.close();
   }
 });
+
+test("immediate fp16 values decode from unaligned protobuf bytes", async () => {
+  const model = await buildModel("iOS18", async (b) => {
+    const x = b.input("x", "fp16", [1, 8]);
+    const gamma = await b.constant("gamma", {
+      dtype: "fp16",
+      shape: [8],
+      data: new Uint16Array(8).fill(0x3c00),
+    });
+    const beta = await b.constant("beta", { dtype: "fp16", shape: [8], data: new Uint16Array(8) });
+    b.output(b.layerNorm(x, gamma, beta, 1e-5, "ln"));
+  });
+  const path = join(work, "ln.mlpackage");
+  await model.save(path);
+  await model.close();
+  const loaded = await loadModel(path);
+  const program = loaded.spec.Type.case === "mlProgram" ? loaded.spec.Type.value : assert.fail();
+  for (const { op } of allOperations(program)) {
+    if (op.type !== "const") continue;
+    const tensor = await readTensorValue(constValue(op)!, loaded, opName(op));
+    if (opName(op) === "ln_epsilon")
+      assert.deepEqual(Array.from(tensor.data as Uint16Array), [
+        floatToHalfArray(Float32Array.of(1e-5))[0],
+      ]);
+    if (opName(op) === "gamma")
+      assert.deepEqual(Array.from(tensor.data as Uint16Array), new Array(8).fill(0x3c00));
+  }
+  await loaded.close();
+});
