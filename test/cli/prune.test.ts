@@ -7,9 +7,8 @@ import { after, before, describe, it } from "node:test";
 import { pruneConfigFromOptions } from "../../src/cli/commands/prune.js";
 import { ConfigError } from "../../src/errors.js";
 import { loadModel } from "../../src/format/model.js";
-import { goldenCases } from "../support/golden.js";
 import { REPO_ROOT } from "../support/paths.js";
-import { opsByName } from "../support/sparse.js";
+import { casesNamed, opsByName } from "../support/sparse.js";
 
 const CLI = join(REPO_ROOT, "dist/src/cli/main.js");
 
@@ -44,7 +43,7 @@ describe("prune command options", () => {
 });
 
 describe("coreml-optimize prune", () => {
-  const [golden] = goldenCases("prune_n2m4__zoo_fp16_ios18");
+  const [golden] = casesNamed("prune_n2m4__zoo_fp16_ios18");
   let dir = "";
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), "prune-cli-"));

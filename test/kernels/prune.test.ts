@@ -15,8 +15,7 @@ import {
 } from "../../src/kernels/prune.js";
 import { constValue, opName } from "../../src/program/ops.js";
 import { readTensorValue } from "../../src/program/values.js";
-import { goldenCases } from "../support/golden.js";
-import { opsByName, readParameter, sparseMask } from "../support/sparse.js";
+import { casesNamed, opsByName, readParameter, sparseMask } from "../support/sparse.js";
 
 function fp32(shape: number[], values: number[]): PrunableTensor {
   return { dtype: "fp32", shape, data: Float32Array.from(values) };
@@ -148,7 +147,7 @@ function pruneLikeGolden(weight: PrunableTensor, config: GoldenConfig): PruneRes
 describe("golden prune cases (kernel level)", () => {
   const opened: MLModel[] = [];
   after(async () => Promise.all(opened.map((m) => m.close())));
-  for (const golden of goldenCases("prune_")) {
+  for (const golden of casesNamed("prune_")) {
     it(`${golden.name}: masks and values bit-identical`, async () => {
       const base = await loadModel(golden.basePath);
       const output = await loadModel(golden.outputPath);

@@ -6,6 +6,7 @@ import { unpackMask } from "../../src/kernels/prune.js";
 import { constValue, opName } from "../../src/program/ops.js";
 import { readTensorValue } from "../../src/program/values.js";
 import { allOperations } from "../../src/program/walk.js";
+import { goldenCases, goldenPath, type GoldenCase } from "./golden.js";
 
 /** Every op of the model's main program, by name. */
 export function opsByName(model: MLModel): Map<string, Operation> {
@@ -49,4 +50,15 @@ export async function sparseMask(
   const shape = await readParameter(model, op, "shape", ops);
   const count = Array.from(shape.data as Uint32Array).reduce((a, b) => a * b, 1);
   return unpackMask(mask.data as Uint8Array, count);
+}
+
+/** Golden cases named `prefix`…, with absolute paths to their base and output models. */
+export function casesNamed(
+  prefix: string,
+): (GoldenCase & { basePath: string; outputPath: string })[] {
+  return goldenCases((c) => c.name.startsWith(prefix)).map((c) => ({
+    ...c,
+    basePath: goldenPath(c.base),
+    outputPath: goldenPath(c.output),
+  }));
 }
