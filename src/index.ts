@@ -7,3 +7,13 @@ export { buildModel, ProgramBuilder, type Var } from "./program/builder.js";
 export { TARGETS, type Target } from "./program/targets.js";
 export type { ElementType, Tensor } from "./kernels/dtype.js";
 export { floatToHalf, halfToFloat, floatToHalfArray, halfToFloatArray } from "./kernels/fp16.js";
+export {
+  magnitudePrunerConfig,
+  thresholdPrunerConfig,
+  MAGNITUDE_PRUNER,
+  THRESHOLD_PRUNER,
+  type OpMagnitudePrunerConfig,
+  type OpThresholdPrunerConfig,
+  type PrunerConfig,
+} from "./config/pruner.js";
+export { pruneWeights } from "./passes/prune.js";

@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import { registerInspect } from "./inspect.js";
+import { registerPrune } from "./prune.js";
 
 /** Every subcommand, in the order `--help` lists them. */
-export const COMMANDS: ((program: Command) => void)[] = [registerInspect];
+export const COMMANDS: ((program: Command) => void)[] = [registerInspect, registerPrune];

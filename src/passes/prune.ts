@@ -1,0 +1,117 @@
+/**
+ * `prune_weights`: zeroes weights by threshold, magnitude, block or n:m sparsity and stores them
+ * as `constexpr_sparse_to_dense` (iOS16/17: attributes with a byte-packed mask and the shape;
+ * iOS18+: inputs with a uint1 mask of the weight's shape), as coremltools does.
+ */
+import type { Operation } from "../format/gen/MIL_pb.js";
+import type { MLModel } from "../format/model.js";
+import {
+  isStructuredPruning,
+  MAGNITUDE_PRUNER,
+  PRUNER_KINDS,
+  STRUCTURED_PRUNING_OPS,
+  type PrunerConfig,
+} from "../config/pruner.js";
+import type { OptimizationConfig } from "../config/optimization-config.js";
+import {
+  isPrunable,
+  packMask,
+  pruneByMagnitude,
+  pruneByThreshold,
+  pruneNM,
+  type PrunableTensor,
+  type PruneResult,
+  type SparseWeight,
+} from "../kernels/prune.js";
+import { inputNames, makeOperation } from "../program/ops.js";
+import { TARGETS } from "../program/targets.js";
+import {
+  compressWeights,
+  type CompressionOptions,
+  type CompressionResult,
+  type WeightCandidate,
+} from "./driver.js";
+
+const IOS18 = TARGETS.iOS18.specificationVersion;
+
+/** Whether every consumer takes the weight as the `weight` of a conv or linear op. */
+function feedsConvOrLinearWeight(weight: WeightCandidate): boolean {
+  return weight.consumers.every(
+    (op) =>
+      STRUCTURED_PRUNING_OPS.has(op.type) &&
+      Object.keys(op.inputs).every(
+        (input) => input === "weight" || !inputNames(op, input).includes(weight.name),
+      ),
+  );
+}
+
+/** Prunes one weight as `config` says (skipped results leave it dense). */
+export function pruneTensor(tensor: PrunableTensor, config: PrunerConfig): PruneResult {
+  if (config.kind !== MAGNITUDE_PRUNER) {
+    return pruneByThreshold(tensor, config.threshold, config.minimumSparsityPercentile);
+  }
+  if (config.nMRatio) {
+    const [n, m] = config.nMRatio;
+    return pruneNM(tensor, n, m, config.dim ?? 1);
+  }
+  const block =
+    config.blockSize !== undefined
+      ? { blockSize: config.blockSize, dim: config.dim ?? 0 }
+      : undefined;
+  return pruneByMagnitude(tensor, config.targetSparsity ?? 0, block);
+}
+
+/** The `constexpr_sparse_to_dense` op holding `sparse` in place of `weight`. */
+export function sparseToDenseOp(weight: WeightCandidate, sparse: SparseWeight): Operation {
+  const { dtype, shape } = weight.tensor;
+  const name = `${weight.name}_sparsified`;
+  const nonzeroData = weight.value({
+    dtype,
+    shape: [sparse.nonzeroData.length],
+    data: sparse.nonzeroData,
+  });
+  const output = [{ name, dtype, shape }];
+  if (weight.specificationVersion >= IOS18) {
+    const mask = weight.value({ dtype: "uint1", shape, data: sparse.mask });
+    return makeOperation(
+      "constexpr_sparse_to_dense",
+      name,
+      { nonzero_data: nonzeroData, mask },
+      output,
+    );
+  }
+  const packed = packMask(sparse.mask);
+  return makeOperation("constexpr_sparse_to_dense", name, {}, output, {
+    nonzero_data: nonzeroData,
+    mask: weight.value({ dtype: "uint8", shape: [packed.length], data: packed }),
+    shape: weight.value({ dtype: "uint32", shape: [shape.length], data: Uint32Array.from(shape) }),
+  });
+}
+
+/** Prunes the weights of every ML program of `model` (coremltools' `prune_weights`). */
+export async function pruneWeights(
+  model: MLModel,
+  config: OptimizationConfig<PrunerConfig>,
+  options: CompressionOptions = {},
+): Promise<CompressionResult> {
+  return compressWeights(
+    model,
+    config,
+    {
+      passName: "prune_weights",
+      configKinds: PRUNER_KINDS,
+      async compress(weight, opConfig) {
+        if (!isPrunable(weight.tensor)) return undefined;
+        // Block and n:m sparsity only suit conv and linear weights, unless named explicitly.
+        const named = Object.prototype.hasOwnProperty.call(config.opNameConfigs ?? {}, weight.name);
+        if (isStructuredPruning(opConfig) && !named && !feedsConvOrLinearWeight(weight)) {
+          return undefined;
+        }
+        const result = pruneTensor(weight.tensor, opConfig);
+        if (result.kind === "skipped") return undefined;
+        return { ops: [sparseToDenseOp(weight, result.weight)] };
+      },
+    },
+    options,
+  );
+}
