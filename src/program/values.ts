@@ -66,7 +66,7 @@ export function storesInWeightFile(
 function viewAs(type: ElementType, bytes: Uint8Array, count: number): TypedArray {
   const ArrayType = ELEMENT_TYPES[type].array!;
   const width = ArrayType.BYTES_PER_ELEMENT;
-  // A copy (not `slice`, which on a Node Buffer is a view at the same misaligned offset).
+  // Copy through the Uint8Array constructor: Buffer.slice would return a view.
   const aligned = bytes.byteOffset % width === 0 ? bytes : new Uint8Array(bytes);
   return new ArrayType(aligned.buffer as ArrayBuffer, aligned.byteOffset, count);
 }
