@@ -97,8 +97,9 @@ export async function decompressWeights(
           typeof binding === "string" ? take(graph, binding, label) : context.read(binding),
         ] as const,
     );
+    const tensors = await Promise.all(pending.map(([, tensor]) => tensor));
     const inputs: Record<string, Tensor> = {};
-    for (const [key, tensor] of pending) inputs[key] = await tensor;
+    pending.forEach(([key], index) => (inputs[key] = tensors[index]));
     const outputs = evaluateConstexpr(op.type, inputs, label);
     if (outputs.length !== op.outputs.length) {
       throw new FormatError(
