@@ -27,7 +27,7 @@ export interface DecompressOptions extends Pick<
   RewriteOptions,
   "tempDir" | "memoryBudget" | "onProgress"
 > {
-  /** Called for every constexpr op evaluated (in program order of commits is not guaranteed). */
+  /** Called for every constexpr op evaluated (visits overlap, so not necessarily in program order). */
   onDecompressed?: (op: DecompressedOp) => void;
 }
 
