@@ -3,6 +3,18 @@ export { CoreMLOptimizeError, ConfigError, FormatError, UnsupportedError } from 
 export { loadModel, MLModel, type ModelFormat } from "./format/model.js";
 export { inspectModel, type ModelSummary, type WeightSummary } from "./analysis/inspect.js";
 export { getWeightsMetadata, type WeightMetadata } from "./analysis/weights-metadata.js";
+export {
+  decompressWeights,
+  type DecompressOptions,
+  type DecompressedOp,
+} from "./passes/decompress.js";
+export {
+  CONSTEXPR_OPS,
+  evaluateConstexpr,
+  isConstexprOp,
+  type ConstexprEvaluator,
+  type ConstexprInputs,
+} from "./passes/constexpr.js";
 export { buildModel, ProgramBuilder, type Var } from "./program/builder.js";
 export { TARGETS, type Target } from "./program/targets.js";
 export type { ElementType, Tensor } from "./kernels/dtype.js";

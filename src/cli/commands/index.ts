@@ -1,6 +1,11 @@
 import type { Command } from "commander";
+import { registerDecompress } from "./decompress.js";
 import { registerInspect } from "./inspect.js";
 import { registerPrune } from "./prune.js";
 
 /** Every subcommand, in the order `--help` lists them. */
-export const COMMANDS: ((program: Command) => void)[] = [registerInspect, registerPrune];
+export const COMMANDS: ((program: Command) => void)[] = [
+  registerInspect,
+  registerDecompress,
+  registerPrune,
+];
