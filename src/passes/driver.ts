@@ -283,11 +283,15 @@ export async function compressWeights<C extends OpConfig>(
     return { ops: compressed.ops, renames: [{ from: output, to: last.outputs[0].name }] };
   };
 
-  const result = await rewriteWeights(model, visit, {
-    ...options,
-    filter: (op) => op.type === "const",
-  });
-  if (model !== input) await model.close();
+  let result: MLModel;
+  try {
+    result = await rewriteWeights(model, visit, {
+      ...options,
+      filter: (op) => op.type === "const",
+    });
+  } finally {
+    if (model !== input) await model.close();
+  }
   reports.sort((a, b) => a.order - b.order);
   return { model: result, weights: reports.map((r) => r.report) };
 }

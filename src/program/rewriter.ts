@@ -190,6 +190,7 @@ export async function rewriteWeights(
   const spec = clone(ModelSchema, model.spec);
   const output = new OutputWeights(model, options.tempDir ?? tmpdir());
   const budget = options.memoryBudget ?? 256 * 1024 * 1024;
+  const started: Promise<Replacement | undefined>[] = [];
   try {
     const work: { context: RewriteContext; bytes: number; visited: boolean }[] = [];
     for (const { model: nested } of modelTree(spec)) {
@@ -217,7 +218,6 @@ export async function rewriteWeights(
     }
 
     const total = work.length;
-    const started: Promise<Replacement | undefined>[] = [];
     let inFlight = 0;
     let next = 0;
     for (let index = 0; index < total; index++) {
@@ -236,6 +236,8 @@ export async function rewriteWeights(
     const files = await output.finish();
     return model.derive(spec, files);
   } catch (error) {
+    // Visits already under way may fail too: their errors are superseded by this one.
+    for (const visit of started) visit?.catch(() => undefined);
     await output.discard();
     throw error;
   }
