@@ -225,7 +225,10 @@ export async function rewriteWeights(
       while (next < total && (next === index || inFlight + work[next].bytes <= budget)) {
         const item = work[next];
         inFlight += item.bytes;
-        started[next++] = item.visited ? visit(item.context) : Promise.resolve(undefined);
+        const visiting = item.visited ? visit(item.context) : Promise.resolve(undefined);
+        // Awaited in order below; a visit failing before its turn is not an unhandled rejection.
+        visiting.catch(() => undefined);
+        started[next++] = visiting;
       }
       const item = work[index];
       await commit(item.context, await started[index], output);
@@ -236,8 +239,6 @@ export async function rewriteWeights(
     const files = await output.finish();
     return model.derive(spec, files);
   } catch (error) {
-    // Visits already under way may fail too: their errors are superseded by this one.
-    for (const visit of started) visit?.catch(() => undefined);
     await output.discard();
     throw error;
   }

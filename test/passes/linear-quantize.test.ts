@@ -16,6 +16,7 @@ import { DEFAULT_WEIGHT_FILE, MLModel, loadModel } from "../../src/format/model.
 import type { Tensor } from "../../src/kernels/dtype.js";
 import { floatToHalfArray } from "../../src/kernels/fp16.js";
 import { linearQuantizeWeights } from "../../src/passes/linear-quantize.js";
+import { WorkerPool } from "../../src/parallel/pool.js";
 import { ProgramBuilder } from "../../src/program/builder.js";
 import { opName } from "../../src/program/ops.js";
 import type { Target } from "../../src/program/targets.js";
@@ -203,4 +204,40 @@ test("per_block with a block size not dividing the input axis skips the weight",
     ["fc_w", "mm_y", "deconv_w", "emb_w"],
   );
   await model.close();
+});
+
+test("the worker pool gives the same bytes as inline quantization", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "lq-pool-"));
+  const path = join(dir, "weight.bin");
+  const writer = await BlobFileWriter.create(await createFileWriter(path));
+  const b = new ProgramBuilder("iOS18", writer);
+  const x = b.input("x", "fp16", [1, 512]);
+  b.output(b.linear(x, await b.constant("big_w", randomHalf([256, 512], 9)), undefined, "big"));
+  await writer.finish();
+  const model = new MLModel(
+    b.build(),
+    new Map([[DEFAULT_WEIGHT_FILE, { path, open: () => openFileReader(path) }]]),
+  );
+  const pool = new WorkerPool(2);
+  try {
+    const config = global({ dtype: "int4", granularity: "per_block", blockSize: 32 });
+    const pooled = await linearQuantizeWeights(model, config, { pool });
+    const inline = await linearQuantizeWeights(model, config);
+    const read = async (m: MLModel) => {
+      const op = opsOf(m).find((o) => o.type === "constexpr_blockwise_shift_scale")!;
+      return Promise.all(
+        ["data", "scale"].map(async (key) => {
+          const binding = op.inputs[key].arguments[0].binding;
+          assert.equal(binding.case, "value");
+          return [...((await readTensorValue(binding.value, m, key)).data as Uint8Array)];
+        }),
+      );
+    };
+    assert.deepEqual(await read(pooled.model), await read(inline.model));
+    assert.equal(pooled.weights[0].snrDb, inline.weights[0].snrDb);
+    await Promise.all([pooled.model.close(), inline.model.close()]);
+  } finally {
+    await pool.close();
+    await model.close();
+  }
 });

@@ -13,6 +13,7 @@ import {
 import { ConfigError } from "../../errors.js";
 import type { WeightReport } from "../../passes/driver.js";
 import { linearQuantizeWeights } from "../../passes/linear-quantize.js";
+import { WorkerPool } from "../../parallel/pool.js";
 import { parseTarget } from "../../program/targets.js";
 import { formatBytes, formatNumber, formatTable } from "../format.js";
 import { createProgress } from "../progress.js";
@@ -204,10 +205,12 @@ export function registerQuantize(program: Command): void {
       const config = await quantizeConfig(flags);
       const raiseTarget = flags.target ? parseTarget(flags.target) : undefined;
       const progress = createProgress("quantize", flags.quiet || flags.json);
+      const pool = new WorkerPool();
       const weights = await withModel(input, async (model) => {
         try {
           const result = await linearQuantizeWeights(model, config, {
             raiseTarget,
+            pool,
             onProgress: ({ done, total, name }) => progress.update(done, total, name),
           });
           try {
@@ -218,6 +221,7 @@ export function registerQuantize(program: Command): void {
           return result.weights;
         } finally {
           progress.stop();
+          await pool.close();
         }
       });
       const sizeBefore = await diskSize(input);
