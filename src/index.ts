@@ -3,6 +3,25 @@ export { CoreMLOptimizeError, ConfigError, FormatError, UnsupportedError } from 
 export { loadModel, MLModel, type ModelFormat } from "./format/model.js";
 export { inspectModel, type ModelSummary, type WeightSummary } from "./analysis/inspect.js";
 export { getWeightsMetadata, type WeightMetadata } from "./analysis/weights-metadata.js";
+export * from "./config/index.js";
+export {
+  compressWeights,
+  raiseTarget,
+  type CompressedWeight,
+  type CompressionOptions,
+  type CompressionResult,
+  type WeightCandidate,
+  type WeightCompressor,
+  type WeightReport,
+} from "./passes/driver.js";
+export {
+  inferBlockSizes,
+  linearQuantizeWeights,
+  linearQuantizer,
+  type LinearQuantizeOptions,
+} from "./passes/linear-quantize.js";
+export { linearQuantize, type LinearQuantized } from "./kernels/linear-quantize.js";
+export { pruneWeights } from "./passes/prune.js";
 export {
   decompressWeights,
   type DecompressOptions,
@@ -19,13 +38,3 @@ export { buildModel, ProgramBuilder, type Var } from "./program/builder.js";
 export { TARGETS, type Target } from "./program/targets.js";
 export type { ElementType, Tensor } from "./kernels/dtype.js";
 export { floatToHalf, halfToFloat, floatToHalfArray, halfToFloatArray } from "./kernels/fp16.js";
-export {
-  magnitudePrunerConfig,
-  thresholdPrunerConfig,
-  MAGNITUDE_PRUNER,
-  THRESHOLD_PRUNER,
-  type OpMagnitudePrunerConfig,
-  type OpThresholdPrunerConfig,
-  type PrunerConfig,
-} from "./config/pruner.js";
-export { pruneWeights } from "./passes/prune.js";

@@ -10,6 +10,7 @@ import { LINEAR_QUANTIZER, type OpLinearQuantizerConfig } from "../config/linear
 import type { OptimizationConfig } from "../config/optimization-config.js";
 import type { Tensor } from "../kernels/dtype.js";
 import { linearQuantize, type LinearQuantized } from "../kernels/linear-quantize.js";
+import { LINEAR_QUANTIZE_TASK } from "../kernels/linear-quantize-task.js";
 import { makeOperation } from "../program/ops.js";
 import { TARGETS, targetOfSpecificationVersion, type Target } from "../program/targets.js";
 import { immediateValue } from "../program/values.js";
@@ -22,6 +23,8 @@ import {
 } from "./driver.js";
 
 const IOS18 = TARGETS.iOS18.specificationVersion;
+/** Below this many elements, handing a tensor to a worker costs more than it saves. */
+const POOL_MINIMUM_ELEMENTS = 1 << 16;
 
 export interface LinearQuantizeOptions extends Omit<CompressionOptions, "minimumTarget"> {
   /**
@@ -123,15 +126,18 @@ function quantizedOps(weight: WeightCandidate, q: LinearQuantized): Operation[] 
 export const linearQuantizer: WeightCompressor<OpLinearQuantizerConfig> = {
   passName: "linear_quantize_weights",
   configKinds: [LINEAR_QUANTIZER],
-  async compress(weight, config) {
+  async compress(weight, config, { pool }) {
     requireIos18(weight, config);
     const blockSizes = inferBlockSizes(weight, config);
     if (!blockSizes) return undefined;
-    const quantized = linearQuantize(weight.tensor, {
-      mode: config.mode,
-      dtype: config.dtype,
-      blockSizes,
-    });
+    const spec = { mode: config.mode, dtype: config.dtype, blockSizes };
+    const quantized =
+      pool && weight.tensor.data.length >= POOL_MINIMUM_ELEMENTS
+        ? await pool.run<LinearQuantized | undefined>(LINEAR_QUANTIZE_TASK, {
+            weight: weight.tensor,
+            spec,
+          })
+        : linearQuantize(weight.tensor, spec);
     if (!quantized) return undefined;
     return { ops: quantizedOps(weight, quantized), snrDb: quantized.snrDb };
   },

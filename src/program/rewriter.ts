@@ -192,6 +192,7 @@ export async function rewriteWeights(
   const spec = clone(ModelSchema, model.spec);
   const output = new OutputWeights(model, options.tempDir ?? tmpdir());
   const budget = options.memoryBudget ?? 256 * 1024 * 1024;
+  const started: Promise<Replacement | undefined>[] = [];
   try {
     const work: { context: RewriteContext; bytes: number; visited: boolean }[] = [];
     for (const { model: nested } of modelTree(spec)) {
@@ -221,7 +222,6 @@ export async function rewriteWeights(
     }
 
     const total = work.length;
-    const started: Promise<Replacement | undefined>[] = [];
     let inFlight = 0;
     let next = 0;
     for (let index = 0; index < total; index++) {
@@ -230,7 +230,7 @@ export async function rewriteWeights(
         const item = work[next];
         inFlight += item.bytes;
         const visiting = item.visited ? visit(item.context) : Promise.resolve(undefined);
-        // Failures are reported when their turn to commit comes (or not at all once one fails).
+        // Awaited in order below; a visit failing before its turn is not an unhandled rejection.
         visiting.catch(() => undefined);
         started[next++] = visiting;
       }

@@ -2,10 +2,12 @@ import type { Command } from "commander";
 import { registerDecompress } from "./decompress.js";
 import { registerInspect } from "./inspect.js";
 import { registerPrune } from "./prune.js";
+import { registerQuantize } from "./quantize.js";
 
 /** Every subcommand, in the order `--help` lists them. */
 export const COMMANDS: ((program: Command) => void)[] = [
   registerInspect,
   registerDecompress,
+  registerQuantize,
   registerPrune,
 ];
