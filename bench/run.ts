@@ -55,7 +55,6 @@ try {
       formatBytes(result.peakRssBytes),
       `${((result.peakRssBytes / weightBytes) * 100).toFixed(0)}% of model`,
     ]);
-    await rm(output, { recursive: true, force: true });
   }
   process.stdout.write(
     `${formatTable(["task", "time", "throughput", "peak RSS", "peak / model"], rows)}\n`,

@@ -5,7 +5,7 @@ const [name, input, output] = process.argv.slice(2);
 const task = TASKS[name];
 if (!task) throw new Error(`unknown bench task ${name}`);
 const start = performance.now();
-await task(input, output);
+await task.run(input, output);
 const seconds = (performance.now() - start) / 1000;
 process.stdout.write(
   JSON.stringify({ seconds, peakRssBytes: process.resourceUsage().maxRSS * 1024 }),
