@@ -81,11 +81,17 @@ interface PendingBlob {
   tensor: Tensor;
 }
 
-/** Literal tensor values of an op: a const's `val`, and values bound inline to its inputs. */
+/**
+ * Literal tensor values of an op: a const's `val`, blobs held in attributes (iOS16 constexpr ops
+ * keep their tensors there), and values bound inline to its inputs.
+ */
 function literalValues(op: Operation): Value[] {
   const values: Value[] = [];
-  const val = op.type === "const" ? op.attributes["val"] : undefined;
-  if (val) values.push(val);
+  for (const [key, value] of Object.entries(op.attributes)) {
+    if ((op.type === "const" && key === "val") || value.value.case === "blobFileValue") {
+      values.push(value);
+    }
+  }
   for (const argument of Object.values(op.inputs)) {
     for (const binding of argument.arguments) {
       if (binding.binding.case === "value") values.push(binding.binding.value);

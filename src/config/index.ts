@@ -1,0 +1,4 @@
+/** Optimization configs: the framework and every op config kind (importing registers them). */
+export * from "./optimization-config.js";
+export * from "./parse.js";
+export * from "./linear-quantizer.js";

@@ -1,0 +1,293 @@
+/**
+ * The walk every weight compression shares: find the const weights coremltools would compress,
+ * resolve each one's config from the ops that consume it, work out its channel axes from those
+ * consumers, let the compression build replacement ops, and point the consumers at them.
+ *
+ * Candidate rules, as coremltools applies them: a const of fp16/fp32/int8/uint8 with at least 10
+ * elements (what it stores in the weight file); its config comes from its own name or its
+ * consumers (conflicting consumer configs are an error, even for small weights); it is skipped
+ * when it feeds a constexpr op, has rank <= 1, has no more elements than the config's
+ * `weightThreshold`, is not a float tensor, or holds an infinity.
+ */
+import { clone } from "@bufbuild/protobuf";
+import type { Operation, Value } from "../format/gen/MIL_pb.js";
+import { ModelSchema } from "../format/gen/Model_pb.js";
+import type { MLModel } from "../format/model.js";
+import { modelTree } from "../format/model-tree.js";
+import { ConfigError } from "../errors.js";
+import { halfToFloat } from "../kernels/fp16.js";
+import { byteLength, elementCount, type ElementType, type Tensor } from "../kernels/dtype.js";
+import {
+  configForWeight,
+  expectConfigKinds,
+  type OpConfig,
+  type OptimizationConfig,
+} from "../config/optimization-config.js";
+import type { BlockGraph } from "../program/graph.js";
+import { constValue, inputNames, inputValues, opName } from "../program/ops.js";
+import { rewriteWeights, type RewriteContext, type RewriteOptions } from "../program/rewriter.js";
+import { TARGETS, type Target } from "../program/targets.js";
+import { tensorTypeInfo } from "../program/types.js";
+import { allOperations } from "../program/walk.js";
+import { decodeImmediateTensor } from "../program/values.js";
+
+/** Element types of consts coremltools considers (those it keeps in the weight file). */
+const CANDIDATE_TYPES = new Set<ElementType>(["fp16", "fp32", "int8", "uint8"]);
+const MINIMUM_ELEMENTS = 10;
+const IOS16 = TARGETS.iOS16.specificationVersion;
+
+/** A weight chosen for compression, as a compression sees it. */
+export interface WeightCandidate {
+  /** Name of the const op (and prefix of the ops replacing it). */
+  readonly name: string;
+  readonly functionName: string;
+  readonly tensor: Tensor;
+  readonly consumers: readonly Operation[];
+  /**
+   * The weight's output-channel and input-channel axes as its consumers use it (conv and linear
+   * weights [out, in, ...]; conv_transpose [in, out, ...]; matmul by its transposes), or
+   * undefined when consumers disagree.
+   */
+  readonly outputChannelAxis: number | undefined;
+  readonly inputChannelAxis: number | undefined;
+  readonly specificationVersion: number;
+  /** A literal value for a new op: inline or in the weight file, as coremltools would store it. */
+  value(tensor: Tensor): Value;
+}
+
+/** What a compression made of one weight. */
+export interface CompressedWeight {
+  /** Ops replacing the const, in program order; the last one's first output replaces it. */
+  ops: Operation[];
+  /** Signal-to-noise ratio (dB) of the dense reconstruction, when the compression measured it. */
+  snrDb?: number;
+}
+
+export interface WeightCompressor<C extends OpConfig> {
+  /** The pass's name, for messages (`linear_quantize_weights`). */
+  readonly passName: string;
+  /** Config kinds the pass accepts. */
+  readonly configKinds: readonly string[];
+  /** Compresses one weight, or returns undefined to leave it as it is. */
+  compress(weight: WeightCandidate, config: C): Promise<CompressedWeight | undefined>;
+}
+
+/** One compressed weight, for reports. */
+export interface WeightReport {
+  name: string;
+  functionName: string;
+  dtype: ElementType;
+  shape: readonly number[];
+  config: OpConfig;
+  bytesBefore: number;
+  bytesAfter: number;
+  snrDb?: number;
+}
+
+export interface CompressionOptions extends Omit<RewriteOptions, "filter"> {
+  /** Raise models older than this target to it first (spec version and opset). */
+  minimumTarget?: Target;
+}
+
+export interface CompressionResult {
+  model: MLModel;
+  weights: WeightReport[];
+}
+
+/** Fails when `op_name_configs` names an op the model does not have. */
+function checkOpNames(config: OptimizationConfig, model: MLModel): void {
+  const names = Object.keys(config.opNameConfigs ?? {});
+  if (names.length === 0) return;
+  const known = new Set<string>();
+  for (const { model: nested } of modelTree(model.spec)) {
+    if (nested.Type.case !== "mlProgram") continue;
+    for (const { op } of allOperations(nested.Type.value)) known.add(opName(op));
+  }
+  for (const name of names) {
+    if (!known.has(name))
+      throw new ConfigError(`op_name_configs.${name}: the model has no op named ${name}`);
+  }
+}
+
+/** The model with every ML program raised to at least `target` (spec version and opset). */
+export function raiseTarget(model: MLModel, target: Target): MLModel {
+  const { specificationVersion, opset } = TARGETS[target];
+  const spec = clone(ModelSchema, model.spec);
+  let raised = false;
+  for (const { model: nested } of modelTree(spec)) {
+    if (nested.Type.case !== "mlProgram" || nested.specificationVersion >= specificationVersion) {
+      continue;
+    }
+    raised = true;
+    nested.specificationVersion = specificationVersion;
+    for (const fn of Object.values(nested.Type.value.functions)) {
+      const block = fn.blockSpecializations[fn.opset];
+      if (!block) continue;
+      delete fn.blockSpecializations[fn.opset];
+      fn.blockSpecializations[opset] = block;
+      fn.opset = opset;
+    }
+  }
+  if (spec.specificationVersion < specificationVersion) {
+    spec.specificationVersion = specificationVersion;
+    raised = true;
+  }
+  return raised ? model.derive(spec, model.weightFiles) : model;
+}
+
+/** The literal bool bound to an op input (inline or through a const op). */
+function boolInput(op: Operation, input: string, graph: BlockGraph): boolean {
+  let value: Value | undefined = inputValues(op, input)[0];
+  const name = inputNames(op, input)[0];
+  if (!value && name) {
+    const producer = graph.producer(name)?.op;
+    value = producer ? constValue(producer) : undefined;
+  }
+  if (value?.value.case !== "immediateValue" || value.value.value.value.case !== "tensor") {
+    return false;
+  }
+  const tensor = decodeImmediateTensor("bool", [], value.value.value.value.value, opName(op));
+  return (tensor.data as Uint8Array)[0] !== 0;
+}
+
+/** [output axis, input axis] of a weight of `rank` as `consumer` uses it. */
+function consumerAxes(
+  consumer: Operation,
+  weight: string,
+  rank: number,
+  graph: BlockGraph,
+): [number, number] {
+  let axes: [number, number] = [0, 1];
+  if (consumer.type === "conv_transpose") axes = [1, 0];
+  else if (consumer.type === "matmul") {
+    if (inputNames(consumer, "y").includes(weight)) {
+      axes = boolInput(consumer, "transpose_y", graph) ? [-2, -1] : [-1, -2];
+    } else {
+      axes = boolInput(consumer, "transpose_x", graph) ? [-1, -2] : [-2, -1];
+    }
+  }
+  return axes.map((a) => (a < 0 ? a + rank : a)) as [number, number];
+}
+
+function channelAxes(
+  consumers: readonly Operation[],
+  weight: string,
+  rank: number,
+  graph: BlockGraph,
+): { output: number | undefined; input: number | undefined } {
+  const outputs = new Set<number>();
+  const inputs = new Set<number>();
+  for (const consumer of consumers) {
+    const [output, input] = consumerAxes(consumer, weight, rank, graph);
+    outputs.add(output);
+    inputs.add(input);
+  }
+  const pick = (set: Set<number>, fallback: number) =>
+    set.size > 1 ? undefined : set.size === 1 ? [...set][0] : fallback;
+  return { output: pick(outputs, 0), input: pick(inputs, 1) };
+}
+
+function hasInfinity(tensor: Tensor): boolean {
+  if (tensor.dtype === "fp16") {
+    for (const bits of tensor.data as Uint16Array) if ((bits & 0x7fff) === 0x7c00) return true;
+    return false;
+  }
+  for (const v of tensor.data as Float32Array) if (v === Infinity || v === -Infinity) return true;
+  return false;
+}
+
+/** Decodes any float tensor to float64 values (for error measures). */
+export function floatValues(tensor: Tensor): Float64Array {
+  const out = new Float64Array(tensor.data.length);
+  if (tensor.dtype === "fp16") {
+    const data = tensor.data as Uint16Array;
+    for (let i = 0; i < data.length; i++) out[i] = halfToFloat(data[i]);
+  } else {
+    out.set(tensor.data as Float32Array);
+  }
+  return out;
+}
+
+/**
+ * Runs one weight compression over every ML program of `model`. The input model is left as it
+ * is; the result's weights live in temporary files until it is saved.
+ */
+export async function compressWeights<C extends OpConfig>(
+  input: MLModel,
+  config: OptimizationConfig<C>,
+  compressor: WeightCompressor<C>,
+  options: CompressionOptions = {},
+): Promise<CompressionResult> {
+  expectConfigKinds(config, compressor.configKinds, compressor.passName);
+  checkOpNames(config, input);
+  const model = options.minimumTarget ? raiseTarget(input, options.minimumTarget) : input;
+  const reports: { order: number; report: WeightReport }[] = [];
+  let visits = 0;
+
+  const visit = async (context: RewriteContext) => {
+    // Visits start in program order (but may finish in any order): keep reports in that order.
+    const order = visits++;
+    const { op, graph } = context;
+    const val = constValue(op);
+    const info = tensorTypeInfo(val?.type);
+    if (!val || !info || !CANDIDATE_TYPES.has(info.dtype)) return undefined;
+    if (info.shape.some((d) => d === null)) return undefined;
+    const shape = info.shape as number[];
+    const count = elementCount(shape);
+    if (count < MINIMUM_ELEMENTS || context.specificationVersion < IOS16) return undefined;
+
+    const output = op.outputs[0].name;
+    const consumers = graph.consumers(output);
+    const opConfig = configForWeight(config, op, consumers);
+    if (opConfig === null) return undefined;
+    if (consumers.some((c) => c.type.startsWith("constexpr_"))) return undefined;
+    if (shape.length <= 1 || count <= opConfig.weightThreshold) return undefined;
+    if (info.dtype !== "fp16" && info.dtype !== "fp32") return undefined;
+
+    const tensor = await context.read(val);
+    if (hasInfinity(tensor)) return undefined;
+    const axes = channelAxes(consumers, output, shape.length, graph);
+    let bytesAfter = 0;
+    const name = opName(op);
+    const compressed = await compressor.compress(
+      {
+        name,
+        functionName: context.functionName,
+        tensor,
+        consumers,
+        outputChannelAxis: axes.output,
+        inputChannelAxis: axes.input,
+        specificationVersion: context.specificationVersion,
+        value(t) {
+          bytesAfter += byteLength(t.dtype, elementCount(t.shape));
+          return context.value(t);
+        },
+      },
+      opConfig,
+    );
+    if (!compressed || compressed.ops.length === 0) return undefined;
+    const last = compressed.ops[compressed.ops.length - 1];
+    reports.push({
+      order,
+      report: {
+        name,
+        functionName: context.functionName,
+        dtype: info.dtype,
+        shape,
+        config: opConfig,
+        bytesBefore: byteLength(info.dtype, count),
+        bytesAfter,
+        snrDb: compressed.snrDb,
+      },
+    });
+    return { ops: compressed.ops, renames: [{ from: output, to: last.outputs[0].name }] };
+  };
+
+  const result = await rewriteWeights(model, visit, {
+    ...options,
+    filter: (op) => op.type === "const",
+  });
+  if (model !== input) await model.close();
+  reports.sort((a, b) => a.order - b.order);
+  return { model: result, weights: reports.map((r) => r.report) };
+}
