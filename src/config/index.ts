@@ -2,3 +2,4 @@
 export * from "./optimization-config.js";
 export * from "./parse.js";
 export * from "./linear-quantizer.js";
+export * from "./palettizer.js";

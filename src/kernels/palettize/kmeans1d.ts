@@ -148,6 +148,25 @@ export function distinctWithCounts(data: ArrayLike<number>): {
   return { values, counts };
 }
 
+/** Distinct values of `data`, ascending, each with the sum of its points' `weights`. */
+export function distinctWithWeights(
+  data: Float64Array,
+  weights: Float64Array,
+): { values: Float64Array; counts: Float64Array } {
+  const order = Uint32Array.from(data.keys()).sort((a, b) => data[a] - data[b]);
+  const values: number[] = [];
+  const counts: number[] = [];
+  for (const i of order) {
+    if (values.length > 0 && values[values.length - 1] === data[i]) {
+      counts[counts.length - 1] += weights[i];
+    } else {
+      values.push(data[i]);
+      counts.push(weights[i]);
+    }
+  }
+  return { values: Float64Array.from(values), counts: Float64Array.from(counts) };
+}
+
 /** Distinct values of half-precision bit patterns, ascending, with counts (O(n), no sort). */
 export function distinctHalfWithCounts(
   bits: Uint16Array,

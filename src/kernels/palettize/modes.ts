@@ -4,7 +4,12 @@
  * table of 2^nbits entries.
  */
 import { halfToFloat, roundToHalf } from "../fp16.js";
-import { distinctHalfWithCounts, distinctWithCounts, kmeans1D } from "./kmeans1d.js";
+import {
+  distinctHalfWithCounts,
+  distinctWithCounts,
+  distinctWithWeights,
+  kmeans1D,
+} from "./kmeans1d.js";
 import { vectorKMeans } from "./vector-kmeans.js";
 
 export type PaletteMode = "kmeans" | "uniform" | "unique";
@@ -20,6 +25,11 @@ export interface GroupsInput {
   values: Float64Array;
   /** The same values as half bit patterns when the weight is fp16 (speeds up k-means). */
   halfBits?: Uint16Array;
+  /**
+   * How much each point's error counts (scalar k-means only; default 1). Per-channel scaling
+   * passes the squared scales so the clusters minimize the error of the rescaled weight.
+   */
+  pointWeights?: Float64Array;
   groupCount: number;
   clusterDim: number;
   mode: PaletteMode;
@@ -44,12 +54,13 @@ export function palettizeGroups(input: GroupsInput): GroupsPalette {
     const start = g * groupLength;
     const group = values.subarray(start, start + groupLength);
     const half = input.halfBits?.subarray(start, start + groupLength);
+    const weights = input.pointWeights?.subarray(start, start + groupLength);
     const groupLut = lut.subarray(g * entries * clusterDim, (g + 1) * entries * clusterDim);
     const groupIndices = indices.subarray(start / clusterDim, (start + groupLength) / clusterDim);
     if (input.mode === "uniform") uniform(group, nbits, input.valueType, groupLut, groupIndices);
     else if (clusterDim > 1)
       vectorGroup(input.mode, group, clusterDim, entries, groupLut, groupIndices);
-    else scalarGroup(input.mode, group, half, entries, groupLut, groupIndices);
+    else scalarGroup(input.mode, group, half, weights, entries, groupLut, groupIndices);
   }
   return { lut, indices };
 }
@@ -84,25 +95,29 @@ function uniform(
   }
   const steps = (1 << nbits) - 1;
   const range = r(max - min);
-  const scale = r(range / steps);
+  // Only the range is rounded to the weight's type; the step and the table are computed in
+  // doubles and rounded once when stored (what coremltools' numpy arithmetic amounts to).
+  const scale = range / steps;
   for (let i = 0; i < values.length; i++) {
     indices[i] = range === 0 ? 0 : roundHalfEven(r(r(r(values[i] - min) / range) * steps));
   }
-  // The table itself is computed in doubles (integer × scalar promotes) and then stored.
-  for (let i = 0; i <= steps; i++) lut[i] = r(i * scale + min);
+  for (let i = 0; i <= steps; i++) lut[i] = i * scale + min;
 }
 
 function scalarGroup(
   mode: PaletteMode,
   values: Float64Array,
   halfBits: Uint16Array | undefined,
+  weights: Float64Array | undefined,
   entries: number,
   lut: Float64Array,
   indices: Uint8Array,
 ): void {
-  const distinct = halfBits
-    ? distinctHalfWithCounts(halfBits, halfToFloat)
-    : distinctWithCounts(values);
+  const distinct = weights
+    ? distinctWithWeights(values, weights)
+    : halfBits
+      ? distinctHalfWithCounts(halfBits, halfToFloat)
+      : distinctWithCounts(values);
   let upper: Float64Array; // largest value of each entry, ascending
   if (mode === "unique") {
     if (distinct.values.length > entries) throw new RangeError("too many distinct values");
