@@ -23,6 +23,7 @@ import {
   type OpConfig,
   type OptimizationConfig,
 } from "../config/optimization-config.js";
+import type { WorkerPool } from "../parallel/pool.js";
 import type { BlockGraph } from "../program/graph.js";
 import { constValue, inputNames, inputValues, opName } from "../program/ops.js";
 import { rewriteWeights, type RewriteContext, type RewriteOptions } from "../program/rewriter.js";
@@ -69,7 +70,11 @@ export interface WeightCompressor<C extends OpConfig> {
   /** Config kinds the pass accepts. */
   readonly configKinds: readonly string[];
   /** Compresses one weight, or returns undefined to leave it as it is. */
-  compress(weight: WeightCandidate, config: C): Promise<CompressedWeight | undefined>;
+  compress(
+    weight: WeightCandidate,
+    config: C,
+    resources: CompressionResources,
+  ): Promise<CompressedWeight | undefined>;
 }
 
 /** One compressed weight, for reports. */
@@ -84,7 +89,14 @@ export interface WeightReport {
   snrDb?: number;
 }
 
+/** Shared means a compression may use for its numeric work. */
+export interface CompressionResources {
+  /** Worker threads for large tensors' kernels (absent: run them inline). */
+  pool?: WorkerPool;
+}
+
 export interface CompressionOptions extends Omit<RewriteOptions, "filter"> {
+  pool?: WorkerPool;
   /** Raise models older than this target to it first (spec version and opset). */
   minimumTarget?: Target;
 }
@@ -264,6 +276,7 @@ export async function compressWeights<C extends OpConfig>(
         },
       },
       opConfig,
+      { pool: options.pool },
     );
     if (!compressed || compressed.ops.length === 0) return undefined;
     const last = compressed.ops[compressed.ops.length - 1];
@@ -283,11 +296,15 @@ export async function compressWeights<C extends OpConfig>(
     return { ops: compressed.ops, renames: [{ from: output, to: last.outputs[0].name }] };
   };
 
-  const result = await rewriteWeights(model, visit, {
-    ...options,
-    filter: (op) => op.type === "const",
-  });
-  if (model !== input) await model.close();
+  let result: MLModel;
+  try {
+    result = await rewriteWeights(model, visit, {
+      ...options,
+      filter: (op) => op.type === "const",
+    });
+  } finally {
+    if (model !== input) await model.close();
+  }
   reports.sort((a, b) => a.order - b.order);
   return { model: result, weights: reports.map((r) => r.report) };
 }

@@ -190,6 +190,7 @@ export async function rewriteWeights(
   const spec = clone(ModelSchema, model.spec);
   const output = new OutputWeights(model, options.tempDir ?? tmpdir());
   const budget = options.memoryBudget ?? 256 * 1024 * 1024;
+  const started: Promise<Replacement | undefined>[] = [];
   try {
     const work: { context: RewriteContext; bytes: number; visited: boolean }[] = [];
     for (const { model: nested } of modelTree(spec)) {
@@ -217,7 +218,6 @@ export async function rewriteWeights(
     }
 
     const total = work.length;
-    const started: Promise<Replacement | undefined>[] = [];
     let inFlight = 0;
     let next = 0;
     for (let index = 0; index < total; index++) {
@@ -225,7 +225,10 @@ export async function rewriteWeights(
       while (next < total && (next === index || inFlight + work[next].bytes <= budget)) {
         const item = work[next];
         inFlight += item.bytes;
-        started[next++] = item.visited ? visit(item.context) : Promise.resolve(undefined);
+        const visiting = item.visited ? visit(item.context) : Promise.resolve(undefined);
+        // Awaited in order below; a visit failing before its turn is not an unhandled rejection.
+        visiting.catch(() => undefined);
+        started[next++] = visiting;
       }
       const item = work[index];
       await commit(item.context, await started[index], output);

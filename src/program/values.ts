@@ -66,7 +66,7 @@ export function storesInWeightFile(
 function viewAs(type: ElementType, bytes: Uint8Array, count: number): TypedArray {
   const ArrayType = ELEMENT_TYPES[type].array!;
   const width = ArrayType.BYTES_PER_ELEMENT;
-  // A copy, not slice(): a Node Buffer's slice() is a view at the same unaligned offset.
+  // A copy, not `slice()`: on a Node Buffer that is a view at the same (unaligned) offset.
   const aligned = bytes.byteOffset % width === 0 ? bytes : new Uint8Array(bytes);
   return new ArrayType(aligned.buffer as ArrayBuffer, aligned.byteOffset, count);
 }

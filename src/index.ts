@@ -1,0 +1,21 @@
+/** Public API of coreml-optimize. */
+export * from "./errors.js";
+export { loadModel, MLModel } from "./format/model.js";
+export * from "./config/index.js";
+export {
+  compressWeights,
+  raiseTarget,
+  type CompressedWeight,
+  type CompressionOptions,
+  type CompressionResult,
+  type WeightCandidate,
+  type WeightCompressor,
+  type WeightReport,
+} from "./passes/driver.js";
+export {
+  inferBlockSizes,
+  linearQuantizeWeights,
+  linearQuantizer,
+  type LinearQuantizeOptions,
+} from "./passes/linear-quantize.js";
+export { linearQuantize, type LinearQuantized } from "./kernels/linear-quantize.js";

@@ -1,0 +1,13 @@
+/** Worker-pool registration of the linear quantization kernel (loaded by pool workers). */
+import { registerTaskModule } from "../parallel/pool.js";
+import { registerTasks } from "../parallel/tasks.js";
+import type { Tensor } from "./dtype.js";
+import { linearQuantize, type LinearQuantizeSpec } from "./linear-quantize.js";
+
+export const LINEAR_QUANTIZE_TASK = "linearQuantize";
+
+registerTasks({
+  [LINEAR_QUANTIZE_TASK]: ({ weight, spec }: { weight: Tensor; spec: LinearQuantizeSpec }) =>
+    linearQuantize(weight, spec),
+});
+registerTaskModule(import.meta.url);

@@ -1,0 +1,154 @@
+/**
+ * `linearQuantizeWeights`: coremltools' `linear_quantize_weights`. Each selected weight becomes
+ * an int8/uint8/int4/uint4 tensor with per-block scales (and zero points), decoded by
+ * `constexpr_affine_dequantize` on iOS16/17 models and `constexpr_blockwise_shift_scale` on
+ * iOS18 and newer.
+ */
+import type { Operation } from "../format/gen/MIL_pb.js";
+import { ConfigError } from "../errors.js";
+import { LINEAR_QUANTIZER, type OpLinearQuantizerConfig } from "../config/linear-quantizer.js";
+import type { OptimizationConfig } from "../config/optimization-config.js";
+import type { Tensor } from "../kernels/dtype.js";
+import { linearQuantize, type LinearQuantized } from "../kernels/linear-quantize.js";
+import { LINEAR_QUANTIZE_TASK } from "../kernels/linear-quantize-task.js";
+import { makeOperation } from "../program/ops.js";
+import { TARGETS, targetOfSpecificationVersion, type Target } from "../program/targets.js";
+import { immediateValue } from "../program/values.js";
+import {
+  compressWeights,
+  type CompressionOptions,
+  type CompressionResult,
+  type WeightCandidate,
+  type WeightCompressor,
+} from "./driver.js";
+
+const IOS18 = TARGETS.iOS18.specificationVersion;
+/** Below this many elements, handing a tensor to a worker costs more than it saves. */
+const POOL_MINIMUM_ELEMENTS = 1 << 16;
+
+export interface LinearQuantizeOptions extends Omit<CompressionOptions, "minimumTarget"> {
+  /**
+   * Raise the model to at least this target first (its spec version and opset), e.g. "iOS18"
+   * to allow 4-bit and per-block quantization of an iOS16/17 model.
+   */
+  raiseTarget?: Target;
+}
+
+/**
+ * Block size per axis for a weight, as coremltools infers it from the granularity and the
+ * consumers' channel axes; undefined when the axes cannot be decided.
+ */
+export function inferBlockSizes(
+  weight: Pick<WeightCandidate, "name" | "tensor" | "outputChannelAxis" | "inputChannelAxis">,
+  config: OpLinearQuantizerConfig,
+): number[] | undefined {
+  const rank = weight.tensor.shape.length;
+  if (config.granularity === "per_block" && typeof config.blockSize !== "number") {
+    if (config.blockSize.length !== rank) {
+      throw new ConfigError(
+        `weight ${weight.name}: block_size has ${config.blockSize.length} entries but the weight has ${rank} axes`,
+      );
+    }
+    return [...config.blockSize];
+  }
+  const { inputChannelAxis: input, outputChannelAxis: output } = weight;
+  if (input === undefined || output === undefined) return undefined;
+  const sizes = new Array<number>(rank).fill(0);
+  const [inputBlock, outputBlock] =
+    config.granularity === "per_tensor"
+      ? [0, 0]
+      : config.granularity === "per_channel"
+        ? [0, 1]
+        : [config.blockSize as number, 1];
+  if (input < rank) sizes[input] = inputBlock;
+  if (output < rank) sizes[output] = outputBlock;
+  return sizes;
+}
+
+function requireIos18(weight: WeightCandidate, config: OpLinearQuantizerConfig): void {
+  if (weight.specificationVersion >= IOS18) return;
+  const feature =
+    config.granularity === "per_block"
+      ? "per_block quantization"
+      : config.dtype.endsWith("4")
+        ? "4-bit quantization"
+        : undefined;
+  if (!feature) return;
+  const target = targetOfSpecificationVersion(weight.specificationVersion) ?? "this target";
+  throw new ConfigError(
+    `weight ${weight.name}: ${feature} needs iOS18 or newer, the model targets ${target} ` +
+      `(raise the target: option raiseTarget "iOS18", CLI --target ios18)`,
+  );
+}
+
+/** Drops the axes of size 1 (iOS16's op takes rank-0 or rank-1 scales and zero points). */
+function squeeze(tensor: Tensor): { tensor: Tensor; axis: number } {
+  const kept = tensor.shape.map((d, i) => [d, i]).filter(([d]) => d > 1);
+  if (kept.length > 1) {
+    throw new ConfigError(
+      `constexpr_affine_dequantize cannot hold scales varying along ${kept.length} axes`,
+    );
+  }
+  return {
+    tensor: { ...tensor, shape: kept.map(([d]) => d) },
+    axis: kept.length === 1 ? kept[0][1] : 0,
+  };
+}
+
+function quantizedOps(weight: WeightCandidate, q: LinearQuantized): Operation[] {
+  const name = `${weight.name}_quantized`;
+  const output = [{ name, dtype: weight.tensor.dtype, shape: weight.tensor.shape }];
+  if (weight.specificationVersion >= IOS18) {
+    const inputs = {
+      data: weight.value(q.data),
+      scale: weight.value(q.scale),
+      ...(q.zeroPoint ? { offset: weight.value(q.zeroPoint) } : {}),
+    };
+    return [makeOperation("constexpr_blockwise_shift_scale", name, inputs, output)];
+  }
+  const scale = squeeze(q.scale);
+  const zeroPoint = squeeze(
+    q.zeroPoint ?? {
+      dtype: q.data.dtype,
+      shape: q.scale.shape,
+      data: new Int8Array(q.scale.data.length),
+    },
+  );
+  const attributes = {
+    quantized_data: weight.value(q.data),
+    zero_point: weight.value(zeroPoint.tensor),
+    scale: weight.value(scale.tensor),
+    axis: immediateValue({ dtype: "int32", shape: [], data: Int32Array.of(scale.axis) }),
+  };
+  return [makeOperation("constexpr_affine_dequantize", name, {}, output, attributes)];
+}
+
+export const linearQuantizer: WeightCompressor<OpLinearQuantizerConfig> = {
+  passName: "linear_quantize_weights",
+  configKinds: [LINEAR_QUANTIZER],
+  async compress(weight, config, { pool }) {
+    requireIos18(weight, config);
+    const blockSizes = inferBlockSizes(weight, config);
+    if (!blockSizes) return undefined;
+    const spec = { mode: config.mode, dtype: config.dtype, blockSizes };
+    const quantized =
+      pool && weight.tensor.data.length >= POOL_MINIMUM_ELEMENTS
+        ? await pool.run<LinearQuantized | undefined>(LINEAR_QUANTIZE_TASK, {
+            weight: weight.tensor,
+            spec,
+          })
+        : linearQuantize(weight.tensor, spec);
+    if (!quantized) return undefined;
+    return { ops: quantizedOps(weight, quantized), snrDb: quantized.snrDb };
+  },
+};
+
+/** Quantizes the model's weights linearly; the input model is not modified. */
+export function linearQuantizeWeights(
+  model: Parameters<typeof compressWeights>[0],
+  config: OptimizationConfig<OpLinearQuantizerConfig>,
+  options: LinearQuantizeOptions = {},
+): Promise<CompressionResult> {
+  const { raiseTarget, ...rest } = options;
+  return compressWeights(model, config, linearQuantizer, { ...rest, minimumTarget: raiseTarget });
+}

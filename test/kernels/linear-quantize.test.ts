@@ -1,0 +1,75 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import {
+  linearQuantize,
+  quantizationRange,
+  roundHalfEven,
+} from "../../src/kernels/linear-quantize.js";
+import { floatToHalfArray, halfToFloat, roundToHalf } from "../../src/kernels/fp16.js";
+
+test("ranges as coremltools: symmetric drops one end", () => {
+  assert.deepEqual(quantizationRange(8, true, "linear_symmetric"), [-127, 127]);
+  assert.deepEqual(quantizationRange(8, true, "linear"), [-128, 127]);
+  assert.deepEqual(quantizationRange(8, false, "linear_symmetric"), [0, 254]);
+  assert.deepEqual(quantizationRange(4, false, "linear"), [0, 15]);
+  assert.deepEqual(quantizationRange(4, true, "linear_symmetric"), [-7, 7]);
+});
+
+test("round half to even", () => {
+  assert.deepEqual(
+    [0.5, 1.5, 2.5, -0.5, -1.5, -2.5, 2.4, -2.6].map(roundHalfEven).map((v) => v + 0),
+    [0, 2, 2, 0, -2, -2, 2, -3],
+  );
+});
+
+test("symmetric int8 per channel; all-zero rows give zeros, not NaN", () => {
+  const w = {
+    dtype: "fp32" as const,
+    shape: [2, 3],
+    data: Float32Array.of(0, 0, 0, -1, 0.5, 0.25),
+  };
+  const q = linearQuantize(w, { mode: "linear_symmetric", dtype: "int8", blockSizes: [1, 0] })!;
+  assert.deepEqual([...(q.data.data as Int8Array)], [0, 0, 0, -127, 64, 32]);
+  assert.deepEqual([...(q.scale.data as Float32Array)], [0, Math.fround(2 / 254)]);
+  assert.deepEqual(q.scale.shape, [2, 1]);
+  assert.equal(q.zeroPoint, undefined);
+});
+
+test("linear mode: range includes 0, zero point rounded and clipped", () => {
+  const w = { dtype: "fp32" as const, shape: [1, 4], data: Float32Array.of(1, 2, 3, 4) };
+  const q = linearQuantize(w, { mode: "linear", dtype: "uint8", blockSizes: [0, 0] })!;
+  assert.deepEqual([...(q.zeroPoint!.data as Uint8Array)], [0]);
+  // 2 / fp32(4 / 255) lands just below 127.5.
+  assert.deepEqual([...(q.data.data as Uint8Array)], [64, 127, 191, 255]);
+  const zeros = linearQuantize(
+    { ...w, data: new Float32Array(4) },
+    { mode: "linear", dtype: "int8", blockSizes: [0, 0] },
+  )!;
+  assert.deepEqual(
+    [...(zeros.data.data as Int8Array), ...(zeros.zeroPoint!.data as Int8Array)],
+    [0, 0, 0, 0, 0],
+  );
+});
+
+test("fp16 weights get fp16 scales computed in fp16", () => {
+  const w = {
+    dtype: "fp16" as const,
+    shape: [1, 2],
+    data: floatToHalfArray(Float32Array.of(0.1, -0.3)),
+  };
+  const q = linearQuantize(w, { mode: "linear_symmetric", dtype: "int8", blockSizes: [0, 0] })!;
+  assert.equal(q.scale.dtype, "fp16");
+  const maxAbs = halfToFloat((w.data as Uint16Array)[1]) * -1;
+  // (max - min) rounded to fp16, then divided by 254 and rounded to fp16 again.
+  const expected = roundToHalf(roundToHalf(2 * maxAbs) / 254);
+  assert.equal(halfToFloat((q.scale.data as Uint16Array)[0]), expected);
+});
+
+test("blocks must divide their axis", () => {
+  const w = { dtype: "fp32" as const, shape: [2, 6], data: new Float32Array(12) };
+  assert.equal(linearQuantize(w, { mode: "linear", dtype: "int4", blockSizes: [1, 4] }), undefined);
+  assert.deepEqual(
+    linearQuantize(w, { mode: "linear", dtype: "int4", blockSizes: [1, 3] })!.scale.shape,
+    [2, 2],
+  );
+});
