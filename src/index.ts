@@ -19,3 +19,5 @@ export {
   type LinearQuantizeOptions,
 } from "./passes/linear-quantize.js";
 export { linearQuantize, type LinearQuantized } from "./kernels/linear-quantize.js";
+export { palettizeWeights, palettizer, type PalettizeOptions } from "./passes/palettize.js";
+export { optimalKMeans1D, kmeans1D, type Clustering1D } from "./kernels/palettize/kmeans1d.js";

@@ -11,7 +11,7 @@ import { availableParallelism } from "node:os";
 import { ConfigError, UnsupportedError } from "../errors.js";
 import type { Operation, Value } from "../format/gen/MIL_pb.js";
 import type { MLModel } from "../format/model.js";
-import type { OptimizationConfig } from "../config/optimization-config.js";
+import { allConfigs, type OptimizationConfig } from "../config/optimization-config.js";
 import { PALETTIZER, type OpPalettizerConfig } from "../config/palettizer.js";
 import type { Tensor } from "../kernels/dtype.js";
 import { packSubByte } from "../kernels/bitpack.js";
@@ -38,7 +38,7 @@ import "../kernels/palettize/tasks.js";
 import { roundToHalf } from "../kernels/fp16.js";
 import { WorkerPool } from "../parallel/pool.js";
 import { makeOperation } from "../program/ops.js";
-import { TARGETS } from "../program/targets.js";
+import { TARGETS, type Target } from "../program/targets.js";
 import {
   compressWeights,
   floatValues,
@@ -54,8 +54,13 @@ const INLINE_ELEMENTS = 1 << 15;
 /** coremltools clusters fp16 groups at least this large exactly (kmeans1d), others with scikit-learn. */
 const KMEANS1D_MINIMUM = 10_000;
 
-export interface PalettizeOptions extends CompressionOptions {
-  /** Worker threads for k-means (default: the config's num_kmeans_workers, else every core; 0 = inline). */
+export interface PalettizeOptions extends Omit<CompressionOptions, "minimumTarget"> {
+  /** Raise older models to this target first (per-grouped-channel and vector tables need iOS18). */
+  raiseTarget?: Target;
+  /**
+   * Worker threads for k-means when no `pool` is given (default: the config's
+   * num_kmeans_workers, else every core; 0 runs everything on the calling thread).
+   */
   workers?: number;
 }
 
@@ -67,34 +72,40 @@ interface Palette {
   indices: Uint8Array;
 }
 
+/** coremltools' `palettize_weights`: every configured weight becomes a table and indices. */
 export async function palettizeWeights(
   model: MLModel,
   config: OptimizationConfig<OpPalettizerConfig>,
   options: PalettizeOptions = {},
 ): Promise<CompressionResult> {
-  const configured = [config.globalConfig, ...Object.values(config.opTypeConfigs ?? {})]
-    .concat(Object.values(config.opNameConfigs ?? {}))
-    .find((c) => c?.numKmeansWorkers !== undefined)?.numKmeansWorkers;
-  const pool = new WorkerPool(options.workers ?? configured ?? availableParallelism());
+  const { raiseTarget, workers, ...rest } = options;
+  const configured = allConfigs(config).find(
+    (c) => c.kind === PALETTIZER && c.numKmeansWorkers !== undefined,
+  )?.numKmeansWorkers;
+  const ownPool = rest.pool
+    ? undefined
+    : new WorkerPool(workers ?? configured ?? availableParallelism());
   try {
-    return await compressWeights(model, config, palettizer(pool), options);
+    return await compressWeights(model, config, palettizer, {
+      ...rest,
+      pool: rest.pool ?? ownPool,
+      minimumTarget: raiseTarget,
+    });
   } finally {
-    await pool.close();
+    await ownPool?.close();
   }
 }
 
-function palettizer(pool: WorkerPool): WeightCompressor<OpPalettizerConfig> {
-  return {
-    passName: "palettize_weights",
-    configKinds: [PALETTIZER],
-    async compress(weight, config) {
-      checkTarget(weight, config);
-      const palette = await palettize(weight, config, pool);
-      if (!palette) return undefined;
-      return { ops: buildOps(weight, palette.palette, palette.scale) };
-    },
-  };
-}
+export const palettizer: WeightCompressor<OpPalettizerConfig> = {
+  passName: "palettize_weights",
+  configKinds: [PALETTIZER],
+  async compress(weight, config, { pool }) {
+    checkTarget(weight, config);
+    const palette = await palettize(weight, config, pool);
+    if (!palette) return undefined;
+    return { ops: buildOps(weight, palette.palette, palette.scale) };
+  },
+};
 
 function checkTarget(weight: WeightCandidate, config: OpPalettizerConfig): void {
   if (weight.specificationVersion >= IOS18) return;
@@ -138,14 +149,21 @@ function valueTypeOf(tensor: Tensor): ValueType {
 async function palettize(
   weight: WeightCandidate,
   config: OpPalettizerConfig,
-  pool: WorkerPool,
+  pool: WorkerPool | undefined,
 ): Promise<{ palette: Palette; scale?: { data: Float64Array; shape: number[] } } | undefined> {
   const { tensor } = weight;
   const channelAxis = channelAxisOf(weight, config);
   if (channelAxis === undefined) return undefined;
   const groupSize = config.granularity === "per_grouped_channel" ? config.groupSize : 0;
   const layout = groupLayout(tensor.shape, channelAxis, groupSize, config.clusterDim);
-  if ("reason" in layout) return undefined;
+  if ("reason" in layout) {
+    // A weight whose channels do not split into groups is left alone (as coremltools does);
+    // vectors that do not tile the channels are a config error worth reporting.
+    if (layout.reason.includes("cluster_dim")) {
+      throw new ConfigError(`weight ${weight.name}: ${layout.reason}`);
+    }
+    return undefined;
+  }
 
   let values = floatValues(tensor);
   let halfBits = tensor.dtype === "fp16" ? (tensor.data as Uint16Array) : undefined;
@@ -223,8 +241,13 @@ function squaredScales(
 }
 
 /** k-means runs on workers, split into chunks of whole groups; cheap modes run inline. */
-async function runGroups(input: GroupsInput, pool: WorkerPool): Promise<GroupsPalette> {
-  if (input.mode !== "kmeans" || pool.size === 0 || input.values.length < INLINE_ELEMENTS) {
+async function runGroups(input: GroupsInput, pool: WorkerPool | undefined): Promise<GroupsPalette> {
+  if (
+    input.mode !== "kmeans" ||
+    !pool ||
+    pool.size === 0 ||
+    input.values.length < INLINE_ELEMENTS
+  ) {
     return palettizeGroups(input);
   }
   const chunks = Math.min(input.groupCount, pool.size * 2);
