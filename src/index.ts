@@ -38,3 +38,5 @@ export { buildModel, ProgramBuilder, type Var } from "./program/builder.js";
 export { TARGETS, type Target } from "./program/targets.js";
 export type { ElementType, Tensor } from "./kernels/dtype.js";
 export { floatToHalf, halfToFloat, floatToHalfArray, halfToFloatArray } from "./kernels/fp16.js";
+export { palettizeWeights, palettizer, type PalettizeOptions } from "./passes/palettize.js";
+export { optimalKMeans1D, kmeans1D, type Clustering1D } from "./kernels/palettize/kmeans1d.js";

@@ -3,3 +3,4 @@ export * from "./optimization-config.js";
 export * from "./parse.js";
 export * from "./linear-quantizer.js";
 export * from "./pruner.js";
+export * from "./palettizer.js";

@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { registerDecompress } from "./decompress.js";
 import { registerInspect } from "./inspect.js";
+import { registerPalettize } from "./palettize.js";
 import { registerPrune } from "./prune.js";
 import { registerQuantize } from "./quantize.js";
 
@@ -9,5 +10,6 @@ export const COMMANDS: ((program: Command) => void)[] = [
   registerInspect,
   registerDecompress,
   registerQuantize,
+  registerPalettize,
   registerPrune,
 ];

@@ -1,0 +1,209 @@
+/**
+ * Look-up tables and indices for groups of weights, one palettization mode at a time. A group
+ * is a run of `clusterDim`-long points (scalars when clusterDim is 1); every group gets its own
+ * table of 2^nbits entries.
+ */
+import { halfToFloat, roundToHalf } from "../fp16.js";
+import {
+  distinctHalfWithCounts,
+  distinctWithCounts,
+  distinctWithWeights,
+  kmeans1D,
+} from "./kmeans1d.js";
+import { vectorKMeans } from "./vector-kmeans.js";
+
+export type PaletteMode = "kmeans" | "uniform" | "unique";
+
+/** The bit widths a table index may have. */
+export const PALETTE_NBITS = [1, 2, 3, 4, 6, 8] as const;
+
+/** Float element types whose arithmetic uniform mode reproduces (others use doubles). */
+export type ValueType = "fp16" | "fp32" | "fp64";
+
+export interface GroupsInput {
+  /** All groups' points back to back: groupCount × pointsPerGroup × clusterDim values. */
+  values: Float64Array;
+  /** The same values as half bit patterns when the weight is fp16 (speeds up k-means). */
+  halfBits?: Uint16Array;
+  /**
+   * How much each point's error counts (scalar k-means only; default 1). Per-channel scaling
+   * passes the squared scales so the clusters minimize the error of the rescaled weight.
+   */
+  pointWeights?: Float64Array;
+  groupCount: number;
+  clusterDim: number;
+  mode: PaletteMode;
+  nbits: number;
+  valueType: ValueType;
+}
+
+export interface GroupsPalette {
+  /** groupCount × 2^nbits × clusterDim table entries. */
+  lut: Float64Array;
+  /** One entry index per point, groups back to back. */
+  indices: Uint8Array;
+}
+
+export function palettizeGroups(input: GroupsInput): GroupsPalette {
+  const { values, groupCount, clusterDim, nbits } = input;
+  const entries = 1 << nbits;
+  const groupLength = values.length / groupCount;
+  const lut = new Float64Array(groupCount * entries * clusterDim);
+  const indices = new Uint8Array(values.length / clusterDim);
+  for (let g = 0; g < groupCount; g++) {
+    const start = g * groupLength;
+    const group = values.subarray(start, start + groupLength);
+    const half = input.halfBits?.subarray(start, start + groupLength);
+    const weights = input.pointWeights?.subarray(start, start + groupLength);
+    const groupLut = lut.subarray(g * entries * clusterDim, (g + 1) * entries * clusterDim);
+    const groupIndices = indices.subarray(start / clusterDim, (start + groupLength) / clusterDim);
+    if (input.mode === "uniform") uniform(group, nbits, input.valueType, groupLut, groupIndices);
+    else if (clusterDim > 1)
+      vectorGroup(input.mode, group, clusterDim, entries, groupLut, groupIndices);
+    else scalarGroup(input.mode, group, half, weights, entries, groupLut, groupIndices);
+  }
+  return { lut, indices };
+}
+
+/** Rounding after each arithmetic step, as numpy computes in the weight's dtype. */
+function rounding(type: ValueType): (x: number) => number {
+  if (type === "fp16") return roundToHalf;
+  if (type === "fp32") return Math.fround;
+  return (x) => x;
+}
+
+/** numpy's round: halves go to the even neighbour. */
+function roundHalfEven(x: number): number {
+  const r = Math.round(x);
+  return r - x === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
+/** Evenly spaced entries from the minimum to the maximum (coremltools' formula and order of operations). */
+function uniform(
+  values: Float64Array,
+  nbits: number,
+  type: ValueType,
+  lut: Float64Array,
+  indices: Uint8Array,
+): void {
+  const r = rounding(type);
+  let min = Infinity;
+  let max = -Infinity;
+  for (const v of values) {
+    if (v < min) min = v;
+    if (v > max) max = v;
+  }
+  const steps = (1 << nbits) - 1;
+  const range = r(max - min);
+  // Only the range is rounded to the weight's type; the step and the table are computed in
+  // doubles and rounded once when stored (what coremltools' numpy arithmetic amounts to).
+  const scale = range / steps;
+  for (let i = 0; i < values.length; i++) {
+    indices[i] = range === 0 ? 0 : roundHalfEven(r(r(r(values[i] - min) / range) * steps));
+  }
+  for (let i = 0; i <= steps; i++) lut[i] = i * scale + min;
+}
+
+function scalarGroup(
+  mode: PaletteMode,
+  values: Float64Array,
+  halfBits: Uint16Array | undefined,
+  weights: Float64Array | undefined,
+  entries: number,
+  lut: Float64Array,
+  indices: Uint8Array,
+): void {
+  const distinct = weights
+    ? distinctWithWeights(values, weights)
+    : halfBits
+      ? distinctHalfWithCounts(halfBits, halfToFloat)
+      : distinctWithCounts(values);
+  let upper: Float64Array; // largest value of each entry, ascending
+  if (mode === "unique") {
+    if (distinct.values.length > entries) throw new RangeError("too many distinct values");
+    lut.set(distinct.values);
+    upper = distinct.values;
+  } else {
+    const { centroids, assignment } = kmeans1D(distinct.values, distinct.counts, entries);
+    lut.set(centroids);
+    upper = new Float64Array(centroids.length);
+    for (let i = 0; i < assignment.length; i++) upper[assignment[i]] = distinct.values[i];
+  }
+  for (let i = 0; i < values.length; i++) indices[i] = firstAtLeast(upper, values[i]);
+}
+
+/** Index of the first element of sorted `sorted` that is ≥ x. */
+function firstAtLeast(sorted: Float64Array, x: number): number {
+  let lo = 0;
+  let hi = sorted.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (sorted[mid] < x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+function vectorGroup(
+  mode: PaletteMode,
+  points: Float64Array,
+  dim: number,
+  entries: number,
+  lut: Float64Array,
+  indices: Uint8Array,
+): void {
+  if (mode === "unique") {
+    const rows = sortedDistinctRows(points, dim);
+    if (rows.length > entries) throw new RangeError("too many distinct vectors");
+    const index = new Map<string, number>();
+    rows.forEach((row, i) => {
+      lut.set(row, i * dim);
+      index.set(row.join(","), i);
+    });
+    for (let p = 0; p < indices.length; p++) {
+      indices[p] = index.get(Array.from(points.subarray(p * dim, p * dim + dim)).join(","))!;
+    }
+    return;
+  }
+  const { centroids, assignment } = vectorKMeans(points, dim, entries);
+  lut.set(centroids);
+  indices.set(assignment);
+}
+
+/** Distinct rows in lexicographic numeric order (numpy's unique along axis 0). */
+function sortedDistinctRows(points: Float64Array, dim: number): number[][] {
+  const seen = new Map<string, number[]>();
+  for (let p = 0; p < points.length / dim; p++) {
+    const row = Array.from(points.subarray(p * dim, p * dim + dim));
+    seen.set(row.join(","), row);
+  }
+  return [...seen.values()].sort((a, b) => {
+    for (let j = 0; j < dim; j++) if (a[j] !== b[j]) return a[j] - b[j];
+    return 0;
+  });
+}
+
+/** Number of distinct points (scalars or clusterDim-vectors) in each group, the largest. */
+export function maxDistinctPerGroup(
+  values: Float64Array,
+  groupCount: number,
+  clusterDim: number,
+): number {
+  const groupLength = values.length / groupCount;
+  let most = 0;
+  for (let g = 0; g < groupCount; g++) {
+    const seen = new Set<string | number>();
+    for (let p = g * groupLength; p < (g + 1) * groupLength; p += clusterDim) {
+      seen.add(
+        clusterDim === 1 ? values[p] : Array.from(values.subarray(p, p + clusterDim)).join(","),
+      );
+    }
+    most = Math.max(most, seen.size);
+  }
+  return most;
+}
+
+/** Smallest supported bit width whose table holds `distinct` entries, if any. */
+export function nbitsForDistinct(distinct: number): number | undefined {
+  return PALETTE_NBITS.find((nbits) => distinct <= 1 << nbits);
+}

@@ -1,0 +1,416 @@
+/**
+ * `palettize_weights`: each weight becomes a look-up table and per-element indices.
+ *
+ * iOS16/17 programs get the iOS16 `constexpr_lut_to_dense` (one table, indices packed into
+ * bytes, `shape`), which can only express per-tensor scalar tables. iOS18+ programs get the
+ * iOS18 op (sub-byte `uintN` indices shaped like the weight, a table of rank + 2, `vector_axis`
+ * for vector tables). With per-channel scales the table is multiplied by the scales through a
+ * `constexpr_blockwise_shift_scale` feeding the table input, the order coremltools settles on.
+ */
+import { availableParallelism } from "node:os";
+import { ConfigError, UnsupportedError } from "../errors.js";
+import type { Operation, Value } from "../format/gen/MIL_pb.js";
+import type { MLModel } from "../format/model.js";
+import { allConfigs, type OptimizationConfig } from "../config/optimization-config.js";
+import { PALETTIZER, type OpPalettizerConfig } from "../config/palettizer.js";
+import type { Tensor } from "../kernels/dtype.js";
+import { packSubByte } from "../kernels/bitpack.js";
+import { doubleToHalf } from "../kernels/palettize/half.js";
+import {
+  broadcastTo,
+  gatherGroups,
+  groupLayout,
+  lutShape,
+  perChannelScale,
+  scatterIndices,
+  type GroupLayout,
+} from "../kernels/palettize/layout.js";
+import {
+  maxDistinctPerGroup,
+  nbitsForDistinct,
+  palettizeGroups,
+  PALETTE_NBITS,
+  type GroupsInput,
+  type GroupsPalette,
+  type ValueType,
+} from "../kernels/palettize/modes.js";
+import "../kernels/palettize/tasks.js";
+import { roundToHalf } from "../kernels/fp16.js";
+import { WorkerPool } from "../parallel/pool.js";
+import { makeOperation } from "../program/ops.js";
+import { TARGETS, type Target } from "../program/targets.js";
+import {
+  compressWeights,
+  floatValues,
+  type CompressionOptions,
+  type CompressionResult,
+  type WeightCandidate,
+  type WeightCompressor,
+} from "./driver.js";
+
+const IOS18 = TARGETS.iOS18.specificationVersion;
+/** Weights smaller than this are clustered on the calling thread (a worker round trip costs more). */
+const INLINE_ELEMENTS = 1 << 15;
+/** coremltools clusters fp16 groups at least this large exactly (kmeans1d), others with scikit-learn. */
+const KMEANS1D_MINIMUM = 10_000;
+
+export interface PalettizeOptions extends Omit<CompressionOptions, "minimumTarget"> {
+  /** Raise older models to this target first (per-grouped-channel and vector tables need iOS18). */
+  raiseTarget?: Target;
+  /**
+   * Worker threads for k-means when no `pool` is given (default: the config's
+   * num_kmeans_workers, else every core; 0 runs everything on the calling thread).
+   */
+  workers?: number;
+}
+
+/** A palettized weight as the iOS18 op sees it (before dtype conversion). */
+interface Palette {
+  layout: GroupLayout;
+  nbits: number;
+  lut: Float64Array;
+  indices: Uint8Array;
+}
+
+/** coremltools' `palettize_weights`: every configured weight becomes a table and indices. */
+export async function palettizeWeights(
+  model: MLModel,
+  config: OptimizationConfig<OpPalettizerConfig>,
+  options: PalettizeOptions = {},
+): Promise<CompressionResult> {
+  const { raiseTarget, workers, ...rest } = options;
+  const configured = allConfigs(config).find(
+    (c) => c.kind === PALETTIZER && c.numKmeansWorkers !== undefined,
+  )?.numKmeansWorkers;
+  const ownPool = rest.pool
+    ? undefined
+    : new WorkerPool(workers ?? configured ?? availableParallelism());
+  try {
+    return await compressWeights(model, config, palettizer, {
+      ...rest,
+      pool: rest.pool ?? ownPool,
+      minimumTarget: raiseTarget,
+    });
+  } finally {
+    await ownPool?.close();
+  }
+}
+
+export const palettizer: WeightCompressor<OpPalettizerConfig> = {
+  passName: "palettize_weights",
+  configKinds: [PALETTIZER],
+  async compress(weight, config, { pool }) {
+    checkTarget(weight, config);
+    const palette = await palettize(weight, config, pool);
+    if (!palette) return undefined;
+    return { ops: buildOps(weight, palette.palette, palette.scale) };
+  },
+};
+
+function checkTarget(weight: WeightCandidate, config: OpPalettizerConfig): void {
+  if (weight.specificationVersion >= IOS18) return;
+  const needs =
+    config.granularity === "per_grouped_channel"
+      ? "per_grouped_channel palettization"
+      : config.clusterDim > 1
+        ? "vector palettization (cluster_dim > 1)"
+        : config.enablePerChannelScale
+          ? "palettization with per-channel scales"
+          : undefined;
+  if (needs) {
+    throw new UnsupportedError(
+      `weight ${weight.name}: ${needs} needs iOS18 or later (specification version 9); ` +
+        `raise the model's minimum deployment target`,
+    );
+  }
+}
+
+/** The channel axis palettization groups along, or undefined when it cannot be decided. */
+function channelAxisOf(weight: WeightCandidate, config: OpPalettizerConfig): number | undefined {
+  if (weight.outputChannelAxis === undefined || weight.inputChannelAxis === undefined)
+    return undefined;
+  const rank = weight.tensor.shape.length;
+  if (config.granularity === "per_grouped_channel" && config.channelAxis !== undefined) {
+    const axis = config.channelAxis;
+    if (axis < -rank || axis >= rank) {
+      throw new ConfigError(
+        `weight ${weight.name}: channel_axis ${axis} is out of range for a rank-${rank} weight`,
+      );
+    }
+    return axis < 0 ? axis + rank : axis;
+  }
+  return weight.outputChannelAxis;
+}
+
+function valueTypeOf(tensor: Tensor): ValueType {
+  return tensor.dtype === "fp16" ? "fp16" : "fp32";
+}
+
+async function palettize(
+  weight: WeightCandidate,
+  config: OpPalettizerConfig,
+  pool: WorkerPool | undefined,
+): Promise<{ palette: Palette; scale?: { data: Float64Array; shape: number[] } } | undefined> {
+  const { tensor } = weight;
+  const channelAxis = channelAxisOf(weight, config);
+  if (channelAxis === undefined) return undefined;
+  const groupSize = config.granularity === "per_grouped_channel" ? config.groupSize : 0;
+  const layout = groupLayout(tensor.shape, channelAxis, groupSize, config.clusterDim);
+  if ("reason" in layout) {
+    // A weight whose channels do not split into groups is left alone (as coremltools does);
+    // vectors that do not tile the channels are a config error worth reporting.
+    if (layout.reason.includes("cluster_dim")) {
+      throw new ConfigError(`weight ${weight.name}: ${layout.reason}`);
+    }
+    return undefined;
+  }
+
+  let values = floatValues(tensor);
+  let halfBits = tensor.dtype === "fp16" ? (tensor.data as Uint16Array) : undefined;
+  let scale: { data: Float64Array; shape: number[] } | undefined;
+  let pointWeights: Float64Array | undefined;
+  const valueType = valueTypeOf(tensor);
+  if (config.enablePerChannelScale) {
+    const round = valueType === "fp16" ? roundToHalf : Math.fround;
+    const normalized = perChannelScale(values, tensor.shape, channelAxis, round);
+    values = normalized.normalized;
+    halfBits = halfBits && Uint16Array.from(values, doubleToHalf);
+    scale = { data: normalized.scale, shape: normalized.scaleShape };
+    // coremltools clusters the normalized values as they are; matching it exactly matters where
+    // it is exact too (fp16 groups of 10,000+ values). Elsewhere each value's error is weighted
+    // by its squared scale, so the clusters minimize the error of the weight itself.
+    const groupLength = values.length / layout.groupCount;
+    if (config.mode === "kmeans" && !(halfBits && groupLength >= KMEANS1D_MINIMUM)) {
+      pointWeights = gatherGroups(
+        layout,
+        squaredScales(normalized.scale, tensor.shape, channelAxis),
+      );
+    }
+  }
+
+  const grouped = gatherGroups(layout, values);
+  const groupedHalf = halfBits && gatherGroups(layout, halfBits);
+  let result: GroupsPalette & { nbits: number };
+  if (config.mode === "custom") {
+    result = customPalette(weight.name, grouped, layout, config);
+  } else {
+    let nbits = config.nbits;
+    if (config.mode === "unique") {
+      nbits = nbitsForDistinct(maxDistinctPerGroup(grouped, layout.groupCount, layout.clusterDim));
+      if (nbits === undefined) return undefined; // more than 256 distinct values: left as is
+    }
+    const input: GroupsInput = {
+      values: grouped,
+      halfBits: groupedHalf,
+      pointWeights,
+      groupCount: layout.groupCount,
+      clusterDim: layout.clusterDim,
+      mode: config.mode,
+      nbits: nbits!,
+      valueType,
+    };
+    result = { ...(await runGroups(input, pool)), nbits: nbits! };
+  }
+  return {
+    palette: {
+      layout,
+      nbits: result.nbits,
+      lut: result.lut,
+      indices: scatterIndices(layout, result.indices),
+    },
+    scale,
+  };
+}
+
+/** Each element's squared per-channel scale (scales are shared along the channel axis). */
+function squaredScales(
+  scale: Float64Array,
+  shape: readonly number[],
+  channelAxis: number,
+): Float64Array {
+  let inner = 1;
+  for (let d = channelAxis + 1; d < shape.length; d++) inner *= shape[d];
+  const channels = shape[channelAxis];
+  const out = new Float64Array(scale.length * channels);
+  for (let p = 0; p < out.length; p++) {
+    const outer = Math.floor(p / (channels * inner));
+    const s = scale[outer * inner + (p % inner)];
+    out[p] = s * s;
+  }
+  return out;
+}
+
+/** k-means runs on workers, split into chunks of whole groups; cheap modes run inline. */
+async function runGroups(input: GroupsInput, pool: WorkerPool | undefined): Promise<GroupsPalette> {
+  if (
+    input.mode !== "kmeans" ||
+    !pool ||
+    pool.size === 0 ||
+    input.values.length < INLINE_ELEMENTS
+  ) {
+    return palettizeGroups(input);
+  }
+  const chunks = Math.min(input.groupCount, pool.size * 2);
+  const groupLength = input.values.length / input.groupCount;
+  const entries = (1 << input.nbits) * input.clusterDim;
+  const lut = new Float64Array(input.groupCount * entries);
+  const indices = new Uint8Array(input.values.length / input.clusterDim);
+  const jobs: Promise<void>[] = [];
+  for (let c = 0; c < chunks; c++) {
+    const first = Math.floor((c * input.groupCount) / chunks);
+    const end = Math.floor(((c + 1) * input.groupCount) / chunks);
+    const from = first * groupLength;
+    const to = end * groupLength;
+    const payload: GroupsInput = {
+      ...input,
+      values: input.values.slice(from, to),
+      halfBits: input.halfBits?.slice(from, to),
+      pointWeights: input.pointWeights?.slice(from, to),
+      groupCount: end - first,
+    };
+    jobs.push(
+      pool.run<GroupsPalette>("palettizeGroups", payload).then((part) => {
+        lut.set(part.lut, first * entries);
+        indices.set(part.indices, from / input.clusterDim);
+      }),
+    );
+  }
+  await Promise.all(jobs);
+  return { lut, indices };
+}
+
+function customPalette(
+  name: string,
+  grouped: Float64Array,
+  layout: GroupLayout,
+  config: OpPalettizerConfig,
+): GroupsPalette & { nbits: number } {
+  const { groupCount, clusterDim } = layout;
+  const groupLength = grouped.length / groupCount;
+  const points = groupLength / clusterDim;
+  const parts: { lut: ArrayLike<number>; indices: ArrayLike<number> }[] = [];
+  for (let g = 0; g < groupCount; g++) {
+    const part = config.lutFunction!(grouped.slice(g * groupLength, (g + 1) * groupLength));
+    if (!part || !part.lut || !part.indices) {
+      throw new ConfigError(`weight ${name}: lut_function must return { lut, indices }`);
+    }
+    parts.push(part);
+  }
+  const entries = parts[0].lut.length / clusterDim;
+  const nbits = Math.ceil(Math.log2(entries));
+  if (!PALETTE_NBITS.includes(nbits as 1) || entries !== 1 << nbits) {
+    throw new ConfigError(
+      `weight ${name}: lut_function returned ${parts[0].lut.length} table values; expected ` +
+        `2^nbits × cluster_dim (${clusterDim}) with nbits in ${PALETTE_NBITS.join(", ")}`,
+    );
+  }
+  const lut = new Float64Array(groupCount * entries * clusterDim);
+  const indices = new Uint8Array(groupCount * points);
+  parts.forEach((part, g) => {
+    if (part.lut.length !== entries * clusterDim) {
+      throw new ConfigError(
+        `weight ${name}: lut_function returned tables of different sizes (${part.lut.length} and ${entries * clusterDim})`,
+      );
+    }
+    if (part.indices.length !== points) {
+      throw new ConfigError(
+        `weight ${name}: lut_function returned ${part.indices.length} indices for ${points} points`,
+      );
+    }
+    lut.set(Array.from(part.lut), g * entries * clusterDim);
+    for (let i = 0; i < points; i++) {
+      const index = part.indices[i];
+      if (!Number.isInteger(index) || index < 0 || index >= entries) {
+        throw new ConfigError(
+          `weight ${name}: lut_function returned index ${index}, outside the table of ${entries} entries`,
+        );
+      }
+      indices[g * points + i] = index;
+    }
+  });
+  return { lut, indices, nbits };
+}
+
+/** The weight's element type for table values. */
+function tableTensor(weight: WeightCandidate, shape: number[], values: Float64Array): Tensor {
+  if (weight.tensor.dtype === "fp16") {
+    return { dtype: "fp16", shape, data: Uint16Array.from(values, doubleToHalf) };
+  }
+  return { dtype: "fp32", shape, data: Float32Array.from(values) };
+}
+
+function buildOps(
+  weight: WeightCandidate,
+  palette: Palette,
+  scale: { data: Float64Array; shape: number[] } | undefined,
+): Operation[] {
+  const { tensor, name } = weight;
+  const { layout, nbits } = palette;
+  const output = { name: `${name}_palettized`, dtype: tensor.dtype, shape: tensor.shape };
+  const tableShape = lutShape(layout, nbits);
+  if (weight.specificationVersion < IOS18) {
+    if (layout.groupCount !== 1 || layout.clusterDim !== 1) {
+      throw new UnsupportedError(
+        `weight ${name}: iOS16 constexpr_lut_to_dense holds a single scalar table; needs iOS18`,
+      );
+    }
+    // The iOS16 op holds its parameters as attributes.
+    return [
+      makeOperation("constexpr_lut_to_dense", output.name, {}, [output], {
+        indices: weight.value({
+          dtype: "uint8",
+          shape: [Math.ceil((palette.indices.length * nbits) / 8)],
+          data: packSubByte(palette.indices, nbits),
+        }),
+        lut: weight.value(tableTensor(weight, [1 << nbits], palette.lut)),
+        shape: weight.value({
+          dtype: "uint32",
+          shape: [tensor.shape.length],
+          data: Uint32Array.from(tensor.shape),
+        }),
+      }),
+    ];
+  }
+
+  const indices = weight.value({
+    dtype: `uint${nbits}` as Tensor["dtype"],
+    shape: layout.indicesShape,
+    data: palette.indices,
+  });
+  const vectorAxis: Record<string, Value> =
+    layout.clusterDim > 1
+      ? {
+          vector_axis: weight.value({
+            dtype: "int32",
+            shape: [],
+            data: Int32Array.of(layout.channelAxis),
+          }),
+        }
+      : {};
+  if (!scale) {
+    const lut = weight.value(tableTensor(weight, tableShape, palette.lut));
+    return [
+      makeOperation("constexpr_lut_to_dense", output.name, { indices, lut, ...vectorAxis }, [
+        output,
+      ]),
+    ];
+  }
+  // The scales multiply the table (repeated to one table per scale), then the table is read.
+  const scaledShape = [...scale.shape, 1, 1].map((d, i) => Math.max(d, tableShape[i]));
+  const data = weight.value(
+    tableTensor(weight, scaledShape, broadcastTo(palette.lut, tableShape, scaledShape)),
+  );
+  const scales = weight.value(tableTensor(weight, [...scale.shape, 1, 1], scale.data));
+  const scaled = { name: output.name, dtype: tensor.dtype, shape: scaledShape };
+  return [
+    makeOperation("constexpr_blockwise_shift_scale", scaled.name, { data, scale: scales }, [
+      scaled,
+    ]),
+    makeOperation(
+      "constexpr_lut_to_dense",
+      `${name}_palettized_pcs`,
+      { indices, lut: scaled.name, ...vectorAxis },
+      [{ ...output, name: `${name}_palettized_pcs` }],
+    ),
+  ];
+}
