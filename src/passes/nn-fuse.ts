@@ -80,6 +80,10 @@ function connections(layers: NeuralNetworkLayer[]) {
 const floats = (params: WeightParams | undefined): number[] | undefined =>
   params && params.floatValue.length > 0 ? params.floatValue : undefined;
 
+/** Per-channel values: one per channel, or one for all (empty: nothing to apply). */
+const fitsChannels = (values: number[], channels: number): boolean =>
+  values.length <= 1 || values.length === channels;
+
 const float32 = (values: number[]): number[] => values.map(Math.fround);
 
 /** The second layer disappears; the first takes over its outputs. */
@@ -102,6 +106,7 @@ function fuseScale(layers: NeuralNetworkLayer[], first: number, second: number):
   const ownBias = target?.hasBias ? floats(target.bias) : [];
   if (!target || !weights || !factors || !scaleBias || !ownBias) return false;
   const channels = Number(target.outputChannels);
+  if (!fitsChannels(factors, channels) || !fitsChannels(scaleBias, channels)) return false;
   const perChannel = weights.length / channels;
   const factorOf = (c: number) => (factors.length === 1 ? factors[0] : factors[c]);
   target.weights!.floatValue = float32(
@@ -124,6 +129,7 @@ function fuseBias(layers: NeuralNetworkLayer[], first: number, second: number): 
     layers[second].layer.case === "bias" ? floats(layers[second].layer.value.bias) : undefined;
   const ownBias = target?.hasBias ? floats(target.bias) : [];
   if (!target || !addend || !ownBias) return false;
+  if (!fitsChannels(addend, Number(target.outputChannels))) return false;
   target.bias = target.bias ?? create(WeightParamsSchema);
   target.bias.floatValue = target.hasBias
     ? float32(ownBias.map((b, c) => b + addend[addend.length === 1 ? 0 : c]))
@@ -141,6 +147,7 @@ function fuseBatchnorm(layers: NeuralNetworkLayer[], first: number, second: numb
   const ownBias = conv?.hasBias ? floats(conv.bias) : [];
   if (!conv || !weights || !gamma || !beta || !mean || !variance || !ownBias) return false;
   const channels = Number(conv.outputChannels);
+  if ([gamma, beta, mean, variance].some((v) => v.length !== channels)) return false;
   const perChannel = weights.length / channels;
   const factor = gamma.map((g, c) => g / Math.sqrt(variance[c] + bn.epsilon));
   conv.weights!.floatValue = float32(weights.map((w, i) => factor[Math.floor(i / perChannel)] * w));
@@ -164,6 +171,7 @@ function fuseScaleIntoBatchnorm(
   const factors = floats(scale.scale);
   const scaleBias = scale.hasBias ? floats(scale.bias) : [];
   if (!gamma || !beta || !factors || !scaleBias) return false;
+  if (!fitsChannels(factors, gamma.length) || !fitsChannels(scaleBias, gamma.length)) return false;
   const at = (values: number[], c: number) => (values.length === 1 ? values[0] : values[c]);
   bn.gamma!.floatValue = float32(gamma.map((g, c) => g * at(factors, c)));
   bn.beta!.floatValue = float32(
