@@ -270,3 +270,74 @@ test("below 16 bits, a following bias or scale layer is fused first", async () =
   params.weights!.floatValue.forEach((v, i) => assert.ok(Math.abs(v - expectWeights[i]) < 0.02));
   params.bias!.floatValue.forEach((v, i) => assert.ok(Math.abs(v - expectBias[i]) < 0.02));
 });
+
+test("a convolution absorbs the batchnorm it alone feeds (per output channel)", async () => {
+  const weights = noise(2 * 3, 4);
+  const conv = layer({
+    name: "conv",
+    input: ["x"],
+    output: ["c"],
+    layer: {
+      case: "convolution",
+      value: {
+        outputChannels: 2n,
+        kernelChannels: 3n,
+        nGroups: 1n,
+        kernelSize: [1n, 1n],
+        weights: floatWeights(weights),
+      },
+    },
+  });
+  const bn = layer({
+    name: "bn",
+    input: ["c"],
+    output: ["y"],
+    layer: {
+      case: "batchnorm",
+      value: {
+        channels: 2n,
+        epsilon: 0,
+        gamma: floatWeights([2, 1]),
+        beta: floatWeights([0.5, 0]),
+        mean: floatWeights([1, -1]),
+        variance: floatWeights([4, 1]),
+      },
+    },
+  });
+  const instance = layer({
+    name: "in",
+    input: ["y"],
+    output: ["z"],
+    layer: {
+      case: "batchnorm",
+      value: { channels: 2n, instanceNormalization: true, gamma: floatWeights([1, 1]) },
+    },
+  });
+  const out = await decompressNeuralNetwork(
+    await quantizeWeights(new MLModel(neuralNetworkModel([conv, bn, instance])), {
+      nbits: 8,
+      selector: () => true,
+    }),
+  );
+  const layers = neuralNetworkOf(out.spec)!.layers;
+  assert.deepEqual(
+    layers.map((l) => [l.name, l.output[0]]),
+    [
+      ["conv", "y"],
+      ["in", "z"],
+    ],
+  );
+  const fused = layers[0].layer.value as {
+    weights: WeightParams;
+    bias: WeightParams;
+    hasBias: boolean;
+  };
+  assert.equal(fused.hasBias, true);
+  const factor = [2 / 2, 1 / 1];
+  fused.weights.floatValue.forEach((v, i) =>
+    assert.ok(Math.abs(v - factor[Math.floor(i / 3)] * weights[i]) < 0.01),
+  );
+  fused.bias.floatValue.forEach((v, c) =>
+    assert.ok(Math.abs(v - [-1 + 0.5, 1][c]) < 0.01, `bias ${c}: ${v}`),
+  );
+});
