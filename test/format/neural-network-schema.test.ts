@@ -2,6 +2,9 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { ModelSchema } from "../../src/format/gen/Model_pb.js";
+import { NeuralNetworkLayerSchema } from "../../src/format/gen/NeuralNetwork_pb.js";
 import { decodeModel, encodeModel } from "../../src/format/model.js";
 import { modelTree } from "../../src/format/model-tree.js";
 import { FIXTURES, GOLDEN, SHARED } from "../support/paths.js";
@@ -53,4 +56,31 @@ test("a neural network's layers decode into their declared parameters", () => {
     const count = Number(params.inputChannels * params.outputChannels);
     assert.equal(params.weights?.floatValue.length, count);
   }
+});
+
+test("parameters of weightless layers survive as unknown fields, also inside pipelines", () => {
+  // name "p" (field 1), pooling (field 120) holding type = AVERAGE (field 1) and stride [2, 2] (field 30).
+  const pooling = [0x08, 0x01, 0xf2, 0x01, 0x02, 0x02, 0x02];
+  const layerBytes = Uint8Array.from([0x0a, 0x01, 0x70, 0xc2, 0x07, pooling.length, ...pooling]);
+  const layer = fromBinary(NeuralNetworkLayerSchema, layerBytes);
+  assert.equal(layer.layer.case, "pooling");
+  assert.deepEqual(toBinary(NeuralNetworkLayerSchema, layer), layerBytes);
+
+  const network = create(ModelSchema, {
+    specificationVersion: 4,
+    Type: { case: "neuralNetwork", value: { layers: [layer] } },
+  });
+  const pipeline = create(ModelSchema, {
+    specificationVersion: 4,
+    Type: { case: "pipeline", value: { models: [network], names: ["nn"] } },
+  });
+  const bytes = encodeModel(pipeline);
+  const again = decodeModel(bytes, "pipeline");
+  assert.deepEqual(encodeModel(again), bytes);
+  const nested = [...modelTree(again)][1].model;
+  assert.equal(nested.Type.case, "neuralNetwork");
+  assert.deepEqual(
+    toBinary(NeuralNetworkLayerSchema, nested.Type.value!.layers[0] as typeof layer),
+    layerBytes,
+  );
 });
