@@ -67,10 +67,16 @@ export function weightElementCount(params: WeightParams, layout?: ChannelLayout)
       return params.float16Value.length >> 1;
     case "int8":
       return params.int8RawValue.length;
-    case "quantized":
-      return layout
-        ? layout.shape.reduce((a, b) => a * b, 1)
-        : Math.floor((params.rawValue.length * 8) / storage.nbits);
+    case "quantized": {
+      const bytes = params.rawValue.length;
+      const fromLayout = layout?.shape.reduce((a, b) => a * b, 1);
+      // The layer's shape counts only if it matches the stored bytes (padding included).
+      const fits =
+        fromLayout !== undefined &&
+        Number.isInteger(fromLayout) &&
+        Math.max(1, Math.ceil((fromLayout * storage.nbits) / 8)) === bytes;
+      return fits ? fromLayout : Math.floor((bytes * 8) / storage.nbits);
+    }
     case "raw":
       return params.rawValue.length;
     case "empty":
