@@ -10,13 +10,15 @@ import {
   LookUpTableQuantizationParamsSchema,
   QuantizationParamsSchema,
   type NeuralNetworkLayer,
+  type QuantizationParams,
   type WeightParams,
 } from "../format/gen/NeuralNetwork_pb.js";
 import type { MLModel } from "../format/model.js";
 import { modelTree } from "../format/model-tree.js";
 import { ConfigError, UnsupportedError } from "../errors.js";
 import { floatToHalfArray } from "../kernels/fp16.js";
-import { kmeans1d } from "../kernels/kmeans1d.js";
+import { kmeans1d, type Clustering } from "../kernels/kmeans1d.js";
+import { KMEANS_1D_TASK } from "../kernels/kmeans1d-task.js";
 import {
   linearLookupTable,
   nearestEntries,
@@ -31,6 +33,7 @@ import {
   type LayerSelector,
 } from "../neural/selectors.js";
 import { nestedNetworks, neuralNetworkOf } from "../neural/walk.js";
+import type { WorkerPool } from "../parallel/pool.js";
 import { fuseBeforeQuantization } from "./nn-fuse.js";
 
 export const NN_QUANTIZATION_MODES = [
@@ -58,6 +61,8 @@ export interface QuantizeWeightsOptions {
   selector?: LayerSelector;
   /** Required by "custom_lut". */
   lutFunction?: LutFunction;
+  /** Runs k-means clustering of separate weights on worker threads. */
+  pool?: WorkerPool;
 }
 
 /** Lowest specification versions that can hold float16, and quantized, weights. */
@@ -70,13 +75,16 @@ export async function quantizeWeights(
 ): Promise<MLModel> {
   const settings = validate(model, options);
   const spec = clone(ModelSchema, model.spec);
+  // Fields are rewritten independently; only k-means clustering is asynchronous.
+  const pending: Promise<void>[] = [];
   for (const { model: nested } of modelTree(spec)) {
     const network = neuralNetworkOf(nested);
     if (!network) continue;
     const minimum = settings.nbits === 16 ? FLOAT16_SPEC_VERSION : QUANTIZED_SPEC_VERSION;
     nested.specificationVersion = Math.max(minimum, nested.specificationVersion);
-    quantizeNetwork(network, settings);
+    quantizeNetwork(network, settings, pending);
   }
+  await Promise.all(pending);
   return model.derive(spec, new Map(model.weightFiles));
 }
 
@@ -85,6 +93,7 @@ interface Settings {
   mode: Exclude<NeuralQuantizationMode, "kmeans">;
   selector: LayerSelector;
   lutFunction?: LutFunction;
+  pool?: WorkerPool;
 }
 
 function validate(model: MLModel, options: QuantizeWeightsOptions): Settings {
@@ -123,19 +132,24 @@ function validate(model: MLModel, options: QuantizeWeightsOptions): Settings {
     mode: mode === "kmeans" ? "kmeans_lut" : mode,
     selector: options.selector ?? defaultLayerSelector,
     lutFunction: options.lutFunction,
+    pool: options.pool,
   };
 }
 
 /** Layers whose weights coremltools leaves for the user to convert. */
 const LEFT_ALONE = new Set(["custom"]);
 
-function quantizeNetwork(network: { layers: NeuralNetworkLayer[] }, settings: Settings): void {
+function quantizeNetwork(
+  network: { layers: NeuralNetworkLayer[] },
+  settings: Settings,
+  pending: Promise<void>[],
+): void {
   if (settings.nbits < 16) fuseBeforeQuantization(network.layers);
   for (const layer of network.layers) {
     if (!settings.selector(layer)) continue;
     const kind = layer.layer.case ?? "unknown";
     if (kind === "branch" || kind === "loop") {
-      for (const nested of nestedNetworks(layer)) quantizeNetwork(nested, settings);
+      for (const nested of nestedNetworks(layer)) quantizeNetwork(nested, settings, pending);
       continue;
     }
     if (LEFT_ALONE.has(kind)) continue;
@@ -144,7 +158,12 @@ function quantizeNetwork(network: { layers: NeuralNetworkLayer[] }, settings: Se
     }
     for (const { field, params, layout, selectableBias } of quantizableFields(layer)) {
       if (selectableBias && !settings.selector(layer, "bias")) continue;
-      quantizeField(params, layout, settings, `layer ${layer.name} ${field}`);
+      const where = `layer ${layer.name} ${field}`;
+      if (settings.mode === "kmeans_lut" && settings.nbits < 16 && params.floatValue.length > 0) {
+        pending.push(quantizeFieldWithKmeans(params, layout, settings, where));
+      } else {
+        quantizeField(params, layout, settings, where);
+      }
     }
   }
 }
@@ -162,59 +181,85 @@ function quantizeField(
     params.floatValue = [];
     return;
   }
+  const weights = fieldWeights(params, layout, where);
+  if (mode === "linear" || mode === "linear_symmetric") {
+    const linear = quantizeLinear(weights, layout, nbits, mode === "linear_symmetric");
+    store(params, nbits, linear.indices, {
+      case: "linearQuantization",
+      value: create(LinearQuantizationParamsSchema, {
+        scale: Array.from(linear.scale),
+        bias: Array.from(linear.bias),
+      }),
+    });
+  } else if (mode === "linear_lut") {
+    storeTable(params, nbits, linearLookupTable(weights, nbits));
+  } else {
+    storeTable(params, nbits, customTable(weights, layout, settings, where));
+  }
+}
+
+async function quantizeFieldWithKmeans(
+  params: WeightParams,
+  layout: ChannelLayout,
+  settings: Settings,
+  where: string,
+): Promise<void> {
+  const weights = fieldWeights(params, layout, where);
+  const size = 2 ** settings.nbits;
+  const job = { values: weights, k: Math.min(weights.length, size) };
+  const { centroids } = settings.pool
+    ? await settings.pool.run<Clustering>(KMEANS_1D_TASK, job)
+    : kmeans1d(job.values, job.k);
+  // The stored table is float32: assign each weight to its nearest stored entry.
+  const lut = new Float32Array(size);
+  lut.set(centroids);
+  storeTable(params, settings.nbits, { lut, indices: nearestEntries(weights, lut) });
+}
+
+/** The float32 values of a field, which must fill the layer's shape. */
+function fieldWeights(params: WeightParams, layout: ChannelLayout, where: string): Float64Array {
   const count = layout.shape.reduce((a, b) => a * b, 1);
   if (params.floatValue.length !== count) {
     throw new UnsupportedError(
       `${where}: ${params.floatValue.length} values do not fit the layer's shape [${layout.shape.join(", ")}]`,
     );
   }
-  const weights = Float64Array.from(params.floatValue);
-  let indices: ArrayLike<number>;
-  if (mode === "linear" || mode === "linear_symmetric") {
-    const linear = quantizeLinear(weights, layout, nbits, mode === "linear_symmetric");
-    indices = linear.indices;
-    params.quantization = create(QuantizationParamsSchema, {
-      numberOfBits: BigInt(nbits),
-      QuantizationType: {
-        case: "linearQuantization",
-        value: create(LinearQuantizationParamsSchema, {
-          scale: Array.from(linear.scale),
-          bias: Array.from(linear.bias),
-        }),
-      },
-    });
-  } else {
-    const table = lookupTable(weights, layout, settings, where);
-    indices = table.indices;
-    params.quantization = create(QuantizationParamsSchema, {
-      numberOfBits: BigInt(nbits),
-      QuantizationType: {
-        case: "lookupTableQuantization",
-        value: create(LookUpTableQuantizationParamsSchema, { floatValue: Array.from(table.lut) }),
-      },
-    });
-  }
+  return Float64Array.from(params.floatValue);
+}
+
+function store(
+  params: WeightParams,
+  nbits: number,
+  indices: ArrayLike<number>,
+  type: QuantizationParams["QuantizationType"],
+): void {
+  params.quantization = create(QuantizationParamsSchema, {
+    numberOfBits: BigInt(nbits),
+    QuantizationType: type,
+  });
   params.rawValue = packBitsMsbFirst(indices, nbits);
   params.floatValue = [];
 }
 
-function lookupTable(
+function storeTable(
+  params: WeightParams,
+  nbits: number,
+  table: { lut: ArrayLike<number>; indices: ArrayLike<number> },
+): void {
+  store(params, nbits, table.indices, {
+    case: "lookupTableQuantization",
+    value: create(LookUpTableQuantizationParamsSchema, { floatValue: Array.from(table.lut) }),
+  });
+}
+
+function customTable(
   weights: Float64Array,
   layout: ChannelLayout,
   settings: Settings,
   where: string,
 ): { lut: ArrayLike<number>; indices: ArrayLike<number> } {
-  const { nbits } = settings;
-  const size = 2 ** nbits;
-  if (settings.mode === "linear_lut") return linearLookupTable(weights, nbits);
-  if (settings.mode === "kmeans_lut") {
-    const { centroids } = kmeans1d(weights, Math.min(weights.length, size));
-    // The stored table is float32: assign each weight to its nearest stored entry.
-    const lut = new Float32Array(size);
-    lut.set(centroids);
-    return { lut, indices: nearestEntries(weights, lut) };
-  }
-  const result = settings.lutFunction!(nbits, weights, layout.shape);
+  const size = 2 ** settings.nbits;
+  const result = settings.lutFunction!(settings.nbits, weights, layout.shape);
   if (result.indices.length !== weights.length) {
     throw new ConfigError(
       `${where}: lutFunction returned ${result.indices.length} indices for ${weights.length} weights`,

@@ -7,6 +7,7 @@ import { ModelSchema } from "../../src/format/gen/Model_pb.js";
 import type { NeuralNetworkLayer, WeightParams } from "../../src/format/gen/NeuralNetwork_pb.js";
 import { encodeModel, loadModel, MLModel } from "../../src/format/model.js";
 import { ConfigError, UnsupportedError } from "../../src/errors.js";
+import { WorkerPool } from "../../src/parallel/pool.js";
 import { quantizeWeights, type QuantizeWeightsOptions } from "../../src/passes/nn-quantize.js";
 import { decompressNeuralNetwork } from "../../src/passes/nn-decompress.js";
 import {
@@ -340,4 +341,26 @@ test("a convolution absorbs the batchnorm it alone feeds (per output channel)", 
   fused.bias.floatValue.forEach((v, c) =>
     assert.ok(Math.abs(v - [-1 + 0.5, 1][c]) < 0.01, `bias ${c}: ${v}`),
   );
+});
+
+test("k-means on worker threads gives the same model as inline", async () => {
+  const model = new MLModel(
+    neuralNetworkModel([
+      innerProduct("a", "x", "h", 64, 32, 11),
+      innerProduct("b", "h", "y", 32, 16, 12),
+    ]),
+  );
+  const inline = await quantizeWeights(model, { nbits: 3, mode: "kmeans" });
+  const pool = new WorkerPool(2);
+  try {
+    const threaded = await quantizeWeights(model, { nbits: 3, mode: "kmeans_lut", pool });
+    assert.ok(
+      Buffer.from(encodeModel(threaded.spec)).equals(Buffer.from(encodeModel(inline.spec))),
+    );
+  } finally {
+    await pool.close();
+  }
+  const table = ipOf(inline).weights!.quantization!.QuantizationType;
+  assert.equal(table.case, "lookupTableQuantization");
+  assert.equal(table.value!.floatValue.length, 8);
 });

@@ -1,6 +1,7 @@
 /** `coreml-optimize quantize-weights`: coremltools' `quantize_weights` for neural networks. */
 import type { Command } from "commander";
 import { ConfigError } from "../../errors.js";
+import type { MLModel } from "../../format/model.js";
 import type { WeightStorage } from "../../neural/dequantize.js";
 import { advancedLayerSelector, type LayerSelector } from "../../neural/selectors.js";
 import { neuralNetworkWeights, type NeuralWeightInfo } from "../../neural/weights.js";
@@ -9,6 +10,7 @@ import {
   quantizeWeights,
   type NeuralQuantizationMode,
 } from "../../passes/nn-quantize.js";
+import { WorkerPool } from "../../parallel/pool.js";
 import { formatBytes, formatTable } from "../format.js";
 import { printJson, withModel } from "../run.js";
 
@@ -152,8 +154,16 @@ export function registerQuantizeWeights(program: Command): void {
     .option("--json", "print the summary as JSON")
     .action(async (input: string, options: QuantizeWeightsCliOptions) => {
       const settings = quantizeWeightsSettings(options);
+      // Only k-means clustering is heavy enough to spread over threads.
+      const kmeans = settings.mode === "kmeans_lut" || settings.mode === "kmeans";
+      const pool = kmeans ? new WorkerPool() : undefined;
       await withModel(input, async (model) => {
-        const quantized = await quantizeWeights(model, settings);
+        let quantized: MLModel;
+        try {
+          quantized = await quantizeWeights(model, { ...settings, pool });
+        } finally {
+          await pool?.close();
+        }
         try {
           await quantized.save(options.output);
         } finally {
