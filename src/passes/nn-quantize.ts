@@ -77,12 +77,18 @@ export async function quantizeWeights(
   const spec = clone(ModelSchema, model.spec);
   // Fields are rewritten independently; only k-means clustering is asynchronous.
   const pending: Promise<void>[] = [];
-  for (const { model: nested } of modelTree(spec)) {
-    const network = neuralNetworkOf(nested);
-    if (!network) continue;
-    const minimum = settings.nbits === 16 ? FLOAT16_SPEC_VERSION : QUANTIZED_SPEC_VERSION;
-    nested.specificationVersion = Math.max(minimum, nested.specificationVersion);
-    quantizeNetwork(network, settings, pending);
+  try {
+    for (const { model: nested } of modelTree(spec)) {
+      const network = neuralNetworkOf(nested);
+      if (!network) continue;
+      const minimum = settings.nbits === 16 ? FLOAT16_SPEC_VERSION : QUANTIZED_SPEC_VERSION;
+      nested.specificationVersion = Math.max(minimum, nested.specificationVersion);
+      quantizeNetwork(network, settings, pending);
+    }
+  } catch (error) {
+    // Let clustering already under way finish (or fail) before reporting the first error.
+    await Promise.allSettled(pending);
+    throw error;
   }
   await Promise.all(pending);
   return model.derive(spec, new Map(model.weightFiles));

@@ -364,3 +364,17 @@ test("k-means on worker threads gives the same model as inline", async () => {
   assert.equal(table.case, "lookupTableQuantization");
   assert.equal(table.value!.floatValue.length, 8);
 });
+
+test("an error after k-means work has started is reported once, as itself", async () => {
+  const bad = innerProduct("bad", "h", "y", 4, 4);
+  bad.output = ["z"];
+  (bad.layer.value as { weights: WeightParams }).weights.floatValue.push(1);
+  const model = new MLModel(neuralNetworkModel([innerProduct("ok", "x", "h", 4, 4), bad]));
+  await assert.rejects(quantizeWeights(model, { nbits: 2, mode: "kmeans_lut" }), UnsupportedError);
+  const unknown = layer({ name: "act", layer: { case: "activation", value: {} } });
+  const mixed = new MLModel(neuralNetworkModel([innerProduct("ok", "x", "h", 4, 4), unknown]));
+  await assert.rejects(
+    quantizeWeights(mixed, { nbits: 2, mode: "kmeans_lut", selector: () => true }),
+    /act: activation layers cannot be quantized/,
+  );
+});
