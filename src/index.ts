@@ -40,3 +40,22 @@ export type { ElementType, Tensor } from "./kernels/dtype.js";
 export { floatToHalf, halfToFloat, floatToHalfArray, halfToFloatArray } from "./kernels/fp16.js";
 export { palettizeWeights, palettizer, type PalettizeOptions } from "./passes/palettize.js";
 export { optimalKMeans1D, kmeans1D, type Clustering1D } from "./kernels/palettize/kmeans1d.js";
+export { neuralNetworkWeights, type NeuralWeightInfo } from "./neural/weights.js";
+export { dequantizeWeightParams, type WeightStorage } from "./neural/dequantize.js";
+export {
+  advancedLayerSelector,
+  defaultLayerSelector,
+  matrixMultiplyLayerSelector,
+  type AdvancedSelectorOptions,
+  type LayerSelector,
+  type MatrixMultiplySelectorOptions,
+} from "./neural/selectors.js";
+export { decompressNeuralNetwork, hasNeuralNetwork } from "./passes/nn-decompress.js";
+export {
+  quantizeWeights,
+  NN_QUANTIZATION_MODES,
+  type LutFunction as NeuralLutFunction,
+  type NeuralQuantizationMode,
+  type QuantizeWeightsOptions,
+} from "./passes/nn-quantize.js";
+

@@ -4,6 +4,7 @@ import { registerInspect } from "./inspect.js";
 import { registerPalettize } from "./palettize.js";
 import { registerPrune } from "./prune.js";
 import { registerQuantize } from "./quantize.js";
+import { registerQuantizeWeights } from "./quantize-weights.js";
 
 /** Every subcommand, in the order `--help` lists them. */
 export const COMMANDS: ((program: Command) => void)[] = [
@@ -12,4 +13,5 @@ export const COMMANDS: ((program: Command) => void)[] = [
   registerQuantize,
   registerPalettize,
   registerPrune,
+  registerQuantizeWeights,
 ];

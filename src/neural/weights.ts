@@ -1,0 +1,54 @@
+/** A listing of every weight tensor in the neural networks of a model. */
+import type { Model } from "../format/gen/Model_pb.js";
+import type { NeuralNetworkLayer } from "../format/gen/NeuralNetwork_pb.js";
+import type { ChannelLayout } from "../kernels/nn-quantization.js";
+import {
+  storedByteSize,
+  weightElementCount,
+  weightStorage,
+  type WeightStorage,
+} from "./dequantize.js";
+import { quantizableFields } from "./layouts.js";
+import { layerWeightFields, neuralNetworksIn, walkLayers } from "./walk.js";
+
+export interface NeuralWeightInfo {
+  /** Pipeline member names from the root down ([] for the root model). */
+  modelPath: string[];
+  layer: string;
+  /** Names of the branch/loop layers enclosing the layer, outermost first. */
+  enclosingLayers: string[];
+  layerType: string;
+  field: string;
+  elementCount: number;
+  storage: WeightStorage;
+  /** Bytes of the stored values, quantization tables included. */
+  byteSize: number;
+}
+
+/** The shape `quantize_weights` gives a field of `layer`, when it quantizes that field. */
+export function fieldLayout(layer: NeuralNetworkLayer, field: string): ChannelLayout | undefined {
+  return quantizableFields(layer).find((f) => f.field === field)?.layout;
+}
+
+export function neuralNetworkWeights(spec: Model): NeuralWeightInfo[] {
+  const out: NeuralWeightInfo[] = [];
+  for (const { modelPath, network } of neuralNetworksIn(spec)) {
+    for (const { layer, enclosing } of walkLayers(network)) {
+      for (const { field, params } of layerWeightFields(layer)) {
+        const storage = weightStorage(params);
+        if (storage.kind === "empty") continue;
+        out.push({
+          modelPath,
+          layer: layer.name,
+          enclosingLayers: enclosing,
+          layerType: layer.layer.case ?? "unknown",
+          field,
+          elementCount: weightElementCount(params, fieldLayout(layer, field)),
+          storage,
+          byteSize: storedByteSize(params),
+        });
+      }
+    }
+  }
+  return out;
+}

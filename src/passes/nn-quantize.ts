@@ -1,0 +1,291 @@
+/**
+ * `quantizeWeights`: coremltools' `quantize_weights` for neural-network models. Float32 weights
+ * become float16 (nbits 16) or n-bit indices (1–8) with per-channel linear parameters or a
+ * look-up table, in every network of the model (pipelines, branches and loops included).
+ */
+import { clone, create } from "@bufbuild/protobuf";
+import { ModelSchema } from "../format/gen/Model_pb.js";
+import {
+  LinearQuantizationParamsSchema,
+  LookUpTableQuantizationParamsSchema,
+  QuantizationParamsSchema,
+  type NeuralNetworkLayer,
+  type QuantizationParams,
+  type WeightParams,
+} from "../format/gen/NeuralNetwork_pb.js";
+import type { MLModel } from "../format/model.js";
+import { modelTree } from "../format/model-tree.js";
+import { ConfigError, UnsupportedError } from "../errors.js";
+import { floatToHalfArray } from "../kernels/fp16.js";
+import { kmeans1d, type Clustering } from "../kernels/kmeans1d.js";
+import { KMEANS_1D_TASK } from "../kernels/kmeans1d-task.js";
+import {
+  linearLookupTable,
+  nearestEntries,
+  packBitsMsbFirst,
+  quantizeLinear,
+  type ChannelLayout,
+} from "../kernels/nn-quantization.js";
+import { quantizableFields } from "../neural/layouts.js";
+import {
+  QUANTIZABLE_LAYER_TYPES,
+  defaultLayerSelector,
+  type LayerSelector,
+} from "../neural/selectors.js";
+import { nestedNetworks, neuralNetworkOf } from "../neural/walk.js";
+import type { WorkerPool } from "../parallel/pool.js";
+import { fuseBeforeQuantization } from "./nn-fuse.js";
+
+export const NN_QUANTIZATION_MODES = [
+  "linear",
+  "linear_symmetric",
+  "kmeans_lut",
+  "kmeans",
+  "linear_lut",
+  "custom_lut",
+] as const;
+export type NeuralQuantizationMode = (typeof NN_QUANTIZATION_MODES)[number];
+
+/** A custom table: given the weights (row-major, `shape`), 2^nbits entries and one index per weight. */
+export type LutFunction = (
+  nbits: number,
+  weights: Float64Array,
+  shape: readonly number[],
+) => { lut: ArrayLike<number>; indices: ArrayLike<number> };
+
+export interface QuantizeWeightsOptions {
+  /** 16 for float16, or 1–8 bits per weight. */
+  nbits: number;
+  /** Default "linear"; "kmeans" is an old name of "kmeans_lut". */
+  mode?: NeuralQuantizationMode;
+  selector?: LayerSelector;
+  /** Required by "custom_lut". */
+  lutFunction?: LutFunction;
+  /** Runs k-means clustering of separate weights on worker threads. */
+  pool?: WorkerPool;
+}
+
+/** Lowest specification versions that can hold float16, and quantized, weights. */
+const FLOAT16_SPEC_VERSION = 2;
+const QUANTIZED_SPEC_VERSION = 3;
+
+export async function quantizeWeights(
+  model: MLModel,
+  options: QuantizeWeightsOptions,
+): Promise<MLModel> {
+  const settings = validate(model, options);
+  const spec = clone(ModelSchema, model.spec);
+  // Fields are rewritten independently; only k-means clustering is asynchronous.
+  const pending: Promise<void>[] = [];
+  try {
+    for (const { model: nested } of modelTree(spec)) {
+      const network = neuralNetworkOf(nested);
+      if (!network) continue;
+      const minimum = settings.nbits === 16 ? FLOAT16_SPEC_VERSION : QUANTIZED_SPEC_VERSION;
+      nested.specificationVersion = Math.max(minimum, nested.specificationVersion);
+      quantizeNetwork(network, settings, pending);
+    }
+  } catch (error) {
+    // Let clustering already under way finish (or fail) before reporting the first error.
+    await Promise.allSettled(pending);
+    throw error;
+  }
+  await Promise.all(pending);
+  return model.derive(spec, new Map(model.weightFiles));
+}
+
+interface Settings {
+  nbits: number;
+  mode: Exclude<NeuralQuantizationMode, "kmeans">;
+  selector: LayerSelector;
+  lutFunction?: LutFunction;
+  pool?: WorkerPool;
+}
+
+function validate(model: MLModel, options: QuantizeWeightsOptions): Settings {
+  const mode = options.mode ?? "linear";
+  if (!NN_QUANTIZATION_MODES.includes(mode)) {
+    throw new ConfigError(
+      `unknown quantization mode "${mode}" (one of ${NN_QUANTIZATION_MODES.join(", ")})`,
+    );
+  }
+  const { nbits } = options;
+  if (!Number.isInteger(nbits) || !((nbits >= 1 && nbits <= 8) || nbits === 16)) {
+    throw new ConfigError(`nbits must be 16 (float16) or 1 to 8, not ${nbits}`);
+  }
+  if (mode === "linear_symmetric" && nbits !== 8) {
+    throw new ConfigError("linear_symmetric quantization needs nbits 8");
+  }
+  if (mode === "custom_lut" && !options.lutFunction) {
+    throw new ConfigError("custom_lut quantization needs a lutFunction");
+  }
+  const models = [...modelTree(model.spec)].map((m) => m.model);
+  if (!models.some((m) => neuralNetworkOf(m))) {
+    if (models.some((m) => m.Type.case === "mlProgram")) {
+      throw new UnsupportedError(
+        "quantize-weights handles neural-network models; this is an ML program: use `quantize` (linear quantization) or the other ML program passes",
+      );
+    }
+    throw new UnsupportedError(
+      `the model (${model.spec.Type.case ?? "empty"}) holds no neural network`,
+    );
+  }
+  if (nbits === 16 && model.spec.isUpdatable) {
+    throw new ConfigError("updatable models cannot be quantized to float16");
+  }
+  return {
+    nbits,
+    mode: mode === "kmeans" ? "kmeans_lut" : mode,
+    selector: options.selector ?? defaultLayerSelector,
+    lutFunction: options.lutFunction,
+    pool: options.pool,
+  };
+}
+
+/** Layers whose weights coremltools leaves for the user to convert. */
+const LEFT_ALONE = new Set(["custom"]);
+
+function quantizeNetwork(
+  network: { layers: NeuralNetworkLayer[] },
+  settings: Settings,
+  pending: Promise<void>[],
+): void {
+  if (settings.nbits < 16) fuseBeforeQuantization(network.layers);
+  for (const layer of network.layers) {
+    if (!settings.selector(layer)) continue;
+    const kind = layer.layer.case ?? "unknown";
+    if (kind === "branch" || kind === "loop") {
+      for (const nested of nestedNetworks(layer)) quantizeNetwork(nested, settings, pending);
+      continue;
+    }
+    if (LEFT_ALONE.has(kind)) continue;
+    if (!QUANTIZABLE_LAYER_TYPES.includes(kind)) {
+      throw new UnsupportedError(`layer ${layer.name}: ${kind} layers cannot be quantized`);
+    }
+    for (const { field, params, layout, selectableBias } of quantizableFields(layer)) {
+      if (selectableBias && !settings.selector(layer, "bias")) continue;
+      const where = `layer ${layer.name} ${field}`;
+      if (settings.mode === "kmeans_lut" && settings.nbits < 16 && params.floatValue.length > 0) {
+        pending.push(quantizeFieldWithKmeans(params, layout, settings, where));
+      } else {
+        quantizeField(params, layout, settings, where);
+      }
+    }
+  }
+}
+
+function quantizeField(
+  params: WeightParams,
+  layout: ChannelLayout,
+  settings: Settings,
+  where: string,
+): void {
+  if (params.floatValue.length === 0) return;
+  const { nbits, mode } = settings;
+  if (nbits === 16) {
+    params.float16Value = halfBytes(Float32Array.from(params.floatValue));
+    params.floatValue = [];
+    return;
+  }
+  const weights = fieldWeights(params, layout, where);
+  if (mode === "linear" || mode === "linear_symmetric") {
+    const linear = quantizeLinear(weights, layout, nbits, mode === "linear_symmetric");
+    store(params, nbits, linear.indices, {
+      case: "linearQuantization",
+      value: create(LinearQuantizationParamsSchema, {
+        scale: Array.from(linear.scale),
+        bias: Array.from(linear.bias),
+      }),
+    });
+  } else if (mode === "linear_lut") {
+    storeTable(params, nbits, linearLookupTable(weights, nbits));
+  } else {
+    storeTable(params, nbits, customTable(weights, layout, settings, where));
+  }
+}
+
+async function quantizeFieldWithKmeans(
+  params: WeightParams,
+  layout: ChannelLayout,
+  settings: Settings,
+  where: string,
+): Promise<void> {
+  const weights = fieldWeights(params, layout, where);
+  const size = 2 ** settings.nbits;
+  const job = { values: weights, k: Math.min(weights.length, size) };
+  const { centroids } = settings.pool
+    ? await settings.pool.run<Clustering>(KMEANS_1D_TASK, job)
+    : kmeans1d(job.values, job.k);
+  // The stored table is float32: assign each weight to its nearest stored entry.
+  const lut = new Float32Array(size);
+  lut.set(centroids);
+  storeTable(params, settings.nbits, { lut, indices: nearestEntries(weights, lut) });
+}
+
+/** The float32 values of a field, which must fill the layer's shape. */
+function fieldWeights(params: WeightParams, layout: ChannelLayout, where: string): Float64Array {
+  const count = layout.shape.reduce((a, b) => a * b, 1);
+  if (params.floatValue.length !== count) {
+    throw new UnsupportedError(
+      `${where}: ${params.floatValue.length} values do not fit the layer's shape [${layout.shape.join(", ")}]`,
+    );
+  }
+  return Float64Array.from(params.floatValue);
+}
+
+function store(
+  params: WeightParams,
+  nbits: number,
+  indices: ArrayLike<number>,
+  type: QuantizationParams["QuantizationType"],
+): void {
+  params.quantization = create(QuantizationParamsSchema, {
+    numberOfBits: BigInt(nbits),
+    QuantizationType: type,
+  });
+  params.rawValue = packBitsMsbFirst(indices, nbits);
+  params.floatValue = [];
+}
+
+function storeTable(
+  params: WeightParams,
+  nbits: number,
+  table: { lut: ArrayLike<number>; indices: ArrayLike<number> },
+): void {
+  store(params, nbits, table.indices, {
+    case: "lookupTableQuantization",
+    value: create(LookUpTableQuantizationParamsSchema, { floatValue: Array.from(table.lut) }),
+  });
+}
+
+function customTable(
+  weights: Float64Array,
+  layout: ChannelLayout,
+  settings: Settings,
+  where: string,
+): { lut: ArrayLike<number>; indices: ArrayLike<number> } {
+  const size = 2 ** settings.nbits;
+  const result = settings.lutFunction!(settings.nbits, weights, layout.shape);
+  if (result.indices.length !== weights.length) {
+    throw new ConfigError(
+      `${where}: lutFunction returned ${result.indices.length} indices for ${weights.length} weights`,
+    );
+  }
+  for (let i = 0; i < result.indices.length; i++) {
+    const index = result.indices[i];
+    if (!Number.isInteger(index) || index < 0 || index >= size) {
+      throw new ConfigError(
+        `${where}: lutFunction returned index ${index}, outside 0..${size - 1}`,
+      );
+    }
+  }
+  return result;
+}
+
+function halfBytes(values: Float32Array): Uint8Array {
+  const halves = floatToHalfArray(values);
+  const bytes = new Uint8Array(halves.length * 2);
+  const view = new DataView(bytes.buffer);
+  for (let i = 0; i < halves.length; i++) view.setUint16(2 * i, halves[i], true);
+  return bytes;
+}
