@@ -58,4 +58,3 @@ export {
   type NeuralQuantizationMode,
   type QuantizeWeightsOptions,
 } from "./passes/nn-quantize.js";
-

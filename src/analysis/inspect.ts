@@ -19,6 +19,7 @@ import {
   type StorageStep,
 } from "./compression.js";
 import { formatFeatureType } from "./features.js";
+import { neuralNetworkWeights, type NeuralWeightInfo } from "../neural/weights.js";
 
 export interface FeatureSummary {
   name: string;
@@ -141,6 +142,42 @@ function programWeights(
   return { functions, weights: [...weights.values()] };
 }
 
+const NEURAL_DTYPES: Record<string, string> = {
+  float32: "fp32",
+  float16: "fp16",
+  int8: "int8",
+  raw: "raw",
+};
+
+/** A neural-network layer's weight field as a weight row: dense floats or quantized storage. */
+function neuralWeight(info: NeuralWeightInfo): WeightSummary {
+  const storage = info.storage;
+  const steps: StorageStep[] =
+    storage.kind === "quantized"
+      ? [
+          {
+            op: "QuantizationParams",
+            bits: storage.nbits,
+            description: `${storage.quantization} ${storage.nbits}-bit`,
+            ...(storage.quantization === "lut" ? { lutSize: 2 ** storage.nbits } : {}),
+          },
+        ]
+      : storage.kind === "int8"
+        ? [{ op: "int8RawValue", bits: 8, description: "int8" }]
+        : [];
+  return {
+    model: info.modelPath.join("/"),
+    function: "",
+    name: `${[...info.enclosingLayers, info.layer].join("/")}.${info.field}`,
+    consumers: [`${info.layerType} ${info.layer}`],
+    dtype: NEURAL_DTYPES[storage.kind] ?? "fp32",
+    shape: [info.elementCount],
+    storage: steps,
+    denseBytes: info.elementCount * 4,
+    storedBytes: info.byteSize,
+  };
+}
+
 /** Core ML releases before ML programs, by specification version. */
 const LEGACY_TARGETS = ["", "iOS11", "iOS11.2", "iOS12", "iOS13", "iOS14"];
 
@@ -169,6 +206,11 @@ export async function inspectModel(model: MLModel): Promise<ModelSummary> {
     functions.push(...found.functions);
     weights.push(...found.weights);
   }
+  weights.push(
+    ...neuralNetworkWeights(spec)
+      .filter((w) => w.storage.kind !== "empty")
+      .map(neuralWeight),
+  );
   let weightFileBytes = 0;
   for (const fileName of model.weightFiles.keys())
     weightFileBytes += (await model.blobFile(fileName)).size;

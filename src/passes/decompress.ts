@@ -4,6 +4,7 @@
  * Ops and consts that only fed constexpr ops are removed. Neural networks are left as they are.
  */
 import type { Operation, Value } from "../format/gen/MIL_pb.js";
+import { decompressNeuralNetwork, hasNeuralNetwork } from "./nn-decompress.js";
 import type { MLModel } from "../format/model.js";
 import type { Tensor } from "../kernels/dtype.js";
 import { BlockGraph } from "../program/graph.js";
@@ -63,6 +64,7 @@ export async function decompressWeights(
   model: MLModel,
   options: DecompressOptions = {},
 ): Promise<MLModel> {
+  if (hasNeuralNetwork(model)) model = await decompressNeuralNetwork(model, options.onDecompressed);
   const sharedByGraph = new WeakMap<BlockGraph, Map<string, Shared>>();
   const sharedOf = (graph: BlockGraph) => {
     let shared = sharedByGraph.get(graph);

@@ -14,7 +14,10 @@ export function hasNeuralNetwork(model: MLModel): boolean {
   return !neuralNetworksIn(model.spec).next().done;
 }
 
-export async function decompressNeuralNetwork(model: MLModel): Promise<MLModel> {
+export async function decompressNeuralNetwork(
+  model: MLModel,
+  onDecompressed?: (weight: { name: string; type: string }) => void,
+): Promise<MLModel> {
   const spec = clone(ModelSchema, model.spec);
   for (const { network } of neuralNetworksIn(spec)) {
     for (const { layer } of walkLayers(network)) {
@@ -33,6 +36,7 @@ export async function decompressNeuralNetwork(model: MLModel): Promise<MLModel> 
         params.int8RawValue = new Uint8Array(0);
         params.quantization = undefined;
         changed = true;
+        onDecompressed?.({ name: `${layer.name}.${field}`, type: `${kind} layer weights` });
       }
       // Int8 weights drive int8 × int8 products; float weights take the float path.
       const kind = layer.layer;

@@ -6,14 +6,16 @@ import { printJson, withModel } from "../run.js";
 export interface DecompressReport {
   input: string;
   output: string;
-  /** Constexpr ops evaluated, by op type. */
+  /** Constexpr ops evaluated by op type, and neural-network weights by storage. */
   decompressed: Record<string, number>;
 }
 
 export function registerDecompress(program: Command): void {
   program
     .command("decompress")
-    .description("turn every compressed (constexpr) weight back into a dense const")
+    .description(
+      "turn every compressed weight (constexpr ops, quantized neural-network layers) back into dense floats",
+    )
     .argument("<model>", ".mlpackage folder or .mlmodel file")
     .requiredOption("-o, --output <path>", "where to write the decompressed model")
     .option("--json", "print machine-readable JSON")
@@ -48,5 +50,5 @@ function describe(report: DecompressReport): string {
   const total = counts.reduce((n, [, c]) => n + c, 0);
   if (total === 0) return `no compressed weights in ${report.input}; copied to ${report.output}`;
   const detail = counts.map(([type, count]) => `${type} ×${count}`).join(", ");
-  return `decompressed ${total} constexpr ops (${detail}) into ${report.output}`;
+  return `decompressed ${total} weights (${detail}) into ${report.output}`;
 }
