@@ -18,6 +18,10 @@ const filter = process.argv[2];
 const files = collect("dist/test")
   .filter((f) => !filter || f.includes(filter))
   .sort();
+if (files.length === 0) {
+  console.error(`no compiled test file matches "${filter}"`);
+  process.exit(1);
+}
 const result = spawnSync(process.execPath, ["--test", "--test-reporter=spec", ...files], {
   stdio: "inherit",
 });

@@ -10,7 +10,9 @@ import { BlockGraph } from "../program/graph.js";
 import { constValue, opName } from "../program/ops.js";
 import { tensorTypeInfo } from "../program/types.js";
 import { readTensorValue } from "../program/values.js";
-import { functionBlocks, walkOperations } from "../program/walk.js";
+import { allOperations, functionBlocks, walkOperations } from "../program/walk.js";
+import { isConstexprOp } from "../passes/constexpr.js";
+import { decompressWeights } from "../passes/decompress.js";
 
 export interface ChildOp {
   name: string;
@@ -19,10 +21,18 @@ export interface ChildOp {
   inputs: string[];
 }
 
+export interface ValueStats {
+  min: number;
+  max: number;
+  mean: number;
+  std: number;
+}
+
 export interface WeightMetadata {
   name: string;
   value: Tensor;
-  /** Fraction of elements equal to zero. */
+  stats: ValueStats;
+  /** Fraction of elements with |w| ≤ 1e-12, as coremltools counts them. */
   sparsity: number;
   uniqueValues: number;
   childOps: ChildOp[];
@@ -38,6 +48,26 @@ function floatValues(tensor: Tensor): Float32Array | Float64Array {
   return tensor.data as Float32Array | Float64Array;
 }
 
+/** Magnitude at or below which coremltools counts a weight as zero. */
+const ZERO_TOLERANCE = 1e-12;
+
+function statsOf(values: Float32Array | Float64Array): ValueStats & { zeros: number } {
+  let min = Infinity;
+  let max = -Infinity;
+  let sum = 0;
+  let zeros = 0;
+  for (const v of values) {
+    if (v < min) min = v;
+    if (v > max) max = v;
+    sum += v;
+    if (Math.abs(v) <= ZERO_TOLERANCE) zeros++;
+  }
+  const mean = sum / values.length;
+  let squares = 0;
+  for (const v of values) squares += (v - mean) * (v - mean);
+  return { min, max, mean, std: Math.sqrt(squares / values.length), zeros };
+}
+
 function countUnique(values: Float32Array | Float64Array): number {
   const sorted = Float64Array.from(values).sort();
   let unique = sorted.length > 0 ? 1 : 0;
@@ -45,9 +75,29 @@ function countUnique(values: Float32Array | Float64Array): number {
   return unique;
 }
 
+/**
+ * Metadata of every weight with more elements than the threshold; compressed weights are
+ * reported by their decompressed values, under their constexpr output names.
+ */
 export async function getWeightsMetadata(
   model: MLModel,
   options: WeightsMetadataOptions = {},
+): Promise<Map<string, WeightMetadata>> {
+  const program = model.spec.Type.case === "mlProgram" ? model.spec.Type.value : undefined;
+  const compressed =
+    program && [...allOperations(program)].some(({ op }) => isConstexprOp(op.type));
+  if (!compressed) return denseWeightsMetadata(model, options);
+  const dense = await decompressWeights(model);
+  try {
+    return await denseWeightsMetadata(dense, options);
+  } finally {
+    await dense.close();
+  }
+}
+
+async function denseWeightsMetadata(
+  model: MLModel,
+  options: WeightsMetadataOptions,
 ): Promise<Map<string, WeightMetadata>> {
   const threshold = options.weightThreshold ?? 2048;
   const result = new Map<string, WeightMetadata>();
@@ -66,8 +116,7 @@ export async function getWeightsMetadata(
       const name = op.outputs[0].name;
       const tensor = await readTensorValue(value, model, name);
       const values = floatValues(tensor);
-      let zeros = 0;
-      for (const v of values) if (v === 0) zeros++;
+      const { zeros, ...stats } = statsOf(values);
       const childOps = graph.consumers(name).map((child) => ({
         name: opName(child),
         type: child.type,
@@ -80,6 +129,7 @@ export async function getWeightsMetadata(
       result.set(name, {
         name,
         value: tensor,
+        stats,
         sparsity: zeros / values.length,
         uniqueValues: countUnique(values),
         childOps,

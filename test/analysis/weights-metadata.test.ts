@@ -1,6 +1,9 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { join } from "node:path";
 import { getWeightsMetadata } from "../../src/analysis/weights-metadata.js";
+import { loadModel } from "../../src/format/model.js";
+import { GOLDEN } from "../support/paths.js";
 import { floatToHalf } from "../../src/kernels/fp16.js";
 import { buildModel } from "../../src/program/builder.js";
 
@@ -23,6 +26,12 @@ test("weights metadata reports sparsity, distinct values and consumers above the
     assert.deepEqual([...metadata.keys()], ["w"]);
     const w = metadata.get("w")!;
     assert.equal(w.sparsity, 0.5);
+    assert.deepEqual(w.stats, {
+      min: -1.25,
+      max: 0.5,
+      mean: -0.1875,
+      std: Math.sqrt((2 * 0.1875 ** 2 + 0.6875 ** 2 + 1.0625 ** 2) / 4),
+    });
     assert.equal(w.uniqueValues, 3);
     assert.deepEqual(w.childOps, [
       { name: "fc", type: "linear", inputs: ["weight"] },
@@ -32,6 +41,19 @@ test("weights metadata reports sparsity, distinct values and consumers above the
       [...(await getWeightsMetadata(model, { weightThreshold: 10 })).keys()].sort(),
       ["small", "w"],
     );
+  } finally {
+    await model.close();
+  }
+});
+
+test("compressed weights are reported by their decompressed values", async () => {
+  const model = await loadModel(join(GOLDEN, "cases/prune_magnitude50__zoo_fp16_ios18.mlpackage"));
+  try {
+    const metadata = await getWeightsMetadata(model);
+    const fc2 = metadata.get("fc2_weight_0_to_fp16_sparsified")!;
+    assert.deepEqual(fc2.value.shape, [200, 512]);
+    assert.ok(fc2.sparsity >= 0.5 && fc2.sparsity < 0.51, `sparsity ${fc2.sparsity}`);
+    assert.deepEqual(fc2.childOps, [{ name: "fc2_cast_fp16", type: "linear", inputs: ["weight"] }]);
   } finally {
     await model.close();
   }

@@ -60,3 +60,35 @@ test("a missing model is a one-line error", () => {
   assert.equal(result.status, 1);
   assert.match(result.stderr, /^coreml-optimize: .*absent\.mlpackage: no such file or folder\n$/);
 });
+
+test("inspect --weights lists value statistics and child ops", () => {
+  const result = runCli(
+    "inspect",
+    join(GOLDEN, "bases/zoo_fp16_ios18.mlpackage"),
+    "--weights",
+    "--json",
+  );
+  assert.equal(result.status, 0, result.stderr);
+  const rows = JSON.parse(result.stdout) as {
+    name: string;
+    shape: number[];
+    uniqueValues: number;
+    childOps: { type: string }[];
+  }[];
+  const fc2 = rows.find((r) => r.name === "fc2_weight_0_to_fp16")!;
+  assert.deepEqual(fc2.shape, [200, 512]);
+  assert.deepEqual(
+    fc2.childOps.map((c) => c.type),
+    ["linear"],
+  );
+  assert.ok(rows.every((r) => r.shape.reduce((a, b) => a * b, 1) > 2048));
+  const bad = runCli(
+    "inspect",
+    join(GOLDEN, "bases/zoo_fp16_ios18.mlpackage"),
+    "--weights",
+    "--weight-threshold",
+    "-3",
+  );
+  assert.equal(bad.status, 1);
+  assert.match(bad.stderr, /--weight-threshold: expected a non-negative integer/);
+});

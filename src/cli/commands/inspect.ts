@@ -1,5 +1,7 @@
 import type { Command } from "commander";
 import { inspectModel, type ModelSummary } from "../../analysis/inspect.js";
+import { getWeightsMetadata, type WeightMetadata } from "../../analysis/weights-metadata.js";
+import { ConfigError } from "../../errors.js";
 import { formatBytes, formatTable } from "../format.js";
 import { printJson, withModel } from "../run.js";
 
@@ -8,12 +10,76 @@ export function registerInspect(program: Command): void {
     .command("inspect")
     .description("show a model's format, inputs and outputs, ops and every weight with its storage")
     .argument("<model>", ".mlpackage folder or .mlmodel file")
+    .option("--weights", "read every weight: value statistics, sparsity, unique values, child ops")
+    .option(
+      "--weight-threshold <n>",
+      "with --weights: only weights with more elements (default 2048)",
+    )
     .option("--json", "print machine-readable JSON")
-    .action(async (path: string, options: { json?: boolean }) => {
+    .action(async (path: string, options: InspectFlags) => {
+      if (options.weights) {
+        const weightThreshold = parseThreshold(options.weightThreshold);
+        const metadata = await withModel(path, (model) =>
+          getWeightsMetadata(model, { weightThreshold }),
+        );
+        const rows = [...metadata.values()].map(describeWeight);
+        if (options.json) printJson(rows);
+        else process.stdout.write(renderWeights(rows));
+        return;
+      }
       const summary = await withModel(path, inspectModel);
       if (options.json) printJson(summary);
       else process.stdout.write(renderSummary(path, summary));
     });
+}
+
+interface InspectFlags {
+  json?: boolean;
+  weights?: boolean;
+  weightThreshold?: string;
+}
+
+function parseThreshold(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < 0) {
+    throw new ConfigError(`--weight-threshold: expected a non-negative integer, got "${text}"`);
+  }
+  return value;
+}
+
+/** Metadata without the values themselves, for printing. */
+function describeWeight(w: WeightMetadata) {
+  return {
+    name: w.name,
+    dtype: w.value.dtype,
+    shape: w.value.shape,
+    stats: w.stats,
+    sparsity: w.sparsity,
+    uniqueValues: w.uniqueValues,
+    childOps: w.childOps,
+  };
+}
+
+function renderWeights(rows: ReturnType<typeof describeWeight>[]): string {
+  const number = (v: number) =>
+    Math.abs(v) >= 1e-3 || v === 0 ? v.toFixed(4) : v.toExponential(2);
+  const table = formatTable(
+    ["name", "dtype", "shape", "min", "max", "mean", "std", "sparsity", "unique", "child ops"],
+    rows.map((w) => [
+      w.name,
+      w.dtype,
+      `[${w.shape.join(",")}]`,
+      number(w.stats.min),
+      number(w.stats.max),
+      number(w.stats.mean),
+      number(w.stats.std),
+      `${(w.sparsity * 100).toFixed(1)}%`,
+      String(w.uniqueValues),
+      w.childOps.map((c) => `${c.type} ${c.name}.${c.inputs.join("/")}`).join(", "),
+    ]),
+  );
+  return `${table}\n`;
 }
 
 function renderSummary(path: string, s: ModelSummary): string {
