@@ -27,7 +27,7 @@ import type { WorkerPool } from "../parallel/pool.js";
 import type { BlockGraph } from "../program/graph.js";
 import { constValue, inputNames, inputValues, opName } from "../program/ops.js";
 import { rewriteWeights, type RewriteContext, type RewriteOptions } from "../program/rewriter.js";
-import { TARGETS, type Target } from "../program/targets.js";
+import { TARGETS, targetOfSpecificationVersion, type Target } from "../program/targets.js";
 import { tensorTypeInfo } from "../program/types.js";
 import { allOperations } from "../program/walk.js";
 import { decodeImmediateTensor } from "../program/values.js";
@@ -147,6 +147,21 @@ export function raiseTarget(model: MLModel, target: Target): MLModel {
   return raised ? model.derive(spec, model.weightFiles) : model;
 }
 
+/**
+ * Compressed weights (constexpr ops) need iOS16: an ML program for an older target would be
+ * left untouched, which users would not expect, so say how to raise it instead.
+ */
+function requireCompressibleTarget(model: MLModel, passName: string): void {
+  const programs = [...modelTree(model.spec)].filter((m) => m.model.Type.case === "mlProgram");
+  const old = programs.filter((m) => m.model.specificationVersion < IOS16);
+  if (programs.length === 0 || old.length < programs.length) return;
+  const version = old[0].model.specificationVersion;
+  throw new ConfigError(
+    `${passName}: the model targets ${targetOfSpecificationVersion(version) ?? `specification ${version}`}; ` +
+      "compressed weights need iOS16 or newer: raise the target (CLI --target ios16, API raiseTarget)",
+  );
+}
+
 /** The literal bool bound to an op input (inline or through a const op). */
 function boolInput(op: Operation, input: string, graph: BlockGraph): boolean {
   let value: Value | undefined = inputValues(op, input)[0];
@@ -233,6 +248,7 @@ export async function compressWeights<C extends OpConfig>(
   expectConfigKinds(config, compressor.configKinds, compressor.passName);
   checkOpNames(config, input);
   const model = options.minimumTarget ? raiseTarget(input, options.minimumTarget) : input;
+  requireCompressibleTarget(model, compressor.passName);
   const reports: { order: number; report: WeightReport }[] = [];
   let visits = 0;
 

@@ -17,7 +17,7 @@ import type { Tensor } from "../../src/kernels/dtype.js";
 import { floatToHalfArray } from "../../src/kernels/fp16.js";
 import { linearQuantizeWeights } from "../../src/passes/linear-quantize.js";
 import { WorkerPool } from "../../src/parallel/pool.js";
-import { ProgramBuilder } from "../../src/program/builder.js";
+import { ProgramBuilder, buildModel } from "../../src/program/builder.js";
 import { opName } from "../../src/program/ops.js";
 import type { Target } from "../../src/program/targets.js";
 import { tensorTypeInfo } from "../../src/program/types.js";
@@ -238,6 +238,33 @@ test("the worker pool gives the same bytes as inline quantization", async () => 
     await Promise.all([pooled.model.close(), inline.model.close()]);
   } finally {
     await pool.close();
+    await model.close();
+  }
+});
+
+test("models for targets older than iOS16 need the target raised, with a clear message", async () => {
+  const model = await buildModel("iOS15", async (b) => {
+    const x = b.input("x", "fp32", [1, 64]);
+    const w = await b.constant("w", {
+      dtype: "fp32",
+      shape: [64, 64],
+      data: Float32Array.from({ length: 4096 }, (_, i) => Math.sin(i)),
+    });
+    b.output(b.linear(x, w, undefined, "fc"));
+  });
+  try {
+    await assert.rejects(
+      linearQuantizeWeights(model, { globalConfig: linearQuantizerConfig() }),
+      /targets iOS15; compressed weights need iOS16 or newer/,
+    );
+    const raised = await linearQuantizeWeights(
+      model,
+      { globalConfig: linearQuantizerConfig() },
+      { raiseTarget: "iOS16" },
+    );
+    assert.equal(raised.weights.length, 1);
+    await raised.model.close();
+  } finally {
     await model.close();
   }
 });
