@@ -1,0 +1,17 @@
+/** Every op type the interpreter runs (besides `const` and the `constexpr_*` family). */
+import type { OpKernel } from "./kernel.js";
+import { ELEMENTWISE_KERNELS } from "./ops/elementwise.js";
+import { LAYOUT_KERNELS } from "./ops/layout.js";
+import { NN_KERNELS } from "./ops/nn.js";
+
+const KERNELS = new Map<string, OpKernel>(
+  Object.entries({ ...ELEMENTWISE_KERNELS, ...NN_KERNELS, ...LAYOUT_KERNELS }),
+);
+
+export function kernelFor(type: string): OpKernel | undefined {
+  return KERNELS.get(type);
+}
+
+export function supportedOpTypes(): string[] {
+  return [...KERNELS.keys()].sort();
+}
