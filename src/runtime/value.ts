@@ -3,13 +3,7 @@
  * element type (integers are exact up to 2^24, enough for shapes and indices; fp16 values are
  * kept rounded to fp16), strings as string arrays.
  */
-import {
-  ELEMENT_TYPES,
-  elementCount,
-  type ElementType,
-  type Tensor,
-  type TypedArray,
-} from "../kernels/dtype.js";
+import { ELEMENT_TYPES, type ElementType, type Tensor, type TypedArray } from "../kernels/dtype.js";
 import { floatToHalfArray, halfToFloatArray } from "../kernels/fp16.js";
 import { UnsupportedError } from "../errors.js";
 
