@@ -45,7 +45,7 @@ export async function createFileWriter(path: string): Promise<AppendWriter> {
     },
     async append(bytes) {
       // Copy: callers may reuse their buffers once append returns.
-      pending.push(bytes.length < FLUSH_BYTES ? bytes.slice() : bytes);
+      pending.push(bytes.length < FLUSH_BYTES ? new Uint8Array(bytes) : bytes);
       pendingBytes += bytes.length;
       if (pendingBytes >= FLUSH_BYTES || bytes.length >= FLUSH_BYTES) await flush();
     },

@@ -22,8 +22,14 @@ import {
   ModelSchema,
   type Model,
 } from "../format/gen/Model_pb.js";
-import type { BlobFileWriter } from "../format/blob/writer.js";
-import { DEFAULT_WEIGHT_FILE } from "../format/model.js";
+import { randomBytes } from "node:crypto";
+import { rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { BlobFileWriter } from "../format/blob/writer.js";
+import { floatToHalf } from "../kernels/fp16.js";
+import { createFileWriter, openFileReader } from "../format/io-node.js";
+import { DEFAULT_WEIGHT_FILE, MLModel } from "../format/model.js";
 import { elementCount, type ElementType, type Tensor } from "../kernels/dtype.js";
 import { makeConstOperation, makeOperation, type InputBinding } from "./ops.js";
 import { TARGETS, type Target } from "./targets.js";
@@ -122,7 +128,7 @@ export class ProgramBuilder {
   /** Small scalar/vector parameters (strides, axes, flags) as named const ops. */
   private param(
     name: string,
-    dtype: "int32" | "bool" | "string" | "fp32",
+    dtype: "int32" | "bool" | "string" | "fp32" | "fp16",
     values: number[] | boolean[] | string[],
     scalar = false,
   ): Var {
@@ -135,7 +141,9 @@ export class ProgramBuilder {
           ? Uint8Array.from(values as boolean[], (b) => (b ? 1 : 0))
           : dtype === "fp32"
             ? Float32Array.from(values as number[])
-            : Int32Array.from(values as number[]);
+            : dtype === "fp16"
+              ? Uint16Array.from(values as number[], floatToHalf)
+              : Int32Array.from(values as number[]);
     this.operations.push(makeConstOperation(outName, immediateValue({ dtype, shape, data })));
     return { name: outName, dtype, shape };
   }
@@ -286,8 +294,12 @@ export class ProgramBuilder {
 
   layerNorm(x: Var, gamma: Var, beta: Var, epsilon = 1e-5, name = "layer_norm"): Var {
     const axes = this.param(`${name}_axes`, "int32", [-1]);
-    const eps = this.param(`${name}_epsilon`, "fp32", [epsilon], true);
-    if (x.dtype === "fp16") throw new Error("layerNorm: build fp16 programs by casting inputs");
+    const eps = this.param(
+      `${name}_epsilon`,
+      x.dtype === "fp16" ? "fp16" : "fp32",
+      [epsilon],
+      true,
+    );
     return this.op(
       "layer_norm",
       name,
@@ -370,5 +382,34 @@ export class ProgramBuilder {
         value: create(ProgramSchema, { version: 1n, functions: { main: fn } }),
       },
     });
+  }
+}
+
+/**
+ * Builds an ML program with `define` and returns it as a model whose weights sit in a
+ * temporary file until it is saved.
+ */
+export async function buildModel(
+  target: Target,
+  define: (builder: ProgramBuilder) => Promise<void>,
+  tempDir = tmpdir(),
+): Promise<MLModel> {
+  const path = join(
+    tempDir,
+    `.coreml-optimize-${process.pid}-${randomBytes(4).toString("hex")}.bin`,
+  );
+  const writer = await BlobFileWriter.create(await createFileWriter(path));
+  try {
+    const builder = new ProgramBuilder(target, writer);
+    await define(builder);
+    await writer.finish();
+    return new MLModel(
+      builder.build(),
+      new Map([[DEFAULT_WEIGHT_FILE, { path, temporary: true, open: () => openFileReader(path) }]]),
+    );
+  } catch (error) {
+    await writer.finish().catch(() => undefined);
+    await rm(path, { force: true });
+    throw error;
   }
 }

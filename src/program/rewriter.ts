@@ -74,6 +74,8 @@ export interface RewriteOptions {
   onProgress?: (progress: RewriteProgress) => void;
   /** Whether an op is worth visiting; others are copied without a visit (default: all). */
   filter?: (op: Operation) => boolean;
+  /** Ops without literal values to visit too (default: none), e.g. ops fed only by names. */
+  alsoVisit?: (op: Operation) => boolean;
 }
 
 interface PendingBlob {
@@ -81,11 +83,17 @@ interface PendingBlob {
   tensor: Tensor;
 }
 
-/** Literal tensor values of an op: a const's `val`, and values bound inline to its inputs. */
+/**
+ * Literal tensor values of an op: a const's `val`, weight-file attributes (iOS16 constexpr ops
+ * hold their parameters there), and values bound inline to its inputs.
+ */
 function literalValues(op: Operation): Value[] {
   const values: Value[] = [];
-  const val = op.type === "const" ? op.attributes["val"] : undefined;
-  if (val) values.push(val);
+  for (const [key, value] of Object.entries(op.attributes)) {
+    if ((op.type === "const" && key === "val") || value.value.case === "blobFileValue") {
+      values.push(value);
+    }
+  }
   for (const argument of Object.values(op.inputs)) {
     for (const binding of argument.arguments) {
       if (binding.binding.case === "value") values.push(binding.binding.value);
@@ -192,7 +200,9 @@ export async function rewriteWeights(
         const graph = new BlockGraph(root);
         for (const { op, block } of walkOperations(root)) {
           const literals = literalValues(op);
-          const visited = literals.length > 0 && (options.filter?.(op) ?? true);
+          const visited =
+            (literals.length > 0 && (options.filter?.(op) ?? true)) ||
+            (options.alsoVisit?.(op) ?? false);
           if (!visited && !literals.some((v) => v.value.case === "blobFileValue")) continue;
           work.push({
             bytes: blobBytes(op),
@@ -219,7 +229,10 @@ export async function rewriteWeights(
       while (next < total && (next === index || inFlight + work[next].bytes <= budget)) {
         const item = work[next];
         inFlight += item.bytes;
-        started[next++] = item.visited ? visit(item.context) : Promise.resolve(undefined);
+        const visiting = item.visited ? visit(item.context) : Promise.resolve(undefined);
+        // Failures are reported when their turn to commit comes (or not at all once one fails).
+        visiting.catch(() => undefined);
+        started[next++] = visiting;
       }
       const item = work[index];
       await commit(item.context, await started[index], output);

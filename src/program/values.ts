@@ -66,8 +66,8 @@ export function storesInWeightFile(
 function viewAs(type: ElementType, bytes: Uint8Array, count: number): TypedArray {
   const ArrayType = ELEMENT_TYPES[type].array!;
   const width = ArrayType.BYTES_PER_ELEMENT;
-  // Copy through Uint8Array.prototype.slice: on a Node Buffer, .slice() would be a view.
-  const aligned = bytes.byteOffset % width === 0 ? bytes : Uint8Array.prototype.slice.call(bytes);
+  // Copy through the Uint8Array constructor: Buffer.slice would return a view.
+  const aligned = bytes.byteOffset % width === 0 ? bytes : new Uint8Array(bytes);
   return new ArrayType(aligned.buffer as ArrayBuffer, aligned.byteOffset, count);
 }
 

@@ -167,7 +167,7 @@ export function decodeBlobBytes(dtype: ElementType, bytes: Uint8Array, count: nu
   if (bytes.byteOffset % width === 0) {
     return new ArrayType(bytes.buffer as ArrayBuffer, bytes.byteOffset, count);
   }
-  return new ArrayType(bytes.slice(0, count * width).buffer);
+  return new ArrayType(new Uint8Array(bytes.subarray(0, count * width)).buffer);
 }
 
 function startsWithLfsPointer(header: Uint8Array): boolean {
