@@ -1,6 +1,7 @@
 /**
  * Runs the main function of an ML program on the CPU. Loading checks that every op is
- * supported and reads every constant once; each prediction then runs the remaining ops in
+ * supported and reads every constant once (compressed `constexpr_*` weights are materialized
+ * densely then); each prediction then runs the remaining ops in
  * order, in float32, rounding each op's outputs to the element type the program declares
  * (so fp16 programs see fp16 activations, as on device).
  */
@@ -11,6 +12,8 @@ import { ELEMENT_TYPES, type ElementType, type Tensor } from "../kernels/dtype.j
 import { opName } from "../program/ops.js";
 import { tensorTypeInfo, type Dim } from "../program/types.js";
 import { readTensorValue } from "../program/values.js";
+import { CONSTEXPR_OPS, evaluateConstexpr, isConstexprOp } from "../passes/constexpr.js";
+import { parameterBindings } from "../passes/decompress.js";
 import { OpContext, type DeclaredOutput } from "./kernel.js";
 import { kernelFor } from "./registry.js";
 import {
@@ -67,12 +70,35 @@ export class Interpreter {
     const constants = new Map<string, RuntimeValue>();
     const literals = new Map<Value, RuntimeValue>();
     const steps: Step[] = [];
+    // Constants that constexpr ops read, in their stored types (dropped once all are evaluated).
+    const constexprInputs = constexprParameterNames(block);
+    const stored = new Map<string, Tensor>();
     for (const op of block.operations) {
       const label = `op ${op.type} "${opName(op)}"`;
       if (op.type === "const") {
         const value = op.attributes["val"];
         if (!value) throw new FormatError(label, "const op has no value");
-        constants.set(op.outputs[0].name, fromTensor(await readTensorValue(value, model, label)));
+        const tensor = await readTensorValue(value, model, label);
+        constants.set(op.outputs[0].name, fromTensor(tensor));
+        if (constexprInputs.has(op.outputs[0].name)) stored.set(op.outputs[0].name, tensor);
+        continue;
+      }
+      if (isConstexprOp(op.type)) {
+        const parameters: Record<string, Tensor> = {};
+        for (const [key, binding] of parameterBindings(op)) {
+          if (typeof binding !== "string") {
+            parameters[key] = await readTensorValue(binding, model, label);
+            continue;
+          }
+          const tensor = stored.get(binding);
+          if (!tensor) throw new UnsupportedError(`${label}: parameter ${key} is not a constant`);
+          parameters[key] = tensor;
+        }
+        const results = evaluateConstexpr(op.type, parameters, label);
+        op.outputs.forEach((output, i) => {
+          constants.set(output.name, fromTensor(results[i]));
+          if (constexprInputs.has(output.name)) stored.set(output.name, results[i]);
+        });
         continue;
       }
       for (const argument of Object.values(op.inputs)) {
@@ -188,13 +214,24 @@ export class Interpreter {
 function checkSupported(block: Block): void {
   const missing = new Map<string, string>();
   for (const op of block.operations) {
-    if (op.type === "const" || kernelFor(op.type)) continue;
+    if (op.type === "const" || kernelFor(op.type) || CONSTEXPR_OPS.has(op.type)) continue;
     if (!missing.has(op.type)) missing.set(op.type, opName(op));
   }
   if (missing.size > 0) {
     const list = [...missing].map(([type, name]) => `${type} (first: "${name}")`).join(", ");
     throw new UnsupportedError(`the interpreter does not support op ${list}`);
   }
+}
+
+/** Names of the values constexpr ops take as parameters. */
+function constexprParameterNames(block: Block): Set<string> {
+  const names = new Set<string>();
+  for (const op of block.operations) {
+    if (!isConstexprOp(op.type)) continue;
+    for (const [, binding] of parameterBindings(op))
+      if (typeof binding === "string") names.add(binding);
+  }
+  return names;
 }
 
 /** Marks on each step the values it is the last reader of, so predictions free them early. */
