@@ -1,6 +1,13 @@
 import type { Command } from "commander";
 import { registerDecompress } from "./decompress.js";
 import { registerInspect } from "./inspect.js";
+import { registerCompare } from "./compare.js";
+import { registerPredict } from "./predict.js";
 
 /** Every subcommand, in the order `--help` lists them. */
-export const COMMANDS: ((program: Command) => void)[] = [registerInspect, registerDecompress];
+export const COMMANDS: ((program: Command) => void)[] = [
+  registerInspect,
+  registerDecompress,
+  registerPredict,
+  registerCompare,
+];

@@ -1,0 +1,72 @@
+import type { Command } from "commander";
+import { compareModels, type OutputComparison } from "../../runtime/compare.js";
+import { Interpreter } from "../../runtime/interpreter.js";
+import { formatNumber, formatTable } from "../format.js";
+import { collect, parseCount, samplesFor } from "../inputs.js";
+import { printJson, withModel } from "../run.js";
+
+export interface CompareReport {
+  reference: string;
+  candidate: string;
+  samples: number;
+  outputs: OutputComparison[];
+}
+
+interface CompareOptions {
+  input: string[];
+  randomInputs: string;
+  seed: string;
+  json?: boolean;
+}
+
+export function registerCompare(program: Command): void {
+  program
+    .command("compare")
+    .description("run two models on the same inputs and measure how far their outputs differ")
+    .argument("<reference>", "the reference model (e.g. the uncompressed one)")
+    .argument("<candidate>", "the model to check against it")
+    .option("-i, --input <name=file.npy>", "an input tensor (repeat per input)", collect, [])
+    .option("--random-inputs <n>", "number of seeded random samples when no --input is given", "4")
+    .option("--seed <n>", "seed of the random inputs", "0")
+    .option("--json", "print machine-readable JSON")
+    .action(async (referencePath: string, candidatePath: string, options: CompareOptions) => {
+      const count = parseCount(options.randomInputs, "--random-inputs");
+      const seed = parseCount(options.seed, "--seed");
+      const report = await withModel(referencePath, (reference) =>
+        withModel(candidatePath, async (candidate): Promise<CompareReport> => {
+          const { inputs } = await Interpreter.load(reference);
+          const samples = await samplesFor(options.input, inputs, count, seed);
+          const outputs = await compareModels(reference, candidate, samples);
+          return {
+            reference: referencePath,
+            candidate: candidatePath,
+            samples: samples.length,
+            outputs,
+          };
+        }),
+      );
+      if (options.json) printJson(report);
+      else process.stdout.write(`${render(report)}\n`);
+    });
+}
+
+function render(report: CompareReport): string {
+  const percent = (v: number | undefined) => (v === undefined ? "" : `${(v * 100).toFixed(1)}%`);
+  const rows = report.outputs.map((o) => [
+    o.name,
+    formatNumber(o.snrDb, 1),
+    formatNumber(o.psnrDb, 1),
+    o.cosine.toFixed(6),
+    o.maxAbsError.toPrecision(4),
+    o.mse.toPrecision(4),
+    percent(o.top1Agreement),
+    percent(o.top5Agreement),
+  ]);
+  return [
+    `${report.candidate} against ${report.reference}, ${report.samples} sample(s):`,
+    formatTable(
+      ["output", "SNR dB", "PSNR dB", "cosine", "max abs err", "MSE", "top-1", "top-5"],
+      rows,
+    ),
+  ].join("\n");
+}
