@@ -19,3 +19,8 @@ export { buildModel, ProgramBuilder, type Var } from "./program/builder.js";
 export { TARGETS, type Target } from "./program/targets.js";
 export type { ElementType, Tensor } from "./kernels/dtype.js";
 export { floatToHalf, halfToFloat, floatToHalfArray, halfToFloatArray } from "./kernels/fp16.js";
+export { readNpy, writeNpy } from "./format/npy.js";
+export { Interpreter, predict, type LoadOptions, type ProgramIO } from "./runtime/interpreter.js";
+export { supportedOpTypes } from "./runtime/registry.js";
+export { compareModels, compareOutputs, type OutputComparison } from "./runtime/compare.js";
+export { randomSamples } from "./runtime/inputs.js";

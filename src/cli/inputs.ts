@@ -51,3 +51,8 @@ export function parseCount(value: string, option: string): number {
     throw new ConfigError(`${option} expects a whole number, got "${value}"`);
   return n;
 }
+
+/** The `--stage` option: which ML program stage of a pipeline to run. */
+export function parseStage(value: string | undefined): number | undefined {
+  return value === undefined ? undefined : parseCount(value, "--stage");
+}

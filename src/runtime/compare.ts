@@ -6,7 +6,7 @@
 import type { MLModel } from "../format/model.js";
 import type { Tensor, TypedArray } from "../kernels/dtype.js";
 import { ConfigError } from "../errors.js";
-import { Interpreter } from "./interpreter.js";
+import { Interpreter, type LoadOptions } from "./interpreter.js";
 
 export interface OutputComparison {
   name: string;
@@ -134,8 +134,12 @@ export async function compareModels(
   reference: MLModel,
   candidate: MLModel,
   samples: readonly Record<string, Tensor>[],
+  options: LoadOptions = {},
 ): Promise<OutputComparison[]> {
-  const [a, b] = await Promise.all([Interpreter.load(reference), Interpreter.load(candidate)]);
+  const [a, b] = await Promise.all([
+    Interpreter.load(reference, options),
+    Interpreter.load(candidate, options),
+  ]);
   const refOutputs: Record<string, Tensor>[] = [];
   const candOutputs: Record<string, Tensor>[] = [];
   for (const sample of samples) {

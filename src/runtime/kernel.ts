@@ -16,6 +16,8 @@ export class OpContext {
     readonly name: string,
     readonly outputs: readonly DeclaredOutput[],
     private readonly resolve: (input: string) => RuntimeValue[],
+    /** Runs the op's nested block `index` on the given block inputs, returning its outputs. */
+    readonly runBlock: (index: number, inputs: readonly RuntimeValue[]) => RuntimeValue[],
   ) {}
 
   /** A FormatError naming this op, for malformed programs. */
@@ -40,6 +42,12 @@ export class OpContext {
 
   optionalTensor(input: string): NumericValue | undefined {
     return this.has(input) ? this.tensor(input) : undefined;
+  }
+
+  /** Every value bound to a variadic input, whatever its kind. */
+  values(input: string): RuntimeValue[] {
+    if (!this.has(input)) this.fail(`required input "${input}" is missing`);
+    return this.resolve(input);
   }
 
   /** Every value bound to a variadic input. */
@@ -77,7 +85,7 @@ export class OpContext {
       return fallback;
     }
     const value = this.value(input);
-    if (isNumeric(value)) this.fail(`input "${input}" must be a string`);
+    if (value.dtype !== "string") this.fail(`input "${input}" must be a string`);
     return value.data[0];
   }
 
@@ -93,4 +101,4 @@ export class OpContext {
 }
 
 /** An op implementation: its outputs in order (dtypes are taken from the program). */
-export type OpKernel = (ctx: OpContext) => NumericValue[] | NumericValue;
+export type OpKernel = (ctx: OpContext) => RuntimeValue[] | RuntimeValue;

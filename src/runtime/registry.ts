@@ -1,11 +1,12 @@
 /** Every op type the interpreter runs (besides `const` and the `constexpr_*` family). */
 import type { OpKernel } from "./kernel.js";
+import { CONTROL_KERNELS } from "./ops/control.js";
 import { ELEMENTWISE_KERNELS } from "./ops/elementwise.js";
 import { LAYOUT_KERNELS } from "./ops/layout.js";
 import { NN_KERNELS } from "./ops/nn.js";
 
 const KERNELS = new Map<string, OpKernel>(
-  Object.entries({ ...ELEMENTWISE_KERNELS, ...NN_KERNELS, ...LAYOUT_KERNELS }),
+  Object.entries({ ...ELEMENTWISE_KERNELS, ...NN_KERNELS, ...LAYOUT_KERNELS, ...CONTROL_KERNELS }),
 );
 
 export function kernelFor(type: string): OpKernel | undefined {

@@ -21,14 +21,24 @@ export interface StringValue {
   readonly data: string[];
 }
 
-export type RuntimeValue = NumericValue | StringValue;
+/** A MIL list (make_list, list_write, ...): elements not yet written read as zeros. */
+export interface ListValue {
+  readonly dtype: "list";
+  readonly elementType: NumericType;
+  readonly elementShape: readonly number[];
+  readonly data: readonly (NumericValue | undefined)[];
+  /** Lists made with dynamic_length grow on writes past their end. */
+  readonly dynamic: boolean;
+}
+
+export type RuntimeValue = NumericValue | StringValue | ListValue;
 
 export function isNumeric(value: RuntimeValue): value is NumericValue {
-  return value.dtype !== "string";
+  return value.dtype !== "string" && value.dtype !== "list";
 }
 
 /** A tensor of any element type as a runtime value. */
-export function fromTensor(tensor: Tensor): RuntimeValue {
+export function fromTensor(tensor: Tensor): NumericValue | StringValue {
   if (tensor.dtype === "string")
     return { dtype: "string", shape: tensor.shape, data: tensor.data as string[] };
   const data = tensor.data as TypedArray;
@@ -43,7 +53,8 @@ export function fromTensor(tensor: Tensor): RuntimeValue {
 }
 
 /** A runtime value as a tensor of `dtype` (fp16 as raw bits, integers truncated). */
-export function toTensor(value: RuntimeValue, dtype: ElementType = value.dtype): Tensor {
+export function toTensor(value: RuntimeValue, dtype: ElementType): Tensor {
+  if (value.dtype === "list") throw new UnsupportedError("list values cannot be program outputs");
   if (value.dtype === "string")
     return { dtype: "string", shape: [...value.shape], data: value.data };
   const src = value.data;

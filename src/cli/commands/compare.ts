@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import { compareModels, type OutputComparison } from "../../runtime/compare.js";
 import { Interpreter } from "../../runtime/interpreter.js";
 import { formatNumber, formatTable } from "../format.js";
-import { collect, parseCount, samplesFor } from "../inputs.js";
+import { collect, parseCount, parseStage, samplesFor } from "../inputs.js";
 import { printJson, withModel } from "../run.js";
 
 export interface CompareReport {
@@ -16,6 +16,7 @@ interface CompareOptions {
   input: string[];
   randomInputs: string;
   seed: string;
+  stage?: string;
   json?: boolean;
 }
 
@@ -27,6 +28,7 @@ export function registerCompare(program: Command): void {
     .argument("<candidate>", "the model to check against it")
     .option("-i, --input <name=file.npy>", "an input tensor (repeat per input)", collect, [])
     .option("--random-inputs <n>", "number of seeded random samples when no --input is given", "4")
+    .option("--stage <n>", "for pipelines: the index of the ML program stage to run")
     .option("--seed <n>", "seed of the random inputs", "0")
     .option("--json", "print machine-readable JSON")
     .action(async (referencePath: string, candidatePath: string, options: CompareOptions) => {
@@ -34,9 +36,10 @@ export function registerCompare(program: Command): void {
       const seed = parseCount(options.seed, "--seed");
       const report = await withModel(referencePath, (reference) =>
         withModel(candidatePath, async (candidate): Promise<CompareReport> => {
-          const { inputs } = await Interpreter.load(reference);
+          const load = { pipelineStage: parseStage(options.stage) };
+          const { inputs } = await Interpreter.load(reference, load);
           const samples = await samplesFor(options.input, inputs, count, seed);
-          const outputs = await compareModels(reference, candidate, samples);
+          const outputs = await compareModels(reference, candidate, samples, load);
           return {
             reference: referencePath,
             candidate: candidatePath,

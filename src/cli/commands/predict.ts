@@ -5,7 +5,7 @@ import { writeNpy } from "../../format/npy.js";
 import type { Tensor, TypedArray } from "../../kernels/dtype.js";
 import { Interpreter } from "../../runtime/interpreter.js";
 import { formatTable } from "../format.js";
-import { collect, parseCount, samplesFor } from "../inputs.js";
+import { collect, parseCount, parseStage, samplesFor } from "../inputs.js";
 import { printJson, withModel } from "../run.js";
 
 export interface OutputSummary {
@@ -30,6 +30,7 @@ interface PredictOptions {
   input: string[];
   output?: string;
   seed: string;
+  stage?: string;
   json?: boolean;
 }
 
@@ -40,11 +41,14 @@ export function registerPredict(program: Command): void {
     .argument("<model>", ".mlpackage folder or .mlmodel file")
     .option("-i, --input <name=file.npy>", "an input tensor (repeat per input)", collect, [])
     .option("-o, --output <dir>", "write each output as <dir>/<name>.npy (float32)")
+    .option("--stage <n>", "for pipelines: the index of the ML program stage to run")
     .option("--seed <n>", "seed of the random inputs used when no --input is given", "0")
     .option("--json", "print machine-readable JSON")
     .action(async (path: string, options: PredictOptions) => {
       const report = await withModel(path, async (model) => {
-        const interpreter = await Interpreter.load(model);
+        const interpreter = await Interpreter.load(model, {
+          pipelineStage: parseStage(options.stage),
+        });
         const seed = parseCount(options.seed, "--seed");
         const [sample] = await samplesFor(options.input, interpreter.inputs, 1, seed);
         const start = performance.now();

@@ -16,7 +16,7 @@ import { gru, lstm } from "../../kernels/ops/recurrent.js";
 import { normalize, reduce, softmax, type Reduction } from "../../kernels/ops/reduce.js";
 import { normalizeAxis, stridesOf } from "../../kernels/ops/shape.js";
 import type { OpContext, OpKernel } from "../kernel.js";
-import type { NumericValue } from "../value.js";
+import { isNumeric, type NumericValue, type RuntimeValue } from "../value.js";
 import { namedActivation } from "./elementwise.js";
 
 /** Views a 1-D (N, C, W) tensor as 2-D (N, C, 1, W); 3-D convolutions are not implemented. */
@@ -389,7 +389,28 @@ const gruKernel: OpKernel = (ctx) => {
   ];
 };
 
+/**
+ * classify: the label of the most probable class, and the probabilities (a dictionary in the
+ * program, returned here as the vector in class order).
+ */
+const classify: OpKernel = (ctx) => {
+  const probabilities = ctx.tensor("probabilities");
+  const classes = ctx.value("classes");
+  if (classes.dtype === "list") return ctx.fail("classes must be a tensor or list literal");
+  const scores = probabilities.data;
+  if (scores.length !== classes.data.length) {
+    ctx.fail(`${scores.length} probabilities for ${classes.data.length} classes`);
+  }
+  let best = 0;
+  for (let i = 1; i < scores.length; i++) if (scores[i] > scores[best]) best = i;
+  const label: RuntimeValue = isNumeric(classes)
+    ? { dtype: classes.dtype, shape: [], data: Float32Array.of(classes.data[best]) }
+    : { dtype: "string", shape: [], data: [classes.data[best]] };
+  return [label, { dtype: "fp32", shape: [scores.length], data: Float32Array.from(scores) }];
+};
+
 export const NN_KERNELS: Record<string, OpKernel> = {
+  classify,
   linear: (ctx) => {
     const x = ctx.tensor("x");
     return { dtype: x.dtype, ...linear(x, ctx.tensor("weight"), ctx.optionalTensor("bias")?.data) };
