@@ -4,9 +4,16 @@ import { CONTROL_KERNELS } from "./ops/control.js";
 import { ELEMENTWISE_KERNELS } from "./ops/elementwise.js";
 import { LAYOUT_KERNELS } from "./ops/layout.js";
 import { NN_KERNELS } from "./ops/nn.js";
+import { QUANTIZE_KERNELS } from "./ops/quantize.js";
 
 const KERNELS = new Map<string, OpKernel>(
-  Object.entries({ ...ELEMENTWISE_KERNELS, ...NN_KERNELS, ...LAYOUT_KERNELS, ...CONTROL_KERNELS }),
+  Object.entries({
+    ...ELEMENTWISE_KERNELS,
+    ...NN_KERNELS,
+    ...LAYOUT_KERNELS,
+    ...CONTROL_KERNELS,
+    ...QUANTIZE_KERNELS,
+  }),
 );
 
 export function kernelFor(type: string): OpKernel | undefined {

@@ -113,3 +113,75 @@ test("missing or misshapen inputs are user errors", async () => {
   assert.deepEqual(Array.from(relu.data as Float32Array), [0, 2]);
   await model.close();
 });
+
+test("quantize rounds half to even and clips; dequantize along an axis", async () => {
+  const model = await buildModel("iOS17", async (b) => {
+    const x = b.input("x", "fp32", [2, 3]);
+    const scale = await b.constant("scale", fp32([], [0.5]));
+    const zero = await b.constant("zero", { dtype: "int8", shape: [], data: Int8Array.of(3) });
+    const dtype = await b.constant("dtype", { dtype: "string", shape: [], data: ["int8"] });
+    const q = b.op(
+      "quantize",
+      "q",
+      { input: x.name, scale: scale.name, zero_point: zero.name, output_dtype: dtype.name },
+      "int8",
+      [2, 3],
+    );
+    const scales = await b.constant("scales", fp32([2], [1, 0.25]));
+    const axis = await b.constant("axis", ints([], [0]));
+    b.output(q);
+    b.output(
+      b.op(
+        "dequantize",
+        "dq",
+        { input: q.name, scale: scales.name, axis: axis.name },
+        "fp32",
+        [2, 3],
+      ),
+    );
+  });
+  const outputs = Object.values(
+    await predict(model, { x: fp32([2, 3], [0.25, 0.75, -1, 100, -100, 1.25]) }),
+  );
+  assert.deepEqual(Array.from(outputs[0].data as Int8Array), [3, 5, 1, 127, -128, 5]);
+  assert.deepEqual(Array.from(outputs[1].data as Float32Array), [
+    3,
+    5,
+    1,
+    127 * 0.25,
+    -128 * 0.25,
+    5 * 0.25,
+  ]);
+  await model.close();
+});
+
+test("scaled_dot_product_attention with a boolean mask", async () => {
+  const model = await buildModel("iOS18", async (b) => {
+    const q = b.input("q", "fp32", [1, 2, 2]);
+    const k = await b.constant("k", fp32([1, 2, 2], [1, 0, 0, 1]));
+    const v = await b.constant("v", fp32([1, 2, 2], [1, 2, 3, 4]));
+    const mask = await b.constant("mask", {
+      dtype: "bool",
+      shape: [2, 2],
+      data: Uint8Array.of(1, 0, 1, 1),
+    });
+    b.output(
+      b.op(
+        "scaled_dot_product_attention",
+        "sdpa",
+        { query: q.name, key: k.name, value: v.name, attn_mask: mask.name },
+        "fp32",
+        [1, 2, 2],
+      ),
+    );
+  });
+  const out = Object.values(
+    await predict(model, { q: fp32([1, 2, 2], [5, 5, 0, Math.SQRT2 * Math.log(3)]) }),
+  )[0];
+  const data = Array.from(out.data as Float32Array);
+  // Row 0 sees only key 0; row 1 weighs keys 0 and 1 as 1 : 3.
+  [1, 2, 0.25 * 1 + 0.75 * 3, 0.25 * 2 + 0.75 * 4].forEach((e, i) =>
+    assert.ok(Math.abs(data[i] - e) < 1e-5, `${i}`),
+  );
+  await model.close();
+});

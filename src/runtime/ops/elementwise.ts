@@ -25,7 +25,7 @@ function parametric(make: (ctx: OpContext) => (v: number) => number): OpKernel {
 const sigmoid = (v: number) => 1 / (1 + Math.exp(-v));
 
 /** numpy's round: halves go to the even neighbour. */
-function roundHalfEven(v: number): number {
+export function roundHalfEven(v: number): number {
   const r = Math.round(v);
   return Math.abs(v % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
 }

@@ -9,7 +9,7 @@ import {
   type PadType,
   type Window2d,
 } from "../../kernels/ops/conv.js";
-import type { Dense } from "../../kernels/ops/elementwise.js";
+import { mapBinary, type Dense } from "../../kernels/ops/elementwise.js";
 import { upsampleNearest } from "../../kernels/ops/layout.js";
 import { linear, matmul } from "../../kernels/ops/matmul.js";
 import { gru, lstm } from "../../kernels/ops/recurrent.js";
@@ -409,8 +409,29 @@ const classify: OpKernel = (ctx) => {
   return [label, { dtype: "fp32", shape: [scores.length], data: Float32Array.from(scores) }];
 };
 
+/** softmax(Q·Kᵀ/√E + mask)·V; a bool mask keeps positions where it is true. */
+const scaledDotProductAttention: OpKernel = (ctx) => {
+  const query = ctx.tensor("query");
+  const key = ctx.tensor("key");
+  const embedding = query.shape[query.shape.length - 1];
+  const scores = matmul(query, key, false, true);
+  const scale = 1 / Math.sqrt(embedding);
+  for (let i = 0; i < scores.data.length; i++) scores.data[i] *= scale;
+  const mask = ctx.optionalTensor("attn_mask");
+  const masked = mask
+    ? mapBinary(
+        scores,
+        mask,
+        mask.dtype === "bool" ? (s, m) => (m !== 0 ? s : -Infinity) : (s, m) => s + m,
+      )
+    : scores;
+  const weights = softmax(masked, masked.shape.length - 1);
+  return { dtype: query.dtype, ...matmul(weights, ctx.tensor("value"), false, false) };
+};
+
 export const NN_KERNELS: Record<string, OpKernel> = {
   classify,
+  scaled_dot_product_attention: scaledDotProductAttention,
   linear: (ctx) => {
     const x = ctx.tensor("x");
     return { dtype: x.dtype, ...linear(x, ctx.tensor("weight"), ctx.optionalTensor("bias")?.data) };
