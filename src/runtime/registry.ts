@@ -5,6 +5,7 @@ import { ELEMENTWISE_KERNELS } from "./ops/elementwise.js";
 import { LAYOUT_KERNELS } from "./ops/layout.js";
 import { NN_KERNELS } from "./ops/nn.js";
 import { QUANTIZE_KERNELS } from "./ops/quantize.js";
+import { REARRANGE_KERNELS } from "./ops/rearrange.js";
 
 const KERNELS = new Map<string, OpKernel>(
   Object.entries({
@@ -13,6 +14,7 @@ const KERNELS = new Map<string, OpKernel>(
     ...LAYOUT_KERNELS,
     ...CONTROL_KERNELS,
     ...QUANTIZE_KERNELS,
+    ...REARRANGE_KERNELS,
   }),
 );
 
