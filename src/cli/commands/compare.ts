@@ -1,16 +1,9 @@
 import type { Command } from "commander";
-import { compareModels, type OutputComparison } from "../../runtime/compare.js";
+import { compareModels } from "../../runtime/compare.js";
+import { renderComparison, type CompareReport } from "../check.js";
 import { Interpreter } from "../../runtime/interpreter.js";
-import { formatNumber, formatTable } from "../format.js";
 import { collect, parseCount, parseStage, samplesFor } from "../inputs.js";
 import { printJson, withModel } from "../run.js";
-
-export interface CompareReport {
-  reference: string;
-  candidate: string;
-  samples: number;
-  outputs: OutputComparison[];
-}
 
 interface CompareOptions {
   input: string[];
@@ -49,27 +42,6 @@ export function registerCompare(program: Command): void {
         }),
       );
       if (options.json) printJson(report);
-      else process.stdout.write(`${render(report)}\n`);
+      else process.stdout.write(`${renderComparison(report)}\n`);
     });
-}
-
-function render(report: CompareReport): string {
-  const percent = (v: number | undefined) => (v === undefined ? "" : `${(v * 100).toFixed(1)}%`);
-  const rows = report.outputs.map((o) => [
-    o.name,
-    formatNumber(o.snrDb, 1),
-    formatNumber(o.psnrDb, 1),
-    o.cosine.toFixed(6),
-    o.maxAbsError.toPrecision(4),
-    o.mse.toPrecision(4),
-    percent(o.top1Agreement),
-    percent(o.top5Agreement),
-  ]);
-  return [
-    `${report.candidate} against ${report.reference}, ${report.samples} sample(s):`,
-    formatTable(
-      ["output", "SNR dB", "PSNR dB", "cosine", "max abs err", "MSE", "top-1", "top-5"],
-      rows,
-    ),
-  ].join("\n");
 }
