@@ -1,9 +1,9 @@
 /**
- * Runs the main function of an ML program on the CPU. Loading checks that every op is
- * supported and reads every constant once (compressed `constexpr_*` weights are materialized
- * densely then); each prediction then runs the remaining ops in
- * order, in float32, rounding each op's outputs to the element type the program declares
- * (so fp16 programs see fp16 activations, as on device).
+ * Runs the main function of an ML program on the CPU. Loading checks that every op (nested
+ * blocks included) is supported and reads every constant once, materializing compressed
+ * `constexpr_*` weights densely; each prediction then runs the remaining ops in order, in
+ * float32, rounding each op's outputs to the element type the program declares (so fp16
+ * programs see fp16 activations, as on device).
  */
 import type { Block, Operation, Value } from "../format/gen/MIL_pb.js";
 import type { Model } from "../format/gen/Model_pb.js";
