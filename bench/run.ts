@@ -1,7 +1,8 @@
 /**
  * `npm run bench [-- --size-mb N] [--tasks a,b]`: generates a transformer-shaped fp16 model of
  * about N MB (default 1024) and times each task on it in a fresh process, printing time,
- * throughput (model bytes per second) and peak resident memory.
+ * throughput (model bytes per second) and peak resident memory; then the CPU interpreter's time
+ * per input on the reference models, when ../shared/runtime is present.
  */
 import { execFileSync } from "node:child_process";
 import { mkdtemp, rm, stat } from "node:fs/promises";
@@ -10,6 +11,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { formatBytes, formatTable } from "../src/cli/format.js";
+import { benchmarkInference } from "./inference.js";
 import { generateTransformer, shapeForBytes } from "./model.js";
 import { TASKS } from "./tasks.js";
 
@@ -59,6 +61,12 @@ try {
   process.stdout.write(
     `${formatTable(["task", "time", "throughput", "peak RSS", "peak / model"], rows)}\n`,
   );
+  const inference = await benchmarkInference();
+  if (inference.length > 0) {
+    process.stdout.write(
+      `\nCPU inference:\n${formatTable(["model", "load", "per input"], inference)}\n`,
+    );
+  }
 } finally {
   await rm(work, { recursive: true, force: true });
 }

@@ -58,3 +58,8 @@ export {
   type NeuralQuantizationMode,
   type QuantizeWeightsOptions,
 } from "./passes/nn-quantize.js";
+export { readNpy, writeNpy } from "./format/npy.js";
+export { Interpreter, predict, type LoadOptions, type ProgramIO } from "./runtime/interpreter.js";
+export { supportedOpTypes } from "./runtime/registry.js";
+export { compareModels, compareOutputs, type OutputComparison } from "./runtime/compare.js";
+export { randomSamples } from "./runtime/inputs.js";

@@ -48,7 +48,7 @@ function hasDenseUse(graph: BlockGraph, name: string): boolean {
 }
 
 /** The op's parameters: iOS16 constexpr ops hold them as attributes, iOS18 ones as inputs. */
-function parameterBindings(op: Operation): [string, string | Value][] {
+export function parameterBindings(op: Operation): [string, string | Value][] {
   const bindings: [string, string | Value][] = [];
   for (const [key, value] of Object.entries(op.attributes)) {
     if (key !== "name") bindings.push([key, value]);

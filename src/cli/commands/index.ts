@@ -5,6 +5,8 @@ import { registerPalettize } from "./palettize.js";
 import { registerPrune } from "./prune.js";
 import { registerQuantize } from "./quantize.js";
 import { registerQuantizeWeights } from "./quantize-weights.js";
+import { registerCompare } from "./compare.js";
+import { registerPredict } from "./predict.js";
 
 /** Every subcommand, in the order `--help` lists them. */
 export const COMMANDS: ((program: Command) => void)[] = [
@@ -14,4 +16,6 @@ export const COMMANDS: ((program: Command) => void)[] = [
   registerPalettize,
   registerPrune,
   registerQuantizeWeights,
+  registerPredict,
+  registerCompare,
 ];

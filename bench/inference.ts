@@ -1,0 +1,47 @@
+/**
+ * Inference time per input of the CPU interpreter on the PyTorch-converted reference models in
+ * ../shared/runtime (when present): the median of a few runs after a warm-up run.
+ */
+import { existsSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { loadModel } from "../src/format/model.js";
+import { Interpreter } from "../src/runtime/interpreter.js";
+import { randomSamples } from "../src/runtime/inputs.js";
+
+const MODELS = [
+  "mobilenet_v2_fp32",
+  "mobilenet_v2_fp16",
+  "tiny_transformer_fp32",
+  "tiny_transformer_fp16",
+];
+const RUNS = 5;
+
+/** Rows of [model, load time, median time per input]; empty without ../shared/runtime. */
+export async function benchmarkInference(): Promise<string[][]> {
+  const runtime = resolve(dirname(fileURLToPath(import.meta.url)), "../../../shared/runtime");
+  const rows: string[][] = [];
+  for (const name of MODELS) {
+    const path = join(runtime, `${name}.mlpackage`);
+    if (!existsSync(path)) continue;
+    const model = await loadModel(path);
+    try {
+      const loadStart = performance.now();
+      const interpreter = await Interpreter.load(model);
+      const loadMs = performance.now() - loadStart;
+      const [sample] = randomSamples(interpreter.inputs, 1, 0);
+      interpreter.predict(sample);
+      const times: number[] = [];
+      for (let i = 0; i < RUNS; i++) {
+        const start = performance.now();
+        interpreter.predict(sample);
+        times.push(performance.now() - start);
+      }
+      times.sort((a, b) => a - b);
+      rows.push([name, `${loadMs.toFixed(0)} ms`, `${times[RUNS >> 1].toFixed(1)} ms`]);
+    } finally {
+      await model.close();
+    }
+  }
+  return rows;
+}

@@ -1,0 +1,47 @@
+import type { Command } from "commander";
+import { compareModels } from "../../runtime/compare.js";
+import { renderComparison, type CompareReport } from "../check.js";
+import { Interpreter } from "../../runtime/interpreter.js";
+import { collect, parseCount, parseStage, samplesFor } from "../inputs.js";
+import { printJson, withModel } from "../run.js";
+
+interface CompareOptions {
+  input: string[];
+  randomInputs: string;
+  seed: string;
+  stage?: string;
+  json?: boolean;
+}
+
+export function registerCompare(program: Command): void {
+  program
+    .command("compare")
+    .description("run two models on the same inputs and measure how far their outputs differ")
+    .argument("<reference>", "the reference model (e.g. the uncompressed one)")
+    .argument("<candidate>", "the model to check against it")
+    .option("-i, --input <name=file.npy>", "an input tensor (repeat per input)", collect, [])
+    .option("--random-inputs <n>", "number of seeded random samples when no --input is given", "4")
+    .option("--stage <n>", "for pipelines: the index of the ML program stage to run")
+    .option("--seed <n>", "seed of the random inputs", "0")
+    .option("--json", "print machine-readable JSON")
+    .action(async (referencePath: string, candidatePath: string, options: CompareOptions) => {
+      const count = parseCount(options.randomInputs, "--random-inputs");
+      const seed = parseCount(options.seed, "--seed");
+      const report = await withModel(referencePath, (reference) =>
+        withModel(candidatePath, async (candidate): Promise<CompareReport> => {
+          const load = { pipelineStage: parseStage(options.stage) };
+          const { inputs } = await Interpreter.load(reference, load);
+          const samples = await samplesFor(options.input, inputs, count, seed);
+          const outputs = await compareModels(reference, candidate, samples, load);
+          return {
+            reference: referencePath,
+            candidate: candidatePath,
+            samples: samples.length,
+            outputs,
+          };
+        }),
+      );
+      if (options.json) printJson(report);
+      else process.stdout.write(`${renderComparison(report)}\n`);
+    });
+}

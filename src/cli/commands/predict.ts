@@ -1,0 +1,106 @@
+import { mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import type { Command } from "commander";
+import { writeNpy } from "../../format/npy.js";
+import type { Tensor, TypedArray } from "../../kernels/dtype.js";
+import { Interpreter } from "../../runtime/interpreter.js";
+import { formatTable } from "../format.js";
+import { collect, parseCount, parseStage, samplesFor } from "../inputs.js";
+import { printJson, withModel } from "../run.js";
+
+export interface OutputSummary {
+  shape: number[];
+  dtype: string;
+  min: number;
+  max: number;
+  mean: number;
+  /** Where the output was written, with -o. */
+  file?: string;
+}
+
+export interface PredictReport {
+  model: string;
+  /** "random (seed N)" or the input files. */
+  inputs: string;
+  milliseconds: number;
+  outputs: Record<string, OutputSummary>;
+}
+
+interface PredictOptions {
+  input: string[];
+  output?: string;
+  seed: string;
+  stage?: string;
+  json?: boolean;
+}
+
+export function registerPredict(program: Command): void {
+  program
+    .command("predict")
+    .description("run an ML program on the CPU and show or save its outputs")
+    .argument("<model>", ".mlpackage folder or .mlmodel file")
+    .option("-i, --input <name=file.npy>", "an input tensor (repeat per input)", collect, [])
+    .option("-o, --output <dir>", "write each output as <dir>/<name>.npy (float32)")
+    .option("--stage <n>", "for pipelines: the index of the ML program stage to run")
+    .option("--seed <n>", "seed of the random inputs used when no --input is given", "0")
+    .option("--json", "print machine-readable JSON")
+    .action(async (path: string, options: PredictOptions) => {
+      const report = await withModel(path, async (model) => {
+        const interpreter = await Interpreter.load(model, {
+          pipelineStage: parseStage(options.stage),
+        });
+        const seed = parseCount(options.seed, "--seed");
+        const [sample] = await samplesFor(options.input, interpreter.inputs, 1, seed);
+        const start = performance.now();
+        const outputs = interpreter.predict(sample);
+        const milliseconds = performance.now() - start;
+        const result: PredictReport = {
+          model: path,
+          inputs: options.input.length ? options.input.join(" ") : `random (seed ${seed})`,
+          milliseconds,
+          outputs: {},
+        };
+        if (options.output) await mkdir(options.output, { recursive: true });
+        for (const [name, tensor] of Object.entries(outputs)) {
+          const summary = summarize(tensor);
+          if (options.output) {
+            summary.file = join(options.output, `${name}.npy`);
+            await writeFile(summary.file, writeNpy(tensor));
+          }
+          result.outputs[name] = summary;
+        }
+        return result;
+      });
+      if (options.json) printJson(report);
+      else process.stdout.write(`${render(report)}\n`);
+    });
+}
+
+function summarize(tensor: Tensor): OutputSummary {
+  const data = tensor.data as TypedArray;
+  let min = Infinity;
+  let max = -Infinity;
+  let sum = 0;
+  for (const v of data) {
+    const x = Number(v);
+    min = Math.min(min, x);
+    max = Math.max(max, x);
+    sum += x;
+  }
+  return { shape: [...tensor.shape], dtype: tensor.dtype, min, max, mean: sum / data.length };
+}
+
+function render(report: PredictReport): string {
+  const rows = Object.entries(report.outputs).map(([name, o]) => [
+    name,
+    `${o.dtype}[${o.shape.join(",")}]`,
+    o.min.toPrecision(5),
+    o.max.toPrecision(5),
+    o.mean.toPrecision(5),
+    o.file ?? "",
+  ]);
+  return [
+    `${report.model}: inputs ${report.inputs}, ${report.milliseconds.toFixed(1)} ms`,
+    formatTable(["output", "type", "min", "max", "mean", "file"], rows),
+  ].join("\n");
+}

@@ -1,0 +1,167 @@
+/** Matrix products on Float32Array: a cache-blocked GEMM and the batched/broadcast matmul. */
+import { broadcastShapes, sizeOf, stridesOf } from "./shape.js";
+import type { Dense } from "./elementwise.js";
+
+const BLOCK_N = 512;
+
+/**
+ * C[m×n] += A[m×k] · B[k×n], all row-major with the given offsets; A may be read transposed
+ * (stored k×m) and B transposed (stored n×k).
+ */
+export function gemm(
+  m: number,
+  n: number,
+  k: number,
+  a: Float32Array,
+  aOffset: number,
+  transposeA: boolean,
+  b: Float32Array,
+  bOffset: number,
+  transposeB: boolean,
+  c: Float32Array,
+  cOffset: number,
+): void {
+  if (transposeB) {
+    // Rows of B^T are contiguous: dot products along k.
+    for (let i = 0; i < m; i++) {
+      for (let j = 0; j < n; j++) {
+        let sum = 0;
+        const bRow = bOffset + j * k;
+        if (transposeA) {
+          for (let p = 0; p < k; p++) sum += a[aOffset + p * m + i] * b[bRow + p];
+        } else {
+          const aRow = aOffset + i * k;
+          for (let p = 0; p < k; p++) sum += a[aRow + p] * b[bRow + p];
+        }
+        c[cOffset + i * n + j] += sum;
+      }
+    }
+    return;
+  }
+  // B row-major k×n: rows of C accumulate scaled rows of B, four rows of C at a time (each
+  // B value loaded once for four products), over column blocks that stay in cache.
+  const rowStride = transposeA ? 1 : k;
+  const colStride = transposeA ? m : 1;
+  for (let j0 = 0; j0 < n; j0 += BLOCK_N) {
+    const j1 = Math.min(n, j0 + BLOCK_N);
+    let i = 0;
+    for (; i + 4 <= m; i += 4) {
+      const c0 = cOffset + i * n;
+      const c1 = c0 + n;
+      const c2 = c1 + n;
+      const c3 = c2 + n;
+      const a0 = aOffset + i * rowStride;
+      for (let p = 0; p < k; p++) {
+        const ap = a0 + p * colStride;
+        const x0 = a[ap];
+        const x1 = a[ap + rowStride];
+        const x2 = a[ap + 2 * rowStride];
+        const x3 = a[ap + 3 * rowStride];
+        const bRow = bOffset + p * n;
+        for (let j = j0; j < j1; j++) {
+          const bv = b[bRow + j];
+          c[c0 + j] += x0 * bv;
+          c[c1 + j] += x1 * bv;
+          c[c2 + j] += x2 * bv;
+          c[c3 + j] += x3 * bv;
+        }
+      }
+    }
+    for (; i < m; i++) {
+      const cRow = cOffset + i * n;
+      for (let p = 0; p < k; p++) {
+        const av = a[aOffset + i * rowStride + p * colStride];
+        const bRow = bOffset + p * n;
+        for (let j = j0; j < j1; j++) c[cRow + j] += av * b[bRow + j];
+      }
+    }
+  }
+}
+
+/** Transposes a rows×cols matrix. */
+export function transpose2d(src: Float32Array, rows: number, cols: number): Float32Array {
+  const out = new Float32Array(rows * cols);
+  for (let r = 0; r < rows; r++)
+    for (let c = 0; c < cols; c++) out[c * rows + r] = src[r * cols + c];
+  return out;
+}
+
+/** y = x · Wᵀ + b over the last axis of x; W is [out, in]. */
+export function linear(x: Dense, weight: Dense, bias?: Float32Array): Dense {
+  const [outFeatures, inFeatures] = weight.shape;
+  const rows = x.data.length / inFeatures;
+  const out = new Float32Array(rows * outFeatures);
+  if (bias) for (let r = 0; r < rows; r++) out.set(bias, r * outFeatures);
+  // Multiplying by a pre-transposed W turns the product into contiguous axpys (faster for many rows).
+  if (rows >= 4) {
+    gemm(
+      rows,
+      outFeatures,
+      inFeatures,
+      x.data,
+      0,
+      false,
+      transpose2d(weight.data, outFeatures, inFeatures),
+      0,
+      false,
+      out,
+      0,
+    );
+  } else {
+    gemm(rows, outFeatures, inFeatures, x.data, 0, false, weight.data, 0, true, out, 0);
+  }
+  return { shape: [...x.shape.slice(0, -1), outFeatures], data: out };
+}
+
+/** numpy matmul with optional transposition of the last two axes of either operand. */
+export function matmul(x: Dense, y: Dense, transposeX: boolean, transposeY: boolean): Dense {
+  let xs = [...x.shape];
+  let ys = [...y.shape];
+  const vectorX = xs.length === 1;
+  const vectorY = ys.length === 1;
+  if (vectorX) xs = [1, xs[0]];
+  if (vectorY) ys = [ys[0], 1];
+  const [xr, xc] = xs.slice(-2);
+  const [yr, yc] = ys.slice(-2);
+  const m = transposeX ? xc : xr;
+  const k = transposeX ? xr : xc;
+  const k2 = transposeY ? yc : yr;
+  const n = transposeY ? yr : yc;
+  if (k !== k2) throw new RangeError(`matmul inner dimensions ${k} and ${k2} differ`);
+  const batch = broadcastShapes(xs.slice(0, -2), ys.slice(0, -2));
+  const batches = sizeOf(batch);
+  const out = new Float32Array(batches * m * n);
+  const xBatch = xs.slice(0, -2);
+  const yBatch = ys.slice(0, -2);
+  const xStrides = stridesOf(xBatch);
+  const yStrides = stridesOf(yBatch);
+  const batchStrides = stridesOf(batch);
+  for (let bi = 0; bi < batches; bi++) {
+    let xi = 0;
+    let yi = 0;
+    for (let d = 0; d < batch.length; d++) {
+      const idx = Math.floor(bi / batchStrides[d]) % batch[d];
+      const dx = d - (batch.length - xBatch.length);
+      const dy = d - (batch.length - yBatch.length);
+      if (dx >= 0 && xBatch[dx] !== 1) xi += idx * xStrides[dx];
+      if (dy >= 0 && yBatch[dy] !== 1) yi += idx * yStrides[dy];
+    }
+    gemm(
+      m,
+      n,
+      k,
+      x.data,
+      xi * xr * xc,
+      transposeX,
+      y.data,
+      yi * yr * yc,
+      transposeY,
+      out,
+      bi * m * n,
+    );
+  }
+  let shape = [...batch, m, n];
+  if (vectorX) shape = [...batch, n];
+  if (vectorY) shape = vectorX ? [...batch] : [...batch, m];
+  return { shape, data: out };
+}

@@ -1,0 +1,150 @@
+/**
+ * How far a candidate model's outputs are from a reference model's on the same inputs: per
+ * output, signal-to-noise ratio, PSNR, cosine similarity, maximum absolute error and MSE and,
+ * for classifier-shaped outputs, how often the top classes agree.
+ */
+import type { MLModel } from "../format/model.js";
+import type { Tensor, TypedArray } from "../kernels/dtype.js";
+import { ConfigError } from "../errors.js";
+import { Interpreter, type LoadOptions } from "./interpreter.js";
+
+export interface OutputComparison {
+  name: string;
+  /** Elements compared, over all samples. */
+  count: number;
+  maxAbsError: number;
+  mse: number;
+  /** 10·log10(Σ ref² / Σ (ref − cand)²); Infinity when identical. */
+  snrDb: number;
+  /** 10·log10(max|ref|² / mse). */
+  psnrDb: number;
+  cosine: number;
+  /**
+   * For outputs whose last axis holds ≥ 5 scores per row (rank ≤ 2): the fraction of rows where
+   * both models pick the same top class, and where the reference's top class is among the
+   * candidate's five best.
+   */
+  top1Agreement?: number;
+  top5Agreement?: number;
+}
+
+/** Accumulates the statistics of one output over samples. */
+class OutputStats {
+  count = 0;
+  maxAbsError = 0;
+  peak = 0;
+  signal = 0;
+  noise = 0;
+  dot = 0;
+  candidateEnergy = 0;
+  rows = 0;
+  top1 = 0;
+  top5 = 0;
+  classifier = true;
+
+  constructor(readonly name: string) {}
+
+  add(reference: Tensor, candidate: Tensor): void {
+    const a = reference.data as TypedArray;
+    const b = candidate.data as TypedArray;
+    if (a.length !== b.length) {
+      throw new ConfigError(
+        `output "${this.name}" has shape [${reference.shape.join(",")}] in one model and [${candidate.shape.join(",")}] in the other`,
+      );
+    }
+    for (let i = 0; i < a.length; i++) {
+      const x = Number(a[i]);
+      const y = Number(b[i]);
+      const e = x - y;
+      this.maxAbsError = Math.max(this.maxAbsError, Math.abs(e));
+      this.peak = Math.max(this.peak, Math.abs(x));
+      this.signal += x * x;
+      this.noise += e * e;
+      this.dot += x * y;
+      this.candidateEnergy += y * y;
+    }
+    this.count += a.length;
+    const classes = reference.shape[reference.shape.length - 1] ?? 0;
+    this.classifier &&= reference.shape.length <= 2 && classes >= 5;
+    if (this.classifier) this.countTopClasses(a, b, classes);
+  }
+
+  private countTopClasses(a: TypedArray, b: TypedArray, classes: number): void {
+    for (let row = 0; row < a.length / classes; row++) {
+      const base = row * classes;
+      const best = (data: TypedArray) => {
+        const order = Array.from({ length: classes }, (_, i) => i);
+        return order.sort((i, j) => Number(data[base + j]) - Number(data[base + i]));
+      };
+      const refBest = best(a)[0];
+      const candOrder = best(b);
+      this.rows++;
+      if (candOrder[0] === refBest) this.top1++;
+      if (candOrder.slice(0, 5).includes(refBest)) this.top5++;
+    }
+  }
+
+  result(): OutputComparison {
+    const mse = this.count ? this.noise / this.count : 0;
+    const comparison: OutputComparison = {
+      name: this.name,
+      count: this.count,
+      maxAbsError: this.maxAbsError,
+      mse,
+      snrDb: ratioDb(this.signal, this.noise),
+      psnrDb: ratioDb(this.peak * this.peak, mse),
+      cosine:
+        this.signal === 0 && this.candidateEnergy === 0
+          ? 1
+          : this.dot / Math.sqrt(this.signal * this.candidateEnergy),
+    };
+    if (this.classifier && this.rows > 0) {
+      comparison.top1Agreement = this.top1 / this.rows;
+      comparison.top5Agreement = this.top5 / this.rows;
+    }
+    return comparison;
+  }
+}
+
+function ratioDb(signal: number, noise: number): number {
+  if (noise === 0) return signal === 0 ? 0 : Infinity;
+  return 10 * Math.log10(signal / noise);
+}
+
+/** Compares output tensors computed elsewhere (one record per sample, same output names). */
+export function compareOutputs(
+  reference: readonly Record<string, Tensor>[],
+  candidate: readonly Record<string, Tensor>[],
+): OutputComparison[] {
+  const stats = new Map<string, OutputStats>();
+  reference.forEach((outputs, sample) => {
+    for (const [name, tensor] of Object.entries(outputs)) {
+      const other = candidate[sample]?.[name];
+      if (!other) throw new ConfigError(`the candidate model has no output "${name}"`);
+      let s = stats.get(name);
+      if (!s) stats.set(name, (s = new OutputStats(name)));
+      s.add(tensor, other);
+    }
+  });
+  return [...stats.values()].map((s) => s.result());
+}
+
+/** Runs both models on every sample and compares their outputs. */
+export async function compareModels(
+  reference: MLModel,
+  candidate: MLModel,
+  samples: readonly Record<string, Tensor>[],
+  options: LoadOptions = {},
+): Promise<OutputComparison[]> {
+  const [a, b] = await Promise.all([
+    Interpreter.load(reference, options),
+    Interpreter.load(candidate, options),
+  ]);
+  const refOutputs: Record<string, Tensor>[] = [];
+  const candOutputs: Record<string, Tensor>[] = [];
+  for (const sample of samples) {
+    refOutputs.push(a.predict(sample));
+    candOutputs.push(b.predict(sample));
+  }
+  return compareOutputs(refOutputs, candOutputs);
+}

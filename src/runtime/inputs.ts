@@ -1,0 +1,59 @@
+/** Seeded random inputs shaped like a program's inputs, for checks without user data. */
+import { ELEMENT_TYPES, elementCount, type Tensor } from "../kernels/dtype.js";
+import { UnsupportedError } from "../errors.js";
+import type { ProgramIO } from "./interpreter.js";
+
+/** Integer inputs (token ids, indices) are drawn from [0, INDEX_RANGE) so they stay valid. */
+const INDEX_RANGE = 8;
+
+/** mulberry32: a small, fast, seedable generator of uniform numbers in [0, 1). */
+export function seededRandom(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/**
+ * One sample per count: float inputs standard normal, integer inputs uniform in [0, 8), bool
+ * inputs fair coins. Open dimensions are given size 1.
+ */
+export function randomSamples(
+  inputs: readonly ProgramIO[],
+  count: number,
+  seed = 0,
+): Record<string, Tensor>[] {
+  const random = seededRandom(seed);
+  const normal = () => {
+    const u = 1 - random();
+    return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * random());
+  };
+  return Array.from({ length: count }, () => {
+    const sample: Record<string, Tensor> = {};
+    for (const input of inputs) {
+      const shape = input.shape.map((d) => d ?? 1);
+      const n = elementCount(shape);
+      const kind = ELEMENT_TYPES[input.dtype].kind;
+      if (kind === "float") {
+        sample[input.name] = {
+          dtype: "fp32",
+          shape,
+          data: Float32Array.from({ length: n }, normal),
+        };
+      } else if (kind === "signed" || kind === "unsigned") {
+        const data = Int32Array.from({ length: n }, () => Math.floor(random() * INDEX_RANGE));
+        sample[input.name] = { dtype: "int32", shape, data };
+      } else if (kind === "bool") {
+        const data = Uint8Array.from({ length: n }, () => (random() < 0.5 ? 1 : 0));
+        sample[input.name] = { dtype: "bool", shape, data };
+      } else {
+        throw new UnsupportedError(`cannot make random ${input.dtype} input "${input.name}"`);
+      }
+    }
+    return sample;
+  });
+}

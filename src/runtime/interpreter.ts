@@ -1,0 +1,376 @@
+/**
+ * Runs the main function of an ML program on the CPU. Loading checks that every op (nested
+ * blocks included) is supported and reads every constant once, materializing compressed
+ * `constexpr_*` weights densely; each prediction then runs the remaining ops in order, in
+ * float32, rounding each op's outputs to the element type the program declares (so fp16
+ * programs see fp16 activations, as on device).
+ */
+import type { Block, Operation, Value } from "../format/gen/MIL_pb.js";
+import type { Model } from "../format/gen/Model_pb.js";
+import type { MLModel } from "../format/model.js";
+import { ConfigError, FormatError, UnsupportedError } from "../errors.js";
+import { ELEMENT_TYPES, type ElementType, type Tensor } from "../kernels/dtype.js";
+import { opName } from "../program/ops.js";
+import { walkOperations } from "../program/walk.js";
+import { tensorTypeInfo, type Dim } from "../program/types.js";
+import { readTensorValue } from "../program/values.js";
+import { CONSTEXPR_OPS, evaluateConstexpr, isConstexprOp } from "../passes/constexpr.js";
+import { parameterBindings } from "../passes/decompress.js";
+import { OpContext, type DeclaredOutput, type OpKernel } from "./kernel.js";
+import { kernelFor } from "./registry.js";
+import { fromTensor, isNumeric, roundInPlace, toTensor, type RuntimeValue } from "./value.js";
+
+export interface ProgramIO {
+  name: string;
+  dtype: ElementType;
+  /** null for dimensions the program leaves open. */
+  shape: Dim[];
+}
+
+interface Step {
+  op: Operation;
+  name: string;
+  outputs: DeclaredOutput[];
+  run: OpKernel;
+  /** Values no later step (nor the outputs) needs once this step has run. */
+  release: string[];
+  /** The op's nested blocks (loop bodies, branches). */
+  blocks: PreparedBlock[];
+}
+
+interface PreparedBlock {
+  inputs: string[];
+  outputs: string[];
+  steps: Step[];
+}
+
+/** Values visible while a block runs: its own, then its enclosing blocks'. */
+class Scope {
+  readonly values = new Map<string, RuntimeValue>();
+  constructor(private readonly parent?: Scope) {}
+
+  get(name: string): RuntimeValue | undefined {
+    return this.values.get(name) ?? this.parent?.get(name);
+  }
+}
+
+/** The main (or named) function of a model's ML program, with its constants loaded. */
+export class Interpreter {
+  private constructor(
+    readonly inputs: readonly ProgramIO[],
+    readonly outputs: readonly ProgramIO[],
+    private readonly constants: Map<string, RuntimeValue>,
+    private readonly literals: Map<Value, RuntimeValue>,
+    private readonly steps: Step[],
+  ) {}
+
+  /** Prepares a model's program; fails (before running anything) on ops it cannot run. */
+  static async load(model: MLModel, options: LoadOptions = {}): Promise<Interpreter> {
+    const spec = programSpec(model.spec, options.pipelineStage);
+    if (spec.Type.case !== "mlProgram") throw new Error("programSpec returned a non-program");
+    const program = spec.Type.value;
+    const name = options.functionName ?? (spec.description?.defaultFunctionName || "main");
+    const fn = program.functions[name];
+    if (!fn) throw new ConfigError(`the program has no function "${name}"`);
+    const block = fn.blockSpecializations[fn.opset] ?? Object.values(fn.blockSpecializations)[0];
+    if (!block) throw new FormatError(`function ${name}`, "has no block");
+    checkSupported(block);
+
+    const constants = new Map<string, RuntimeValue>();
+    const literals = new Map<Value, RuntimeValue>();
+    // Constants that constexpr ops read, in their stored types.
+    const constexprInputs = constexprParameterNames(block);
+    const stored = new Map<string, Tensor>();
+    const prepare = async (current: Block): Promise<PreparedBlock> => {
+      const steps: Step[] = [];
+      for (const op of current.operations) {
+        const label = `op ${op.type} "${opName(op)}"`;
+        if (op.type === "const") {
+          const value = op.attributes["val"];
+          if (!value) throw new FormatError(label, "const op has no value");
+          const tensor = await readTensorValue(value, model, label);
+          constants.set(op.outputs[0].name, fromTensor(tensor));
+          if (constexprInputs.has(op.outputs[0].name)) stored.set(op.outputs[0].name, tensor);
+          continue;
+        }
+        if (isConstexprOp(op.type)) {
+          const parameters: Record<string, Tensor> = {};
+          for (const [key, binding] of parameterBindings(op)) {
+            if (typeof binding !== "string") {
+              parameters[key] = await readTensorValue(binding, model, label);
+              continue;
+            }
+            const tensor = stored.get(binding);
+            if (!tensor) throw new UnsupportedError(`${label}: parameter ${key} is not a constant`);
+            parameters[key] = tensor;
+          }
+          const results = evaluateConstexpr(op.type, parameters, label);
+          op.outputs.forEach((output, i) => {
+            constants.set(output.name, fromTensor(results[i]));
+            if (constexprInputs.has(output.name)) stored.set(output.name, results[i]);
+          });
+          continue;
+        }
+        for (const argument of Object.values(op.inputs)) {
+          for (const binding of argument.arguments) {
+            if (binding.binding.case === "value") {
+              const literal = binding.binding.value;
+              literals.set(literal, await readLiteral(literal, model, label));
+            }
+          }
+        }
+        const blocks: PreparedBlock[] = [];
+        for (const nested of op.blocks) blocks.push(await prepare(nested));
+        steps.push({
+          op,
+          name: opName(op),
+          outputs: op.outputs.map((o) => {
+            const info = tensorTypeInfo(o.type);
+            return { dtype: info?.dtype, shape: info?.shape };
+          }),
+          run: kernelFor(op.type)!,
+          release: [],
+          blocks,
+        });
+      }
+      return { inputs: current.inputs.map((i) => i.name), outputs: current.outputs, steps };
+    };
+    const root = await prepare(block);
+    const steps = root.steps;
+    planReleases(steps, block, constants);
+    const io = (name: string, type: Parameters<typeof tensorTypeInfo>[0]): ProgramIO => {
+      // Dictionary outputs (classifier probabilities) are returned as the probability vector.
+      if (type?.type.case === "dictionaryType") return { name, dtype: "fp32", shape: [null] };
+      const info = tensorTypeInfo(type);
+      if (!info) throw new UnsupportedError(`program value "${name}" is not a tensor`);
+      return { name, dtype: info.dtype, shape: info.shape };
+    };
+    const inputs = fn.inputs.map((i) => io(i.name, i.type));
+    const declared = new Map<string, Parameters<typeof tensorTypeInfo>[0]>();
+    for (const i of fn.inputs) declared.set(i.name, i.type);
+    for (const op of block.operations) for (const o of op.outputs) declared.set(o.name, o.type);
+    const outputs = block.outputs.map((o) => io(o, declared.get(o)));
+    return new Interpreter(inputs, outputs, constants, literals, steps);
+  }
+
+  /** Runs the program on one set of inputs; float outputs come back as fp32 tensors. */
+  predict(inputs: Record<string, Tensor>): Record<string, Tensor> {
+    const scope = new Scope();
+    for (const input of this.inputs) {
+      const given = inputs[input.name];
+      if (!given) throw new ConfigError(`missing input "${input.name}"`);
+      scope.values.set(input.name, this.convertInput(input, given));
+    }
+    this.runSteps(this.steps, scope);
+    const result: Record<string, Tensor> = {};
+    for (const output of this.outputs) {
+      const value = this.lookup(scope, output.name);
+      const kind = ELEMENT_TYPES[output.dtype].kind;
+      result[output.name] = toTensor(value, kind === "float" ? "fp32" : output.dtype);
+    }
+    return result;
+  }
+
+  private lookup(scope: Scope, name: string): RuntimeValue {
+    const value = scope.get(name) ?? this.constants.get(name);
+    if (!value) throw new FormatError(`value "${name}"`, "is used before it is defined");
+    return value;
+  }
+
+  private runSteps(steps: readonly Step[], scope: Scope): void {
+    for (const step of steps) {
+      const resolve = (input: string) =>
+        step.op.inputs[input].arguments.map((a) =>
+          a.binding.case === "name"
+            ? this.lookup(scope, a.binding.value)
+            : this.literals.get(a.binding.value as Value)!,
+        );
+      const runBlock = (index: number, inputs: readonly RuntimeValue[]) => {
+        const block = step.blocks[index];
+        if (!block)
+          throw new FormatError(`op ${step.op.type} "${step.name}"`, `has no block ${index}`);
+        const inner = new Scope(scope);
+        block.inputs.forEach((name, i) => inner.values.set(name, inputs[i]));
+        this.runSteps(block.steps, inner);
+        return block.outputs.map((name) => this.lookup(inner, name));
+      };
+      const ctx = new OpContext(step.op, step.name, step.outputs, resolve, runBlock);
+      const produced = step.run(ctx);
+      const results = Array.isArray(produced) ? produced : [produced];
+      if (results.length < step.op.outputs.length) {
+        throw new Error(`op ${step.op.type} "${step.name}" produced ${results.length} outputs`);
+      }
+      step.op.outputs.forEach((output, i) => {
+        scope.values.set(output.name, this.storeOutput(step, i, results[i]));
+      });
+      for (const name of step.release) scope.values.delete(name);
+    }
+  }
+
+  private convertInput(input: ProgramIO, given: Tensor): RuntimeValue {
+    const shapeMatches =
+      given.shape.length === input.shape.length &&
+      input.shape.every((d, i) => d === null || d === given.shape[i]);
+    if (!shapeMatches) {
+      throw new ConfigError(
+        `input "${input.name}" has shape [${given.shape.join(",")}], the program expects [${input.shape.map((d) => d ?? "?").join(",")}]`,
+      );
+    }
+    const value = fromTensor(given);
+    if (!isNumeric(value) || value.dtype === input.dtype || input.dtype === "string") return value;
+    const data = Float32Array.from(value.data);
+    roundInPlace(data, input.dtype);
+    return { dtype: input.dtype, shape: value.shape, data };
+  }
+
+  private storeOutput(step: Step, index: number, value: RuntimeValue): RuntimeValue {
+    if (!isNumeric(value)) return value;
+    const declared = step.outputs[index];
+    const dtype = declared.dtype && declared.dtype !== "string" ? declared.dtype : value.dtype;
+    const shape = declared.shape;
+    if (
+      shape &&
+      (shape.length !== value.shape.length ||
+        shape.some((d, i) => d !== null && d !== value.shape[i]))
+    ) {
+      throw new Error(
+        `op ${step.op.type} "${step.name}" computed shape [${value.shape.join(",")}], the program declares [${shape.map((d) => d ?? "?").join(",")}]`,
+      );
+    }
+    if (dtype === "fp16" || (dtype !== value.dtype && ELEMENT_TYPES[dtype].kind !== "float")) {
+      roundInPlace(value.data, dtype);
+    }
+    return { dtype, shape: value.shape, data: value.data };
+  }
+}
+
+export interface LoadOptions {
+  /** The program function to run (default: the model's default function, else "main"). */
+  functionName?: string;
+  /** For pipelines: the index of the ML program stage to run on its own. */
+  pipelineStage?: number;
+}
+
+/** The ML program spec to run: the model itself, or the chosen stage of a pipeline. */
+function programSpec(spec: Model, stage: number | undefined): Model {
+  const type = spec.Type;
+  const pipeline =
+    type.case === "pipeline"
+      ? type.value
+      : type.case === "pipelineClassifier" || type.case === "pipelineRegressor"
+        ? type.value.pipeline
+        : undefined;
+  if (pipeline) {
+    const kinds = pipeline.models.map((m, i) => `${i}: ${m.Type.case ?? "empty"}`).join(", ");
+    if (stage === undefined) {
+      throw new UnsupportedError(
+        `this model is a pipeline (${kinds}); choose an ML program stage to run (pipeline stage / --stage)`,
+      );
+    }
+    const chosen = pipeline.models[stage];
+    if (!chosen) throw new ConfigError(`the pipeline has no stage ${stage} (${kinds})`);
+    return programSpec(chosen, undefined);
+  }
+  if (stage !== undefined)
+    throw new ConfigError("a pipeline stage was chosen, but the model is not a pipeline");
+  if (type.case !== "mlProgram") {
+    throw new UnsupportedError(
+      `only ML programs can be run (this model is a ${type.case ?? "empty model"})`,
+    );
+  }
+  return spec;
+}
+
+/** An inline literal: a tensor, or a list of scalars (e.g. classifier labels) as a vector. */
+async function readLiteral(value: Value, model: MLModel, label: string): Promise<RuntimeValue> {
+  const immediate = value.value.case === "immediateValue" ? value.value.value.value : undefined;
+  if (immediate?.case !== "list") return fromTensor(await readTensorValue(value, model, label));
+  const items = await Promise.all(immediate.value.values.map((v) => readLiteral(v, model, label)));
+  if (items.length > 0 && items.every((item) => !isNumeric(item))) {
+    return {
+      dtype: "string",
+      shape: [items.length],
+      data: items.flatMap((item) => item.data as string[]),
+    };
+  }
+  const numeric = items.filter(isNumeric);
+  if (numeric.length !== items.length) throw new UnsupportedError(`${label}: mixed list literal`);
+  const data = new Float32Array(numeric.reduce((n, item) => n + item.data.length, 0));
+  let at = 0;
+  for (const item of numeric) {
+    data.set(item.data, at);
+    at += item.data.length;
+  }
+  return { dtype: numeric[0]?.dtype ?? "fp32", shape: [data.length], data };
+}
+
+/** Throws naming every op type of the block that the interpreter cannot run. */
+function checkSupported(block: Block): void {
+  const missing = new Map<string, string>();
+  for (const { op } of walkOperations(block)) {
+    if (op.type === "const" || kernelFor(op.type) || CONSTEXPR_OPS.has(op.type)) continue;
+    if (!missing.has(op.type)) missing.set(op.type, opName(op));
+  }
+  if (missing.size > 0) {
+    const list = [...missing].map(([type, name]) => `${type} (first: "${name}")`).join(", ");
+    throw new UnsupportedError(`the interpreter does not support op ${list}`);
+  }
+}
+
+/** Names of the values constexpr ops take as parameters. */
+function constexprParameterNames(block: Block): Set<string> {
+  const names = new Set<string>();
+  for (const { op } of walkOperations(block)) {
+    if (!isConstexprOp(op.type)) continue;
+    for (const [, binding] of parameterBindings(op))
+      if (typeof binding === "string") names.add(binding);
+  }
+  return names;
+}
+
+/** The value names an op reads, including those read by (or passed out of) its nested blocks. */
+function namesRead(op: Operation): string[] {
+  const names: string[] = [];
+  for (const argument of Object.values(op.inputs)) {
+    for (const binding of argument.arguments) {
+      if (binding.binding.case === "name") names.push(binding.binding.value);
+    }
+  }
+  for (const block of op.blocks) {
+    names.push(...block.outputs);
+    for (const inner of block.operations) names.push(...namesRead(inner));
+  }
+  return names;
+}
+
+/** Marks on each step the values it is the last reader of, so predictions free them early. */
+function planReleases(steps: Step[], block: Block, constants: Map<string, RuntimeValue>): void {
+  const lastUse = new Map<string, number>();
+  steps.forEach((step, index) => {
+    for (const name of namesRead(step.op)) lastUse.set(name, index);
+  });
+  const keep = new Set(block.outputs);
+  for (const [name, index] of lastUse) {
+    if (!keep.has(name) && !constants.has(name)) steps[index].release.push(name);
+  }
+}
+
+const loaded = new WeakMap<MLModel, Promise<Interpreter>>();
+
+/**
+ * Runs a model's ML program on one set of inputs (the program is prepared once per model
+ * object and reused). Inputs are converted to the program's input types; float outputs are
+ * returned as fp32.
+ */
+export async function predict(
+  model: MLModel,
+  inputs: Record<string, Tensor>,
+): Promise<Record<string, Tensor>> {
+  let interpreter = loaded.get(model);
+  if (!interpreter) {
+    interpreter = Interpreter.load(model);
+    loaded.set(model, interpreter);
+    interpreter.catch(() => loaded.delete(model));
+  }
+  return (await interpreter).predict(inputs);
+}

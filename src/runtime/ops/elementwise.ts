@@ -1,0 +1,197 @@
+/** Elementwise MIL ops: arithmetic, comparisons, logic, activations, cast and select. */
+import { erf, mapBinary, mapUnary, select } from "../../kernels/ops/elementwise.js";
+import type { OpContext, OpKernel } from "../kernel.js";
+
+function binary(fn: (x: number, y: number) => number): OpKernel {
+  return (ctx) => {
+    const x = ctx.tensor("x");
+    const result = mapBinary(x, ctx.tensor("y"), fn);
+    return { dtype: x.dtype, ...result };
+  };
+}
+
+function unary(fn: (v: number) => number): OpKernel {
+  return (ctx) => {
+    const x = ctx.tensor("x");
+    return { dtype: x.dtype, ...mapUnary(x, fn) };
+  };
+}
+
+/** A unary op whose function depends on scalar parameters read from the op. */
+function parametric(make: (ctx: OpContext) => (v: number) => number): OpKernel {
+  return (ctx) => unary(make(ctx))(ctx);
+}
+
+const sigmoid = (v: number) => 1 / (1 + Math.exp(-v));
+
+/** numpy's round: halves go to the even neighbour. */
+export function roundHalfEven(v: number): number {
+  const r = Math.round(v);
+  return Math.abs(v % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
+const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
+
+export function geluFunction(mode: string): (v: number) => number {
+  switch (mode) {
+    case "EXACT":
+      return (v) => 0.5 * v * (1 + erf(v / Math.SQRT2));
+    case "TANH_APPROXIMATION":
+      return (v) => 0.5 * v * (1 + Math.tanh(SQRT_2_OVER_PI * (v + 0.044715 * v * v * v)));
+    case "SIGMOID_APPROXIMATION":
+      return (v) => v * sigmoid(1.702 * v);
+    default:
+      throw new RangeError(`unknown gelu mode ${mode}`);
+  }
+}
+
+/** Activation functions named by string parameters (recurrent ops). */
+export function namedActivation(name: string, alpha = 1, beta = 0): (v: number) => number {
+  switch (name) {
+    case "sigmoid":
+      return sigmoid;
+    case "tanh":
+      return Math.tanh;
+    case "relu":
+      return (v) => Math.max(v, 0);
+    case "linear":
+      return (v) => alpha * v + beta;
+    case "hard_sigmoid":
+      return (v) => Math.min(1, Math.max(0, alpha * v + beta));
+    case "scaled_tanh":
+      return (v) => alpha * Math.tanh(beta * v);
+    default:
+      throw new RangeError(`unknown activation ${name}`);
+  }
+}
+
+const floorMod = (x: number, y: number) => x - Math.floor(x / y) * y;
+
+export const ELEMENTWISE_KERNELS: Record<string, OpKernel> = {
+  add: binary((x, y) => x + y),
+  sub: binary((x, y) => x - y),
+  mul: binary((x, y) => x * y),
+  real_div: binary((x, y) => x / y),
+  floor_div: binary((x, y) => Math.floor(x / y)),
+  mod: binary(floorMod),
+  pow: binary(Math.pow),
+  maximum: binary(Math.max),
+  minimum: binary(Math.min),
+  equal: binary((x, y) => (x === y ? 1 : 0)),
+  not_equal: binary((x, y) => (x !== y ? 1 : 0)),
+  less: binary((x, y) => (x < y ? 1 : 0)),
+  less_equal: binary((x, y) => (x <= y ? 1 : 0)),
+  greater: binary((x, y) => (x > y ? 1 : 0)),
+  greater_equal: binary((x, y) => (x >= y ? 1 : 0)),
+  logical_and: binary((x, y) => (x !== 0 && y !== 0 ? 1 : 0)),
+  logical_or: binary((x, y) => (x !== 0 || y !== 0 ? 1 : 0)),
+  logical_xor: binary((x, y) => ((x !== 0) !== (y !== 0) ? 1 : 0)),
+  logical_not: unary((v) => (v === 0 ? 1 : 0)),
+  abs: unary(Math.abs),
+  acos: unary(Math.acos),
+  asin: unary(Math.asin),
+  atan: unary(Math.atan),
+  atanh: unary(Math.atanh),
+  ceil: unary(Math.ceil),
+  cos: unary(Math.cos),
+  cosh: unary(Math.cosh),
+  erf: unary(erf),
+  exp: unary(Math.exp),
+  exp2: unary((v) => 2 ** v),
+  floor: unary(Math.floor),
+  round: unary(roundHalfEven),
+  sign: unary(Math.sign),
+  sin: unary(Math.sin),
+  sinh: unary(Math.sinh),
+  sqrt: unary(Math.sqrt),
+  square: unary((v) => v * v),
+  tan: unary(Math.tan),
+  tanh: unary(Math.tanh),
+  relu: unary((v) => (v > 0 ? v : 0)),
+  relu6: unary((v) => Math.min(6, Math.max(0, v))),
+  sigmoid: unary(sigmoid),
+  silu: unary((v) => v * sigmoid(v)),
+  softsign: unary((v) => v / (1 + Math.abs(v))),
+  softplus: unary((v) => (v > 20 ? v : Math.log1p(Math.exp(v)))),
+  identity: unary((v) => v),
+  inverse: parametric((ctx) => {
+    const eps = ctx.float("epsilon", 1e-4);
+    return (v) => 1 / (v + eps);
+  }),
+  log: parametric((ctx) => {
+    const eps = ctx.float("epsilon", 1e-45);
+    return (v) => Math.log(v + eps);
+  }),
+  rsqrt: parametric((ctx) => {
+    const eps = ctx.float("epsilon", 1e-12);
+    return (v) => 1 / Math.sqrt(v + eps);
+  }),
+  clip: (ctx) => {
+    // A dedicated loop: clip (ReLU6) is among the most frequent ops of vision models.
+    const x = ctx.tensor("x");
+    const lo = ctx.float("alpha");
+    const hi = ctx.float("beta");
+    const out = new Float32Array(x.data.length);
+    for (let i = 0; i < out.length; i++) {
+      const v = x.data[i];
+      out[i] = v < lo ? lo : v > hi ? hi : v;
+    }
+    return { dtype: x.dtype, shape: x.shape, data: out };
+  },
+  threshold: parametric((ctx) => {
+    const alpha = ctx.float("alpha");
+    return (v) => Math.max(v, alpha);
+  }),
+  leaky_relu: parametric((ctx) => {
+    const alpha = ctx.float("alpha", 0.01);
+    return (v) => (v >= 0 ? v : alpha * v);
+  }),
+  elu: parametric((ctx) => {
+    const alpha = ctx.float("alpha", 1);
+    return (v) => (v > 0 ? v : alpha * (Math.exp(v) - 1));
+  }),
+  sigmoid_hard: parametric((ctx) =>
+    namedActivation("hard_sigmoid", ctx.float("alpha", 0.2), ctx.float("beta", 0.5)),
+  ),
+  linear_activation: parametric((ctx) =>
+    namedActivation("linear", ctx.float("alpha"), ctx.float("beta", 0)),
+  ),
+  scaled_tanh: parametric((ctx) =>
+    namedActivation("scaled_tanh", ctx.float("alpha", 1), ctx.float("beta", 1)),
+  ),
+  clamped_relu: parametric((ctx) => {
+    const alpha = ctx.float("alpha");
+    const beta = ctx.float("beta");
+    return (v) => Math.min(beta, v >= 0 ? v : alpha * v);
+  }),
+  gelu: parametric((ctx) => {
+    const mode = ctx.string("mode", "EXACT");
+    try {
+      return geluFunction(mode);
+    } catch {
+      return ctx.fail(`unknown mode "${mode}"`);
+    }
+  }),
+  prelu: (ctx) => {
+    // One slope per channel (axis 1 for rank ≥ 3).
+    const x = ctx.tensor("x");
+    const alpha = ctx.tensor("alpha").data;
+    const channels = x.shape[1];
+    const inner = x.data.length / (x.shape[0] * channels);
+    const out = new Float32Array(x.data.length);
+    for (let i = 0; i < out.length; i++) {
+      const v = x.data[i];
+      out[i] = v >= 0 ? v : alpha[Math.floor(i / inner) % channels] * v;
+    }
+    return { dtype: x.dtype, shape: x.shape, data: out };
+  },
+  cast: (ctx) => {
+    // The value rounding to the target type happens when the runtime stores the output.
+    const x = ctx.tensor("x");
+    return { dtype: x.dtype, shape: x.shape, data: Float32Array.from(x.data) };
+  },
+  select: (ctx) => {
+    const a = ctx.tensor("a");
+    return { dtype: a.dtype, ...select(ctx.tensor("cond"), a, ctx.tensor("b")) };
+  },
+};

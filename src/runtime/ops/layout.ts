@@ -1,0 +1,243 @@
+/** Shape and data-movement MIL ops: reshape, transpose, concat, split, slices, gathers, pad... */
+import {
+  concat,
+  gather,
+  gatherAlongAxis,
+  interleave,
+  pad,
+  stridedSlice,
+  tile,
+  transpose,
+  type PadMode,
+} from "../../kernels/ops/layout.js";
+import { normalizeAxis, sizeOf } from "../../kernels/ops/shape.js";
+import type { OpContext, OpKernel } from "../kernel.js";
+import type { NumericValue } from "../value.js";
+
+function withShape(x: NumericValue, shape: readonly number[]): NumericValue {
+  return { dtype: x.dtype, shape, data: x.data };
+}
+
+function reshape(ctx: OpContext): NumericValue {
+  const x = ctx.tensor("x");
+  const requested = ctx.ints("shape");
+  const shape = requested.map((d, i) => (d === 0 && i < x.shape.length ? x.shape[i] : d));
+  const unknown = shape.indexOf(-1);
+  if (unknown >= 0) {
+    const known = shape.reduce((p, d, i) => (i === unknown ? p : p * d), 1);
+    shape[unknown] = known === 0 ? 0 : x.data.length / known;
+  }
+  if (sizeOf(shape) !== x.data.length) {
+    ctx.fail(`cannot reshape [${x.shape.join(",")}] to [${requested.join(",")}]`);
+  }
+  return withShape(x, shape);
+}
+
+/** Python's slice(start, stop, step).indices(size): start and element count. */
+function resolveSlice(
+  size: number,
+  start: number | null,
+  stop: number | null,
+  step: number,
+): [number, number] {
+  const clamp = (v: number, lo: number, hi: number) => Math.min(hi, Math.max(lo, v));
+  const wrap = (v: number) => (v < 0 ? v + size : v);
+  let begin: number;
+  let end: number;
+  if (step > 0) {
+    begin = start === null ? 0 : clamp(wrap(start), 0, size);
+    end = stop === null ? size : clamp(wrap(stop), 0, size);
+  } else {
+    begin = start === null ? size - 1 : clamp(wrap(start), -1, size - 1);
+    end = stop === null ? -1 : clamp(wrap(stop), -1, size - 1);
+  }
+  return [begin, Math.max(0, Math.ceil((end - begin) / step))];
+}
+
+function sliceByIndex(ctx: OpContext): NumericValue {
+  const x = ctx.tensor("x");
+  const rank = x.shape.length;
+  const begin = ctx.ints("begin");
+  const end = ctx.ints("end");
+  const stride = ctx.ints("stride", new Array<number>(rank).fill(1));
+  const mask = (input: string) =>
+    ctx.ints(input, new Array<number>(rank).fill(0)).map((v) => v !== 0);
+  const beginMask = mask("begin_mask");
+  const endMask = mask("end_mask");
+  const squeezeMask = mask("squeeze_mask");
+  const starts: number[] = [];
+  const sizes: number[] = [];
+  for (let i = 0; i < rank; i++) {
+    if (stride[i] === 0) ctx.fail("stride 0");
+    if (squeezeMask[i]) {
+      const at = begin[i] < 0 ? begin[i] + x.shape[i] : begin[i];
+      starts.push(at);
+      sizes.push(1);
+      continue;
+    }
+    const [start, count] = resolveSlice(
+      x.shape[i],
+      beginMask[i] ? null : begin[i],
+      endMask[i] ? null : end[i],
+      stride[i],
+    );
+    starts.push(start);
+    sizes.push(count);
+  }
+  const result = stridedSlice(x, starts, sizes, stride);
+  return withShape(
+    { dtype: x.dtype, ...result },
+    sizes.filter((_, i) => !squeezeMask[i]),
+  );
+}
+
+function sliceBySize(ctx: OpContext): NumericValue {
+  const x = ctx.tensor("x");
+  const begin = ctx.ints("begin").map((b, i) => (b < 0 ? b + x.shape[i] : b));
+  const size = ctx.ints("size").map((s, i) => (s === -1 ? x.shape[i] - begin[i] : s));
+  return {
+    dtype: x.dtype,
+    ...stridedSlice(
+      x,
+      begin,
+      size,
+      size.map(() => 1),
+    ),
+  };
+}
+
+function split(ctx: OpContext): NumericValue[] {
+  const x = ctx.tensor("x");
+  const axis = normalizeAxis(ctx.int("axis"), x.shape.length);
+  let sizes: number[];
+  if (ctx.has("split_sizes")) sizes = ctx.ints("split_sizes");
+  else {
+    const parts = ctx.has("num_splits") ? ctx.int("num_splits") : ctx.outputs.length;
+    const each = Math.ceil(x.shape[axis] / parts);
+    sizes = Array.from({ length: parts }, (_, i) => Math.min(each, x.shape[axis] - i * each));
+  }
+  let start = 0;
+  return sizes.map((size) => {
+    const begin = x.shape.map((_, i) => (i === axis ? start : 0));
+    const shape = x.shape.map((d, i) => (i === axis ? size : d));
+    start += size;
+    return {
+      dtype: x.dtype,
+      ...stridedSlice(
+        x,
+        begin,
+        shape,
+        shape.map(() => 1),
+      ),
+    };
+  });
+}
+
+function squeeze(ctx: OpContext): NumericValue {
+  const x = ctx.tensor("x");
+  const axes = ctx.has("axes")
+    ? new Set(ctx.ints("axes").map((a) => normalizeAxis(a, x.shape.length)))
+    : new Set(x.shape.flatMap((d, i) => (d === 1 ? [i] : [])));
+  return withShape(
+    x,
+    x.shape.filter((_, i) => !axes.has(i)),
+  );
+}
+
+function expandDims(ctx: OpContext): NumericValue {
+  const x = ctx.tensor("x");
+  const rank = x.shape.length + ctx.ints("axes").length;
+  const axes = new Set(ctx.ints("axes").map((a) => normalizeAxis(a, rank)));
+  const shape: number[] = [];
+  let k = 0;
+  for (let i = 0; i < rank; i++) shape.push(axes.has(i) ? 1 : x.shape[k++]);
+  return withShape(x, shape);
+}
+
+function concatOp(ctx: OpContext): NumericValue {
+  const values = ctx.tensors("values");
+  const axis = normalizeAxis(ctx.int("axis"), values[0].shape.length);
+  const result = ctx.bool("interleave", false) ? interleave(values, axis) : concat(values, axis);
+  return { dtype: values[0].dtype, ...result };
+}
+
+function stack(ctx: OpContext): NumericValue {
+  const values = ctx.tensors("values");
+  const axis = normalizeAxis(ctx.int("axis"), values[0].shape.length + 1);
+  const expanded = values.map((v) =>
+    withShape(v, [...v.shape.slice(0, axis), 1, ...v.shape.slice(axis)]),
+  );
+  return { dtype: values[0].dtype, ...concat(expanded, axis) };
+}
+
+function padOp(ctx: OpContext): NumericValue {
+  const x = ctx.tensor("x");
+  const flat = ctx.ints("pad");
+  const padded = flat.length / 2;
+  const pads = x.shape.map((_, i): [number, number] => {
+    const j = i - (x.shape.length - padded);
+    return j < 0 ? [0, 0] : [flat[2 * j], flat[2 * j + 1]];
+  });
+  const mode = ctx.string("mode", "constant") as PadMode;
+  if (!["constant", "reflect", "replicate"].includes(mode)) ctx.fail(`unknown pad mode "${mode}"`);
+  return { dtype: x.dtype, ...pad(x, pads, mode, ctx.float("constant_val", 0)) };
+}
+
+export const LAYOUT_KERNELS: Record<string, OpKernel> = {
+  reshape,
+  transpose: (ctx) => {
+    const x = ctx.tensor("x");
+    const perm = ctx.ints("perm").map((p) => normalizeAxis(p, x.shape.length));
+    return { dtype: x.dtype, ...transpose(x, perm) };
+  },
+  slice_by_index: sliceByIndex,
+  slice_by_size: sliceBySize,
+  split,
+  squeeze,
+  expand_dims: expandDims,
+  concat: concatOp,
+  stack,
+  pad: padOp,
+  tile: (ctx) => {
+    const x = ctx.tensor("x");
+    return { dtype: x.dtype, ...tile(x, ctx.ints("reps")) };
+  },
+  gather: (ctx) => {
+    const x = ctx.tensor("x");
+    const axis = normalizeAxis(ctx.int("axis", 0), x.shape.length);
+    return { dtype: x.dtype, ...gather(x, ctx.tensor("indices"), axis, ctx.int("batch_dims", 0)) };
+  },
+  gather_along_axis: (ctx) => {
+    const x = ctx.tensor("x");
+    const axis = normalizeAxis(ctx.int("axis", 0), x.shape.length);
+    return { dtype: x.dtype, ...gatherAlongAxis(x, ctx.tensor("indices"), axis) };
+  },
+  flatten2d: (ctx) => {
+    const x = ctx.tensor("x");
+    const axis = normalizeAxis(ctx.int("axis", 1), x.shape.length + 1);
+    return withShape(x, [sizeOf(x.shape.slice(0, axis)), sizeOf(x.shape.slice(axis))]);
+  },
+  shape: (ctx) => {
+    const x = ctx.tensor("x");
+    return { dtype: "int32", shape: [x.shape.length], data: Float32Array.from(x.shape) };
+  },
+  fill: (ctx) => {
+    const shape = ctx.ints("shape");
+    return {
+      dtype: "fp32",
+      shape,
+      data: new Float32Array(sizeOf(shape)).fill(ctx.float("value", 0)),
+    };
+  },
+  range_1d: (ctx) => {
+    const start = ctx.float("start");
+    const end = ctx.float("end");
+    const step = ctx.float("step");
+    const count = Math.max(0, Math.ceil((end - start) / step));
+    return {
+      dtype: "fp32",
+      shape: [count],
+      data: Float32Array.from({ length: count }, (_, i) => start + i * step),
+    };
+  },
+};

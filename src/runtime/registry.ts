@@ -1,0 +1,27 @@
+/** Every op type the interpreter runs (besides `const` and the `constexpr_*` family). */
+import type { OpKernel } from "./kernel.js";
+import { CONTROL_KERNELS } from "./ops/control.js";
+import { ELEMENTWISE_KERNELS } from "./ops/elementwise.js";
+import { LAYOUT_KERNELS } from "./ops/layout.js";
+import { NN_KERNELS } from "./ops/nn.js";
+import { QUANTIZE_KERNELS } from "./ops/quantize.js";
+import { REARRANGE_KERNELS } from "./ops/rearrange.js";
+
+const KERNELS = new Map<string, OpKernel>(
+  Object.entries({
+    ...ELEMENTWISE_KERNELS,
+    ...NN_KERNELS,
+    ...LAYOUT_KERNELS,
+    ...CONTROL_KERNELS,
+    ...QUANTIZE_KERNELS,
+    ...REARRANGE_KERNELS,
+  }),
+);
+
+export function kernelFor(type: string): OpKernel | undefined {
+  return KERNELS.get(type);
+}
+
+export function supportedOpTypes(): string[] {
+  return [...KERNELS.keys()].sort();
+}
