@@ -9,7 +9,7 @@ import type { OpPalettizerConfig } from "../../src/config/palettizer.js";
 import { ConfigError, UnsupportedError } from "../../src/errors.js";
 import type { Operation } from "../../src/format/gen/MIL_pb.js";
 import { loadModel, type MLModel } from "../../src/format/model.js";
-import type { Tensor } from "../../src/kernels/dtype.js";
+import { elementCount, type Tensor } from "../../src/kernels/dtype.js";
 import { blockwiseShiftScale } from "../../src/kernels/dequantize.js";
 import { halfToFloat } from "../../src/kernels/fp16.js";
 import { linearQuantize } from "../../src/kernels/linear-quantize.js";
@@ -127,6 +127,39 @@ function constexprSignature(model: MLModel): string[] {
   });
 }
 
+/**
+ * coremltools clusters fp16 weights of 10,000+ values exactly, as we do: every parameter of
+ * the ops made of such a weight must be bit-identical. Returns how many ops were compared.
+ */
+async function assertExactKMeansIdentical(
+  base: MLModel,
+  ours: MLModel,
+  golden: MLModel,
+): Promise<number> {
+  const large = [...opsByName(base).values()]
+    .filter((op) => {
+      const info = tensorTypeInfo(constValue(op)?.type);
+      return info?.dtype === "fp16" && elementCount(info.shape as number[]) >= 10_000;
+    })
+    .map(opName);
+  const ourOps = opsByName(ours);
+  let compared = 0;
+  for (const op of opsByName(golden).values()) {
+    const name = opName(op);
+    if (!op.type.startsWith("constexpr_") || !large.some((w) => name.startsWith(`${w}_`))) continue;
+    const mine = ourOps.get(name)!;
+    for (const input of Object.keys(op.inputs)) {
+      const [value] = inputValues(op, input);
+      if (!value) continue;
+      const expected = await readTensorValue(value, golden, name);
+      const actual = await readTensorValue(inputValues(mine, input)[0], ours, name);
+      assert.deepEqual(actual, expected, `${name}.${input}`);
+    }
+    compared++;
+  }
+  return compared;
+}
+
 describe("joint compression against coremltools' golden joint cases", () => {
   for (const golden of casesNamed("joint_")) {
     const steps = (golden.config as { steps: Step[] }).steps;
@@ -153,6 +186,8 @@ describe("joint compression against coremltools' golden joint cases", () => {
         if (theirs > 0) ratios.push(`${key} ${(ourMse / theirs).toFixed(4)}`);
       }
       console.log(`${golden.name} mse ratios (ours / coremltools): ${ratios.join(", ")}`);
+      const exact = await assertExactKMeansIdentical(base, ours, expected);
+      assert.ok(exact > 0, "some weights are large enough for exact k-means");
     });
   }
 });
