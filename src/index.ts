@@ -22,6 +22,7 @@ export {
 } from "./passes/linear-quantize.js";
 export { linearQuantize, type LinearQuantized } from "./kernels/linear-quantize.js";
 export { pruneWeights } from "./passes/prune.js";
+export { type JointInputs, type JointParameter } from "./passes/joint.js";
 export {
   decompressWeights,
   type DecompressOptions,

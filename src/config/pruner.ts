@@ -68,12 +68,13 @@ function parseMagnitude(fields: FieldReader): OpMagnitudePrunerConfig {
       Array.isArray(rawRatio) &&
       rawRatio.length === 2 &&
       rawRatio.every((v) => typeof v === "number" && Number.isInteger(v) && v >= 0) &&
-      rawRatio[0] <= rawRatio[1] &&
-      rawRatio[1] > 0;
+      rawRatio[0] < rawRatio[1];
+    // coremltools accepts n = m, which zeroes the whole weight: refused here as a degenerate
+    // ratio (surely a mistake), like n > m.
     if (!valid) {
       fields.fail(
         "n_m_ratio",
-        `expected [n, m] with integers 0 <= n <= m, got ${JSON.stringify(rawRatio)}`,
+        `expected [n, m] with integers 0 <= n < m, got ${JSON.stringify(rawRatio)}`,
       );
     }
     nMRatio = [rawRatio[0], rawRatio[1]];

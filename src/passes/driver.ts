@@ -31,6 +31,14 @@ import { TARGETS, targetOfSpecificationVersion, type Target } from "../program/t
 import { tensorTypeInfo } from "../program/types.js";
 import { allOperations } from "../program/walk.js";
 import { decodeImmediateTensor } from "../program/values.js";
+import {
+  checkJointModel,
+  jointCandidate,
+  jointParameterNames,
+  readJointCandidate,
+  type JointInputs,
+  type JointParameter,
+} from "./joint.js";
 
 /** Element types of consts coremltools considers (those it keeps in the weight file). */
 const CANDIDATE_TYPES = new Set<ElementType>(["fp16", "fp32", "int8", "uint8"]);
@@ -54,11 +62,16 @@ export interface WeightCandidate {
   readonly specificationVersion: number;
   /** A literal value for a new op: inline or in the weight file, as coremltools would store it. */
   value(tensor: Tensor): Value;
+  /** Joint compression: the compressed op's parameter this weight is (see joint.ts). */
+  readonly joint?: JointParameter;
 }
 
 /** What a compression made of one weight. */
 export interface CompressedWeight {
-  /** Ops replacing the const, in program order; the last one's first output replaces it. */
+  /**
+   * Ops replacing the const (or, joint, the op holding the parameter), in program order; the
+   * last one's first output replaces it.
+   */
   ops: Operation[];
   /** Signal-to-noise ratio (dB) of the dense reconstruction, when the compression measured it. */
   snrDb?: number;
@@ -69,6 +82,8 @@ export interface WeightCompressor<C extends OpConfig> {
   readonly passName: string;
   /** Config kinds the pass accepts. */
   readonly configKinds: readonly string[];
+  /** The constexpr op inputs the pass can compress further in joint compression. */
+  readonly jointInputs?: JointInputs;
   /** Compresses one weight, or returns undefined to leave it as it is. */
   compress(
     weight: WeightCandidate,
@@ -99,6 +114,11 @@ export interface CompressionOptions extends Omit<RewriteOptions, "filter"> {
   pool?: WorkerPool;
   /** Raise models older than this target to it first (spec version and opset). */
   minimumTarget?: Target;
+  /**
+   * Joint compression (iOS18+): also compress the parameters of ops an earlier compression
+   * made (see joint.ts), as coremltools' `joint_compression=True`.
+   */
+  joint?: boolean;
 }
 
 export interface CompressionResult {
@@ -106,11 +126,14 @@ export interface CompressionResult {
   weights: WeightReport[];
 }
 
-/** Fails when `op_name_configs` names an op the model does not have. */
-function checkOpNames(config: OptimizationConfig, model: MLModel): void {
+/**
+ * Fails when `op_name_configs` names an op the model does not have (or, joint, a parameter
+ * name it does not have).
+ */
+function checkOpNames(config: OptimizationConfig, model: MLModel, jointNames: string[]): void {
   const names = Object.keys(config.opNameConfigs ?? {});
   if (names.length === 0) return;
-  const known = new Set<string>();
+  const known = new Set<string>(jointNames);
   for (const { model: nested } of modelTree(model.spec)) {
     if (nested.Type.case !== "mlProgram") continue;
     for (const { op } of allOperations(nested.Type.value)) known.add(opName(op));
@@ -223,6 +246,20 @@ function hasInfinity(tensor: Tensor): boolean {
   return false;
 }
 
+/** A weight chosen for compression, before the compression sees it. */
+interface Selection<C extends OpConfig> {
+  name: string;
+  /** The output whose uses the compressed weight takes over. */
+  output: string;
+  tensor: Tensor;
+  consumers: Operation[];
+  axes: { output: number | undefined; input: number | undefined };
+  opConfig: C;
+  /** What is stored now, for reports. */
+  stored: { dtype: ElementType; shape: number[]; count: number };
+  parameter?: JointParameter;
+}
+
 /** Decodes any float tensor to float64 values (for error measures). */
 export function floatValues(tensor: Tensor): Float64Array {
   const out = new Float64Array(tensor.data.length);
@@ -246,15 +283,18 @@ export async function compressWeights<C extends OpConfig>(
   options: CompressionOptions = {},
 ): Promise<CompressionResult> {
   expectConfigKinds(config, compressor.configKinds, compressor.passName);
-  checkOpNames(config, input);
+  const jointInputs = options.joint ? compressor.jointInputs : undefined;
+  if (options.joint && !jointInputs) {
+    throw new ConfigError(`${compressor.passName} has no joint compression`);
+  }
+  checkOpNames(config, input, jointInputs ? jointParameterNames(input, jointInputs) : []);
   const model = options.minimumTarget ? raiseTarget(input, options.minimumTarget) : input;
   requireCompressibleTarget(model, compressor.passName);
   const reports: { order: number; report: WeightReport }[] = [];
   let visits = 0;
 
-  const visit = async (context: RewriteContext) => {
-    // Visits start in program order (but may finish in any order): keep reports in that order.
-    const order = visits++;
+  /** The const weight `op` holds, if coremltools would compress it. */
+  const selectConst = async (context: RewriteContext): Promise<Selection<C> | undefined> => {
     const { op, graph } = context;
     const val = constValue(op);
     const info = tensorTypeInfo(val?.type);
@@ -275,8 +315,53 @@ export async function compressWeights<C extends OpConfig>(
     const tensor = await context.read(val);
     if (hasInfinity(tensor)) return undefined;
     const axes = channelAxes(consumers, output, shape.length, graph);
+    const stored = { dtype: info.dtype, shape, count };
+    return { name: opName(op), output, tensor, consumers, axes, opConfig, stored };
+  };
+
+  /**
+   * Joint: the parameter of a compressed op `op` holds, with the checks coremltools makes of
+   * it (the parameter's own size, the dense weight's size against the threshold).
+   */
+  const selectJoint = async (
+    context: RewriteContext,
+    inputs: JointInputs,
+  ): Promise<Selection<C> | undefined> => {
+    const { op, graph } = context;
+    const candidate = jointCandidate(op, inputs);
+    if (!candidate || !CANDIDATE_TYPES.has(candidate.stored.dtype)) return undefined;
+    if (candidate.stored.count < MINIMUM_ELEMENTS) return undefined;
+    const output = candidate.output.name;
+    const consumers = graph.consumers(output);
+    const opConfig = Object.prototype.hasOwnProperty.call(
+      config.opNameConfigs ?? {},
+      candidate.name,
+    )
+      ? config.opNameConfigs![candidate.name]
+      : configForWeight(config, op, consumers);
+    if (opConfig === null) return undefined;
+    if (consumers.some((c) => c.type.startsWith("constexpr_"))) return undefined;
+    if (candidate.output.count <= opConfig.weightThreshold) return undefined;
+    if (candidate.stored.dtype !== "fp16" && candidate.stored.dtype !== "fp32") return undefined;
+
+    const read = await readJointCandidate(context, candidate);
+    if (!read || hasInfinity(read.tensor)) return undefined;
+    const axes = channelAxes(consumers, output, candidate.output.rank, graph);
+    const { dtype, count } = candidate.stored;
+    const stored = { dtype, shape: tensorTypeInfo(candidate.value.type)!.shape as number[], count };
+    return { name: candidate.name, output, consumers, axes, opConfig, stored, ...read };
+  };
+
+  const visit = async (context: RewriteContext) => {
+    // Visits start in program order (but may finish in any order): keep reports in that order.
+    const order = visits++;
+    const selected =
+      context.op.type === "const"
+        ? await selectConst(context)
+        : jointInputs && (await selectJoint(context, jointInputs));
+    if (!selected) return undefined;
+    const { name, output, tensor, consumers, axes, opConfig, stored } = selected;
     let bytesAfter = 0;
-    const name = opName(op);
     const compressed = await compressor.compress(
       {
         name,
@@ -290,6 +375,7 @@ export async function compressWeights<C extends OpConfig>(
           bytesAfter += byteLength(t.dtype, elementCount(t.shape));
           return context.value(t);
         },
+        ...(selected.parameter && { joint: selected.parameter }),
       },
       opConfig,
       { pool: options.pool },
@@ -301,22 +387,28 @@ export async function compressWeights<C extends OpConfig>(
       report: {
         name,
         functionName: context.functionName,
-        dtype: info.dtype,
-        shape,
+        dtype: stored.dtype,
+        shape: stored.shape,
         config: opConfig,
-        bytesBefore: byteLength(info.dtype, count),
+        bytesBefore: byteLength(stored.dtype, stored.count),
         bytesAfter,
         snrDb: compressed.snrDb,
       },
     });
-    return { ops: compressed.ops, renames: [{ from: output, to: last.outputs[0].name }] };
+    const replacement = last.outputs[0].name;
+    return {
+      ops: compressed.ops,
+      renames: replacement === output ? [] : [{ from: output, to: replacement }],
+    };
   };
 
   let result: MLModel;
   try {
+    if (jointInputs) checkJointModel(model, jointInputs, compressor.passName);
     result = await rewriteWeights(model, visit, {
       ...options,
-      filter: (op) => op.type === "const",
+      filter: (op) =>
+        op.type === "const" || (jointInputs !== undefined && Object.hasOwn(jointInputs, op.type)),
     });
   } finally {
     if (model !== input) await model.close();

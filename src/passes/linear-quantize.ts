@@ -21,6 +21,14 @@ import {
   type WeightCandidate,
   type WeightCompressor,
 } from "./driver.js";
+import {
+  denseJointOps,
+  keptValues,
+  LUT,
+  SPARSE_DATA,
+  sparseJointOps,
+  type JointParameter,
+} from "./joint.js";
 
 const IOS18 = TARGETS.iOS18.specificationVersion;
 /** Below this many elements, handing a tensor to a worker costs more than it saves. */
@@ -123,11 +131,44 @@ function quantizedOps(weight: WeightCandidate, q: LinearQuantized): Operation[] 
   return [makeOperation("constexpr_affine_dequantize", name, {}, output, attributes)];
 }
 
+/**
+ * Joint compression: a pruned weight's kept values go through
+ * `constexpr_sparse_blockwise_shift_scale` (reading the same mask as the sparse op), a table is
+ * quantized by a `constexpr_blockwise_shift_scale` feeding the palettization op.
+ */
+function jointOps(weight: WeightCandidate, joint: JointParameter, q: LinearQuantized): Operation[] {
+  if (joint.input !== SPARSE_DATA) return denseJointOps(joint, quantizedOps(weight, q)[0]);
+  const inputs = {
+    nonzero_data: weight.value(keptValues(q.data, joint)),
+    scale: weight.value(q.scale),
+    ...(q.zeroPoint ? { offset: weight.value(q.zeroPoint) } : {}),
+  };
+  const sparseOp = {
+    type: "constexpr_sparse_blockwise_shift_scale",
+    name: `${weight.name}_quantized`,
+    maskInput: "data_mask",
+    inputs,
+  };
+  return sparseJointOps(joint, sparseOp, weight.tensor.dtype, true);
+}
+
 export const linearQuantizer: WeightCompressor<OpLinearQuantizerConfig> = {
   passName: "linear_quantize_weights",
   configKinds: [LINEAR_QUANTIZER],
+  jointInputs: {
+    constexpr_sparse_to_dense: SPARSE_DATA,
+    constexpr_lut_to_dense: LUT,
+    constexpr_lut_to_sparse: LUT,
+  },
   async compress(weight, config, { pool }) {
     requireIos18(weight, config);
+    // A table's axes are not the weight's: only one scale for the whole table makes sense.
+    if (weight.joint?.input === LUT && config.granularity !== "per_tensor") {
+      throw new ConfigError(
+        `weight ${weight.name}: quantizing a palettization table (joint compression) needs ` +
+          `per_tensor granularity, not ${config.granularity}`,
+      );
+    }
     const blockSizes = inferBlockSizes(weight, config);
     if (!blockSizes) return undefined;
     const spec = { mode: config.mode, dtype: config.dtype, blockSizes };
@@ -139,7 +180,10 @@ export const linearQuantizer: WeightCompressor<OpLinearQuantizerConfig> = {
           })
         : linearQuantize(weight.tensor, spec);
     if (!quantized) return undefined;
-    return { ops: quantizedOps(weight, quantized), snrDb: quantized.snrDb };
+    const ops = weight.joint
+      ? jointOps(weight, weight.joint, quantized)
+      : quantizedOps(weight, quantized);
+    return { ops, snrDb: quantized.snrDb };
   },
 };
 

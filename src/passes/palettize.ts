@@ -47,6 +47,7 @@ import {
   type WeightCandidate,
   type WeightCompressor,
 } from "./driver.js";
+import { keptValues, SPARSE_DATA, sparseJointOps } from "./joint.js";
 
 const IOS18 = TARGETS.iOS18.specificationVersion;
 /** Weights smaller than this are clustered on the calling thread (a worker round trip costs more). */
@@ -99,13 +100,55 @@ export async function palettizeWeights(
 export const palettizer: WeightCompressor<OpPalettizerConfig> = {
   passName: "palettize_weights",
   configKinds: [PALETTIZER],
+  jointInputs: { constexpr_sparse_to_dense: SPARSE_DATA },
   async compress(weight, config, { pool }) {
     checkTarget(weight, config);
+    if (weight.joint) checkJoint(weight, config);
     const palette = await palettize(weight, config, pool);
     if (!palette) return undefined;
+    if (weight.joint) return { ops: sparseOps(weight, palette.palette) };
     return { ops: buildOps(weight, palette.palette, palette.scale) };
   },
 };
+
+/**
+ * What a pruned weight's palettization cannot hold: the sparse op's indices share the dense
+ * weight's mask (so no vectors across it), and nothing can scale the kept values per channel.
+ */
+function checkJoint(weight: WeightCandidate, config: OpPalettizerConfig): void {
+  const refused =
+    config.clusterDim > 1
+      ? "vector palettization (cluster_dim > 1)"
+      : config.enablePerChannelScale
+        ? "per-channel scales"
+        : undefined;
+  if (refused) {
+    throw new UnsupportedError(
+      `weight ${weight.name}: joint palettization of a pruned weight does not support ${refused}`,
+    );
+  }
+}
+
+/** Joint: a pruned weight's palettization, read for its kept positions only. */
+function sparseOps(weight: WeightCandidate, palette: Palette): Operation[] {
+  const joint = weight.joint!;
+  const { layout, nbits } = palette;
+  const indices: Tensor = {
+    dtype: `uint${nbits}` as Tensor["dtype"],
+    shape: layout.indicesShape,
+    data: palette.indices,
+  };
+  const sparseOp = {
+    type: "constexpr_lut_to_sparse",
+    name: `${weight.name}_palettized`,
+    maskInput: "indices_mask",
+    inputs: {
+      indices_nonzero_data: weight.value(keptValues(indices, joint)),
+      lut: weight.value(tableTensor(weight, lutShape(layout, nbits), palette.lut)),
+    },
+  };
+  return sparseJointOps(joint, sparseOp, weight.tensor.dtype, false);
+}
 
 function checkTarget(weight: WeightCandidate, config: OpPalettizerConfig): void {
   if (weight.specificationVersion >= IOS18) return;

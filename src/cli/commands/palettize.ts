@@ -34,6 +34,7 @@ interface PalettizeFlags {
   workers?: string;
   config?: string;
   target?: string;
+  joint?: boolean;
   json?: boolean;
   quiet?: boolean;
 }
@@ -161,6 +162,7 @@ export function registerPalettize(program: Command): void {
     .option("--workers <n>", "worker threads for k-means (default: every core)")
     .option("--config <file>", `${PALETTIZER} config file (YAML or JSON, coremltools' shape)`)
     .option("--target <target>", "raise the model to at least this target first (e.g. ios18)")
+    .option("--joint", "joint compression (iOS18+): palettize the kept values of pruned weights")
     .option("--json", "print the report as JSON")
     .option("-q, --quiet", "no progress bar")
     .action(async (input: string, flags: PalettizeFlags) => {
@@ -172,6 +174,7 @@ export function registerPalettize(program: Command): void {
         try {
           const result = await palettizeWeights(model, config, {
             raiseTarget,
+            joint: flags.joint,
             workers,
             onProgress: ({ done, total, name }) => progress.update(done, total, name),
           });

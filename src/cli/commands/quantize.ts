@@ -30,6 +30,7 @@ interface QuantizeFlags {
   opName: string[];
   config?: string;
   target?: string;
+  joint?: boolean;
   json?: boolean;
   quiet?: boolean;
 }
@@ -199,6 +200,10 @@ export function registerQuantize(program: Command): void {
     )
     .option("--config <file>", `${LINEAR_QUANTIZER} config file (YAML or JSON, coremltools' shape)`)
     .option("--target <target>", "raise the model to at least this target first (e.g. ios18)")
+    .option(
+      "--joint",
+      "joint compression (iOS18+): also quantize pruned weights' kept values and palettization tables",
+    )
     .option("--json", "print the report as JSON")
     .option("-q, --quiet", "no progress bar")
     .action(async (input: string, flags: QuantizeFlags) => {
@@ -210,6 +215,7 @@ export function registerQuantize(program: Command): void {
         try {
           const result = await linearQuantizeWeights(model, config, {
             raiseTarget,
+            joint: flags.joint,
             pool,
             onProgress: ({ done, total, name }) => progress.update(done, total, name),
           });
