@@ -24,7 +24,7 @@ import {
   type SparseWeight,
 } from "../kernels/prune.js";
 import { inputNames, makeOperation } from "../program/ops.js";
-import { TARGETS } from "../program/targets.js";
+import { TARGETS, type Target } from "../program/targets.js";
 import {
   compressWeights,
   type CompressionOptions,
@@ -89,10 +89,15 @@ export function sparseToDenseOp(weight: WeightCandidate, sparse: SparseWeight): 
 }
 
 /** Prunes the weights of every ML program of `model` (coremltools' `prune_weights`). */
+export interface PruneOptions extends Omit<CompressionOptions, "minimumTarget"> {
+  /** Raise the model to at least this target first (its spec version and opset). */
+  raiseTarget?: Target;
+}
+
 export async function pruneWeights(
   model: MLModel,
   config: OptimizationConfig<PrunerConfig>,
-  options: CompressionOptions = {},
+  { raiseTarget, ...options }: PruneOptions = {},
 ): Promise<CompressionResult> {
   return compressWeights(
     model,
@@ -112,6 +117,6 @@ export async function pruneWeights(
         return { ops: [sparseToDenseOp(weight, result.weight)] };
       },
     },
-    options,
+    { ...options, minimumTarget: raiseTarget },
   );
 }

@@ -35,12 +35,26 @@ const models = SHARED
   ? [...(await mlPackages(join(SHARED, "models"))), ...(await mlPackages(join(SHARED, "runtime")))]
   : [];
 
-const passes: [string, (m: MLModel) => Promise<{ model: MLModel }>][] = [
-  ["int8", (m) => linearQuantizeWeights(m, { globalConfig: linearQuantizerConfig() })],
-  ["pal4", (m) => palettizeWeights(m, { globalConfig: palettizerConfig({ nbits: 4 }) })],
+type Pass = (m: MLModel, raiseTarget?: "iOS16") => Promise<{ model: MLModel }>;
+const passes: [string, Pass][] = [
+  [
+    "int8",
+    (m, raiseTarget) =>
+      linearQuantizeWeights(m, { globalConfig: linearQuantizerConfig() }, { raiseTarget }),
+  ],
+  [
+    "pal4",
+    (m, raiseTarget) =>
+      palettizeWeights(m, { globalConfig: palettizerConfig({ nbits: 4 }) }, { raiseTarget }),
+  ],
   [
     "prune50",
-    (m) => pruneWeights(m, { globalConfig: magnitudePrunerConfig({ targetSparsity: 0.5 }) }),
+    (m, raiseTarget) =>
+      pruneWeights(
+        m,
+        { globalConfig: magnitudePrunerConfig({ targetSparsity: 0.5 }) },
+        { raiseTarget },
+      ),
   ],
 ];
 
@@ -55,12 +69,15 @@ for (const path of models) {
       );
       for (const [name, pass] of passes) {
         const out = join(work, `${index++}-${name}.mlpackage`);
-        const compressed = (await pass(model)).model;
+        // iOS15 programs cannot hold compressed weights: refused unless the target is raised.
+        const old = model.spec.Type.case === "mlProgram" && model.spec.specificationVersion < 7;
+        if (old) await assert.rejects(pass(model), /need iOS16 or newer/);
+        const compressed = (await pass(model, old ? "iOS16" : undefined)).model;
         await compressed.save(out);
         await compressed.close();
         const reloaded = await loadModel(out);
         const summary = await inspectModel(reloaded);
-        if (eligible.length > 0 && model.spec.specificationVersion >= 7) {
+        if (eligible.length > 0) {
           assert.ok(
             summary.totals.compressed > before.totals.compressed,
             `${name}: something was compressed`,

@@ -12,6 +12,7 @@ import { pruneWeights } from "../../passes/prune.js";
 import { formatBytes, formatTable } from "../format.js";
 import { createProgress } from "../progress.js";
 import { printJson, withModel } from "../run.js";
+import { parseTarget } from "../../program/targets.js";
 
 interface PruneOptions {
   output: string;
@@ -24,6 +25,7 @@ interface PruneOptions {
   dim?: string;
   weightThreshold?: string;
   config?: string;
+  target?: string;
   json?: boolean;
   quiet?: boolean;
 }
@@ -151,13 +153,16 @@ export function registerPrune(program: Command): void {
     .option("--dim <d>", "channel axis of block or n:m sparsity (0 or 1)")
     .option("--weight-threshold <n>", "only prune weights with more elements (default 2048)")
     .option("--config <file>", "an OptimizationConfig (YAML or JSON) instead of the options above")
+    .option("--target <target>", "raise the model to at least this target first (e.g. ios16)")
     .option("--json", "print the summary as JSON")
     .option("-q, --quiet", "no progress bar")
     .action(async (input: string, options: PruneOptions) => {
       const config = await pruneConfigFromOptions(options);
+      const raiseTarget = options.target ? parseTarget(options.target) : undefined;
       const progress = createProgress("prune", options.quiet || options.json);
       await withModel(input, async (model) => {
         const result = await pruneWeights(model, config, {
+          raiseTarget,
           onProgress: ({ done, total, name }) => progress.update(done, total, name),
         });
         progress.stop();
