@@ -46,6 +46,7 @@ export {
   advancedLayerSelector,
   defaultLayerSelector,
   matrixMultiplyLayerSelector,
+  skipLayersSelector,
   type AdvancedSelectorOptions,
   type LayerSelector,
   type MatrixMultiplySelectorOptions,
@@ -56,5 +57,8 @@ export {
   NN_QUANTIZATION_MODES,
   type LutFunction as NeuralLutFunction,
   type NeuralQuantizationMode,
+  type QuantizedFieldEvent,
   type QuantizeWeightsOptions,
 } from "./passes/nn-quantize.js";
+/** coremltools' older `compression_utils` names (op_selector instead of configs). */
+export * as compressionUtils from "./passes/compression-utils.js";
