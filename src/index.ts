@@ -47,6 +47,7 @@ export {
   advancedLayerSelector,
   defaultLayerSelector,
   matrixMultiplyLayerSelector,
+  skipLayersSelector,
   type AdvancedSelectorOptions,
   type LayerSelector,
   type MatrixMultiplySelectorOptions,
@@ -57,6 +58,7 @@ export {
   NN_QUANTIZATION_MODES,
   type LutFunction as NeuralLutFunction,
   type NeuralQuantizationMode,
+  type QuantizedFieldEvent,
   type QuantizeWeightsOptions,
 } from "./passes/nn-quantize.js";
 export { readNpy, writeNpy } from "./format/npy.js";
@@ -64,3 +66,5 @@ export { Interpreter, predict, type LoadOptions, type ProgramIO } from "./runtim
 export { supportedOpTypes } from "./runtime/registry.js";
 export { compareModels, compareOutputs, type OutputComparison } from "./runtime/compare.js";
 export { randomSamples } from "./runtime/inputs.js";
+/** coremltools' older `compression_utils` names (op_selector instead of configs). */
+export * as compressionUtils from "./passes/compression-utils.js";

@@ -33,6 +33,18 @@ export const QUANTIZABLE_LAYER_TYPES: readonly string[] = [
 export const defaultLayerSelector: LayerSelector = (layer) =>
   QUANTIZABLE_LAYER_TYPES.includes(layer.layer.case ?? "");
 
+/**
+ * `selector` without the layers named in `names` (a name skips that layer, or, for a branch or
+ * loop layer, everything nested in it).
+ */
+export function skipLayersSelector(
+  names: Iterable<string>,
+  selector: LayerSelector = defaultLayerSelector,
+): LayerSelector {
+  const skipped = new Set(names);
+  return (layer, field) => !skipped.has(layer.name) && selector(layer, field);
+}
+
 export interface AdvancedSelectorOptions {
   /** Layer kinds to leave alone; "bias" also keeps biases, "depthwiseConv" depthwise kernels. */
   skipLayerTypes?: string[];

@@ -14,7 +14,7 @@ import type { Operation, Value } from "../format/gen/MIL_pb.js";
 import { ModelSchema } from "../format/gen/Model_pb.js";
 import type { MLModel } from "../format/model.js";
 import { modelTree } from "../format/model-tree.js";
-import { ConfigError } from "../errors.js";
+import { ConfigError, UnsupportedError } from "../errors.js";
 import { halfToFloat } from "../kernels/fp16.js";
 import { byteLength, elementCount, type ElementType, type Tensor } from "../kernels/dtype.js";
 import {
@@ -141,6 +141,21 @@ function checkOpNames(config: OptimizationConfig, model: MLModel, jointNames: st
   for (const name of names) {
     if (!known.has(name))
       throw new ConfigError(`op_name_configs.${name}: the model has no op named ${name}`);
+  }
+}
+
+/**
+ * Fails for models without any ML program but with a neural network: ML program passes would
+ * find nothing to do, and neural networks have their own pass.
+ */
+function refuseNeuralNetworks(model: MLModel, passName: string): void {
+  const kinds = [...modelTree(model.spec)].map(({ model: nested }) => nested.Type.case);
+  if (kinds.includes("mlProgram")) return;
+  const neural = ["neuralNetwork", "neuralNetworkClassifier", "neuralNetworkRegressor"];
+  if (kinds.some((kind) => kind !== undefined && neural.includes(kind))) {
+    throw new UnsupportedError(
+      `${passName} compresses ML programs; this is a neural-network model: use \`quantize-weights\` (quantizeWeights in the API)`,
+    );
   }
 }
 
@@ -282,6 +297,7 @@ export async function compressWeights<C extends OpConfig>(
   compressor: WeightCompressor<C>,
   options: CompressionOptions = {},
 ): Promise<CompressionResult> {
+  refuseNeuralNetworks(input, compressor.passName);
   expectConfigKinds(config, compressor.configKinds, compressor.passName);
   const jointInputs = options.joint ? compressor.jointInputs : undefined;
   if (options.joint && !jointInputs) {

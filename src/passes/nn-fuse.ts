@@ -63,18 +63,27 @@ function fuseOnce(layers: NeuralNetworkLayer[]): boolean {
 
 /** For each layer, the layers reading one of its outputs and the layers producing one of its inputs. */
 function connections(layers: NeuralNetworkLayer[]) {
-  const consumers: number[][] = layers.map(() => []);
-  const producers: number[][] = layers.map(() => []);
-  for (let a = 0; a < layers.length; a++) {
-    const outputs = new Set(layers[a].output);
-    for (let b = 0; b < layers.length; b++) {
-      if (layers[b].input.some((name) => outputs.has(name))) {
-        consumers[a].push(b);
-        producers[b].push(a);
+  const producersOf = new Map<string, number[]>();
+  layers.forEach((layer, a) => {
+    for (const name of new Set(layer.output)) {
+      const list = producersOf.get(name);
+      if (list) list.push(a);
+      else producersOf.set(name, [a]);
+    }
+  });
+  const consumerSets = layers.map(() => new Set<number>());
+  const producerSets = layers.map(() => new Set<number>());
+  layers.forEach((layer, b) => {
+    for (const name of layer.input) {
+      for (const a of producersOf.get(name) ?? []) {
+        consumerSets[a].add(b);
+        producerSets[b].add(a);
       }
     }
-  }
-  return { consumers, producers };
+  });
+  // Ascending order, as a scan over all pairs would list them.
+  const sorted = (sets: Set<number>[]) => sets.map((set) => [...set].sort((x, y) => x - y));
+  return { consumers: sorted(consumerSets), producers: sorted(producerSets) };
 }
 
 const floats = (params: WeightParams | undefined): number[] | undefined =>

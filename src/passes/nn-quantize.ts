@@ -2,6 +2,9 @@
  * `quantizeWeights`: coremltools' `quantize_weights` for neural-network models. Float32 weights
  * become float16 (nbits 16) or n-bit indices (1–8) with per-channel linear parameters or a
  * look-up table, in every network of the model (pipelines, branches and loops included).
+ *
+ * Beyond coremltools, float16 weights are quantized too (from their float values) below 16 bits;
+ * weights already stored quantized are kept as they are, and both are reported per field.
  */
 import { clone, create } from "@bufbuild/protobuf";
 import { ModelSchema } from "../format/gen/Model_pb.js";
@@ -26,6 +29,7 @@ import {
   quantizeLinear,
   type ChannelLayout,
 } from "../kernels/nn-quantization.js";
+import { dequantizeWeightParams, weightStorage, type WeightStorage } from "../neural/dequantize.js";
 import { quantizableFields } from "../neural/layouts.js";
 import {
   QUANTIZABLE_LAYER_TYPES,
@@ -33,6 +37,7 @@ import {
   type LayerSelector,
 } from "../neural/selectors.js";
 import { nestedNetworks, neuralNetworkOf } from "../neural/walk.js";
+import { neuralNetworkWeights } from "../neural/weights.js";
 import type { WorkerPool } from "../parallel/pool.js";
 import { fuseBeforeQuantization } from "./nn-fuse.js";
 
@@ -63,6 +68,22 @@ export interface QuantizeWeightsOptions {
   lutFunction?: LutFunction;
   /** Runs k-means clustering of separate weights on worker threads. */
   pool?: WorkerPool;
+  /** Told what became of each non-empty weight field of the selected layers. */
+  onField?: (event: QuantizedFieldEvent) => void;
+  /** Called after each selected layer, with how many of them are done. */
+  onProgress?: (done: number, total: number, layer: string) => void;
+}
+
+/**
+ * What became of one weight field: quantized (from float32, or from float16 values, which
+ * coremltools would not do), or kept because its storage is already as small or smaller.
+ */
+export interface QuantizedFieldEvent {
+  layer: string;
+  field: string;
+  /** How the input stored the field. */
+  from: WeightStorage["kind"];
+  outcome: "quantized" | "already float16" | "already quantized";
 }
 
 /** Lowest specification versions that can hold float16, and quantized, weights. */
@@ -76,15 +97,20 @@ export async function quantizeWeights(
   const settings = validate(model, options);
   const spec = clone(ModelSchema, model.spec);
   // Fields are rewritten independently; only k-means clustering is asynchronous.
+  const layers: NeuralNetworkLayer[] = [];
+  for (const { model: nested } of modelTree(spec)) {
+    const network = neuralNetworkOf(nested);
+    if (!network) continue;
+    const minimum = settings.nbits === 16 ? FLOAT16_SPEC_VERSION : QUANTIZED_SPEC_VERSION;
+    nested.specificationVersion = Math.max(minimum, nested.specificationVersion);
+    selectLayers(network, settings, layers);
+  }
   const pending: Promise<void>[] = [];
   try {
-    for (const { model: nested } of modelTree(spec)) {
-      const network = neuralNetworkOf(nested);
-      if (!network) continue;
-      const minimum = settings.nbits === 16 ? FLOAT16_SPEC_VERSION : QUANTIZED_SPEC_VERSION;
-      nested.specificationVersion = Math.max(minimum, nested.specificationVersion);
-      quantizeNetwork(network, settings, pending);
-    }
+    layers.forEach((layer, i) => {
+      quantizeLayer(layer, settings, options.onField, pending);
+      options.onProgress?.(i + 1, layers.length, layer.name);
+    });
   } catch (error) {
     // Let clustering already under way finish (or fail) before reporting the first error.
     await Promise.allSettled(pending);
@@ -130,6 +156,9 @@ function validate(model: MLModel, options: QuantizeWeightsOptions): Settings {
       `the model (${model.spec.Type.case ?? "empty"}) holds no neural network`,
     );
   }
+  if (neuralNetworkWeights(model.spec).length === 0) {
+    throw new UnsupportedError("the model's neural networks hold no weights to quantize");
+  }
   if (nbits === 16 && model.spec.isUpdatable) {
     throw new ConfigError("updatable models cannot be quantized to float16");
   }
@@ -145,50 +174,73 @@ function validate(model: MLModel, options: QuantizeWeightsOptions): Settings {
 /** Layers whose weights coremltools leaves for the user to convert. */
 const LEFT_ALONE = new Set(["custom"]);
 
-function quantizeNetwork(
+/**
+ * Appends the layers of `network` (and of networks nested in selected branches and loops) whose
+ * weights get quantized; below 16 bits, each network is fused first.
+ */
+function selectLayers(
   network: { layers: NeuralNetworkLayer[] },
   settings: Settings,
-  pending: Promise<void>[],
+  out: NeuralNetworkLayer[],
 ): void {
   if (settings.nbits < 16) fuseBeforeQuantization(network.layers);
   for (const layer of network.layers) {
     if (!settings.selector(layer)) continue;
     const kind = layer.layer.case ?? "unknown";
     if (kind === "branch" || kind === "loop") {
-      for (const nested of nestedNetworks(layer)) quantizeNetwork(nested, settings, pending);
+      for (const nested of nestedNetworks(layer)) selectLayers(nested, settings, out);
       continue;
     }
     if (LEFT_ALONE.has(kind)) continue;
     if (!QUANTIZABLE_LAYER_TYPES.includes(kind)) {
       throw new UnsupportedError(`layer ${layer.name}: ${kind} layers cannot be quantized`);
     }
-    for (const { field, params, layout, selectableBias } of quantizableFields(layer)) {
-      if (selectableBias && !settings.selector(layer, "bias")) continue;
-      const where = `layer ${layer.name} ${field}`;
-      if (settings.mode === "kmeans_lut" && settings.nbits < 16 && params.floatValue.length > 0) {
-        pending.push(quantizeFieldWithKmeans(params, layout, settings, where));
-      } else {
-        quantizeField(params, layout, settings, where);
-      }
-    }
+    out.push(layer);
   }
 }
 
+function quantizeLayer(
+  layer: NeuralNetworkLayer,
+  settings: Settings,
+  onField: QuantizeWeightsOptions["onField"],
+  pending: Promise<void>[],
+): void {
+  for (const { field, params, layout, selectableBias } of quantizableFields(layer)) {
+    if (selectableBias && !settings.selector(layer, "bias")) continue;
+    const from = weightStorage(params).kind;
+    if (from === "empty") continue;
+    const outcome = quantizeField(
+      params,
+      layout,
+      settings,
+      `layer ${layer.name} ${field}`,
+      pending,
+    );
+    onField?.({ layer: layer.name, field, from, outcome });
+  }
+}
+
+/** Rewrites one field (k-means tables are appended to `pending`), or says why it is kept. */
 function quantizeField(
   params: WeightParams,
   layout: ChannelLayout,
   settings: Settings,
   where: string,
-): void {
-  if (params.floatValue.length === 0) return;
+  pending: Promise<void>[],
+): QuantizedFieldEvent["outcome"] {
   const { nbits, mode } = settings;
+  const from = weightStorage(params).kind;
+  if (from === "float16" && nbits === 16) return "already float16";
+  if (from !== "float32" && from !== "float16") return "already quantized";
   if (nbits === 16) {
     params.float16Value = halfBytes(Float32Array.from(params.floatValue));
     params.floatValue = [];
-    return;
+    return "quantized";
   }
   const weights = fieldWeights(params, layout, where);
-  if (mode === "linear" || mode === "linear_symmetric") {
+  if (mode === "kmeans_lut") {
+    pending.push(quantizeWithKmeans(params, weights, settings));
+  } else if (mode === "linear" || mode === "linear_symmetric") {
     const linear = quantizeLinear(weights, layout, nbits, mode === "linear_symmetric");
     store(params, nbits, linear.indices, {
       case: "linearQuantization",
@@ -202,15 +254,14 @@ function quantizeField(
   } else {
     storeTable(params, nbits, customTable(weights, layout, settings, where));
   }
+  return "quantized";
 }
 
-async function quantizeFieldWithKmeans(
+async function quantizeWithKmeans(
   params: WeightParams,
-  layout: ChannelLayout,
+  weights: Float64Array,
   settings: Settings,
-  where: string,
 ): Promise<void> {
-  const weights = fieldWeights(params, layout, where);
   const size = 2 ** settings.nbits;
   const job = { values: weights, k: Math.min(weights.length, size) };
   const { centroids } = settings.pool
@@ -222,15 +273,16 @@ async function quantizeFieldWithKmeans(
   storeTable(params, settings.nbits, { lut, indices: nearestEntries(weights, lut) });
 }
 
-/** The float32 values of a field, which must fill the layer's shape. */
+/** The float32 or float16 values of a field, which must fill the layer's shape. */
 function fieldWeights(params: WeightParams, layout: ChannelLayout, where: string): Float64Array {
   const count = layout.shape.reduce((a, b) => a * b, 1);
-  if (params.floatValue.length !== count) {
+  const values = dequantizeWeightParams(params, layout, where);
+  if (values.length !== count) {
     throw new UnsupportedError(
-      `${where}: ${params.floatValue.length} values do not fit the layer's shape [${layout.shape.join(", ")}]`,
+      `${where}: ${values.length} values do not fit the layer's shape [${layout.shape.join(", ")}]`,
     );
   }
-  return Float64Array.from(params.floatValue);
+  return Float64Array.from(values);
 }
 
 function store(
@@ -245,6 +297,7 @@ function store(
   });
   params.rawValue = packBitsMsbFirst(indices, nbits);
   params.floatValue = [];
+  params.float16Value = new Uint8Array(0);
 }
 
 function storeTable(

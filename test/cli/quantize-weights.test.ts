@@ -26,13 +26,24 @@ describe("quantize-weights options", () => {
     assert.equal(selector!(innerProduct("ip", "x", "y", 2, 2)), false);
   });
 
+  it("skip layers by name, on top of the other selector options", () => {
+    const { selector, skipLayers } = quantizeWeightsSettings({
+      nbits: "8",
+      skipLayers: "ip, other",
+    });
+    assert.deepEqual(skipLayers, ["ip", "other"]);
+    assert.equal(selector!(innerProduct("ip", "x", "y", 2, 2)), false);
+    assert.equal(selector!(innerProduct("kept", "x", "y", 2, 2)), true);
+  });
+
   it("reject bad values", () => {
     for (const options of [
       { nbits: "four" },
       { nbits: "8", mode: "cubic" },
       { nbits: "8", mode: "custom_lut" },
       { nbits: "8", skipLayerTypes: "pooling" },
-      { nbits: "8", minimumConvWeightCount: "-1" },
+      { nbits: "8", minWeightCount: "-1" },
+      { nbits: "8", minConvChannels: "x" },
     ]) {
       assert.throws(() => quantizeWeightsSettings(options), ConfigError, JSON.stringify(options));
     }
@@ -72,6 +83,43 @@ describe("coreml-optimize quantize-weights", () => {
       assert.equal(report.weights[0].bytesAfter, 131072 / 2 + 256 * 2 * 4);
     },
   );
+
+  it("names --skip-layers entries the model lacks, and notes kept weights", () => {
+    const bad = spawnSync(
+      process.execPath,
+      [CLI, "quantize-weights", BASE, "-o", join(dir, "y.mlmodel"), "--nbits", "8"].concat([
+        "--skip-layers",
+        "ip,nope",
+      ]),
+      { encoding: "utf8" },
+    );
+    assert.equal(bad.status, 1);
+    assert.match(bad.stderr, /--skip-layers: the model has no layer named nope/);
+    const first = join(dir, "first.mlmodel");
+    const skip = ["--skip-layers", "ip", "--min-weight-count", "0", "--min-conv-channels", "1"];
+    const run = (input: string, output: string, nbits: string, extra: string[] = []) =>
+      spawnSync(
+        process.execPath,
+        [CLI, "quantize-weights", input, "-o", output, "--nbits", nbits, "--json", ...extra],
+        { encoding: "utf8" },
+      );
+    const once = run(BASE, first, "8", skip);
+    assert.equal(once.status, 0, once.stderr);
+    type Report = { weights: { name: string; storage: { kind: string }; note?: string }[] };
+    const weights = (JSON.parse(once.stdout) as Report).weights;
+    assert.equal(weights.find((w) => w.name === "ip/weights")!.storage.kind, "float32");
+    assert.equal(weights.find((w) => w.name === "conv/weights")!.storage.kind, "quantized");
+    const twice = run(first, join(dir, "second.mlmodel"), "4");
+    assert.equal(twice.status, 0, twice.stderr);
+    const notes = (JSON.parse(twice.stdout) as Report).weights.map((w) => [w.name, w.note]);
+    assert.deepEqual(notes, [
+      ["ip/weights", undefined],
+      ["ip/bias", undefined],
+      ["conv/weights", "already quantized"],
+      ["conv/bias", "already quantized"],
+      ["emb/weights", "already quantized"],
+    ]);
+  });
 
   it("sends ML programs to `quantize` with a one-line error", () => {
     const program = join(GOLDEN, "bases/zoo_fp16_ios18.mlpackage");

@@ -3,7 +3,12 @@ import type { Command } from "commander";
 import { ConfigError } from "../../errors.js";
 import type { MLModel } from "../../format/model.js";
 import type { WeightStorage } from "../../neural/dequantize.js";
-import { advancedLayerSelector, type LayerSelector } from "../../neural/selectors.js";
+import {
+  advancedLayerSelector,
+  skipLayersSelector,
+  type LayerSelector,
+} from "../../neural/selectors.js";
+import { neuralNetworksIn, walkLayers } from "../../neural/walk.js";
 import { neuralNetworkWeights, type NeuralWeightInfo } from "../../neural/weights.js";
 import {
   NN_QUANTIZATION_MODES,
@@ -12,6 +17,7 @@ import {
 } from "../../passes/nn-quantize.js";
 import { WorkerPool } from "../../parallel/pool.js";
 import { formatBytes, formatTable } from "../format.js";
+import { createProgress } from "../progress.js";
 import { printJson, withModel } from "../run.js";
 
 interface QuantizeWeightsCliOptions {
@@ -19,9 +25,11 @@ interface QuantizeWeightsCliOptions {
   nbits: string;
   mode?: string;
   skipLayerTypes?: string;
-  minimumConvWeightCount?: string;
-  minimumConvKernelChannels?: string;
+  skipLayers?: string;
+  minWeightCount?: string;
+  minConvChannels?: string;
   json?: boolean;
+  quiet?: boolean;
 }
 
 export interface QuantizedWeightReport {
@@ -32,6 +40,8 @@ export interface QuantizedWeightReport {
   storage: WeightStorage;
   bytesBefore: number;
   bytesAfter: number;
+  /** How the input stored the weight, when that matters to what happened to it. */
+  note?: "from float16" | "already float16" | "already quantized";
 }
 
 function integerOption(text: string | undefined, option: string): number | undefined {
@@ -48,6 +58,7 @@ export function quantizeWeightsSettings(options: Omit<QuantizeWeightsCliOptions,
   nbits: number;
   mode?: NeuralQuantizationMode;
   selector?: LayerSelector;
+  skipLayers?: string[];
 } {
   const nbits = integerOption(options.nbits, "nbits")!;
   const mode = options.mode;
@@ -58,27 +69,39 @@ export function quantizeWeightsSettings(options: Omit<QuantizeWeightsCliOptions,
   }
   if (mode === "custom_lut")
     throw new ConfigError("--mode custom_lut needs a function: use the API");
-  const skip = options.skipLayerTypes
+  const skip = listOption(options.skipLayerTypes);
+  const weightCount = integerOption(options.minWeightCount, "min-weight-count");
+  const kernelChannels = integerOption(options.minConvChannels, "min-conv-channels");
+  const advanced = skip !== undefined || weightCount !== undefined || kernelChannels !== undefined;
+  let selector = advanced
+    ? advancedLayerSelector({
+        skipLayerTypes: skip,
+        minimumConvWeightCount: weightCount,
+        minimumConvKernelChannels: kernelChannels,
+      })
+    : undefined;
+  const skipLayers = listOption(options.skipLayers);
+  if (skipLayers) selector = skipLayersSelector(skipLayers, selector);
+  return { nbits, mode: mode as NeuralQuantizationMode | undefined, selector, skipLayers };
+}
+
+function listOption(text: string | undefined): string[] | undefined {
+  return text
     ?.split(",")
     .map((t) => t.trim())
     .filter(Boolean);
-  const weightCount = integerOption(options.minimumConvWeightCount, "minimum-conv-weight-count");
-  const kernelChannels = integerOption(
-    options.minimumConvKernelChannels,
-    "minimum-conv-kernel-channels",
-  );
-  const advanced = skip !== undefined || weightCount !== undefined || kernelChannels !== undefined;
-  return {
-    nbits,
-    mode: mode as NeuralQuantizationMode | undefined,
-    selector: advanced
-      ? advancedLayerSelector({
-          skipLayerTypes: skip,
-          minimumConvWeightCount: weightCount,
-          minimumConvKernelChannels: kernelChannels,
-        })
-      : undefined,
-  };
+}
+
+/** Fails on --skip-layers names that no layer of the model has. */
+function checkLayerNames(names: string[], model: MLModel): void {
+  const known = new Set<string>();
+  for (const { network } of neuralNetworksIn(model.spec)) {
+    for (const { layer } of walkLayers(network)) known.add(layer.name);
+  }
+  const unknown = names.filter((name) => !known.has(name));
+  if (unknown.length > 0) {
+    throw new ConfigError(`--skip-layers: the model has no layer named ${unknown.join(", ")}`);
+  }
 }
 
 const weightName = (w: NeuralWeightInfo) =>
@@ -89,15 +112,47 @@ export function weightReport(
   before: NeuralWeightInfo[],
   after: NeuralWeightInfo[],
 ): QuantizedWeightReport[] {
-  const sizes = new Map(before.map((w) => [weightName(w), w.byteSize]));
-  return after.map((w) => ({
-    name: weightName(w),
-    layerType: w.layerType,
-    elementCount: w.elementCount,
-    storage: w.storage,
-    bytesBefore: sizes.get(weightName(w)) ?? w.byteSize,
-    bytesAfter: w.byteSize,
-  }));
+  const inputs = new Map(before.map((w) => [weightName(w), w]));
+  return after.map((w) => {
+    const input = inputs.get(weightName(w));
+    const note = input && storageNote(input.storage.kind, w.storage.kind);
+    return {
+      name: weightName(w),
+      layerType: w.layerType,
+      elementCount: w.elementCount,
+      storage: w.storage,
+      bytesBefore: input?.byteSize ?? w.byteSize,
+      bytesAfter: w.byteSize,
+      ...(note && { note }),
+    };
+  });
+}
+
+function storageNote(
+  before: WeightStorage["kind"],
+  after: WeightStorage["kind"],
+): QuantizedWeightReport["note"] {
+  if (before === "float16") return after === "float16" ? "already float16" : "from float16";
+  if (before === "quantized" || before === "int8" || before === "raw") return "already quantized";
+  return undefined;
+}
+
+/** Lines telling what differs from coremltools, which quantizes float32 weights only. */
+function notesSummary(weights: QuantizedWeightReport[]): string {
+  const count = (note: QuantizedWeightReport["note"]) =>
+    weights.filter((w) => w.note === note).length;
+  const lines: string[] = [];
+  const fromHalf = count("from float16");
+  if (fromHalf > 0) {
+    lines.push(
+      `${fromHalf} weights were quantized from float16 values (coremltools would skip them)`,
+    );
+  }
+  const kept = count("already quantized");
+  if (kept > 0) lines.push(`${kept} weights were already quantized and are kept as they are`);
+  const half = count("already float16");
+  if (half > 0) lines.push(`${half} weights were already float16 and are kept as they are`);
+  return lines.map((line) => `note: ${line}\n`).join("");
 }
 
 function storageLabel(storage: WeightStorage): string {
@@ -111,7 +166,7 @@ function reportTable(weights: QuantizedWeightReport[]): string {
     w.name,
     w.layerType,
     String(w.elementCount),
-    storageLabel(w.storage),
+    w.note ? `${storageLabel(w.storage)} (${w.note})` : storageLabel(w.storage),
     formatBytes(w.bytesBefore),
     formatBytes(w.bytesAfter),
   ]);
@@ -144,24 +199,33 @@ export function registerQuantizeWeights(program: Command): void {
       "comma-separated layer kinds to leave alone (e.g. batchnorm,bias)",
     )
     .option(
-      "--minimum-conv-weight-count <n>",
-      "leave smaller convolutions alone (default 4096 with a skip option)",
+      "--min-conv-channels <n>",
+      "leave convolutions with fewer kernel channels alone (default 4 with a selector option)",
     )
     .option(
-      "--minimum-conv-kernel-channels <n>",
-      "leave convolutions with fewer kernel channels alone (default 4)",
+      "--min-weight-count <n>",
+      "leave convolutions with fewer weights alone (default 4096 with a selector option)",
     )
+    .option("--skip-layers <names>", "comma-separated names of layers to leave alone")
     .option("--json", "print the summary as JSON")
+    .option("-q, --quiet", "no progress bar")
     .action(async (input: string, options: QuantizeWeightsCliOptions) => {
-      const settings = quantizeWeightsSettings(options);
-      // Only k-means clustering is heavy enough to spread over threads.
-      const kmeans = settings.mode === "kmeans_lut" || settings.mode === "kmeans";
-      const pool = kmeans ? new WorkerPool() : undefined;
+      const { skipLayers, ...settings } = quantizeWeightsSettings(options);
       await withModel(input, async (model) => {
+        if (skipLayers) checkLayerNames(skipLayers, model);
+        // Only k-means clustering is heavy enough to spread over threads.
+        const kmeans = settings.mode === "kmeans_lut" || settings.mode === "kmeans";
+        const pool = kmeans ? new WorkerPool() : undefined;
+        const progress = createProgress("quantize-weights", options.quiet || options.json);
         let quantized: MLModel;
         try {
-          quantized = await quantizeWeights(model, { ...settings, pool });
+          quantized = await quantizeWeights(model, {
+            ...settings,
+            pool,
+            onProgress: (done, total, layer) => progress.update(done, total, layer),
+          });
         } finally {
+          progress.stop();
           await pool?.close();
         }
         try {
@@ -174,7 +238,11 @@ export function registerQuantizeWeights(program: Command): void {
           neuralNetworkWeights(quantized.spec),
         );
         if (options.json) printJson({ output: options.output, weights });
-        else process.stdout.write(`${reportTable(weights)}\nwrote ${options.output}\n`);
+        else {
+          process.stdout.write(
+            `${reportTable(weights)}\n${notesSummary(weights)}wrote ${options.output}\n`,
+          );
+        }
       });
     });
 }
