@@ -2,7 +2,6 @@
  * `Manifest.json` of an `.mlpackage`: the package's items (model spec, weights, Xcode overlays
  * such as Metadata.json) by identifier, and which item is the root model.
  */
-import { randomUUID } from "node:crypto";
 import { FormatError } from "../errors.js";
 
 export interface ManifestItem {
@@ -58,7 +57,7 @@ export function rootModelItem(manifest: Manifest): ManifestItem {
 
 /** The manifest coremltools writes for a new package: the model spec and its weights folder. */
 export function newManifest(): Manifest {
-  const modelId = randomUUID().toUpperCase();
+  const modelId = globalThis.crypto.randomUUID().toUpperCase();
   return {
     fileFormatVersion: "1.0.0",
     itemInfoEntries: {
@@ -68,7 +67,7 @@ export function newManifest(): Manifest {
         name: "model.mlmodel",
         path: "com.apple.CoreML/model.mlmodel",
       },
-      [randomUUID().toUpperCase()]: {
+      [globalThis.crypto.randomUUID().toUpperCase()]: {
         author: MODEL_AUTHOR,
         description: "CoreML Model Weights",
         name: "weights",
