@@ -28,7 +28,9 @@ export class DirectoryStore implements PackageStore {
 
   async read(path: string): Promise<Uint8Array | undefined> {
     try {
-      return await fs.readFile(this.localPath(path));
+      const bytes = await fs.readFile(this.localPath(path));
+      // A plain view, not a Buffer: callers get the same type from every store.
+      return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
       if (code === "ENOENT" || code === "EISDIR") return undefined;

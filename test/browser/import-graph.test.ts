@@ -105,20 +105,53 @@ function chain(parents: Map<string, string | undefined>, file: string): string {
   return path.join(" <- ");
 }
 
+/** Uses of Node's `process` and `Buffer` globals in a module's code (comments aside). */
+function nodeGlobals(file: string): string[] {
+  const source = ts.createSourceFile(
+    file,
+    readFileSync(file, "utf8"),
+    ts.ScriptTarget.Latest,
+    true,
+  );
+  const found: string[] = [];
+  const visit = (node: ts.Node) => {
+    const isProperty =
+      node.parent !== undefined &&
+      ts.isPropertyAccessExpression(node.parent) &&
+      node.parent.name === node;
+    if (
+      ts.isIdentifier(node) &&
+      !isProperty &&
+      (node.text === "process" || node.text === "Buffer")
+    ) {
+      const { line } = source.getLineAndCharacterOfPosition(node.getStart(source));
+      found.push(`${node.text} at line ${line + 1}`);
+    }
+    ts.forEachChild(node, visit);
+  };
+  visit(source);
+  return found;
+}
+
 const BROWSER_ENTRY = join(REPO_ROOT, "dist/src/browser.js");
 
 test("nothing the browser entry point imports, directly or not, is a Node module", () => {
   const { parents, node } = importGraph(BROWSER_ENTRY);
   assert.deepEqual(node, []);
   const ours = [...parents.keys()].filter((f) => f.startsWith(join(REPO_ROOT, "dist/src")));
+  // Nor do our modules lean on Node's globals.
+  for (const file of ours) {
+    assert.deepEqual(nodeGlobals(file), [], file);
+  }
   // The walk really followed the passes and the protobuf runtime.
   assert.ok(ours.some((f) => f.endsWith("passes/palettize.js")));
   assert.ok([...parents.keys()].some((f) => f.includes("@bufbuild/protobuf")));
 });
 
-test("the walk catches Node imports (the Node entry point has them)", () => {
+test("the checks catch Node imports and globals (the Node modules have them)", () => {
   const { node } = importGraph(join(REPO_ROOT, "dist/src/index.js"));
   assert.ok(node.some((n) => n.startsWith("node:fs")));
+  assert.ok(nodeGlobals(join(REPO_ROOT, "dist/src/format/node-package.js")).length > 0);
 });
 
 test("package.json exports the browser entry point", () => {
