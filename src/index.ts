@@ -1,6 +1,7 @@
 /** Public API of coreml-optimize. */
 export { CoreMLOptimizeError, ConfigError, FormatError, UnsupportedError } from "./errors.js";
 export { loadModel, MLModel, type ModelFormat } from "./format/model.js";
+export { loadModelFromFiles, modelToFiles, MLMODEL_FILE, type ModelFiles } from "./format/files.js";
 export { inspectModel, type ModelSummary, type WeightSummary } from "./analysis/inspect.js";
 export { getWeightsMetadata, type WeightMetadata } from "./analysis/weights-metadata.js";
 export * from "./config/index.js";

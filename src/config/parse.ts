@@ -9,7 +9,6 @@
  * Keys are snake_case (camelCase spellings are accepted too). Each op config kind registers a
  * parser here; an entry may name its own `config_type` to override the file's.
  */
-import { readFile } from "node:fs/promises";
 import { parse as parseYaml } from "yaml";
 import { ConfigError } from "../errors.js";
 import type { OpConfig, OptimizationConfig } from "./optimization-config.js";
@@ -190,23 +189,20 @@ export function parseOptimizationConfig(dict: unknown, source = "config"): Optim
   return result;
 }
 
-/** Reads a config file: JSON (`.json`) or YAML (anything else). */
-export async function loadConfigFile(path: string): Promise<OptimizationConfig> {
-  const text = await readFile(path, "utf8").catch((error: NodeJS.ErrnoException) => {
-    throw new ConfigError(`${path}: cannot read config file (${error.code ?? error.message})`);
-  });
+/** Parses a config file's text: JSON when `fileName` ends in `.json`, else YAML. */
+export function parseConfigText(text: string, fileName: string): OptimizationConfig {
   let dict: unknown;
   try {
-    dict = path.toLowerCase().endsWith(".json") ? JSON.parse(text) : parseYaml(text);
+    dict = fileName.toLowerCase().endsWith(".json") ? JSON.parse(text) : parseYaml(text);
   } catch (error) {
     throw new ConfigError(
-      `${path}: not valid ${path.endsWith(".json") ? "JSON" : "YAML"}: ${(error as Error).message}`,
+      `${fileName}: not valid ${fileName.endsWith(".json") ? "JSON" : "YAML"}: ${(error as Error).message}`,
     );
   }
   try {
-    return parseOptimizationConfig(dict, path);
+    return parseOptimizationConfig(dict, fileName);
   } catch (error) {
-    if (error instanceof ConfigError) throw new ConfigError(`${path}: ${error.message}`);
+    if (error instanceof ConfigError) throw new ConfigError(`${fileName}: ${error.message}`);
     throw error;
   }
 }

@@ -1,5 +1,9 @@
+import { randomBytes } from "node:crypto";
 import * as fs from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import type { AppendWriter, RandomAccessReader } from "./blob/io.js";
+import type { ScratchStorage } from "./scratch.js";
 
 export async function openFileReader(path: string): Promise<RandomAccessReader> {
   const handle = await fs.open(path, "r");
@@ -59,6 +63,27 @@ export async function createFileWriter(path: string): Promise<AppendWriter> {
       } finally {
         await handle.close();
       }
+    },
+  };
+}
+
+/** Scratch weight files as temporary files in `dir` (default: the OS temp folder). */
+export function tempFileScratch(dir: string = tmpdir()): ScratchStorage {
+  return {
+    async create() {
+      const path = join(
+        dir,
+        `.coreml-optimize-${process.pid}-${randomBytes(4).toString("hex")}.bin`,
+      );
+      return {
+        writer: await createFileWriter(path),
+        source: {
+          path,
+          temporary: true,
+          open: () => openFileReader(path),
+          discard: () => fs.rm(path, { force: true }),
+        },
+      };
     },
   };
 }

@@ -2,7 +2,6 @@
  * `Manifest.json` of an `.mlpackage`: the package's items (model spec, weights, Xcode overlays
  * such as Metadata.json) by identifier, and which item is the root model.
  */
-import { randomUUID } from "node:crypto";
 import { FormatError } from "../errors.js";
 
 export interface ManifestItem {
@@ -56,9 +55,23 @@ export function rootModelItem(manifest: Manifest): ManifestItem {
   return manifest.itemInfoEntries[manifest.rootModelIdentifier];
 }
 
+/**
+ * A random (version 4) UUID in capitals, as Xcode names items. Browsers offer `randomUUID` only
+ * to secure pages, so it is built from random bytes.
+ */
+function newItemIdentifier(): string {
+  const bytes = globalThis.crypto.getRandomValues(new Uint8Array(16));
+  bytes[6] = (bytes[6] & 0x0f) | 0x40;
+  bytes[8] = (bytes[8] & 0x3f) | 0x80;
+  const hex = Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+  return [hex.slice(0, 8), hex.slice(8, 12), hex.slice(12, 16), hex.slice(16, 20), hex.slice(20)]
+    .join("-")
+    .toUpperCase();
+}
+
 /** The manifest coremltools writes for a new package: the model spec and its weights folder. */
 export function newManifest(): Manifest {
-  const modelId = randomUUID().toUpperCase();
+  const modelId = newItemIdentifier();
   return {
     fileFormatVersion: "1.0.0",
     itemInfoEntries: {
@@ -68,7 +81,7 @@ export function newManifest(): Manifest {
         name: "model.mlmodel",
         path: "com.apple.CoreML/model.mlmodel",
       },
-      [randomUUID().toUpperCase()]: {
+      [newItemIdentifier()]: {
         author: MODEL_AUTHOR,
         description: "CoreML Model Weights",
         name: "weights",

@@ -1,6 +1,5 @@
 /** Worker-pool registration of 1-D k-means (loaded by pool workers). */
-import { registerTaskModule } from "../parallel/pool.js";
-import { registerTasks } from "../parallel/tasks.js";
+import { registerTaskModule, registerTasks } from "../parallel/tasks.js";
 import { kmeans1d } from "./kmeans1d.js";
 
 export const KMEANS_1D_TASK = "kmeans1d";

@@ -1,6 +1,5 @@
 /** Worker-pool registration of the linear quantization kernel (loaded by pool workers). */
-import { registerTaskModule } from "../parallel/pool.js";
-import { registerTasks } from "../parallel/tasks.js";
+import { registerTaskModule, registerTasks } from "../parallel/tasks.js";
 import type { Tensor } from "./dtype.js";
 import { linearQuantize, type LinearQuantizeSpec } from "./linear-quantize.js";
 

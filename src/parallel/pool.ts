@@ -5,7 +5,9 @@
  */
 import { availableParallelism } from "node:os";
 import { Worker, type TransferListItem as WorkerTransferable } from "node:worker_threads";
-import { TASKS } from "./tasks.js";
+import { TASK_MODULES, TASKS } from "./tasks.js";
+
+export { registerTaskModule } from "./tasks.js";
 
 interface Job {
   task: string;
@@ -18,13 +20,6 @@ interface Job {
 interface Slot {
   worker: Worker;
   job?: Job;
-}
-
-/** Modules whose task registrations every worker loads before running anything. */
-const TASK_MODULES = new Set<string>();
-
-export function registerTaskModule(url: string): void {
-  TASK_MODULES.add(url);
 }
 
 export class WorkerPool {

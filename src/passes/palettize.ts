@@ -7,7 +7,6 @@
  * for vector tables). With per-channel scales the table is multiplied by the scales through a
  * `constexpr_blockwise_shift_scale` feeding the table input, the order coremltools settles on.
  */
-import { availableParallelism } from "node:os";
 import { ConfigError, UnsupportedError } from "../errors.js";
 import type { Operation, Value } from "../format/gen/MIL_pb.js";
 import type { MLModel } from "../format/model.js";
@@ -36,7 +35,8 @@ import {
 } from "../kernels/palettize/modes.js";
 import "../kernels/palettize/tasks.js";
 import { roundToHalf } from "../kernels/fp16.js";
-import { WorkerPool } from "../parallel/pool.js";
+import type { WorkerPool } from "../parallel/pool.js";
+import { platform } from "../platform/index.js";
 import { makeOperation } from "../program/ops.js";
 import { TARGETS, type Target } from "../program/targets.js";
 import {
@@ -85,7 +85,7 @@ export async function palettizeWeights(
   )?.numKmeansWorkers;
   const ownPool = rest.pool
     ? undefined
-    : new WorkerPool(workers ?? configured ?? availableParallelism());
+    : platform().createPool(workers ?? configured ?? platform().parallelism());
   try {
     return await compressWeights(model, config, palettizer, {
       ...rest,

@@ -22,13 +22,9 @@ import {
   ModelSchema,
   type Model,
 } from "../format/gen/Model_pb.js";
-import { randomBytes } from "node:crypto";
-import { rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { BlobFileWriter } from "../format/blob/writer.js";
 import { floatToHalf } from "../kernels/fp16.js";
-import { createFileWriter, openFileReader } from "../format/io-node.js";
+import { tempFileScratch } from "../format/io-node.js";
 import { DEFAULT_WEIGHT_FILE, MLModel } from "../format/model.js";
 import { elementCount, type ElementType, type Tensor } from "../kernels/dtype.js";
 import { makeConstOperation, makeOperation, type InputBinding } from "./ops.js";
@@ -392,24 +388,18 @@ export class ProgramBuilder {
 export async function buildModel(
   target: Target,
   define: (builder: ProgramBuilder) => Promise<void>,
-  tempDir = tmpdir(),
+  tempDir?: string,
 ): Promise<MLModel> {
-  const path = join(
-    tempDir,
-    `.coreml-optimize-${process.pid}-${randomBytes(4).toString("hex")}.bin`,
-  );
-  const writer = await BlobFileWriter.create(await createFileWriter(path));
+  const file = await tempFileScratch(tempDir).create();
+  const writer = await BlobFileWriter.create(file.writer);
   try {
     const builder = new ProgramBuilder(target, writer);
     await define(builder);
     await writer.finish();
-    return new MLModel(
-      builder.build(),
-      new Map([[DEFAULT_WEIGHT_FILE, { path, temporary: true, open: () => openFileReader(path) }]]),
-    );
+    return new MLModel(builder.build(), new Map([[DEFAULT_WEIGHT_FILE, file.source]]));
   } catch (error) {
     await writer.finish().catch(() => undefined);
-    await rm(path, { force: true });
+    await file.source.discard?.();
     throw error;
   }
 }

@@ -9,10 +9,6 @@
  * temporary files until it is saved.
  */
 import { clone, create } from "@bufbuild/protobuf";
-import { randomBytes } from "node:crypto";
-import * as fs from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { ModelSchema } from "../format/gen/Model_pb.js";
 import {
   Value_BlobFileValueSchema,
@@ -21,10 +17,11 @@ import {
   type Value,
 } from "../format/gen/MIL_pb.js";
 import { BlobFileWriter } from "../format/blob/writer.js";
-import { createFileWriter, openFileReader } from "../format/io-node.js";
-import { DEFAULT_WEIGHT_FILE, MLModel, type WeightFileSource } from "../format/model.js";
+import { DEFAULT_WEIGHT_FILE, MLModel, type WeightFileSource } from "../format/ml-model.js";
+import type { ScratchFile, ScratchStorage } from "../format/scratch.js";
 import { modelTree } from "../format/model-tree.js";
 import { byteLength, elementCount, type Tensor, type TypedArray } from "../kernels/dtype.js";
+import { platform } from "../platform/index.js";
 import { BlockGraph } from "./graph.js";
 import { opName } from "./ops.js";
 import { tensorTypeInfo } from "./types.js";
@@ -67,8 +64,10 @@ export interface RewriteProgress {
 }
 
 export interface RewriteOptions {
-  /** Folder for the new weight files until the model is saved (default: the OS temp folder). */
+  /** Folder for the new weight files until the model is saved (Node; default: the OS temp folder). */
   tempDir?: string;
+  /** Where the new weight files live until the model is saved (default: the platform's). */
+  scratch?: ScratchStorage;
   /** Bytes of weights that may be in flight at once (default 256 MiB, at least one op). */
   memoryBudget?: number;
   onProgress?: (progress: RewriteProgress) => void;
@@ -115,23 +114,20 @@ function blobBytes(op: Operation): number {
 }
 
 class OutputWeights {
-  private readonly writers = new Map<string, { writer: BlobFileWriter; path: string }>();
+  private readonly writers = new Map<string, { writer: BlobFileWriter; file: ScratchFile }>();
   /** Input blob (file, offset) -> output offset, so shared blobs stay shared. */
   private readonly copied = new Map<string, number>();
 
   constructor(
     private readonly input: MLModel,
-    private readonly dir: string,
+    private readonly scratch: ScratchStorage,
   ) {}
 
   private async writer(fileName: string): Promise<BlobFileWriter> {
     let entry = this.writers.get(fileName);
     if (!entry) {
-      const path = join(
-        this.dir,
-        `.coreml-optimize-${process.pid}-${randomBytes(4).toString("hex")}.bin`,
-      );
-      entry = { writer: await BlobFileWriter.create(await createFileWriter(path)), path };
+      const file = await this.scratch.create();
+      entry = { writer: await BlobFileWriter.create(file.writer), file };
       this.writers.set(fileName, entry);
     }
     return entry.writer;
@@ -165,17 +161,17 @@ class OutputWeights {
 
   async finish(): Promise<Map<string, WeightFileSource>> {
     const files = new Map<string, WeightFileSource>();
-    for (const [fileName, { writer, path }] of this.writers) {
+    for (const [fileName, { writer, file }] of this.writers) {
       await writer.finish();
-      files.set(fileName, { path, temporary: true, open: () => openFileReader(path) });
+      files.set(fileName, file.source);
     }
     return files;
   }
 
   async discard(): Promise<void> {
-    for (const { writer, path } of this.writers.values()) {
+    for (const { writer, file } of this.writers.values()) {
       await writer.finish().catch(() => undefined);
-      await fs.rm(path, { force: true });
+      await file.source.discard?.();
     }
   }
 }
@@ -190,7 +186,7 @@ export async function rewriteWeights(
   options: RewriteOptions = {},
 ): Promise<MLModel> {
   const spec = clone(ModelSchema, model.spec);
-  const output = new OutputWeights(model, options.tempDir ?? tmpdir());
+  const output = new OutputWeights(model, options.scratch ?? platform().scratch(options.tempDir));
   const budget = options.memoryBudget ?? 256 * 1024 * 1024;
   const started: Promise<Replacement | undefined>[] = [];
   try {

@@ -1,6 +1,5 @@
 /** Palettization kernels worker threads may run. */
-import { registerTaskModule } from "../../parallel/pool.js";
-import { registerTasks } from "../../parallel/tasks.js";
+import { registerTaskModule, registerTasks } from "../../parallel/tasks.js";
 import { palettizeGroups, type GroupsInput } from "./modes.js";
 
 registerTasks({ palettizeGroups: (payload: GroupsInput) => palettizeGroups(payload) });
