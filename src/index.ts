@@ -69,3 +69,4 @@ export { compareModels, compareOutputs, type OutputComparison } from "./runtime/
 export { randomSamples } from "./runtime/inputs.js";
 /** coremltools' older `compression_utils` names (op_selector instead of configs). */
 export * as compressionUtils from "./passes/compression-utils.js";
+export { compressInSteps, type StepResult, type StepsOptions } from "./passes/compress-steps.js";

@@ -5,3 +5,4 @@ export * from "./file.js";
 export * from "./linear-quantizer.js";
 export * from "./pruner.js";
 export * from "./palettizer.js";
+export * from "./steps.js";

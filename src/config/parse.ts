@@ -189,20 +189,29 @@ export function parseOptimizationConfig(dict: unknown, source = "config"): Optim
   return result;
 }
 
-/** Parses a config file's text: JSON when `fileName` ends in `.json`, else YAML. */
-export function parseConfigText(text: string, fileName: string): OptimizationConfig {
-  let dict: unknown;
+/** A config file's text as a dictionary: JSON when `fileName` ends in `.json`, else YAML. */
+export function parseConfigDict(text: string, fileName: string): unknown {
   try {
-    dict = fileName.toLowerCase().endsWith(".json") ? JSON.parse(text) : parseYaml(text);
+    return fileName.toLowerCase().endsWith(".json") ? JSON.parse(text) : parseYaml(text);
   } catch (error) {
     throw new ConfigError(
       `${fileName}: not valid ${fileName.endsWith(".json") ? "JSON" : "YAML"}: ${(error as Error).message}`,
     );
   }
+}
+
+/** Runs `parse`, prefixing config errors with the file they come from. */
+export function inFile<T>(fileName: string, parse: () => T): T {
   try {
-    return parseOptimizationConfig(dict, fileName);
+    return parse();
   } catch (error) {
     if (error instanceof ConfigError) throw new ConfigError(`${fileName}: ${error.message}`);
     throw error;
   }
+}
+
+/** Parses a config file's text: JSON when `fileName` ends in `.json`, else YAML. */
+export function parseConfigText(text: string, fileName: string): OptimizationConfig {
+  const dict = parseConfigDict(text, fileName);
+  return inFile(fileName, () => parseOptimizationConfig(dict, fileName));
 }

@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { registerCompress } from "./compress.js";
 import { registerDecompress } from "./decompress.js";
 import { registerInspect } from "./inspect.js";
 import { registerPalettize } from "./palettize.js";
@@ -15,6 +16,7 @@ export const COMMANDS: ((program: Command) => void)[] = [
   registerQuantize,
   registerPalettize,
   registerPrune,
+  registerCompress,
   registerQuantizeWeights,
   registerPredict,
   registerCompare,

@@ -7,9 +7,8 @@ import {
   type PrunerConfig,
 } from "../../config/pruner.js";
 import { ConfigError } from "../../errors.js";
-import type { CompressionResult } from "../../passes/driver.js";
 import { pruneWeights } from "../../passes/prune.js";
-import { formatBytes, formatTable } from "../format.js";
+import { compressionTable } from "../report.js";
 import { createProgress } from "../progress.js";
 import { printJson, withModel } from "../run.js";
 import { parseTarget } from "../../program/targets.js";
@@ -115,26 +114,6 @@ export async function pruneConfigFromOptions(
 }
 
 /** The per-weight summary table of a compression. */
-export function compressionTable(result: CompressionResult): string {
-  const rows = result.weights.map((w) => [
-    w.name,
-    w.dtype,
-    `[${w.shape.join(",")}]`,
-    formatBytes(w.bytesBefore),
-    formatBytes(w.bytesAfter),
-  ]);
-  const before = result.weights.reduce((sum, w) => sum + w.bytesBefore, 0);
-  const after = result.weights.reduce((sum, w) => sum + w.bytesAfter, 0);
-  rows.push([
-    "total",
-    "",
-    `${result.weights.length} weights`,
-    formatBytes(before),
-    formatBytes(after),
-  ]);
-  return formatTable(["weight", "dtype", "shape", "before", "after"], rows);
-}
-
 export function registerPrune(program: Command): void {
   program
     .command("prune")
