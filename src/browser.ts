@@ -15,6 +15,8 @@ export * from "./config/parse.js";
 export * from "./config/linear-quantizer.js";
 export * from "./config/pruner.js";
 export * from "./config/palettizer.js";
+export * from "./config/steps.js";
+export { compressInSteps, type StepResult, type StepsOptions } from "./passes/compress-steps.js";
 export {
   compressWeights,
   raiseTarget,
