@@ -1,72 +1,8 @@
-/** Public API of coreml-optimize. */
-export { CoreMLOptimizeError, ConfigError, FormatError, UnsupportedError } from "./errors.js";
-export { loadModel, MLModel, type ModelFormat } from "./format/model.js";
-export { loadModelFromFiles, modelToFiles, MLMODEL_FILE, type ModelFiles } from "./format/files.js";
-export { inspectModel, type ModelSummary, type WeightSummary } from "./analysis/inspect.js";
-export { getWeightsMetadata, type WeightMetadata } from "./analysis/weights-metadata.js";
-export * from "./config/index.js";
-export {
-  compressWeights,
-  raiseTarget,
-  type CompressedWeight,
-  type CompressionOptions,
-  type CompressionResult,
-  type WeightCandidate,
-  type WeightCompressor,
-  type WeightReport,
-} from "./passes/driver.js";
-export {
-  inferBlockSizes,
-  linearQuantizeWeights,
-  linearQuantizer,
-  type LinearQuantizeOptions,
-} from "./passes/linear-quantize.js";
-export { linearQuantize, type LinearQuantized } from "./kernels/linear-quantize.js";
-export { pruneWeights } from "./passes/prune.js";
-export { type JointInputs, type JointParameter } from "./passes/joint.js";
-export {
-  decompressWeights,
-  type DecompressOptions,
-  type DecompressedOp,
-} from "./passes/decompress.js";
-export {
-  CONSTEXPR_OPS,
-  evaluateConstexpr,
-  isConstexprOp,
-  type ConstexprEvaluator,
-  type ConstexprInputs,
-} from "./passes/constexpr.js";
+/**
+ * Public API of coreml-optimize on Node: the portable API plus what needs the file system
+ * (loading and saving by path, config files, building models into temporary files).
+ */
+export * from "./api.js";
+export { loadModel } from "./format/model.js";
+export { loadConfigFile, loadStepsFile } from "./config/file.js";
 export { buildModel, ProgramBuilder, type Var } from "./program/builder.js";
-export { TARGETS, type Target } from "./program/targets.js";
-export type { ElementType, Tensor } from "./kernels/dtype.js";
-export { floatToHalf, halfToFloat, floatToHalfArray, halfToFloatArray } from "./kernels/fp16.js";
-export { palettizeWeights, palettizer, type PalettizeOptions } from "./passes/palettize.js";
-export { optimalKMeans1D, kmeans1D, type Clustering1D } from "./kernels/palettize/kmeans1d.js";
-export { neuralNetworkWeights, type NeuralWeightInfo } from "./neural/weights.js";
-export { dequantizeWeightParams, type WeightStorage } from "./neural/dequantize.js";
-export {
-  advancedLayerSelector,
-  defaultLayerSelector,
-  matrixMultiplyLayerSelector,
-  skipLayersSelector,
-  type AdvancedSelectorOptions,
-  type LayerSelector,
-  type MatrixMultiplySelectorOptions,
-} from "./neural/selectors.js";
-export { decompressNeuralNetwork, hasNeuralNetwork } from "./passes/nn-decompress.js";
-export {
-  quantizeWeights,
-  NN_QUANTIZATION_MODES,
-  type LutFunction as NeuralLutFunction,
-  type NeuralQuantizationMode,
-  type QuantizedFieldEvent,
-  type QuantizeWeightsOptions,
-} from "./passes/nn-quantize.js";
-export { readNpy, writeNpy } from "./format/npy.js";
-export { Interpreter, predict, type LoadOptions, type ProgramIO } from "./runtime/interpreter.js";
-export { supportedOpTypes } from "./runtime/registry.js";
-export { compareModels, compareOutputs, type OutputComparison } from "./runtime/compare.js";
-export { randomSamples } from "./runtime/inputs.js";
-/** coremltools' older `compression_utils` names (op_selector instead of configs). */
-export * as compressionUtils from "./passes/compression-utils.js";
-export { compressInSteps, type StepResult, type StepsOptions } from "./passes/compress-steps.js";

@@ -1,0 +1,76 @@
+/** The API every host shares: models as objects, byte arrays in and out, no file paths. */
+export { CoreMLOptimizeError, ConfigError, FormatError, UnsupportedError } from "./errors.js";
+export { MLModel, type ModelFormat } from "./format/ml-model.js";
+export { loadModelFromFiles, modelToFiles, MLMODEL_FILE, type ModelFiles } from "./format/files.js";
+export { inspectModel, type ModelSummary, type WeightSummary } from "./analysis/inspect.js";
+export { getWeightsMetadata, type WeightMetadata } from "./analysis/weights-metadata.js";
+export * from "./config/optimization-config.js";
+export * from "./config/parse.js";
+export * from "./config/linear-quantizer.js";
+export * from "./config/pruner.js";
+export * from "./config/palettizer.js";
+export * from "./config/steps.js";
+export { compressInSteps, type StepResult, type StepsOptions } from "./passes/compress-steps.js";
+export {
+  compressWeights,
+  raiseTarget,
+  type CompressedWeight,
+  type CompressionOptions,
+  type CompressionResult,
+  type WeightCandidate,
+  type WeightCompressor,
+  type WeightReport,
+} from "./passes/driver.js";
+export {
+  inferBlockSizes,
+  linearQuantizeWeights,
+  linearQuantizer,
+  type LinearQuantizeOptions,
+} from "./passes/linear-quantize.js";
+export { linearQuantize, type LinearQuantized } from "./kernels/linear-quantize.js";
+export { pruneWeights, type PruneOptions } from "./passes/prune.js";
+export { type JointInputs, type JointParameter } from "./passes/joint.js";
+export {
+  decompressWeights,
+  type DecompressOptions,
+  type DecompressedOp,
+} from "./passes/decompress.js";
+export {
+  CONSTEXPR_OPS,
+  evaluateConstexpr,
+  isConstexprOp,
+  type ConstexprEvaluator,
+  type ConstexprInputs,
+} from "./passes/constexpr.js";
+export { TARGETS, type Target } from "./program/targets.js";
+export type { ElementType, Tensor } from "./kernels/dtype.js";
+export { floatToHalf, halfToFloat, floatToHalfArray, halfToFloatArray } from "./kernels/fp16.js";
+export { palettizeWeights, palettizer, type PalettizeOptions } from "./passes/palettize.js";
+export { optimalKMeans1D, kmeans1D, type Clustering1D } from "./kernels/palettize/kmeans1d.js";
+export { neuralNetworkWeights, type NeuralWeightInfo } from "./neural/weights.js";
+export { dequantizeWeightParams, type WeightStorage } from "./neural/dequantize.js";
+export {
+  advancedLayerSelector,
+  defaultLayerSelector,
+  matrixMultiplyLayerSelector,
+  skipLayersSelector,
+  type AdvancedSelectorOptions,
+  type LayerSelector,
+  type MatrixMultiplySelectorOptions,
+} from "./neural/selectors.js";
+export { decompressNeuralNetwork, hasNeuralNetwork } from "./passes/nn-decompress.js";
+export {
+  quantizeWeights,
+  NN_QUANTIZATION_MODES,
+  type LutFunction as NeuralLutFunction,
+  type NeuralQuantizationMode,
+  type QuantizedFieldEvent,
+  type QuantizeWeightsOptions,
+} from "./passes/nn-quantize.js";
+export { readNpy, writeNpy } from "./format/npy.js";
+export { Interpreter, predict, type LoadOptions, type ProgramIO } from "./runtime/interpreter.js";
+export { supportedOpTypes } from "./runtime/registry.js";
+export { compareModels, compareOutputs, type OutputComparison } from "./runtime/compare.js";
+export { randomSamples } from "./runtime/inputs.js";
+/** coremltools' older `compression_utils` names (op_selector instead of configs). */
+export * as compressionUtils from "./passes/compression-utils.js";
