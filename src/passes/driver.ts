@@ -52,6 +52,12 @@ export interface WeightCandidate {
   readonly outputChannelAxis: number | undefined;
   readonly inputChannelAxis: number | undefined;
   readonly specificationVersion: number;
+  /**
+   * Whether `tensor.data` alone uses its buffer (a fresh read of a weight-file blob), so a
+   * compression may transfer the buffer to a worker thread instead of copying it; the tensor's
+   * data is unreadable afterwards.
+   */
+  readonly ownsBuffer: boolean;
   /** A literal value for a new op: inline or in the weight file, as coremltools would store it. */
   value(tensor: Tensor): Value;
 }
@@ -201,11 +207,18 @@ function channelAxes(
 
 function hasInfinity(tensor: Tensor): boolean {
   if (tensor.dtype === "fp16") {
-    for (const bits of tensor.data as Uint16Array) if ((bits & 0x7fff) === 0x7c00) return true;
+    const bits = tensor.data as Uint16Array;
+    for (let i = 0; i < bits.length; i++) if ((bits[i] & 0x7fff) === 0x7c00) return true;
     return false;
   }
-  for (const v of tensor.data as Float32Array) if (v === Infinity || v === -Infinity) return true;
+  const values = tensor.data as Float32Array;
+  for (let i = 0; i < values.length; i++) if (Math.abs(values[i]) === Infinity) return true;
   return false;
+}
+
+function ownsBuffer(tensor: Tensor): boolean {
+  const data = tensor.data as ArrayBufferView;
+  return data.buffer instanceof ArrayBuffer && data.byteLength === data.buffer.byteLength;
 }
 
 /** Decodes any float tensor to float64 values (for error measures). */
@@ -270,6 +283,7 @@ export async function compressWeights<C extends OpConfig>(
         outputChannelAxis: axes.output,
         inputChannelAxis: axes.input,
         specificationVersion: context.specificationVersion,
+        ownsBuffer: val.value.case === "blobFileValue" && ownsBuffer(tensor),
         value(t) {
           bytesAfter += byteLength(t.dtype, elementCount(t.shape));
           return context.value(t);

@@ -11,7 +11,7 @@
 import { clone, create } from "@bufbuild/protobuf";
 import { randomBytes } from "node:crypto";
 import * as fs from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { ModelSchema } from "../format/gen/Model_pb.js";
 import {
@@ -69,7 +69,11 @@ export interface RewriteProgress {
 export interface RewriteOptions {
   /** Folder for the new weight files until the model is saved (default: the OS temp folder). */
   tempDir?: string;
-  /** Bytes of weights that may be in flight at once (default 256 MiB, at least one op). */
+  /**
+   * Bytes of input weights that may be in flight at once (at least one op). The default keeps
+   * every core busy with a couple of ops to spare: (cores + 2) × the largest op's weights, at
+   * most 256 MiB, so peak memory follows the largest tensor, not the model.
+   */
   memoryBudget?: number;
   onProgress?: (progress: RewriteProgress) => void;
   /** Whether an op is worth visiting; others are copied without a visit (default: all). */
@@ -191,7 +195,6 @@ export async function rewriteWeights(
 ): Promise<MLModel> {
   const spec = clone(ModelSchema, model.spec);
   const output = new OutputWeights(model, options.tempDir ?? tmpdir());
-  const budget = options.memoryBudget ?? 256 * 1024 * 1024;
   const started: Promise<Replacement | undefined>[] = [];
   try {
     const work: { context: RewriteContext; bytes: number; visited: boolean }[] = [];
@@ -222,6 +225,7 @@ export async function rewriteWeights(
     }
 
     const total = work.length;
+    const budget = options.memoryBudget ?? defaultBudget(work);
     let inFlight = 0;
     let next = 0;
     for (let index = 0; index < total; index++) {
@@ -246,6 +250,13 @@ export async function rewriteWeights(
     await output.discard();
     throw error;
   }
+}
+
+const MAXIMUM_DEFAULT_BUDGET = 256 * 1024 * 1024;
+
+function defaultBudget(work: readonly { bytes: number }[]): number {
+  const largest = work.reduce((max, item) => Math.max(max, item.bytes), 0);
+  return Math.min((availableParallelism() + 2) * largest, MAXIMUM_DEFAULT_BUDGET);
 }
 
 /** Blobs a visit asked for, written when its replacement is committed. */
@@ -285,7 +296,8 @@ async function commit(
   replacement: Replacement | undefined,
   output: OutputWeights,
 ): Promise<void> {
-  const pending = PENDING.get(context) ?? [];
+  // Taken out of the context, which lives until the rewrite ends: its tensors must not.
+  const pending = PENDING.get(context)?.splice(0) ?? [];
   const { op, block, graph } = context;
   if (!replacement) {
     for (const value of literalValues(op)) await output.copy(value);
