@@ -167,6 +167,12 @@ function percentile(magnitudes: Float32Array, q: number, precision: Precision): 
   return round(lower + round(difference * toPrecision(gamma)));
 }
 
+function absolute(values: Float32Array): Float32Array {
+  const out = new Float32Array(values.length);
+  for (let i = 0; i < values.length; i++) out[i] = Math.abs(values[i]);
+  return out;
+}
+
 export interface BlockSparsity {
   /** Consecutive elements along `dim` pruned together (> 1). */
   readonly blockSize: number;
@@ -240,7 +246,7 @@ export function pruneByMagnitude(
     }
     magnitudes = blockMagnitudes(values, weight.shape, block, precision);
   } else {
-    magnitudes = values.map(Math.abs);
+    magnitudes = absolute(values);
   }
   // coremltools scales the fraction to a percentage before numpy divides it back.
   const q = targetSparsity * 100;
@@ -292,6 +298,23 @@ function compareMagnitudes(a: number, b: number): number {
   if (Number.isNaN(a)) return Number.isNaN(b) ? 0 : 1;
   if (Number.isNaN(b)) return -1;
   return a - b;
+}
+
+/** How to prune one weight. */
+export type PruneSpec =
+  | { readonly kind: "threshold"; readonly threshold: number; readonly minimumSparsity: number }
+  | { readonly kind: "magnitude"; readonly targetSparsity: number; readonly block?: BlockSparsity }
+  | { readonly kind: "n:m"; readonly n: number; readonly m: number; readonly dim: 0 | 1 };
+
+export function prune(weight: PrunableTensor, spec: PruneSpec): PruneResult {
+  switch (spec.kind) {
+    case "threshold":
+      return pruneByThreshold(weight, spec.threshold, spec.minimumSparsity);
+    case "magnitude":
+      return pruneByMagnitude(weight, spec.targetSparsity, spec.block);
+    case "n:m":
+      return pruneNM(weight, spec.n, spec.m, spec.dim);
+  }
 }
 
 /** A 0/1 mask packed 8 per byte, element i at bit i % 8 of byte i / 8 (numpy's "little"). */
