@@ -148,16 +148,20 @@ export function kthSmallest(values: Float32Array, k: number): number {
 }
 
 /**
- * numpy's default ("linear") percentile of non-negative magnitudes for a Python-float `q` in
+ * numpy's default ("linear") percentile of `n` non-negative magnitudes for a Python-float `q` in
  * (0, 100): the two neighbouring order statistics interpolated in the magnitudes' precision.
  */
-function percentile(magnitudes: Float32Array, q: number, precision: Precision): number {
-  const n = magnitudes.length;
+function percentile(
+  n: number,
+  kthSmallestOf: (k: number) => number,
+  q: number,
+  precision: Precision,
+): number {
   const virtualIndex = (n - 1) * (q / 100);
-  if (virtualIndex >= n - 1) return kthSmallest(magnitudes, n - 1);
+  if (virtualIndex >= n - 1) return kthSmallestOf(n - 1);
   const previousIndex = Math.floor(virtualIndex);
-  const lower = kthSmallest(magnitudes, previousIndex);
-  const upper = kthSmallest(magnitudes, previousIndex + 1);
+  const lower = kthSmallestOf(previousIndex);
+  const upper = kthSmallestOf(previousIndex + 1);
   if (Number.isNaN(upper)) return NaN;
   const gamma = virtualIndex - previousIndex;
   const { round } = precision;
@@ -171,6 +175,45 @@ function absolute(values: Float32Array): Float32Array {
   const out = new Float32Array(values.length);
   for (let i = 0; i < values.length; i++) out[i] = Math.abs(values[i]);
   return out;
+}
+
+/**
+ * `pruneByMagnitude` of an fp16 weight without block sparsity, worked on the half patterns:
+ * a magnitude is a pattern's low 15 bits, whose integer order is the numeric order (NaNs
+ * last), so one histogram gives every order statistic and no values need decoding.
+ */
+function pruneHalvesByMagnitude(bits: Uint16Array, targetSparsity: number): SparseWeight {
+  const q = targetSparsity * 100;
+  // Magnitude patterns up to this one are pruned (-1: none).
+  let limitKey = q === 100 ? 0xffff : -1;
+  if (q !== 0 && q !== 100) {
+    const histogram = new Uint32Array(0x8000);
+    for (let i = 0; i < bits.length; i++) histogram[bits[i] & 0x7fff]++;
+    const kthSmallestOf = (k: number) => {
+      let key = 0;
+      for (let before = 0; before + histogram[key] <= k; key++) before += histogram[key];
+      return halfToFloat(key);
+    };
+    const limit = percentile(bits.length, kthSmallestOf, q, FP16);
+    if (!Number.isNaN(limit)) limitKey = floatToHalf(limit) & 0x7fff;
+  }
+  const mask = new Uint8Array(bits.length);
+  let kept = 0;
+  for (let i = 0; i < bits.length; i++) {
+    const key = bits[i] & 0x7fff;
+    // A pruned weight is multiplied by zero: only infinities and NaNs stay non-zero (as NaN).
+    const keep = key <= limitKey ? key >= 0x7c00 : key !== 0;
+    if (keep) {
+      mask[i] = 1;
+      kept++;
+    }
+  }
+  const nonzeroData = new Uint16Array(kept);
+  const prunedNaN = floatToHalf(NaN);
+  for (let i = 0, j = 0; i < bits.length; i++) {
+    if (mask[i]) nonzeroData[j++] = (bits[i] & 0x7fff) <= limitKey ? prunedNaN : bits[i];
+  }
+  return { mask, nonzeroData };
 }
 
 export interface BlockSparsity {
@@ -233,6 +276,12 @@ export function pruneByMagnitude(
   targetSparsity: number,
   block?: BlockSparsity,
 ): PruneResult {
+  if (!block && weight.dtype === "fp16") {
+    return {
+      kind: "sparse",
+      weight: pruneHalvesByMagnitude(weight.data as Uint16Array, targetSparsity),
+    };
+  }
   const values = valuesOf(weight);
   const precision = precisionOf(weight);
   let magnitudes: Float32Array;
@@ -253,7 +302,7 @@ export function pruneByMagnitude(
   const pruned = new Uint8Array(values.length);
   if (q === 100) pruned.fill(1);
   else if (q !== 0) {
-    const limit = percentile(magnitudes, q, precision);
+    const limit = percentile(magnitudes.length, (k) => kthSmallest(magnitudes, k), q, precision);
     for (let i = 0; i < values.length; i++) if (magnitudes[i] <= limit) pruned[i] = 1;
   }
   return { kind: "sparse", weight: sparsify(weight, values, pruned) };
