@@ -213,7 +213,8 @@ function quantizeRows(
         let q = roundHalfEven(quotients[j]) + zeroPoint;
         // Integers this small are exact in both float types; only others need rounding.
         if (!(Math.abs(q) < 2048)) q = round(q);
-        q = q < qMin ? qMin : q > qMax ? qMax : toInteger(q);
+        // An int32 by now (NaN became 0), which typed arrays store without conversion.
+        q = (q < qMin ? qMin : q > qMax ? qMax : toInteger(q)) | 0;
         data[element + j] = q;
         const v = values[j];
         const error = v - (q - offset) * scale;
