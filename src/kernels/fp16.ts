@@ -86,11 +86,3 @@ export function floatToHalfArray(
   for (let i = 0; i < src.length; i++) dst[i] = roundF32BitsToHalf(bits[i]);
   return dst;
 }
-
-/** Rounds every float32 in `values` to the nearest half value, in place (as `roundToHalf`). */
-export function roundToHalfArray(values: Float32Array): Float32Array {
-  const lookup = table();
-  const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);
-  for (let i = 0; i < values.length; i++) values[i] = lookup[roundF32BitsToHalf(bits[i])];
-  return values;
-}

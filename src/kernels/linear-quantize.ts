@@ -5,7 +5,7 @@
  * zeros quantizes to data 0, scale 0, zero point 0 (numpy's NaN-to-integer cast gives 0 there).
  */
 import { ELEMENT_TYPES, type ElementType, type Tensor } from "./dtype.js";
-import { floatToHalf, halfToFloatArray, roundToHalf, roundToHalfArray } from "./fp16.js";
+import { floatToHalf, halfToFloatArray, roundToHalf } from "./fp16.js";
 
 export type LinearQuantizationMode = "linear_symmetric" | "linear";
 
@@ -52,6 +52,13 @@ export function roundHalfEven(x: number): number {
   const r = Math.round(x);
   return r - x === 0.5 && r % 2 !== 0 ? r - 1 : r;
 }
+
+/**
+ * Below 128 a half's spacing is at most 1/16, so rounding a quotient to half moves it by at
+ * most 1/32: a quotient nearer than this to its rounded integer rounds to the same integer
+ * either way, and only the others (and larger or non-finite quotients) need the half step.
+ */
+const HALF_SAFE_DISTANCE = 0.5 - 1 / 32;
 
 /** Casting a float to an integer the way numpy does on common CPUs: NaN becomes 0. */
 function toInteger(x: number): number {
@@ -191,32 +198,31 @@ function quantizeRows(
   { scales, zeroPoints, offsets, qMin, qMax, round }: BlockParameters,
 ): { signal: number; noise: number } {
   const { inner, innerBlock, innerRun } = layout;
-  // Each row's quotients v / scale, rounded to float32 by the array (and then to half for
-  // fp16 weights), as numpy divides in the weight's precision.
-  const quotients = new Float32Array(inner);
+  const isHalf = rows.isHalf;
   let signal = 0;
   let noise = 0;
   for (let row = 0, element = 0; row < layout.rows; row++, element += inner) {
     const values = rows.read(row);
     const base = layout.rowBlock(row);
     for (let start = 0; start < inner; start += innerRun) {
-      const scale = scales[base + innerBlock[start]];
-      for (let j = start; j < start + innerRun; j++) quotients[j] = values[j] / scale;
-    }
-    if (rows.isHalf) roundToHalfArray(quotients);
-    for (let start = 0; start < inner; start += innerRun) {
       const b = base + innerBlock[start];
       const scale = scales[b];
       const zeroPoint = zeroPoints ? zeroPoints[b] : 0;
       const offset = offsets[b];
       for (let j = start; j < start + innerRun; j++) {
-        let q = roundHalfEven(quotients[j]) + zeroPoint;
+        const v = values[j];
+        // numpy divides in the weight's precision: float32, then half for fp16 weights.
+        const quotient = Math.fround(v / scale);
+        let q = roundHalfEven(quotient);
+        if (isHalf && !(Math.abs(quotient) < 128 && Math.abs(quotient - q) < HALF_SAFE_DISTANCE)) {
+          q = roundHalfEven(roundToHalf(quotient));
+        }
+        q += zeroPoint;
         // Integers this small are exact in both float types; only others need rounding.
         if (!(Math.abs(q) < 2048)) q = round(q);
         // An int32 by now (NaN became 0), which typed arrays store without conversion.
         q = (q < qMin ? qMin : q > qMax ? qMax : toInteger(q)) | 0;
         data[element + j] = q;
-        const v = values[j];
         const error = v - (q - offset) * scale;
         signal += v * v;
         noise += error * error;
