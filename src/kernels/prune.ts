@@ -197,21 +197,27 @@ function pruneHalvesByMagnitude(bits: Uint16Array, targetSparsity: number): Spar
     const limit = percentile(bits.length, kthSmallestOf, q, FP16);
     if (!Number.isNaN(limit)) limitKey = floatToHalf(limit) & 0x7fff;
   }
+  // Random weights make branches here unpredictable: the loops compute with bits instead.
   const mask = new Uint8Array(bits.length);
   let kept = 0;
   for (let i = 0; i < bits.length; i++) {
     const key = bits[i] & 0x7fff;
-    // A pruned weight is multiplied by zero: only infinities and NaNs stay non-zero (as NaN).
-    const keep = key <= limitKey ? key >= 0x7c00 : key !== 0;
-    if (keep) {
-      mask[i] = 1;
-      kept++;
-    }
+    const unpruned = ((limitKey - key) >> 31) & 1;
+    const nonzero = (key + 0x7fff) >> 15;
+    // A pruned weight is multiplied by zero: only infinities and NaNs (key >= 0x7c00) stay.
+    const special = (key + 0x400) >> 15;
+    const keep = (unpruned & nonzero) | ((unpruned ^ 1) & special);
+    mask[i] = keep;
+    kept += keep;
   }
   const nonzeroData = new Uint16Array(kept);
   const prunedNaN = floatToHalf(NaN);
-  for (let i = 0, j = 0; i < bits.length; i++) {
-    if (mask[i]) nonzeroData[j++] = (bits[i] & 0x7fff) <= limitKey ? prunedNaN : bits[i];
+  for (let i = 0, j = 0; j < kept; i++) {
+    const value = bits[i];
+    const pruned = (((limitKey - (value & 0x7fff)) >> 31) & 1) ^ 1;
+    // Written at every step; only kept elements advance j (pruned ones become NaN).
+    nonzeroData[j] = value ^ ((value ^ prunedNaN) & -pruned);
+    j += mask[i];
   }
   return { mask, nonzeroData };
 }
