@@ -1,8 +1,8 @@
 /**
  * `npm run bench [-- --size-mb N] [--tasks a,b]`: generates a transformer-shaped fp16 model of
- * about N MB (default 1024) and times each task on it in a fresh process, printing time,
- * throughput (model bytes per second) and peak resident memory; then the CPU interpreter's time
- * per input on the reference models, when ../shared/runtime is present.
+ * about N MB (default 1024) and times each task on it in a fresh process, printing time, CPU
+ * time (all threads), throughput (model bytes per second) and peak resident memory; then the
+ * CPU interpreter's time per input on the reference models, when ../shared/runtime is present.
  */
 import { execFileSync } from "node:child_process";
 import { mkdtemp, rm, stat } from "node:fs/promises";
@@ -48,18 +48,20 @@ try {
       execFileSync(process.execPath, [taskScript, name, modelPath, output], { encoding: "utf8" }),
     ) as {
       seconds: number;
+      cpuSeconds: number;
       peakRssBytes: number;
     };
     rows.push([
       name,
       `${result.seconds.toFixed(2)} s`,
+      `${result.cpuSeconds.toFixed(2)} s`,
       `${formatBytes(weightBytes / result.seconds)}/s`,
       formatBytes(result.peakRssBytes),
       `${((result.peakRssBytes / weightBytes) * 100).toFixed(0)}% of model`,
     ]);
   }
   process.stdout.write(
-    `${formatTable(["task", "time", "throughput", "peak RSS", "peak / model"], rows)}\n`,
+    `${formatTable(["task", "time", "cpu time", "throughput", "peak RSS", "peak / model"], rows)}\n`,
   );
   const inference = await benchmarkInference();
   if (inference.length > 0) {

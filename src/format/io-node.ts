@@ -25,33 +25,41 @@ export async function openFileReader(path: string): Promise<RandomAccessReader> 
   };
 }
 
-const FLUSH_BYTES = 4 << 20;
+const STAGING_BYTES = 4 << 20;
 
-/** Appends to a new file, batching small writes into large ones. */
+/**
+ * Appends to a new file: small writes are gathered in one reused staging buffer (no garbage
+ * per write), large ones go straight to the file.
+ */
 export async function createFileWriter(path: string): Promise<AppendWriter> {
   const handle = await fs.open(path, "w");
-  let pending: Uint8Array[] = [];
-  let pendingBytes = 0;
-  let flushed = 0;
+  const staging = new Uint8Array(STAGING_BYTES);
+  let staged = 0;
+  let written = 0;
+  const write = async (bytes: Uint8Array, length: number) => {
+    const position = written;
+    written += length;
+    await handle.write(bytes, 0, length, position);
+  };
   const flush = async () => {
-    if (pendingBytes === 0) return;
-    const chunks = pending;
-    pending = [];
-    pendingBytes = 0;
-    for (const chunk of chunks) {
-      await handle.write(chunk, 0, chunk.length, flushed);
-      flushed += chunk.length;
-    }
+    if (staged === 0) return;
+    const length = staged;
+    staged = 0;
+    await write(staging, length);
   };
   return {
     get position() {
-      return flushed + pendingBytes;
+      return written + staged;
     },
     async append(bytes) {
-      // Copy: callers may reuse their buffers once append returns.
-      pending.push(bytes.length < FLUSH_BYTES ? new Uint8Array(bytes) : bytes);
-      pendingBytes += bytes.length;
-      if (pendingBytes >= FLUSH_BYTES || bytes.length >= FLUSH_BYTES) await flush();
+      if (staged + bytes.length > STAGING_BYTES) await flush();
+      if (bytes.length >= STAGING_BYTES) {
+        await write(bytes, bytes.length);
+      } else {
+        // Copied: callers may reuse their buffers once append returns.
+        staging.set(bytes, staged);
+        staged += bytes.length;
+      }
     },
     async writeAt(position, bytes) {
       await flush();

@@ -8,9 +8,12 @@ export function packSubByte(values: ArrayLike<number>, bits: number): Uint8Array
   const out = new Uint8Array(Math.ceil((values.length * bits) / 8));
   const mask = (1 << bits) - 1;
   if (8 % bits === 0) {
-    const perByte = 8 / bits;
-    for (let i = 0; i < values.length; i++) {
-      out[(i / perByte) | 0] |= (values[i] & mask) << ((i % perByte) * bits);
+    for (let byte = 0, i = 0; byte < out.length; byte++) {
+      let packed = 0;
+      for (let shift = 0; shift < 8 && i < values.length; shift += bits, i++) {
+        packed |= (values[i] & mask) << shift;
+      }
+      out[byte] = packed;
     }
     return out;
   }

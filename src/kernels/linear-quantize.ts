@@ -5,7 +5,7 @@
  * zeros quantizes to data 0, scale 0, zero point 0 (numpy's NaN-to-integer cast gives 0 there).
  */
 import { ELEMENT_TYPES, type ElementType, type Tensor } from "./dtype.js";
-import { halfToFloat, roundToHalf, floatToHalf } from "./fp16.js";
+import { floatToHalf, halfToFloatArray, roundToHalf } from "./fp16.js";
 
 export type LinearQuantizationMode = "linear_symmetric" | "linear";
 
@@ -42,11 +42,23 @@ export function quantizationRange(
   return [0, mode === "linear_symmetric" ? max - 1 : max];
 }
 
-/** Round half to even (numpy's `round`). */
+/** 1.5·2^52: adding it to |x| < 2^51 leaves no fraction bits, so the FPU rounds x to even. */
+const ROUNDING_BIAS = 2 ** 52 + 2 ** 51;
+
+/** Round half to even (numpy's `round`); NaN and infinities stay as they are. */
 export function roundHalfEven(x: number): number {
+  if (Math.abs(x) < 2 ** 51) return x + ROUNDING_BIAS - ROUNDING_BIAS;
+  // Larger doubles are integers, except halves in [2^51, 2^52) (and NaN, infinities).
   const r = Math.round(x);
   return r - x === 0.5 && r % 2 !== 0 ? r - 1 : r;
 }
+
+/**
+ * Below 128 a half's spacing is at most 1/16, so rounding a quotient to half moves it by at
+ * most 1/32: a quotient nearer than this to its rounded integer rounds to the same integer
+ * either way, and only the others (and larger or non-finite quotients) need the half step.
+ */
+const HALF_SAFE_DISTANCE = 0.5 - 1 / 32;
 
 /** Casting a float to an integer the way numpy does on common CPUs: NaN becomes 0. */
 function toInteger(x: number): number {
@@ -77,17 +89,11 @@ export function linearQuantize(
     throw new RangeError(`cannot quantize a ${weight.dtype} tensor`);
   }
   const round = isHalf ? roundToHalf : Math.fround;
-  const values = isHalf ? decodeHalf(weight.data as Uint16Array) : (weight.data as Float32Array);
-  const blockOf = blockIndexer(shape, spec.blockSizes, scaleShape);
+  const layout = blockLayout(shape, spec.blockSizes, scaleShape);
   const blocks = scaleShape.reduce((a, b) => a * b, 1);
+  const rows = new RowReader(weight, layout.inner);
 
-  const low = new Float64Array(blocks).fill(Infinity);
-  const high = new Float64Array(blocks).fill(-Infinity);
-  blockOf((i, b) => {
-    const v = values[i];
-    if (v < low[b]) low[b] = v;
-    if (v > high[b]) high[b] = v;
-  });
+  const { low, high } = blockExtremes(rows, layout, blocks);
 
   const traits = ELEMENT_TYPES[spec.dtype];
   const signed = traits.kind === "signed";
@@ -115,19 +121,15 @@ export function linearQuantize(
     }
   }
 
-  const count = values.length;
-  const data = new traits.array!(count) as Int8Array | Uint8Array;
-  let signal = 0;
-  let noise = 0;
-  blockOf((i, b) => {
-    const v = values[i];
-    let q = roundHalfEven(round(v / scales[b]));
-    if (hasZeroPoint) q = round(q + zeroPoints[b]);
-    q = toInteger(Math.min(Math.max(q, qMin), qMax));
-    data[i] = q;
-    const restored = (q - toInteger(zeroPoints[b])) * scales[b];
-    signal += v * v;
-    noise += (v - restored) * (v - restored);
+  const offsets = zeroPoints.map(toInteger);
+  const data = new traits.array!(rows.count) as Int8Array | Uint8Array;
+  const { signal, noise } = quantizeRows(rows, layout, data, {
+    scales,
+    zeroPoints: hasZeroPoint ? zeroPoints : undefined,
+    offsets,
+    qMin,
+    qMax,
+    round,
   });
 
   const scaleData = isHalf ? new Uint16Array(blocks) : new Float32Array(blocks);
@@ -139,28 +141,143 @@ export function linearQuantize(
   };
   if (hasZeroPoint) {
     const zp = new traits.array!(blocks) as Int8Array | Uint8Array;
-    for (let b = 0; b < blocks; b++) zp[b] = toInteger(zeroPoints[b]);
+    zp.set(offsets);
     result.zeroPoint = { dtype: spec.dtype, shape: scaleShape, data: zp };
   }
   return result;
 }
 
-function decodeHalf(bits: Uint16Array): Float32Array {
-  const out = new Float32Array(bits.length);
-  for (let i = 0; i < bits.length; i++) out[i] = halfToFloat(bits[i]);
-  return out;
+/** Smallest and largest value of each block (NaNs ignored). */
+function blockExtremes(
+  rows: RowReader,
+  layout: BlockLayout,
+  blocks: number,
+): { low: Float64Array; high: Float64Array } {
+  const low = new Float64Array(blocks).fill(Infinity);
+  const high = new Float64Array(blocks).fill(-Infinity);
+  const { inner, innerBlock, innerRun } = layout;
+  for (let row = 0; row < layout.rows; row++) {
+    const values = rows.read(row);
+    const base = layout.rowBlock(row);
+    for (let start = 0; start < inner; start += innerRun) {
+      const b = base + innerBlock[start];
+      let lo = low[b];
+      let hi = high[b];
+      for (let j = start; j < start + innerRun; j++) {
+        const v = values[j];
+        if (v < lo) lo = v;
+        if (v > hi) hi = v;
+      }
+      low[b] = lo;
+      high[b] = hi;
+    }
+  }
+  return { low, high };
+}
+
+interface BlockParameters {
+  scales: Float64Array;
+  /** Zero points as computed (NaN for an all-zero block), absent when they are 0. */
+  zeroPoints: Float64Array | undefined;
+  /** Zero points as stored (integers). */
+  offsets: Float64Array;
+  qMin: number;
+  qMax: number;
+  /** Rounding to the weight's precision. */
+  round: (value: number) => number;
 }
 
 /**
- * Calls `visit(elementIndex, blockIndex)` for every element in row-major order, where the block
- * index is the row-major position of the element's block in a tensor of `scaleShape`.
+ * Quantizes every element into `data` and measures the reconstruction: the sums of squared
+ * values and squared errors, accumulated in element order.
  */
-function blockIndexer(
+function quantizeRows(
+  rows: RowReader,
+  layout: BlockLayout,
+  data: Int8Array | Uint8Array,
+  { scales, zeroPoints, offsets, qMin, qMax, round }: BlockParameters,
+): { signal: number; noise: number } {
+  const { inner, innerBlock, innerRun } = layout;
+  const isHalf = rows.isHalf;
+  let signal = 0;
+  let noise = 0;
+  for (let row = 0, element = 0; row < layout.rows; row++, element += inner) {
+    const values = rows.read(row);
+    const base = layout.rowBlock(row);
+    for (let start = 0; start < inner; start += innerRun) {
+      const b = base + innerBlock[start];
+      const scale = scales[b];
+      const zeroPoint = zeroPoints ? zeroPoints[b] : 0;
+      const offset = offsets[b];
+      for (let j = start; j < start + innerRun; j++) {
+        const v = values[j];
+        // numpy divides in the weight's precision: float32, then half for fp16 weights.
+        const quotient = Math.fround(v / scale);
+        let q = roundHalfEven(quotient);
+        if (isHalf && !(Math.abs(quotient) < 128 && Math.abs(quotient - q) < HALF_SAFE_DISTANCE)) {
+          q = roundHalfEven(roundToHalf(quotient));
+        }
+        q += zeroPoint;
+        // Integers this small are exact in both float types; only others need rounding.
+        if (!(Math.abs(q) < 2048)) q = round(q);
+        // An int32 by now (NaN became 0), which typed arrays store without conversion.
+        q = (q < qMin ? qMin : q > qMax ? qMax : toInteger(q)) | 0;
+        data[element + j] = q;
+        const error = v - (q - offset) * scale;
+        signal += v * v;
+        noise += error * error;
+      }
+    }
+  }
+  return { signal, noise };
+}
+
+/** Rows of a weight (its last axis) as float32 values, fp16 rows decoded into one buffer. */
+class RowReader {
+  readonly count: number;
+  readonly isHalf: boolean;
+  private readonly decoded: Float32Array;
+
+  constructor(
+    private readonly weight: Tensor,
+    private readonly inner: number,
+  ) {
+    this.count = weight.data.length;
+    this.isHalf = weight.dtype === "fp16";
+    this.decoded = new Float32Array(weight.dtype === "fp16" ? inner : 0);
+  }
+
+  read(row: number): Float32Array {
+    const start = row * this.inner;
+    const end = start + this.inner;
+    if (this.weight.dtype !== "fp16")
+      return (this.weight.data as Float32Array).subarray(start, end);
+    return halfToFloatArray((this.weight.data as Uint16Array).subarray(start, end), this.decoded);
+  }
+}
+
+/**
+ * How elements map to blocks, row by row over the last axis: the block of element j of `row`
+ * is `rowBlock(row) + innerBlock[j]`, the row-major position of the block in `scaleShape`.
+ */
+interface BlockLayout {
+  rows: number;
+  inner: number;
+  innerBlock: Int32Array;
+  /** Consecutive elements of a row that share a block. */
+  innerRun: number;
+  rowBlock(row: number): number;
+}
+
+function blockLayout(
   shape: readonly number[],
   blockSizes: readonly number[],
   scaleShape: readonly number[],
-): (visit: (element: number, block: number) => void) => void {
+): BlockLayout {
   const rank = shape.length;
+  if (rank === 0) {
+    return { rows: 1, inner: 1, innerBlock: new Int32Array(1), innerRun: 1, rowBlock: () => 0 };
+  }
   // contribution[axis][index]: how much coordinate `index` on `axis` adds to the block index.
   const contribution: Int32Array[] = [];
   let stride = 1;
@@ -171,21 +288,22 @@ function blockIndexer(
     contribution[axis] = c;
     stride *= scaleShape[axis];
   }
-  return (visit) => {
-    if (rank === 0) return visit(0, 0);
-    const inner = shape[rank - 1];
-    const innerContribution = contribution[rank - 1];
-    const index = new Array<number>(rank - 1).fill(0);
-    const outer = shape.slice(0, -1).reduce((a, b) => a * b, 1);
-    let element = 0;
-    for (let row = 0; row < outer; row++) {
-      let base = 0;
-      for (let axis = 0; axis < rank - 1; axis++) base += contribution[axis][index[axis]];
-      for (let j = 0; j < inner; j++) visit(element++, base + innerContribution[j]);
-      for (let axis = rank - 2; axis >= 0; axis--) {
-        if (++index[axis] < shape[axis]) break;
-        index[axis] = 0;
-      }
+  const outerShape = shape.slice(0, -1);
+  const rows = outerShape.reduce((a, b) => a * b, 1);
+  const rowBlocks = new Int32Array(rows);
+  const index = new Array<number>(rank - 1).fill(0);
+  for (let row = 0; row < rows; row++) {
+    for (let axis = 0; axis < rank - 1; axis++) rowBlocks[row] += contribution[axis][index[axis]];
+    for (let axis = rank - 2; axis >= 0; axis--) {
+      if (++index[axis] < shape[axis]) break;
+      index[axis] = 0;
     }
+  }
+  return {
+    rows,
+    inner: shape[rank - 1],
+    innerBlock: contribution[rank - 1],
+    innerRun: blockSizes[rank - 1] || shape[rank - 1],
+    rowBlock: (row) => rowBlocks[row],
   };
 }

@@ -148,16 +148,20 @@ export function kthSmallest(values: Float32Array, k: number): number {
 }
 
 /**
- * numpy's default ("linear") percentile of non-negative magnitudes for a Python-float `q` in
+ * numpy's default ("linear") percentile of `n` non-negative magnitudes for a Python-float `q` in
  * (0, 100): the two neighbouring order statistics interpolated in the magnitudes' precision.
  */
-function percentile(magnitudes: Float32Array, q: number, precision: Precision): number {
-  const n = magnitudes.length;
+function percentile(
+  n: number,
+  kthSmallestOf: (k: number) => number,
+  q: number,
+  precision: Precision,
+): number {
   const virtualIndex = (n - 1) * (q / 100);
-  if (virtualIndex >= n - 1) return kthSmallest(magnitudes, n - 1);
+  if (virtualIndex >= n - 1) return kthSmallestOf(n - 1);
   const previousIndex = Math.floor(virtualIndex);
-  const lower = kthSmallest(magnitudes, previousIndex);
-  const upper = kthSmallest(magnitudes, previousIndex + 1);
+  const lower = kthSmallestOf(previousIndex);
+  const upper = kthSmallestOf(previousIndex + 1);
   if (Number.isNaN(upper)) return NaN;
   const gamma = virtualIndex - previousIndex;
   const { round } = precision;
@@ -165,6 +169,57 @@ function percentile(magnitudes: Float32Array, q: number, precision: Precision): 
   const difference = round(upper - lower);
   if (gamma >= 0.5) return round(upper - round(difference * toPrecision(1 - gamma)));
   return round(lower + round(difference * toPrecision(gamma)));
+}
+
+function absolute(values: Float32Array): Float32Array {
+  const out = new Float32Array(values.length);
+  for (let i = 0; i < values.length; i++) out[i] = Math.abs(values[i]);
+  return out;
+}
+
+/**
+ * `pruneByMagnitude` of an fp16 weight without block sparsity, worked on the half patterns:
+ * a magnitude is a pattern's low 15 bits, whose integer order is the numeric order (NaNs
+ * last), so one histogram gives every order statistic and no values need decoding.
+ */
+function pruneHalvesByMagnitude(bits: Uint16Array, targetSparsity: number): SparseWeight {
+  const q = targetSparsity * 100;
+  // Magnitude patterns up to this one are pruned (-1: none).
+  let limitKey = q === 100 ? 0xffff : -1;
+  if (q !== 0 && q !== 100) {
+    const histogram = new Uint32Array(0x8000);
+    for (let i = 0; i < bits.length; i++) histogram[bits[i] & 0x7fff]++;
+    const kthSmallestOf = (k: number) => {
+      let key = 0;
+      for (let before = 0; before + histogram[key] <= k; key++) before += histogram[key];
+      return halfToFloat(key);
+    };
+    const limit = percentile(bits.length, kthSmallestOf, q, FP16);
+    if (!Number.isNaN(limit)) limitKey = floatToHalf(limit) & 0x7fff;
+  }
+  // Random weights make branches here unpredictable: the loops compute with bits instead.
+  const mask = new Uint8Array(bits.length);
+  let kept = 0;
+  for (let i = 0; i < bits.length; i++) {
+    const key = bits[i] & 0x7fff;
+    const unpruned = ((limitKey - key) >> 31) & 1;
+    const nonzero = (key + 0x7fff) >> 15;
+    // A pruned weight is multiplied by zero: only infinities and NaNs (key >= 0x7c00) stay.
+    const special = (key + 0x400) >> 15;
+    const keep = (unpruned & nonzero) | ((unpruned ^ 1) & special);
+    mask[i] = keep;
+    kept += keep;
+  }
+  const nonzeroData = new Uint16Array(kept);
+  const prunedNaN = floatToHalf(NaN);
+  for (let i = 0, j = 0; j < kept; i++) {
+    const value = bits[i];
+    const pruned = (((limitKey - (value & 0x7fff)) >> 31) & 1) ^ 1;
+    // Written at every step; only kept elements advance j (pruned ones become NaN).
+    nonzeroData[j] = value ^ ((value ^ prunedNaN) & -pruned);
+    j += mask[i];
+  }
+  return { mask, nonzeroData };
 }
 
 export interface BlockSparsity {
@@ -227,6 +282,12 @@ export function pruneByMagnitude(
   targetSparsity: number,
   block?: BlockSparsity,
 ): PruneResult {
+  if (!block && weight.dtype === "fp16") {
+    return {
+      kind: "sparse",
+      weight: pruneHalvesByMagnitude(weight.data as Uint16Array, targetSparsity),
+    };
+  }
   const values = valuesOf(weight);
   const precision = precisionOf(weight);
   let magnitudes: Float32Array;
@@ -240,14 +301,14 @@ export function pruneByMagnitude(
     }
     magnitudes = blockMagnitudes(values, weight.shape, block, precision);
   } else {
-    magnitudes = values.map(Math.abs);
+    magnitudes = absolute(values);
   }
   // coremltools scales the fraction to a percentage before numpy divides it back.
   const q = targetSparsity * 100;
   const pruned = new Uint8Array(values.length);
   if (q === 100) pruned.fill(1);
   else if (q !== 0) {
-    const limit = percentile(magnitudes, q, precision);
+    const limit = percentile(magnitudes.length, (k) => kthSmallest(magnitudes, k), q, precision);
     for (let i = 0; i < values.length; i++) if (magnitudes[i] <= limit) pruned[i] = 1;
   }
   return { kind: "sparse", weight: sparsify(weight, values, pruned) };
@@ -292,6 +353,23 @@ function compareMagnitudes(a: number, b: number): number {
   if (Number.isNaN(a)) return Number.isNaN(b) ? 0 : 1;
   if (Number.isNaN(b)) return -1;
   return a - b;
+}
+
+/** How to prune one weight. */
+export type PruneSpec =
+  | { readonly kind: "threshold"; readonly threshold: number; readonly minimumSparsity: number }
+  | { readonly kind: "magnitude"; readonly targetSparsity: number; readonly block?: BlockSparsity }
+  | { readonly kind: "n:m"; readonly n: number; readonly m: number; readonly dim: 0 | 1 };
+
+export function prune(weight: PrunableTensor, spec: PruneSpec): PruneResult {
+  switch (spec.kind) {
+    case "threshold":
+      return pruneByThreshold(weight, spec.threshold, spec.minimumSparsity);
+    case "magnitude":
+      return pruneByMagnitude(weight, spec.targetSparsity, spec.block);
+    case "n:m":
+      return pruneNM(weight, spec.n, spec.m, spec.dim);
+  }
 }
 
 /** A 0/1 mask packed 8 per byte, element i at bit i % 8 of byte i / 8 (numpy's "little"). */

@@ -11,7 +11,9 @@ parentPort!.on("message", async ({ task, payload }: { task: string; payload: nev
     const run = TASKS[task];
     if (!run) throw new Error(`unknown worker task ${task}`);
     const value = run(payload);
-    parentPort!.postMessage({ ok: true, value }, transferablesOf(value));
+    // Input buffers go back too: garbage in the main thread, not piling up in each worker.
+    const transfer = [...new Set([...transferablesOf(value), ...transferablesOf(payload)])];
+    parentPort!.postMessage({ ok: true, value }, transfer);
   } catch (error) {
     parentPort!.postMessage({ ok: false, error: (error as Error).stack ?? String(error) });
   }

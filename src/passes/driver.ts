@@ -60,6 +60,12 @@ export interface WeightCandidate {
   readonly outputChannelAxis: number | undefined;
   readonly inputChannelAxis: number | undefined;
   readonly specificationVersion: number;
+  /**
+   * Whether `tensor.data` alone uses its buffer (a fresh read of a weight-file blob), so a
+   * compression may transfer the buffer to a worker thread instead of copying it; the tensor's
+   * data is unreadable afterwards.
+   */
+  readonly ownsBuffer: boolean;
   /** A literal value for a new op: inline or in the weight file, as coremltools would store it. */
   value(tensor: Tensor): Value;
   /** Joint compression: the compressed op's parameter this weight is (see joint.ts). */
@@ -254,10 +260,12 @@ function channelAxes(
 
 function hasInfinity(tensor: Tensor): boolean {
   if (tensor.dtype === "fp16") {
-    for (const bits of tensor.data as Uint16Array) if ((bits & 0x7fff) === 0x7c00) return true;
+    const bits = tensor.data as Uint16Array;
+    for (let i = 0; i < bits.length; i++) if ((bits[i] & 0x7fff) === 0x7c00) return true;
     return false;
   }
-  for (const v of tensor.data as Float32Array) if (v === Infinity || v === -Infinity) return true;
+  const values = tensor.data as Float32Array;
+  for (let i = 0; i < values.length; i++) if (Math.abs(values[i]) === Infinity) return true;
   return false;
 }
 
@@ -273,6 +281,13 @@ interface Selection<C extends OpConfig> {
   /** What is stored now, for reports. */
   stored: { dtype: ElementType; shape: number[]; count: number };
   parameter?: JointParameter;
+  /** The tensor was just read from a weight-file blob and nothing else holds it. */
+  freshRead: boolean;
+}
+
+function ownsBuffer(tensor: Tensor): boolean {
+  const data = tensor.data as ArrayBufferView;
+  return data.buffer instanceof ArrayBuffer && data.byteLength === data.buffer.byteLength;
 }
 
 /** Decodes any float tensor to float64 values (for error measures). */
@@ -332,7 +347,8 @@ export async function compressWeights<C extends OpConfig>(
     if (hasInfinity(tensor)) return undefined;
     const axes = channelAxes(consumers, output, shape.length, graph);
     const stored = { dtype: info.dtype, shape, count };
-    return { name: opName(op), output, tensor, consumers, axes, opConfig, stored };
+    const freshRead = val.value.case === "blobFileValue" && ownsBuffer(tensor);
+    return { name: opName(op), output, tensor, consumers, axes, opConfig, stored, freshRead };
   };
 
   /**
@@ -365,7 +381,16 @@ export async function compressWeights<C extends OpConfig>(
     const axes = channelAxes(consumers, output, candidate.output.rank, graph);
     const { dtype, count } = candidate.stored;
     const stored = { dtype, shape: tensorTypeInfo(candidate.value.type)!.shape as number[], count };
-    return { name: candidate.name, output, consumers, axes, opConfig, stored, ...read };
+    return {
+      name: candidate.name,
+      output,
+      consumers,
+      axes,
+      opConfig,
+      stored,
+      freshRead: false,
+      ...read,
+    };
   };
 
   const visit = async (context: RewriteContext) => {
@@ -387,6 +412,7 @@ export async function compressWeights<C extends OpConfig>(
         outputChannelAxis: axes.output,
         inputChannelAxis: axes.input,
         specificationVersion: context.specificationVersion,
+        ownsBuffer: selected.freshRead,
         value(t) {
           bytesAfter += byteLength(t.dtype, elementCount(t.shape));
           return context.value(t);

@@ -174,10 +174,13 @@ export const linearQuantizer: WeightCompressor<OpLinearQuantizerConfig> = {
     const spec = { mode: config.mode, dtype: config.dtype, blockSizes };
     const quantized =
       pool && weight.tensor.data.length >= POOL_MINIMUM_ELEMENTS
-        ? await pool.run<LinearQuantized | undefined>(LINEAR_QUANTIZE_TASK, {
-            weight: weight.tensor,
-            spec,
-          })
+        ? await pool.run<LinearQuantized | undefined>(
+            LINEAR_QUANTIZE_TASK,
+            { weight: weight.tensor, spec },
+            weight.ownsBuffer
+              ? [(weight.tensor.data as ArrayBufferView).buffer as ArrayBuffer]
+              : [],
+          )
         : linearQuantize(weight.tensor, spec);
     if (!quantized) return undefined;
     const ops = weight.joint

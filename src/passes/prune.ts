@@ -16,13 +16,12 @@ import type { OptimizationConfig } from "../config/optimization-config.js";
 import {
   isPrunable,
   packMask,
-  pruneByMagnitude,
-  pruneByThreshold,
-  pruneNM,
-  type PrunableTensor,
+  prune,
   type PruneResult,
+  type PruneSpec,
   type SparseWeight,
 } from "../kernels/prune.js";
+import { PRUNE_TASK } from "../kernels/prune-task.js";
 import { inputNames, makeOperation } from "../program/ops.js";
 import { TARGETS, type Target } from "../program/targets.js";
 import {
@@ -45,20 +44,27 @@ function feedsConvOrLinearWeight(weight: WeightCandidate): boolean {
   );
 }
 
-/** Prunes one weight as `config` says (skipped results leave it dense). */
-export function pruneTensor(tensor: PrunableTensor, config: PrunerConfig): PruneResult {
+/** Below this many elements, handing a tensor to a worker costs more than it saves. */
+const POOL_MINIMUM_ELEMENTS = 1 << 16;
+
+/** What `config` asks of each weight. */
+export function pruneSpec(config: PrunerConfig): PruneSpec {
   if (config.kind !== MAGNITUDE_PRUNER) {
-    return pruneByThreshold(tensor, config.threshold, config.minimumSparsityPercentile);
+    return {
+      kind: "threshold",
+      threshold: config.threshold,
+      minimumSparsity: config.minimumSparsityPercentile,
+    };
   }
   if (config.nMRatio) {
     const [n, m] = config.nMRatio;
-    return pruneNM(tensor, n, m, config.dim ?? 1);
+    return { kind: "n:m", n, m, dim: config.dim ?? 1 };
   }
   const block =
     config.blockSize !== undefined
       ? { blockSize: config.blockSize, dim: config.dim ?? 0 }
       : undefined;
-  return pruneByMagnitude(tensor, config.targetSparsity ?? 0, block);
+  return { kind: "magnitude", targetSparsity: config.targetSparsity ?? 0, block };
 }
 
 /** The `constexpr_sparse_to_dense` op holding `sparse` in place of `weight`. */
@@ -105,14 +111,23 @@ export async function pruneWeights(
     {
       passName: "prune_weights",
       configKinds: PRUNER_KINDS,
-      async compress(weight, opConfig) {
+      async compress(weight, opConfig, { pool }) {
         if (!isPrunable(weight.tensor)) return undefined;
         // Block and n:m sparsity only suit conv and linear weights, unless named explicitly.
         const named = Object.prototype.hasOwnProperty.call(config.opNameConfigs ?? {}, weight.name);
         if (isStructuredPruning(opConfig) && !named && !feedsConvOrLinearWeight(weight)) {
           return undefined;
         }
-        const result = pruneTensor(weight.tensor, opConfig);
+        const tensor = weight.tensor;
+        const spec = pruneSpec(opConfig);
+        const result =
+          pool && tensor.data.length >= POOL_MINIMUM_ELEMENTS
+            ? await pool.run<PruneResult>(
+                PRUNE_TASK,
+                { weight: tensor, spec },
+                weight.ownsBuffer ? [tensor.data.buffer as ArrayBuffer] : [],
+              )
+            : prune(tensor, spec);
         if (result.kind === "skipped") return undefined;
         return { ops: [sparseToDenseOp(weight, result.weight)] };
       },

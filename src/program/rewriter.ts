@@ -68,7 +68,11 @@ export interface RewriteOptions {
   tempDir?: string;
   /** Where the new weight files live until the model is saved (default: the platform's). */
   scratch?: ScratchStorage;
-  /** Bytes of weights that may be in flight at once (default 256 MiB, at least one op). */
+  /**
+   * Bytes of input weights that may be in flight at once (at least one op). The default keeps
+   * every core busy with a couple of ops to spare: (cores + 2) × the largest op's weights, at
+   * most 256 MiB, so peak memory follows the largest tensor, not the model.
+   */
   memoryBudget?: number;
   onProgress?: (progress: RewriteProgress) => void;
   /** Whether an op is worth visiting; others are copied without a visit (default: all). */
@@ -187,7 +191,6 @@ export async function rewriteWeights(
 ): Promise<MLModel> {
   const spec = clone(ModelSchema, model.spec);
   const output = new OutputWeights(model, options.scratch ?? platform().scratch(options.tempDir));
-  const budget = options.memoryBudget ?? 256 * 1024 * 1024;
   const started: Promise<Replacement | undefined>[] = [];
   try {
     const work: { context: RewriteContext; bytes: number; visited: boolean }[] = [];
@@ -218,6 +221,7 @@ export async function rewriteWeights(
     }
 
     const total = work.length;
+    const budget = options.memoryBudget ?? defaultBudget(work);
     let inFlight = 0;
     let next = 0;
     for (let index = 0; index < total; index++) {
@@ -242,6 +246,13 @@ export async function rewriteWeights(
     await output.discard();
     throw error;
   }
+}
+
+const MAXIMUM_DEFAULT_BUDGET = 256 * 1024 * 1024;
+
+function defaultBudget(work: readonly { bytes: number }[]): number {
+  const largest = work.reduce((max, item) => Math.max(max, item.bytes), 0);
+  return Math.min((platform().parallelism() + 2) * largest, MAXIMUM_DEFAULT_BUDGET);
 }
 
 /** Blobs a visit asked for, written when its replacement is committed. */
@@ -281,7 +292,8 @@ async function commit(
   replacement: Replacement | undefined,
   output: OutputWeights,
 ): Promise<void> {
-  const pending = PENDING.get(context) ?? [];
+  // Taken out of the context, which lives until the rewrite ends: its tensors must not.
+  const pending = PENDING.get(context)?.splice(0) ?? [];
   const { op, block, graph } = context;
   if (!replacement) {
     for (const value of literalValues(op)) await output.copy(value);

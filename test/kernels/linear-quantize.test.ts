@@ -6,6 +6,7 @@ import {
   roundHalfEven,
 } from "../../src/kernels/linear-quantize.js";
 import { floatToHalfArray, halfToFloat, roundToHalf } from "../../src/kernels/fp16.js";
+import { referenceLinearQuantize } from "../support/linear-quantize-reference.js";
 
 test("ranges as coremltools: symmetric drops one end", () => {
   assert.deepEqual(quantizationRange(8, true, "linear_symmetric"), [-127, 127]);
@@ -72,4 +73,83 @@ test("blocks must divide their axis", () => {
     linearQuantize(w, { mode: "linear", dtype: "int4", blockSizes: [1, 3] })!.scale.shape,
     [2, 2],
   );
+});
+
+/** Deterministic values mixing ordinary weights with zeros, tiny, huge and NaN entries. */
+function randomFloats(count: number, seed: number): Float32Array {
+  const out = new Float32Array(count);
+  let state = seed;
+  for (let i = 0; i < count; i++) {
+    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
+    const unit = state / 2 ** 32;
+    const kind = state & 63;
+    out[i] =
+      kind === 0
+        ? 0
+        : kind === 1
+          ? NaN
+          : kind === 2
+            ? 1e-7 * unit
+            : kind === 3
+              ? 6e4 * unit
+              : unit * 2 - 1;
+  }
+  return out;
+}
+
+test("the row-wise kernel matches the element-wise reference bit for bit", () => {
+  const shapes: [number[], number[][]][] = [
+    [
+      [8, 64],
+      [
+        [1, 0],
+        [0, 0],
+        [1, 32],
+        [2, 16],
+        [0, 8],
+      ],
+    ],
+    [
+      [4, 6, 16],
+      [
+        [1, 0, 0],
+        [0, 3, 0],
+        [2, 1, 4],
+        [0, 0, 16],
+      ],
+    ],
+    [
+      [3, 5, 2, 4],
+      [
+        [1, 0, 0, 0],
+        [1, 5, 1, 2],
+      ],
+    ],
+  ];
+  let seed = 7;
+  for (const [shape, blockSizesList] of shapes) {
+    const count = shape.reduce((a, b) => a * b, 1);
+    for (const blockSizes of blockSizesList) {
+      for (const mode of ["linear_symmetric", "linear"] as const) {
+        for (const dtype of ["int8", "uint8", "int4", "uint4"] as const) {
+          const floats = randomFloats(count, seed++);
+          // Some all-zero and tiny-valued stretches, so zero and subnormal scales occur.
+          floats.fill(0, 0, 16);
+          floats.fill(3e-8, 16, 24);
+          for (const weight of [
+            { dtype: "fp32" as const, shape, data: floats },
+            { dtype: "fp16" as const, shape, data: floatToHalfArray(floats) },
+          ]) {
+            const spec = { mode, dtype, blockSizes };
+            const what = `${weight.dtype} [${shape}] blocks [${blockSizes}] ${mode} ${dtype}`;
+            assert.deepEqual(
+              linearQuantize(weight, spec),
+              referenceLinearQuantize(weight, spec),
+              what,
+            );
+          }
+        }
+      }
+    }
+  }
 });

@@ -15,6 +15,7 @@ import {
 } from "../../src/kernels/prune.js";
 import { constValue, opName } from "../../src/program/ops.js";
 import { readTensorValue } from "../../src/program/values.js";
+import { referencePruneByMagnitude } from "../support/prune-reference.js";
 import { casesNamed, opsByName, readParameter, sparseMask } from "../support/sparse.js";
 
 function fp32(shape: number[], values: number[]): PrunableTensor {
@@ -170,5 +171,32 @@ describe("golden prune cases (kernel level)", () => {
       }
       assert.ok(checked > 0);
     });
+  }
+});
+
+it("fp16 magnitude pruning on half patterns matches pruning decoded values", () => {
+  let state = 12345;
+  const next = () => (state = (Math.imul(state, 1664525) + 1013904223) >>> 0);
+  for (const count of [10, 97, 4096]) {
+    const bits = new Uint16Array(count);
+    for (let i = 0; i < count; i++) {
+      const r = next();
+      // Mostly ordinary values, with many ties, zeros of both signs, infinities and NaNs.
+      bits[i] =
+        r % 17 === 0
+          ? [0x0000, 0x8000, 0x7c00, 0xfc00, 0x7e00, 0x0001][r % 6]
+          : (r & 0x8000) | (0x2000 + ((r >>> 16) % 0x2000));
+    }
+    const weight = { dtype: "fp16" as const, shape: [count], data: bits };
+    for (const sparsity of [0, 0.01, 0.3, 0.5, 0.75, 0.999, 1]) {
+      const result = pruneByMagnitude(weight, sparsity);
+      assert.equal(result.kind, "sparse");
+      if (result.kind !== "sparse") continue;
+      assert.deepEqual(
+        result.weight,
+        referencePruneByMagnitude(weight, sparsity),
+        `${count} elements, sparsity ${sparsity}`,
+      );
+    }
   }
 });

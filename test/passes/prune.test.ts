@@ -9,7 +9,13 @@ import {
   thresholdPrunerConfig,
 } from "../../src/config/index.js";
 import { ConfigError } from "../../src/errors.js";
-import { loadModel, type MLModel } from "../../src/format/model.js";
+import { BlobFileWriter } from "../../src/format/blob/writer.js";
+import { createFileWriter, openFileReader } from "../../src/format/io-node.js";
+import { DEFAULT_WEIGHT_FILE, loadModel, MLModel } from "../../src/format/model.js";
+import { floatToHalfArray } from "../../src/kernels/fp16.js";
+import { WorkerPool } from "../../src/parallel/pool.js";
+import { ProgramBuilder } from "../../src/program/builder.js";
+import { readTensorValue } from "../../src/program/values.js";
 import type { Operation } from "../../src/format/gen/MIL_pb.js";
 import { pruneWeights } from "../../src/passes/prune.js";
 import { opName } from "../../src/program/ops.js";
@@ -178,5 +184,53 @@ describe("pruner configs", () => {
         }),
       /does not support op type matmul/,
     );
+  });
+});
+
+describe("pruneWeights with a worker pool", () => {
+  it("gives the same masks and values as pruning inline", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "prune-pool-"));
+    const path = join(dir, "weight.bin");
+    const writer = await BlobFileWriter.create(await createFileWriter(path));
+    const b = new ProgramBuilder("iOS18", writer);
+    const x = b.input("x", "fp16", [1, 512]);
+    const values = new Float32Array(256 * 512);
+    for (let i = 0; i < values.length; i++) values[i] = Math.sin(i * 12.9898) * 2;
+    const weight = await b.constant("big_w", {
+      dtype: "fp16",
+      shape: [256, 512],
+      data: floatToHalfArray(values),
+    });
+    b.output(b.linear(x, weight, undefined, "big"));
+    await writer.finish();
+    const model = new MLModel(
+      b.build(),
+      new Map([[DEFAULT_WEIGHT_FILE, { path, open: () => openFileReader(path) }]]),
+    );
+    const pool = new WorkerPool(2);
+    try {
+      const config = { globalConfig: magnitudePrunerConfig({ targetSparsity: 0.3 }) };
+      const pooled = await pruneWeights(model, config, { pool });
+      const inline = await pruneWeights(model, config);
+      const read = async (m: MLModel) => {
+        const op = program(m).find((o) => o.type === "constexpr_sparse_to_dense")!;
+        return Promise.all(
+          ["mask", "nonzero_data"].map(async (key) => {
+            const binding = op.inputs[key].arguments[0].binding;
+            assert.equal(binding.case, "value");
+            return [...(await readTensorValue(binding.value, m, key)).data];
+          }),
+        );
+      };
+      const [mask, nonzero] = await read(pooled.model);
+      assert.deepEqual([mask, nonzero], await read(inline.model));
+      // About 30% pruned (magnitudes tied with the percentile are all pruned).
+      assert.ok(nonzero.length <= values.length * 0.7 && nonzero.length > values.length * 0.69);
+      await Promise.all([pooled.model.close(), inline.model.close()]);
+    } finally {
+      await pool.close();
+      await model.close();
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
