@@ -260,10 +260,7 @@ class BlockEditor {
     if (q.zeroPoint !== undefined) {
       const data = q.dtype === "int8" ? Int8Array.of(q.zeroPoint) : Uint8Array.of(q.zeroPoint);
       ops.push(
-        makeConstOperation(
-          `${id}_zero_point`,
-          immediateValue({ dtype: q.dtype, shape: [], data }),
-        ),
+        makeConstOperation(`${id}_zero_point`, immediateValue({ dtype: q.dtype, shape: [], data })),
       );
       parameters.zero_point = `${id}_zero_point`;
     }
