@@ -74,3 +74,13 @@ export { compareModels, compareOutputs, type OutputComparison } from "./runtime/
 export { randomSamples } from "./runtime/inputs.js";
 /** coremltools' older `compression_utils` names (op_selector instead of configs). */
 export * as compressionUtils from "./passes/compression-utils.js";
+export {
+  activationQuantization,
+  collectActivationRanges,
+  linearQuantizeActivations,
+  type ActivationQuantizeOptions,
+  type ActivationQuantizeResult,
+  type ActivationRange,
+  type QuantizationParameters,
+} from "./passes/activation-quantize.js";
+export type { PredictOptions, ValueObserver } from "./runtime/interpreter.js";

@@ -7,6 +7,8 @@ import { compareModels, type OutputComparison } from "../runtime/compare.js";
 import { randomSamples } from "../runtime/inputs.js";
 import { Interpreter, type LoadOptions } from "../runtime/interpreter.js";
 import { formatNumber, formatTable } from "./format.js";
+import { parseCount } from "./inputs.js";
+import { withModel } from "./run.js";
 
 export interface CompareReport {
   reference: string;
@@ -53,3 +55,26 @@ export function renderComparison(report: CompareReport): string {
     ),
   ].join("\n");
 }
+
+/** The `--check <n>` option's sample count, or undefined when the option is absent. */
+export function checkCount(value: string | undefined): number | undefined {
+  return value === undefined ? undefined : parseCount(value, "--check");
+}
+
+/** `--check N` of the compress commands: the saved output against the input model. */
+export async function checkSaved(
+  inputPath: string,
+  outputPath: string,
+  count: number,
+): Promise<CompareReport> {
+  return withModel(inputPath, (reference) =>
+    withModel(outputPath, (candidate) =>
+      checkAgainst(reference, candidate, count, { reference: inputPath, candidate: outputPath }),
+    ),
+  );
+}
+
+export const CHECK_OPTION = [
+  "--check <n>",
+  "after compressing, compare the result with the input on n seeded random samples",
+] as const;

@@ -1,5 +1,6 @@
 /** Input tensors for the run commands: `--input name=file.npy` options, else seeded random data. */
-import { readFile } from "node:fs/promises";
+import { readFile, readdir } from "node:fs/promises";
+import { join } from "node:path";
 import { ConfigError } from "../errors.js";
 import { readNpy } from "../format/npy.js";
 import type { Tensor } from "../kernels/dtype.js";
@@ -55,4 +56,35 @@ export function parseCount(value: string, option: string): number {
 /** The `--stage` option: which ML program stage of a pipeline to run. */
 export function parseStage(value: string | undefined): number | undefined {
   return value === undefined ? undefined : parseCount(value, "--stage");
+}
+
+/**
+ * Samples from a folder: `<input name>.npy` files for one sample, or one sub-folder of such
+ * files per sample (in name order).
+ */
+export async function readInputsDir(
+  dir: string,
+  inputs: readonly ProgramIO[],
+): Promise<Record<string, Tensor>[]> {
+  const entries = await readdir(dir, { withFileTypes: true });
+  const folders = entries
+    .filter((e) => e.isDirectory())
+    .map((e) => e.name)
+    .sort();
+  const sampleDirs = folders.length > 0 ? folders.map((f) => join(dir, f)) : [dir];
+  const samples: Record<string, Tensor>[] = [];
+  for (const sampleDir of sampleDirs) {
+    const files = new Set(await readdir(sampleDir));
+    const missing = inputs.filter((i) => !files.has(`${i.name}.npy`)).map((i) => `${i.name}.npy`);
+    if (missing.length > 0) {
+      throw new ConfigError(`--inputs ${sampleDir}: missing ${missing.join(", ")}`);
+    }
+    const sample: Record<string, Tensor> = {};
+    for (const input of inputs) {
+      const file = join(sampleDir, `${input.name}.npy`);
+      sample[input.name] = readNpy(await readFile(file), file);
+    }
+    samples.push(sample);
+  }
+  return samples;
 }

@@ -18,7 +18,14 @@ import { CONSTEXPR_OPS, evaluateConstexpr, isConstexprOp } from "../passes/const
 import { parameterBindings } from "../passes/decompress.js";
 import { OpContext, type DeclaredOutput, type OpKernel } from "./kernel.js";
 import { kernelFor } from "./registry.js";
-import { fromTensor, isNumeric, roundInPlace, toTensor, type RuntimeValue } from "./value.js";
+import {
+  fromTensor,
+  isNumeric,
+  roundInPlace,
+  toTensor,
+  type NumericValue,
+  type RuntimeValue,
+} from "./value.js";
 
 export interface ProgramIO {
   name: string;
@@ -153,15 +160,19 @@ export class Interpreter {
     return new Interpreter(inputs, outputs, constants, literals, steps);
   }
 
-  /** Runs the program on one set of inputs; float outputs come back as fp32 tensors. */
-  predict(inputs: Record<string, Tensor>): Record<string, Tensor> {
+  /**
+   * Runs the program on one set of inputs; float outputs come back as fp32 tensors. An
+   * `observe` callback sees every numeric value an op produces (nested blocks included) as it
+   * is produced, so callers can gather statistics without keeping activations alive.
+   */
+  predict(inputs: Record<string, Tensor>, options: PredictOptions = {}): Record<string, Tensor> {
     const scope = new Scope();
     for (const input of this.inputs) {
       const given = inputs[input.name];
       if (!given) throw new ConfigError(`missing input "${input.name}"`);
       scope.values.set(input.name, this.convertInput(input, given));
     }
-    this.runSteps(this.steps, scope);
+    this.runSteps(this.steps, scope, options.observe);
     const result: Record<string, Tensor> = {};
     for (const output of this.outputs) {
       const value = this.lookup(scope, output.name);
@@ -177,7 +188,7 @@ export class Interpreter {
     return value;
   }
 
-  private runSteps(steps: readonly Step[], scope: Scope): void {
+  private runSteps(steps: readonly Step[], scope: Scope, observe?: ValueObserver): void {
     for (const step of steps) {
       const resolve = (input: string) =>
         step.op.inputs[input].arguments.map((a) =>
@@ -191,7 +202,7 @@ export class Interpreter {
           throw new FormatError(`op ${step.op.type} "${step.name}"`, `has no block ${index}`);
         const inner = new Scope(scope);
         block.inputs.forEach((name, i) => inner.values.set(name, inputs[i]));
-        this.runSteps(block.steps, inner);
+        this.runSteps(block.steps, inner, observe);
         return block.outputs.map((name) => this.lookup(inner, name));
       };
       const ctx = new OpContext(step.op, step.name, step.outputs, resolve, runBlock);
@@ -201,7 +212,9 @@ export class Interpreter {
         throw new Error(`op ${step.op.type} "${step.name}" produced ${results.length} outputs`);
       }
       step.op.outputs.forEach((output, i) => {
-        scope.values.set(output.name, this.storeOutput(step, i, results[i]));
+        const stored = this.storeOutput(step, i, results[i]);
+        scope.values.set(output.name, stored);
+        if (observe && isNumeric(stored)) observe(output.name, stored, step.op);
       });
       for (const name of step.release) scope.values.delete(name);
     }
@@ -242,6 +255,13 @@ export class Interpreter {
     }
     return { dtype, shape: value.shape, data: value.data };
   }
+}
+
+/** Sees one op output: its value name, its value (not to be modified) and the op. */
+export type ValueObserver = (name: string, value: NumericValue, op: Operation) => void;
+
+export interface PredictOptions {
+  observe?: ValueObserver;
 }
 
 export interface LoadOptions {

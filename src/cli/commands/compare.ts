@@ -2,12 +2,13 @@ import type { Command } from "commander";
 import { compareModels } from "../../runtime/compare.js";
 import { renderComparison, type CompareReport } from "../check.js";
 import { Interpreter } from "../../runtime/interpreter.js";
-import { collect, parseCount, parseStage, samplesFor } from "../inputs.js";
+import { collect, parseCount, parseStage, readInputsDir, samplesFor } from "../inputs.js";
 import { printJson, withModel } from "../run.js";
 
 interface CompareOptions {
   input: string[];
   randomInputs: string;
+  inputs?: string;
   seed: string;
   stage?: string;
   json?: boolean;
@@ -20,6 +21,7 @@ export function registerCompare(program: Command): void {
     .argument("<reference>", "the reference model (e.g. the uncompressed one)")
     .argument("<candidate>", "the model to check against it")
     .option("-i, --input <name=file.npy>", "an input tensor (repeat per input)", collect, [])
+    .option("--inputs <dir>", "a folder of <input>.npy files, or of one such folder per sample")
     .option("--random-inputs <n>", "number of seeded random samples when no --input is given", "4")
     .option("--stage <n>", "for pipelines: the index of the ML program stage to run")
     .option("--seed <n>", "seed of the random inputs", "0")
@@ -31,7 +33,9 @@ export function registerCompare(program: Command): void {
         withModel(candidatePath, async (candidate): Promise<CompareReport> => {
           const load = { pipelineStage: parseStage(options.stage) };
           const { inputs } = await Interpreter.load(reference, load);
-          const samples = await samplesFor(options.input, inputs, count, seed);
+          const samples = options.inputs
+            ? await readInputsDir(options.inputs, inputs)
+            : await samplesFor(options.input, inputs, count, seed);
           const outputs = await compareModels(reference, candidate, samples, load);
           return {
             reference: referencePath,

@@ -8,6 +8,7 @@ import { registerQuantize } from "./quantize.js";
 import { registerQuantizeWeights } from "./quantize-weights.js";
 import { registerCompare } from "./compare.js";
 import { registerPredict } from "./predict.js";
+import { registerQuantizeActivations } from "./quantize-activations.js";
 
 /** Every subcommand, in the order `--help` lists them. */
 export const COMMANDS: ((program: Command) => void)[] = [
@@ -18,6 +19,7 @@ export const COMMANDS: ((program: Command) => void)[] = [
   registerPrune,
   registerCompress,
   registerQuantizeWeights,
+  registerQuantizeActivations,
   registerPredict,
   registerCompare,
 ];

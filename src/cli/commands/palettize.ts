@@ -19,8 +19,10 @@ import { parseTarget } from "../../program/targets.js";
 import { formatBytes, formatTable } from "../format.js";
 import { createProgress } from "../progress.js";
 import { printJson, withModel } from "../run.js";
+import { CHECK_OPTION, checkCount, checkSaved, renderComparison } from "../check.js";
 
 interface PalettizeFlags {
+  check?: string;
   output: string;
   mode?: string;
   nbits?: string;
@@ -163,9 +165,11 @@ export function registerPalettize(program: Command): void {
     .option("--config <file>", `${PALETTIZER} config file (YAML or JSON, coremltools' shape)`)
     .option("--target <target>", "raise the model to at least this target first (e.g. ios18)")
     .option("--joint", "joint compression (iOS18+): palettize the kept values of pruned weights")
+    .option(...CHECK_OPTION)
     .option("--json", "print the report as JSON")
     .option("-q, --quiet", "no progress bar")
     .action(async (input: string, flags: PalettizeFlags) => {
+      const checks = checkCount(flags.check);
       const config = await palettizeConfig(flags);
       const raiseTarget = flags.target ? parseTarget(flags.target) : undefined;
       const workers = flags.workers ? integerFlag("--workers", flags.workers) : undefined;
@@ -190,14 +194,16 @@ export function registerPalettize(program: Command): void {
       });
       const sizeBefore = await diskSize(input);
       const sizeAfter = await diskSize(flags.output);
+      const check = checks ? await checkSaved(input, flags.output, checks) : undefined;
       if (flags.json) {
         const report = weights.map(({ config: c, ...rest }) => ({
           ...rest,
           config: describe(c as OpPalettizerConfig),
         }));
-        printJson({ input, output: flags.output, weights: report, sizeBefore, sizeAfter });
+        printJson({ input, output: flags.output, weights: report, sizeBefore, sizeAfter, check });
       } else {
         printTable(weights, sizeBefore, sizeAfter);
+        if (check) process.stdout.write(`${renderComparison(check)}\n`);
       }
     });
 }

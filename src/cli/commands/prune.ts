@@ -11,9 +11,11 @@ import { pruneWeights } from "../../passes/prune.js";
 import { compressionTable } from "../report.js";
 import { createProgress } from "../progress.js";
 import { printJson, withModel } from "../run.js";
+import { CHECK_OPTION, checkCount, checkSaved, renderComparison } from "../check.js";
 import { parseTarget } from "../../program/targets.js";
 
 interface PruneOptions {
+  check?: string;
   output: string;
   mode?: string;
   threshold?: string;
@@ -133,9 +135,11 @@ export function registerPrune(program: Command): void {
     .option("--weight-threshold <n>", "only prune weights with more elements (default 2048)")
     .option("--config <file>", "an OptimizationConfig (YAML or JSON) instead of the options above")
     .option("--target <target>", "raise the model to at least this target first (e.g. ios16)")
+    .option(...CHECK_OPTION)
     .option("--json", "print the summary as JSON")
     .option("-q, --quiet", "no progress bar")
     .action(async (input: string, options: PruneOptions) => {
+      const checks = checkCount(options.check);
       const config = await pruneConfigFromOptions(options);
       const raiseTarget = options.target ? parseTarget(options.target) : undefined;
       const progress = createProgress("prune", options.quiet || options.json);
@@ -150,8 +154,12 @@ export function registerPrune(program: Command): void {
         } finally {
           await result.model.close();
         }
-        if (options.json) printJson({ output: options.output, weights: result.weights });
-        else process.stdout.write(`${compressionTable(result)}\nwrote ${options.output}\n`);
+        const check = checks ? await checkSaved(input, options.output, checks) : undefined;
+        if (options.json) printJson({ output: options.output, weights: result.weights, check });
+        else {
+          process.stdout.write(`${compressionTable(result)}\nwrote ${options.output}\n`);
+          if (check) process.stdout.write(`${renderComparison(check)}\n`);
+        }
       });
     });
 }

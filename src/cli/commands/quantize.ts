@@ -18,6 +18,7 @@ import { parseTarget } from "../../program/targets.js";
 import { formatBytes, formatNumber, formatTable } from "../format.js";
 import { createProgress } from "../progress.js";
 import { printJson, withModel } from "../run.js";
+import { CHECK_OPTION, checkCount, checkSaved, renderComparison } from "../check.js";
 
 interface QuantizeFlags {
   output: string;
@@ -33,6 +34,7 @@ interface QuantizeFlags {
   joint?: boolean;
   json?: boolean;
   quiet?: boolean;
+  check?: string;
 }
 
 function integerFlag(flag: string, text: string): number {
@@ -204,9 +206,11 @@ export function registerQuantize(program: Command): void {
       "--joint",
       "joint compression (iOS18+): also quantize pruned weights' kept values and palettization tables",
     )
+    .option(...CHECK_OPTION)
     .option("--json", "print the report as JSON")
     .option("-q, --quiet", "no progress bar")
     .action(async (input: string, flags: QuantizeFlags) => {
+      const checks = checkCount(flags.check);
       const config = await quantizeConfig(flags);
       const raiseTarget = flags.target ? parseTarget(flags.target) : undefined;
       const progress = createProgress("quantize", flags.quiet || flags.json);
@@ -232,10 +236,12 @@ export function registerQuantize(program: Command): void {
       });
       const sizeBefore = await diskSize(input);
       const sizeAfter = await diskSize(flags.output);
+      const check = checks ? await checkSaved(input, flags.output, checks) : undefined;
       if (flags.json) {
-        printJson({ input, output: flags.output, weights, sizeBefore, sizeAfter });
+        printJson({ input, output: flags.output, weights, sizeBefore, sizeAfter, check });
       } else {
         printTable(weights, sizeBefore, sizeAfter);
+        if (check) process.stdout.write(`${renderComparison(check)}\n`);
       }
     });
 }
