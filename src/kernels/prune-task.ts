@@ -1,6 +1,5 @@
 /** Worker-pool registration of the pruning kernel (loaded by pool workers). */
-import { registerTaskModule } from "../parallel/pool.js";
-import { registerTasks } from "../parallel/tasks.js";
+import { registerTaskModule, registerTasks } from "../parallel/tasks.js";
 import { prune, type PrunableTensor, type PruneSpec } from "./prune.js";
 
 export const PRUNE_TASK = "prune";

@@ -7,6 +7,7 @@ import {
   type PrunerConfig,
 } from "../../config/pruner.js";
 import { ConfigError } from "../../errors.js";
+import { WorkerPool } from "../../parallel/pool.js";
 import { pruneWeights } from "../../passes/prune.js";
 import { compressionTable } from "../report.js";
 import { createProgress } from "../progress.js";
@@ -143,12 +144,16 @@ export function registerPrune(program: Command): void {
       const config = await pruneConfigFromOptions(options);
       const raiseTarget = options.target ? parseTarget(options.target) : undefined;
       const progress = createProgress("prune", options.quiet || options.json);
+      const pool = new WorkerPool();
       await withModel(input, async (model) => {
         const result = await pruneWeights(model, config, {
           raiseTarget,
+          pool,
           onProgress: ({ done, total, name }) => progress.update(done, total, name),
+        }).finally(() => {
+          progress.stop();
+          return pool.close();
         });
-        progress.stop();
         try {
           await result.model.save(options.output);
         } finally {
