@@ -3,7 +3,7 @@ import type { CompressionResult } from "../passes/driver.js";
 import { formatBytes, formatTable } from "./format.js";
 
 /** Each compressed weight with its size before and after, and the totals. */
-export function compressionTable(result: CompressionResult): string {
+export function compressionTable(result: Pick<CompressionResult, "weights">): string {
   const rows = result.weights.map((w) => [
     w.name,
     w.dtype,

@@ -1,6 +1,5 @@
 /** `coreml-optimize palettize IN -o OUT`: weights become look-up tables and indices. */
-import { readdir, stat } from "node:fs/promises";
-import { join, resolve } from "node:path";
+import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import type { Command } from "commander";
 import {
@@ -17,9 +16,9 @@ import type { WeightReport } from "../../passes/driver.js";
 import { palettizeWeights } from "../../passes/palettize.js";
 import { parseTarget } from "../../program/targets.js";
 import { formatBytes, formatTable } from "../format.js";
-import { createProgress } from "../progress.js";
-import { printJson, withModel } from "../run.js";
-import { CHECK_OPTION, checkCount, checkSaved, renderComparison } from "../check.js";
+import { printJson } from "../run.js";
+import { runCompression } from "../compression.js";
+import { CHECK_OPTION, checkCount, renderComparison } from "../check.js";
 
 interface PalettizeFlags {
   check?: string;
@@ -104,14 +103,6 @@ export async function palettizeConfig(
   };
 }
 
-async function diskSize(path: string): Promise<number> {
-  const info = await stat(path);
-  if (!info.isDirectory()) return info.size;
-  let total = 0;
-  for (const entry of await readdir(path)) total += await diskSize(join(path, entry));
-  return total;
-}
-
 function describe(config: OpPalettizerConfig): string {
   const parts: string[] = [config.mode];
   if (config.nbits !== undefined) parts.push(`${config.nbits}-bit`);
@@ -169,41 +160,27 @@ export function registerPalettize(program: Command): void {
     .option("--json", "print the report as JSON")
     .option("-q, --quiet", "no progress bar")
     .action(async (input: string, flags: PalettizeFlags) => {
-      const checks = checkCount(flags.check);
       const config = await palettizeConfig(flags);
       const raiseTarget = flags.target ? parseTarget(flags.target) : undefined;
       const workers = flags.workers ? integerFlag("--workers", flags.workers) : undefined;
-      const progress = createProgress("palettize", flags.quiet || flags.json);
-      const weights = await withModel(input, async (model) => {
-        try {
-          const result = await palettizeWeights(model, config, {
-            raiseTarget,
-            joint: flags.joint,
-            workers,
-            onProgress: ({ done, total, name }) => progress.update(done, total, name),
-          });
-          try {
-            await result.model.save(flags.output);
-          } finally {
-            await result.model.close();
-          }
-          return result.weights;
-        } finally {
-          progress.stop();
-        }
+      const outcome = await runCompression({
+        input,
+        output: flags.output,
+        title: "palettize",
+        quiet: Boolean(flags.quiet || flags.json),
+        checks: checkCount(flags.check),
+        compress: (model, onProgress) =>
+          palettizeWeights(model, config, { raiseTarget, joint: flags.joint, workers, onProgress }),
       });
-      const sizeBefore = await diskSize(input);
-      const sizeAfter = await diskSize(flags.output);
-      const check = checks ? await checkSaved(input, flags.output, checks) : undefined;
       if (flags.json) {
-        const report = weights.map(({ config: c, ...rest }) => ({
+        const weights = outcome.weights.map(({ config: c, ...rest }) => ({
           ...rest,
           config: describe(c as OpPalettizerConfig),
         }));
-        printJson({ input, output: flags.output, weights: report, sizeBefore, sizeAfter, check });
+        printJson({ input, output: flags.output, ...outcome, weights });
       } else {
-        printTable(weights, sizeBefore, sizeAfter);
-        if (check) process.stdout.write(`${renderComparison(check)}\n`);
+        printTable(outcome.weights, outcome.sizeBefore, outcome.sizeAfter);
+        if (outcome.check) process.stdout.write(`${renderComparison(outcome.check)}\n`);
       }
     });
 }

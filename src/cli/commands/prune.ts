@@ -10,9 +10,9 @@ import { ConfigError } from "../../errors.js";
 import { WorkerPool } from "../../parallel/pool.js";
 import { pruneWeights } from "../../passes/prune.js";
 import { compressionTable } from "../report.js";
-import { createProgress } from "../progress.js";
-import { printJson, withModel } from "../run.js";
-import { CHECK_OPTION, checkCount, checkSaved, renderComparison } from "../check.js";
+import { printJson } from "../run.js";
+import { runCompression } from "../compression.js";
+import { CHECK_OPTION, checkCount, renderComparison } from "../check.js";
 import { parseTarget } from "../../program/targets.js";
 
 interface PruneOptions {
@@ -140,31 +140,23 @@ export function registerPrune(program: Command): void {
     .option("--json", "print the summary as JSON")
     .option("-q, --quiet", "no progress bar")
     .action(async (input: string, options: PruneOptions) => {
-      const checks = checkCount(options.check);
       const config = await pruneConfigFromOptions(options);
       const raiseTarget = options.target ? parseTarget(options.target) : undefined;
-      const progress = createProgress("prune", options.quiet || options.json);
       const pool = new WorkerPool();
-      await withModel(input, async (model) => {
-        const result = await pruneWeights(model, config, {
-          raiseTarget,
-          pool,
-          onProgress: ({ done, total, name }) => progress.update(done, total, name),
-        }).finally(() => {
-          progress.stop();
-          return pool.close();
-        });
-        try {
-          await result.model.save(options.output);
-        } finally {
-          await result.model.close();
-        }
-        const check = checks ? await checkSaved(input, options.output, checks) : undefined;
-        if (options.json) printJson({ output: options.output, weights: result.weights, check });
-        else {
-          process.stdout.write(`${compressionTable(result)}\nwrote ${options.output}\n`);
-          if (check) process.stdout.write(`${renderComparison(check)}\n`);
-        }
-      });
+      const outcome = await runCompression({
+        input,
+        output: options.output,
+        title: "prune",
+        quiet: Boolean(options.quiet || options.json),
+        checks: checkCount(options.check),
+        compress: (model, onProgress) =>
+          pruneWeights(model, config, { raiseTarget, pool, onProgress }),
+      }).finally(() => pool.close());
+      if (options.json) {
+        printJson({ input, output: options.output, ...outcome });
+      } else {
+        process.stdout.write(`${compressionTable(outcome)}\nwrote ${options.output}\n`);
+        if (outcome.check) process.stdout.write(`${renderComparison(outcome.check)}\n`);
+      }
     });
 }

@@ -1,6 +1,4 @@
 /** `coreml-optimize quantize IN -o OUT`: linear quantization of a model's weights. */
-import { stat, readdir } from "node:fs/promises";
-import { join } from "node:path";
 import type { Command } from "commander";
 import {
   LINEAR_QUANTIZER,
@@ -16,9 +14,9 @@ import { linearQuantizeWeights } from "../../passes/linear-quantize.js";
 import { WorkerPool } from "../../parallel/pool.js";
 import { parseTarget } from "../../program/targets.js";
 import { formatBytes, formatNumber, formatTable } from "../format.js";
-import { createProgress } from "../progress.js";
-import { printJson, withModel } from "../run.js";
-import { CHECK_OPTION, checkCount, checkSaved, renderComparison } from "../check.js";
+import { printJson } from "../run.js";
+import { runCompression } from "../compression.js";
+import { CHECK_OPTION, checkCount, renderComparison } from "../check.js";
 
 interface QuantizeFlags {
   output: string;
@@ -130,14 +128,6 @@ export async function quantizeConfig(
   return { ...config, opTypeConfigs, opNameConfigs };
 }
 
-async function diskSize(path: string): Promise<number> {
-  const info = await stat(path);
-  if (!info.isDirectory()) return info.size;
-  let total = 0;
-  for (const entry of await readdir(path)) total += await diskSize(join(path, entry));
-  return total;
-}
-
 function describe(config: OpLinearQuantizerConfig): string {
   const block =
     config.granularity === "per_block"
@@ -210,38 +200,28 @@ export function registerQuantize(program: Command): void {
     .option("--json", "print the report as JSON")
     .option("-q, --quiet", "no progress bar")
     .action(async (input: string, flags: QuantizeFlags) => {
-      const checks = checkCount(flags.check);
       const config = await quantizeConfig(flags);
       const raiseTarget = flags.target ? parseTarget(flags.target) : undefined;
-      const progress = createProgress("quantize", flags.quiet || flags.json);
       const pool = new WorkerPool();
-      const weights = await withModel(input, async (model) => {
-        try {
-          const result = await linearQuantizeWeights(model, config, {
+      const outcome = await runCompression({
+        input,
+        output: flags.output,
+        title: "quantize",
+        quiet: Boolean(flags.quiet || flags.json),
+        checks: checkCount(flags.check),
+        compress: (model, onProgress) =>
+          linearQuantizeWeights(model, config, {
             raiseTarget,
             joint: flags.joint,
             pool,
-            onProgress: ({ done, total, name }) => progress.update(done, total, name),
-          });
-          try {
-            await result.model.save(flags.output);
-          } finally {
-            await result.model.close();
-          }
-          return result.weights;
-        } finally {
-          progress.stop();
-          await pool.close();
-        }
-      });
-      const sizeBefore = await diskSize(input);
-      const sizeAfter = await diskSize(flags.output);
-      const check = checks ? await checkSaved(input, flags.output, checks) : undefined;
+            onProgress,
+          }),
+      }).finally(() => pool.close());
       if (flags.json) {
-        printJson({ input, output: flags.output, weights, sizeBefore, sizeAfter, check });
+        printJson({ input, output: flags.output, ...outcome });
       } else {
-        printTable(weights, sizeBefore, sizeAfter);
-        if (check) process.stdout.write(`${renderComparison(check)}\n`);
+        printTable(outcome.weights, outcome.sizeBefore, outcome.sizeAfter);
+        if (outcome.check) process.stdout.write(`${renderComparison(outcome.check)}\n`);
       }
     });
 }

@@ -1,0 +1,64 @@
+/**
+ * What the compress commands (quantize, palettize, prune) share: load the input, compress it
+ * with a progress bar, save atomically, measure sizes on disk and, with `--check N`, compare
+ * the saved model's outputs with the input's.
+ */
+import { readdir, stat } from "node:fs/promises";
+import { join } from "node:path";
+import type { MLModel } from "../format/model.js";
+import type { CompressionResult, WeightReport } from "../passes/driver.js";
+import type { RewriteProgress } from "../program/rewriter.js";
+import { checkSaved, type CompareReport } from "./check.js";
+import { createProgress } from "./progress.js";
+import { withModel } from "./run.js";
+
+export interface CompressionRun {
+  input: string;
+  output: string;
+  /** Progress bar title. */
+  title: string;
+  quiet: boolean;
+  /** `--check N`: seeded samples to compare the result with the input on. */
+  checks?: number;
+  compress(
+    model: MLModel,
+    onProgress: (progress: RewriteProgress) => void,
+  ): Promise<CompressionResult>;
+}
+
+export interface CompressionOutcome {
+  weights: WeightReport[];
+  sizeBefore: number;
+  sizeAfter: number;
+  check?: CompareReport;
+}
+
+/** Bytes of a file, or of every file in a folder. */
+export async function diskSize(path: string): Promise<number> {
+  const info = await stat(path);
+  if (!info.isDirectory()) return info.size;
+  let total = 0;
+  for (const entry of await readdir(path)) total += await diskSize(join(path, entry));
+  return total;
+}
+
+export async function runCompression(run: CompressionRun): Promise<CompressionOutcome> {
+  const progress = createProgress(run.title, run.quiet);
+  const weights = await withModel(run.input, async (model) => {
+    const result = await run
+      .compress(model, ({ done, total, name }) => progress.update(done, total, name))
+      .finally(() => progress.stop());
+    try {
+      await result.model.save(run.output);
+    } finally {
+      await result.model.close();
+    }
+    return result.weights;
+  });
+  return {
+    weights,
+    sizeBefore: await diskSize(run.input),
+    sizeAfter: await diskSize(run.output),
+    check: run.checks ? await checkSaved(run.input, run.output, run.checks) : undefined,
+  };
+}
