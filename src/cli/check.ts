@@ -47,12 +47,20 @@ export function renderComparison(report: CompareReport): string {
     percent(o.top1Agreement),
     percent(o.top5Agreement),
   ]);
+  const notes = report.outputs.flatMap(({ name, nonFinite }) =>
+    nonFinite
+      ? [
+          `note: ${name}: ${nonFinite.candidate} candidate and ${nonFinite.reference} reference values are infinite or NaN (fp16 overflow?); the statistics cover the finite ones`,
+        ]
+      : [],
+  );
   return [
     `${report.candidate} against ${report.reference}, ${report.samples} sample(s):`,
     formatTable(
       ["output", "SNR dB", "PSNR dB", "cosine", "max abs err", "MSE", "top-1", "top-5"],
       rows,
     ),
+    ...notes,
   ].join("\n");
 }
 

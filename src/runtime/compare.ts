@@ -10,7 +10,7 @@ import { Interpreter, type LoadOptions } from "./interpreter.js";
 
 export interface OutputComparison {
   name: string;
-  /** Elements compared, over all samples. */
+  /** Elements compared (finite in both models), over all samples. */
   count: number;
   maxAbsError: number;
   mse: number;
@@ -26,6 +26,11 @@ export interface OutputComparison {
    */
   top1Agreement?: number;
   top5Agreement?: number;
+  /**
+   * Elements that are infinite or NaN (e.g. fp16 overflow), left out of the statistics above;
+   * present only when there are some.
+   */
+  nonFinite?: { reference: number; candidate: number };
 }
 
 /** Accumulates the statistics of one output over samples. */
@@ -41,6 +46,8 @@ class OutputStats {
   top1 = 0;
   top5 = 0;
   classifier = true;
+  referenceNonFinite = 0;
+  candidateNonFinite = 0;
 
   constructor(readonly name: string) {}
 
@@ -55,7 +62,13 @@ class OutputStats {
     for (let i = 0; i < a.length; i++) {
       const x = Number(a[i]);
       const y = Number(b[i]);
+      if (!Number.isFinite(x) || !Number.isFinite(y)) {
+        if (!Number.isFinite(x)) this.referenceNonFinite++;
+        if (!Number.isFinite(y)) this.candidateNonFinite++;
+        continue;
+      }
       const e = x - y;
+      this.count++;
       this.maxAbsError = Math.max(this.maxAbsError, Math.abs(e));
       this.peak = Math.max(this.peak, Math.abs(x));
       this.signal += x * x;
@@ -63,7 +76,6 @@ class OutputStats {
       this.dot += x * y;
       this.candidateEnergy += y * y;
     }
-    this.count += a.length;
     const classes = reference.shape[reference.shape.length - 1] ?? 0;
     this.classifier &&= reference.shape.length <= 2 && classes >= 5;
     if (this.classifier) this.countTopClasses(a, b, classes);
@@ -98,6 +110,22 @@ class OutputStats {
           ? 1
           : this.dot / Math.sqrt(this.signal * this.candidateEnergy),
     };
+    if (this.referenceNonFinite + this.candidateNonFinite > 0) {
+      comparison.nonFinite = {
+        reference: this.referenceNonFinite,
+        candidate: this.candidateNonFinite,
+      };
+      // Nothing finite to compare: no statistic is meaningful.
+      if (this.count === 0) {
+        Object.assign(comparison, {
+          maxAbsError: NaN,
+          mse: NaN,
+          snrDb: NaN,
+          psnrDb: NaN,
+          cosine: NaN,
+        });
+      }
+    }
     if (this.classifier && this.rows > 0) {
       comparison.top1Agreement = this.top1 / this.rows;
       comparison.top5Agreement = this.top5 / this.rows;

@@ -63,7 +63,7 @@ test(
   "compare reports per-output metrics",
   { skip: !existsSync(base) || !existsSync(compressed) },
   () => {
-    const result = runCli("compare", base, compressed, "--random-inputs", "2", "--json");
+    const result = runCli("compare", base, compressed, "--samples", "2", "--json");
     assert.equal(result.status, 0, result.stderr);
     const report = JSON.parse(result.stdout) as {
       samples: number;
@@ -72,7 +72,7 @@ test(
     assert.equal(report.samples, 2);
     for (const o of report.outputs)
       assert.ok(Number.isFinite(o.snrDb) && o.snrDb > 25, `${o.name}: ${o.snrDb}`);
-    const table = runCli("compare", base, base, "--random-inputs", "1");
+    const table = runCli("compare", base, base, "--samples", "1");
     assert.equal(table.status, 0, table.stderr);
     assert.match(table.stdout, /SNR dB/);
     assert.match(table.stdout, /inf/);

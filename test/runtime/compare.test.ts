@@ -66,3 +66,22 @@ test(
     }
   },
 );
+
+test("infinite or NaN outputs are counted apart and left out of the statistics", async () => {
+  const tensor = (values: number[]) => ({
+    dtype: "fp32" as const,
+    shape: [values.length],
+    data: Float32Array.from(values),
+  });
+  const [partly] = compareOutputs(
+    [{ y: tensor([1, 2, 3, 4]) }],
+    [{ y: tensor([1, Infinity, 3, NaN]) }],
+  );
+  assert.deepEqual(partly.nonFinite, { reference: 0, candidate: 2 });
+  assert.equal(partly.count, 2);
+  assert.equal(partly.snrDb, Infinity);
+  const [none] = compareOutputs([{ y: tensor([1, 2]) }], [{ y: tensor([NaN, -Infinity]) }]);
+  assert.ok(Number.isNaN(none.snrDb) && Number.isNaN(none.cosine));
+  const [clean] = compareOutputs([{ y: tensor([1, 2]) }], [{ y: tensor([1, 2.5]) }]);
+  assert.equal(clean.nonFinite, undefined);
+});

@@ -7,7 +7,7 @@ import { printJson, withModel } from "../run.js";
 
 interface CompareOptions {
   input: string[];
-  randomInputs: string;
+  samples: string;
   inputs?: string;
   seed: string;
   stage?: string;
@@ -22,12 +22,16 @@ export function registerCompare(program: Command): void {
     .argument("<candidate>", "the model to check against it")
     .option("-i, --input <name=file.npy>", "an input tensor (repeat per input)", collect, [])
     .option("--inputs <dir>", "a folder of <input>.npy files, or of one such folder per sample")
-    .option("--random-inputs <n>", "number of seeded random samples when no --input is given", "4")
+    .option(
+      "--samples <n>",
+      "number of seeded random samples when no --input or --inputs is given",
+      "4",
+    )
     .option("--stage <n>", "for pipelines: the index of the ML program stage to run")
     .option("--seed <n>", "seed of the random inputs", "0")
     .option("--json", "print machine-readable JSON")
     .action(async (referencePath: string, candidatePath: string, options: CompareOptions) => {
-      const count = parseCount(options.randomInputs, "--random-inputs");
+      const count = parseCount(options.samples, "--samples");
       const seed = parseCount(options.seed, "--seed");
       const report = await withModel(referencePath, (reference) =>
         withModel(candidatePath, async (candidate): Promise<CompareReport> => {
