@@ -10,6 +10,7 @@ export * from "./config/linear-quantizer.js";
 export * from "./config/pruner.js";
 export * from "./config/palettizer.js";
 export * from "./config/steps.js";
+export * from "./config/activation-quantizer.js";
 export { compressInSteps, type StepResult, type StepsOptions } from "./passes/compress-steps.js";
 export {
   compressWeights,

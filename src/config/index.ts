@@ -6,3 +6,4 @@ export * from "./linear-quantizer.js";
 export * from "./pruner.js";
 export * from "./palettizer.js";
 export * from "./steps.js";
+export * from "./activation-quantizer.js";

@@ -33,6 +33,13 @@ import {
   type OptimizationConfig,
 } from "../config/optimization-config.js";
 import { LINEAR_QUANTIZER, type OpLinearQuantizerConfig } from "../config/linear-quantizer.js";
+import {
+  ACTIVATION_QUANTIZER,
+  type OpActivationLinearQuantizerConfig,
+} from "../config/activation-quantizer.js";
+
+/** Activation configs: coremltools' own kind, or a linear quantizer config's mode and dtype. */
+export type ActivationConfig = OpActivationLinearQuantizerConfig | OpLinearQuantizerConfig;
 import { inputNames, makeConstOperation, makeOperation, opName } from "../program/ops.js";
 import { TARGETS, targetOfSpecificationVersion, type Target } from "../program/targets.js";
 import { dataTypeOf, tensorTypeInfo } from "../program/types.js";
@@ -162,7 +169,7 @@ export interface QuantizationParameters {
  */
 export function activationQuantization(
   range: ActivationRange,
-  config: Pick<OpLinearQuantizerConfig, "mode" | "dtype">,
+  config: Pick<ActivationConfig, "mode" | "dtype">,
   activationType: "fp16" | "fp32" = "fp16",
 ): QuantizationParameters {
   const dtype = config.dtype === "uint8" ? "uint8" : "int8";
@@ -334,11 +341,11 @@ function bindsName(op: Operation, input: string, name: string): void {
 
 interface Context {
   editor: BlockEditor;
-  config: OptimizationConfig<OpLinearQuantizerConfig>;
+  config: OptimizationConfig<ActivationConfig>;
   ranges: Map<string, ActivationRange>;
 }
 
-function quantizationOf(context: Context, name: string, config: OpLinearQuantizerConfig) {
+function quantizationOf(context: Context, name: string, config: ActivationConfig) {
   const range = context.ranges.get(name);
   const dtype = tensorTypeInfo(context.editor.typeOf(name))?.dtype;
   return range && activationQuantization(range, config, dtype === "fp32" ? "fp32" : "fp16");
@@ -467,8 +474,8 @@ function removeUnusedConsts(editor: BlockEditor): void {
 }
 
 /** Fails unless every config is an 8-bit linear quantizer config. */
-function checkConfig(config: OptimizationConfig<OpLinearQuantizerConfig>): void {
-  expectConfigKinds(config, [LINEAR_QUANTIZER], PASS);
+function checkConfig(config: OptimizationConfig<ActivationConfig>): void {
+  expectConfigKinds(config, [ACTIVATION_QUANTIZER, LINEAR_QUANTIZER], PASS);
   const configs = [
     config.globalConfig,
     ...Object.values(config.opTypeConfigs ?? {}),
@@ -497,7 +504,7 @@ function requireIos17(model: MLModel): void {
  */
 export async function linearQuantizeActivations(
   input: MLModel,
-  config: OptimizationConfig<OpLinearQuantizerConfig>,
+  config: OptimizationConfig<ActivationConfig>,
   samples: readonly Record<string, Tensor>[],
   options: ActivationQuantizeOptions = {},
 ): Promise<ActivationQuantizeResult> {

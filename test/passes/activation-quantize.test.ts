@@ -8,6 +8,7 @@ import { loadModel, type MLModel } from "../../src/format/model.js";
 import { linearQuantizerConfig } from "../../src/config/linear-quantizer.js";
 import type { OpLinearQuantizerConfig } from "../../src/config/linear-quantizer.js";
 import type { OptimizationConfig } from "../../src/config/optimization-config.js";
+import { parseOptimizationConfig } from "../../src/config/index.js";
 import { ConfigError } from "../../src/errors.js";
 import { roundToHalf } from "../../src/kernels/fp16.js";
 import type { Tensor } from "../../src/kernels/dtype.js";
@@ -276,3 +277,26 @@ test(
     });
   },
 );
+
+test("coremltools' OpActivationLinearQuantizerConfig parses with its defaults and limits", () => {
+  const config = parseOptimizationConfig({
+    config_type: "OpActivationLinearQuantizerConfig",
+    global_config: { mode: "linear" },
+    op_type_configs: { add: null },
+  });
+  assert.deepEqual(config.globalConfig, {
+    kind: "OpActivationLinearQuantizerConfig",
+    mode: "linear",
+    dtype: "int8",
+    weightThreshold: 2048,
+  });
+  assert.equal(config.opTypeConfigs?.add, null);
+  assert.throws(
+    () =>
+      parseOptimizationConfig({
+        config_type: "OpActivationLinearQuantizerConfig",
+        global_config: { dtype: "int4" },
+      }),
+    /global_config\.dtype: expected one of int8, uint8/,
+  );
+});

@@ -4,14 +4,16 @@
  */
 import type { Command } from "commander";
 import {
-  LINEAR_QUANTIZER,
-  linearQuantizerConfig,
+  ACTIVATION_QUANTIZER,
+  activationQuantizerConfig,
   loadConfigFile,
-  type LinearQuantizerOptions,
-  type OpLinearQuantizerConfig,
+  type OpActivationLinearQuantizerConfig,
   type OptimizationConfig,
 } from "../../config/index.js";
-import { linearQuantizeActivations } from "../../passes/activation-quantize.js";
+import {
+  linearQuantizeActivations,
+  type ActivationConfig,
+} from "../../passes/activation-quantize.js";
 import { parseTarget } from "../../program/targets.js";
 import { randomSamples } from "../../runtime/inputs.js";
 import { Interpreter } from "../../runtime/interpreter.js";
@@ -37,20 +39,23 @@ interface ActivationFlags {
 
 async function activationConfig(
   flags: ActivationFlags,
-): Promise<OptimizationConfig<OpLinearQuantizerConfig>> {
-  const options: LinearQuantizerOptions = {};
-  if (flags.mode) (options as Record<string, unknown>).mode = flags.mode;
-  if (flags.dtype) (options as Record<string, unknown>).dtype = flags.dtype;
-  if (!flags.config) return { globalConfig: linearQuantizerConfig(options, "options") };
-  const fromFile = (await loadConfigFile(
-    flags.config,
-  )) as OptimizationConfig<OpLinearQuantizerConfig>;
+): Promise<OptimizationConfig<ActivationConfig>> {
+  const options: Record<string, unknown> = {};
+  if (flags.mode) options.mode = flags.mode;
+  if (flags.dtype) options.dtype = flags.dtype;
+  const flagged = (base: Partial<OpActivationLinearQuantizerConfig> = {}) =>
+    activationQuantizerConfig(
+      { ...base, ...options } as Partial<OpActivationLinearQuantizerConfig>,
+      "options",
+    );
+  if (!flags.config) return { globalConfig: flagged() };
+  const fromFile = (await loadConfigFile(flags.config)) as OptimizationConfig<ActivationConfig>;
   if (Object.keys(options).length === 0 || !fromFile.globalConfig) return fromFile;
-  const globalConfig = linearQuantizerConfig(
-    { mode: fromFile.globalConfig.mode, dtype: fromFile.globalConfig.dtype, ...options },
-    "options",
-  );
-  return { ...fromFile, globalConfig };
+  const { mode, dtype } = fromFile.globalConfig;
+  return {
+    ...fromFile,
+    globalConfig: flagged({ mode, dtype: dtype as OpActivationLinearQuantizerConfig["dtype"] }),
+  };
 }
 
 export function registerQuantizeActivations(program: Command): void {
@@ -69,7 +74,10 @@ export function registerQuantizeActivations(program: Command): void {
     .option("--seed <n>", "seed of the random samples", "0")
     .option("--mode <mode>", "linear_symmetric (default) or linear")
     .option("--dtype <dtype>", "int8 (default) or uint8")
-    .option("--config <file>", `${LINEAR_QUANTIZER} config file (YAML or JSON, coremltools' shape)`)
+    .option(
+      "--config <file>",
+      `${ACTIVATION_QUANTIZER} (or OpLinearQuantizerConfig) file (YAML or JSON, coremltools' shape)`,
+    )
     .option("--target <target>", "raise the model to at least this target first (e.g. ios17)")
     .option(...CHECK_OPTION)
     .option("--json", "print the report as JSON")
