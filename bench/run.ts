@@ -12,7 +12,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { formatBytes, formatTable } from "../src/cli/format.js";
 import { benchmarkInference } from "./inference.js";
-import { generateTransformer, shapeForBytes } from "./model.js";
+import { shapeForBytes } from "./model.js";
 import { TASKS } from "./tasks.js";
 
 const { values } = parseArgs({
@@ -27,38 +27,44 @@ const shape = shapeForBytes(bytes, Number(values.hidden));
 const work = await mkdtemp(join(tmpdir(), "coreml-optimize-bench-"));
 const modelPath = join(work, "transformer.mlpackage");
 
+interface Measured {
+  seconds: number;
+  cpuSeconds: number;
+  peakRssBytes: number;
+}
+
+const taskScript = join(dirname(fileURLToPath(import.meta.url)), "task.js");
+const measure = (args: string[]) =>
+  JSON.parse(
+    execFileSync(process.execPath, [taskScript, ...args], { encoding: "utf8" }),
+  ) as Measured;
+
 try {
-  const start = performance.now();
-  const model = await generateTransformer(shape);
-  await model.save(modelPath);
-  await model.close();
-  const generateSeconds = (performance.now() - start) / 1000;
+  const generated = measure(["generate", String(bytes), values.hidden, modelPath]);
   const weightBytes = (await stat(join(modelPath, "Data/com.apple.CoreML/weights/weight.bin")))
     .size;
   const largest = 4 * shape.hidden * shape.hidden * 2;
   process.stdout.write(
-    `model: ${shape.layers} layers, hidden ${shape.hidden}, ${formatBytes(weightBytes)} of fp16 weights, largest tensor ${formatBytes(largest)}\n` +
-      `generated in ${generateSeconds.toFixed(1)} s (${formatBytes(weightBytes / generateSeconds)}/s written)\n\n`,
+    `model: ${shape.layers} layers, hidden ${shape.hidden}, ${formatBytes(weightBytes)} of fp16 weights, largest tensor ${formatBytes(largest)}\n\n`,
   );
-  const rows: string[][] = [];
-  const taskScript = join(dirname(fileURLToPath(import.meta.url)), "task.js");
+  const row = (name: string, result: Measured) => [
+    name,
+    `${result.seconds.toFixed(2)} s`,
+    `${result.cpuSeconds.toFixed(2)} s`,
+    `${formatBytes(weightBytes / result.seconds)}/s`,
+    formatBytes(result.peakRssBytes),
+    `${((result.peakRssBytes / weightBytes) * 100).toFixed(0)}% of model`,
+  ];
+  const rows: string[][] = [row("write (generate)", generated)];
+  const outputs = new Map<string, string>();
   for (const name of values.tasks.split(",")) {
-    const output = join(work, `${name}.mlpackage`);
-    const result = JSON.parse(
-      execFileSync(process.execPath, [taskScript, name, modelPath, output], { encoding: "utf8" }),
-    ) as {
-      seconds: number;
-      cpuSeconds: number;
-      peakRssBytes: number;
-    };
-    rows.push([
-      name,
-      `${result.seconds.toFixed(2)} s`,
-      `${result.cpuSeconds.toFixed(2)} s`,
-      `${formatBytes(weightBytes / result.seconds)}/s`,
-      formatBytes(result.peakRssBytes),
-      `${((result.peakRssBytes / weightBytes) * 100).toFixed(0)}% of model`,
-    ]);
+    const task = TASKS[name];
+    if (!task) throw new Error(`unknown task ${name} (known: ${Object.keys(TASKS).join(", ")})`);
+    const input = task.from ? outputs.get(task.from) : modelPath;
+    if (!input) throw new Error(`task ${name} needs task ${task.from} to run before it`);
+    const output = join(work, `${name}.out`);
+    outputs.set(name, output);
+    rows.push(row(name, measure([name, input, output])));
   }
   process.stdout.write(
     `${formatTable(["task", "time", "cpu time", "throughput", "peak RSS", "peak / model"], rows)}\n`,

@@ -1,5 +1,7 @@
 /** Benchmark tasks: each reads a model and (mostly) writes one, timed in its own process. */
 import { linearQuantizerConfig, magnitudePrunerConfig } from "../src/config/index.js";
+import { copyFile, mkdir } from "node:fs/promises";
+import { join } from "node:path";
 import { loadModel, type MLModel } from "../src/format/model.js";
 import { WorkerPool } from "../src/parallel/pool.js";
 import { decompressWeights } from "../src/passes/decompress.js";
@@ -34,8 +36,17 @@ async function transformModel(
   }
 }
 
+const WEIGHTS = "Data/com.apple.CoreML/weights/weight.bin";
+
 export const TASKS: Record<string, BenchTask> = {
   /** Reads every weight tensor (random access by offset). */
+  /** A plain copy of the weight file: the speed the I/O allows. */
+  file_copy: {
+    run: async (input, output) => {
+      await mkdir(output, { recursive: true });
+      await copyFile(join(input, WEIGHTS), join(output, "weight.bin"));
+    },
+  },
   read: { run: readAll },
   /** Streams every weight through the rewriter into a new package. */
   copy: { run: copyModel },
@@ -72,6 +83,23 @@ export const TASKS: Record<string, BenchTask> = {
               model,
               { globalConfig: magnitudePrunerConfig({ targetSparsity: 0.5 }) },
               { pool },
+            )
+          ).model,
+      ),
+  },
+  /** 50 % magnitude pruning, then int8 on the kept values (joint), from the pruned model. */
+  prune50_int8_joint: {
+    from: "prune_magnitude50",
+    run: (input, output) =>
+      transformModel(
+        input,
+        output,
+        async (model, pool) =>
+          (
+            await linearQuantizeWeights(
+              model,
+              { globalConfig: linearQuantizerConfig() },
+              { pool, joint: true },
             )
           ).model,
       ),
