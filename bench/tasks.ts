@@ -1,11 +1,16 @@
 /** Benchmark tasks: each reads a model and (mostly) writes one, timed in its own process. */
-import { linearQuantizerConfig, magnitudePrunerConfig } from "../src/config/index.js";
 import { copyFile, mkdir } from "node:fs/promises";
 import { join } from "node:path";
+import {
+  linearQuantizerConfig,
+  magnitudePrunerConfig,
+  palettizerConfig,
+} from "../src/config/index.js";
 import { loadModel, type MLModel } from "../src/format/model.js";
 import { WorkerPool } from "../src/parallel/pool.js";
 import { decompressWeights } from "../src/passes/decompress.js";
 import { linearQuantizeWeights } from "../src/passes/linear-quantize.js";
+import { palettizeWeights } from "../src/passes/palettize.js";
 import { pruneWeights } from "../src/passes/prune.js";
 import { constValue, opName } from "../src/program/ops.js";
 import { rewriteWeights } from "../src/program/rewriter.js";
@@ -103,6 +108,34 @@ export const TASKS: Record<string, BenchTask> = {
             )
           ).model,
       ),
+  },
+  /** 4-bit k-means palettization, one table per tensor. */
+  palettize4: {
+    run: (input, output) =>
+      transformModel(
+        input,
+        output,
+        async (model, pool) =>
+          (
+            await palettizeWeights(
+              model,
+              { globalConfig: palettizerConfig({ nbits: 4 }) },
+              { pool },
+            )
+          ).model,
+      ),
+  },
+  /** 4-bit k-means palettization, one table per group of 16 output channels. */
+  palettize4_group16: {
+    run: (input, output) =>
+      transformModel(input, output, async (model, pool) => {
+        const config = palettizerConfig({
+          nbits: 4,
+          granularity: "per_grouped_channel",
+          groupSize: 16,
+        });
+        return (await palettizeWeights(model, { globalConfig: config }, { pool })).model;
+      }),
   },
   /** Back to dense fp16 from the int8 model. */
   decompress: {

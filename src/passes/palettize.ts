@@ -34,7 +34,7 @@ import {
   type ValueType,
 } from "../kernels/palettize/modes.js";
 import "../kernels/palettize/tasks.js";
-import { roundToHalf } from "../kernels/fp16.js";
+import { halfToFloat, roundToHalf } from "../kernels/fp16.js";
 import type { WorkerPool } from "../parallel/pool.js";
 import { platform } from "../platform/index.js";
 import { makeOperation } from "../program/ops.js";
@@ -208,14 +208,15 @@ async function palettize(
     return undefined;
   }
 
-  let values = floatValues(tensor);
   let halfBits = tensor.dtype === "fp16" ? (tensor.data as Uint16Array) : undefined;
+  // fp16 weights travel as their half patterns, decoded only where a mode needs numbers.
+  let values = halfBits && !config.enablePerChannelScale ? undefined : floatValues(tensor);
   let scale: { data: Float64Array; shape: number[] } | undefined;
   let pointWeights: Float64Array | undefined;
   const valueType = valueTypeOf(tensor);
   if (config.enablePerChannelScale) {
     const round = valueType === "fp16" ? roundToHalf : Math.fround;
-    const normalized = perChannelScale(values, tensor.shape, channelAxis, round);
+    const normalized = perChannelScale(values!, tensor.shape, channelAxis, round);
     values = normalized.normalized;
     halfBits = halfBits && Uint16Array.from(values, doubleToHalf);
     scale = { data: normalized.scale, shape: normalized.scaleShape };
@@ -231,15 +232,18 @@ async function palettize(
     }
   }
 
-  const grouped = gatherGroups(layout, values);
   const groupedHalf = halfBits && gatherGroups(layout, halfBits);
+  // Half patterns hold fp16 values exactly (normalized ones are rounded to half as well).
+  const grouped = groupedHalf ? undefined : gatherGroups(layout, values!);
+  const groupedValues = () => grouped ?? Float64Array.from(groupedHalf!, halfToFloat);
   let result: GroupsPalette & { nbits: number };
   if (config.mode === "custom") {
-    result = customPalette(weight.name, grouped, layout, config);
+    result = customPalette(weight.name, groupedValues(), layout, config);
   } else {
     let nbits = config.nbits;
     if (config.mode === "unique") {
-      nbits = nbitsForDistinct(maxDistinctPerGroup(grouped, layout.groupCount, layout.clusterDim));
+      const distinct = maxDistinctPerGroup(groupedValues(), layout.groupCount, layout.clusterDim);
+      nbits = nbitsForDistinct(distinct);
       if (nbits === undefined) return undefined; // more than 256 distinct values: left as is
     }
     const input: GroupsInput = {
@@ -285,34 +289,34 @@ function squaredScales(
 
 /** k-means runs on workers, split into chunks of whole groups; cheap modes run inline. */
 async function runGroups(input: GroupsInput, pool: WorkerPool | undefined): Promise<GroupsPalette> {
-  if (
-    input.mode !== "kmeans" ||
-    !pool ||
-    pool.size === 0 ||
-    input.values.length < INLINE_ELEMENTS
-  ) {
+  const length = (input.values ?? input.halfBits!).length;
+  if (input.mode !== "kmeans" || !pool || pool.size === 0 || length < INLINE_ELEMENTS) {
     return palettizeGroups(input);
   }
   const chunks = Math.min(input.groupCount, pool.size * 2);
-  const groupLength = input.values.length / input.groupCount;
+  const groupLength = length / input.groupCount;
   const entries = (1 << input.nbits) * input.clusterDim;
   const lut = new Float64Array(input.groupCount * entries);
-  const indices = new Uint8Array(input.values.length / input.clusterDim);
+  const indices = new Uint8Array(length / input.clusterDim);
   const jobs: Promise<void>[] = [];
   for (let c = 0; c < chunks; c++) {
     const first = Math.floor((c * input.groupCount) / chunks);
     const end = Math.floor(((c + 1) * input.groupCount) / chunks);
     const from = first * groupLength;
     const to = end * groupLength;
+    // Each chunk's inputs are copies the worker may keep: moved, not cloned.
     const payload: GroupsInput = {
       ...input,
-      values: input.values.slice(from, to),
+      values: input.values?.slice(from, to),
       halfBits: input.halfBits?.slice(from, to),
       pointWeights: input.pointWeights?.slice(from, to),
       groupCount: end - first,
     };
+    const transfer = [payload.values, payload.halfBits, payload.pointWeights].flatMap((array) =>
+      array ? [array.buffer as ArrayBuffer] : [],
+    );
     jobs.push(
-      pool.run<GroupsPalette>("palettizeGroups", payload).then((part) => {
+      pool.run<GroupsPalette>("palettizeGroups", payload, transfer).then((part) => {
         lut.set(part.lut, first * entries);
         indices.set(part.indices, from / input.clusterDim);
       }),

@@ -3,12 +3,13 @@
  *
  * Clusters of an optimal 1-D partition are contiguous runs of the sorted values, so a dynamic
  * program over prefix sums finds the global optimum. The best split point of row m is monotone
- * in the end index, which lets divide and conquer fill each row in O(n log n).
+ * in the end index (and in m), which lets divide and conquer fill each row in O(n log n).
  *
  * Costs and centroids use the same prefix-sum and running-mean formulas as the kmeans1d
  * library coremltools relies on for large fp16 tensors, so that near-ties resolve the same way
  * and centroids come out bit-identical.
  */
+import { halfToFloat } from "../fp16.js";
 
 export interface Clustering1D {
   /** Cluster means, ascending; as many as min(k, distinct values). */
@@ -27,24 +28,127 @@ class PrefixSums {
     this.w = new Float64Array(n + 1);
     this.s = new Float64Array(n + 1);
     this.s2 = new Float64Array(n + 1);
-    for (let i = 0; i < n; i++) {
-      const x = values[i];
-      const w = weights[i];
-      this.w[i + 1] = w + this.w[i];
-      this.s[i + 1] = w * x + this.s[i];
-      this.s2[i + 1] = w * x * x + this.s2[i];
+    fillPrefixSums(values, weights, this.w, this.s, this.s2);
+  }
+}
+
+function fillPrefixSums(
+  values: Float64Array,
+  weights: Float64Array,
+  w: Float64Array,
+  s: Float64Array,
+  s2: Float64Array,
+): void {
+  w[0] = s[0] = s2[0] = 0;
+  for (let i = 0; i < values.length; i++) {
+    const x = values[i];
+    const weight = weights[i];
+    w[i + 1] = weight + w[i];
+    s[i + 1] = weight * x + s[i];
+    s2[i + 1] = weight * x * x + s2[i];
+  }
+}
+
+/**
+ * Sum of squared deviations from their mean of points i..j (inclusive, i ≤ j), from prefix
+ * sums. The order of operations is the kmeans1d library's (see the module comment).
+ */
+function runCost(w: Float64Array, s: Float64Array, s2: Float64Array, i: number, j: number): number {
+  const weight = w[j + 1] - w[i];
+  const sum = s[j + 1] - s[i];
+  const mu = sum / weight;
+  return s2[j + 1] - s2[i] + weight * (mu * mu) - 2 * mu * sum;
+}
+
+/**
+ * The layers of the program: layer m holds, for every end point i, the best cost of m + 1 runs
+ * covering 0..i and where the last run starts. Buffers are kept from one call to the next: a
+ * worker clusters thousands of groups, and fresh zeroed tables for each would cost more than
+ * the program itself.
+ */
+class LayerSolver {
+  w = new Float64Array(0);
+  s = new Float64Array(0);
+  s2 = new Float64Array(0);
+  previous = new Float64Array(0);
+  current = new Float64Array(0);
+  /** split[m * n + i]: first point of the last run in the best (m+1)-partition of 0..i. */
+  split = new Uint32Array(0);
+  private row = 0;
+  /** Points per layer of `split`. */
+  private stride = 0;
+
+  reserve(n: number, clusters: number): void {
+    if (this.w.length < n + 1) {
+      const size = Math.max(n + 1, this.w.length * 2);
+      this.w = new Float64Array(size);
+      this.s = new Float64Array(size);
+      this.s2 = new Float64Array(size);
+      this.previous = new Float64Array(size);
+      this.current = new Float64Array(size);
+    }
+    if (this.split.length < n * clusters) {
+      this.split = new Uint32Array(Math.max(n * clusters, this.split.length * 2));
     }
   }
 
-  /** Sum of squared deviations from their mean of points i..j (inclusive). */
-  cost(i: number, j: number): number {
-    if (j < i) return 0;
-    const w = this.w[j + 1] - this.w[i];
-    const sum = this.s[j + 1] - this.s[i];
-    const mu = sum / w;
-    return this.s2[j + 1] - this.s2[i] + w * (mu * mu) - 2 * mu * sum;
+  /** Fills layer m (split row m, `current`) from `previous` for end points from..n-1. */
+  solveLayer(n: number, m: number, from: number): void {
+    this.row = m * n;
+    this.stride = n;
+    this.fill(m, from, n - 1, m, n - 1);
+    const previous = this.previous;
+    this.previous = this.current;
+    this.current = previous;
+  }
+
+  /**
+   * Fills split and `current` for end points lo..hi of layer m, knowing their runs start in
+   * optLo..optHi. Starts are monotone in the end point, so solving the middle end point
+   * halves the candidates on each side (O(n log n) per layer, tight loops, no calls).
+   */
+  private fill(m: number, lo: number, hi: number, optLo: number, optHi: number): void {
+    const { w, s, s2, previous, current, split } = this;
+    const base = this.row;
+    const stride = this.stride;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      // With one run fewer, the last run of 0..mid starts no later (rows are monotone in m).
+      const lower = m > 1 ? split[base - stride + mid] : m;
+      const first = optLo > lower ? optLo : lower;
+      const last = mid < optHi ? mid : optHi;
+      const wEnd = w[mid + 1];
+      const sEnd = s[mid + 1];
+      const s2End = s2[mid + 1];
+      let best = Infinity;
+      let bestJ = first;
+      for (let j = first; j <= last; j++) {
+        const weight = wEnd - w[j];
+        const sum = sEnd - s[j];
+        const mu = sum / weight;
+        const c = previous[j - 1] + (s2End - s2[j] + weight * (mu * mu) - 2 * mu * sum);
+        if (c < best) {
+          best = c;
+          bestJ = j;
+        }
+      }
+      current[mid] = best;
+      split[base + mid] = bestJ;
+      // Recurse into the smaller side, loop on the larger (shallow stack).
+      if (mid - lo < hi - mid) {
+        this.fill(m, lo, mid - 1, optLo, bestJ);
+        lo = mid + 1;
+        optLo = bestJ;
+      } else {
+        this.fill(m, mid + 1, hi, bestJ, optHi);
+        hi = mid - 1;
+        optHi = bestJ;
+      }
+    }
   }
 }
+
+const solver = new LayerSolver();
 
 /**
  * Partitions sorted distinct `values` (with positive `weights`) into at most `k` clusters
@@ -62,40 +166,13 @@ export function optimalKMeans1D(
     for (let i = 0; i < n; i++) assignment[i] = i;
     return { centroids: Float64Array.from(values), assignment };
   }
-  const sums = new PrefixSums(values, weights);
-  // split[m * n + i]: first point of the last cluster in the best (m+1)-partition of 0..i.
-  const split = new Uint32Array(clusters * n);
-  let previous = new Float64Array(n);
-  let current = new Float64Array(n);
-  for (let i = 0; i < n; i++) previous[i] = sums.cost(0, i);
-
-  for (let m = 1; m < clusters; m++) {
-    const row = m * n;
-    const prev = previous;
-    const cur = current;
-    // Fill cur[lo..hi] knowing their best split points lie in [optLo, optHi].
-    const solve = (lo: number, hi: number, optLo: number, optHi: number): void => {
-      if (lo > hi) return;
-      const mid = (lo + hi) >>> 1;
-      let best = Infinity;
-      let bestJ = Math.max(optLo, m);
-      const last = Math.min(mid, optHi);
-      for (let j = Math.max(optLo, m); j <= last; j++) {
-        const c = prev[j - 1] + sums.cost(j, mid);
-        if (c < best) {
-          best = c;
-          bestJ = j;
-        }
-      }
-      cur[mid] = best;
-      split[row + mid] = bestJ;
-      solve(lo, mid - 1, optLo, bestJ);
-      solve(mid + 1, hi, bestJ, optHi);
-    };
-    solve(m, n - 1, m, n - 1);
-    previous = cur;
-    current = prev;
-  }
+  solver.reserve(n, clusters);
+  const { w, s, s2 } = solver;
+  fillPrefixSums(values, weights, w, s, s2);
+  for (let i = 0; i < n; i++) solver.previous[i] = runCost(w, s, s2, 0, i);
+  // The last layer is only read at the end of the data.
+  for (let m = 1; m < clusters; m++) solver.solveLayer(n, m, m === clusters - 1 ? n - 1 : m);
+  const split = solver.split;
 
   const assignment = new Uint16Array(n);
   const centroids = new Float64Array(clusters);
@@ -105,7 +182,7 @@ export function optimalKMeans1D(
     let centroid = 0;
     for (let i = start; i < end; i++) {
       assignment[i] = m;
-      centroid += ((values[i] - centroid) * weights[i]) / (sums.w[i + 1] - sums.w[start]);
+      centroid += ((values[i] - centroid) * weights[i]) / (w[i + 1] - w[start]);
     }
     centroids[m] = centroid;
     end = start;
@@ -167,26 +244,54 @@ export function distinctWithWeights(
   return { values: Float64Array.from(values), counts: Float64Array.from(counts) };
 }
 
-/** Distinct values of half-precision bit patterns, ascending, with counts (O(n), no sort). */
-export function distinctHalfWithCounts(
-  bits: Uint16Array,
-  halfToFloat: (bits: number) => number,
-): { values: Float64Array; counts: Float64Array } {
-  const histogram = new Uint32Array(65536);
+/** Distinct half values of a group, ascending, with counts and one bit pattern each. */
+export interface HalfDistinct {
+  values: Float64Array;
+  counts: Float64Array;
+  /** The pattern of each value (one of ±0 standing for both). */
+  bits: Uint16Array;
+}
+
+/** Per-thread histogram over the 65,536 half patterns, left all zero between calls. */
+const halfHistogram = new Uint32Array(65536);
+
+/**
+ * Distinct values of half-precision bit patterns, ascending, with counts: one histogram pass
+ * and one walk over the patterns in value order, no sort. NaN patterns are left out.
+ */
+export function distinctHalfWithCounts(bits: Uint16Array): HalfDistinct {
+  const histogram = halfHistogram;
   for (let i = 0; i < bits.length; i++) histogram[bits[i]]++;
-  // -0 and +0 are the same value; NaNs are not expected in weights.
-  histogram[0] += histogram[0x8000];
-  histogram[0x8000] = 0;
-  const pairs: number[] = [];
-  for (let b = 0; b < 65536; b++) if (histogram[b] > 0) pairs.push(b);
-  pairs.sort((a, b) => halfToFloat(a) - halfToFloat(b));
-  const values = new Float64Array(pairs.length);
-  const counts = new Float64Array(pairs.length);
-  pairs.forEach((b, i) => {
-    values[i] = halfToFloat(b);
-    counts[i] = histogram[b];
-  });
-  return { values, counts };
+  // -0 and +0 are one value, listed as -0 when there is one (the first in a numeric sort).
+  const zero = histogram[0x8000] > 0 ? 0x8000 : 0;
+  const zeros = histogram[0] + histogram[0x8000];
+  histogram[0] = histogram[0x8000] = 0;
+  histogram[zero] = zeros;
+  let distinct = 0;
+  for (let b = 0; b < 65536; b++) if (histogram[b] > 0) distinct++;
+  const out: HalfDistinct = {
+    values: new Float64Array(distinct),
+    counts: new Float64Array(distinct),
+    bits: new Uint16Array(distinct),
+  };
+  let d = 0;
+  const take = (b: number) => {
+    const count = histogram[b];
+    if (count === 0) return;
+    histogram[b] = 0;
+    out.values[d] = halfToFloat(b);
+    out.counts[d] = count;
+    out.bits[d++] = b;
+  };
+  // Negative values from -infinity up (larger magnitude patterns first), then +0 to +infinity.
+  for (let b = 0xfc00; b >= 0x8000; b--) take(b);
+  for (let b = 0; b <= 0x7c00; b++) take(b);
+  // Whatever is left is NaN: clear it for the next call.
+  if (d < distinct) histogram.fill(0);
+  out.values = out.values.subarray(0, d);
+  out.counts = out.counts.subarray(0, d);
+  out.bits = out.bits.subarray(0, d);
+  return out;
 }
 
 /**

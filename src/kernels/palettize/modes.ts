@@ -21,8 +21,11 @@ export const PALETTE_NBITS = [1, 2, 3, 4, 6, 8] as const;
 export type ValueType = "fp16" | "fp32" | "fp64";
 
 export interface GroupsInput {
-  /** All groups' points back to back: groupCount × pointsPerGroup × clusterDim values. */
-  values: Float64Array;
+  /**
+   * All groups' points back to back: groupCount × pointsPerGroup × clusterDim values. May be
+   * left out when `halfBits` holds them (decoded one group at a time where needed).
+   */
+  values?: Float64Array;
   /** The same values as half bit patterns when the weight is fp16 (speeds up k-means). */
   halfBits?: Uint16Array;
   /**
@@ -45,24 +48,63 @@ export interface GroupsPalette {
 }
 
 export function palettizeGroups(input: GroupsInput): GroupsPalette {
-  const { values, groupCount, clusterDim, nbits } = input;
+  const { values, halfBits, groupCount, clusterDim, nbits } = input;
+  const length = values?.length ?? halfBits?.length;
+  if (length === undefined) throw new TypeError("palettizeGroups needs values or halfBits");
   const entries = 1 << nbits;
-  const groupLength = values.length / groupCount;
+  const groupLength = length / groupCount;
   const lut = new Float64Array(groupCount * entries * clusterDim);
-  const indices = new Uint8Array(values.length / clusterDim);
+  const indices = new Uint8Array(length / clusterDim);
   for (let g = 0; g < groupCount; g++) {
     const start = g * groupLength;
-    const group = values.subarray(start, start + groupLength);
-    const half = input.halfBits?.subarray(start, start + groupLength);
+    const half = halfBits?.subarray(start, start + groupLength);
     const weights = input.pointWeights?.subarray(start, start + groupLength);
     const groupLut = lut.subarray(g * entries * clusterDim, (g + 1) * entries * clusterDim);
     const groupIndices = indices.subarray(start / clusterDim, (start + groupLength) / clusterDim);
+    if (half && !weights && clusterDim === 1 && input.mode !== "uniform") {
+      halfGroup(input.mode, half, entries, groupLut, groupIndices);
+      continue;
+    }
+    const group = values
+      ? values.subarray(start, start + groupLength)
+      : Float64Array.from(half!, halfToFloat);
     if (input.mode === "uniform") uniform(group, nbits, input.valueType, groupLut, groupIndices);
     else if (clusterDim > 1)
       vectorGroup(input.mode, group, clusterDim, entries, groupLut, groupIndices);
-    else scalarGroup(input.mode, group, half, weights, entries, groupLut, groupIndices);
+    else scalarGroup(input.mode, group, weights, entries, groupLut, groupIndices);
   }
   return { lut, indices };
+}
+
+/** Per-thread map from half pattern to table entry, for the group being indexed. */
+const entryOfHalf = new Uint8Array(65536);
+
+/** Scalar k-means or unique on half patterns: a histogram, no decoding of the group. */
+function halfGroup(
+  mode: PaletteMode,
+  bits: Uint16Array,
+  entries: number,
+  lut: Float64Array,
+  indices: Uint8Array,
+): void {
+  const distinct = distinctHalfWithCounts(bits);
+  let entryOf: ArrayLike<number>;
+  if (mode === "unique") {
+    if (distinct.values.length > entries) throw new RangeError("too many distinct values");
+    lut.set(distinct.values);
+    entryOf = Uint16Array.from({ length: distinct.values.length }, (_, d) => d);
+  } else {
+    const { centroids, assignment } = kmeans1D(distinct.values, distinct.counts, entries);
+    lut.set(centroids);
+    entryOf = assignment;
+  }
+  // The map is only read for patterns present in the group; one zero stands for both.
+  for (let d = 0; d < distinct.bits.length; d++) {
+    const pattern = distinct.bits[d];
+    entryOfHalf[pattern] = entryOf[d];
+    if ((pattern & 0x7fff) === 0) entryOfHalf[pattern ^ 0x8000] = entryOf[d];
+  }
+  for (let i = 0; i < bits.length; i++) indices[i] = entryOfHalf[bits[i]];
 }
 
 /** Rounding after each arithmetic step, as numpy computes in the weight's dtype. */
@@ -107,17 +149,12 @@ function uniform(
 function scalarGroup(
   mode: PaletteMode,
   values: Float64Array,
-  halfBits: Uint16Array | undefined,
   weights: Float64Array | undefined,
   entries: number,
   lut: Float64Array,
   indices: Uint8Array,
 ): void {
-  const distinct = weights
-    ? distinctWithWeights(values, weights)
-    : halfBits
-      ? distinctHalfWithCounts(halfBits, halfToFloat)
-      : distinctWithCounts(values);
+  const distinct = weights ? distinctWithWeights(values, weights) : distinctWithCounts(values);
   let upper: Float64Array; // largest value of each entry, ascending
   if (mode === "unique") {
     if (distinct.values.length > entries) throw new RangeError("too many distinct values");
