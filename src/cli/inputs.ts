@@ -3,7 +3,7 @@ import { readFile, readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { ConfigError } from "../errors.js";
 import { readNpy } from "../format/npy.js";
-import type { Tensor } from "../kernels/dtype.js";
+import { ELEMENT_TYPES, elementCount, type Tensor } from "../kernels/dtype.js";
 import type { ProgramIO } from "../runtime/interpreter.js";
 import { randomSamples } from "../runtime/inputs.js";
 
@@ -59,8 +59,9 @@ export function parseStage(value: string | undefined): number | undefined {
 }
 
 /**
- * Samples from a folder: `<input name>.npy` files for one sample, or one sub-folder of such
- * files per sample (in name order).
+ * Samples from a folder: for each input, `<name>.npy`, or `<name>.raw` / `<name>.bin` holding
+ * the input's declared dtype and shape as raw little-endian values; for one sample, or one
+ * sub-folder of such files per sample (in name order).
  */
 export async function readInputsDir(
   dir: string,
@@ -75,16 +76,45 @@ export async function readInputsDir(
   const samples: Record<string, Tensor>[] = [];
   for (const sampleDir of sampleDirs) {
     const files = new Set(await readdir(sampleDir));
-    const missing = inputs.filter((i) => !files.has(`${i.name}.npy`)).map((i) => `${i.name}.npy`);
+    const fileOf = (name: string) =>
+      [".npy", ".raw", ".bin"].map((ext) => `${name}${ext}`).find((f) => files.has(f));
+    const missing = inputs.filter((i) => !fileOf(i.name)).map((i) => `${i.name}.npy (or .raw)`);
     if (missing.length > 0) {
       throw new ConfigError(`--inputs ${sampleDir}: missing ${missing.join(", ")}`);
     }
     const sample: Record<string, Tensor> = {};
     for (const input of inputs) {
-      const file = join(sampleDir, `${input.name}.npy`);
-      sample[input.name] = readNpy(await readFile(file), file);
+      const file = join(sampleDir, fileOf(input.name)!);
+      const bytes = await readFile(file);
+      sample[input.name] = file.endsWith(".npy")
+        ? readNpy(bytes, file)
+        : rawTensor(bytes, input, file);
     }
     samples.push(sample);
   }
   return samples;
+}
+
+/** A raw file's bytes as the input's declared dtype and (fully known) shape. */
+function rawTensor(bytes: Uint8Array, input: ProgramIO, file: string): Tensor {
+  const shape = input.shape;
+  if (shape.some((d) => d === null)) {
+    throw new ConfigError(
+      `${file}: input ${input.name} has an open dimension; give a .npy file instead`,
+    );
+  }
+  const dims = shape as number[];
+  const ArrayType = ELEMENT_TYPES[input.dtype].array;
+  const expected = elementCount(dims) * (ArrayType?.BYTES_PER_ELEMENT ?? 0);
+  if (!ArrayType || bytes.length !== expected) {
+    throw new ConfigError(
+      `${file}: ${bytes.length} bytes, but input ${input.name} (${input.dtype}[${dims.join(",")}]) needs ${expected}`,
+    );
+  }
+  const copy = new Uint8Array(bytes);
+  return {
+    dtype: input.dtype,
+    shape: dims,
+    data: new ArrayType(copy.buffer, 0, elementCount(dims)),
+  };
 }

@@ -59,6 +59,17 @@ test("quantize-activations --inputs DIR --check --json, and compare --inputs DIR
     const missing = runCli("compare", input, output, "--inputs", dir);
     assert.equal(missing.status, 1);
     assert.match(missing.stderr, /missing x\.npy/);
+    // Raw little-endian values of the declared dtype and shape work too; a wrong size does not.
+    await mkdir(join(dir, "raw"));
+    const raw = Float32Array.from({ length: 8 }, (_, i) => i - 4);
+    await writeFile(join(dir, "raw", "x.raw"), new Uint8Array(raw.buffer));
+    const fromRaw = runCli("compare", input, output, "--inputs", join(dir, "raw"), "--json");
+    assert.equal(fromRaw.status, 0, fromRaw.stderr);
+    assert.equal(JSON.parse(fromRaw.stdout).samples, 1);
+    await writeFile(join(dir, "raw", "x.raw"), new Uint8Array(12));
+    const short = runCli("compare", input, output, "--inputs", join(dir, "raw"));
+    assert.equal(short.status, 1);
+    assert.match(short.stderr, /x\.raw: 12 bytes, but input x \(fp32\[1,8\]\) needs 32/);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
