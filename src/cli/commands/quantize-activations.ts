@@ -69,7 +69,7 @@ export function registerQuantizeActivations(program: Command): void {
     .option("--samples <n>", "number of seeded random calibration samples", "16")
     .option(
       "--inputs <dir>",
-      "calibrate on a folder of <input>.npy files (or one folder per sample)",
+      "calibrate on a folder of <input>.npy or .raw files (or one folder per sample)",
     )
     .option("--seed <n>", "seed of the random samples", "0")
     .option("--mode <mode>", "linear_symmetric (default) or linear")
