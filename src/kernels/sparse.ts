@@ -11,6 +11,36 @@ function allocate(like: Tensor, count: number): TypedArray {
   return new ArrayType(count) as TypedArray;
 }
 
+/** 1 when `x` is non-zero, else 0 (for mask entries below 2^31), without a branch. */
+function isSet(x: number): number {
+  return (x | -x) >>> 31;
+}
+
+/** How many entries of `mask` among its first `length` are non-zero. */
+export function countSet(mask: ArrayLike<number>, length = mask.length): number {
+  let count = 0;
+  for (let i = 0; i < length; i++) count += isSet(mask[i]);
+  return count;
+}
+
+/**
+ * The elements of `data` as unsigned integers of their width, so that copies move bit patterns
+ * and masking with `& -bit` keeps or zeroes them; undefined for 64-bit elements.
+ */
+function bitsView(data: TypedArray): Uint8Array | Uint16Array | Uint32Array | undefined {
+  const { buffer, byteOffset, length } = data;
+  switch (data.BYTES_PER_ELEMENT) {
+    case 1:
+      return new Uint8Array(buffer, byteOffset, length);
+    case 2:
+      return new Uint16Array(buffer, byteOffset, length);
+    case 4:
+      return new Uint32Array(buffer, byteOffset, length);
+    default:
+      return undefined;
+  }
+}
+
 /** Scatters `nonzero` (a vector) into the set positions of `mask` (one 0/1 per element); zeros elsewhere. */
 export function sparseToDense(
   nonzero: Tensor,
@@ -20,29 +50,48 @@ export function sparseToDense(
   const count = elementCount(shape);
   if (mask.length < count)
     throw new RangeError(`mask has ${mask.length} bits, shape needs ${count}`);
-  const values = nonzero.data as Uint8Array;
-  const out = allocate(nonzero, count) as Uint8Array;
-  let next = 0;
-  for (let i = 0; i < count; i++) {
-    if (mask[i] === 0) continue;
-    if (next >= values.length)
-      throw new RangeError(`mask sets more than the ${values.length} values given`);
-    out[i] = values[next++];
+  const data = nonzero.data as TypedArray;
+  const kept = countSet(mask, count);
+  if (kept !== data.length) {
+    throw new RangeError(`mask sets ${kept} positions but ${data.length} values are given`);
   }
-  if (next !== values.length) {
-    throw new RangeError(`mask sets ${next} positions but ${values.length} values are given`);
+  const out = allocate(nonzero, count);
+  const values = bitsView(data);
+  const target = bitsView(out);
+  if (values && target) {
+    // Branch-free: every position takes the next value or zero, and the mask says which.
+    for (let i = 0, next = 0; next < kept; i++) {
+      const bit = isSet(mask[i]);
+      target[i] = values[next] & -bit;
+      next += bit;
+    }
+  } else {
+    for (let i = 0, next = 0; next < kept; i++)
+      if (mask[i] !== 0) (out as Float64Array)[i] = (data as Float64Array)[next++];
   }
   return { dtype: nonzero.dtype, shape: [...shape], data: out };
 }
 
 /** The elements of `dense` at the set positions of `mask`, in order. */
 export function gatherMasked(dense: Tensor, mask: ArrayLike<number>): Tensor {
-  const source = dense.data as Uint8Array;
-  let count = 0;
-  for (let i = 0; i < source.length; i++) if (mask[i] !== 0) count++;
-  const out = allocate(dense, count) as Uint8Array;
-  let next = 0;
-  for (let i = 0; i < source.length; i++) if (mask[i] !== 0) out[next++] = source[i];
+  const data = dense.data as TypedArray;
+  const count = countSet(mask, data.length);
+  const out = allocate(dense, count);
+  const source = bitsView(data);
+  const target = bitsView(out);
+  let last = data.length - 1;
+  while (last >= 0 && mask[last] === 0) last--;
+  if (source && target) {
+    // Branch-free: every element is written at the next slot, which only set ones advance; up
+    // to the last set position no write lands past the end.
+    for (let i = 0, next = 0; i <= last; i++) {
+      target[next] = source[i];
+      next += isSet(mask[i]);
+    }
+  } else {
+    for (let i = 0, next = 0; i <= last; i++)
+      if (mask[i] !== 0) (out as Float64Array)[next++] = (data as Float64Array)[i];
+  }
   return { dtype: dense.dtype, shape: [count], data: out };
 }
 

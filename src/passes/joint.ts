@@ -24,7 +24,7 @@ import type { MLModel } from "../format/model.js";
 import { modelTree } from "../format/model-tree.js";
 import { ConfigError } from "../errors.js";
 import { elementCount, type ElementType, type Tensor } from "../kernels/dtype.js";
-import { gatherMasked, sparseToDense } from "../kernels/sparse.js";
+import { countSet, gatherMasked, sparseToDense } from "../kernels/sparse.js";
 import type { OutputSpec } from "../program/ops.js";
 import { inputValues, makeOperation, opName } from "../program/ops.js";
 import type { RewriteContext } from "../program/rewriter.js";
@@ -183,8 +183,7 @@ export function sparseJointOps(
   const dense = op.outputs[0];
   const denseInfo = tensorTypeInfo(dense.type)!;
   const shape = denseInfo.shape as number[];
-  let kept = 0;
-  for (const bit of mask.bits) if (bit !== 0) kept++;
+  const kept = countSet(mask.bits);
   const outputs: OutputSpec[] = [
     { name: `${sparseOp.name}_0`, dtype: "uint1", shape },
     { name: `${sparseOp.name}_1`, dtype: nonzeroDtype, shape: [kept] },
