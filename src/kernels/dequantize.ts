@@ -24,20 +24,49 @@ function storedAs(dtype: FloatType): (value: number) => number {
 
 /**
  * How the data is laid out against its parameters: consecutive runs of `length` elements, each
- * dequantized with one parameter index (`parameters` distinct ones).
+ * dequantized with one parameter index (of `parameters`). Indices with equal keys (the same
+ * scale bits and offset) dequantize alike.
  */
 interface Runs {
   readonly length: number;
   readonly count: number;
   readonly parameters: number;
   parameter(run: number): number;
+  key(p: number): number | string;
+}
+
+/** The bit pattern of element `p` of a float tensor (distinguishing -0 from 0). */
+function floatBits(tensor: Tensor): (p: number) => number {
+  const data = tensor.data as Uint16Array | Float32Array | Float64Array;
+  if (data instanceof Uint16Array) return (p) => data[p];
+  const words = new Uint32Array(data.buffer, data.byteOffset, data.byteLength / 4);
+  return data instanceof Float32Array
+    ? (p) => words[p]
+    : (p) => words[2 * p] * 2 ** 32 + words[2 * p + 1];
+}
+
+/** Each parameter index's slot among the distinct keys, and how many there are. */
+function distinctParameters(runs: Runs): { slots: Int32Array; distinct: number[] } {
+  const slots = new Int32Array(runs.parameters);
+  const slotOfKey = new Map<number | string, number>();
+  const distinct: number[] = [];
+  for (let p = 0; p < runs.parameters; p++) {
+    const key = runs.key(p);
+    let slot = slotOfKey.get(key);
+    if (slot === undefined) {
+      slot = distinct.push(p) - 1;
+      slotOfKey.set(key, slot);
+    }
+    slots[p] = slot;
+  }
+  return { slots, distinct };
 }
 
 /**
  * Dequantizes `data` run by run: `valueOf(q, p)` is the result for stored value q with
  * parameter index p, as stored in `dtype`'s array (fp16 as its bit pattern). Data of at most
- * 8 bits takes at most 2^bits values, so when each parameter covers at least that many elements
- * every result is computed once into a table and the elements are looked up: the same
+ * 8 bits takes at most 2^bits values, so when each distinct parameter covers at least that many
+ * elements every result is computed once into a table and the elements are looked up: the same
  * numbers, without per-element float arithmetic.
  */
 function dequantizeRuns(
@@ -54,18 +83,18 @@ function dequantizeRuns(
     (traits.kind === "signed" || traits.kind === "unsigned") &&
     traits.bits <= 8 &&
     (data.data instanceof Int8Array || data.data instanceof Uint8Array);
-  if (small && count >= runs.parameters * levels) {
+  const { slots, distinct } = small ? distinctParameters(runs) : { slots: undefined, distinct: [] };
+  if (slots && count >= distinct.length * levels) {
     const codes = data.data as Int8Array | Uint8Array;
     const min = traits.min;
-    const table =
-      dtype === "fp16"
-        ? new Uint16Array(runs.parameters * levels)
-        : new Float32Array(runs.parameters * levels);
-    for (let p = 0, at = 0; p < runs.parameters; p++) {
+    const size = distinct.length * levels;
+    const table = dtype === "fp16" ? new Uint16Array(size) : new Float32Array(size);
+    let at = 0;
+    for (const p of distinct) {
       for (let k = 0; k < levels; k++) table[at++] = valueOf(min + k, p);
     }
     for (let run = 0, i = 0; run < runs.count; run++) {
-      const offset = runs.parameter(run) * levels - min;
+      const offset = slots[runs.parameter(run)] * levels - min;
       for (const end = i + runs.length; i < end; i++) out[i] = table[offset + codes[i]];
     }
   } else {
@@ -110,6 +139,7 @@ export function affineDequantize(
   const s = numericValues(scale);
   const z = numericValues(zeroPoint);
   const count = elementCount(data.shape);
+  const scaleBits = floatBits(scale);
   // Channel runs when a parameter varies along the axis, else one run of the whole tensor.
   const runs: Runs =
     scaleVaries || zeroVaries
@@ -118,8 +148,10 @@ export function affineDequantize(
           count: count / inner,
           parameters: axisSize,
           parameter: (run) => run % axisSize,
+          key: (channel) =>
+            `${scaleBits(scaleVaries ? channel : 0)},${z[zeroVaries ? channel : 0]}`,
         }
-      : { length: count, count: 1, parameters: 1, parameter: () => 0 };
+      : { length: count, count: 1, parameters: 1, parameter: () => 0, key: () => 0 };
   const store = storedAs(scale.dtype);
   return dequantizeRuns(data, scale.dtype, runs, (q, channel) => {
     const shifted = Math.fround(q - z[zeroVaries ? channel : 0]);
@@ -159,11 +191,13 @@ export function blockwiseShiftScale(data: Tensor, scale: Tensor, offset?: Tensor
   const lastBlock = blocks[rank - 1];
   const blocksPerRow = data.shape[rank - 1] / lastBlock;
   const rows = rowOffsets(data.shape, blocks, stridesOf(scale.shape));
+  const scaleBits = floatBits(scale);
   const runs: Runs = {
     length: lastBlock,
     count: rows.length * blocksPerRow,
     parameters: elementCount(scale.shape),
     parameter: (run) => rows[Math.floor(run / blocksPerRow)] + (run % blocksPerRow),
+    key: o ? (p) => `${scaleBits(p)},${o[p]}` : scaleBits,
   };
   return dequantizeRuns(data, scale.dtype, runs, (q, p) => {
     let x = toScaleType(q);

@@ -17,7 +17,7 @@ function isSet(x: number): number {
 }
 
 /** How many entries of `mask` among its first `length` are non-zero. */
-export function countSet(mask: ArrayLike<number>, length = mask.length): number {
+function countSet(mask: ArrayLike<number>, length = mask.length): number {
   let count = 0;
   for (let i = 0; i < length; i++) count += isSet(mask[i]);
   return count;
@@ -72,10 +72,13 @@ export function sparseToDense(
   return { dtype: nonzero.dtype, shape: [...shape], data: out };
 }
 
-/** The elements of `dense` at the set positions of `mask`, in order. */
-export function gatherMasked(dense: Tensor, mask: ArrayLike<number>): Tensor {
+/** The elements of `dense` at the set positions of `mask` (`count` of them, if known), in order. */
+export function gatherMasked(
+  dense: Tensor,
+  mask: ArrayLike<number>,
+  count = countSet(mask, dense.data.length),
+): Tensor {
   const data = dense.data as TypedArray;
-  const count = countSet(mask, data.length);
   const out = allocate(dense, count);
   const source = bitsView(data);
   const target = bitsView(out);
@@ -91,6 +94,90 @@ export function gatherMasked(dense: Tensor, mask: ArrayLike<number>): Tensor {
   } else {
     for (let i = 0, next = 0; i <= last; i++)
       if (mask[i] !== 0) (out as Float64Array)[next++] = (data as Float64Array)[i];
+  }
+  return { dtype: dense.dtype, shape: [count], data: out };
+}
+
+/** Set bits per byte value. */
+const POPULATION = Uint8Array.from({ length: 256 }, (_, byte) => {
+  let count = 0;
+  for (let b = byte; b !== 0; b &= b - 1) count++;
+  return count;
+});
+
+/**
+ * `mask` as bits packed into bytes, least significant first (as uint1 blobs store them): the
+ * whole bytes covering `length` elements, and the last partial byte with its unused bits
+ * cleared.
+ */
+function maskBytes(mask: Uint8Array, length: number): { whole: number; last: number } {
+  const whole = length >> 3;
+  if (mask.length < Math.ceil(length / 8)) {
+    throw new RangeError(`mask has ${mask.length * 8} bits, shape needs ${length}`);
+  }
+  return { whole, last: length & 7 ? mask[whole] & ((1 << (length & 7)) - 1) : 0 };
+}
+
+/** How many of the first `length` bits of a packed mask are set. */
+export function countSetBits(mask: Uint8Array, length: number): number {
+  const { whole, last } = maskBytes(mask, length);
+  let count = POPULATION[last];
+  for (let b = 0; b < whole; b++) count += POPULATION[mask[b]];
+  return count;
+}
+
+/**
+ * `sparseToDense` with the mask packed (one bit per element, least significant first): each
+ * mask byte places its values by walking its set bits, so no per-element mask is built.
+ */
+export function sparseToDenseBits(
+  nonzero: Tensor,
+  mask: Uint8Array,
+  shape: readonly number[],
+): Tensor {
+  const count = elementCount(shape);
+  const { whole, last } = maskBytes(mask, count);
+  const data = nonzero.data as TypedArray;
+  const kept = countSetBits(mask, count);
+  if (kept !== data.length) {
+    throw new RangeError(`mask sets ${kept} positions but ${data.length} values are given`);
+  }
+  const out = allocate(nonzero, count);
+  const values = (bitsView(data) ?? data) as Uint16Array;
+  const target = (bitsView(out) ?? out) as Uint16Array;
+  let next = 0;
+  for (let b = 0; b <= whole; b++) {
+    let bits = b < whole ? mask[b] : last;
+    const base = b << 3;
+    while (bits !== 0) {
+      const lowest = bits & -bits;
+      target[base + 31 - Math.clz32(lowest)] = values[next++];
+      bits ^= lowest;
+    }
+  }
+  return { dtype: nonzero.dtype, shape: [...shape], data: out };
+}
+
+/** `gatherMasked` with the mask packed as `sparseToDenseBits` takes it. */
+export function gatherMaskedBits(
+  dense: Tensor,
+  mask: Uint8Array,
+  count = countSetBits(mask, dense.data.length),
+): Tensor {
+  const data = dense.data as TypedArray;
+  const { whole, last } = maskBytes(mask, data.length);
+  const out = allocate(dense, count);
+  const source = (bitsView(data) ?? data) as Uint16Array;
+  const target = (bitsView(out) ?? out) as Uint16Array;
+  let next = 0;
+  for (let b = 0; b <= whole && next < count; b++) {
+    let bits = b < whole ? mask[b] : last;
+    const base = b << 3;
+    while (bits !== 0) {
+      const lowest = bits & -bits;
+      target[next++] = source[base + 31 - Math.clz32(lowest)];
+      bits ^= lowest;
+    }
   }
   return { dtype: dense.dtype, shape: [count], data: out };
 }
