@@ -8,12 +8,22 @@ export function packSubByte(values: ArrayLike<number>, bits: number): Uint8Array
   const out = new Uint8Array(Math.ceil((values.length * bits) / 8));
   const mask = (1 << bits) - 1;
   if (8 % bits === 0) {
-    for (let byte = 0, i = 0; byte < out.length; byte++) {
-      let packed = 0;
-      for (let shift = 0; shift < 8 && i < values.length; shift += bits, i++) {
-        packed |= (values[i] & mask) << shift;
+    const perByte = 8 / bits;
+    const wholeBytes = Math.floor(values.length / perByte);
+    if (bits === 4) {
+      // The common case (4-bit weights and palette indices): two fields per byte, unrolled.
+      for (let byte = 0, i = 0; byte < wholeBytes; byte++, i += 2) {
+        out[byte] = (values[i] & 0xf) | ((values[i + 1] & 0xf) << 4);
       }
-      out[byte] = packed;
+    } else {
+      for (let byte = 0, i = 0; byte < wholeBytes; byte++) {
+        let packed = 0;
+        for (let shift = 0; shift < 8; shift += bits, i++) packed |= (values[i] & mask) << shift;
+        out[byte] = packed;
+      }
+    }
+    for (let i = wholeBytes * perByte, shift = 0; i < values.length; i++, shift += bits) {
+      out[wholeBytes] |= (values[i] & mask) << shift;
     }
     return out;
   }
