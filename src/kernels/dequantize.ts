@@ -35,14 +35,12 @@ interface Runs {
   key(p: number): number | string;
 }
 
-/** The bit pattern of element `p` of a float tensor (distinguishing -0 from 0). */
+/** The bit pattern of element `p` of an fp16 or fp32 tensor (distinguishing -0 from 0). */
 function floatBits(tensor: Tensor): (p: number) => number {
-  const data = tensor.data as Uint16Array | Float32Array | Float64Array;
+  const data = tensor.data as Uint16Array | Float32Array;
   if (data instanceof Uint16Array) return (p) => data[p];
-  const words = new Uint32Array(data.buffer, data.byteOffset, data.byteLength / 4);
-  return data instanceof Float32Array
-    ? (p) => words[p]
-    : (p) => words[2 * p] * 2 ** 32 + words[2 * p + 1];
+  const words = new Uint32Array(data.buffer, data.byteOffset, data.length);
+  return (p) => words[p];
 }
 
 /** Each parameter index's slot among the distinct keys, and how many there are. */

@@ -129,8 +129,7 @@ function quantizedOps(weight: WeightCandidate, q: LinearQuantized): Operation[] 
 }
 
 /**
- * Joint compression (`q.data` holding the kept values only, for a pruned weight): a pruned
- * weight's kept values go through
+ * Joint compression: a pruned weight's kept values (all `q.data` holds then) go through
  * `constexpr_sparse_blockwise_shift_scale` (reading the same mask as the sparse op), a table is
  * quantized by a `constexpr_blockwise_shift_scale` feeding the palettization op.
  */
