@@ -8,12 +8,22 @@ export function packSubByte(values: ArrayLike<number>, bits: number): Uint8Array
   const out = new Uint8Array(Math.ceil((values.length * bits) / 8));
   const mask = (1 << bits) - 1;
   if (8 % bits === 0) {
-    for (let byte = 0, i = 0; byte < out.length; byte++) {
-      let packed = 0;
-      for (let shift = 0; shift < 8 && i < values.length; shift += bits, i++) {
-        packed |= (values[i] & mask) << shift;
+    const perByte = 8 / bits;
+    const wholeBytes = Math.floor(values.length / perByte);
+    if (bits === 4) {
+      // The common case (4-bit weights and palette indices): two fields per byte, unrolled.
+      for (let byte = 0, i = 0; byte < wholeBytes; byte++, i += 2) {
+        out[byte] = (values[i] & 0xf) | ((values[i + 1] & 0xf) << 4);
       }
-      out[byte] = packed;
+    } else {
+      for (let byte = 0, i = 0; byte < wholeBytes; byte++) {
+        let packed = 0;
+        for (let shift = 0; shift < 8; shift += bits, i++) packed |= (values[i] & mask) << shift;
+        out[byte] = packed;
+      }
+    }
+    for (let i = wholeBytes * perByte, shift = 0; i < values.length; i++, shift += bits) {
+      out[wholeBytes] |= (values[i] & mask) << shift;
     }
     return out;
   }
@@ -27,6 +37,61 @@ export function packSubByte(values: ArrayLike<number>, bits: number): Uint8Array
   return out;
 }
 
+/** Per byte value, the 8 / bits fields it holds, unpacked (cached per width and signedness). */
+const expansions = new Map<string, Uint8Array>();
+
+function expansionTable(bits: number, signed: boolean): Uint8Array {
+  const key = `${bits}${signed ? "s" : "u"}`;
+  let table = expansions.get(key);
+  if (!table) {
+    const perByte = 8 / bits;
+    const mask = (1 << bits) - 1;
+    const signBit = signed ? 1 << (bits - 1) : 0;
+    table = new Uint8Array(256 * perByte);
+    for (let byte = 0; byte < 256; byte++) {
+      for (let k = 0; k < perByte; k++) {
+        // Stored as the two's complement byte an Int8Array would hold.
+        table[byte * perByte + k] = ((((byte >> (k * bits)) & mask) ^ signBit) - signBit) & 0xff;
+      }
+    }
+    expansions.set(key, table);
+  }
+  return table;
+}
+
+/**
+ * Unpacks the whole bytes of 1-, 2- and 4-bit fields by table, writing the 8, 4 or 2 output
+ * bytes of each input byte as 32- or 16-bit words (the table holds them in memory order, so
+ * this is independent of the platform's byte order). Returns how many bytes it unpacked.
+ */
+function unpackWholeBytes(
+  bytes: Uint8Array,
+  bits: number,
+  count: number,
+  out: Int8Array | Uint8Array,
+): number {
+  const wholeBytes = Math.floor((count * bits) / 8);
+  const table = expansionTable(bits, out instanceof Int8Array);
+  if (bits === 1) {
+    const words = new Uint32Array(table.buffer);
+    const target = new Uint32Array(out.buffer, out.byteOffset, wholeBytes * 2);
+    for (let b = 0; b < wholeBytes; b++) {
+      const byte = bytes[b] << 1;
+      target[b << 1] = words[byte];
+      target[(b << 1) + 1] = words[byte + 1];
+    }
+  } else if (bits === 2) {
+    const words = new Uint32Array(table.buffer);
+    const target = new Uint32Array(out.buffer, out.byteOffset, wholeBytes);
+    for (let b = 0; b < wholeBytes; b++) target[b] = words[bytes[b]];
+  } else {
+    const halves = new Uint16Array(table.buffer);
+    const target = new Uint16Array(out.buffer, out.byteOffset, wholeBytes);
+    for (let b = 0; b < wholeBytes; b++) target[b] = halves[bytes[b]];
+  }
+  return wholeBytes;
+}
+
 export function unpackSubByte(
   bytes: Uint8Array,
   bits: number,
@@ -35,12 +100,18 @@ export function unpackSubByte(
 ): Int8Array | Uint8Array {
   const out = signed ? new Int8Array(count) : new Uint8Array(count);
   const mask = (1 << bits) - 1;
-  const signBit = 1 << (bits - 1);
-  const extend = signed ? (v: number) => (v & signBit ? v - (1 << bits) : v) : (v: number) => v;
+  // (v ^ s) - s sign-extends a b-bit field when s is its sign bit, and is v when s is 0.
+  const signBit = signed ? 1 << (bits - 1) : 0;
+  if (bits === 8) {
+    out.set(
+      signed ? new Int8Array(bytes.buffer, bytes.byteOffset, count) : bytes.subarray(0, count),
+    );
+    return out;
+  }
   if (8 % bits === 0) {
-    const perByte = 8 / bits;
-    for (let i = 0; i < count; i++) {
-      out[i] = extend((bytes[(i / perByte) | 0] >> ((i % perByte) * bits)) & mask);
+    const wholeBytes = unpackWholeBytes(bytes, bits, count, out);
+    for (let i = (wholeBytes * 8) / bits, shift = 0; i < count; i++, shift += bits) {
+      out[i] = (((bytes[wholeBytes] >> shift) & mask) ^ signBit) - signBit;
     }
     return out;
   }
@@ -48,7 +119,7 @@ export function unpackSubByte(
   for (let i = 0; i < count; i++, bitPos += bits) {
     const byte = bitPos >> 3;
     const word = bytes[byte] | ((bytes[byte + 1] ?? 0) << 8);
-    out[i] = extend((word >> (bitPos & 7)) & mask);
+    out[i] = (((word >> (bitPos & 7)) & mask) ^ signBit) - signBit;
   }
   return out;
 }

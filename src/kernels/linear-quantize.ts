@@ -6,6 +6,7 @@
  */
 import { ELEMENT_TYPES, type ElementType, type Tensor } from "./dtype.js";
 import { floatToHalf, halfToFloatArray, roundToHalf } from "./fp16.js";
+import { gatherMaskedBits } from "./sparse.js";
 
 export type LinearQuantizationMode = "linear_symmetric" | "linear";
 
@@ -306,4 +307,18 @@ function blockLayout(
     innerRun: blockSizes[rank - 1] || shape[rank - 1],
     rowBlock: (row) => rowBlocks[row],
   };
+}
+
+/**
+ * Quantizes a pruned weight's dense form (pruned positions included, so blocks see them as
+ * coremltools does) and keeps the data of the set positions of `keep` only, in order (`keep`
+ * packed one bit per element, least significant first).
+ */
+export function linearQuantizeKept(
+  weight: Tensor,
+  spec: LinearQuantizeSpec,
+  keep: Uint8Array,
+): LinearQuantized | undefined {
+  const quantized = linearQuantize(weight, spec);
+  return quantized && { ...quantized, data: gatherMaskedBits(quantized.data, keep) };
 }

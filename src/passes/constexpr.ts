@@ -4,12 +4,16 @@
  * parameters coremltools writes as attributes) and the iOS18 ones (written as inputs); where
  * both opsets share an op name, the parameters tell them apart.
  */
-import { unpackSubByte } from "../kernels/bitpack.js";
 import { affineDequantize, blockwiseShiftScale } from "../kernels/dequantize.js";
 import { elementCount, type Tensor } from "../kernels/dtype.js";
 import { halfToFloatArray } from "../kernels/fp16.js";
 import { lutToDense, lutToDensePacked } from "../kernels/lut.js";
-import { gatherMasked, repeatAlongAxis, sparseToDense } from "../kernels/sparse.js";
+import {
+  gatherMasked,
+  repeatAlongAxis,
+  sparseToDense,
+  sparseToDenseBits,
+} from "../kernels/sparse.js";
 import { FormatError, UnsupportedError } from "../errors.js";
 
 export type ConstexprInputs = Readonly<Record<string, Tensor>>;
@@ -92,7 +96,7 @@ export const CONSTEXPR_OPS: ReadonlyMap<string, ConstexprEvaluator> = new Map([
             `mask holds ${bytes.length} bytes, ${count} elements need ${Math.ceil(count / 8)}`,
           );
         }
-        return [sparseToDense(p.nonzero_data, unpackSubByte(bytes, 1, count, false), shape)];
+        return [sparseToDenseBits(p.nonzero_data, bytes, shape)];
       },
     },
   ],

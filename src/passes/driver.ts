@@ -388,7 +388,8 @@ export async function compressWeights<C extends OpConfig>(
       axes,
       opConfig,
       stored,
-      freshRead: false,
+      // A sparse parameter's dense weight was just built for this visit: workers may take it.
+      freshRead: read.parameter.mask !== undefined,
       ...read,
     };
   };

@@ -24,7 +24,7 @@ import type { MLModel } from "../format/model.js";
 import { modelTree } from "../format/model-tree.js";
 import { ConfigError } from "../errors.js";
 import { elementCount, type ElementType, type Tensor } from "../kernels/dtype.js";
-import { gatherMasked, sparseToDense } from "../kernels/sparse.js";
+import { gatherMaskedBits, sparseToDenseBits } from "../kernels/sparse.js";
 import type { OutputSpec } from "../program/ops.js";
 import { inputValues, makeOperation, opName } from "../program/ops.js";
 import type { RewriteContext } from "../program/rewriter.js";
@@ -46,8 +46,12 @@ export interface JointParameter {
   readonly op: Operation;
   /** The op's input holding the parameter. */
   readonly input: string;
-  /** For a sparse parameter: the op's mask, one 0/1 per dense element, and its stored value. */
-  readonly mask?: { readonly bits: Uint8Array; readonly value: Value };
+  /**
+   * For a sparse parameter: the op's mask, one bit per dense element packed least significant
+   * first (a compression may hand its buffer to a worker), how many are set, and its stored
+   * value.
+   */
+  readonly mask?: { readonly packed: Uint8Array; readonly kept: number; readonly value: Value };
 }
 
 /** A parameter as the driver first sees it, before reading it. */
@@ -145,11 +149,12 @@ export async function readJointCandidate(
   if (input !== SPARSE_DATA) return { tensor: stored, parameter: { op, input } };
   const maskValue = inputValues(op, "mask")[0];
   if (!maskValue) return undefined;
-  const mask = await context.read(maskValue);
-  const bits = mask.data as Uint8Array;
+  const shape = tensorTypeInfo(maskValue.type)?.shape;
+  if (!shape || shape.includes(null)) return undefined;
+  const packed = await context.readPackedBits(maskValue);
   return {
-    tensor: sparseToDense(stored, bits, mask.shape),
-    parameter: { op, input, mask: { bits, value: maskValue } },
+    tensor: sparseToDenseBits(stored, packed, shape as number[]),
+    parameter: { op, input, mask: { packed, kept: stored.data.length, value: maskValue } },
   };
 }
 
@@ -183,8 +188,7 @@ export function sparseJointOps(
   const dense = op.outputs[0];
   const denseInfo = tensorTypeInfo(dense.type)!;
   const shape = denseInfo.shape as number[];
-  let kept = 0;
-  for (const bit of mask.bits) if (bit !== 0) kept++;
+  const kept = mask.kept;
   const outputs: OutputSpec[] = [
     { name: `${sparseOp.name}_0`, dtype: "uint1", shape },
     { name: `${sparseOp.name}_1`, dtype: nonzeroDtype, shape: [kept] },
@@ -215,5 +219,5 @@ export function denseJointOps(parameter: JointParameter, compressed: Operation):
 
 /** The kept (mask set) elements of a dense tensor, as a vector. */
 export function keptValues(tensor: Tensor, parameter: JointParameter): Tensor {
-  return gatherMasked(tensor, parameter.mask!.bits);
+  return gatherMaskedBits(tensor, parameter.mask!.packed, parameter.mask!.kept);
 }

@@ -9,7 +9,11 @@ import { ConfigError } from "../errors.js";
 import { LINEAR_QUANTIZER, type OpLinearQuantizerConfig } from "../config/linear-quantizer.js";
 import type { OptimizationConfig } from "../config/optimization-config.js";
 import type { Tensor } from "../kernels/dtype.js";
-import { linearQuantize, type LinearQuantized } from "../kernels/linear-quantize.js";
+import {
+  linearQuantize,
+  linearQuantizeKept,
+  type LinearQuantized,
+} from "../kernels/linear-quantize.js";
 import { LINEAR_QUANTIZE_TASK } from "../kernels/linear-quantize-task.js";
 import { makeOperation } from "../program/ops.js";
 import { TARGETS, targetOfSpecificationVersion, type Target } from "../program/targets.js";
@@ -21,14 +25,7 @@ import {
   type WeightCandidate,
   type WeightCompressor,
 } from "./driver.js";
-import {
-  denseJointOps,
-  keptValues,
-  LUT,
-  SPARSE_DATA,
-  sparseJointOps,
-  type JointParameter,
-} from "./joint.js";
+import { denseJointOps, LUT, SPARSE_DATA, sparseJointOps, type JointParameter } from "./joint.js";
 
 const IOS18 = TARGETS.iOS18.specificationVersion;
 /** Below this many elements, handing a tensor to a worker costs more than it saves. */
@@ -132,14 +129,14 @@ function quantizedOps(weight: WeightCandidate, q: LinearQuantized): Operation[] 
 }
 
 /**
- * Joint compression: a pruned weight's kept values go through
+ * Joint compression: a pruned weight's kept values (all `q.data` holds then) go through
  * `constexpr_sparse_blockwise_shift_scale` (reading the same mask as the sparse op), a table is
  * quantized by a `constexpr_blockwise_shift_scale` feeding the palettization op.
  */
 function jointOps(weight: WeightCandidate, joint: JointParameter, q: LinearQuantized): Operation[] {
   if (joint.input !== SPARSE_DATA) return denseJointOps(joint, quantizedOps(weight, q)[0]);
   const inputs = {
-    nonzero_data: weight.value(keptValues(q.data, joint)),
+    nonzero_data: weight.value(q.data),
     scale: weight.value(q.scale),
     ...(q.zeroPoint ? { offset: weight.value(q.zeroPoint) } : {}),
   };
@@ -172,16 +169,24 @@ export const linearQuantizer: WeightCompressor<OpLinearQuantizerConfig> = {
     const blockSizes = inferBlockSizes(weight, config);
     if (!blockSizes) return undefined;
     const spec = { mode: config.mode, dtype: config.dtype, blockSizes };
+    // A pruned weight's kept data is gathered where it is quantized (its mask is not needed after).
+    const keep = weight.joint?.mask?.packed;
+    const transfer = [
+      ...(weight.ownsBuffer ? [weight.tensor.data as ArrayBufferView] : []),
+      ...(keep ? [keep] : []),
+    ]
+      .filter((view) => view.byteLength === view.buffer.byteLength)
+      .map((view) => view.buffer as ArrayBuffer);
     const quantized =
       pool && weight.tensor.data.length >= POOL_MINIMUM_ELEMENTS
         ? await pool.run<LinearQuantized | undefined>(
             LINEAR_QUANTIZE_TASK,
-            { weight: weight.tensor, spec },
-            weight.ownsBuffer
-              ? [(weight.tensor.data as ArrayBufferView).buffer as ArrayBuffer]
-              : [],
+            { weight: weight.tensor, spec, keep },
+            transfer,
           )
-        : linearQuantize(weight.tensor, spec);
+        : keep
+          ? linearQuantizeKept(weight.tensor, spec, keep)
+          : linearQuantize(weight.tensor, spec);
     if (!quantized) return undefined;
     const ops = weight.joint
       ? jointOps(weight, weight.joint, quantized)

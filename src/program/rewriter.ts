@@ -25,7 +25,13 @@ import { platform } from "../platform/index.js";
 import { BlockGraph } from "./graph.js";
 import { opName } from "./ops.js";
 import { tensorTypeInfo } from "./types.js";
-import { blobFileValue, immediateValue, readTensorValue, storesInWeightFile } from "./values.js";
+import {
+  blobFileValue,
+  immediateValue,
+  readPackedBits,
+  readTensorValue,
+  storesInWeightFile,
+} from "./values.js";
 import { functionBlocks, walkOperations } from "./walk.js";
 
 /** What a visitor sees of the op it is visiting. */
@@ -38,6 +44,8 @@ export interface RewriteContext {
   readonly specificationVersion: number;
   /** Reads a literal value of the input model (immediate or from its weight file). */
   read(value: Value): Promise<Tensor>;
+  /** Reads a mask-like literal value as bits packed least significant first (see readPackedBits). */
+  readPackedBits(value: Value): Promise<Uint8Array>;
   /**
    * A value holding `tensor` for a new op: inline when coremltools would inline it, otherwise a
    * blob written to the output weight file when this op's replacement is committed (in the order
@@ -274,6 +282,7 @@ function makeContext(
     functionName,
     specificationVersion,
     read: (value) => readTensorValue(value, model, `op ${opName(op)}`),
+    readPackedBits: (value) => readPackedBits(value, model, `op ${opName(op)}`),
     value(tensor) {
       if (!storesInWeightFile(tensor.dtype, elementCount(tensor.shape), specificationVersion)) {
         return immediateValue(tensor);

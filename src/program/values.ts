@@ -159,6 +159,26 @@ export async function readTensorValue(
   throw new FormatError(context, "value has neither immediate data nor a blob reference");
 }
 
+/**
+ * The bits of a uint1 literal value (a sparse mask) packed as blobs store them, one bit per
+ * element from the least significant bit of the first byte, without unpacking them.
+ */
+export async function readPackedBits(
+  value: Value,
+  weights: WeightFiles,
+  context: string,
+): Promise<Uint8Array> {
+  const info = tensorTypeInfo(value.type);
+  const v = value.value;
+  if (info?.dtype === "uint1" && !info.shape.includes(null) && v.case === "blobFileValue") {
+    const file = await weights.blobFile(v.value.fileName);
+    const count = elementCount(info.shape as number[]);
+    return file.readStoredBytes(Number(v.value.offset), "uint1", count);
+  }
+  const tensor = await readTensorValue(value, weights, context);
+  return packSubByte(tensor.data as Uint8Array, 1);
+}
+
 type TensorValueInit = NonNullable<MessageInitShape<typeof TensorValueSchema>["value"]>;
 
 function tensorField(tensor: Tensor): TensorValueInit {

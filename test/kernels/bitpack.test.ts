@@ -18,7 +18,7 @@ test("signed values are two's complement of the given width", () => {
 });
 
 test("pack and unpack round-trip every width and odd lengths", () => {
-  for (const bits of [1, 2, 3, 4, 6]) {
+  for (const bits of [1, 2, 3, 4, 6, 8]) {
     for (const signed of [false, true]) {
       for (const length of [0, 1, 5, 7, 13, 64, 999]) {
         const min = signed ? -(2 ** (bits - 1)) : 0;

@@ -94,3 +94,128 @@ describe("blockwiseShiftScale", () => {
     assert.throws(() => blockwiseShiftScale(int8([3], [1, 2, 3]), fp32([1, 1], [1])), RangeError);
   });
 });
+
+/**
+ * Per-element references, straight from the op definitions (coordinates → parameter index),
+ * for the kernels' table and run-based fast paths to match bit for bit.
+ */
+function referenceBlockwise(data: Tensor, scale: Tensor, offset?: Tensor): number[] {
+  const half = scale.dtype === "fp16" && offset?.dtype !== "fp32";
+  const round = half ? (x: number) => halfToFloat(floatToHalf(x)) : Math.fround;
+  const toScale = scale.dtype === "fp16" ? (x: number) => halfToFloat(floatToHalf(x)) : Math.fround;
+  const values = (t: Tensor) =>
+    t.dtype === "fp16" ? [...halfToFloatArray(t.data as Uint16Array)] : [...(t.data as Int8Array)];
+  const [q, s, o] = [values(data), values(scale), offset && values(offset)];
+  const [rows, cols] = data.shape;
+  const [blockRows, blockCols] = [rows / scale.shape[0], cols / scale.shape[1]];
+  const out: number[] = [];
+  for (let r = 0; r < rows; r++) {
+    for (let c = 0; c < cols; c++) {
+      const p = Math.floor(r / blockRows) * scale.shape[1] + Math.floor(c / blockCols);
+      let x = toScale(q[r * cols + c]);
+      if (o) x = round(x - o[p]);
+      const value = round(s[p] * x);
+      out.push(scale.dtype === "fp16" ? floatToHalf(value) : Math.fround(value));
+    }
+  }
+  return out;
+}
+
+function referenceAffine(data: Tensor, zero: Tensor, scale: Tensor, axis: number): number[] {
+  const s =
+    scale.dtype === "fp16"
+      ? [...halfToFloatArray(scale.data as Uint16Array)]
+      : [...(scale.data as Float32Array)];
+  const z = [...(zero.data as Int8Array)];
+  const [rows, cols] = data.shape;
+  const q = data.data as Int8Array;
+  const out: number[] = [];
+  for (let r = 0; r < rows; r++) {
+    for (let c = 0; c < cols; c++) {
+      const channel = axis === 0 ? r : c;
+      const value = Math.fround(
+        Math.fround(q[r * cols + c] - z[z.length === 1 ? 0 : channel]) *
+          s[s.length === 1 ? 0 : channel],
+      );
+      out.push(scale.dtype === "fp16" ? floatToHalf(value) : value);
+    }
+  }
+  return out;
+}
+
+describe("dequantization fast paths match the per-element definition", () => {
+  let seed = 7;
+  const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+  const ints = (dtype: "int8" | "uint8" | "int4" | "uint4", shape: number[]): Tensor => {
+    const signed = dtype.startsWith("int");
+    const levels = dtype.endsWith("4") ? 16 : 256;
+    const min = signed ? -levels / 2 : 0;
+    const count = shape.reduce((a, b) => a * b, 1);
+    const values = Array.from({ length: count }, () => min + Math.floor(random() * levels));
+    return { dtype, shape, data: signed ? Int8Array.from(values) : Uint8Array.from(values) };
+  };
+  const floats = (dtype: "fp16" | "fp32", shape: number[]) => {
+    const values = Array.from(
+      { length: shape.reduce((a, b) => a * b, 1) },
+      () => (random() - 0.3) * 0.02,
+    );
+    return dtype === "fp16" ? fp16(shape, values) : fp32(shape, values);
+  };
+  const dataShape = [64, 512];
+  // Per row (table path), 32-wide blocks (table for 4 bits, direct for 8), 2-D blocks.
+  const scaleShapes = [
+    [64, 1],
+    [64, 16],
+    [8, 4],
+    [1, 1],
+  ];
+
+  it("blockwiseShiftScale, every data type, scale type and offset kind", () => {
+    for (const dtype of ["int8", "uint8", "int4", "uint4"] as const) {
+      for (const scaleType of ["fp16", "fp32"] as const) {
+        for (const shape of scaleShapes) {
+          const data = ints(dtype, dataShape);
+          const scale = floats(scaleType, shape);
+          const offsets = [
+            undefined,
+            ints(dtype, shape),
+            floats("fp16", shape),
+            floats("fp32", shape),
+          ];
+          for (const offset of offsets) {
+            const out = blockwiseShiftScale(data, scale, offset);
+            assert.deepEqual(
+              [...(out.data as Uint16Array | Float32Array)],
+              referenceBlockwise(data, scale, offset),
+              `${dtype} data, ${scaleType} scale [${shape}], offset ${offset?.dtype ?? "none"}`,
+            );
+          }
+        }
+      }
+    }
+  });
+
+  it("affineDequantize along either axis, vector or scalar parameters", () => {
+    for (const scaleType of ["fp16", "fp32"] as const) {
+      for (const axis of [0, 1]) {
+        const size = dataShape[axis];
+        for (const [scaleCount, zeroCount] of [
+          [size, size],
+          [size, 1],
+          [1, size],
+          [1, 1],
+        ]) {
+          const data = ints("int8", dataShape);
+          const scale = floats(scaleType, [scaleCount]);
+          const zero = ints("int8", [zeroCount]);
+          const out = affineDequantize(data, zero, scale, axis);
+          assert.deepEqual(
+            [...(out.data as Uint16Array | Float32Array)],
+            referenceAffine(data, zero, scale, axis),
+            `${scaleType} scale ×${scaleCount}, zero ×${zeroCount}, axis ${axis}`,
+          );
+        }
+      }
+    }
+  });
+});

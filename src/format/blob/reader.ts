@@ -124,6 +124,11 @@ export class BlobFileReader {
 
   /** Reads a blob as `count` elements of `dtype`, checking both against its metadata. */
   async readTensorData(offset: number, dtype: ElementType, count: number): Promise<TypedArray> {
+    return decodeBlobBytes(dtype, await this.readStoredBytes(offset, dtype, count), count);
+  }
+
+  /** The stored bytes of a blob of `count` elements of `dtype` (sub-byte types still packed). */
+  async readStoredBytes(offset: number, dtype: ElementType, count: number): Promise<Uint8Array> {
     const { metadata, bytes } = await this.readData(offset);
     const at = `${this.label} (blob at offset ${offset})`;
     if (metadata.dtype !== dtype) {
@@ -138,7 +143,7 @@ export class BlobFileReader {
         `blob holds ${metadata.sizeInBytes} bytes but ${count} ${dtype} elements need ${byteLength(dtype, count)}`,
       );
     }
-    return decodeBlobBytes(dtype, bytes, count);
+    return bytes;
   }
 
   /** Every blob in file order. */
