@@ -8,13 +8,26 @@ export function packSubByte(values: ArrayLike<number>, bits: number): Uint8Array
   const out = new Uint8Array(Math.ceil((values.length * bits) / 8));
   const mask = (1 << bits) - 1;
   if (8 % bits === 0) {
-    for (let byte = 0, i = 0; byte < out.length; byte++) {
-      let packed = 0;
-      for (let shift = 0; shift < 8 && i < values.length; shift += bits, i++) {
-        packed |= (values[i] & mask) << shift;
+    // Whole bytes first (4-bit, the common palette, without an inner loop), then the last,
+    // partly filled byte.
+    const perByte = 8 / bits;
+    const whole = Math.floor(values.length / perByte);
+    if (bits === 4) {
+      for (let byte = 0; byte < whole; byte++) {
+        out[byte] = (values[2 * byte] & 15) | ((values[2 * byte + 1] & 15) << 4);
       }
-      out[byte] = packed;
+    } else {
+      for (let byte = 0, i = 0; byte < whole; byte++) {
+        let packed = 0;
+        for (let shift = 0; shift < 8; shift += bits) packed |= (values[i++] & mask) << shift;
+        out[byte] = packed;
+      }
     }
+    let packed = 0;
+    for (let i = whole * perByte, shift = 0; i < values.length; i++, shift += bits) {
+      packed |= (values[i] & mask) << shift;
+    }
+    if (whole < out.length) out[whole] = packed;
     return out;
   }
   let bitPos = 0;
