@@ -320,21 +320,36 @@ export interface HalfDistinct {
 
 /** Per-thread histogram over the 65,536 half patterns, left all zero between calls. */
 const halfHistogram = new Uint32Array(65536);
+/** Per-thread bitmap of the patterns present (bit b of word b >> 5), left all zero too. */
+const halfPresent = new Uint32Array(65536 >> 5);
 
 /**
  * Distinct values of half-precision bit patterns, ascending, with counts: one histogram pass
- * and one walk over the patterns in value order, no sort. NaN patterns are left out.
+ * and a walk over the present patterns in value order (a bitmap, so the 65,536 patterns are
+ * not visited one by one; groups hold a few thousand), no sort. NaN patterns are left out.
  */
 export function distinctHalfWithCounts(bits: Uint16Array): HalfDistinct {
   const histogram = halfHistogram;
-  for (let i = 0; i < bits.length; i++) histogram[bits[i]]++;
+  const present = halfPresent;
+  for (let i = 0; i < bits.length; i++) {
+    const b = bits[i];
+    histogram[b]++;
+    present[b >>> 5] |= 1 << (b & 31);
+  }
   // -0 and +0 are one value, listed as -0 when there is one (the first in a numeric sort).
-  const zero = histogram[0x8000] > 0 ? 0x8000 : 0;
-  const zeros = histogram[0] + histogram[0x8000];
-  histogram[0] = histogram[0x8000] = 0;
-  histogram[zero] = zeros;
+  if (histogram[0x8000] > 0 && histogram[0] > 0) {
+    histogram[0x8000] += histogram[0];
+    histogram[0] = 0;
+    present[0] &= ~1;
+  }
   let distinct = 0;
-  for (let b = 0; b < 65536; b++) if (histogram[b] > 0) distinct++;
+  for (let word = 0; word < present.length; word++) {
+    let x = present[word];
+    while (x !== 0) {
+      x &= x - 1;
+      distinct++;
+    }
+  }
   const out: HalfDistinct = {
     values: new Float64Array(distinct),
     counts: new Float64Array(distinct),
@@ -343,17 +358,32 @@ export function distinctHalfWithCounts(bits: Uint16Array): HalfDistinct {
   let d = 0;
   const take = (b: number) => {
     const count = histogram[b];
-    if (count === 0) return;
     histogram[b] = 0;
+    if ((b & 0x7fff) > 0x7c00) return; // NaN
     out.values[d] = halfToFloat(b);
     out.counts[d] = count;
     out.bits[d++] = b;
   };
-  // Negative values from -infinity up (larger magnitude patterns first), then +0 to +infinity.
-  for (let b = 0xfc00; b >= 0x8000; b--) take(b);
-  for (let b = 0; b <= 0x7c00; b++) take(b);
-  // Whatever is left is NaN: clear it for the next call.
-  if (d < distinct) histogram.fill(0);
+  // Negative values from -infinity up (larger magnitude patterns first, highest bit first)...
+  for (let word = present.length - 1; word >= 0x8000 >> 5; word--) {
+    let x = present[word];
+    present[word] = 0;
+    while (x !== 0) {
+      const bit = 31 - Math.clz32(x);
+      x ^= 1 << bit;
+      take((word << 5) | bit);
+    }
+  }
+  // ...then +0 to +infinity (lowest bit first).
+  for (let word = 0; word < 0x8000 >> 5; word++) {
+    let x = present[word];
+    present[word] = 0;
+    while (x !== 0) {
+      const low = x & -x;
+      x ^= low;
+      take((word << 5) | (31 - Math.clz32(low)));
+    }
+  }
   out.values = out.values.subarray(0, d);
   out.counts = out.counts.subarray(0, d);
   out.bits = out.bits.subarray(0, d);
