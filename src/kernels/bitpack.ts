@@ -8,23 +8,26 @@ export function packSubByte(values: ArrayLike<number>, bits: number): Uint8Array
   const out = new Uint8Array(Math.ceil((values.length * bits) / 8));
   const mask = (1 << bits) - 1;
   if (8 % bits === 0) {
+    // Whole bytes first (4-bit, the common palette, without an inner loop), then the last,
+    // partly filled byte.
     const perByte = 8 / bits;
-    const wholeBytes = Math.floor(values.length / perByte);
+    const whole = Math.floor(values.length / perByte);
     if (bits === 4) {
-      // The common case (4-bit weights and palette indices): two fields per byte, unrolled.
-      for (let byte = 0, i = 0; byte < wholeBytes; byte++, i += 2) {
-        out[byte] = (values[i] & 0xf) | ((values[i + 1] & 0xf) << 4);
+      for (let byte = 0; byte < whole; byte++) {
+        out[byte] = (values[2 * byte] & 15) | ((values[2 * byte + 1] & 15) << 4);
       }
     } else {
-      for (let byte = 0, i = 0; byte < wholeBytes; byte++) {
+      for (let byte = 0, i = 0; byte < whole; byte++) {
         let packed = 0;
-        for (let shift = 0; shift < 8; shift += bits, i++) packed |= (values[i] & mask) << shift;
+        for (let shift = 0; shift < 8; shift += bits) packed |= (values[i++] & mask) << shift;
         out[byte] = packed;
       }
     }
-    for (let i = wholeBytes * perByte, shift = 0; i < values.length; i++, shift += bits) {
-      out[wholeBytes] |= (values[i] & mask) << shift;
+    let packed = 0;
+    for (let i = whole * perByte, shift = 0; i < values.length; i++, shift += bits) {
+      packed |= (values[i] & mask) << shift;
     }
+    if (whole < out.length) out[whole] = packed;
     return out;
   }
   let bitPos = 0;

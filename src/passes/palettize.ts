@@ -256,7 +256,9 @@ async function palettize(
       nbits: nbits!,
       valueType,
     };
-    result = { ...(await runGroups(input, pool)), nbits: nbits! };
+    // The weight's own buffer may go to a worker as it is when nothing else reads it.
+    const movable = weight.ownsBuffer && groupedHalf === tensor.data && !values;
+    result = { ...(await runGroups(input, pool, movable)), nbits: nbits! };
   }
   return {
     palette: {
@@ -287,13 +289,32 @@ function squaredScales(
   return out;
 }
 
-/** k-means runs on workers, split into chunks of whole groups; cheap modes run inline. */
-async function runGroups(input: GroupsInput, pool: WorkerPool | undefined): Promise<GroupsPalette> {
+/**
+ * k-means runs on workers, split into chunks of whole groups; cheap modes run inline. With
+ * `movable`, the input arrays are the caller's to give away: a single chunk moves them to the
+ * worker without a copy.
+ */
+async function runGroups(
+  input: GroupsInput,
+  pool: WorkerPool | undefined,
+  movable = false,
+): Promise<GroupsPalette> {
   const length = (input.values ?? input.halfBits!).length;
   if (input.mode !== "kmeans" || !pool || pool.size === 0 || length < INLINE_ELEMENTS) {
     return palettizeGroups(input);
   }
   const chunks = Math.min(input.groupCount, pool.size * 2);
+  if (chunks === 1) {
+    const payload: GroupsInput = movable
+      ? input
+      : {
+          ...input,
+          values: input.values?.slice(),
+          halfBits: input.halfBits?.slice(),
+          pointWeights: input.pointWeights?.slice(),
+        };
+    return pool.run<GroupsPalette>("palettizeGroups", payload, transferList(payload));
+  }
   const groupLength = length / input.groupCount;
   const entries = (1 << input.nbits) * input.clusterDim;
   const lut = new Float64Array(input.groupCount * entries);
@@ -312,11 +333,8 @@ async function runGroups(input: GroupsInput, pool: WorkerPool | undefined): Prom
       pointWeights: input.pointWeights?.slice(from, to),
       groupCount: end - first,
     };
-    const transfer = [payload.values, payload.halfBits, payload.pointWeights].flatMap((array) =>
-      array ? [array.buffer as ArrayBuffer] : [],
-    );
     jobs.push(
-      pool.run<GroupsPalette>("palettizeGroups", payload, transfer).then((part) => {
+      pool.run<GroupsPalette>("palettizeGroups", payload, transferList(payload)).then((part) => {
         lut.set(part.lut, first * entries);
         indices.set(part.indices, from / input.clusterDim);
       }),
@@ -324,6 +342,13 @@ async function runGroups(input: GroupsInput, pool: WorkerPool | undefined): Prom
   }
   await Promise.all(jobs);
   return { lut, indices };
+}
+
+/** The buffers of a chunk's input arrays (each a whole buffer of its own). */
+function transferList(payload: GroupsInput): ArrayBuffer[] {
+  return [payload.values, payload.halfBits, payload.pointWeights].flatMap((array) =>
+    array ? [array.buffer as ArrayBuffer] : [],
+  );
 }
 
 function customPalette(

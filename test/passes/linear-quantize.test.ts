@@ -268,3 +268,23 @@ test("models for targets older than iOS16 need the target raised, with a clear m
     await model.close();
   }
 });
+
+test("weights holding an infinity (any position, either sign) are left dense", async () => {
+  const positions = [0, 1, 6, 7, 63];
+  const model = await buildModel("iOS18", async (b) => {
+    let x = b.input("x", "fp16", [1, 8]);
+    for (const [i, position] of positions.entries()) {
+      const weight = randomHalf([8, 8], 20 + i);
+      (weight.data as Uint16Array)[position] = i % 2 ? 0xfc00 : 0x7c00;
+      x = b.linear(x, await b.constant(`inf${i}_w`, weight), undefined, `inf${i}`);
+    }
+    x = b.linear(x, await b.constant("finite_w", randomHalf([8, 8], 30)), undefined, "finite");
+    b.output(x);
+  });
+  const { weights } = await linearQuantizeWeights(model, global({ weightThreshold: 0 }));
+  assert.deepEqual(
+    weights.map((w) => w.name),
+    ["finite_w"],
+  );
+  await model.close();
+});

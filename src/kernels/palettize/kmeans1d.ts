@@ -77,6 +77,10 @@ class LayerSolver {
   private row = 0;
   /** Points per layer of `split`. */
   private stride = 0;
+  /** First end point the layer below (`previous`) holds costs for. */
+  private solvedFrom = 0;
+  /** Whether the layer being filled wanted a cost under `solvedFrom`. */
+  private readBelow = false;
 
   reserve(n: number, clusters: number): void {
     if (this.w.length < n + 1) {
@@ -92,14 +96,28 @@ class LayerSolver {
     }
   }
 
-  /** Fills layer m (split row m, `current`) from `previous` for end points from..n-1. */
-  solveLayer(n: number, m: number, from: number): void {
-    this.row = m * n;
+  /**
+   * Solves layers 1..clusters-1 over the prefix sums already in w, s, s2. Layer m is filled
+   * for end points starts[m]..n-1 (default: every end point it can have); the last layer is
+   * only read at the end of the data. False when a layer needed costs of the layer below under
+   * where that one was filled: `starts` were too high and the result is not to be used.
+   */
+  solveLayers(n: number, clusters: number, starts?: Int32Array): boolean {
+    const { w, s, s2 } = this;
+    for (let i = 0; i < n; i++) this.previous[i] = runCost(w, s, s2, 0, i);
     this.stride = n;
-    this.fill(m, from, n - 1, m, n - 1);
-    const previous = this.previous;
-    this.previous = this.current;
-    this.current = previous;
+    this.solvedFrom = 0;
+    this.readBelow = false;
+    for (let m = 1; m < clusters; m++) {
+      const from = m === clusters - 1 ? n - 1 : starts ? starts[m] : m;
+      this.row = m * n;
+      this.fill(m, from, n - 1, m, n - 1);
+      this.solvedFrom = from;
+      const previous = this.previous;
+      this.previous = this.current;
+      this.current = previous;
+    }
+    return !this.readBelow;
   }
 
   /**
@@ -111,11 +129,13 @@ class LayerSolver {
     const { w, s, s2, previous, current, split } = this;
     const base = this.row;
     const stride = this.stride;
+    const solvedFrom = this.solvedFrom;
     while (lo <= hi) {
       const mid = (lo + hi) >>> 1;
       // With one run fewer, the last run of 0..mid starts no later (rows are monotone in m).
       const lower = m > 1 ? split[base - stride + mid] : m;
       const first = optLo > lower ? optLo : lower;
+      if (first <= solvedFrom) this.readBelow = true;
       const last = mid < optHi ? mid : optHi;
       const wEnd = w[mid + 1];
       const sEnd = s[mid + 1];
@@ -150,6 +170,51 @@ class LayerSolver {
 
 const solver = new LayerSolver();
 
+/** Points per block of the coarse problem. */
+const COARSE_BLOCK = 16;
+/** How many blocks under the coarse guess each layer starts: tried in turn. */
+const COARSE_SLACKS = [6, 32];
+
+/**
+ * Where each layer of the program needs solving. Only the end of the data matters, and layer m
+ * is read only where layer m + 1 looks for the start of its last run, so most layers need only
+ * their upper end points (about half of the work). Those are guessed from the same problem on
+ * blocks of consecutive points, with more slack in each guess; a guess that proves too high is
+ * detected (solveLayers returns false) and the next one tried, then every end point.
+ */
+function coarseStarts(values: Float64Array, weights: Float64Array, clusters: number): Int32Array[] {
+  const n = values.length;
+  const blocks = Math.ceil(n / COARSE_BLOCK);
+  if (clusters < 3 || blocks < 4 * clusters) return [];
+  const blockValues = new Float64Array(blocks);
+  const blockWeights = new Float64Array(blocks);
+  for (let b = 0; b < blocks; b++) {
+    let weight = 0;
+    let sum = 0;
+    for (let i = b * COARSE_BLOCK; i < Math.min(n, (b + 1) * COARSE_BLOCK); i++) {
+      weight += weights[i];
+      sum += weights[i] * values[i];
+    }
+    blockValues[b] = sum / weight;
+    blockWeights[b] = weight;
+  }
+  solver.reserve(blocks, clusters);
+  fillPrefixSums(blockValues, blockWeights, solver.w, solver.s, solver.s2);
+  solver.solveLayers(blocks, clusters);
+  const split = solver.split;
+  return COARSE_SLACKS.map((slack) => {
+    const starts = new Int32Array(clusters);
+    starts[clusters - 1] = n - 1;
+    for (let m = clusters - 2; m >= 1; m--) {
+      // Layer m + 1's lowest end point looks back to layer m's last-run start there, less one.
+      const block = Math.max(m, Math.floor(starts[m + 1] / COARSE_BLOCK));
+      const start = (split[m * blocks + block] - slack) * COARSE_BLOCK - 1;
+      starts[m] = Math.max(m, Math.min(starts[m + 1], start));
+    }
+    return starts;
+  });
+}
+
 /**
  * Partitions sorted distinct `values` (with positive `weights`) into at most `k` clusters
  * minimizing the weighted sum of squared distances to the cluster means.
@@ -166,12 +231,13 @@ export function optimalKMeans1D(
     for (let i = 0; i < n; i++) assignment[i] = i;
     return { centroids: Float64Array.from(values), assignment };
   }
+  const guesses = coarseStarts(values, weights, clusters);
   solver.reserve(n, clusters);
   const { w, s, s2 } = solver;
   fillPrefixSums(values, weights, w, s, s2);
-  for (let i = 0; i < n; i++) solver.previous[i] = runCost(w, s, s2, 0, i);
-  // The last layer is only read at the end of the data.
-  for (let m = 1; m < clusters; m++) solver.solveLayer(n, m, m === clusters - 1 ? n - 1 : m);
+  if (!guesses.some((starts) => solver.solveLayers(n, clusters, starts))) {
+    solver.solveLayers(n, clusters);
+  }
   const split = solver.split;
 
   const assignment = new Uint16Array(n);
@@ -254,21 +320,36 @@ export interface HalfDistinct {
 
 /** Per-thread histogram over the 65,536 half patterns, left all zero between calls. */
 const halfHistogram = new Uint32Array(65536);
+/** Per-thread bitmap of the patterns present (bit b of word b >> 5), left all zero too. */
+const halfPresent = new Uint32Array(65536 >> 5);
 
 /**
  * Distinct values of half-precision bit patterns, ascending, with counts: one histogram pass
- * and one walk over the patterns in value order, no sort. NaN patterns are left out.
+ * and a walk over the present patterns in value order (a bitmap, so the 65,536 patterns are
+ * not visited one by one; groups hold a few thousand), no sort. NaN patterns are left out.
  */
 export function distinctHalfWithCounts(bits: Uint16Array): HalfDistinct {
   const histogram = halfHistogram;
-  for (let i = 0; i < bits.length; i++) histogram[bits[i]]++;
+  const present = halfPresent;
+  for (let i = 0; i < bits.length; i++) {
+    const b = bits[i];
+    histogram[b]++;
+    present[b >>> 5] |= 1 << (b & 31);
+  }
   // -0 and +0 are one value, listed as -0 when there is one (the first in a numeric sort).
-  const zero = histogram[0x8000] > 0 ? 0x8000 : 0;
-  const zeros = histogram[0] + histogram[0x8000];
-  histogram[0] = histogram[0x8000] = 0;
-  histogram[zero] = zeros;
+  if (histogram[0x8000] > 0 && histogram[0] > 0) {
+    histogram[0x8000] += histogram[0];
+    histogram[0] = 0;
+    present[0] &= ~1;
+  }
   let distinct = 0;
-  for (let b = 0; b < 65536; b++) if (histogram[b] > 0) distinct++;
+  for (let word = 0; word < present.length; word++) {
+    let x = present[word];
+    while (x !== 0) {
+      x &= x - 1;
+      distinct++;
+    }
+  }
   const out: HalfDistinct = {
     values: new Float64Array(distinct),
     counts: new Float64Array(distinct),
@@ -277,17 +358,32 @@ export function distinctHalfWithCounts(bits: Uint16Array): HalfDistinct {
   let d = 0;
   const take = (b: number) => {
     const count = histogram[b];
-    if (count === 0) return;
     histogram[b] = 0;
+    if ((b & 0x7fff) > 0x7c00) return; // NaN
     out.values[d] = halfToFloat(b);
     out.counts[d] = count;
     out.bits[d++] = b;
   };
-  // Negative values from -infinity up (larger magnitude patterns first), then +0 to +infinity.
-  for (let b = 0xfc00; b >= 0x8000; b--) take(b);
-  for (let b = 0; b <= 0x7c00; b++) take(b);
-  // Whatever is left is NaN: clear it for the next call.
-  if (d < distinct) histogram.fill(0);
+  // Negative values from -infinity up (larger magnitude patterns first, highest bit first)...
+  for (let word = present.length - 1; word >= 0x8000 >> 5; word--) {
+    let x = present[word];
+    present[word] = 0;
+    while (x !== 0) {
+      const bit = 31 - Math.clz32(x);
+      x ^= 1 << bit;
+      take((word << 5) | bit);
+    }
+  }
+  // ...then +0 to +infinity (lowest bit first).
+  for (let word = 0; word < 0x8000 >> 5; word++) {
+    let x = present[word];
+    present[word] = 0;
+    while (x !== 0) {
+      const low = x & -x;
+      x ^= low;
+      take((word << 5) | (31 - Math.clz32(low)));
+    }
+  }
   out.values = out.values.subarray(0, d);
   out.counts = out.counts.subarray(0, d);
   out.bits = out.bits.subarray(0, d);

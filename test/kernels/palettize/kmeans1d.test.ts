@@ -99,3 +99,49 @@ test("histogram-seeded Lloyd is within a hair of the exact optimum", () => {
   const e2 = clusteringError(values, counts, approx.centroids, approx.assignment);
   assert.ok(e2 <= e1 * 1.001, `${e2} vs ${e1}`);
 });
+
+/** Minimal error of k runs over sorted weighted points: the plain O(k·n²) program. */
+function quadraticOptimum(values: Float64Array, weights: Float64Array, k: number): number {
+  const n = values.length;
+  const w = new Float64Array(n + 1);
+  const s = new Float64Array(n + 1);
+  const s2 = new Float64Array(n + 1);
+  for (let i = 0; i < n; i++) {
+    w[i + 1] = w[i] + weights[i];
+    s[i + 1] = s[i] + weights[i] * values[i];
+    s2[i + 1] = s2[i] + weights[i] * values[i] * values[i];
+  }
+  const cost = (a: number, b: number) => {
+    const sum = s[b] - s[a];
+    return s2[b] - s2[a] - (sum * sum) / (w[b] - w[a]);
+  };
+  let layer = Float64Array.from({ length: n + 1 }, (_, i) => (i === 0 ? 0 : cost(0, i)));
+  for (let m = 2; m <= k; m++) {
+    const next = new Float64Array(n + 1).fill(Infinity);
+    for (let end = m; end <= n; end++) {
+      for (let start = m - 1; start < end; start++) {
+        next[end] = Math.min(next[end], layer[start] + cost(start, end));
+      }
+    }
+    layer = next;
+  }
+  return layer[n];
+}
+
+test("large inputs (layers solved only where needed) still reach the optimum", () => {
+  const next = lcg(11);
+  const shapes: Record<string, () => number> = {
+    gaussian: () => next() + next() + next() + next() - 2,
+    skewed: () => next() ** 4,
+    grid: () => Math.floor(next() * 400),
+  };
+  for (const [name, draw] of Object.entries(shapes)) {
+    for (const k of [4, 16, 24]) {
+      const { values, counts } = distinctWithCounts(Array.from({ length: 3000 }, draw));
+      const { centroids, assignment } = optimalKMeans1D(values, counts, k);
+      const error = clusteringError(values, counts, centroids, assignment);
+      const optimum = quadraticOptimum(values, counts, k);
+      assert.ok(error <= optimum * (1 + 1e-9) + 1e-12, `${name} k=${k}: ${error} > ${optimum}`);
+    }
+  }
+});
