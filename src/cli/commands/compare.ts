@@ -21,7 +21,10 @@ export function registerCompare(program: Command): void {
     .argument("<reference>", "the reference model (e.g. the uncompressed one)")
     .argument("<candidate>", "the model to check against it")
     .option("-i, --input <name=file.npy>", "an input tensor (repeat per input)", collect, [])
-    .option("--inputs <dir>", "a folder of <input>.npy (or raw <input>.raw) files, or of one such folder per sample")
+    .option(
+      "--inputs <dir>",
+      "a folder of <input>.npy (or raw <input>.raw) files, or of one such folder per sample",
+    )
     .option(
       "--samples <n>",
       "number of seeded random samples when no --input or --inputs is given",
