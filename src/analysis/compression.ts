@@ -19,11 +19,7 @@ export interface StorageStep {
 }
 
 /** Type of one input of `op`, bound inline or by name (iOS16 constexpr ops: an attribute). */
-export function inputType(
-  op: Operation,
-  input: string,
-  graph: BlockGraph,
-): TensorTypeInfo | undefined {
+function inputType(op: Operation, input: string, graph: BlockGraph): TensorTypeInfo | undefined {
   const binding = op.inputs[input]?.arguments[0]?.binding;
   let type: ValueType | undefined = op.attributes[input]?.type;
   if (binding?.case === "value") type = binding.value.type;

@@ -34,7 +34,7 @@ export interface CompressionOutcome {
 }
 
 /** Bytes of a file, or of every file in a folder. */
-export async function diskSize(path: string): Promise<number> {
+async function diskSize(path: string): Promise<number> {
   const info = await stat(path);
   if (!info.isDirectory()) return info.size;
   let total = 0;

@@ -13,7 +13,7 @@ export function collect(value: string, previous: string[] = []): string[] {
 }
 
 /** Reads `name=file.npy` assignments into one sample; every program input must be given. */
-export async function readInputAssignments(
+async function readInputAssignments(
   assignments: readonly string[],
   inputs: readonly ProgramIO[],
 ): Promise<Record<string, Tensor>> {

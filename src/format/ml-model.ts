@@ -22,7 +22,7 @@ import { platform } from "../platform/index.js";
 export type ModelFormat = "mlmodel" | "mlpackage";
 
 /** Prefix of blob file names in ML programs: the folder holding the model spec. */
-export const MODEL_PATH_PREFIX = "@model_path/";
+const MODEL_PATH_PREFIX = "@model_path/";
 export const DEFAULT_WEIGHT_FILE = "@model_path/weights/weight.bin";
 /** Name of the package's manifest, at its root. */
 export const MANIFEST_FILE = "Manifest.json";
@@ -198,7 +198,7 @@ function weightRelativePath(fileName: string): string {
 }
 
 /** A weight file of a package store (with its path on disk, when the store has one). */
-export function weightSource(store: PackageStore, path: string): WeightFileSource {
+function weightSource(store: PackageStore, path: string): WeightFileSource {
   const source: WeightFileSource = { open: () => store.open(path) };
   const onDisk = store.localPath?.(path);
   if (onDisk !== undefined) source.path = onDisk;

@@ -8,7 +8,7 @@ export interface NestedModel {
 }
 
 /** The pipeline holding a model's sub-models, if it is one of the three pipeline types. */
-export function pipelineOf(model: Model) {
+function pipelineOf(model: Model) {
   switch (model.Type.case) {
     case "pipeline":
       return model.Type.value;

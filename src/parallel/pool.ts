@@ -7,8 +7,6 @@ import { availableParallelism } from "node:os";
 import { Worker, type TransferListItem as WorkerTransferable } from "node:worker_threads";
 import { TASK_MODULES, TASKS } from "./tasks.js";
 
-export { registerTaskModule } from "./tasks.js";
-
 interface Job {
   task: string;
   payload: unknown;

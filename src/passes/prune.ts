@@ -48,7 +48,7 @@ function feedsConvOrLinearWeight(weight: WeightCandidate): boolean {
 const POOL_MINIMUM_ELEMENTS = 1 << 16;
 
 /** What `config` asks of each weight. */
-export function pruneSpec(config: PrunerConfig): PruneSpec {
+function pruneSpec(config: PrunerConfig): PruneSpec {
   if (config.kind !== MAGNITUDE_PRUNER) {
     return {
       kind: "threshold",
@@ -68,7 +68,7 @@ export function pruneSpec(config: PrunerConfig): PruneSpec {
 }
 
 /** The `constexpr_sparse_to_dense` op holding `sparse` in place of `weight`. */
-export function sparseToDenseOp(weight: WeightCandidate, sparse: SparseWeight): Operation {
+function sparseToDenseOp(weight: WeightCandidate, sparse: SparseWeight): Operation {
   const { dtype, shape } = weight.tensor;
   const name = `${weight.name}_sparsified`;
   const nonzeroData = weight.value({

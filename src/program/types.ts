@@ -38,7 +38,7 @@ const ELEMENT_TO_DATA_TYPE = new Map<ElementType, DataType>(
   [...DATA_TYPE_TO_ELEMENT].map(([d, e]) => [e, d]),
 );
 
-export function elementTypeOf(dataType: DataType): ElementType {
+function elementTypeOf(dataType: DataType): ElementType {
   const type = DATA_TYPE_TO_ELEMENT.get(dataType);
   if (!type) throw new UnsupportedError(`unknown MIL data type ${dataType}`);
   return type;

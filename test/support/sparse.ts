@@ -17,7 +17,7 @@ export function opsByName(model: MLModel): Map<string, Operation> {
 }
 
 /** A constexpr op parameter: an iOS16 attribute or an iOS18 input bound inline or to a const. */
-export function parameterValue(op: Operation, name: string, ops: Map<string, Operation>): Value {
+function parameterValue(op: Operation, name: string, ops: Map<string, Operation>): Value {
   const attribute = op.attributes[name];
   if (attribute) return attribute;
   const binding = op.inputs[name]?.arguments[0]?.binding;

@@ -88,7 +88,7 @@ async function flagOptions(flags: PalettizeFlags): Promise<PalettizerOptions> {
 }
 
 /** The config the flags describe: a config file, if any, with the flags layered on its global config. */
-export async function palettizeConfig(
+async function palettizeConfig(
   flags: PalettizeFlags,
 ): Promise<OptimizationConfig<OpPalettizerConfig>> {
   const options = await flagOptions(flags);

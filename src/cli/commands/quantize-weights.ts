@@ -108,7 +108,7 @@ const weightName = (w: NeuralWeightInfo) =>
   [...w.modelPath, ...w.enclosingLayers, w.layer, w.field].join("/");
 
 /** Each weight of the output, with its size before (as the same layer field of the input). */
-export function weightReport(
+function weightReport(
   before: NeuralWeightInfo[],
   after: NeuralWeightInfo[],
 ): QuantizedWeightReport[] {

@@ -95,7 +95,7 @@ function fieldsOf(config: OpLinearQuantizerConfig | null | undefined): LinearQua
 }
 
 /** The config the flags describe: a config file, if any, with the flags layered on top. */
-export async function quantizeConfig(
+async function quantizeConfig(
   flags: QuantizeFlags,
 ): Promise<OptimizationConfig<OpLinearQuantizerConfig>> {
   const base = globalOptions(flags);

@@ -34,7 +34,3 @@ export function blobDtypeCode(dtype: ElementType): number | undefined {
 export function blobDtypeOf(code: number): BlobElementType | undefined {
   return BY_CODE.get(code);
 }
-
-export function isBlobElementType(dtype: ElementType): dtype is BlobElementType {
-  return dtype in BLOB_DTYPE_CODES;
-}

@@ -164,7 +164,7 @@ export class BlobFileReader {
 }
 
 /** Turns stored bytes into one value per element (sub-byte types unpacked). */
-export function decodeBlobBytes(dtype: ElementType, bytes: Uint8Array, count: number): TypedArray {
+function decodeBlobBytes(dtype: ElementType, bytes: Uint8Array, count: number): TypedArray {
   const traits = ELEMENT_TYPES[dtype];
   if (isSubByte(dtype)) return unpackSubByte(bytes, traits.bits, count, traits.kind === "signed");
   const ArrayType = traits.array!;

@@ -65,7 +65,7 @@ export class BlobFileWriter {
   }
 }
 
-export function encodeBlobBytes(dtype: ElementType, data: TypedArray): Uint8Array {
+function encodeBlobBytes(dtype: ElementType, data: TypedArray): Uint8Array {
   if (isSubByte(dtype))
     return packSubByte(data as Uint8Array | Int8Array, ELEMENT_TYPES[dtype].bits);
   return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);

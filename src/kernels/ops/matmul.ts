@@ -79,7 +79,7 @@ export function gemm(
 }
 
 /** Transposes a rows×cols matrix. */
-export function transpose2d(src: Float32Array, rows: number, cols: number): Float32Array {
+function transpose2d(src: Float32Array, rows: number, cols: number): Float32Array {
   const out = new Float32Array(rows * cols);
   for (let r = 0; r < rows; r++)
     for (let c = 0; c < cols; c++) out[c * rows + r] = src[r * cols + c];

@@ -52,28 +52,3 @@ export function broadcastStrides(shape: readonly number[], target: readonly numb
     return j < 0 || shape[j] === 1 ? 0 : own[j];
   });
 }
-
-/**
- * Visits every index of `shape` in row-major order, calling `visit` with the flat offsets into
- * each operand described by `strides` (one stride list per operand).
- */
-export function forEachOffset(
-  shape: readonly number[],
-  strides: readonly (readonly number[])[],
-  visit: (position: number, offsets: number[]) => void,
-): void {
-  const rank = shape.length;
-  const total = sizeOf(shape);
-  const index = new Array<number>(rank).fill(0);
-  const offsets = new Array<number>(strides.length).fill(0);
-  for (let position = 0; position < total; position++) {
-    visit(position, offsets);
-    for (let d = rank - 1; d >= 0; d--) {
-      index[d]++;
-      for (let k = 0; k < strides.length; k++) offsets[k] += strides[k][d];
-      if (index[d] < shape[d]) break;
-      for (let k = 0; k < strides.length; k++) offsets[k] -= strides[k][d] * shape[d];
-      index[d] = 0;
-    }
-  }
-}

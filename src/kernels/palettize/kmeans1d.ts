@@ -394,7 +394,7 @@ export function distinctHalfWithCounts(bits: Uint16Array): HalfDistinct {
  * Above this many distinct values the exact program gets slow (fp32 tensors); those are
  * clustered by the program on a fine histogram and refined by Lloyd iterations instead.
  */
-export const EXACT_DISTINCT_LIMIT = 1 << 17;
+const EXACT_DISTINCT_LIMIT = 1 << 17;
 
 /**
  * Near-optimal clustering of many distinct sorted values: solve exactly on equal-width bins

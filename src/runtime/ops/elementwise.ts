@@ -32,7 +32,7 @@ export function roundHalfEven(v: number): number {
 
 const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
 
-export function geluFunction(mode: string): (v: number) => number {
+function geluFunction(mode: string): (v: number) => number {
   switch (mode) {
     case "EXACT":
       return (v) => 0.5 * v * (1 + erf(v / Math.SQRT2));
