@@ -11,7 +11,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { formatBytes, formatTable } from "../src/cli/format.js";
-import { benchmarkInference } from "./inference.js";
+import { benchmarkInference, INFERENCE_THREADS } from "./inference.js";
 import { shapeForBytes } from "./model.js";
 import { TASKS } from "./tasks.js";
 
@@ -72,7 +72,7 @@ try {
   const inference = await benchmarkInference();
   if (inference.length > 0) {
     process.stdout.write(
-      `\nCPU inference:\n${formatTable(["model", "load", "per input"], inference)}\n`,
+      `\nCPU inference:\n${formatTable(["model", "load", "per input", `${INFERENCE_THREADS} threads`], inference)}\n`,
     );
   }
 } finally {

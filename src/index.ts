@@ -6,3 +6,4 @@ export * from "./api.js";
 export { loadModel } from "./format/model.js";
 export { loadConfigFile, loadStepsFile } from "./config/file.js";
 export { buildModel, ProgramBuilder, type Var } from "./program/builder.js";
+export { WorkerPool } from "./parallel/pool.js";

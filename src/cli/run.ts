@@ -1,6 +1,8 @@
 /** Shared plumbing of CLI commands: error reporting, model loading and saving. */
 import { CoreMLOptimizeError } from "../errors.js";
+import { availableParallelism } from "node:os";
 import { loadModel, type MLModel } from "../format/model.js";
+import { WorkerPool } from "../parallel/pool.js";
 
 /**
  * Prints a user error as one line and exits 1; anything else is a bug, reported with its stack.
@@ -38,4 +40,17 @@ export async function withModel<T>(path: string, work: (model: MLModel) => Promi
 
 export function printJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+/**
+ * Runs `work` with worker threads for the interpreter's large matrix products: one fewer than
+ * the cores, since the calling thread computes a share too.
+ */
+export async function withInterpreterPool<T>(work: (pool: WorkerPool) => Promise<T>): Promise<T> {
+  const pool = new WorkerPool(availableParallelism() - 1);
+  try {
+    return await work(pool);
+  } finally {
+    await pool.close();
+  }
 }

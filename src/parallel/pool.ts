@@ -82,6 +82,33 @@ export class WorkerPool {
     });
   }
 
+  /**
+   * Runs `task` once per payload and blocks the calling thread until every run is done, for
+   * synchronous callers whose tasks write their results into SharedArrayBuffers. `meanwhile`
+   * runs on the calling thread while the workers work (typically its own share).
+   */
+  runBlocking(task: string, payloads: readonly unknown[], meanwhile: () => void = () => {}): void {
+    if (this.closed) throw new Error("worker pool is closed");
+    if (this.size === 0) {
+      for (const payload of payloads) TASKS[task](payload as never);
+      meanwhile();
+      return;
+    }
+    while (this.slots.length < Math.min(this.size, payloads.length)) this.spawn();
+    // [finished runs, failed runs]: workers count up and wake this thread; they post no reply,
+    // so the pool's queue bookkeeping is untouched.
+    const signal = new Int32Array(new SharedArrayBuffer(8));
+    payloads.forEach((payload, i) => {
+      this.slots[i % this.slots.length].worker.postMessage({ task, payload, signal });
+    });
+    meanwhile();
+    for (let done = Atomics.load(signal, 0); done < payloads.length;) {
+      Atomics.wait(signal, 0, done);
+      done = Atomics.load(signal, 0);
+    }
+    if (signal[1] > 0) throw new Error(`worker task ${task} failed in ${signal[1]} worker(s)`);
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     await Promise.all(this.slots.map((s) => s.worker.terminate()));

@@ -5,12 +5,28 @@ import { TASKS } from "./tasks.js";
 const { modules } = workerData as { modules: string[] };
 const ready = Promise.all(modules.map((m) => import(m)));
 
-parentPort!.on("message", async ({ task, payload }: { task: string; payload: never }) => {
+interface TaskMessage {
+  task: string;
+  payload: never;
+  /** Present for blocking runs: [finished, failed] counters the caller waits on. */
+  signal?: Int32Array;
+}
+
+parentPort!.on("message", async ({ task, payload, signal }: TaskMessage) => {
+  if (signal) {
+    try {
+      await ready;
+      runTask(task, payload);
+    } catch {
+      Atomics.add(signal, 1, 1);
+    }
+    Atomics.add(signal, 0, 1);
+    Atomics.notify(signal, 0);
+    return;
+  }
   try {
     await ready;
-    const run = TASKS[task];
-    if (!run) throw new Error(`unknown worker task ${task}`);
-    const value = run(payload);
+    const value = runTask(task, payload);
     // Input buffers go back too: garbage in the main thread, not piling up in each worker.
     const transfer = [...new Set([...transferablesOf(value), ...transferablesOf(payload)])];
     parentPort!.postMessage({ ok: true, value }, transfer);
@@ -18,6 +34,12 @@ parentPort!.on("message", async ({ task, payload }: { task: string; payload: nev
     parentPort!.postMessage({ ok: false, error: (error as Error).stack ?? String(error) });
   }
 });
+
+function runTask(task: string, payload: never): unknown {
+  const run = TASKS[task];
+  if (!run) throw new Error(`unknown worker task ${task}`);
+  return run(payload);
+}
 
 /** Non-shared array buffers in a result are moved back, not copied. */
 function transferablesOf(value: unknown): ArrayBuffer[] {

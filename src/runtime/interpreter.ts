@@ -16,6 +16,9 @@ import { tensorTypeInfo, type Dim } from "../program/types.js";
 import { readTensorValue } from "../program/values.js";
 import { CONSTEXPR_OPS, evaluateConstexpr, isConstexprOp } from "../passes/constexpr.js";
 import { parameterBindings } from "../passes/decompress.js";
+import { gemm, type Gemm } from "../kernels/ops/matmul.js";
+import type { WorkerPool } from "../parallel/pool.js";
+import { parallelGemm } from "./parallel-gemm.js";
 import { OpContext, type DeclaredOutput, type OpKernel } from "./kernel.js";
 import { kernelFor } from "./registry.js";
 import {
@@ -69,6 +72,7 @@ export class Interpreter {
     private readonly constants: Map<string, RuntimeValue>,
     private readonly literals: Map<Value, RuntimeValue>,
     private readonly steps: Step[],
+    private readonly gemm: Gemm,
   ) {}
 
   /** Prepares a model's program; fails (before running anything) on ops it cannot run. */
@@ -157,7 +161,8 @@ export class Interpreter {
     for (const i of fn.inputs) declared.set(i.name, i.type);
     for (const op of block.operations) for (const o of op.outputs) declared.set(o.name, o.type);
     const outputs = block.outputs.map((o) => io(o, declared.get(o)));
-    return new Interpreter(inputs, outputs, constants, literals, steps);
+    const multiply = options.pool ? parallelGemm(options.pool) : gemm;
+    return new Interpreter(inputs, outputs, constants, literals, steps, multiply);
   }
 
   /**
@@ -205,7 +210,7 @@ export class Interpreter {
         this.runSteps(block.steps, inner, observe);
         return block.outputs.map((name) => this.lookup(inner, name));
       };
-      const ctx = new OpContext(step.op, step.name, step.outputs, resolve, runBlock);
+      const ctx = new OpContext(step.op, step.name, step.outputs, resolve, runBlock, this.gemm);
       const produced = step.run(ctx);
       const results = Array.isArray(produced) ? produced : [produced];
       if (results.length < step.op.outputs.length) {
@@ -269,6 +274,11 @@ export interface LoadOptions {
   functionName?: string;
   /** For pipelines: the index of the ML program stage to run on its own. */
   pipelineStage?: number;
+  /**
+   * Worker threads that share out large matrix products (results are bit-identical to running
+   * on the calling thread alone). The caller owns and closes the pool.
+   */
+  pool?: WorkerPool;
 }
 
 /** The ML program spec to run: the model itself, or the chosen stage of a pipeline. */

@@ -3,6 +3,7 @@ import type { Operation } from "../format/gen/MIL_pb.js";
 import { FormatError } from "../errors.js";
 import type { Dim } from "../program/types.js";
 import type { ElementType } from "../kernels/dtype.js";
+import type { Gemm } from "../kernels/ops/matmul.js";
 import { isNumeric, type NumericValue, type RuntimeValue } from "./value.js";
 
 export interface DeclaredOutput {
@@ -18,6 +19,8 @@ export class OpContext {
     private readonly resolve: (input: string) => RuntimeValue[],
     /** Runs the op's nested block `index` on the given block inputs, returning its outputs. */
     readonly runBlock: (index: number, inputs: readonly RuntimeValue[]) => RuntimeValue[],
+    /** The matrix product to use (single-thread, or shared out across worker threads). */
+    readonly gemm: Gemm,
   ) {}
 
   /** A FormatError naming this op, for malformed programs. */

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { Operation } from "../../src/format/gen/MIL_pb.js";
+import { gemm } from "../../src/kernels/ops/matmul.js";
 import { OpContext, type OpKernel } from "../../src/runtime/kernel.js";
 import { REARRANGE_KERNELS } from "../../src/runtime/ops/rearrange.js";
 import type { NumericValue, RuntimeValue } from "../../src/runtime/value.js";
@@ -31,6 +32,7 @@ function run(type: string, inputs: Record<string, RuntimeValue>): NumericValue[]
     [],
     (input) => [inputs[input]],
     () => [],
+    gemm,
   );
   const result = (REARRANGE_KERNELS[type] as OpKernel)(ctx);
   return (Array.isArray(result) ? result : [result]) as NumericValue[];

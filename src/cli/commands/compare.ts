@@ -3,7 +3,7 @@ import { compareModels } from "../../runtime/compare.js";
 import { renderComparison, type CompareReport } from "../check.js";
 import { Interpreter } from "../../runtime/interpreter.js";
 import { collect, parseCount, parseStage, readInputsDir, samplesFor } from "../inputs.js";
-import { printJson, withModel } from "../run.js";
+import { printJson, withInterpreterPool, withModel } from "../run.js";
 
 interface CompareOptions {
   input: string[];
@@ -36,21 +36,23 @@ export function registerCompare(program: Command): void {
     .action(async (referencePath: string, candidatePath: string, options: CompareOptions) => {
       const count = parseCount(options.samples, "--samples");
       const seed = parseCount(options.seed, "--seed");
-      const report = await withModel(referencePath, (reference) =>
-        withModel(candidatePath, async (candidate): Promise<CompareReport> => {
-          const load = { pipelineStage: parseStage(options.stage) };
-          const { inputs } = await Interpreter.load(reference, load);
-          const samples = options.inputs
-            ? await readInputsDir(options.inputs, inputs)
-            : await samplesFor(options.input, inputs, count, seed);
-          const outputs = await compareModels(reference, candidate, samples, load);
-          return {
-            reference: referencePath,
-            candidate: candidatePath,
-            samples: samples.length,
-            outputs,
-          };
-        }),
+      const report = await withInterpreterPool((pool) =>
+        withModel(referencePath, (reference) =>
+          withModel(candidatePath, async (candidate): Promise<CompareReport> => {
+            const load = { pipelineStage: parseStage(options.stage), pool };
+            const { inputs } = await Interpreter.load(reference, load);
+            const samples = options.inputs
+              ? await readInputsDir(options.inputs, inputs)
+              : await samplesFor(options.input, inputs, count, seed);
+            const outputs = await compareModels(reference, candidate, samples, load);
+            return {
+              reference: referencePath,
+              candidate: candidatePath,
+              samples: samples.length,
+              outputs,
+            };
+          }),
+        ),
       );
       if (options.json) printJson(report);
       else process.stdout.write(`${renderComparison(report)}\n`);

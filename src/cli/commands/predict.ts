@@ -6,7 +6,7 @@ import type { Tensor, TypedArray } from "../../kernels/dtype.js";
 import { Interpreter } from "../../runtime/interpreter.js";
 import { formatTable } from "../format.js";
 import { collect, parseCount, parseStage, samplesFor } from "../inputs.js";
-import { printJson, withModel } from "../run.js";
+import { printJson, withInterpreterPool, withModel } from "../run.js";
 
 export interface OutputSummary {
   shape: number[];
@@ -45,32 +45,35 @@ export function registerPredict(program: Command): void {
     .option("--seed <n>", "seed of the random inputs used when no --input is given", "0")
     .option("--json", "print machine-readable JSON")
     .action(async (path: string, options: PredictOptions) => {
-      const report = await withModel(path, async (model) => {
-        const interpreter = await Interpreter.load(model, {
-          pipelineStage: parseStage(options.stage),
-        });
-        const seed = parseCount(options.seed, "--seed");
-        const [sample] = await samplesFor(options.input, interpreter.inputs, 1, seed);
-        const start = performance.now();
-        const outputs = interpreter.predict(sample);
-        const milliseconds = performance.now() - start;
-        const result: PredictReport = {
-          model: path,
-          inputs: options.input.length ? options.input.join(" ") : `random (seed ${seed})`,
-          milliseconds,
-          outputs: {},
-        };
-        if (options.output) await mkdir(options.output, { recursive: true });
-        for (const [name, tensor] of Object.entries(outputs)) {
-          const summary = summarize(tensor);
-          if (options.output) {
-            summary.file = join(options.output, `${name}.npy`);
-            await writeFile(summary.file, writeNpy(tensor));
+      const report = await withInterpreterPool((pool) =>
+        withModel(path, async (model) => {
+          const interpreter = await Interpreter.load(model, {
+            pipelineStage: parseStage(options.stage),
+            pool,
+          });
+          const seed = parseCount(options.seed, "--seed");
+          const [sample] = await samplesFor(options.input, interpreter.inputs, 1, seed);
+          const start = performance.now();
+          const outputs = interpreter.predict(sample);
+          const milliseconds = performance.now() - start;
+          const result: PredictReport = {
+            model: path,
+            inputs: options.input.length ? options.input.join(" ") : `random (seed ${seed})`,
+            milliseconds,
+            outputs: {},
+          };
+          if (options.output) await mkdir(options.output, { recursive: true });
+          for (const [name, tensor] of Object.entries(outputs)) {
+            const summary = summarize(tensor);
+            if (options.output) {
+              summary.file = join(options.output, `${name}.npy`);
+              await writeFile(summary.file, writeNpy(tensor));
+            }
+            result.outputs[name] = summary;
           }
-          result.outputs[name] = summary;
-        }
-        return result;
-      });
+          return result;
+        }),
+      );
       if (options.json) printJson(report);
       else process.stdout.write(`${render(report)}\n`);
     });

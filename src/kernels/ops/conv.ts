@@ -3,7 +3,7 @@
  * (1-D ones are run as H = 1). Convolutions unfold patches (im2col) and multiply with the
  * blocked GEMM.
  */
-import { gemm } from "./matmul.js";
+import { gemm, type Gemm } from "./matmul.js";
 import type { Dense } from "./elementwise.js";
 
 export type PadType = "valid" | "same" | "same_lower" | "custom";
@@ -91,6 +91,7 @@ export function conv2d(
   bias: Float32Array | undefined,
   win: Window2d,
   groups: number,
+  multiply: Gemm = gemm,
 ): Dense {
   const [n, c, h, w] = x.shape;
   const [o, cg, kh, kw] = weight.shape;
@@ -111,7 +112,7 @@ export function conv2d(
         for (let oc = 0; oc < og; oc++)
           out.fill(bias[g * og + oc], outOffset + oc * spatial, outOffset + (oc + 1) * spatial);
       const patches = pointwise ? x.data : unfold(x.data, inOffset, cg, h, w, win, oh, ow);
-      gemm(
+      multiply(
         og,
         spatial,
         cg * kh * kw,

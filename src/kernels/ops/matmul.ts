@@ -78,6 +78,9 @@ export function gemm(
   }
 }
 
+/** The GEMM signature, so callers can substitute a parallel implementation. */
+export type Gemm = typeof gemm;
+
 /** Transposes a rows×cols matrix. */
 function transpose2d(src: Float32Array, rows: number, cols: number): Float32Array {
   const out = new Float32Array(rows * cols);
@@ -87,14 +90,14 @@ function transpose2d(src: Float32Array, rows: number, cols: number): Float32Arra
 }
 
 /** y = x · Wᵀ + b over the last axis of x; W is [out, in]. */
-export function linear(x: Dense, weight: Dense, bias?: Float32Array): Dense {
+export function linear(x: Dense, weight: Dense, bias?: Float32Array, multiply: Gemm = gemm): Dense {
   const [outFeatures, inFeatures] = weight.shape;
   const rows = x.data.length / inFeatures;
   const out = new Float32Array(rows * outFeatures);
   if (bias) for (let r = 0; r < rows; r++) out.set(bias, r * outFeatures);
   // Multiplying by a pre-transposed W turns the product into contiguous axpys (faster for many rows).
   if (rows >= 4) {
-    gemm(
+    multiply(
       rows,
       outFeatures,
       inFeatures,
@@ -108,13 +111,19 @@ export function linear(x: Dense, weight: Dense, bias?: Float32Array): Dense {
       0,
     );
   } else {
-    gemm(rows, outFeatures, inFeatures, x.data, 0, false, weight.data, 0, true, out, 0);
+    multiply(rows, outFeatures, inFeatures, x.data, 0, false, weight.data, 0, true, out, 0);
   }
   return { shape: [...x.shape.slice(0, -1), outFeatures], data: out };
 }
 
 /** numpy matmul with optional transposition of the last two axes of either operand. */
-export function matmul(x: Dense, y: Dense, transposeX: boolean, transposeY: boolean): Dense {
+export function matmul(
+  x: Dense,
+  y: Dense,
+  transposeX: boolean,
+  transposeY: boolean,
+  multiply: Gemm = gemm,
+): Dense {
   let xs = [...x.shape];
   let ys = [...y.shape];
   const vectorX = xs.length === 1;
@@ -146,7 +155,7 @@ export function matmul(x: Dense, y: Dense, transposeX: boolean, transposeY: bool
       if (dx >= 0 && xBatch[dx] !== 1) xi += idx * xStrides[dx];
       if (dy >= 0 && yBatch[dy] !== 1) yi += idx * yStrides[dy];
     }
-    gemm(
+    multiply(
       m,
       n,
       k,

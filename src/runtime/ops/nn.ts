@@ -74,7 +74,8 @@ function conv(ctx: OpContext): NumericValue {
   const x = as2d(ctx, input);
   const weight = as2d(ctx, ctx.tensor("weight"));
   const win = windowOf(ctx, x, [weight.shape[2], weight.shape[3]], spatial);
-  const result = conv2d(x, weight, ctx.optionalTensor("bias")?.data, win, ctx.int("groups", 1));
+  const bias = ctx.optionalTensor("bias")?.data;
+  const result = conv2d(x, weight, bias, win, ctx.int("groups", 1), ctx.gemm);
   return { dtype: input.dtype, shape: restore(result.shape, spatial), data: result.data };
 }
 
@@ -414,7 +415,7 @@ const scaledDotProductAttention: OpKernel = (ctx) => {
   const query = ctx.tensor("query");
   const key = ctx.tensor("key");
   const embedding = query.shape[query.shape.length - 1];
-  const scores = matmul(query, key, false, true);
+  const scores = matmul(query, key, false, true, ctx.gemm);
   const scale = 1 / Math.sqrt(embedding);
   for (let i = 0; i < scores.data.length; i++) scores.data[i] *= scale;
   const mask = ctx.optionalTensor("attn_mask");
@@ -426,7 +427,7 @@ const scaledDotProductAttention: OpKernel = (ctx) => {
       )
     : scores;
   const weights = softmax(masked, masked.shape.length - 1);
-  return { dtype: query.dtype, ...matmul(weights, ctx.tensor("value"), false, false) };
+  return { dtype: query.dtype, ...matmul(weights, ctx.tensor("value"), false, false, ctx.gemm) };
 };
 
 export const NN_KERNELS: Record<string, OpKernel> = {
@@ -434,7 +435,8 @@ export const NN_KERNELS: Record<string, OpKernel> = {
   scaled_dot_product_attention: scaledDotProductAttention,
   linear: (ctx) => {
     const x = ctx.tensor("x");
-    return { dtype: x.dtype, ...linear(x, ctx.tensor("weight"), ctx.optionalTensor("bias")?.data) };
+    const bias = ctx.optionalTensor("bias")?.data;
+    return { dtype: x.dtype, ...linear(x, ctx.tensor("weight"), bias, ctx.gemm) };
   },
   matmul: (ctx) => {
     const x = ctx.tensor("x");
@@ -443,6 +445,7 @@ export const NN_KERNELS: Record<string, OpKernel> = {
       ctx.tensor("y"),
       ctx.bool("transpose_x", false),
       ctx.bool("transpose_y", false),
+      ctx.gemm,
     );
     return { dtype: x.dtype, ...result };
   },
