@@ -4,7 +4,7 @@
  * configs before compressing.
  */
 import type { MLModel } from "../format/model.js";
-import { halfToFloatArray } from "../kernels/fp16.js";
+import { numericValues } from "../kernels/values.js";
 import { ELEMENT_TYPES, elementCount, type Tensor } from "../kernels/dtype.js";
 import { BlockGraph } from "../program/graph.js";
 import { constValue, opName } from "../program/ops.js";
@@ -43,20 +43,16 @@ export interface WeightsMetadataOptions {
   weightThreshold?: number;
 }
 
-function floatValues(tensor: Tensor): Float32Array | Float64Array {
-  if (tensor.dtype === "fp16") return halfToFloatArray(tensor.data as Uint16Array);
-  return tensor.data as Float32Array | Float64Array;
-}
-
 /** Magnitude at or below which coremltools counts a weight as zero. */
 const ZERO_TOLERANCE = 1e-12;
 
-function statsOf(values: Float32Array | Float64Array): ValueStats & { zeros: number } {
+function statsOf(values: ArrayLike<number>): ValueStats & { zeros: number } {
   let min = Infinity;
   let max = -Infinity;
   let sum = 0;
   let zeros = 0;
-  for (const v of values) {
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
     if (v < min) min = v;
     if (v > max) max = v;
     sum += v;
@@ -64,11 +60,11 @@ function statsOf(values: Float32Array | Float64Array): ValueStats & { zeros: num
   }
   const mean = sum / values.length;
   let squares = 0;
-  for (const v of values) squares += (v - mean) * (v - mean);
+  for (let i = 0; i < values.length; i++) squares += (values[i] - mean) ** 2;
   return { min, max, mean, std: Math.sqrt(squares / values.length), zeros };
 }
 
-function countUnique(values: Float32Array | Float64Array): number {
+function countUnique(values: ArrayLike<number>): number {
   const sorted = Float64Array.from(values).sort();
   let unique = sorted.length > 0 ? 1 : 0;
   for (let i = 1; i < sorted.length; i++) if (sorted[i] !== sorted[i - 1]) unique++;
@@ -115,7 +111,7 @@ async function denseWeightsMetadata(
         continue;
       const name = op.outputs[0].name;
       const tensor = await readTensorValue(value, model, name);
-      const values = floatValues(tensor);
+      const values = numericValues(tensor);
       const { zeros, ...stats } = statsOf(values);
       const childOps = graph.consumers(name).map((child) => ({
         name: opName(child),

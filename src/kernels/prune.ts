@@ -6,7 +6,7 @@
  */
 import { UnsupportedError } from "../errors.js";
 import { elementCount, type Tensor } from "./dtype.js";
-import { floatToHalf, halfToFloat, halfToFloatArray } from "./fp16.js";
+import { doubleToHalf, floatToHalf, halfToFloat, halfToFloatArray } from "./fp16.js";
 
 /** A weight that pruning can handle. fp16 data holds raw half patterns. */
 export type PrunableTensor = Tensor & {
@@ -41,21 +41,9 @@ const FP16: Precision = {
   round: (value) => halfToFloat(floatToHalf(value)),
 };
 
-/** The half nearest to a double (ties to even), converting directly as numpy does for scalars. */
+/** The half value nearest to a double, as numpy converts a scalar operand. */
 function doubleToHalfValue(value: number): number {
-  const near = floatToHalf(value);
-  let best = near;
-  let bestError = Math.abs(halfToFloat(near) - value);
-  for (const candidate of [near - 1, near + 1]) {
-    if (candidate < 0 || candidate > 0xffff || (candidate & 0x7c00) === 0x7c00) continue;
-    if ((candidate ^ near) & 0x8000) continue;
-    const error = Math.abs(halfToFloat(candidate) - value);
-    if (error < bestError || (error === bestError && (candidate & 1) === 0)) {
-      best = candidate;
-      bestError = error;
-    }
-  }
-  return halfToFloat(best);
+  return halfToFloat(doubleToHalf(value));
 }
 
 function precisionOf(weight: PrunableTensor): Precision {

@@ -14,7 +14,6 @@ import { allConfigs, type OptimizationConfig } from "../config/optimization-conf
 import { PALETTIZER, type OpPalettizerConfig } from "../config/palettizer.js";
 import type { Tensor } from "../kernels/dtype.js";
 import { packSubByte } from "../kernels/bitpack.js";
-import { doubleToHalf } from "../kernels/palettize/half.js";
 import {
   broadcastTo,
   gatherGroups,
@@ -34,7 +33,7 @@ import {
   type ValueType,
 } from "../kernels/palettize/modes.js";
 import "../kernels/palettize/tasks.js";
-import { halfToFloat, roundToHalf } from "../kernels/fp16.js";
+import { doubleToHalf, halfToFloat, roundToHalf } from "../kernels/fp16.js";
 import type { WorkerPool } from "../parallel/pool.js";
 import { platform } from "../platform/index.js";
 import { makeOperation } from "../program/ops.js";

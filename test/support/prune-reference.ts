@@ -2,7 +2,12 @@
  * Test oracle: unstructured magnitude pruning computed on decoded float values with radix
  * selection, the form src/kernels/prune.ts must match bit for bit on its fp16 fast path.
  */
-import { floatToHalf, halfToFloat, halfToFloatArray } from "../../src/kernels/fp16.js";
+import {
+  doubleToHalf,
+  floatToHalf,
+  halfToFloat,
+  halfToFloatArray,
+} from "../../src/kernels/fp16.js";
 import type { PrunableTensor, SparseWeight } from "../../src/kernels/prune.js";
 
 /** Arithmetic in the weight's precision: numpy rounds every fp16/fp32 operation's result. */
@@ -16,21 +21,9 @@ const FP16: Precision = {
   round: (value) => halfToFloat(floatToHalf(value)),
 };
 
-/** The half nearest to a double (ties to even), converting directly as numpy does for scalars. */
+/** The half value nearest to a double, as numpy converts a scalar operand. */
 function doubleToHalfValue(value: number): number {
-  const near = floatToHalf(value);
-  let best = near;
-  let bestError = Math.abs(halfToFloat(near) - value);
-  for (const candidate of [near - 1, near + 1]) {
-    if (candidate < 0 || candidate > 0xffff || (candidate & 0x7c00) === 0x7c00) continue;
-    if ((candidate ^ near) & 0x8000) continue;
-    const error = Math.abs(halfToFloat(candidate) - value);
-    if (error < bestError || (error === bestError && (candidate & 1) === 0)) {
-      best = candidate;
-      bestError = error;
-    }
-  }
-  return halfToFloat(best);
+  return halfToFloat(doubleToHalf(value));
 }
 
 /** The weight's values as numbers (halves decoded exactly). */
