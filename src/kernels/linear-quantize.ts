@@ -5,7 +5,14 @@
  * zeros quantizes to data 0, scale 0, zero point 0 (numpy's NaN-to-integer cast gives 0 there).
  */
 import { ELEMENT_TYPES, type ElementType, type Tensor } from "./dtype.js";
-import { floatToHalf, halfToFloatArray, roundToHalf } from "./fp16.js";
+import {
+  floatToHalf,
+  halfToFloat,
+  halfToFloatArray,
+  roundToHalf,
+  table as halfTable,
+} from "./fp16.js";
+import { SimdHalfTensor } from "./linear-quantize-simd.js";
 import { gatherMaskedBits } from "./sparse.js";
 
 export type LinearQuantizationMode = "linear_symmetric" | "linear";
@@ -54,13 +61,6 @@ export function roundHalfEven(x: number): number {
   return r - x === 0.5 && r % 2 !== 0 ? r - 1 : r;
 }
 
-/**
- * Below 128 a half's spacing is at most 1/16, so rounding a quotient to half moves it by at
- * most 1/32: a quotient nearer than this to its rounded integer rounds to the same integer
- * either way, and only the others (and larger or non-finite quotients) need the half step.
- */
-const HALF_SAFE_DISTANCE = 0.5 - 1 / 32;
-
 /** Casting a float to an integer the way numpy does on common CPUs: NaN becomes 0. */
 function toInteger(x: number): number {
   return Number.isNaN(x) ? 0 : x;
@@ -93,14 +93,24 @@ export function linearQuantize(
   const layout = blockLayout(shape, spec.blockSizes, scaleShape);
   const blocks = scaleShape.reduce((a, b) => a * b, 1);
   const rows = new RowReader(weight, layout.inner);
+  const simd =
+    rows.halves && layout.innerRun % 8 === 0
+      ? SimdHalfTensor.load({
+          halves: rows.halves,
+          runLength: layout.innerRun,
+          runBlocks: runBlocks(layout),
+          blocks,
+        })
+      : undefined;
 
-  const { low, high } = blockExtremes(rows, layout, blocks);
+  const { low, high, fromHalves } = blockRanges(rows, layout, blocks, simd);
 
   const traits = ELEMENT_TYPES[spec.dtype];
   const signed = traits.kind === "signed";
   const [qMin, qMax] = quantizationRange(traits.bits, signed, spec.mode);
   const scales = new Float64Array(blocks);
   const zeroPoints = new Float64Array(blocks);
+  const fastBlocks = new Uint8Array(blocks);
   const hasZeroPoint = spec.mode === "linear" || !signed;
   for (let b = 0; b < blocks; b++) {
     let lo: number, hi: number;
@@ -113,6 +123,7 @@ export function linearQuantize(
     }
     const span = round(hi - lo);
     scales[b] = round(span / (qMax - qMin));
+    fastBlocks[b] = Math.max(-lo, hi) / scales[b] < FAST_QUOTIENT_LIMIT ? 1 : 0;
     if (spec.mode === "linear") {
       const numerator = round(round(qMin * hi) - round(qMax * lo));
       const zp = roundHalfEven(round(numerator / span));
@@ -124,14 +135,22 @@ export function linearQuantize(
 
   const offsets = zeroPoints.map(toInteger);
   const data = new traits.array!(rows.count) as Int8Array | Uint8Array;
-  const { signal, noise } = quantizeRows(rows, layout, data, {
+  const parameters: BlockParameters = {
     scales,
+    fastBlocks,
     zeroPoints: hasZeroPoint ? zeroPoints : undefined,
     offsets,
     qMin,
     qMax,
     round,
-  });
+  };
+  // The SIMD decoding reads only finite halves.
+  const { signal, noise } =
+    simd && fromHalves
+      ? quantizeWithSimd(simd, data, parameters)
+      : rows.halves
+        ? quantizeHalfRows(rows.halves, layout, data, parameters)
+        : quantizeRows(rows, layout, data, parameters);
 
   const scaleData = isHalf ? new Uint16Array(blocks) : new Float32Array(blocks);
   for (let b = 0; b < blocks; b++) scaleData[b] = isHalf ? floatToHalf(scales[b]) : scales[b];
@@ -148,8 +167,29 @@ export function linearQuantize(
   return result;
 }
 
+/**
+ * Each block's range. fp16 weights are scanned as raw patterns (see halfBlockMaxima); a block
+ * of one sign may then read 0 at its other end, which neither mode tells apart (symmetric takes
+ * the largest magnitude, affine widens the range to include 0). `fromHalves`: the patterns
+ * gave the ranges, so every element is finite.
+ */
+function blockRanges(
+  rows: RowReader,
+  layout: BlockLayout,
+  blocks: number,
+  simd: SimdHalfTensor | undefined,
+): { low: Float64Array; high: Float64Array; fromHalves: boolean } {
+  const maxima = simd
+    ? simd.blockMaxima()
+    : rows.halves && halfBlockMaxima(rows.halves, layout, blocks);
+  const ranges = maxima && rangesOfHalfMaxima(maxima);
+  return ranges
+    ? { ...ranges, fromHalves: true }
+    : { ...floatBlockExtremes(rows, layout, blocks), fromHalves: false };
+}
+
 /** Smallest and largest value of each block (NaNs ignored). */
-function blockExtremes(
+function floatBlockExtremes(
   rows: RowReader,
   layout: BlockLayout,
   blocks: number,
@@ -176,8 +216,92 @@ function blockExtremes(
   return { low, high };
 }
 
+/**
+ * Largest positive value and largest negative magnitude of each block, read off the half
+ * patterns without decoding them: positive halves order like their patterns read as int16 (every
+ * negative reads below them), negative magnitudes like their patterns read as uint16 (above every
+ * positive). A NaN would win these maxima.
+ */
+function halfBlockMaxima(
+  bits: Uint16Array,
+  layout: BlockLayout,
+  blocks: number,
+): { maxSigned: Int32Array; maxUnsigned: Int32Array } {
+  const maxSigned = new Int32Array(blocks).fill(-0x8000);
+  const maxUnsigned = new Int32Array(blocks);
+  const { inner, innerBlock, innerRun } = layout;
+  for (let row = 0, element = 0; row < layout.rows; row++, element += inner) {
+    const base = layout.rowBlock(row);
+    for (let start = 0; start < inner; start += innerRun) {
+      const b = base + innerBlock[start];
+      let signed = maxSigned[b];
+      let unsigned = maxUnsigned[b];
+      for (let j = element + start, end = j + innerRun; j < end; j++) {
+        const u = bits[j];
+        const s = (u << 16) >> 16;
+        if (s > signed) signed = s;
+        if (u > unsigned) unsigned = u;
+      }
+      maxSigned[b] = signed;
+      maxUnsigned[b] = unsigned;
+    }
+  }
+  return { maxSigned, maxUnsigned };
+}
+
+/** Block ranges from halfBlockMaxima; undefined when a block holds a NaN or an infinity. */
+function rangesOfHalfMaxima({
+  maxSigned,
+  maxUnsigned,
+}: {
+  maxSigned: Int32Array;
+  maxUnsigned: Int32Array;
+}): { low: Float64Array; high: Float64Array } | undefined {
+  const blocks = maxSigned.length;
+  const low = new Float64Array(blocks);
+  const high = new Float64Array(blocks);
+  for (let b = 0; b < blocks; b++) {
+    const positive = maxSigned[b];
+    const negative = maxUnsigned[b] >= 0x8000 ? maxUnsigned[b] : -1;
+    if (positive >= 0x7c00 || negative >= 0xfc00) return undefined;
+    high[b] = positive >= 0 ? halfToFloat(positive) : -0;
+    low[b] = negative >= 0 ? halfToFloat(negative) : 0;
+  }
+  return { low, high };
+}
+
+/** Quotients below this are rounded from an estimate where safe (see roundingMargins). */
+const FAST_QUOTIENT_LIMIT = 2048;
+
+/**
+ * How near to a half-integer a quotient q may come and still be rounded from the estimate
+ * v·(1/scale), indexed by floor(|q|): numpy divides in float32 and, for fp16 weights, rounds the
+ * quotient to half, moving it by at most half a step of each at |q|'s binade (plus the
+ * estimate's own error, far below 1e-9).
+ */
+function roundingMargins(isHalf: boolean): Float64Array {
+  const margins = new Float64Array(FAST_QUOTIENT_LIMIT);
+  for (let i = 0; i < FAST_QUOTIENT_LIMIT; i++) {
+    const exponent = i < 1 ? 0 : Math.floor(Math.log2(i));
+    const halfStep = isHalf ? 2 ** (exponent - 10) : 0;
+    const floatStep = 2 ** (exponent - 23);
+    margins[i] = 0.5 - halfStep / 2 - floatStep / 2 - 1e-9;
+  }
+  return margins;
+}
+const HALF_MARGINS = roundingMargins(true);
+const FLOAT_MARGINS = roundingMargins(false);
+
+/** numpy's quotient rounded to an integer: divided in float32, then rounded to half for fp16. */
+function exactRoundedQuotient(value: number, scale: number, isHalf: boolean): number {
+  const quotient = Math.fround(value / scale);
+  return roundHalfEven(isHalf ? roundToHalf(quotient) : quotient);
+}
+
 interface BlockParameters {
   scales: Float64Array;
+  /** Per block: whether its quotients stay below FAST_QUOTIENT_LIMIT. */
+  fastBlocks: Uint8Array;
   /** Zero points as computed (NaN for an all-zero block), absent when they are 0. */
   zeroPoints: Float64Array | undefined;
   /** Zero points as stored (integers). */
@@ -188,6 +312,75 @@ interface BlockParameters {
   round: (value: number) => number;
 }
 
+/** One element the slow way: numpy's quotient, zero point, rounding, NaN to 0, clamping. */
+function exactQuantized(
+  v: number,
+  scale: number,
+  zeroPoint: number,
+  { qMin, qMax, round }: BlockParameters,
+): number {
+  let q = exactRoundedQuotient(v, scale, true) + zeroPoint;
+  if (!(Math.abs(q) < 2048)) q = toInteger(round(q));
+  return q < qMin ? qMin : q > qMax ? qMax : q;
+}
+
+/** Finite fp16 weights on WebAssembly SIMD. */
+function quantizeWithSimd(
+  simd: SimdHalfTensor,
+  data: Int8Array | Uint8Array,
+  { scales, zeroPoints, offsets, qMin, qMax }: BlockParameters,
+): { signal: number; noise: number } {
+  const zeroPoint = zeroPoints ?? new Float64Array(scales.length);
+  return simd.quantize({ scale: scales, zeroPoint, offset: offsets }, qMin, qMax, data);
+}
+
+/**
+ * quantizeRows for fp16 weights, reading half patterns through the decode table. Only the fast
+ * rounding differs from the general loop: a fast quotient is below 2048, so the zero point
+ * leaves it an exact integer, and any integer the fp16 rounding of q would change lies outside
+ * every quantized range and clamps to the same end.
+ */
+function quantizeHalfRows(
+  halves: Uint16Array,
+  layout: BlockLayout,
+  data: Int8Array | Uint8Array,
+  parameters: BlockParameters,
+): { signal: number; noise: number } {
+  const { scales, fastBlocks, zeroPoints, offsets, qMin, qMax } = parameters;
+  const { inner, innerBlock, innerRun } = layout;
+  const decode = halfTable();
+  let signal = 0;
+  let noise = 0;
+  for (let row = 0, element = 0; row < layout.rows; row++, element += inner) {
+    const base = layout.rowBlock(row);
+    for (let start = 0; start < inner; start += innerRun) {
+      const b = base + innerBlock[start];
+      const scale = scales[b];
+      const inverse = 1 / scale;
+      const fast = fastBlocks[b] === 1;
+      const zeroPoint = zeroPoints ? zeroPoints[b] : 0;
+      const offset = offsets[b];
+      for (let j = element + start, end = j + innerRun; j < end; j++) {
+        const v = decode[halves[j]];
+        const estimate = v * inverse;
+        const nearest = estimate + ROUNDING_BIAS - ROUNDING_BIAS;
+        let q: number;
+        if (fast && Math.abs(estimate - nearest) < HALF_MARGINS[Math.abs(estimate) | 0]) {
+          q = nearest + zeroPoint;
+          q = q < qMin ? qMin : q > qMax ? qMax : q;
+        } else {
+          q = exactQuantized(v, scale, zeroPoint, parameters);
+        }
+        data[j] = q;
+        const error = v - (q - offset) * scale;
+        signal += v * v;
+        noise += error * error;
+      }
+    }
+  }
+  return { signal, noise };
+}
+
 /**
  * Quantizes every element into `data` and measures the reconstruction: the sums of squared
  * values and squared errors, accumulated in element order.
@@ -196,10 +389,11 @@ function quantizeRows(
   rows: RowReader,
   layout: BlockLayout,
   data: Int8Array | Uint8Array,
-  { scales, zeroPoints, offsets, qMin, qMax, round }: BlockParameters,
+  { scales, fastBlocks, zeroPoints, offsets, qMin, qMax, round }: BlockParameters,
 ): { signal: number; noise: number } {
   const { inner, innerBlock, innerRun } = layout;
-  const isHalf = rows.isHalf;
+  const isHalf = rows.halves !== undefined;
+  const margins = isHalf ? HALF_MARGINS : FLOAT_MARGINS;
   let signal = 0;
   let noise = 0;
   for (let row = 0, element = 0; row < layout.rows; row++, element += inner) {
@@ -208,15 +402,16 @@ function quantizeRows(
     for (let start = 0; start < inner; start += innerRun) {
       const b = base + innerBlock[start];
       const scale = scales[b];
+      const inverse = 1 / scale;
+      const fast = fastBlocks[b] === 1;
       const zeroPoint = zeroPoints ? zeroPoints[b] : 0;
       const offset = offsets[b];
       for (let j = start; j < start + innerRun; j++) {
         const v = values[j];
-        // numpy divides in the weight's precision: float32, then half for fp16 weights.
-        const quotient = Math.fround(v / scale);
-        let q = roundHalfEven(quotient);
-        if (isHalf && !(Math.abs(quotient) < 128 && Math.abs(quotient - q) < HALF_SAFE_DISTANCE)) {
-          q = roundHalfEven(roundToHalf(quotient));
+        const estimate = v * inverse;
+        let q = estimate + ROUNDING_BIAS - ROUNDING_BIAS;
+        if (!(fast && Math.abs(estimate - q) < margins[Math.abs(estimate) | 0])) {
+          q = exactRoundedQuotient(v, scale, isHalf);
         }
         q += zeroPoint;
         // Integers this small are exact in both float types; only others need rounding.
@@ -236,7 +431,8 @@ function quantizeRows(
 /** Rows of a weight (its last axis) as float32 values, fp16 rows decoded into one buffer. */
 class RowReader {
   readonly count: number;
-  readonly isHalf: boolean;
+  /** The raw patterns of an fp16 weight. */
+  readonly halves: Uint16Array | undefined;
   private readonly decoded: Float32Array;
 
   constructor(
@@ -244,16 +440,15 @@ class RowReader {
     private readonly inner: number,
   ) {
     this.count = weight.data.length;
-    this.isHalf = weight.dtype === "fp16";
-    this.decoded = new Float32Array(weight.dtype === "fp16" ? inner : 0);
+    this.halves = weight.dtype === "fp16" ? (weight.data as Uint16Array) : undefined;
+    this.decoded = new Float32Array(this.halves ? inner : 0);
   }
 
   read(row: number): Float32Array {
     const start = row * this.inner;
     const end = start + this.inner;
-    if (this.weight.dtype !== "fp16")
-      return (this.weight.data as Float32Array).subarray(start, end);
-    return halfToFloatArray((this.weight.data as Uint16Array).subarray(start, end), this.decoded);
+    if (!this.halves) return (this.weight.data as Float32Array).subarray(start, end);
+    return halfToFloatArray(this.halves.subarray(start, end), this.decoded);
   }
 }
 
@@ -307,6 +502,19 @@ function blockLayout(
     innerRun: blockSizes[rank - 1] || shape[rank - 1],
     rowBlock: (row) => rowBlocks[row],
   };
+}
+
+/** The block of each run of `innerRun` consecutive elements, in element order. */
+function runBlocks(layout: BlockLayout): Int32Array {
+  const runsPerRow = layout.inner / layout.innerRun;
+  const blocks = new Int32Array(layout.rows * runsPerRow);
+  for (let row = 0, r = 0; row < layout.rows; row++) {
+    const base = layout.rowBlock(row);
+    for (let start = 0; start < layout.inner; start += layout.innerRun) {
+      blocks[r++] = base + layout.innerBlock[start];
+    }
+  }
+  return blocks;
 }
 
 /**

@@ -1,0 +1,18 @@
+// The part of the WebAssembly JS API the kernels use: Node's and browsers' global, which
+// neither lib "ES2023" nor @types/node declares.
+declare namespace WebAssembly {
+  class Module {
+    constructor(bytes: Uint8Array);
+  }
+  class Instance {
+    constructor(module: Module, imports?: object);
+    readonly exports: Record<string, unknown>;
+  }
+  class Memory {
+    readonly buffer: ArrayBuffer;
+    grow(pages: number): number;
+  }
+  class Global {
+    value: unknown;
+  }
+}
