@@ -1,8 +1,11 @@
 /**
- * `npm run bench [-- --size-mb N] [--tasks a,b]`: generates a transformer-shaped fp16 model of
- * about N MB (default 1024) and times each task on it in a fresh process, printing time, CPU
- * time (all threads), throughput (model bytes per second) and peak resident memory; then the
- * CPU interpreter's time per input on the reference models, when ../shared/runtime is present.
+ * `npm run bench [-- --size-mb N] [--hidden H] [--tasks a,b]`: generates a transformer-shaped
+ * fp16 model of about N MB (default 1024; largest tensor 4·H² halves) and times each task on it
+ * in a fresh process, printing time, CPU time (all threads), throughput (model bytes per
+ * second), speed relative to a plain copy of the weight file (when file_copy ran first) and
+ * peak resident memory; then the CPU interpreter's time per input on the reference models, when
+ * ../shared/runtime is present. Comparing peaks at two --hidden sizes shows how memory grows
+ * with the largest tensor.
  */
 import { execFileSync } from "node:child_process";
 import { mkdtemp, rm, stat } from "node:fs/promises";
@@ -47,14 +50,20 @@ try {
   process.stdout.write(
     `model: ${shape.layers} layers, hidden ${shape.hidden}, ${formatBytes(weightBytes)} of fp16 weights, largest tensor ${formatBytes(largest)}\n\n`,
   );
-  const row = (name: string, result: Measured) => [
-    name,
-    `${result.seconds.toFixed(2)} s`,
-    `${result.cpuSeconds.toFixed(2)} s`,
-    `${formatBytes(weightBytes / result.seconds)}/s`,
-    formatBytes(result.peakRssBytes),
-    `${((result.peakRssBytes / weightBytes) * 100).toFixed(0)}% of model`,
-  ];
+  const measured = new Map<string, Measured>();
+  const percent = (part: number, whole: number) => `${((part / whole) * 100).toFixed(0)} %`;
+  const row = (name: string, result: Measured) => {
+    const copy = measured.get("file_copy");
+    return [
+      name,
+      `${result.seconds.toFixed(2)} s`,
+      `${result.cpuSeconds.toFixed(2)} s`,
+      `${formatBytes(weightBytes / result.seconds)}/s`,
+      copy ? percent(copy.seconds, result.seconds) : "",
+      formatBytes(result.peakRssBytes),
+      baseline ? `${((result.peakRssBytes - baseline.peakRssBytes) / largest).toFixed(1)} ×` : "",
+    ];
+  };
   const rows: string[][] = [row("write (generate)", generated)];
   const outputs = new Map<string, string>();
   for (const name of values.tasks.split(",")) {
@@ -64,11 +73,12 @@ try {
     if (!input) throw new Error(`task ${name} needs task ${task.from} to run before it`);
     const output = join(work, `${name}.out`);
     outputs.set(name, output);
-    rows.push(row(name, measure([name, input, output])));
+    const result = measure([name, input, output]);
+    measured.set(name, result);
+    rows.push(row(name, result));
   }
-  process.stdout.write(
-    `${formatTable(["task", "time", "cpu time", "throughput", "peak RSS", "peak / model"], rows)}\n`,
-  );
+  const headers = ["task", "time", "cpu time", "throughput", "vs file copy", "peak RSS"];
+  process.stdout.write(`${formatTable(headers, rows)}\n`);
   const inference = await benchmarkInference();
   if (inference.length > 0) {
     process.stdout.write(
