@@ -61,7 +61,6 @@ try {
       `${formatBytes(weightBytes / result.seconds)}/s`,
       copy ? percent(copy.seconds, result.seconds) : "",
       formatBytes(result.peakRssBytes),
-      baseline ? `${((result.peakRssBytes - baseline.peakRssBytes) / largest).toFixed(1)} ×` : "",
     ];
   };
   const rows: string[][] = [row("write (generate)", generated)];
