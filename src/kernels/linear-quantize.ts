@@ -13,6 +13,7 @@ import {
   table as halfTable,
 } from "./fp16.js";
 import { SimdHalfTensor } from "./linear-quantize-simd.js";
+import { ROUNDING_BIAS, roundHalfEven } from "./rounding.js";
 import { gatherMaskedBits } from "./sparse.js";
 
 export type LinearQuantizationMode = "linear_symmetric" | "linear";
@@ -48,17 +49,6 @@ export function quantizationRange(
   }
   const max = 2 ** bits - 1;
   return [0, mode === "linear_symmetric" ? max - 1 : max];
-}
-
-/** 1.5·2^52: adding it to |x| < 2^51 leaves no fraction bits, so the FPU rounds x to even. */
-const ROUNDING_BIAS = 2 ** 52 + 2 ** 51;
-
-/** Round half to even (numpy's `round`); NaN and infinities stay as they are. */
-export function roundHalfEven(x: number): number {
-  if (Math.abs(x) < 2 ** 51) return x + ROUNDING_BIAS - ROUNDING_BIAS;
-  // Larger doubles are integers, except halves in [2^51, 2^52) (and NaN, infinities).
-  const r = Math.round(x);
-  return r - x === 0.5 && r % 2 !== 0 ? r - 1 : r;
 }
 
 /** Casting a float to an integer the way numpy does on common CPUs: NaN becomes 0. */

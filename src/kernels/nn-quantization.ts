@@ -6,12 +6,7 @@
  * deconvolution kernels); rank-1 tensors form a single channel. Arithmetic is float64, rounding
  * is half to even, matching coremltools so that outputs agree bit for bit.
  */
-
-/** Rounds to the nearest integer, ties to even (numpy's `round`). */
-export function roundHalfEven(x: number): number {
-  const r = Math.round(x);
-  return r - x === 0.5 && r % 2 !== 0 ? r - 1 : r;
-}
+import { roundHalfEven } from "./rounding.js";
 
 /**
  * Packs n-bit indices most significant bit first: the first index fills the top bits of the

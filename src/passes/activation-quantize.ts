@@ -47,6 +47,7 @@ import { immediateValue, stringValue } from "../program/values.js";
 import { Interpreter, type LoadOptions } from "../runtime/interpreter.js";
 import { rewriteWeights } from "../program/rewriter.js";
 import { raiseTarget } from "./driver.js";
+import { roundHalfEven } from "../kernels/rounding.js";
 
 const PASS = "linear_quantize_activations";
 const FP16_MIN_NORMAL = 2 ** -14;
@@ -202,11 +203,6 @@ export function activationQuantization(
   }
   if (scale === 0 || !Number.isFinite(scale)) scale = 1;
   return { scale, zeroPoint: zeroPoint === 0 ? undefined : zeroPoint, dtype };
-}
-
-function roundHalfEven(x: number): number {
-  const r = Math.round(x);
-  return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
 }
 
 /** One function block being rewritten, with what the rules need to know of it. */

@@ -4,8 +4,8 @@ import {
   linearQuantize,
   type LinearQuantized,
   quantizationRange,
-  roundHalfEven,
 } from "../../src/kernels/linear-quantize.js";
+import { roundHalfEven } from "../../src/kernels/rounding.js";
 import { floatToHalfArray, halfToFloat, roundToHalf } from "../../src/kernels/fp16.js";
 import { referenceLinearQuantize } from "../support/linear-quantize-reference.js";
 

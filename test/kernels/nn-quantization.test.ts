@@ -8,9 +8,9 @@ import {
   nearestEntries,
   packBitsMsbFirst,
   quantizeLinear,
-  roundHalfEven,
   unpackBitsMsbFirst,
 } from "../../src/kernels/nn-quantization.js";
+import { roundHalfEven } from "../../src/kernels/rounding.js";
 
 test("roundHalfEven rounds ties to the even neighbour", () => {
   assert.deepEqual(

@@ -9,10 +9,10 @@
 import { ELEMENT_TYPES, type Tensor } from "../../src/kernels/dtype.js";
 import {
   quantizationRange,
-  roundHalfEven,
   type LinearQuantized,
   type LinearQuantizeSpec,
 } from "../../src/kernels/linear-quantize.js";
+import { roundHalfEven } from "../../src/kernels/rounding.js";
 import { halfToFloat, roundToHalf, floatToHalf } from "../../src/kernels/fp16.js";
 
 /** Casting a float to an integer the way numpy does on common CPUs: NaN becomes 0. */

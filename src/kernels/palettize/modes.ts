@@ -11,6 +11,7 @@ import {
   kmeans1D,
 } from "./kmeans1d.js";
 import { vectorKMeans } from "./vector-kmeans.js";
+import { roundHalfEven } from "../rounding.js";
 
 export type PaletteMode = "kmeans" | "uniform" | "unique";
 
@@ -112,12 +113,6 @@ function rounding(type: ValueType): (x: number) => number {
   if (type === "fp16") return roundToHalf;
   if (type === "fp32") return Math.fround;
   return (x) => x;
-}
-
-/** numpy's round: halves go to the even neighbour. */
-function roundHalfEven(x: number): number {
-  const r = Math.round(x);
-  return r - x === 0.5 && r % 2 !== 0 ? r - 1 : r;
 }
 
 /** Evenly spaced entries from the minimum to the maximum (coremltools' formula and order of operations). */

@@ -1,6 +1,7 @@
 /** Elementwise MIL ops: arithmetic, comparisons, logic, activations, cast and select. */
 import { erf, mapBinary, mapUnary, select } from "../../kernels/ops/elementwise.js";
 import type { OpContext, OpKernel } from "../kernel.js";
+import { roundHalfEven } from "../../kernels/rounding.js";
 
 function binary(fn: (x: number, y: number) => number): OpKernel {
   return (ctx) => {
@@ -23,12 +24,6 @@ function parametric(make: (ctx: OpContext) => (v: number) => number): OpKernel {
 }
 
 const sigmoid = (v: number) => 1 / (1 + Math.exp(-v));
-
-/** numpy's round: halves go to the even neighbour. */
-export function roundHalfEven(v: number): number {
-  const r = Math.round(v);
-  return Math.abs(v % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
-}
 
 const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
 

@@ -3,7 +3,7 @@ import { ELEMENT_TYPES } from "../../kernels/dtype.js";
 import { normalizeAxis, stridesOf } from "../../kernels/ops/shape.js";
 import type { OpContext, OpKernel } from "../kernel.js";
 import type { NumericType, NumericValue } from "../value.js";
-import { roundHalfEven } from "./elementwise.js";
+import { roundHalfEven } from "../../kernels/rounding.js";
 
 /** The per-element scale and zero point: scalars, or vectors along `axis`. */
 function parameters(ctx: OpContext, x: NumericValue) {
