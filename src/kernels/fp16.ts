@@ -43,8 +43,7 @@ function halfBitsToFloat(h: number): number {
 
 /** Every half pattern's float value; 256 KB, built on first use. */
 let halfToFloatTable: Float32Array | undefined;
-/** Every half pattern's value, indexed by the pattern (for hot loops; do not modify). */
-export function table(): Float32Array {
+function table(): Float32Array {
   if (!halfToFloatTable) {
     halfToFloatTable = new Float32Array(65536);
     for (let h = 0; h < 65536; h++) halfToFloatTable[h] = halfBitsToFloat(h);

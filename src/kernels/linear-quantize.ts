@@ -5,13 +5,7 @@
  * zeros quantizes to data 0, scale 0, zero point 0 (numpy's NaN-to-integer cast gives 0 there).
  */
 import { ELEMENT_TYPES, type ElementType, type Tensor } from "./dtype.js";
-import {
-  floatToHalf,
-  halfToFloat,
-  halfToFloatArray,
-  roundToHalf,
-  table as halfTable,
-} from "./fp16.js";
+import { floatToHalf, halfToFloat, halfToFloatArray, roundToHalf } from "./fp16.js";
 import { SimdHalfTensor } from "./linear-quantize-simd.js";
 import { ROUNDING_BIAS, roundHalfEven } from "./rounding.js";
 import { gatherMaskedBits } from "./sparse.js";
@@ -138,9 +132,7 @@ export function linearQuantize(
   const { signal, noise } =
     simd && fromHalves
       ? quantizeWithSimd(simd, data, parameters)
-      : rows.halves
-        ? quantizeHalfRows(rows.halves, layout, data, parameters)
-        : quantizeRows(rows, layout, data, parameters);
+      : quantizeRows(rows, layout, data, parameters);
 
   const scaleData = isHalf ? new Uint16Array(blocks) : new Float32Array(blocks);
   for (let b = 0; b < blocks; b++) scaleData[b] = isHalf ? floatToHalf(scales[b]) : scales[b];
@@ -307,9 +299,11 @@ function exactQuantized(
   v: number,
   scale: number,
   zeroPoint: number,
+  isHalf: boolean,
   { qMin, qMax, round }: BlockParameters,
 ): number {
-  let q = exactRoundedQuotient(v, scale, true) + zeroPoint;
+  let q = exactRoundedQuotient(v, scale, isHalf) + zeroPoint;
+  // Integers this small are exact in both float types; only others need rounding.
   if (!(Math.abs(q) < 2048)) q = toInteger(round(q));
   return q < qMin ? qMin : q > qMax ? qMax : q;
 }
@@ -325,53 +319,6 @@ function quantizeWithSimd(
 }
 
 /**
- * quantizeRows for fp16 weights, reading half patterns through the decode table. Only the fast
- * rounding differs from the general loop: a fast quotient is below 2048, so the zero point
- * leaves it an exact integer, and any integer the fp16 rounding of q would change lies outside
- * every quantized range and clamps to the same end.
- */
-function quantizeHalfRows(
-  halves: Uint16Array,
-  layout: BlockLayout,
-  data: Int8Array | Uint8Array,
-  parameters: BlockParameters,
-): { signal: number; noise: number } {
-  const { scales, fastBlocks, zeroPoints, offsets, qMin, qMax } = parameters;
-  const { inner, innerBlock, innerRun } = layout;
-  const decode = halfTable();
-  let signal = 0;
-  let noise = 0;
-  for (let row = 0, element = 0; row < layout.rows; row++, element += inner) {
-    const base = layout.rowBlock(row);
-    for (let start = 0; start < inner; start += innerRun) {
-      const b = base + innerBlock[start];
-      const scale = scales[b];
-      const inverse = 1 / scale;
-      const fast = fastBlocks[b] === 1;
-      const zeroPoint = zeroPoints ? zeroPoints[b] : 0;
-      const offset = offsets[b];
-      for (let j = element + start, end = j + innerRun; j < end; j++) {
-        const v = decode[halves[j]];
-        const estimate = v * inverse;
-        const nearest = estimate + ROUNDING_BIAS - ROUNDING_BIAS;
-        let q: number;
-        if (fast && Math.abs(estimate - nearest) < HALF_MARGINS[Math.abs(estimate) | 0]) {
-          q = nearest + zeroPoint;
-          q = q < qMin ? qMin : q > qMax ? qMax : q;
-        } else {
-          q = exactQuantized(v, scale, zeroPoint, parameters);
-        }
-        data[j] = q;
-        const error = v - (q - offset) * scale;
-        signal += v * v;
-        noise += error * error;
-      }
-    }
-  }
-  return { signal, noise };
-}
-
-/**
  * Quantizes every element into `data` and measures the reconstruction: the sums of squared
  * values and squared errors, accumulated in element order.
  */
@@ -379,8 +326,9 @@ function quantizeRows(
   rows: RowReader,
   layout: BlockLayout,
   data: Int8Array | Uint8Array,
-  { scales, fastBlocks, zeroPoints, offsets, qMin, qMax, round }: BlockParameters,
+  parameters: BlockParameters,
 ): { signal: number; noise: number } {
+  const { scales, fastBlocks, zeroPoints, offsets, qMin, qMax } = parameters;
   const { inner, innerBlock, innerRun } = layout;
   const isHalf = rows.halves !== undefined;
   const margins = isHalf ? HALF_MARGINS : FLOAT_MARGINS;
@@ -399,15 +347,16 @@ function quantizeRows(
       for (let j = start; j < start + innerRun; j++) {
         const v = values[j];
         const estimate = v * inverse;
-        let q = estimate + ROUNDING_BIAS - ROUNDING_BIAS;
-        if (!(fast && Math.abs(estimate - q) < margins[Math.abs(estimate) | 0])) {
-          q = exactRoundedQuotient(v, scale, isHalf);
+        const nearest = estimate + ROUNDING_BIAS - ROUNDING_BIAS;
+        let q: number;
+        if (fast && Math.abs(estimate - nearest) < margins[Math.abs(estimate) | 0]) {
+          // Below FAST_QUOTIENT_LIMIT, plus a zero point, q is an exact integer; integers the
+          // weight's rounding would change lie outside every range and clamp the same.
+          q = nearest + zeroPoint;
+          q = q < qMin ? qMin : q > qMax ? qMax : q;
+        } else {
+          q = exactQuantized(v, scale, zeroPoint, isHalf, parameters);
         }
-        q += zeroPoint;
-        // Integers this small are exact in both float types; only others need rounding.
-        if (!(Math.abs(q) < 2048)) q = round(q);
-        // An int32 by now (NaN became 0), which typed arrays store without conversion.
-        q = (q < qMin ? qMin : q > qMax ? qMax : toInteger(q)) | 0;
         data[element + j] = q;
         const error = v - (q - offset) * scale;
         signal += v * v;
