@@ -10,6 +10,7 @@
  * and centroids come out bit-identical.
  */
 import { halfToFloat } from "../fp16.js";
+import { SimdLayerKernel } from "./kmeans-layer-simd.js";
 
 export interface Clustering1D {
   /** Cluster means, ascending; as many as min(k, distinct values). */
@@ -74,26 +75,31 @@ class LayerSolver {
   current = new Float64Array(0);
   /** split[m * n + i]: first point of the last run in the best (m+1)-partition of 0..i. */
   split = new Uint32Array(0);
-  private row = 0;
+  row = 0;
   /** Points per layer of `split`. */
-  private stride = 0;
+  stride = 0;
   /** First end point the layer below (`previous`) holds costs for. */
-  private solvedFrom = 0;
+  solvedFrom = 0;
   /** Whether the layer being filled wanted a cost under `solvedFrom`. */
   private readBelow = false;
 
+  /** Layers in WebAssembly when available (the same fill, faster); JavaScript otherwise. */
+  private readonly simd = SimdLayerKernel.load();
+
   reserve(n: number, clusters: number): void {
-    if (this.w.length < n + 1) {
-      const size = Math.max(n + 1, this.w.length * 2);
-      this.w = new Float64Array(size);
-      this.s = new Float64Array(size);
-      this.s2 = new Float64Array(size);
-      this.previous = new Float64Array(size);
-      this.current = new Float64Array(size);
+    if (this.w.length >= n + 1 && this.split.length >= n * clusters) return;
+    const size = Math.max(n + 1, this.w.length * 2);
+    const splitSize = Math.max(n * clusters, this.split.length * 2);
+    if (this.simd) {
+      Object.assign(this, this.simd.allocate(size, splitSize));
+      return;
     }
-    if (this.split.length < n * clusters) {
-      this.split = new Uint32Array(Math.max(n * clusters, this.split.length * 2));
-    }
+    this.w = new Float64Array(size);
+    this.s = new Float64Array(size);
+    this.s2 = new Float64Array(size);
+    this.previous = new Float64Array(size);
+    this.current = new Float64Array(size);
+    this.split = new Uint32Array(splitSize);
   }
 
   /**
@@ -111,7 +117,12 @@ class LayerSolver {
     for (let m = 1; m < clusters; m++) {
       const from = m === clusters - 1 ? n - 1 : starts ? starts[m] : m;
       this.row = m * n;
-      this.fill(m, from, n - 1, m, n - 1);
+      if (this.simd) {
+        const below = this.simd.fill(this, m, from, n - 1, m, n - 1);
+        this.readBelow ||= below;
+      } else {
+        this.fill(m, from, n - 1, m, n - 1);
+      }
       this.solvedFrom = from;
       const previous = this.previous;
       this.previous = this.current;

@@ -1,0 +1,131 @@
+;; One layer of the exact 1-D k-means program (see ../palettize/kmeans1d.ts, which owns the
+;; algorithm; LayerSolver.fill there is the same divide and conquer in JavaScript). Candidates
+;; are scanned two at a time in float64 lanes with exactly the scalar formula and operation
+;; order, and ties go to the first candidate, so the results are bit-identical. Assembled by
+;; `npm run gen:wasm`.
+(module
+  (memory (export "memory") 1)
+
+  ;; Byte addresses of the solver's arrays (f64: w, s, s2 prefix sums, costs of the layer below
+  ;; and of this one; u32: split), set by the caller.
+  (global $w (export "w") (mut i32) (i32.const 0))
+  (global $s (export "s") (mut i32) (i32.const 0))
+  (global $s2 (export "s2") (mut i32) (i32.const 0))
+  (global $previous (export "previous") (mut i32) (i32.const 0))
+  (global $current (export "current") (mut i32) (i32.const 0))
+  (global $split (export "split") (mut i32) (i32.const 0))
+  ;; Index in split of this layer's first entry, and of one layer (points per layer).
+  (global $row (export "row") (mut i32) (i32.const 0))
+  (global $stride (export "stride") (mut i32) (i32.const 0))
+  ;; First end point the layer below holds costs for; set to 1 when a scan starts at or under it.
+  (global $solved_from (export "solvedFrom") (mut i32) (i32.const 0))
+  (global $read_below (export "readBelow") (mut i32) (i32.const 0))
+
+  ;; Best start j in first..last of the last run of 0..mid: returns it and stores its cost in
+  ;; current[mid]. Cost of start j: previous[j - 1] + (s2End - s2[j] + weight·(mu·mu) - 2·mu·sum),
+  ;; weight = wEnd - w[j], sum = sEnd - s[j], mu = sum / weight.
+  (func $scan (param $first i32) (param $last i32) (param $mid i32) (result i32)
+    (local $j i32) (local $w_end v128) (local $s_end v128) (local $s2_end v128)
+    (local $weight v128) (local $sum v128) (local $mu v128) (local $cost v128) (local $better v128)
+    (local $best v128) (local $best_j v128) (local $index v128)
+    (local $cost0 f64) (local $cost1 f64) (local $j0 f64) (local $j1 f64) (local $c f64) (local $m f64)
+    (local $ws f64) (local $ss f64)
+    (local.set $w_end (v128.load64_splat (i32.add (global.get $w) (i32.shl (i32.add (local.get $mid) (i32.const 1)) (i32.const 3)))))
+    (local.set $s_end (v128.load64_splat (i32.add (global.get $s) (i32.shl (i32.add (local.get $mid) (i32.const 1)) (i32.const 3)))))
+    (local.set $s2_end (v128.load64_splat (i32.add (global.get $s2) (i32.shl (i32.add (local.get $mid) (i32.const 1)) (i32.const 3)))))
+    (local.set $best (f64x2.splat (f64.const inf)))
+    (local.set $best_j (f64x2.splat (f64.convert_i32_u (local.get $first))))
+    (local.set $index (f64x2.replace_lane 1 (f64x2.splat (f64.convert_i32_u (local.get $first)))
+      (f64.convert_i32_u (i32.add (local.get $first) (i32.const 1)))))
+    (local.set $j (local.get $first))
+    (block $pairs_done
+      (loop $pairs
+        (br_if $pairs_done (i32.ge_s (local.get $j) (local.get $last)))
+        (local.set $weight (f64x2.sub (local.get $w_end)
+          (v128.load (i32.add (global.get $w) (i32.shl (local.get $j) (i32.const 3))))))
+        (local.set $sum (f64x2.sub (local.get $s_end)
+          (v128.load (i32.add (global.get $s) (i32.shl (local.get $j) (i32.const 3))))))
+        (local.set $mu (f64x2.div (local.get $sum) (local.get $weight)))
+        (local.set $cost
+          (f64x2.add
+            (v128.load (i32.add (global.get $previous) (i32.shl (i32.sub (local.get $j) (i32.const 1)) (i32.const 3))))
+            (f64x2.sub
+              (f64x2.add
+                (f64x2.sub (local.get $s2_end)
+                  (v128.load (i32.add (global.get $s2) (i32.shl (local.get $j) (i32.const 3)))))
+                (f64x2.mul (local.get $weight) (f64x2.mul (local.get $mu) (local.get $mu))))
+              (f64x2.mul (f64x2.mul (f64x2.splat (f64.const 2)) (local.get $mu)) (local.get $sum)))))
+        (local.set $better (f64x2.lt (local.get $cost) (local.get $best)))
+        (local.set $best (v128.bitselect (local.get $cost) (local.get $best) (local.get $better)))
+        (local.set $best_j (v128.bitselect (local.get $index) (local.get $best_j) (local.get $better)))
+        (local.set $index (f64x2.add (local.get $index) (f64x2.splat (f64.const 2))))
+        (local.set $j (i32.add (local.get $j) (i32.const 2)))
+        (br $pairs)))
+    ;; Lanes: even and odd offsets from `first`; the lower cost wins, on a tie the lower index.
+    (local.set $cost0 (f64x2.extract_lane 0 (local.get $best)))
+    (local.set $cost1 (f64x2.extract_lane 1 (local.get $best)))
+    (local.set $j0 (f64x2.extract_lane 0 (local.get $best_j)))
+    (local.set $j1 (f64x2.extract_lane 1 (local.get $best_j)))
+    (if (i32.or (f64.lt (local.get $cost1) (local.get $cost0))
+          (i32.and (f64.eq (local.get $cost1) (local.get $cost0)) (f64.lt (local.get $j1) (local.get $j0))))
+      (then (local.set $cost0 (local.get $cost1)) (local.set $j0 (local.get $j1))))
+    ;; An odd count leaves one candidate, the last.
+    (if (i32.eq (local.get $j) (local.get $last))
+      (then
+        (local.set $ws (f64.sub (f64x2.extract_lane 0 (local.get $w_end))
+          (f64.load (i32.add (global.get $w) (i32.shl (local.get $j) (i32.const 3))))))
+        (local.set $ss (f64.sub (f64x2.extract_lane 0 (local.get $s_end))
+          (f64.load (i32.add (global.get $s) (i32.shl (local.get $j) (i32.const 3))))))
+        (local.set $m (f64.div (local.get $ss) (local.get $ws)))
+        (local.set $c
+          (f64.add
+            (f64.load (i32.add (global.get $previous) (i32.shl (i32.sub (local.get $j) (i32.const 1)) (i32.const 3))))
+            (f64.sub
+              (f64.add
+                (f64.sub (f64x2.extract_lane 0 (local.get $s2_end))
+                  (f64.load (i32.add (global.get $s2) (i32.shl (local.get $j) (i32.const 3)))))
+                (f64.mul (local.get $ws) (f64.mul (local.get $m) (local.get $m))))
+              (f64.mul (f64.mul (f64.const 2) (local.get $m)) (local.get $ss)))))
+        (if (f64.lt (local.get $c) (local.get $cost0))
+          (then (local.set $cost0 (local.get $c)) (local.set $j0 (f64.convert_i32_u (local.get $j)))))))
+    (f64.store (i32.add (global.get $current) (i32.shl (local.get $mid) (i32.const 3))) (local.get $cost0))
+    (i32.trunc_f64_u (local.get $j0)))
+
+  ;; Fills layer m for end points lo..hi, knowing their last runs start in opt_lo..opt_hi:
+  ;; solve the middle end point, then each side with the candidates it leaves (recursing into
+  ;; the smaller side, looping on the larger).
+  (func $fill (export "fill") (param $m i32) (param $lo i32) (param $hi i32) (param $opt_lo i32) (param $opt_hi i32)
+    (local $mid i32) (local $lower i32) (local $first i32) (local $last i32) (local $best_j i32)
+    (block $done
+      (loop $next
+        (br_if $done (i32.gt_s (local.get $lo) (local.get $hi)))
+        (local.set $mid (i32.shr_u (i32.add (local.get $lo) (local.get $hi)) (i32.const 1)))
+        ;; With one run fewer, the last run of 0..mid starts no later.
+        (local.set $lower
+          (if (result i32) (i32.gt_u (local.get $m) (i32.const 1))
+            (then
+              (i32.load (i32.add (global.get $split)
+                (i32.shl (i32.add (i32.sub (global.get $row) (global.get $stride)) (local.get $mid)) (i32.const 2)))))
+            (else (local.get $m))))
+        (local.set $first
+          (select (local.get $opt_lo) (local.get $lower) (i32.gt_s (local.get $opt_lo) (local.get $lower))))
+        (if (i32.le_s (local.get $first) (global.get $solved_from))
+          (then (global.set $read_below (i32.const 1))))
+        (local.set $last
+          (select (local.get $mid) (local.get $opt_hi) (i32.lt_s (local.get $mid) (local.get $opt_hi))))
+        (local.set $best_j (call $scan (local.get $first) (local.get $last) (local.get $mid)))
+        (i32.store (i32.add (global.get $split) (i32.shl (i32.add (global.get $row) (local.get $mid)) (i32.const 2)))
+          (local.get $best_j))
+        (if (i32.lt_s (i32.sub (local.get $mid) (local.get $lo)) (i32.sub (local.get $hi) (local.get $mid)))
+          (then
+            (call $fill (local.get $m) (local.get $lo) (i32.sub (local.get $mid) (i32.const 1))
+              (local.get $opt_lo) (local.get $best_j))
+            (local.set $lo (i32.add (local.get $mid) (i32.const 1)))
+            (local.set $opt_lo (local.get $best_j)))
+          (else
+            (call $fill (local.get $m) (i32.add (local.get $mid) (i32.const 1)) (local.get $hi)
+              (local.get $best_j) (local.get $opt_hi))
+            (local.set $hi (i32.sub (local.get $mid) (i32.const 1)))
+            (local.set $opt_hi (local.get $best_j))))
+        (br $next))))
+)
