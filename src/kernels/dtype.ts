@@ -112,6 +112,11 @@ export interface Tensor {
   readonly dtype: ElementType;
   readonly shape: readonly number[];
   readonly data: TypedArray | string[];
+  /**
+   * Sub-byte types only: `data` holds the values as stored, packed least significant bits
+   * first (a kernel can produce them so, sparing a byte per element and a packing pass).
+   */
+  readonly packed?: boolean;
 }
 
 export function elementCount(shape: readonly number[]): number {

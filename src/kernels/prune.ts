@@ -14,8 +14,9 @@ export type PrunableTensor = Tensor & {
   readonly data: Uint16Array | Float32Array;
 };
 
-/** A pruned weight: one 0/1 per element (1 = stored), and the stored values in order. */
+/** A pruned weight: which elements are stored, and the stored values in order. */
 export interface SparseWeight {
+  /** One bit per element (1 = stored), element i at bit i % 8 of byte i / 8 (as blobs pack). */
   readonly mask: Uint8Array;
   /** Values where the mask is 1, in the weight's own type (raw half patterns for fp16). */
   readonly nonzeroData: Uint16Array | Float32Array;
@@ -68,18 +69,18 @@ function valuesOf(weight: PrunableTensor): Float32Array {
  */
 function sparsify(weight: PrunableTensor, values: Float32Array, pruned: Uint8Array): SparseWeight {
   const count = values.length;
-  const mask = new Uint8Array(count);
+  const mask = new Uint8Array(Math.ceil(count / 8));
   let kept = 0;
   for (let i = 0; i < count; i++) {
     const value = pruned[i] ? values[i] * 0 : values[i];
     if (value !== 0) {
-      mask[i] = 1;
+      mask[i >> 3] |= 1 << (i & 7);
       kept++;
     }
   }
   const nonzeroData = weight.dtype === "fp16" ? new Uint16Array(kept) : new Float32Array(kept);
   for (let i = 0, j = 0; i < count; i++) {
-    if (!mask[i]) continue;
+    if (!((mask[i >> 3] >> (i & 7)) & 1)) continue;
     if (!pruned[i]) nonzeroData[j++] = weight.data[i];
     else nonzeroData[j++] = weight.dtype === "fp16" ? floatToHalf(NaN) : NaN;
   }
@@ -186,17 +187,21 @@ function pruneHalvesByMagnitude(bits: Uint16Array, targetSparsity: number): Spar
     if (!Number.isNaN(limit)) limitKey = floatToHalf(limit) & 0x7fff;
   }
   // Random weights make branches here unpredictable: the loops compute with bits instead.
-  const mask = new Uint8Array(bits.length);
+  const mask = new Uint8Array(Math.ceil(bits.length / 8));
   let kept = 0;
-  for (let i = 0; i < bits.length; i++) {
-    const key = bits[i] & 0x7fff;
-    const unpruned = ((limitKey - key) >> 31) & 1;
-    const nonzero = (key + 0x7fff) >> 15;
-    // A pruned weight is multiplied by zero: only infinities and NaNs (key >= 0x7c00) stay.
-    const special = (key + 0x400) >> 15;
-    const keep = (unpruned & nonzero) | ((unpruned ^ 1) & special);
-    mask[i] = keep;
-    kept += keep;
+  for (let byte = 0, i = 0; byte < mask.length; byte++) {
+    let packed = 0;
+    for (let bit = 0; bit < 8 && i < bits.length; bit++, i++) {
+      const key = bits[i] & 0x7fff;
+      const unpruned = ((limitKey - key) >> 31) & 1;
+      const nonzero = (key + 0x7fff) >> 15;
+      // A pruned weight is multiplied by zero: only infinities and NaNs (key >= 0x7c00) stay.
+      const special = (key + 0x400) >> 15;
+      const keep = (unpruned & nonzero) | ((unpruned ^ 1) & special);
+      packed |= keep << bit;
+      kept += keep;
+    }
+    mask[byte] = packed;
   }
   const nonzeroData = new Uint16Array(kept);
   const prunedNaN = floatToHalf(NaN);
@@ -205,7 +210,7 @@ function pruneHalvesByMagnitude(bits: Uint16Array, targetSparsity: number): Spar
     const pruned = (((limitKey - (value & 0x7fff)) >> 31) & 1) ^ 1;
     // Written at every step; only kept elements advance j (pruned ones become NaN).
     nonzeroData[j] = value ^ ((value ^ prunedNaN) & -pruned);
-    j += mask[i];
+    j += (mask[i >> 3] >> (i & 7)) & 1;
   }
   return { mask, nonzeroData };
 }
@@ -358,20 +363,6 @@ export function prune(weight: PrunableTensor, spec: PruneSpec): PruneResult {
     case "n:m":
       return pruneNM(weight, spec.n, spec.m, spec.dim);
   }
-}
-
-/** A 0/1 mask packed 8 per byte, element i at bit i % 8 of byte i / 8 (numpy's "little"). */
-export function packMask(mask: Uint8Array): Uint8Array {
-  const packed = new Uint8Array(Math.ceil(mask.length / 8));
-  for (let i = 0; i < mask.length; i++) if (mask[i]) packed[i >> 3] |= 1 << (i & 7);
-  return packed;
-}
-
-/** The first `count` bits of a mask packed by `packMask`. */
-export function unpackMask(packed: Uint8Array, count: number): Uint8Array {
-  const mask = new Uint8Array(count);
-  for (let i = 0; i < count; i++) mask[i] = (packed[i >> 3] >> (i & 7)) & 1;
-  return mask;
 }
 
 /** The dense values of a sparse weight (zeros where the mask is 0). */

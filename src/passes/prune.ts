@@ -15,7 +15,6 @@ import {
 import type { OptimizationConfig } from "../config/optimization-config.js";
 import {
   isPrunable,
-  packMask,
   prune,
   type PruneResult,
   type PruneSpec,
@@ -78,7 +77,7 @@ function sparseToDenseOp(weight: WeightCandidate, sparse: SparseWeight): Operati
   });
   const output = [{ name, dtype, shape }];
   if (weight.specificationVersion >= IOS18) {
-    const mask = weight.value({ dtype: "uint1", shape, data: sparse.mask });
+    const mask = weight.value({ dtype: "uint1", shape, data: sparse.mask, packed: true });
     return makeOperation(
       "constexpr_sparse_to_dense",
       name,
@@ -86,10 +85,9 @@ function sparseToDenseOp(weight: WeightCandidate, sparse: SparseWeight): Operati
       output,
     );
   }
-  const packed = packMask(sparse.mask);
   return makeOperation("constexpr_sparse_to_dense", name, {}, output, {
     nonzero_data: nonzeroData,
-    mask: weight.value({ dtype: "uint8", shape: [packed.length], data: packed }),
+    mask: weight.value({ dtype: "uint8", shape: [sparse.mask.length], data: sparse.mask }),
     shape: weight.value({ dtype: "uint32", shape: [shape.length], data: Uint32Array.from(shape) }),
   });
 }

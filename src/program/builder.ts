@@ -114,7 +114,7 @@ export class ProgramBuilder {
           tensor.dtype,
           tensor.shape,
           this.weightFileName,
-          await this.weights.appendTensor(tensor.dtype, tensor.data as never),
+          await this.weights.appendTensor(tensor),
         )
       : immediateValue(tensor);
     this.operations.push(makeConstOperation(outName, value));

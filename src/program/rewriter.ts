@@ -20,7 +20,7 @@ import { BlobFileWriter } from "../format/blob/writer.js";
 import { DEFAULT_WEIGHT_FILE, MLModel, type WeightFileSource } from "../format/ml-model.js";
 import type { ScratchFile, ScratchStorage } from "../format/scratch.js";
 import { modelTree } from "../format/model-tree.js";
-import { byteLength, elementCount, type Tensor, type TypedArray } from "../kernels/dtype.js";
+import { byteLength, elementCount, type Tensor } from "../kernels/dtype.js";
 import { platform } from "../platform/index.js";
 import { BlockGraph } from "./graph.js";
 import { opName } from "./ops.js";
@@ -148,7 +148,7 @@ class OutputWeights {
 
   async write(value: Value, tensor: Tensor, fileName: string): Promise<void> {
     const writer = await this.writer(fileName);
-    const offset = await writer.appendTensor(tensor.dtype, tensor.data as TypedArray);
+    const offset = await writer.appendTensor(tensor);
     value.value = {
       case: "blobFileValue",
       value: create(Value_BlobFileValueSchema, { fileName, offset: BigInt(offset) }),

@@ -191,7 +191,9 @@ function tensorField(tensor: Tensor): TensorValueInit {
     const traits = ELEMENT_TYPES[dtype];
     const typed = data as TypedArray;
     const bytes = isSubByte(dtype)
-      ? packSubByte(typed as Int8Array | Uint8Array, traits.bits)
+      ? tensor.packed
+        ? (typed as Uint8Array)
+        : packSubByte(typed as Int8Array | Uint8Array, traits.bits)
       : new Uint8Array(typed.buffer.slice(typed.byteOffset, typed.byteOffset + typed.byteLength));
     return { case: "bytes", value: { values: bytes } };
   }

@@ -46,7 +46,11 @@ async function writeBlobs(blobs: { dtype: ElementType; data: TypedArray }[]) {
   const sink = new MemoryWriter();
   const writer = await BlobFileWriter.create(sink);
   const offsets: number[] = [];
-  for (const b of blobs) offsets.push(await writer.appendTensor(b.dtype, b.data));
+  for (const b of blobs) {
+    offsets.push(
+      await writer.appendTensor({ dtype: b.dtype, shape: [b.data.length], data: b.data }),
+    );
+  }
   await writer.finish();
   return { bytes: sink.bytes().slice(), offsets };
 }
@@ -142,4 +146,21 @@ test("malformed weight files are reported with the file and the problem", async 
     "version https://git-lfs.github.com/spec/v1\noid sha256:abc\nsize 123\n".padEnd(80),
   );
   await expectFormatError(lfs, async () => undefined, /Git LFS pointer/);
+});
+
+test("sub-byte tensors that come packed are written as they are", async () => {
+  const values = Uint8Array.from({ length: 21 }, (_, i) => ((i * 7) % 3 === 0 ? 1 : 0));
+  const write = async (tensor: Parameters<BlobFileWriter["appendTensor"]>[0]) => {
+    const sink = new MemoryWriter();
+    const writer = await BlobFileWriter.create(sink);
+    await writer.appendTensor(tensor);
+    await writer.finish();
+    return sink.bytes().slice();
+  };
+  const packed = Uint8Array.of(0, 0, 0);
+  values.forEach((v, i) => (packed[i >> 3] |= v << (i & 7)));
+  assert.deepEqual(
+    await write({ dtype: "uint1", shape: [21], data: packed, packed: true }),
+    await write({ dtype: "uint1", shape: [21], data: values }),
+  );
 });

@@ -1,15 +1,14 @@
 import assert from "node:assert/strict";
 import { after, describe, it } from "node:test";
+import { unpackSubByte } from "../../src/kernels/bitpack.js";
 import { floatToHalfArray, halfToFloatArray } from "../../src/kernels/fp16.js";
 import { loadModel, type MLModel } from "../../src/format/model.js";
 import {
   kthSmallest,
-  packMask,
   pruneByMagnitude,
   pruneByThreshold,
   pruneNM,
   sparseToDense,
-  unpackMask,
   type PrunableTensor,
   type PruneResult,
 } from "../../src/kernels/prune.js";
@@ -22,22 +21,26 @@ function fp32(shape: number[], values: number[]): PrunableTensor {
   return { dtype: "fp32", shape, data: Float32Array.from(values) };
 }
 
-function dense(result: PruneResult): number[] {
+/** The dense values of a pruned weight of `count` elements. */
+function dense(result: PruneResult, count: number): number[] {
   assert.equal(result.kind, "sparse");
   if (result.kind !== "sparse") return [];
   const { mask, nonzeroData } = result.weight;
   const values = nonzeroData instanceof Uint16Array ? halfToFloatArray(nonzeroData) : nonzeroData;
-  return Array.from(sparseToDense(mask, values));
+  return Array.from(sparseToDense(unpackSubByte(mask, 1, count, false) as Uint8Array, values));
 }
 
 describe("threshold pruning", () => {
   it("zeroes |w| <= threshold (inclusive), as in coremltools' example", () => {
     const weight = fp32([4], [0.3, -0.2, -0.01, 0.05]);
     assert.deepEqual(
-      dense(pruneByThreshold(weight, 0.03, 0)),
+      dense(pruneByThreshold(weight, 0.03, 0), weight.data.length),
       [0.3, -0.2, 0, 0.05].map(Math.fround),
     );
-    assert.deepEqual(dense(pruneByThreshold(weight, 0.05, 0)), [0.3, -0.2, 0, 0].map(Math.fround));
+    assert.deepEqual(
+      dense(pruneByThreshold(weight, 0.05, 0), weight.data.length),
+      [0.3, -0.2, 0, 0].map(Math.fround),
+    );
   });
 
   it("skips weights that end up less sparse than the minimum percentile", () => {
@@ -52,7 +55,7 @@ describe("threshold pruning", () => {
     const data = floatToHalfArray(Float32Array.from([0.03, 0.0301, 1, 1]));
     const result = pruneByThreshold({ dtype: "fp16", shape: [4], data }, 0.03, 0);
     assert.deepEqual(
-      dense(result).map((v) => v !== 0),
+      dense(result, 4).map((v) => v !== 0),
       [false, true, true, true],
     );
   });
@@ -61,17 +64,25 @@ describe("threshold pruning", () => {
 describe("magnitude pruning", () => {
   it("prunes the lowest fraction with numpy's interpolated percentile (ties pruned)", () => {
     const weight = fp32([4], [0.3, -0.2, -0.01, 0.05]);
-    assert.deepEqual(dense(pruneByMagnitude(weight, 0.75)), [Math.fround(0.3), 0, 0, 0]);
-    assert.deepEqual(dense(pruneByMagnitude(weight, 0.5)), [0.3, -0.2, 0, 0].map(Math.fround));
+    assert.deepEqual(dense(pruneByMagnitude(weight, 0.75), weight.data.length), [
+      Math.fround(0.3),
+      0,
+      0,
+      0,
+    ]);
+    assert.deepEqual(
+      dense(pruneByMagnitude(weight, 0.5), weight.data.length),
+      [0.3, -0.2, 0, 0].map(Math.fround),
+    );
     const ties = fp32([6], [1, 1, 1, 2, 3, 4]);
-    assert.deepEqual(dense(pruneByMagnitude(ties, 0.1)), [0, 0, 0, 2, 3, 4]);
+    assert.deepEqual(dense(pruneByMagnitude(ties, 0.1), ties.data.length), [0, 0, 0, 2, 3, 4]);
   });
 
   it("keeps everything at 0 and drops everything at 1", () => {
     const weight = fp32([3], [1, 0, -2]);
     const none = pruneByMagnitude(weight, 0);
     assert.ok(none.kind === "sparse");
-    assert.deepEqual(Array.from(none.weight.mask), [1, 0, 1]);
+    assert.deepEqual(Array.from(none.weight.mask), [0b101]);
     const all = pruneByMagnitude(weight, 1);
     assert.ok(all.kind === "sparse");
     assert.equal(all.weight.nonzeroData.length, 0);
@@ -80,14 +91,14 @@ describe("magnitude pruning", () => {
   it("prunes blocks by L2 norm, as in coremltools' block example", () => {
     const weight = fp32([4, 2], [1, 3, -6, -7, 0, 3, -9, 2]);
     const result = pruneByMagnitude(weight, 0.5, { blockSize: 2, dim: 0 });
-    assert.deepEqual(dense(result), [0, 3, 0, -7, 0, 0, -9, 0]);
+    assert.deepEqual(dense(result, 8), [0, 3, 0, -7, 0, 0, -9, 0]);
   });
 
   it("pads a last partial block and skips blocks larger than half the channels", () => {
     // 5 rows in blocks of 2: rows 0-1, 2-3 and 4 alone.
     const weight = fp32([5, 1], [1, 1, 5, 5, 3]);
     const result = pruneByMagnitude(weight, 0.4, { blockSize: 2, dim: 0 });
-    assert.deepEqual(dense(result), [0, 0, 5, 5, 3]);
+    assert.deepEqual(dense(result, 5), [0, 0, 5, 5, 3]);
     assert.equal(pruneByMagnitude(weight, 0.4, { blockSize: 3, dim: 0 }).kind, "skipped");
   });
 
@@ -103,14 +114,14 @@ describe("n:m pruning", () => {
 
   it("zeroes the n smallest of every m along dim 1 (coremltools' example)", () => {
     assert.deepEqual(
-      dense(pruneNM(weight, 1, 2, 1)),
+      dense(pruneNM(weight, 1, 2, 1), weight.data.length),
       [0, 4, 7, 0, 0, 8, 0, -8, 0, -3, -4, 0, 5, 0, -3, 0],
     );
   });
 
   it("works along dim 0", () => {
     assert.deepEqual(
-      dense(pruneNM(weight, 1, 2, 0)),
+      dense(pruneNM(weight, 1, 2, 0), weight.data.length),
       [3, 0, 7, 0, 0, 8, 0, -8, 0, 0, -4, 0, 5, 4, 0, -2],
     );
   });
@@ -120,11 +131,12 @@ describe("n:m pruning", () => {
   });
 });
 
-describe("mask packing", () => {
-  it("puts element i at bit i % 8 (numpy's little bit order)", () => {
-    const mask = Uint8Array.from([1, 0, 0, 0, 0, 0, 0, 1, 1, 1]);
-    assert.deepEqual(Array.from(packMask(mask)), [0x81, 0x03]);
-    assert.deepEqual(unpackMask(packMask(mask), 10), mask);
+describe("masks", () => {
+  it("put element i at bit i % 8 (numpy's little bit order)", () => {
+    const weight = fp32([10], [1, 0, 0, 0, 0, 0, 0, 1, 1, 1]);
+    const result = pruneByThreshold(weight, 1e-12, 0);
+    assert.ok(result.kind === "sparse");
+    assert.deepEqual(Array.from(result.weight.mask), [0x81, 0x03]);
   });
 });
 
@@ -165,7 +177,12 @@ describe("golden prune cases (kernel level)", () => {
         assert.ok(result.kind === "sparse", opName(op));
         const mask = await sparseMask(output, op, ops);
         const nonzero = await readParameter(output, op, "nonzero_data", ops);
-        assert.deepEqual(result.weight.mask, mask, `${opName(op)} mask`);
+        const count = weight.data.length;
+        assert.deepEqual(
+          unpackSubByte(result.weight.mask, 1, count, false),
+          mask,
+          `${opName(op)} mask`,
+        );
         assert.deepEqual(result.weight.nonzeroData, nonzero.data, `${opName(op)} values`);
         checked++;
       }

@@ -2,6 +2,7 @@
  * Test oracle: unstructured magnitude pruning computed on decoded float values with radix
  * selection, the form src/kernels/prune.ts must match bit for bit on its fp16 fast path.
  */
+import { packSubByte } from "../../src/kernels/bitpack.js";
 import {
   doubleToHalf,
   floatToHalf,
@@ -54,7 +55,7 @@ function sparsify(weight: PrunableTensor, values: Float32Array, pruned: Uint8Arr
     if (!pruned[i]) nonzeroData[j++] = weight.data[i];
     else nonzeroData[j++] = weight.dtype === "fp16" ? floatToHalf(NaN) : NaN;
   }
-  return { mask, nonzeroData };
+  return { mask: packSubByte(mask, 1), nonzeroData };
 }
 
 /**

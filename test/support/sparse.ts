@@ -2,7 +2,7 @@
 import type { Operation, Value } from "../../src/format/gen/MIL_pb.js";
 import type { MLModel } from "../../src/format/model.js";
 import type { Tensor } from "../../src/kernels/dtype.js";
-import { unpackMask } from "../../src/kernels/prune.js";
+import { unpackSubByte } from "../../src/kernels/bitpack.js";
 import { constValue, opName } from "../../src/program/ops.js";
 import { readTensorValue } from "../../src/program/values.js";
 import { allOperations } from "../../src/program/walk.js";
@@ -49,7 +49,7 @@ export async function sparseMask(
   if (mask.dtype === "uint1") return mask.data as Uint8Array;
   const shape = await readParameter(model, op, "shape", ops);
   const count = Array.from(shape.data as Uint32Array).reduce((a, b) => a * b, 1);
-  return unpackMask(mask.data as Uint8Array, count);
+  return unpackSubByte(mask.data as Uint8Array, 1, count, false) as Uint8Array;
 }
 
 /** Golden cases named `prefix`…, with absolute paths to their base and output models. */

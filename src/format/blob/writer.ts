@@ -1,7 +1,9 @@
 import {
   ELEMENT_TYPES,
+  elementCount,
   isSubByte,
   type ElementType,
+  type Tensor,
   type TypedArray,
 } from "../../kernels/dtype.js";
 import { packSubByte } from "../../kernels/bitpack.js";
@@ -51,9 +53,13 @@ export class BlobFileWriter {
     return offset;
   }
 
-  /** Appends one value per element, packing sub-byte types. */
-  appendTensor(dtype: ElementType, data: TypedArray): Promise<number> {
-    return this.append(dtype, encodeBlobBytes(dtype, data), data.length);
+  /** Appends a tensor, packing sub-byte types unless they come packed. */
+  appendTensor(tensor: Tensor): Promise<number> {
+    const data = tensor.data as TypedArray;
+    if (tensor.packed) {
+      return this.append(tensor.dtype, data as Uint8Array, elementCount(tensor.shape));
+    }
+    return this.append(tensor.dtype, encodeBlobBytes(tensor.dtype, data), data.length);
   }
 
   async finish(): Promise<void> {
