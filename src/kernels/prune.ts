@@ -7,6 +7,7 @@
 import { UnsupportedError } from "../errors.js";
 import { elementCount, type Tensor } from "./dtype.js";
 import { doubleToHalf, floatToHalf, halfToFloat, halfToFloatArray } from "./fp16.js";
+import { SimdHalfPruner } from "./prune-simd.js";
 
 /** A weight that pruning can handle. fp16 data holds raw half patterns. */
 export type PrunableTensor = Tensor & {
@@ -186,33 +187,49 @@ function pruneHalvesByMagnitude(bits: Uint16Array, targetSparsity: number): Spar
     const limit = percentile(bits.length, kthSmallestOf, q, FP16);
     if (!Number.isNaN(limit)) limitKey = floatToHalf(limit) & 0x7fff;
   }
-  // Random weights make branches here unpredictable: the loops compute with bits instead.
   const mask = new Uint8Array(Math.ceil(bits.length / 8));
-  let kept = 0;
-  for (let byte = 0, i = 0; byte < mask.length; byte++) {
-    let packed = 0;
-    for (let bit = 0; bit < 8 && i < bits.length; bit++, i++) {
-      const key = bits[i] & 0x7fff;
-      const unpruned = ((limitKey - key) >> 31) & 1;
-      const nonzero = (key + 0x7fff) >> 15;
-      // A pruned weight is multiplied by zero: only infinities and NaNs (key >= 0x7c00) stay.
-      const special = (key + 0x400) >> 15;
-      const keep = (unpruned & nonzero) | ((unpruned ^ 1) & special);
-      packed |= keep << bit;
-      kept += keep;
-    }
-    mask[byte] = packed;
-  }
-  const nonzeroData = new Uint16Array(kept);
+  // Room for every value; the kept ones are copied out at the end.
+  const data = new Uint16Array(bits.length);
   const prunedNaN = floatToHalf(NaN);
-  for (let i = 0, j = 0; j < kept; i++) {
+  const { done, kept } = HALF_PRUNER?.sparsify(bits, limitKey, prunedNaN, mask, data) ?? {
+    done: 0,
+    kept: 0,
+  };
+  const total = sparsifyHalves(bits, limitKey, prunedNaN, done, mask, data, kept);
+  return { mask, nonzeroData: data.slice(0, total) };
+}
+
+/** WebAssembly SIMD for sparsifyHalves, where available. */
+const HALF_PRUNER = SimdHalfPruner.load();
+
+/**
+ * Elements `from`.. (from a multiple of 8) of a magnitude-pruned fp16 weight: their mask bits,
+ * and their kept values appended to `data` after the first `kept`; returns the new count.
+ * Random weights make branches unpredictable: the loop computes with bits instead.
+ */
+function sparsifyHalves(
+  bits: Uint16Array,
+  limitKey: number,
+  prunedNaN: number,
+  from: number,
+  mask: Uint8Array,
+  data: Uint16Array,
+  kept: number,
+): number {
+  for (let i = from; i < bits.length; i++) {
     const value = bits[i];
-    const pruned = (((limitKey - (value & 0x7fff)) >> 31) & 1) ^ 1;
-    // Written at every step; only kept elements advance j (pruned ones become NaN).
-    nonzeroData[j] = value ^ ((value ^ prunedNaN) & -pruned);
-    j += (mask[i >> 3] >> (i & 7)) & 1;
+    const key = value & 0x7fff;
+    const unpruned = ((limitKey - key) >> 31) & 1;
+    const nonzero = (key + 0x7fff) >> 15;
+    // A pruned weight is multiplied by zero: only infinities and NaNs (key >= 0x7c00) stay.
+    const special = (key + 0x400) >> 15;
+    const keep = (unpruned & nonzero) | ((unpruned ^ 1) & special);
+    mask[i >> 3] |= keep << (i & 7);
+    // Written at every step; only kept elements advance (pruned ones become NaN).
+    data[kept] = value ^ ((value ^ prunedNaN) & -(unpruned ^ 1));
+    kept += keep;
   }
-  return { mask, nonzeroData };
+  return kept;
 }
 
 export interface BlockSparsity {

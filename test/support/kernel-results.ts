@@ -5,6 +5,7 @@
 import { floatToHalfArray } from "../../src/kernels/fp16.js";
 import { linearQuantize } from "../../src/kernels/linear-quantize.js";
 import { distinctHalfWithCounts, optimalKMeans1D } from "../../src/kernels/palettize/kmeans1d.js";
+import { pruneByMagnitude } from "../../src/kernels/prune.js";
 
 /** Deterministic fp16 weights: a mix of magnitudes, signs, zeros and subnormals. */
 function halves(count: number, seed: number): Uint16Array {
@@ -36,6 +37,17 @@ export function kernelResults() {
       const weight = { dtype: "fp16" as const, shape: [bits.length / 64, 64], data: bits };
       const q = linearQuantize(weight, spec)!;
       out.push([...q.data.data], [...q.scale.data], q.zeroPoint ? [...q.zeroPoint.data] : null);
+    }
+    // Odd lengths leave a tail for the JavaScript loop; infinities and NaNs stay when pruned.
+    const pruned = bits.slice(0, bits.length - seed);
+    pruned.set([0x7c00, 0xfe00, 0x8000, 0], seed * 7);
+    for (const sparsity of [0, 0.3, 0.5, 0.97, 1]) {
+      const result = pruneByMagnitude(
+        { dtype: "fp16", shape: [pruned.length], data: pruned },
+        sparsity,
+      );
+      if (result.kind === "sparse")
+        out.push([...result.weight.mask], [...result.weight.nonzeroData]);
     }
   }
   return out;
