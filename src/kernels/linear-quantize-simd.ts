@@ -71,10 +71,18 @@ export class SimdHalfTensor {
   private readonly params: number;
   private readonly ranges: number;
 
-  /** Undefined where WebAssembly SIMD is not available. */
+  /**
+   * Undefined where WebAssembly SIMD is not available, or when the tensor's tables do not fit
+   * the module's memory (4 GiB).
+   */
   static load(runs: HalfRuns): SimdHalfTensor | undefined {
     const exports = kernel();
-    return exports && new SimdHalfTensor(exports, runs);
+    try {
+      return exports && new SimdHalfTensor(exports, runs);
+    } catch (error) {
+      if (error instanceof RangeError) return undefined;
+      throw error;
+    }
   }
 
   private constructor(

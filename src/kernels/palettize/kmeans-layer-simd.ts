@@ -54,13 +54,21 @@ export class SimdLayerKernel {
     }
   }
 
-  /** Fresh arrays in the module's memory: `size` points, `splitSize` split entries. */
-  allocate(size: number, splitSize: number): LayerArrays {
+  /**
+   * Fresh arrays in the module's memory: `size` points, `splitSize` split entries; undefined
+   * when they do not fit (4 GiB).
+   */
+  allocate(size: number, splitSize: number): LayerArrays | undefined {
     const { memory } = this.exports;
     const doubles = 5 * size * 8;
     const end = doubles + splitSize * 4;
     if (memory.buffer.byteLength < end) {
-      memory.grow(Math.ceil((end - memory.buffer.byteLength) / 65536));
+      try {
+        memory.grow(Math.ceil((end - memory.buffer.byteLength) / 65536));
+      } catch (error) {
+        if (error instanceof RangeError) return undefined;
+        throw error;
+      }
     }
     const buffer = memory.buffer;
     const at = (i: number) => new Float64Array(buffer, i * size * 8, size);

@@ -84,16 +84,19 @@ class LayerSolver {
   private readBelow = false;
 
   /** Layers in WebAssembly when available (the same fill, faster); JavaScript otherwise. */
-  private readonly simd = SimdLayerKernel.load();
+  private simd = SimdLayerKernel.load();
 
   reserve(n: number, clusters: number): void {
     if (this.w.length >= n + 1 && this.split.length >= n * clusters) return;
     const size = Math.max(n + 1, this.w.length * 2);
     const splitSize = Math.max(n * clusters, this.split.length * 2);
-    if (this.simd) {
-      Object.assign(this, this.simd.allocate(size, splitSize));
+    const arrays = this.simd?.allocate(size, splitSize);
+    if (arrays) {
+      Object.assign(this, arrays);
       return;
     }
+    // Too large for the module's memory: this solver continues in JavaScript.
+    this.simd = undefined;
     this.w = new Float64Array(size);
     this.s = new Float64Array(size);
     this.s2 = new Float64Array(size);
