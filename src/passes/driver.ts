@@ -15,7 +15,6 @@ import { ModelSchema } from "../format/gen/Model_pb.js";
 import type { MLModel } from "../format/model.js";
 import { modelTree } from "../format/model-tree.js";
 import { ConfigError, UnsupportedError } from "../errors.js";
-import { halfToFloat } from "../kernels/fp16.js";
 import { byteLength, elementCount, type ElementType, type Tensor } from "../kernels/dtype.js";
 import {
   configForWeight,
@@ -300,18 +299,6 @@ interface Selection<C extends OpConfig> {
 function ownsBuffer(tensor: Tensor): boolean {
   const data = tensor.data as ArrayBufferView;
   return data.buffer instanceof ArrayBuffer && data.byteLength === data.buffer.byteLength;
-}
-
-/** Decodes any float tensor to float64 values (for error measures). */
-export function floatValues(tensor: Tensor): Float64Array {
-  const out = new Float64Array(tensor.data.length);
-  if (tensor.dtype === "fp16") {
-    const data = tensor.data as Uint16Array;
-    for (let i = 0; i < data.length; i++) out[i] = halfToFloat(data[i]);
-  } else {
-    out.set(tensor.data as Float32Array);
-  }
-  return out;
 }
 
 /**

@@ -34,13 +34,13 @@ import {
 } from "../kernels/palettize/modes.js";
 import "../kernels/palettize/tasks.js";
 import { doubleToHalf, halfToFloat, roundToHalf } from "../kernels/fp16.js";
+import { numericValues } from "../kernels/values.js";
 import type { WorkerPool } from "../parallel/pool.js";
 import { platform } from "../platform/index.js";
 import { makeOperation } from "../program/ops.js";
 import { TARGETS, type Target } from "../program/targets.js";
 import {
   compressWeights,
-  floatValues,
   type CompressionOptions,
   type CompressionResult,
   type WeightCandidate,
@@ -209,7 +209,10 @@ async function palettize(
 
   let halfBits = tensor.dtype === "fp16" ? (tensor.data as Uint16Array) : undefined;
   // fp16 weights travel as their half patterns, decoded only where a mode needs numbers.
-  let values = halfBits && !config.enablePerChannelScale ? undefined : floatValues(tensor);
+  let values: Float64Array | undefined =
+    halfBits && !config.enablePerChannelScale
+      ? undefined
+      : Float64Array.from(numericValues(tensor));
   let scale: { data: Float64Array; shape: number[] } | undefined;
   let pointWeights: Float64Array | undefined;
   const valueType = valueTypeOf(tensor);
