@@ -69,10 +69,86 @@ export function linearQuantize(
     if (block > 0 && shape[axis] % block !== 0) return undefined;
     scaleShape.push(block > 0 ? shape[axis] / block : 1);
   }
-  const isHalf = weight.dtype === "fp16";
-  if (!isHalf && weight.dtype !== "fp32") {
+  if (weight.dtype !== "fp16" && weight.dtype !== "fp32") {
     throw new RangeError(`cannot quantize a ${weight.dtype} tensor`);
   }
+  const traits = ELEMENT_TYPES[spec.dtype];
+  const blocks = scaleShape.reduce((a, b) => a * b, 1);
+  const data = new traits.array!(weight.data.length) as Int8Array | Uint8Array;
+  const scaleData = weight.dtype === "fp16" ? new Uint16Array(blocks) : new Float32Array(blocks);
+  const hasZeroPoint = spec.mode === "linear" || traits.kind !== "signed";
+  const zeroPointData = hasZeroPoint
+    ? (new traits.array!(blocks) as Int8Array | Uint8Array)
+    : undefined;
+
+  // Blocks of blockSizes[0] rows never straddle such rows: bands of them are quantized one at
+  // a time, so the per-block tables stay small however large the weight.
+  const values = weight.data as Uint16Array | Float32Array;
+  const banded = rank > 0 && spec.blockSizes[0] > 0;
+  const rowCount = banded ? shape[0] : 1;
+  const rowElements = values.length / rowCount;
+  // Blocks per blockSizes[0] rows.
+  const blocksPerBand = blocks / scaleShape[0];
+  const bandRows = banded
+    ? spec.blockSizes[0] *
+      Math.max(1, Math.floor(BAND_ELEMENTS / (spec.blockSizes[0] * rowElements)))
+    : 1;
+  let signal = 0;
+  let noise = 0;
+  for (let row = 0; row < rowCount; row += bandRows) {
+    const rows = Math.min(bandRows, rowCount - row);
+    const [start, end] = [row * rowElements, (row + rows) * rowElements];
+    const firstBlock = banded ? (row / spec.blockSizes[0]) * blocksPerBand : 0;
+    const endBlock = banded ? ((row + rows) / spec.blockSizes[0]) * blocksPerBand : blocks;
+    const band = quantizeBand(
+      {
+        dtype: weight.dtype,
+        shape: banded ? [rows, ...shape.slice(1)] : shape,
+        data: values.subarray(start, end),
+      },
+      spec,
+      banded ? [rows / spec.blockSizes[0], ...scaleShape.slice(1)] : scaleShape,
+      {
+        data: data.subarray(start, end),
+        scales: scaleData.subarray(firstBlock, endBlock),
+        zeroPoints: zeroPointData?.subarray(firstBlock, endBlock),
+      },
+    );
+    signal += band.signal;
+    noise += band.noise;
+  }
+  const result: LinearQuantized = {
+    data: { dtype: spec.dtype, shape, data },
+    scale: { dtype: weight.dtype, shape: scaleShape, data: scaleData },
+    snrDb: noise === 0 ? Infinity : 10 * Math.log10(signal / noise),
+  };
+  if (zeroPointData)
+    result.zeroPoint = { dtype: spec.dtype, shape: scaleShape, data: zeroPointData };
+  return result;
+}
+
+/** Elements per band of rows (see linearQuantize). */
+const BAND_ELEMENTS = 1 << 18;
+
+/** Where a band's results go: its part of the data, scale and zero-point arrays. */
+interface BandOutput {
+  data: Int8Array | Uint8Array;
+  scales: Uint16Array | Float32Array;
+  zeroPoints: Int8Array | Uint8Array | undefined;
+}
+
+/**
+ * Quantizes a whole weight (or band) whose blocks are `scaleShape`, writing into `out`;
+ * returns the sums of squared values and of squared reconstruction errors.
+ */
+function quantizeBand(
+  weight: Tensor,
+  spec: LinearQuantizeSpec,
+  scaleShape: readonly number[],
+  out: BandOutput,
+): { signal: number; noise: number } {
+  const { shape } = weight;
+  const isHalf = weight.dtype === "fp16";
   const round = isHalf ? roundToHalf : Math.fround;
   const layout = blockLayout(shape, spec.blockSizes, scaleShape);
   const blocks = scaleShape.reduce((a, b) => a * b, 1);
@@ -95,7 +171,6 @@ export function linearQuantize(
   const scales = new Float64Array(blocks);
   const zeroPoints = new Float64Array(blocks);
   const fastBlocks = new Uint8Array(blocks);
-  const hasZeroPoint = spec.mode === "linear" || !signed;
   for (let b = 0; b < blocks; b++) {
     let lo: number, hi: number;
     if (spec.mode === "linear_symmetric") {
@@ -118,35 +193,21 @@ export function linearQuantize(
   }
 
   const offsets = zeroPoints.map(toInteger);
-  const data = new traits.array!(rows.count) as Int8Array | Uint8Array;
   const parameters: BlockParameters = {
     scales,
     fastBlocks,
-    zeroPoints: hasZeroPoint ? zeroPoints : undefined,
+    zeroPoints: out.zeroPoints ? zeroPoints : undefined,
     offsets,
     qMin,
     qMax,
     round,
   };
+  for (let b = 0; b < blocks; b++) out.scales[b] = isHalf ? floatToHalf(scales[b]) : scales[b];
+  out.zeroPoints?.set(offsets);
   // The SIMD decoding reads only finite halves.
-  const { signal, noise } =
-    simd && fromHalves
-      ? quantizeWithSimd(simd, data, parameters)
-      : quantizeRows(rows, layout, data, parameters);
-
-  const scaleData = isHalf ? new Uint16Array(blocks) : new Float32Array(blocks);
-  for (let b = 0; b < blocks; b++) scaleData[b] = isHalf ? floatToHalf(scales[b]) : scales[b];
-  const result: LinearQuantized = {
-    data: { dtype: spec.dtype, shape, data },
-    scale: { dtype: weight.dtype, shape: scaleShape, data: scaleData },
-    snrDb: noise === 0 ? Infinity : 10 * Math.log10(signal / noise),
-  };
-  if (hasZeroPoint) {
-    const zp = new traits.array!(blocks) as Int8Array | Uint8Array;
-    zp.set(offsets);
-    result.zeroPoint = { dtype: spec.dtype, shape: scaleShape, data: zp };
-  }
-  return result;
+  return simd && fromHalves
+    ? quantizeWithSimd(simd, out.data, parameters)
+    : quantizeRows(rows, layout, out.data, parameters);
 }
 
 /**

@@ -208,3 +208,32 @@ function assertSameQuantization(
     assert.equal(actualSnr, expectedSnr, `${what}: SNR`);
   }
 }
+
+test("weights larger than a band quantize as the element-wise reference does", () => {
+  const shape = [300, 1000];
+  const floats = randomFloats(300 * 1000, 99);
+  for (const weight of [
+    { dtype: "fp32" as const, shape, data: floats },
+    { dtype: "fp16" as const, shape, data: floatToHalfArray(floats) },
+  ]) {
+    for (const blockSizes of [
+      [1, 0],
+      [3, 0],
+      [2, 8],
+      [0, 0],
+      [0, 1],
+    ]) {
+      for (const [mode, dtype] of [
+        ["linear_symmetric", "int8"],
+        ["linear", "uint4"],
+      ] as const) {
+        const spec = { mode, dtype, blockSizes };
+        assertSameQuantization(
+          linearQuantize(weight, spec),
+          referenceLinearQuantize(weight, spec),
+          `${weight.dtype} blocks [${blockSizes}] ${mode} ${dtype}`,
+        );
+      }
+    }
+  }
+});
