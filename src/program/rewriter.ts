@@ -77,10 +77,12 @@ export interface RewriteOptions {
   /** Where the new weight files live until the model is saved (default: the platform's). */
   scratch?: ScratchStorage;
   /**
-   * Bytes of input weights that may be in flight at once (at least one op). The default keeps
-   * every core busy: cores × the largest op's weights, at most 256 MiB, so peak memory follows
-   * the largest tensor, not the model (more ahead only added memory and garbage-collection
-   * time in measurements, not speed).
+   * Bytes of input weights that may be in flight at once (at least one op). The default is
+   * the largest op's weights (at most 256 MiB): smaller ops go to the cores in parallel, the
+   * largest one at a time, so peak memory stays within about twice the largest tensor, not a
+   * multiple of the model. Kernels that would leave cores idle on one large op split it
+   * themselves (palettization's groups); the others are fast enough that reading and writing
+   * dominate.
    */
   memoryBudget?: number;
   onProgress?: (progress: RewriteProgress) => void;
@@ -262,7 +264,7 @@ const MAXIMUM_DEFAULT_BUDGET = 256 * 1024 * 1024;
 
 function defaultBudget(work: readonly { bytes: number }[]): number {
   const largest = work.reduce((max, item) => Math.max(max, item.bytes), 0);
-  return Math.min(platform().parallelism() * largest, MAXIMUM_DEFAULT_BUDGET);
+  return Math.min(largest, MAXIMUM_DEFAULT_BUDGET);
 }
 
 /** Blobs a visit asked for, written when its replacement is committed. */
