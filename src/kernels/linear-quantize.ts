@@ -8,7 +8,7 @@ import { ELEMENT_TYPES, type ElementType, type Tensor } from "./dtype.js";
 import { floatToHalf, halfToFloat, halfToFloatArray, roundToHalf } from "./fp16.js";
 import { SimdHalfTensor } from "./linear-quantize-simd.js";
 import { ROUNDING_BIAS, roundHalfEven } from "./rounding.js";
-import { gatherMaskedBits } from "./sparse.js";
+import { countSetBits } from "./sparse.js";
 
 export type LinearQuantizationMode = "linear_symmetric" | "linear";
 
@@ -58,6 +58,28 @@ export function linearQuantize(
   weight: Tensor,
   spec: LinearQuantizeSpec,
 ): LinearQuantized | undefined {
+  return quantizeInBands(weight, spec, undefined);
+}
+
+/**
+ * Quantizes a pruned weight's dense form (pruned positions included, so blocks see them as
+ * coremltools does) and keeps the data of the set positions of `keep` only, in order (`keep`
+ * packed one bit per element, least significant first). Band by band, so the dense quantized
+ * form never exists whole.
+ */
+export function linearQuantizeKept(
+  weight: Tensor,
+  spec: LinearQuantizeSpec,
+  keep: Uint8Array,
+): LinearQuantized | undefined {
+  return quantizeInBands(weight, spec, keep);
+}
+
+function quantizeInBands(
+  weight: Tensor,
+  spec: LinearQuantizeSpec,
+  keep: Uint8Array | undefined,
+): LinearQuantized | undefined {
   const { shape } = weight;
   const rank = shape.length;
   if (spec.blockSizes.length !== rank) {
@@ -74,7 +96,8 @@ export function linearQuantize(
   }
   const traits = ELEMENT_TYPES[spec.dtype];
   const blocks = scaleShape.reduce((a, b) => a * b, 1);
-  const data = new traits.array!(weight.data.length) as Int8Array | Uint8Array;
+  const kept = keep ? countSetBits(keep, weight.data.length) : weight.data.length;
+  const data = new traits.array!(kept) as Int8Array | Uint8Array;
   const scaleData = weight.dtype === "fp16" ? new Uint16Array(blocks) : new Float32Array(blocks);
   const hasZeroPoint = spec.mode === "linear" || traits.kind !== "signed";
   const zeroPointData = hasZeroPoint
@@ -93,6 +116,9 @@ export function linearQuantize(
     ? spec.blockSizes[0] *
       Math.max(1, Math.floor(BAND_ELEMENTS / (spec.blockSizes[0] * rowElements)))
     : 1;
+  // With `keep`, each band is quantized densely here, then its kept values appended.
+  const bandData = keep && (new traits.array!(bandRows * rowElements) as Int8Array | Uint8Array);
+  let appended = 0;
   let signal = 0;
   let noise = 0;
   for (let row = 0; row < rowCount; row += bandRows) {
@@ -109,22 +135,40 @@ export function linearQuantize(
       spec,
       banded ? [rows / spec.blockSizes[0], ...scaleShape.slice(1)] : scaleShape,
       {
-        data: data.subarray(start, end),
+        data: bandData ? bandData.subarray(0, end - start) : data.subarray(start, end),
         scales: scaleData.subarray(firstBlock, endBlock),
         zeroPoints: zeroPointData?.subarray(firstBlock, endBlock),
       },
     );
     signal += band.signal;
     noise += band.noise;
+    if (bandData) appended = appendKept(bandData, keep!, start, end, data, appended);
   }
   const result: LinearQuantized = {
-    data: { dtype: spec.dtype, shape, data },
+    data: { dtype: spec.dtype, shape: keep ? [kept] : shape, data },
     scale: { dtype: weight.dtype, shape: scaleShape, data: scaleData },
     snrDb: noise === 0 ? Infinity : 10 * Math.log10(signal / noise),
   };
   if (zeroPointData)
     result.zeroPoint = { dtype: spec.dtype, shape: scaleShape, data: zeroPointData };
   return result;
+}
+
+/** Appends the values of elements start..end-1 that `keep` sets; returns the new length. */
+function appendKept(
+  band: Int8Array | Uint8Array,
+  keep: Uint8Array,
+  start: number,
+  end: number,
+  out: Int8Array | Uint8Array,
+  at: number,
+): number {
+  for (let i = start; i < end; i++) {
+    // Written at every step, kept only where the bit advances the position.
+    out[at] = band[i - start];
+    at += (keep[i >> 3] >> (i & 7)) & 1;
+  }
+  return at;
 }
 
 /** Elements per band of rows (see linearQuantize). */
@@ -515,18 +559,4 @@ function runBlocks(layout: BlockLayout): Int32Array {
     }
   }
   return blocks;
-}
-
-/**
- * Quantizes a pruned weight's dense form (pruned positions included, so blocks see them as
- * coremltools does) and keeps the data of the set positions of `keep` only, in order (`keep`
- * packed one bit per element, least significant first).
- */
-export function linearQuantizeKept(
-  weight: Tensor,
-  spec: LinearQuantizeSpec,
-  keep: Uint8Array,
-): LinearQuantized | undefined {
-  const quantized = linearQuantize(weight, spec);
-  return quantized && { ...quantized, data: gatherMaskedBits(quantized.data, keep) };
 }

@@ -2,10 +2,12 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import {
   linearQuantize,
+  linearQuantizeKept,
   type LinearQuantized,
   quantizationRange,
 } from "../../src/kernels/linear-quantize.js";
 import { roundHalfEven } from "../../src/kernels/rounding.js";
+import { gatherMaskedBits } from "../../src/kernels/sparse.js";
 import { floatToHalfArray, halfToFloat, roundToHalf } from "../../src/kernels/fp16.js";
 import { referenceLinearQuantize } from "../support/linear-quantize-reference.js";
 
@@ -235,5 +237,26 @@ test("weights larger than a band quantize as the element-wise reference does", (
         );
       }
     }
+  }
+});
+
+test("quantizing a pruned weight keeps the dense quantization's values at the kept positions", () => {
+  const shape = [300, 1000];
+  const weight = {
+    dtype: "fp16" as const,
+    shape,
+    data: floatToHalfArray(randomFloats(300_000, 5)),
+  };
+  const keep = Uint8Array.from({ length: 300_000 / 8 }, (_, i) => (i * 37) & 0xff);
+  for (const blockSizes of [
+    [1, 0],
+    [1, 8],
+    [0, 0],
+  ]) {
+    const spec = { mode: "linear_symmetric" as const, dtype: "int8" as const, blockSizes };
+    const dense = linearQuantize(weight, spec)!;
+    const kept = linearQuantizeKept(weight, spec, keep)!;
+    assert.deepEqual(kept.data, gatherMaskedBits(dense.data, keep), `blocks [${blockSizes}]`);
+    assert.deepEqual(kept.scale, dense.scale);
   }
 });
