@@ -7,10 +7,12 @@ import { availableParallelism } from "node:os";
 import { Worker, type TransferListItem as WorkerTransferable } from "node:worker_threads";
 import { TASK_MODULES, TASKS } from "./tasks.js";
 
+/** A job's input, made when a worker takes the job. */
+type Prepare = () => { payload: unknown; transfer: WorkerTransferable[] };
+
 interface Job {
   task: string;
-  payload: unknown;
-  transfer: WorkerTransferable[];
+  prepare: Prepare;
   resolve: (value: unknown) => void;
   reject: (error: Error) => void;
 }
@@ -59,25 +61,28 @@ export class WorkerPool {
       const job = this.queue.shift()!;
       slot.job = job;
       slot.worker.ref();
-      slot.worker.postMessage({ task: job.task, payload: job.payload }, job.transfer);
+      const { payload, transfer } = job.prepare();
+      slot.worker.postMessage({ task: job.task, payload }, transfer);
     }
     for (const slot of this.slots) if (!slot.job) slot.worker.unref();
   }
 
   /** Runs `task` on a worker (or inline when the pool has no workers). */
   run<T>(task: string, payload: unknown, transfer: WorkerTransferable[] = []): Promise<T> {
+    return this.runPrepared(task, () => ({ payload, transfer }));
+  }
+
+  /**
+   * `run` with the payload made only when a worker takes the job, so copies made for it
+   * (chunks of one tensor, say) exist only while they are worked on.
+   */
+  runPrepared<T>(task: string, prepare: Prepare): Promise<T> {
     if (this.closed) return Promise.reject(new Error("worker pool is closed"));
     if (this.size === 0) {
-      return new Promise<T>((resolve) => resolve(TASKS[task](payload as never) as T));
+      return new Promise<T>((resolve) => resolve(TASKS[task](prepare().payload as never) as T));
     }
     return new Promise<T>((resolve, reject) => {
-      this.queue.push({
-        task,
-        payload,
-        transfer,
-        resolve: resolve as (v: unknown) => void,
-        reject,
-      });
+      this.queue.push({ task, prepare, resolve: resolve as (v: unknown) => void, reject });
       this.pump();
     });
   }

@@ -291,6 +291,9 @@ function squaredScales(
   return out;
 }
 
+/** Most elements in one worker job of a tensor's groups. */
+const CHUNK_ELEMENTS = 1 << 20;
+
 /**
  * k-means runs on workers, split into chunks of whole groups; cheap modes run inline. With
  * `movable`, the input arrays are the caller's to give away: a single chunk moves them to the
@@ -305,7 +308,12 @@ async function runGroups(
   if (input.mode !== "kmeans" || !pool || pool.size === 0 || length < INLINE_ELEMENTS) {
     return palettizeGroups(input);
   }
-  const chunks = Math.min(input.groupCount, pool.size * 2);
+  // Two chunks per worker at least, and none over CHUNK_ELEMENTS: the copies in flight stay
+  // small next to the tensor.
+  const chunks = Math.min(
+    input.groupCount,
+    Math.max(pool.size * 2, Math.ceil(length / CHUNK_ELEMENTS)),
+  );
   if (chunks === 1) {
     const payload: GroupsInput = movable
       ? input
@@ -327,16 +335,20 @@ async function runGroups(
     const end = Math.floor(((c + 1) * input.groupCount) / chunks);
     const from = first * groupLength;
     const to = end * groupLength;
-    // Each chunk's inputs are copies the worker may keep: moved, not cloned.
-    const payload: GroupsInput = {
-      ...input,
-      values: input.values?.slice(from, to),
-      halfBits: input.halfBits?.slice(from, to),
-      pointWeights: input.pointWeights?.slice(from, to),
-      groupCount: end - first,
+    // Each chunk's inputs are copies the worker may keep: moved, not cloned, and made only
+    // when a worker takes the chunk.
+    const prepare = () => {
+      const payload: GroupsInput = {
+        ...input,
+        values: input.values?.slice(from, to),
+        halfBits: input.halfBits?.slice(from, to),
+        pointWeights: input.pointWeights?.slice(from, to),
+        groupCount: end - first,
+      };
+      return { payload, transfer: transferList(payload) };
     };
     jobs.push(
-      pool.run<GroupsPalette>("palettizeGroups", payload, transferList(payload)).then((part) => {
+      pool.runPrepared<GroupsPalette>("palettizeGroups", prepare).then((part) => {
         lut.set(part.lut, first * entries);
         indices.set(part.indices, from / input.clusterDim);
       }),
