@@ -5,6 +5,7 @@
  * per-block tables. Unavailable (undefined) where WebAssembly SIMD is not.
  */
 import { HALF_QUANTIZE_WASM } from "./wasm/half-quantize-module.js";
+import { instantiateKernel } from "./wasm/instantiate.js";
 
 interface HalfQuantizeExports {
   memory: WebAssembly.Memory;
@@ -27,13 +28,7 @@ let loaded: HalfQuantizeExports | null | undefined;
 
 function kernel(): HalfQuantizeExports | undefined {
   if (loaded === undefined) {
-    try {
-      const bytes = Uint8Array.from(atob(HALF_QUANTIZE_WASM), (c) => c.charCodeAt(0));
-      loaded = new WebAssembly.Instance(new WebAssembly.Module(bytes))
-        .exports as unknown as HalfQuantizeExports;
-    } catch {
-      loaded = null;
-    }
+    loaded = instantiateKernel<HalfQuantizeExports>(HALF_QUANTIZE_WASM) ?? null;
   }
   return loaded ?? undefined;
 }

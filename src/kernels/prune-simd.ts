@@ -4,6 +4,7 @@
  * in chunks. Unavailable (undefined) where WebAssembly SIMD is not.
  */
 import { HALF_PRUNE_WASM } from "./wasm/half-prune-module.js";
+import { instantiateKernel } from "./wasm/instantiate.js";
 
 interface HalfPruneExports {
   memory: WebAssembly.Memory;
@@ -31,16 +32,11 @@ export class SimdHalfPruner {
   private constructor(private readonly exports: HalfPruneExports) {}
 
   static load(): SimdHalfPruner | undefined {
-    try {
-      const bytes = Uint8Array.from(atob(HALF_PRUNE_WASM), (c) => c.charCodeAt(0));
-      const exports = new WebAssembly.Instance(new WebAssembly.Module(bytes))
-        .exports as unknown as HalfPruneExports;
-      exports.memory.grow(Math.ceil(END / 65536));
-      exports.buildTable(TABLE);
-      return new SimdHalfPruner(exports);
-    } catch {
-      return undefined;
-    }
+    const exports = instantiateKernel<HalfPruneExports>(HALF_PRUNE_WASM);
+    if (!exports) return undefined;
+    exports.memory.grow(Math.ceil(END / 65536));
+    exports.buildTable(TABLE);
+    return new SimdHalfPruner(exports);
   }
 
   /**

@@ -4,6 +4,7 @@
  * with bit-identical arithmetic. The solver's arrays then live in the module's memory (one
  * instance per thread). Unavailable (undefined) where WebAssembly SIMD is not.
  */
+import { instantiateKernel } from "../wasm/instantiate.js";
 import { KMEANS_LAYER_WASM } from "../wasm/kmeans-layer-module.js";
 
 interface KMeansLayerExports {
@@ -45,13 +46,8 @@ export class SimdLayerKernel {
   private constructor(private readonly exports: KMeansLayerExports) {}
 
   static load(): SimdLayerKernel | undefined {
-    try {
-      const bytes = Uint8Array.from(atob(KMEANS_LAYER_WASM), (c) => c.charCodeAt(0));
-      const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes));
-      return new SimdLayerKernel(instance.exports as unknown as KMeansLayerExports);
-    } catch {
-      return undefined;
-    }
+    const exports = instantiateKernel<KMeansLayerExports>(KMEANS_LAYER_WASM);
+    return exports && new SimdLayerKernel(exports);
   }
 
   /**

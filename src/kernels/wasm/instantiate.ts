@@ -1,0 +1,14 @@
+/** Instantiating the kernels' WebAssembly modules (stored as base64 text). */
+
+/**
+ * The exports of a module, or undefined where WebAssembly (with SIMD) is not available: the
+ * kernels then run their JavaScript loops.
+ */
+export function instantiateKernel<Exports>(base64: string): Exports | undefined {
+  try {
+    const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
+    return new WebAssembly.Instance(new WebAssembly.Module(bytes)).exports as Exports;
+  } catch {
+    return undefined;
+  }
+}
