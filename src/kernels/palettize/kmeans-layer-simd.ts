@@ -19,7 +19,9 @@ interface KMeansLayerExports {
   row: WebAssembly.Global;
   stride: WebAssembly.Global;
   solvedFrom: WebAssembly.Global;
-  readBelow: WebAssembly.Global;
+  solvedTo: WebAssembly.Global;
+  margin: WebAssembly.Global;
+  outside: WebAssembly.Global;
 }
 
 /** The arrays of LayerSolver. */
@@ -39,7 +41,11 @@ export interface LayerTask {
   /** Index in split of the layer's first entry, and points per layer. */
   row: number;
   stride: number;
+  /** End points the layer below is solved for. */
   solvedFrom: number;
+  solvedTo: number;
+  /** How far under the layer below's cost at solvedTo a cost must be to rule out later starts. */
+  margin: number;
 }
 
 export class SimdLayerKernel {
@@ -82,7 +88,7 @@ export class SimdLayerKernel {
     return arrays;
   }
 
-  /** LayerSolver.fill for a whole layer; returns whether it read under `solvedFrom`. */
+  /** LayerSolver.fill; returns whether it needed costs of the layer below outside where it is solved. */
   fill(task: LayerTask, m: number, lo: number, hi: number, optLo: number, optHi: number): boolean {
     const { exports } = this;
     exports.previous.value = task.previous.byteOffset;
@@ -90,8 +96,10 @@ export class SimdLayerKernel {
     exports.row.value = task.row;
     exports.stride.value = task.stride;
     exports.solvedFrom.value = task.solvedFrom;
-    exports.readBelow.value = 0;
+    exports.solvedTo.value = task.solvedTo;
+    exports.margin.value = task.margin;
+    exports.outside.value = 0;
     exports.fill(m, lo, hi, optLo, optHi);
-    return exports.readBelow.value === 1;
+    return exports.outside.value === 1;
   }
 }

@@ -62,6 +62,15 @@ function runCost(w: Float64Array, s: Float64Array, s2: Float64Array, i: number, 
 }
 
 /**
+ * Where each layer of the program is solved: layer m for end points starts[m]..ends[m]. The
+ * last layer is only read at the end of the data, and the first is always solved whole.
+ */
+export interface LayerWindows {
+  starts: Int32Array;
+  ends: Int32Array;
+}
+
+/**
  * The layers of the program: layer m holds, for every end point i, the best cost of m + 1 runs
  * covering 0..i and where the last run starts. Buffers are kept from one call to the next: a
  * worker clusters thousands of groups, and fresh zeroed tables for each would cost more than
@@ -78,10 +87,17 @@ class LayerSolver {
   row = 0;
   /** Points per layer of `split`. */
   stride = 0;
-  /** First end point the layer below (`previous`) holds costs for. */
+  /** End points the layer below (`previous`) holds costs for. */
   solvedFrom = 0;
-  /** Whether the layer being filled wanted a cost under `solvedFrom`. */
-  private readBelow = false;
+  solvedTo = 0;
+  /**
+   * A cost at least this far under the layer below's cost at `solvedTo` cannot be beaten by a
+   * start past it: that layer's exact costs never decrease with the end point, and this covers
+   * the rounding of the computed ones many times over.
+   */
+  margin = 0;
+  /** Whether the layer being filled needed a cost of the layer below outside where it is solved. */
+  private outside = false;
 
   /** Layers in WebAssembly when available (the same fill, faster); JavaScript otherwise. */
   private simd = SimdLayerKernel.load();
@@ -106,32 +122,45 @@ class LayerSolver {
   }
 
   /**
-   * Solves layers 1..clusters-1 over the prefix sums already in w, s, s2. Layer m is filled
-   * for end points starts[m]..n-1 (default: every end point it can have); the last layer is
-   * only read at the end of the data. False when a layer needed costs of the layer below under
-   * where that one was filled: `starts` were too high and the result is not to be used.
+   * Solves layers 1..clusters-1 over the prefix sums already in w, s, s2, each within its
+   * window (default: every end point it can have). False when a layer needed costs of the
+   * layer below outside where that one was solved: the windows were too narrow and the result
+   * is not to be used. With `costs`, each layer's costs are kept there (costs[m * n + i]).
    */
-  solveLayers(n: number, clusters: number, starts?: Int32Array): boolean {
+  solveLayers(n: number, clusters: number, windows?: LayerWindows, costs?: Float64Array): boolean {
     const { w, s, s2 } = this;
     for (let i = 0; i < n; i++) this.previous[i] = runCost(w, s, s2, 0, i);
+    costs?.set(this.previous.subarray(0, n));
     this.stride = n;
     this.solvedFrom = 0;
-    this.readBelow = false;
+    this.solvedTo = n - 1;
+    this.margin = 1e-12 * s2[n];
+    this.outside = false;
     for (let m = 1; m < clusters; m++) {
-      const from = m === clusters - 1 ? n - 1 : starts ? starts[m] : m;
+      const top = m === clusters - 1;
+      const from = top ? n - 1 : windows ? windows.starts[m] : m;
+      const to = top || !windows ? n - 1 : windows.ends[m];
       this.row = m * n;
-      if (this.simd) {
-        const below = this.simd.fill(this, m, from, n - 1, m, n - 1);
-        this.readBelow ||= below;
-      } else {
-        this.fill(m, from, n - 1, m, n - 1);
-      }
+      // End points up to where the layer below is solved take bounds from its splits; those
+      // past it start no earlier than the last of them.
+      const within = Math.min(to, this.solvedTo);
+      this.fillLayer(m, from, within, m, within);
+      const optLo = from <= within ? this.split[this.row + within] : m;
+      this.fillLayer(m, within + 1, to, optLo, to);
+      costs?.set(this.current.subarray(from, to + 1), this.row + from);
       this.solvedFrom = from;
+      this.solvedTo = to;
       const previous = this.previous;
       this.previous = this.current;
       this.current = previous;
     }
-    return !this.readBelow;
+    return !this.outside;
+  }
+
+  private fillLayer(m: number, lo: number, hi: number, optLo: number, optHi: number): void {
+    if (lo > hi) return;
+    if (this.simd) this.outside = this.simd.fill(this, m, lo, hi, optLo, optHi) || this.outside;
+    else this.fill(m, lo, hi, optLo, optHi);
   }
 
   /**
@@ -143,14 +172,17 @@ class LayerSolver {
     const { w, s, s2, previous, current, split } = this;
     const base = this.row;
     const stride = this.stride;
-    const solvedFrom = this.solvedFrom;
+    const { solvedFrom, solvedTo } = this;
+    const bound = previous[solvedTo] - this.margin;
     while (lo <= hi) {
       const mid = (lo + hi) >>> 1;
       // With one run fewer, the last run of 0..mid starts no later (rows are monotone in m).
-      const lower = m > 1 ? split[base - stride + mid] : m;
+      const lower = m > 1 && mid <= solvedTo ? split[base - stride + mid] : m;
       const first = optLo > lower ? optLo : lower;
-      if (first <= solvedFrom) this.readBelow = true;
-      const last = mid < optHi ? mid : optHi;
+      if (first <= solvedFrom) this.outside = true;
+      let last = mid < optHi ? mid : optHi;
+      const capped = last > solvedTo + 1;
+      if (capped) last = solvedTo + 1;
       const wEnd = w[mid + 1];
       const sEnd = s[mid + 1];
       const s2End = s2[mid + 1];
@@ -166,18 +198,14 @@ class LayerSolver {
           bestJ = j;
         }
       }
+      // Starts past the cap are not scanned; that is only right when none of them can win.
+      if (capped && !(best < bound)) this.outside = true;
       current[mid] = best;
       split[base + mid] = bestJ;
-      // Recurse into the smaller side, loop on the larger (shallow stack).
-      if (mid - lo < hi - mid) {
-        this.fill(m, lo, mid - 1, optLo, bestJ);
-        lo = mid + 1;
-        optLo = bestJ;
-      } else {
-        this.fill(m, mid + 1, hi, bestJ, optHi);
-        hi = mid - 1;
-        optHi = bestJ;
-      }
+      // Recurse into the lower side (never the larger), loop on the upper.
+      this.fill(m, lo, mid - 1, optLo, bestJ);
+      lo = mid + 1;
+      optLo = bestJ;
     }
   }
 }
@@ -186,46 +214,78 @@ const solver = new LayerSolver();
 
 /** Points per block of the coarse problem. */
 const COARSE_BLOCK = 16;
-/** How many blocks under the coarse guess each layer starts: tried in turn. */
-const COARSE_SLACKS = [6, 32];
+/**
+ * How many blocks beyond the coarse guess each layer's window reaches, down and up (undefined:
+ * to the end of the data): tried in turn until one proves wide enough.
+ */
+const COARSE_SLACKS = [
+  [6, 2],
+  [32, undefined],
+] as const;
+/** Costs of every layer of the coarse problem, reused between calls. */
+let coarseCosts = new Float64Array(0);
 
 /**
- * Where each layer of the program needs solving. Only the end of the data matters, and layer m
- * is read only where layer m + 1 looks for the start of its last run, so most layers need only
- * their upper end points (about half of the work). Those are guessed from the same problem on
- * blocks of consecutive points, with more slack in each guess; a guess that proves too high is
- * detected (solveLayers returns false) and the next one tried, then every end point.
+ * Where each layer of the program needs solving. Only the end of the data matters. Layer m is
+ * read only where layer m + 1 looks for the start of its last run: from about where the
+ * coarse solution puts that start, and up to where layer m's cost exceeds what layer m + 1
+ * reaches at the top of its own window (no start beyond can be better). Both are guessed from
+ * the same problem on blocks of consecutive points, with more slack in each guess; a guess
+ * that proves too narrow is detected (solveLayers returns false) and the next one tried, then
+ * every end point.
  */
-function coarseStarts(values: Float64Array, weights: Float64Array, clusters: number): Int32Array[] {
+function coarseWindows(
+  values: Float64Array,
+  weights: Float64Array,
+  clusters: number,
+): LayerWindows[] {
   const n = values.length;
   const blocks = Math.ceil(n / COARSE_BLOCK);
   if (clusters < 3 || blocks < 4 * clusters) return [];
   const blockValues = new Float64Array(blocks);
   const blockWeights = new Float64Array(blocks);
+  // within[b]: squared deviations inside blocks 0..b, which the coarse costs leave out.
+  const within = new Float64Array(blocks);
   for (let b = 0; b < blocks; b++) {
     let weight = 0;
     let sum = 0;
+    let squares = 0;
     for (let i = b * COARSE_BLOCK; i < Math.min(n, (b + 1) * COARSE_BLOCK); i++) {
       weight += weights[i];
       sum += weights[i] * values[i];
+      squares += weights[i] * values[i] * values[i];
     }
     blockValues[b] = sum / weight;
     blockWeights[b] = weight;
+    within[b] = Math.max(0, squares - (sum * sum) / weight) + (b > 0 ? within[b - 1] : 0);
   }
+  if (coarseCosts.length < blocks * clusters) coarseCosts = new Float64Array(blocks * clusters);
   solver.reserve(blocks, clusters);
   fillPrefixSums(blockValues, blockWeights, solver.w, solver.s, solver.s2);
-  solver.solveLayers(blocks, clusters);
+  solver.solveLayers(blocks, clusters, undefined, coarseCosts);
   const split = solver.split;
-  return COARSE_SLACKS.map((slack) => {
+  // Layer m's cost at the end of block b, estimated low (the coarse cost) and high (plus the
+  // squared deviations inside blocks, what a partition along block edges costs).
+  const low = (m: number, b: number) => coarseCosts[m * blocks + b];
+  const high = (m: number, b: number) => low(m, b) + within[b];
+  const blockOf = (i: number) => Math.floor(i / COARSE_BLOCK);
+  return COARSE_SLACKS.map(([down, up]) => {
     const starts = new Int32Array(clusters);
-    starts[clusters - 1] = n - 1;
+    const ends = new Int32Array(clusters);
+    starts[clusters - 1] = ends[clusters - 1] = n - 1;
     for (let m = clusters - 2; m >= 1; m--) {
       // Layer m + 1's lowest end point looks back to layer m's last-run start there, less one.
-      const block = Math.max(m, Math.floor(starts[m + 1] / COARSE_BLOCK));
-      const start = (split[m * blocks + block] - slack) * COARSE_BLOCK - 1;
+      const block = Math.max(m, blockOf(starts[m + 1]));
+      const start = (split[m * blocks + block] - down) * COARSE_BLOCK - 1;
       starts[m] = Math.max(m, Math.min(starts[m + 1], start));
+      const reached = high(m + 1, blockOf(ends[m + 1]));
+      let b = Math.max(m, blockOf(starts[m]));
+      while (b < blocks - 1 && !(low(m, b) > reached)) b++;
+      const end = up === undefined ? n - 1 : Math.min(n - 1, (b + up + 1) * COARSE_BLOCK - 1);
+      // Layer m + 1 takes its lowest end points' bounds from this layer's splits.
+      ends[m] = Math.max(end, starts[m + 1]);
     }
-    return starts;
+    return { starts, ends };
   });
 }
 
@@ -245,11 +305,11 @@ export function optimalKMeans1D(
     for (let i = 0; i < n; i++) assignment[i] = i;
     return { centroids: Float64Array.from(values), assignment };
   }
-  const guesses = coarseStarts(values, weights, clusters);
+  const guesses = coarseWindows(values, weights, clusters);
   solver.reserve(n, clusters);
   const { w, s, s2 } = solver;
   fillPrefixSums(values, weights, w, s, s2);
-  if (!guesses.some((starts) => solver.solveLayers(n, clusters, starts))) {
+  if (!guesses.some((windows) => solver.solveLayers(n, clusters, windows))) {
     solver.solveLayers(n, clusters);
   }
   const split = solver.split;

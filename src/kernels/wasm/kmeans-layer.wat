@@ -17,9 +17,13 @@
   ;; Index in split of this layer's first entry, and of one layer (points per layer).
   (global $row (export "row") (mut i32) (i32.const 0))
   (global $stride (export "stride") (mut i32) (i32.const 0))
-  ;; First end point the layer below holds costs for; set to 1 when a scan starts at or under it.
+  ;; End points the layer below holds costs for; `outside` is set to 1 when a scan needs one
+  ;; outside them. Starts past solved_to + 1 are not scanned, which is right only when the best
+  ;; cost found is more than `margin` under the layer below's cost at solved_to.
   (global $solved_from (export "solvedFrom") (mut i32) (i32.const 0))
-  (global $read_below (export "readBelow") (mut i32) (i32.const 0))
+  (global $solved_to (export "solvedTo") (mut i32) (i32.const 0))
+  (global $margin (export "margin") (mut f64) (f64.const 0))
+  (global $outside (export "outside") (mut i32) (i32.const 0))
 
   ;; Best start j in first..last of the last run of 0..mid: returns it and stores its cost in
   ;; current[mid]. Cost of start j: previous[j - 1] + (s2End - s2[j] + weight·(mu·mu) - 2·mu·sum),
@@ -93,16 +97,21 @@
 
   ;; Fills layer m for end points lo..hi, knowing their last runs start in opt_lo..opt_hi:
   ;; solve the middle end point, then each side with the candidates it leaves (recursing into
-  ;; the smaller side, looping on the larger).
+  ;; the lower side, never the larger, and looping on the upper).
   (func $fill (export "fill") (param $m i32) (param $lo i32) (param $hi i32) (param $opt_lo i32) (param $opt_hi i32)
     (local $mid i32) (local $lower i32) (local $first i32) (local $last i32) (local $best_j i32)
+    (local $capped i32) (local $bound f64)
+    (local.set $bound (f64.sub
+      (f64.load (i32.add (global.get $previous) (i32.shl (global.get $solved_to) (i32.const 3))))
+      (global.get $margin)))
     (block $done
       (loop $next
         (br_if $done (i32.gt_s (local.get $lo) (local.get $hi)))
         (local.set $mid (i32.shr_u (i32.add (local.get $lo) (local.get $hi)) (i32.const 1)))
         ;; With one run fewer, the last run of 0..mid starts no later.
         (local.set $lower
-          (if (result i32) (i32.gt_u (local.get $m) (i32.const 1))
+          (if (result i32) (i32.and (i32.gt_u (local.get $m) (i32.const 1))
+                (i32.le_s (local.get $mid) (global.get $solved_to)))
             (then
               (i32.load (i32.add (global.get $split)
                 (i32.shl (i32.add (i32.sub (global.get $row) (global.get $stride)) (local.get $mid)) (i32.const 2)))))
@@ -110,22 +119,22 @@
         (local.set $first
           (select (local.get $opt_lo) (local.get $lower) (i32.gt_s (local.get $opt_lo) (local.get $lower))))
         (if (i32.le_s (local.get $first) (global.get $solved_from))
-          (then (global.set $read_below (i32.const 1))))
+          (then (global.set $outside (i32.const 1))))
         (local.set $last
           (select (local.get $mid) (local.get $opt_hi) (i32.lt_s (local.get $mid) (local.get $opt_hi))))
+        (local.set $capped (i32.gt_s (local.get $last) (i32.add (global.get $solved_to) (i32.const 1))))
+        (if (local.get $capped)
+          (then (local.set $last (i32.add (global.get $solved_to) (i32.const 1)))))
         (local.set $best_j (call $scan (local.get $first) (local.get $last) (local.get $mid)))
+        (if (i32.and (local.get $capped)
+              (i32.eqz (f64.lt (f64.load (i32.add (global.get $current) (i32.shl (local.get $mid) (i32.const 3))))
+                (local.get $bound))))
+          (then (global.set $outside (i32.const 1))))
         (i32.store (i32.add (global.get $split) (i32.shl (i32.add (global.get $row) (local.get $mid)) (i32.const 2)))
           (local.get $best_j))
-        (if (i32.lt_s (i32.sub (local.get $mid) (local.get $lo)) (i32.sub (local.get $hi) (local.get $mid)))
-          (then
-            (call $fill (local.get $m) (local.get $lo) (i32.sub (local.get $mid) (i32.const 1))
-              (local.get $opt_lo) (local.get $best_j))
-            (local.set $lo (i32.add (local.get $mid) (i32.const 1)))
-            (local.set $opt_lo (local.get $best_j)))
-          (else
-            (call $fill (local.get $m) (i32.add (local.get $mid) (i32.const 1)) (local.get $hi)
-              (local.get $best_j) (local.get $opt_hi))
-            (local.set $hi (i32.sub (local.get $mid) (i32.const 1)))
-            (local.set $opt_hi (local.get $best_j))))
+        (call $fill (local.get $m) (local.get $lo) (i32.sub (local.get $mid) (i32.const 1))
+          (local.get $opt_lo) (local.get $best_j))
+        (local.set $lo (i32.add (local.get $mid) (i32.const 1)))
+        (local.set $opt_lo (local.get $best_j))
         (br $next))))
 )
