@@ -32,7 +32,7 @@
     (local $j i32) (local $w_end v128) (local $s_end v128) (local $s2_end v128)
     (local $weight v128) (local $sum v128) (local $mu v128) (local $cost v128) (local $better v128)
     (local $best v128) (local $best_j v128) (local $index v128)
-    (local $cost0 f64) (local $cost1 f64) (local $j0 f64) (local $j1 f64) (local $c f64) (local $m f64)
+    (local $other v128) (local $other_j v128) (local $cost0 f64) (local $j0 f64) (local $c f64) (local $m f64)
     (local $ws f64) (local $ss f64)
     (local.set $w_end (v128.load64_splat (i32.add (global.get $w) (i32.shl (i32.add (local.get $mid) (i32.const 1)) (i32.const 3)))))
     (local.set $s_end (v128.load64_splat (i32.add (global.get $s) (i32.shl (i32.add (local.get $mid) (i32.const 1)) (i32.const 3)))))
@@ -66,13 +66,13 @@
         (local.set $j (i32.add (local.get $j) (i32.const 2)))
         (br $pairs)))
     ;; Lanes: even and odd offsets from `first`; the lower cost wins, on a tie the lower index.
-    (local.set $cost0 (f64x2.extract_lane 0 (local.get $best)))
-    (local.set $cost1 (f64x2.extract_lane 1 (local.get $best)))
-    (local.set $j0 (f64x2.extract_lane 0 (local.get $best_j)))
-    (local.set $j1 (f64x2.extract_lane 1 (local.get $best_j)))
-    (if (i32.or (f64.lt (local.get $cost1) (local.get $cost0))
-          (i32.and (f64.eq (local.get $cost1) (local.get $cost0)) (f64.lt (local.get $j1) (local.get $j0))))
-      (then (local.set $cost0 (local.get $cost1)) (local.set $j0 (local.get $j1))))
+    ;; Merged without branches: each lane is compared with the other (swapped) and lane 0 kept.
+    (local.set $other (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $best) (local.get $best)))
+    (local.set $other_j (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $best_j) (local.get $best_j)))
+    (local.set $better (v128.or (f64x2.lt (local.get $other) (local.get $best))
+      (v128.and (f64x2.eq (local.get $other) (local.get $best)) (f64x2.lt (local.get $other_j) (local.get $best_j)))))
+    (local.set $cost0 (f64x2.extract_lane 0 (v128.bitselect (local.get $other) (local.get $best) (local.get $better))))
+    (local.set $j0 (f64x2.extract_lane 0 (v128.bitselect (local.get $other_j) (local.get $best_j) (local.get $better))))
     ;; An odd count leaves one candidate, the last.
     (if (i32.eq (local.get $j) (local.get $last))
       (then
