@@ -4,7 +4,11 @@
  */
 import { floatToHalfArray } from "../../src/kernels/fp16.js";
 import { linearQuantize } from "../../src/kernels/linear-quantize.js";
-import { distinctHalfWithCounts, optimalKMeans1D } from "../../src/kernels/palettize/kmeans1d.js";
+import {
+  distinctHalfWithCounts,
+  optimalKMeans1D,
+  optimalKMeans1DWithin,
+} from "../../src/kernels/palettize/kmeans1d.js";
 import { pruneByMagnitude } from "../../src/kernels/prune.js";
 
 /** Deterministic fp16 weights: a mix of magnitudes, signs, zeros and subnormals. */
@@ -29,6 +33,16 @@ export function kernelResults() {
       const { centroids, assignment } = optimalKMeans1D(values, counts, k);
       out.push([...centroids], [...assignment]);
     }
+    // Windows too narrow above (every layer stops just past the next one's first end point)
+    // and below (every layer starts at the last): both must be refused.
+    const n = values.length;
+    const lowest = Int32Array.from({ length: 16 }, (_, m) => (m === 15 ? n - 1 : m));
+    const justPast = Int32Array.from({ length: 16 }, (_, m) => (m >= 14 ? n - 1 : m + 1));
+    const top = new Int32Array(16).fill(n - 1);
+    out.push(
+      optimalKMeans1DWithin(values, counts, 16, { starts: lowest, ends: justPast }) ?? "refused",
+      optimalKMeans1DWithin(values, counts, 16, { starts: top, ends: top }) ?? "refused",
+    );
     for (const spec of [
       { mode: "linear_symmetric" as const, dtype: "int8" as const, blockSizes: [1, 0] },
       { mode: "linear" as const, dtype: "uint8" as const, blockSizes: [0, 0] },

@@ -306,12 +306,29 @@ export function optimalKMeans1D(
     return { centroids: Float64Array.from(values), assignment };
   }
   const guesses = coarseWindows(values, weights, clusters);
+  for (const windows of guesses) {
+    const clustering = optimalKMeans1DWithin(values, weights, clusters, windows);
+    if (clustering) return clustering;
+  }
+  return optimalKMeans1DWithin(values, weights, clusters)!;
+}
+
+/**
+ * The exact program with each layer solved only within `windows` (every end point when
+ * omitted); undefined when the windows proved too narrow for the result to be exact.
+ * Requires clusters ≤ values.length.
+ */
+export function optimalKMeans1DWithin(
+  values: Float64Array,
+  weights: Float64Array,
+  clusters: number,
+  windows?: LayerWindows,
+): Clustering1D | undefined {
+  const n = values.length;
   solver.reserve(n, clusters);
   const { w, s, s2 } = solver;
   fillPrefixSums(values, weights, w, s, s2);
-  if (!guesses.some((windows) => solver.solveLayers(n, clusters, windows))) {
-    solver.solveLayers(n, clusters);
-  }
+  if (!solver.solveLayers(n, clusters, windows)) return undefined;
   const split = solver.split;
 
   const assignment = new Uint16Array(n);

@@ -5,7 +5,9 @@ import {
   distinctWithCounts,
   histogramKMeans1D,
   optimalKMeans1D,
+  optimalKMeans1DWithin,
 } from "../../../src/kernels/palettize/kmeans1d.js";
+import { floatToHalf, halfToFloat } from "../../../src/kernels/fp16.js";
 
 function lcg(seed: number): () => number {
   let s = seed;
@@ -144,4 +146,107 @@ test("large inputs (layers solved only where needed) still reach the optimum", (
       assert.ok(error <= optimum * (1 + 1e-9) + 1e-12, `${name} k=${k}: ${error} > ${optimum}`);
     }
   }
+});
+
+/**
+ * Assignment of the same program without windows: every end point of every layer, filled by
+ * divide and conquer, same cost formula and first-minimum ties. The solver guesses windows
+ * and must detect when one was too narrow, so its result may never differ from this.
+ */
+function everyEndPointAssignment(values: Float64Array, weights: Float64Array, k: number) {
+  const n = values.length;
+  const w = new Float64Array(n + 1);
+  const s = new Float64Array(n + 1);
+  const s2 = new Float64Array(n + 1);
+  for (let i = 0; i < n; i++) {
+    w[i + 1] = weights[i] + w[i];
+    s[i + 1] = weights[i] * values[i] + s[i];
+    s2[i + 1] = weights[i] * values[i] * values[i] + s2[i];
+  }
+  const cost = (j: number, i: number) => {
+    const weight = w[i + 1] - w[j];
+    const sum = s[i + 1] - s[j];
+    const mu = sum / weight;
+    return s2[i + 1] - s2[j] + weight * (mu * mu) - 2 * mu * sum;
+  };
+  let previous = Float64Array.from({ length: n }, (_, i) => cost(0, i));
+  const splits: Int32Array[] = [new Int32Array(n)];
+  for (let m = 1; m < k; m++) {
+    const current = new Float64Array(n);
+    const split = new Int32Array(n);
+    const below = splits[m - 1];
+    const fill = (lo: number, hi: number, optLo: number, optHi: number): void => {
+      if (lo > hi) return;
+      const mid = (lo + hi) >>> 1;
+      let best = Infinity;
+      let bestJ = -1;
+      const first = Math.max(optLo, m > 1 ? below[mid] : m);
+      for (let j = first; j <= Math.min(mid, optHi); j++) {
+        const c = previous[j - 1] + cost(j, mid);
+        if (c < best) [best, bestJ] = [c, j];
+      }
+      current[mid] = best;
+      split[mid] = bestJ;
+      fill(lo, mid - 1, optLo, bestJ);
+      fill(mid + 1, hi, bestJ, optHi);
+    };
+    fill(m, n - 1, m, n - 1);
+    splits.push(split);
+    previous = current;
+  }
+  const assignment = new Uint16Array(n);
+  let end = n;
+  for (let m = k - 1; m >= 0; m--) {
+    const start = m === 0 ? 0 : splits[m][end - 1];
+    assignment.fill(m, start, end);
+    end = start;
+  }
+  return assignment;
+}
+
+test("windowed layers give the assignment of every end point, also where the guesses fail", () => {
+  const next = lcg(5);
+  const gaussian = () => next() + next() + next() + next() - 2;
+  const shapes: Record<string, () => number> = {
+    gaussian,
+    heavyTailed: () => gaussian() / (next() + 0.01),
+    clustered: () => Math.floor(next() * 5) * 10 + gaussian() * 0.3,
+    bimodal: () => (next() < 0.9 ? gaussian() : 50 + gaussian()),
+    halves: () => halfToFloat(floatToHalf(gaussian() * 0.05)),
+  };
+  for (const [name, draw] of Object.entries(shapes)) {
+    for (const k of [8, 16, 64]) {
+      const { values, counts } = distinctWithCounts(Array.from({ length: 12000 }, draw));
+      const { assignment } = optimalKMeans1D(values, counts, k);
+      const expected = everyEndPointAssignment(values, counts, k);
+      assert.ok(
+        assignment.every((a, i) => a === expected[i]),
+        `${name} k=${k}: assignments differ`,
+      );
+    }
+  }
+});
+
+test("windows too narrow above or below are refused, full windows are exact", () => {
+  const next = lcg(9);
+  const { values, counts } = distinctWithCounts(
+    Array.from({ length: 8000 }, () => next() + next() + next() - 1.5),
+  );
+  const n = values.length;
+  const k = 16;
+  const expected = everyEndPointAssignment(values, counts, k);
+  const full = optimalKMeans1DWithin(values, counts, k);
+  assert.ok(full?.assignment.every((a, i) => a === expected[i]));
+
+  // Every layer solved from its lowest end point, but only one point beyond the next layer's
+  // first: layers above need starts past where this one stops.
+  const starts = Int32Array.from({ length: k }, (_, m) => (m === k - 1 ? n - 1 : m));
+  const ends = Int32Array.from({ length: k }, (_, m) => (m >= k - 2 ? n - 1 : m + 1));
+  assert.equal(optimalKMeans1DWithin(values, counts, k, { starts, ends }), undefined);
+
+  // Every layer solved up to the end but only over its top points: layers above need starts
+  // under where this one begins.
+  const high = Int32Array.from({ length: k }, () => n - 1);
+  const whole = Int32Array.from({ length: k }, () => n - 1);
+  assert.equal(optimalKMeans1DWithin(values, counts, k, { starts: high, ends: whole }), undefined);
 });
