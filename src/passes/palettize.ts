@@ -12,7 +12,7 @@ import type { Operation, Value } from "../format/gen/MIL_pb.js";
 import type { MLModel } from "../format/model.js";
 import { allConfigs, type OptimizationConfig } from "../config/optimization-config.js";
 import { PALETTIZER, type OpPalettizerConfig } from "../config/palettizer.js";
-import type { Tensor } from "../kernels/dtype.js";
+import { elementCount, type Tensor } from "../kernels/dtype.js";
 import { packSubByte } from "../kernels/bitpack.js";
 import {
   broadcastTo,
@@ -70,6 +70,8 @@ interface Palette {
   nbits: number;
   lut: Float64Array;
   indices: Uint8Array;
+  /** Whether `indices` are already packed as stored (nbits each, LSB first). */
+  packed: boolean;
 }
 
 /** coremltools' `palettize_weights`: every configured weight becomes a table and indices. */
@@ -238,7 +240,7 @@ async function palettize(
   // Half patterns hold fp16 values exactly (normalized ones are rounded to half as well).
   const grouped = groupedHalf ? undefined : gatherGroups(layout, values!);
   const groupedValues = () => grouped ?? Float64Array.from(groupedHalf!, halfToFloat);
-  let result: GroupsPalette & { nbits: number };
+  let result: GroupsPalette & { nbits: number; packed?: boolean };
   if (config.mode === "custom") {
     result = customPalette(weight.name, groupedValues(), layout, config);
   } else {
@@ -260,14 +262,17 @@ async function palettize(
     };
     // The weight's own buffer may go to a worker as it is when nothing else reads it.
     const movable = weight.ownsBuffer && groupedHalf === tensor.data && !values;
-    result = { ...(await runGroups(input, pool, movable)), nbits: nbits! };
+    // Workers may pack the indices where they are stored in group order as they are.
+    const packable = layout.channelAxis === 0 && !weight.joint && nbits! < 8;
+    result = { ...(await runGroups(input, pool, movable, packable)), nbits: nbits! };
   }
   return {
     palette: {
       layout,
       nbits: result.nbits,
       lut: result.lut,
-      indices: scatterIndices(layout, result.indices),
+      indices: result.packed ? result.indices : scatterIndices(layout, result.indices),
+      packed: result.packed ?? false,
     },
     scale,
   };
@@ -297,13 +302,16 @@ const CHUNK_ELEMENTS = 1 << 20;
 /**
  * k-means runs on workers, split into chunks of whole groups; cheap modes run inline. With
  * `movable`, the input arrays are the caller's to give away: a single chunk moves them to the
- * worker without a copy.
+ * worker without a copy. With `packable`, the workers of several chunks pack their indices
+ * when every chunk starts on a byte (`packed` in the result), so the main thread never holds
+ * them a byte each.
  */
 async function runGroups(
   input: GroupsInput,
   pool: WorkerPool | undefined,
   movable = false,
-): Promise<GroupsPalette> {
+  packable = false,
+): Promise<GroupsPalette & { packed?: boolean }> {
   const length = (input.values ?? input.halfBits!).length;
   if (input.mode !== "kmeans" || !pool || pool.size === 0 || length < INLINE_ELEMENTS) {
     return palettizeGroups(input);
@@ -327,12 +335,18 @@ async function runGroups(
   }
   const groupLength = length / input.groupCount;
   const entries = (1 << input.nbits) * input.clusterDim;
+  const points = length / input.clusterDim;
+  const firstGroup = (c: number) => Math.floor((c * input.groupCount) / chunks);
+  // Bit offset of chunk c's first index.
+  const bitOffset = (c: number) => ((firstGroup(c) * groupLength) / input.clusterDim) * input.nbits;
+  const packed =
+    packable && Array.from({ length: chunks }, (_, c) => bitOffset(c) % 8 === 0).every(Boolean);
   const lut = new Float64Array(input.groupCount * entries);
-  const indices = new Uint8Array(length / input.clusterDim);
+  const indices = new Uint8Array(packed ? Math.ceil((points * input.nbits) / 8) : points);
   const jobs: Promise<void>[] = [];
   for (let c = 0; c < chunks; c++) {
-    const first = Math.floor((c * input.groupCount) / chunks);
-    const end = Math.floor(((c + 1) * input.groupCount) / chunks);
+    const first = firstGroup(c);
+    const end = firstGroup(c + 1);
     const from = first * groupLength;
     const to = end * groupLength;
     // Each chunk's inputs are copies the worker may keep: moved, not cloned, and made only
@@ -344,18 +358,19 @@ async function runGroups(
         halfBits: input.halfBits?.slice(from, to),
         pointWeights: input.pointWeights?.slice(from, to),
         groupCount: end - first,
+        packIndices: packed,
       };
       return { payload, transfer: transferList(payload) };
     };
     jobs.push(
       pool.runPrepared<GroupsPalette>("palettizeGroups", prepare).then((part) => {
         lut.set(part.lut, first * entries);
-        indices.set(part.indices, from / input.clusterDim);
+        indices.set(part.indices, packed ? bitOffset(c) / 8 : from / input.clusterDim);
       }),
     );
   }
   await Promise.all(jobs);
-  return { lut, indices };
+  return { lut, indices, packed };
 }
 
 /** The buffers of a chunk's input arrays (each a whole buffer of its own). */
@@ -445,8 +460,8 @@ function buildOps(
       makeOperation("constexpr_lut_to_dense", output.name, {}, [output], {
         indices: weight.value({
           dtype: "uint8",
-          shape: [Math.ceil((palette.indices.length * nbits) / 8)],
-          data: packSubByte(palette.indices, nbits),
+          shape: [Math.ceil((elementCount(layout.indicesShape) * nbits) / 8)],
+          data: palette.packed ? palette.indices : packSubByte(palette.indices, nbits),
         }),
         lut: weight.value(tableTensor(weight, [1 << nbits], palette.lut)),
         shape: weight.value({
@@ -462,6 +477,7 @@ function buildOps(
     dtype: `uint${nbits}` as Tensor["dtype"],
     shape: layout.indicesShape,
     data: palette.indices,
+    packed: palette.packed,
   });
   const vectorAxis: Record<string, Value> =
     layout.clusterDim > 1

@@ -3,6 +3,7 @@
  * is a run of `clusterDim`-long points (scalars when clusterDim is 1); every group gets its own
  * table of 2^nbits entries.
  */
+import { packSubByte } from "../bitpack.js";
 import { halfToFloat, roundToHalf } from "../fp16.js";
 import {
   distinctHalfWithCounts,
@@ -39,12 +40,14 @@ export interface GroupsInput {
   mode: PaletteMode;
   nbits: number;
   valueType: ValueType;
+  /** Return the indices packed as stored (nbits each, LSB first), a quarter to half the size. */
+  packIndices?: boolean;
 }
 
 export interface GroupsPalette {
   /** groupCount × 2^nbits × clusterDim table entries. */
   lut: Float64Array;
-  /** One entry index per point, groups back to back. */
+  /** One entry index per point, groups back to back (packed with `packIndices`). */
   indices: Uint8Array;
 }
 
@@ -74,7 +77,7 @@ export function palettizeGroups(input: GroupsInput): GroupsPalette {
       vectorGroup(input.mode, group, clusterDim, entries, groupLut, groupIndices);
     else scalarGroup(input.mode, group, weights, entries, groupLut, groupIndices);
   }
-  return { lut, indices };
+  return { lut, indices: input.packIndices ? packSubByte(indices, nbits) : indices };
 }
 
 /** Per-thread map from half pattern to table entry, for the group being indexed. */
