@@ -69,7 +69,9 @@ export {
   type QuantizeWeightsOptions,
 } from "./passes/nn-quantize.js";
 export { readNpy, writeNpy } from "./format/npy.js";
-export { Interpreter, predict, type LoadOptions, type ProgramIO } from "./runtime/interpreter.js";
+export { Interpreter, type LoadOptions, type ProgramIO } from "./runtime/interpreter.js";
+export { NeuralNetworkInterpreter } from "./runtime/neural-network.js";
+export { loadRunner, predict, type ModelRunner } from "./runtime/runner.js";
 export { supportedOpTypes } from "./runtime/registry.js";
 export { compareModels, compareOutputs, type OutputComparison } from "./runtime/compare.js";
 export { randomSamples } from "./runtime/inputs.js";

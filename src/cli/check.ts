@@ -5,7 +5,8 @@
 import type { MLModel } from "../format/model.js";
 import { compareModels, type OutputComparison } from "../runtime/compare.js";
 import { randomSamples } from "../runtime/inputs.js";
-import { Interpreter, type LoadOptions } from "../runtime/interpreter.js";
+import type { LoadOptions } from "../runtime/interpreter.js";
+import { loadRunner } from "../runtime/runner.js";
 import { formatNumber, formatTable } from "./format.js";
 import { parseCount } from "./inputs.js";
 import { withModel } from "./run.js";
@@ -25,7 +26,7 @@ export async function checkAgainst(
   names: { reference: string; candidate: string },
   options: LoadOptions = {},
 ): Promise<CompareReport> {
-  const { inputs } = await Interpreter.load(reference, options);
+  const { inputs } = await loadRunner(reference, options);
   const outputs = await compareModels(
     reference,
     candidate,
@@ -37,16 +38,20 @@ export async function checkAgainst(
 
 export function renderComparison(report: CompareReport): string {
   const percent = (v: number | undefined) => (v === undefined ? "" : `${(v * 100).toFixed(1)}%`);
-  const rows = report.outputs.map((o) => [
-    o.name,
-    formatNumber(o.snrDb, 1),
-    formatNumber(o.psnrDb, 1),
-    o.cosine.toFixed(6),
-    o.maxAbsError.toPrecision(4),
-    o.mse.toPrecision(4),
-    percent(o.top1Agreement),
-    percent(o.top5Agreement),
-  ]);
+  const rows = report.outputs.map((o) =>
+    o.labels
+      ? [o.name, "", "", "", "", "", percent(o.top1Agreement), ""]
+      : [
+          o.name,
+          formatNumber(o.snrDb, 1),
+          formatNumber(o.psnrDb, 1),
+          o.cosine.toFixed(6),
+          o.maxAbsError.toPrecision(4),
+          o.mse.toPrecision(4),
+          percent(o.top1Agreement),
+          percent(o.top5Agreement),
+        ],
+  );
   const notes = report.outputs.flatMap(({ name, nonFinite }) =>
     nonFinite
       ? [

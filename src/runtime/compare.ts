@@ -6,7 +6,8 @@
 import type { MLModel } from "../format/model.js";
 import type { Tensor, TypedArray } from "../kernels/dtype.js";
 import { ConfigError } from "../errors.js";
-import { Interpreter, type LoadOptions } from "./interpreter.js";
+import type { LoadOptions } from "./interpreter.js";
+import { loadRunner } from "./runner.js";
 
 export interface OutputComparison {
   name: string;
@@ -26,6 +27,11 @@ export interface OutputComparison {
    */
   top1Agreement?: number;
   top5Agreement?: number;
+  /**
+   * A label output (strings, e.g. a classifier's class label): only top1Agreement, how often
+   * the labels are equal, is meaningful.
+   */
+  labels?: boolean;
   /**
    * Elements that are infinite or NaN (e.g. fp16 overflow), left out of the statistics above;
    * present only when there are some.
@@ -48,10 +54,19 @@ class OutputStats {
   classifier = true;
   referenceNonFinite = 0;
   candidateNonFinite = 0;
+  labels = false;
 
   constructor(readonly name: string) {}
 
   add(reference: Tensor, candidate: Tensor): void {
+    if (reference.dtype === "string" || candidate.dtype === "string") {
+      this.labels = true;
+      reference.data.forEach((label, i) => {
+        this.rows++;
+        if (label === candidate.data[i]) this.top1++;
+      });
+      return;
+    }
     const a = reference.data as TypedArray;
     const b = candidate.data as TypedArray;
     if (a.length !== b.length) {
@@ -97,6 +112,16 @@ class OutputStats {
   }
 
   result(): OutputComparison {
+    if (this.labels) {
+      const none = { maxAbsError: NaN, mse: NaN, snrDb: NaN, psnrDb: NaN, cosine: NaN };
+      return {
+        name: this.name,
+        count: this.rows,
+        ...none,
+        top1Agreement: this.top1 / this.rows,
+        labels: true,
+      };
+    }
     const mse = this.count ? this.noise / this.count : 0;
     const comparison: OutputComparison = {
       name: this.name,
@@ -165,8 +190,8 @@ export async function compareModels(
   options: LoadOptions = {},
 ): Promise<OutputComparison[]> {
   const [a, b] = await Promise.all([
-    Interpreter.load(reference, options),
-    Interpreter.load(candidate, options),
+    loadRunner(reference, options),
+    loadRunner(candidate, options),
   ]);
   const refOutputs: Record<string, Tensor>[] = [];
   const candOutputs: Record<string, Tensor>[] = [];

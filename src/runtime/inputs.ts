@@ -38,7 +38,10 @@ export function randomSamples(
       const shape = input.shape.map((d) => d ?? 1);
       const n = elementCount(shape);
       const kind = ELEMENT_TYPES[input.dtype].kind;
-      if (kind === "float") {
+      if (input.image) {
+        const data = Float32Array.from({ length: n }, () => Math.floor(random() * 256));
+        sample[input.name] = { dtype: "fp32", shape, data };
+      } else if (kind === "float") {
         sample[input.name] = {
           dtype: "fp32",
           shape,

@@ -35,6 +35,8 @@ export interface ProgramIO {
   dtype: ElementType;
   /** null for dimensions the program leaves open. */
   shape: Dim[];
+  /** An image input: pixel values, 0–255 per channel. */
+  image?: boolean;
 }
 
 interface Step {
@@ -156,7 +158,13 @@ export class Interpreter {
       if (!info) throw new UnsupportedError(`program value "${name}" is not a tensor`);
       return { name, dtype: info.dtype, shape: info.shape };
     };
-    const inputs = fn.inputs.map((i) => io(i.name, i.type));
+    const images = new Set(
+      spec.description?.input.filter((f) => f.type?.Type.case === "imageType").map((f) => f.name),
+    );
+    const inputs = fn.inputs.map((i) => ({
+      ...io(i.name, i.type),
+      ...(images.has(i.name) && { image: true }),
+    }));
     const declared = new Map<string, Parameters<typeof tensorTypeInfo>[0]>();
     for (const i of fn.inputs) declared.set(i.name, i.type);
     for (const op of block.operations) for (const o of op.outputs) declared.set(o.name, o.type);
@@ -283,6 +291,17 @@ export interface LoadOptions {
 
 /** The ML program spec to run: the model itself, or the chosen stage of a pipeline. */
 function programSpec(spec: Model, stage: number | undefined): Model {
+  const chosen = stageSpec(spec, stage);
+  if (chosen.Type.case !== "mlProgram") {
+    throw new UnsupportedError(
+      `only ML programs and neural networks can be run (this model is a ${chosen.Type.case ?? "empty model"})`,
+    );
+  }
+  return chosen;
+}
+
+/** The model to run: the model itself, or the chosen stage of a pipeline. */
+export function stageSpec(spec: Model, stage: number | undefined): Model {
   const type = spec.Type;
   const pipeline =
     type.case === "pipeline"
@@ -294,20 +313,15 @@ function programSpec(spec: Model, stage: number | undefined): Model {
     const kinds = pipeline.models.map((m, i) => `${i}: ${m.Type.case ?? "empty"}`).join(", ");
     if (stage === undefined) {
       throw new UnsupportedError(
-        `this model is a pipeline (${kinds}); choose an ML program stage to run (pipeline stage / --stage)`,
+        `this model is a pipeline (${kinds}); choose a stage to run (pipeline stage / --stage)`,
       );
     }
     const chosen = pipeline.models[stage];
     if (!chosen) throw new ConfigError(`the pipeline has no stage ${stage} (${kinds})`);
-    return programSpec(chosen, undefined);
+    return stageSpec(chosen, undefined);
   }
   if (stage !== undefined)
     throw new ConfigError("a pipeline stage was chosen, but the model is not a pipeline");
-  if (type.case !== "mlProgram") {
-    throw new UnsupportedError(
-      `only ML programs can be run (this model is a ${type.case ?? "empty model"})`,
-    );
-  }
   return spec;
 }
 
@@ -383,24 +397,4 @@ function planReleases(steps: Step[], block: Block, constants: Map<string, Runtim
   for (const [name, index] of lastUse) {
     if (!keep.has(name) && !constants.has(name)) steps[index].release.push(name);
   }
-}
-
-const loaded = new WeakMap<MLModel, Promise<Interpreter>>();
-
-/**
- * Runs a model's ML program on one set of inputs (the program is prepared once per model
- * object and reused). Inputs are converted to the program's input types; float outputs are
- * returned as fp32.
- */
-export async function predict(
-  model: MLModel,
-  inputs: Record<string, Tensor>,
-): Promise<Record<string, Tensor>> {
-  let interpreter = loaded.get(model);
-  if (!interpreter) {
-    interpreter = Interpreter.load(model);
-    loaded.set(model, interpreter);
-    interpreter.catch(() => loaded.delete(model));
-  }
-  return (await interpreter).predict(inputs);
 }

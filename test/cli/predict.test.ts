@@ -50,9 +50,12 @@ test("predict without inputs uses seeded random ones; bad options fail in one li
   assert.match(wrong.stderr, /^coreml-optimize: --input y: the model has no such input/);
   const nn = join(GOLDEN, "bases/nn.mlmodel");
   if (existsSync(nn)) {
-    const unsupported = runCli("predict", nn);
-    assert.equal(unsupported.status, 1);
-    assert.match(unsupported.stderr, /only ML programs can be run/);
+    const network = runCli("predict", nn, "--json");
+    assert.equal(network.status, 0, network.stderr);
+    const outputs = (JSON.parse(network.stdout) as { outputs: Record<string, { shape: number[] }> })
+      .outputs;
+    assert.deepEqual(outputs.out_conv.shape, [64, 16, 16]);
+    assert.deepEqual(outputs.out_emb.shape, [48]);
   }
 });
 

@@ -59,11 +59,12 @@ test("a neural network's layers decode into their declared parameters", () => {
 });
 
 test("parameters of weightless layers survive as unknown fields, also inside pipelines", () => {
-  // name "p" (field 1), pooling (field 120) holding type = AVERAGE (field 1) and stride [2, 2] (field 30).
-  const pooling = [0x08, 0x01, 0xf2, 0x01, 0x02, 0x02, 0x02];
-  const layerBytes = Uint8Array.from([0x0a, 0x01, 0x70, 0xc2, 0x07, pooling.length, ...pooling]);
+  // name "p" (field 1), lrn (field 180) holding localSize = 5 (field 3), a field our schema
+  // leaves out.
+  const lrn = [0x18, 0x05];
+  const layerBytes = Uint8Array.from([0x0a, 0x01, 0x70, 0xa2, 0x0b, lrn.length, ...lrn]);
   const layer = fromBinary(NeuralNetworkLayerSchema, layerBytes);
-  assert.equal(layer.layer.case, "pooling");
+  assert.equal(layer.layer.case, "lrn");
   assert.deepEqual(toBinary(NeuralNetworkLayerSchema, layer), layerBytes);
 
   const network = create(ModelSchema, {

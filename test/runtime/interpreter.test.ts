@@ -4,7 +4,8 @@ import { UnsupportedError, ConfigError } from "../../src/errors.js";
 import type { Tensor } from "../../src/kernels/dtype.js";
 import { floatToHalfArray, halfToFloat } from "../../src/kernels/fp16.js";
 import { buildModel } from "../../src/program/builder.js";
-import { Interpreter, predict } from "../../src/runtime/interpreter.js";
+import { Interpreter } from "../../src/runtime/interpreter.js";
+import { predict } from "../../src/runtime/runner.js";
 import { supportedOpTypes } from "../../src/runtime/registry.js";
 
 const fp32 = (shape: number[], values: number[]): Tensor => ({

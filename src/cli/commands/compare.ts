@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { compareModels } from "../../runtime/compare.js";
 import { renderComparison, type CompareReport } from "../check.js";
-import { Interpreter } from "../../runtime/interpreter.js";
+import { loadRunner } from "../../runtime/runner.js";
 import { collect, parseCount, parseStage, readInputsDir, samplesFor } from "../inputs.js";
 import { printJson, withInterpreterPool, withModel } from "../run.js";
 
@@ -30,7 +30,7 @@ export function registerCompare(program: Command): void {
       "number of seeded random samples when no --input or --inputs is given",
       "4",
     )
-    .option("--stage <n>", "for pipelines: the index of the ML program stage to run")
+    .option("--stage <n>", "for pipelines: the index of the stage to run")
     .option("--seed <n>", "seed of the random inputs", "0")
     .option("--json", "print machine-readable JSON")
     .action(async (referencePath: string, candidatePath: string, options: CompareOptions) => {
@@ -40,7 +40,7 @@ export function registerCompare(program: Command): void {
         withModel(referencePath, (reference) =>
           withModel(candidatePath, async (candidate): Promise<CompareReport> => {
             const load = { pipelineStage: parseStage(options.stage), pool };
-            const { inputs } = await Interpreter.load(reference, load);
+            const { inputs } = await loadRunner(reference, load);
             const samples = options.inputs
               ? await readInputsDir(options.inputs, inputs)
               : await samplesFor(options.input, inputs, count, seed);

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import type { Command } from "commander";
 import { writeNpy } from "../../format/npy.js";
 import type { Tensor, TypedArray } from "../../kernels/dtype.js";
-import { Interpreter } from "../../runtime/interpreter.js";
+import { loadRunner } from "../../runtime/runner.js";
 import { formatTable } from "../format.js";
 import { collect, parseCount, parseStage, samplesFor } from "../inputs.js";
 import { printJson, withInterpreterPool, withModel } from "../run.js";
@@ -37,17 +37,17 @@ interface PredictOptions {
 export function registerPredict(program: Command): void {
   program
     .command("predict")
-    .description("run an ML program on the CPU and show or save its outputs")
+    .description("run an ML program or neural network on the CPU and show or save its outputs")
     .argument("<model>", ".mlpackage folder or .mlmodel file")
     .option("-i, --input <name=file.npy>", "an input tensor (repeat per input)", collect, [])
     .option("-o, --output <dir>", "write each output as <dir>/<name>.npy (float32)")
-    .option("--stage <n>", "for pipelines: the index of the ML program stage to run")
+    .option("--stage <n>", "for pipelines: the index of the stage to run")
     .option("--seed <n>", "seed of the random inputs used when no --input is given", "0")
     .option("--json", "print machine-readable JSON")
     .action(async (path: string, options: PredictOptions) => {
       const report = await withInterpreterPool((pool) =>
         withModel(path, async (model) => {
-          const interpreter = await Interpreter.load(model, {
+          const interpreter = await loadRunner(model, {
             pipelineStage: parseStage(options.stage),
             pool,
           });

@@ -17,6 +17,7 @@ import {
 } from "../../passes/nn-quantize.js";
 import { WorkerPool } from "../../parallel/pool.js";
 import { formatBytes, formatTable } from "../format.js";
+import { CHECK_OPTION, checkCount, checkSaved, renderComparison } from "../check.js";
 import { createProgress } from "../progress.js";
 import { printJson, withModel } from "../run.js";
 
@@ -30,6 +31,7 @@ interface QuantizeWeightsCliOptions {
   minConvChannels?: string;
   json?: boolean;
   quiet?: boolean;
+  check?: string;
 }
 
 export interface QuantizedWeightReport {
@@ -207,11 +209,13 @@ export function registerQuantizeWeights(program: Command): void {
       "leave convolutions with fewer weights alone (default 4096 with a selector option)",
     )
     .option("--skip-layers <names>", "comma-separated names of layers to leave alone")
+    .option(...CHECK_OPTION)
     .option("--json", "print the summary as JSON")
     .option("-q, --quiet", "no progress bar")
     .action(async (input: string, options: QuantizeWeightsCliOptions) => {
       const { skipLayers, ...settings } = quantizeWeightsSettings(options);
-      await withModel(input, async (model) => {
+      const checks = checkCount(options.check);
+      const weights = await withModel(input, async (model) => {
         if (skipLayers) checkLayerNames(skipLayers, model);
         // Only k-means clustering is heavy enough to spread over threads.
         const kmeans = settings.mode === "kmeans_lut" || settings.mode === "kmeans";
@@ -233,16 +237,15 @@ export function registerQuantizeWeights(program: Command): void {
         } finally {
           await quantized.close();
         }
-        const weights = weightReport(
-          neuralNetworkWeights(model.spec),
-          neuralNetworkWeights(quantized.spec),
-        );
-        if (options.json) printJson({ output: options.output, weights });
-        else {
-          process.stdout.write(
-            `${reportTable(weights)}\n${notesSummary(weights)}wrote ${options.output}\n`,
-          );
-        }
+        return weightReport(neuralNetworkWeights(model.spec), neuralNetworkWeights(quantized.spec));
       });
+      const check = checks ? await checkSaved(input, options.output, checks) : undefined;
+      if (options.json) printJson({ output: options.output, weights, check });
+      else {
+        process.stdout.write(
+          `${reportTable(weights)}\n${notesSummary(weights)}wrote ${options.output}\n`,
+        );
+        if (check) process.stdout.write(`${renderComparison(check)}\n`);
+      }
     });
 }

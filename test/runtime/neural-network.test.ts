@@ -1,0 +1,513 @@
+import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { test } from "node:test";
+import { create, type MessageInitShape } from "@bufbuild/protobuf";
+import { UnsupportedError } from "../../src/errors.js";
+import { ModelSchema } from "../../src/format/gen/Model_pb.js";
+import type { NeuralNetworkLayerSchema } from "../../src/format/gen/NeuralNetwork_pb.js";
+import { loadModel } from "../../src/format/model.js";
+import { decompressWeights } from "../../src/passes/decompress.js";
+import { compareOutputs } from "../../src/runtime/compare.js";
+import { randomSamples } from "../../src/runtime/inputs.js";
+import { NeuralNetworkInterpreter } from "../../src/runtime/neural-network.js";
+import { loadRunner } from "../../src/runtime/runner.js";
+import { GOLDEN, SHARED } from "../support/paths.js";
+
+type LayerInit = MessageInitShape<typeof NeuralNetworkLayerSchema>;
+
+const FLOAT32 = 65568;
+const arrayFeature = (name: string, shape: number[]) => ({
+  name,
+  type: {
+    Type: {
+      case: "multiArrayType" as const,
+      value: { shape: shape.map(BigInt), dataType: FLOAT32 },
+    },
+  },
+});
+
+/** A neural network with array inputs of the given shapes and the named outputs. */
+function network(inputs: Record<string, number[]>, layers: LayerInit[], outputs: string[]) {
+  return create(ModelSchema, {
+    specificationVersion: 4,
+    description: {
+      input: Object.entries(inputs).map(([name, shape]) => arrayFeature(name, shape)),
+      output: outputs.map((name) => arrayFeature(name, [])),
+    },
+    Type: { case: "neuralNetwork", value: { layers } },
+  });
+}
+
+const weights = (values: number[]) => ({ floatValue: values });
+const ramp = (n: number, scale = 1, offset = 0) =>
+  Array.from({ length: n }, (_, i) => ((i * 37) % 11) * scale + offset);
+
+function run(
+  spec: ReturnType<typeof network>,
+  inputs: Record<string, { shape: number[]; values: number[] }>,
+) {
+  const interpreter = NeuralNetworkInterpreter.fromSpec(spec);
+  const tensors = Object.fromEntries(
+    Object.entries(inputs).map(([name, { shape, values }]) => [
+      name,
+      { dtype: "fp32" as const, shape, data: Float32Array.from(values) },
+    ]),
+  );
+  return interpreter.predict(tensors);
+}
+
+function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, label: string) {
+  assert.equal(actual.length, expected.length, `${label}: length`);
+  for (let i = 0; i < expected.length; i++) {
+    const tolerance = 1e-5 * Math.max(1, Math.abs(expected[i]));
+    assert.ok(
+      Math.abs(actual[i] - expected[i]) <= tolerance,
+      `${label}[${i}]: ${actual[i]} vs ${expected[i]}`,
+    );
+  }
+}
+
+/** Direct convolution (no unfolding), for checking the layer. */
+function directConv(
+  x: number[],
+  [c, h, w]: number[],
+  kernel: number[],
+  [o, kh, kw]: number[],
+  groups: number,
+  stride: number,
+  [top, left]: number[],
+  [oh, ow]: number[],
+  bias: number[],
+): number[] {
+  const cg = c / groups;
+  const out: number[] = [];
+  for (let oc = 0; oc < o; oc++) {
+    const g = Math.floor(oc / (o / groups));
+    for (let oy = 0; oy < oh; oy++) {
+      for (let ox = 0; ox < ow; ox++) {
+        let sum = bias[oc];
+        for (let ic = 0; ic < cg; ic++) {
+          for (let ky = 0; ky < kh; ky++) {
+            for (let kx = 0; kx < kw; kx++) {
+              const iy = oy * stride + ky - top;
+              const ix = ox * stride + kx - left;
+              if (iy < 0 || iy >= h || ix < 0 || ix >= w) continue;
+              const v = x[((g * cg + ic) * h + iy) * w + ix];
+              sum += v * kernel[((oc * cg + ic) * kh + ky) * kw + kx];
+            }
+          }
+        }
+        out.push(sum);
+      }
+    }
+  }
+  return out;
+}
+
+test("convolutions with same and explicit padding, groups and strides match a direct sum", () => {
+  const x = ramp(4 * 5 * 5, 0.25, -1);
+  const kernel = ramp(6 * 2 * 3 * 3, 0.1, -0.5);
+  const bias = [0.5, -1, 0, 2, 0.25, 1];
+  const conv = (padding: LayerInit["layer"], output: string): LayerInit => ({
+    name: output,
+    input: ["x"],
+    output: [output],
+    layer: padding,
+  });
+  const params = {
+    outputChannels: 6n,
+    kernelChannels: 2n,
+    nGroups: 2n,
+    kernelSize: [3n, 3n],
+    stride: [2n, 2n],
+    hasBias: true,
+    weights: weights(kernel),
+    bias: weights(bias),
+  };
+  const spec = network(
+    { x: [4, 5, 5] },
+    [
+      // "same" with stride 2 on 5: 3 outputs, padding 1 before and 1 after.
+      conv(
+        {
+          case: "convolution",
+          value: { ...params, ConvolutionPaddingType: { case: "same", value: {} } },
+        },
+        "same",
+      ),
+      // Explicit border amounts: 2 rows on top, none at the bottom, 1 column each side.
+      conv(
+        {
+          case: "convolution",
+          value: {
+            ...params,
+            ConvolutionPaddingType: {
+              case: "valid",
+              value: {
+                paddingAmounts: {
+                  borderAmounts: [
+                    { startEdgeSize: 2n, endEdgeSize: 0n },
+                    { startEdgeSize: 1n, endEdgeSize: 1n },
+                  ],
+                },
+              },
+            },
+          },
+        },
+        "bordered",
+      ),
+    ],
+    ["same", "bordered"],
+  );
+  const out = run(spec, { x: { shape: [4, 5, 5], values: x } });
+  assert.deepEqual(out.same.shape, [6, 3, 3]);
+  const expectSame = directConv(x, [4, 5, 5], kernel, [6, 3, 3], 2, 2, [1, 1], [3, 3], bias);
+  assertClose(out.same.data as Float32Array, expectSame, "same");
+  assert.deepEqual(out.bordered.shape, [6, 3, 3]);
+  const expectBordered = directConv(x, [4, 5, 5], kernel, [6, 3, 3], 2, 2, [2, 1], [3, 3], bias);
+  assertClose(out.bordered.data as Float32Array, expectBordered, "bordered");
+});
+
+test("pooling rounds up with includeLastPixel, down with valid padding, and pools globally", () => {
+  const x = ramp(36, 1);
+  const pool = (name: string, value: object): LayerInit => ({
+    name,
+    input: ["x"],
+    output: [name],
+    layer: { case: "pooling", value } as LayerInit["layer"],
+  });
+  const spec = network(
+    { x: [1, 6, 6] },
+    [
+      pool("caffe", {
+        type: 0,
+        kernelSize: [3n, 3n],
+        stride: [2n, 2n],
+        PoolingPaddingType: { case: "includeLastPixel", value: { paddingAmounts: [0n, 0n] } },
+      }),
+      pool("floor", {
+        type: 0,
+        kernelSize: [3n, 3n],
+        stride: [2n, 2n],
+        PoolingPaddingType: { case: "valid", value: {} },
+      }),
+      pool("mean", { type: 1, globalPooling: true }),
+    ],
+    ["caffe", "floor", "mean"],
+  );
+  const out = run(spec, { x: { shape: [1, 6, 6], values: x } });
+  const max = (rows: number[], cols: number[]) =>
+    Math.max(...rows.flatMap((r) => cols.filter((c) => c < 6).map((c) => x[r * 6 + c])));
+  const windows = [0, 2, 4].map((s) => [s, s + 1, s + 2].filter((i) => i < 6));
+  assert.deepEqual(out.caffe.shape, [1, 3, 3]);
+  assertClose(
+    out.caffe.data as Float32Array,
+    windows.flatMap((rows) => windows.map((cols) => max(rows, cols))),
+    "caffe",
+  );
+  assert.deepEqual(out.floor.shape, [1, 2, 2]);
+  assertClose(out.mean.data as Float32Array, [x.reduce((a, b) => a + b) / 36], "mean");
+});
+
+test("activations, unary functions and batchnorm follow their formulas", () => {
+  const x = [-2, -0.5, 0, 0.5, 3, -7, 1.5, 6];
+  const layer = (name: string, l: LayerInit["layer"]): LayerInit => ({
+    name,
+    input: ["x"],
+    output: [name],
+    layer: l,
+  });
+  const activation = (name: string, type: string, value: object = {}) =>
+    layer(name, {
+      case: "activation",
+      value: { NonlinearityType: { case: type, value } },
+    } as LayerInit["layer"]);
+  const spec = network(
+    { x: [2, 2, 2] },
+    [
+      activation("leaky", "leakyReLU", { alpha: 0.1 }),
+      activation("hard", "sigmoidHard", { alpha: 0.2, beta: 0.5 }),
+      activation("elu", "ELU", { alpha: 1.5 }),
+      activation("prelu", "PReLU", { alpha: weights([0.5, 0.25]) }),
+      layer("clip", { case: "unary", value: { type: 7, alpha: -1 } }),
+      layer("rsqrt", { case: "unary", value: { type: 1, scale: 2, shift: 20 } }),
+      layer("bn", {
+        case: "batchnorm",
+        value: {
+          channels: 2n,
+          epsilon: 0.01,
+          gamma: weights([2, -1]),
+          beta: weights([0.5, 1]),
+          mean: weights([1, -1]),
+          variance: weights([4, 0.25]),
+        },
+      }),
+    ],
+    ["leaky", "hard", "elu", "prelu", "clip", "rsqrt", "bn"],
+  );
+  const out = run(spec, { x: { shape: [2, 2, 2], values: x } });
+  const expect = (name: string, f: (v: number, c: number) => number) =>
+    assertClose(
+      out[name].data as Float32Array,
+      x.map((v, i) => f(v, Math.floor(i / 4))),
+      name,
+    );
+  expect("leaky", (v) => (v >= 0 ? v : 0.1 * v));
+  expect("hard", (v) => Math.min(1, Math.max(0, 0.2 * v + 0.5)));
+  expect("elu", (v) => (v >= 0 ? v : 1.5 * (Math.exp(v) - 1)));
+  expect("prelu", (v, c) => (v >= 0 ? v : [0.5, 0.25][c] * v));
+  expect("clip", (v) => Math.max(-1, v));
+  expect("rsqrt", (v) => 1 / Math.sqrt(2 * v + 20 + 1e-6));
+  const [gamma, beta, mean, variance] = [
+    [2, -1],
+    [0.5, 1],
+    [1, -1],
+    [4, 0.25],
+  ];
+  expect("bn", (v, c) => (gamma[c] * (v - mean[c])) / Math.sqrt(variance[c] + 0.01) + beta[c]);
+});
+
+test("a classifier scales its BGR image, and reports probabilities and the most likely label", () => {
+  const labels = ["cat", "dog", "fox"];
+  const weight = ramp(3 * 12, 0.001, -0.005);
+  const spec = create(ModelSchema, {
+    specificationVersion: 4,
+    description: {
+      input: [
+        {
+          name: "image",
+          type: { Type: { case: "imageType", value: { width: 2n, height: 2n, colorSpace: 30 } } },
+        },
+      ],
+      output: [
+        { name: "label", type: { Type: { case: "stringType", value: {} } } },
+        {
+          name: "probs",
+          type: {
+            Type: {
+              case: "dictionaryType",
+              value: { KeyType: { case: "stringKeyType", value: {} } },
+            },
+          },
+        },
+      ],
+      predictedFeatureName: "label",
+      predictedProbabilitiesName: "probs",
+    },
+    Type: {
+      case: "neuralNetworkClassifier",
+      value: {
+        preprocessing: [
+          {
+            featureName: "image",
+            preprocessor: {
+              case: "scaler",
+              value: { channelScale: 0.5, blueBias: -1, greenBias: 0, redBias: 2 },
+            },
+          },
+        ],
+        ClassLabels: { case: "stringClassLabels", value: { vector: labels } },
+        layers: [
+          {
+            name: "fc",
+            input: ["image"],
+            output: ["scores"],
+            layer: {
+              case: "innerProduct",
+              value: {
+                inputChannels: 12n,
+                outputChannels: 3n,
+                hasBias: true,
+                weights: weights(weight),
+                bias: weights([0.1, -0.2, 0.3]),
+              },
+            },
+          },
+          {
+            name: "softmax",
+            input: ["scores"],
+            output: ["probs"],
+            layer: { case: "softmax", value: {} },
+          },
+        ],
+      },
+    },
+  });
+  const interpreter = NeuralNetworkInterpreter.fromSpec(spec);
+  assert.deepEqual(interpreter.inputs[0], {
+    name: "image",
+    dtype: "fp32",
+    shape: [3, 2, 2],
+    image: true,
+  });
+  const pixels = [10, 200, 30, 40, 255, 0, 128, 64, 5, 90, 180, 220];
+  const out = interpreter.predict({
+    image: { dtype: "fp32", shape: [3, 2, 2], data: Float32Array.from(pixels) },
+  });
+  // Channels in BGR order: blue bias first.
+  const scaled = pixels.map((p, i) => p * 0.5 + [-1, 0, 2][Math.floor(i / 4)]);
+  const scores = [0, 1, 2].map(
+    (o) => [0.1, -0.2, 0.3][o] + scaled.reduce((a, v, i) => a + v * weight[o * 12 + i], 0),
+  );
+  const exp = scores.map((s) => Math.exp(s - Math.max(...scores)));
+  const probs = exp.map((e) => e / exp.reduce((a, b) => a + b));
+  assertClose(out.probs.data as Float32Array, probs, "probs");
+  assert.deepEqual(out.label.data, [labels[probs.indexOf(Math.max(...probs))]]);
+});
+
+test("concat, channel-last flatten, broadcast add, scaled multiply, upsampling and embedding", () => {
+  const a = ramp(2 * 2 * 3, 1);
+  const b = ramp(1 * 2 * 3, 0.5, 1);
+  const bias = [10, 20];
+  const spec = network(
+    { a: [2, 2, 3], b: [1, 2, 3], bias: [2, 1, 1], ids: [1] },
+    [
+      { name: "cat", input: ["a", "b"], output: ["cat"], layer: { case: "concat", value: {} } },
+      {
+        name: "flat",
+        input: ["cat"],
+        output: ["flat"],
+        layer: { case: "flatten", value: { mode: 1 } },
+      },
+      { name: "sum", input: ["a", "bias"], output: ["sum"], layer: { case: "add", value: {} } },
+      {
+        name: "twice",
+        input: ["b"],
+        output: ["twice"],
+        layer: { case: "multiply", value: { alpha: 2 } },
+      },
+      {
+        name: "nearest",
+        input: ["b"],
+        output: ["nearest"],
+        layer: { case: "upsample", value: { scalingFactor: [2n, 2n] } },
+      },
+      {
+        name: "bilinear",
+        input: ["b"],
+        output: ["bilinear"],
+        layer: {
+          case: "upsample",
+          value: { scalingFactor: [2n, 1n], mode: 1, linearUpsampleMode: 1 },
+        },
+      },
+      {
+        name: "emb",
+        input: ["ids"],
+        output: ["emb"],
+        layer: {
+          case: "embedding",
+          value: {
+            inputDim: 3n,
+            outputChannels: 2n,
+            hasBias: true,
+            weights: weights([1, 2, 3, 4, 5, 6]),
+            bias: weights([0.5, 0.25]),
+          },
+        },
+      },
+    ],
+    ["flat", "sum", "twice", "nearest", "bilinear", "emb"],
+  );
+  const out = run(spec, {
+    a: { shape: [2, 2, 3], values: a },
+    b: { shape: [1, 2, 3], values: b },
+    bias: { shape: [2, 1, 1], values: bias },
+    ids: { shape: [1], values: [2] },
+  });
+  const cat = [...a, ...b]; // [3, 2, 3]
+  const channelLast = [0, 1].flatMap((y) =>
+    [0, 1, 2].flatMap((x) => [0, 1, 2].map((c) => cat[(c * 2 + y) * 3 + x])),
+  );
+  assertClose(out.flat.data as Float32Array, channelLast, "flat");
+  assertClose(
+    out.sum.data as Float32Array,
+    a.map((v, i) => v + bias[Math.floor(i / 6)]),
+    "sum",
+  );
+  assertClose(
+    out.twice.data as Float32Array,
+    b.map((v) => 2 * v),
+    "twice",
+  );
+  assert.deepEqual(out.nearest.shape, [1, 4, 6]);
+  assertClose(
+    out.nearest.data as Float32Array,
+    [0, 1, 2, 3].flatMap((y) => [0, 1, 2, 3, 4, 5].map((x) => b[(y >> 1) * 3 + (x >> 1)])),
+    "nearest",
+  );
+  // Aligned corners: output rows 0..3 sample input rows at 0, 1/3, 2/3, 1.
+  assertClose(
+    out.bilinear.data as Float32Array,
+    [0, 1 / 3, 2 / 3, 1].flatMap((t) => [0, 1, 2].map((x) => b[x] * (1 - t) + b[3 + x] * t)),
+    "bilinear",
+  );
+  // Index 2 reads column 2 of the [2, 3] table.
+  assertClose(out.emb.data as Float32Array, [3 + 0.5, 6 + 0.25], "emb");
+});
+
+test("a layer the interpreter cannot run is named before anything runs", () => {
+  const spec = network(
+    { x: [4] },
+    [{ name: "norm", input: ["x"], output: ["y"], layer: { case: "lrn", value: {} } }],
+    ["y"],
+  );
+  assert.throws(
+    () => NeuralNetworkInterpreter.fromSpec(spec),
+    (error: unknown) =>
+      error instanceof UnsupportedError && /layer lrn \(first: "norm"\)/.test(error.message),
+  );
+});
+
+test("quantized neural-network weights run as their decompressed values", async () => {
+  const quantized = await loadModel(join(GOLDEN, "cases/nn_linear8.mlmodel"));
+  const decompressed = await decompressWeights(quantized);
+  try {
+    const a = await loadRunner(quantized);
+    const b = await loadRunner(decompressed);
+    const samples = randomSamples(a.inputs, 2, 3);
+    for (const sample of samples) assert.deepEqual(a.predict(sample), b.predict(sample));
+  } finally {
+    await Promise.all([quantized.close(), decompressed.close()]);
+  }
+});
+
+const MODELS = SHARED && join(SHARED, "models");
+const squeezenet = MODELS && join(MODELS, "apple_squeezenet_fp16/SqueezeNetFP16.mlmodel");
+
+test(
+  "shared neural networks run, and a palettized SqueezeNet agrees with the fp16 one",
+  { skip: !squeezenet || !existsSync(squeezenet) },
+  async () => {
+    if (!MODELS || !squeezenet) return;
+    for (const path of [
+      "mnist_keras_cnn_nn/MNISTClassifier.mlmodel",
+      "mnist_small_nn/MNISTClassifier.mlmodel",
+      "pose_cpm_nn/model_cpm.mlmodel",
+    ]) {
+      const model = await loadModel(join(MODELS, path));
+      const runner = await loadRunner(model);
+      for (const [name, tensor] of Object.entries(
+        runner.predict(randomSamples(runner.inputs, 1)[0]),
+      )) {
+        if (tensor.dtype === "fp32") {
+          assert.ok((tensor.data as Float32Array).every(Number.isFinite), `${path} ${name}`);
+        }
+      }
+      await model.close();
+    }
+    const reference = await loadModel(squeezenet);
+    const candidate = await loadModel(
+      join(MODELS, "apple_squeezenet_int8lut/SqueezeNetInt8LUT.mlmodel"),
+    );
+    const [a, b] = await Promise.all([loadRunner(reference), loadRunner(candidate)]);
+    const samples = randomSamples(a.inputs, 3, 1);
+    const [probs] = compareOutputs(
+      samples.map((s) => a.predict(s)),
+      samples.map((s) => b.predict(s)),
+    ).filter((o) => o.name === "classLabelProbs");
+    assert.ok(probs.snrDb > 15 && probs.top1Agreement === 1, JSON.stringify(probs));
+    await Promise.all([reference.close(), candidate.close()]);
+  },
+);
