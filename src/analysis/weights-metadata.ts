@@ -5,14 +5,15 @@
  */
 import type { MLModel } from "../format/model.js";
 import { numericValues } from "../kernels/values.js";
-import { ELEMENT_TYPES, elementCount, type Tensor } from "../kernels/dtype.js";
+import { ELEMENT_TYPES, elementCount, type ElementType, type Tensor } from "../kernels/dtype.js";
+import { UnsupportedError } from "../errors.js";
 import { BlockGraph } from "../program/graph.js";
 import { constValue, opName } from "../program/ops.js";
 import { tensorTypeInfo } from "../program/types.js";
 import { readTensorValue } from "../program/values.js";
-import { allOperations, functionBlocks, walkOperations } from "../program/walk.js";
-import { isConstexprOp } from "../passes/constexpr.js";
-import { decompressWeights } from "../passes/decompress.js";
+import { functionBlocks, walkOperations } from "../program/walk.js";
+import { evaluateConstexpr, isConstexprOp } from "../passes/constexpr.js";
+import { parameterBindings } from "../passes/decompress.js";
 
 export interface ChildOp {
   name: string;
@@ -73,27 +74,12 @@ function countUnique(values: ArrayLike<number>): number {
 
 /**
  * Metadata of every weight with more elements than the threshold; compressed weights are
- * reported by their decompressed values, under their constexpr output names.
+ * reported by their decompressed values, under their constexpr output names. Each constexpr
+ * chain is evaluated as the walk reaches it, so a compressed model is never decompressed whole.
  */
 export async function getWeightsMetadata(
   model: MLModel,
   options: WeightsMetadataOptions = {},
-): Promise<Map<string, WeightMetadata>> {
-  const program = model.spec.Type.case === "mlProgram" ? model.spec.Type.value : undefined;
-  const compressed =
-    program && [...allOperations(program)].some(({ op }) => isConstexprOp(op.type));
-  if (!compressed) return denseWeightsMetadata(model, options);
-  const dense = await decompressWeights(model);
-  try {
-    return await denseWeightsMetadata(dense, options);
-  } finally {
-    await dense.close();
-  }
-}
-
-async function denseWeightsMetadata(
-  model: MLModel,
-  options: WeightsMetadataOptions,
 ): Promise<Map<string, WeightMetadata>> {
   const threshold = options.weightThreshold ?? 2048;
   const result = new Map<string, WeightMetadata>();
@@ -103,34 +89,76 @@ async function denseWeightsMetadata(
     if (seen.has(functionName)) continue;
     seen.add(functionName);
     const graph = new BlockGraph(block);
+    const feedsConstexpr = (name: string) =>
+      graph.consumers(name).some((child) => isConstexprOp(child.type));
+    // A weight as decompression leaves it: read by some other op (or by none at all).
+    const isWeight = (name: string) => {
+      const consumers = graph.consumers(name);
+      return consumers.length === 0 || consumers.some((child) => !isConstexprOp(child.type));
+    };
+    const wanted = (name: string, dtype: ElementType, shape: readonly (number | null)[]) =>
+      ELEMENT_TYPES[dtype].kind === "float" &&
+      !shape.some((d) => d === null) &&
+      elementCount(shape as number[]) > threshold &&
+      isWeight(name);
+    const report = (name: string, tensor: Tensor) =>
+      result.set(name, weightMetadata(name, tensor, graph));
+    // Values constexpr ops read (constants and results of earlier constexpr ops).
+    const parameters = new Map<string, Tensor>();
     for (const { op } of walkOperations(block)) {
-      const value = constValue(op);
-      const info = tensorTypeInfo(value?.type);
-      if (!value || !info || ELEMENT_TYPES[info.dtype].kind !== "float") continue;
-      if (info.shape.some((d) => d === null) || elementCount(info.shape as number[]) <= threshold)
-        continue;
-      const name = op.outputs[0].name;
-      const tensor = await readTensorValue(value, model, name);
-      const values = numericValues(tensor);
-      const { zeros, ...stats } = statsOf(values);
-      const childOps = graph.consumers(name).map((child) => ({
-        name: opName(child),
-        type: child.type,
-        inputs: Object.entries(child.inputs)
-          .filter(([, argument]) =>
-            argument.arguments.some((a) => a.binding.case === "name" && a.binding.value === name),
-          )
-          .map(([input]) => input),
-      }));
-      result.set(name, {
-        name,
-        value: tensor,
-        stats,
-        sparsity: zeros / values.length,
-        uniqueValues: countUnique(values),
-        childOps,
-      });
+      const label = `op ${op.type} "${opName(op)}"`;
+      if (op.type === "const") {
+        const value = constValue(op);
+        const info = tensorTypeInfo(value?.type);
+        const name = op.outputs[0].name;
+        if (!value || !info) continue;
+        const needed = feedsConstexpr(name);
+        const reported = wanted(name, info.dtype, info.shape);
+        if (!needed && !reported) continue;
+        const tensor = await readTensorValue(value, model, name);
+        if (needed) parameters.set(name, tensor);
+        if (reported) report(name, tensor);
+      } else if (isConstexprOp(op.type)) {
+        const inputs: Record<string, Tensor> = {};
+        for (const [key, binding] of parameterBindings(op)) {
+          if (typeof binding !== "string") {
+            inputs[key] = await readTensorValue(binding, model, label);
+            continue;
+          }
+          const tensor = parameters.get(binding);
+          if (!tensor) throw new UnsupportedError(`${label}: parameter ${key} is not a constant`);
+          inputs[key] = tensor;
+        }
+        const results = evaluateConstexpr(op.type, inputs, label);
+        op.outputs.forEach(({ name }, i) => {
+          const tensor = results[i];
+          if (feedsConstexpr(name)) parameters.set(name, tensor);
+          if (wanted(name, tensor.dtype, tensor.shape)) report(name, tensor);
+        });
+      }
     }
   }
   return result;
+}
+
+function weightMetadata(name: string, tensor: Tensor, graph: BlockGraph): WeightMetadata {
+  const values = numericValues(tensor);
+  const { zeros, ...stats } = statsOf(values);
+  const childOps = graph.consumers(name).map((child) => ({
+    name: opName(child),
+    type: child.type,
+    inputs: Object.entries(child.inputs)
+      .filter(([, argument]) =>
+        argument.arguments.some((a) => a.binding.case === "name" && a.binding.value === name),
+      )
+      .map(([input]) => input),
+  }));
+  return {
+    name,
+    value: tensor,
+    stats,
+    sparsity: zeros / values.length,
+    uniqueValues: countUnique(values),
+    childOps,
+  };
 }

@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { readdirSync } from "node:fs";
 import { join } from "node:path";
+import { decompressWeights } from "../../src/passes/decompress.js";
 import { getWeightsMetadata } from "../../src/analysis/weights-metadata.js";
 import { loadModel } from "../../src/format/model.js";
 import { GOLDEN } from "../support/paths.js";
@@ -56,5 +58,26 @@ test("compressed weights are reported by their decompressed values", async () =>
     assert.deepEqual(fc2.childOps, [{ name: "fc2_cast_fp16", type: "linear", inputs: ["weight"] }]);
   } finally {
     await model.close();
+  }
+});
+
+test("metadata of every compressed golden case equals that of its decompressed model", async () => {
+  const cases = readdirSync(join(GOLDEN, "cases")).filter((name) => name.endsWith(".mlpackage"));
+  assert.ok(cases.length > 0);
+  for (const name of cases) {
+    const model = await loadModel(join(GOLDEN, "cases", name));
+    const dense = await decompressWeights(model);
+    try {
+      const streamed = await getWeightsMetadata(model, { weightThreshold: 0 });
+      const expected = await getWeightsMetadata(dense, { weightThreshold: 0 });
+      assert.deepEqual([...streamed.keys()].sort(), [...expected.keys()].sort(), name);
+      for (const [weight, meta] of expected) {
+        const ours = streamed.get(weight)!;
+        assert.deepEqual(ours.value, meta.value, `${name} ${weight}`);
+        assert.deepEqual(ours.childOps, meta.childOps, `${name} ${weight}`);
+      }
+    } finally {
+      await Promise.all([dense.close(), model.close()]);
+    }
   }
 });
