@@ -3,13 +3,11 @@
  * [C, H, W] (the rank-5 layout's sequence and batch axes are 1), weights are read once, and
  * the arithmetic runs on the same kernels as the ML program interpreter.
  */
-import { FormatError, UnsupportedError } from "../errors.js";
+import { UnsupportedError } from "../errors.js";
 import type {
   ActivationParams,
-  BorderAmounts,
   NeuralNetworkLayer,
   SamePadding,
-  WeightParams,
 } from "../format/gen/NeuralNetwork_pb.js";
 import {
   FlattenLayerParams_FlattenOrder,
@@ -29,13 +27,10 @@ import {
 } from "../kernels/ops/conv.js";
 import { mapBinary, mapUnary, type Dense } from "../kernels/ops/elementwise.js";
 import { concat, transpose, upsampleNearest } from "../kernels/ops/layout.js";
-import { linear, type Gemm } from "../kernels/ops/matmul.js";
+import { linear } from "../kernels/ops/matmul.js";
 import { softmax } from "../kernels/ops/reduce.js";
-import { dequantizeWeightParams } from "../neural/dequantize.js";
-import { fieldLayout } from "../neural/weights.js";
-
-/** A layer ready to run: input blobs in, one output blob out. */
-export type LayerFunction = (inputs: Dense[], multiply: Gemm) => Dense;
+import { borderPads, num, pair, weightValues, type LayerFunction } from "./neural-layer-params.js";
+import { compileShapeLayer } from "./neural-layout-layers.js";
 
 /** The layer types `compileLayer` handles. */
 export const SUPPORTED_LAYERS: ReadonlySet<string> = new Set([
@@ -52,33 +47,28 @@ export const SUPPORTED_LAYERS: ReadonlySet<string> = new Set([
   "multiply",
   "upsample",
   "embedding",
+  "scale",
+  "bias",
+  "loadConstant",
+  "padding",
+  "crop",
+  "lrn",
+  "l2normalize",
+  "mvn",
+  "reshape",
+  "permute",
+  "split",
+  "slice",
+  "average",
+  "max",
+  "min",
+  "dot",
+  "reduce",
 ]);
-
-const num = (v: bigint | number) => Number(v);
-
-/** The values of a layer's weight field as float32 (dequantized when stored quantized). */
-function weightValues(layer: NeuralNetworkLayer, field: string, params?: WeightParams) {
-  if (!params) throw new FormatError(`layer "${layer.name}"`, `has no ${field}`);
-  return dequantizeWeightParams(
-    params,
-    fieldLayout(layer, field),
-    `layer "${layer.name}" ${field}`,
-  );
-}
 
 /** [C, H, W] as the [1, C, H, W] the spatial kernels take, and back. */
 const batched = (x: Dense): Dense => ({ shape: [1, ...x.shape], data: x.data });
 const unbatched = (x: Dense): Dense => ({ shape: x.shape.slice(1), data: x.data });
-
-/** Before/after padding of H and W from explicit border amounts. */
-function borderPads(amounts: BorderAmounts | undefined): [number, number, number, number] {
-  const edges = amounts?.borderAmounts ?? [];
-  const at = (axis: number): [number, number] => [
-    num(edges[axis]?.startEdgeSize ?? 0),
-    num(edges[axis]?.endEdgeSize ?? 0),
-  ];
-  return [...at(0), ...at(1)];
-}
 
 /** TensorFlow-style "same" padding of H and W for input [h, w]. */
 function samePads(
@@ -93,10 +83,6 @@ function samePads(
   const axis = (i: number) =>
     spatialPadding(type, size[i], kernel[i], strides[i], dilations[i], [0, 0]);
   return [...axis(0), ...axis(1)];
-}
-
-function pair(values: bigint[], fallback: number): [number, number] {
-  return values.length >= 2 ? [num(values[0]), num(values[1])] : [fallback, fallback];
 }
 
 function convolution(layer: NeuralNetworkLayer): LayerFunction {
@@ -457,8 +443,6 @@ export function compileLayer(layer: NeuralNetworkLayer): LayerFunction {
     case "embedding":
       return embedding(layer);
     default:
-      throw new UnsupportedError(
-        `layer "${layer.name}": ${type ?? "empty"} layers are not supported`,
-      );
+      return compileShapeLayer(layer);
   }
 }

@@ -17,13 +17,14 @@ import type { Dense } from "../kernels/ops/elementwise.js";
 import { gemm, type Gemm } from "../kernels/ops/matmul.js";
 import { neuralNetworkOf } from "../neural/walk.js";
 import type { ProgramIO } from "./interpreter.js";
-import { compileLayer, SUPPORTED_LAYERS, type LayerFunction } from "./neural-layers.js";
+import type { LayerFunction } from "./neural-layer-params.js";
+import { compileLayer, SUPPORTED_LAYERS } from "./neural-layers.js";
 import { fromTensor, isNumeric } from "./value.js";
 
 interface Step {
   name: string;
   inputs: string[];
-  output: string;
+  outputs: string[];
   run: LayerFunction;
   /** Blobs no later step (nor an output) reads once this one has run. */
   release: string[];
@@ -81,7 +82,7 @@ export class NeuralNetworkInterpreter {
         : (classifier.ClassLabels.value?.vector.map(String) ?? [])
       : [];
     const probabilities =
-      classifier?.labelProbabilityLayerName || steps[steps.length - 1]?.output || "";
+      classifier?.labelProbabilityLayerName || steps[steps.length - 1]?.outputs[0] || "";
     const outputs = (description?.output ?? []).map((feature): OutputPlan => {
       if (classifier && feature.name === description?.predictedFeatureName) {
         return labelOutput(feature, probabilities, labels);
@@ -113,7 +114,14 @@ export class NeuralNetworkInterpreter {
         if (!blob) throw new ConfigError(`layer "${s.name}" reads "${name}" before it is computed`);
         return blob;
       });
-      blobs.set(s.output, s.run(args, this.multiply));
+      const produced = s.run(args, this.multiply);
+      const results = Array.isArray(produced) ? produced : [produced];
+      if (results.length !== s.outputs.length) {
+        throw new ConfigError(
+          `layer "${s.name}" computes ${results.length} outputs, the model names ${s.outputs.length}`,
+        );
+      }
+      s.outputs.forEach((name, i) => blobs.set(name, results[i]));
       for (const name of s.release) blobs.delete(name);
     }
     const result: Record<string, Tensor> = {};
@@ -123,13 +131,14 @@ export class NeuralNetworkInterpreter {
 }
 
 function step(layer: NeuralNetworkLayer): Step {
-  if (layer.output.length !== 1) {
+  // Only split has several outputs.
+  if (layer.output.length === 0 || (layer.output.length > 1 && layer.layer.case !== "split")) {
     throw new UnsupportedError(`layer "${layer.name}" has ${layer.output.length} outputs`);
   }
   return {
     name: layer.name,
     inputs: layer.input,
-    output: layer.output[0],
+    outputs: layer.output,
     run: compileLayer(layer),
     release: [],
   };

@@ -59,12 +59,12 @@ test("a neural network's layers decode into their declared parameters", () => {
 });
 
 test("parameters of weightless layers survive as unknown fields, also inside pipelines", () => {
-  // name "p" (field 1), lrn (field 180) holding localSize = 5 (field 3), a field our schema
-  // leaves out.
-  const lrn = [0x18, 0x05];
-  const layerBytes = Uint8Array.from([0x0a, 0x01, 0x70, 0xa2, 0x0b, lrn.length, ...lrn]);
+  // name "p" (field 1), reorganizeData (field 345) holding blockSize = 2 (field 2), a field our
+  // schema leaves out.
+  const reorganize = [0x10, 0x02];
+  const layerBytes = Uint8Array.from([0x0a, 0x01, 0x70, 0xca, 0x15, reorganize.length, ...reorganize]);
   const layer = fromBinary(NeuralNetworkLayerSchema, layerBytes);
-  assert.equal(layer.layer.case, "lrn");
+  assert.equal(layer.layer.case, "reorganizeData");
   assert.deepEqual(toBinary(NeuralNetworkLayerSchema, layer), layerBytes);
 
   const network = create(ModelSchema, {

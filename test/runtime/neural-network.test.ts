@@ -450,13 +450,14 @@ test("concat, channel-last flatten, broadcast add, scaled multiply, upsampling a
 test("a layer the interpreter cannot run is named before anything runs", () => {
   const spec = network(
     { x: [4] },
-    [{ name: "norm", input: ["x"], output: ["y"], layer: { case: "lrn", value: {} } }],
+    [{ name: "norm", input: ["x"], output: ["y"], layer: { case: "reorganizeData", value: {} } }],
     ["y"],
   );
   assert.throws(
     () => NeuralNetworkInterpreter.fromSpec(spec),
     (error: unknown) =>
-      error instanceof UnsupportedError && /layer lrn \(first: "norm"\)/.test(error.message),
+      error instanceof UnsupportedError &&
+      /layer reorganizeData \(first: "norm"\)/.test(error.message),
   );
 });
 
@@ -511,3 +512,208 @@ test(
     await Promise.all([reference.close(), candidate.close()]);
   },
 );
+
+test("scale, bias, constants, padding, crops and normalizations follow their formulas", () => {
+  const x = ramp(2 * 3 * 4, 0.5, -2); // [2, 3, 4]
+  const at = (c: number, y: number, xx: number) => x[(c * 3 + y) * 4 + xx];
+  const one = (name: string, l: LayerInit["layer"], inputs = ["x"]): LayerInit => ({
+    name,
+    input: inputs,
+    output: [name],
+    layer: l,
+  });
+  const border = (top: bigint, bottom: bigint, left: bigint, right: bigint) => ({
+    borderAmounts: [
+      { startEdgeSize: top, endEdgeSize: bottom },
+      { startEdgeSize: left, endEdgeSize: right },
+    ],
+  });
+  const spec = network(
+    { x: [2, 3, 4], small: [2, 1, 2] },
+    [
+      one("scaled", {
+        case: "scale",
+        value: {
+          shapeScale: [2n],
+          scale: weights([2, -1]),
+          hasBias: true,
+          shapeBias: [1n],
+          bias: weights([0.5]),
+        },
+      }),
+      one("biased", { case: "bias", value: { shape: [1n, 3n, 4n], bias: weights(ramp(12)) } }),
+      one(
+        "constant",
+        { case: "loadConstant", value: { shape: [1n, 1n, 2n], data: weights([7, 8]) } },
+        [],
+      ),
+      one("reflected", {
+        case: "padding",
+        value: {
+          PaddingType: { case: "reflection", value: {} },
+          paddingAmounts: border(1n, 0n, 0n, 2n),
+        },
+      }),
+      one("cropped", { case: "crop", value: { cropAmounts: border(1n, 1n, 0n, 2n) } }),
+      one("croppedLike", { case: "crop", value: { offset: [2n, 1n] } }, ["x", "small"]),
+      one("lrn", { case: "lrn", value: { alpha: 0.5, beta: 0.75, localSize: 3n, k: 2 } }),
+      one("l2", { case: "l2normalize", value: { epsilon: 1e-6 } }),
+      one("mvn", { case: "mvn", value: { normalizeVariance: true, epsilon: 1e-5 } }),
+    ],
+    ["scaled", "biased", "constant", "reflected", "cropped", "croppedLike", "lrn", "l2", "mvn"],
+  );
+  const small = [1, 2, 3, 4];
+  const out = run(spec, {
+    x: { shape: [2, 3, 4], values: x },
+    small: { shape: [2, 1, 2], values: small },
+  });
+  const grid = (shape: number[], f: (c: number, y: number, xx: number) => number) =>
+    Array.from({ length: shape[0] * shape[1] * shape[2] }, (_, i) =>
+      f(Math.floor(i / (shape[1] * shape[2])), Math.floor(i / shape[2]) % shape[1], i % shape[2]),
+    );
+  const check = (
+    name: string,
+    shape: number[],
+    f: (c: number, y: number, xx: number) => number,
+  ) => {
+    assert.deepEqual(out[name].shape, shape, `${name} shape`);
+    assertClose(out[name].data as Float32Array, grid(shape, f), name);
+  };
+  check("scaled", [2, 3, 4], (c, y, xx) => at(c, y, xx) * [2, -1][c] + 0.5);
+  check("biased", [2, 3, 4], (c, y, xx) => at(c, y, xx) + ramp(12)[y * 4 + xx]);
+  assertClose(out.constant.data as Float32Array, [7, 8], "constant");
+  // Reflection: row -1 mirrors row 1, columns 4 and 5 mirror columns 2 and 1.
+  const reflect = (i: number, n: number) => (i < 0 ? -i : i >= n ? 2 * (n - 1) - i : i);
+  check("reflected", [2, 4, 6], (c, y, xx) => at(c, reflect(y - 1, 3), reflect(xx, 4)));
+  check("cropped", [2, 1, 2], (c, y, xx) => at(c, y + 1, xx));
+  check("croppedLike", [2, 1, 2], (c, y, xx) => at(c, y + 2, xx + 1));
+  check("lrn", [2, 3, 4], (c, y, xx) => {
+    const squares = [0, 1].reduce((a, j) => a + at(j, y, xx) ** 2, 0);
+    return at(c, y, xx) / (2 + (0.5 / 3) * squares) ** 0.75;
+  });
+  const norm = Math.sqrt(x.reduce((a, v) => a + v * v, 0) + 1e-6);
+  check("l2", [2, 3, 4], (c, y, xx) => at(c, y, xx) / norm);
+  const channel = (c: number) => x.slice(c * 12, (c + 1) * 12);
+  const mean = (v: number[]) => v.reduce((a, b) => a + b, 0) / v.length;
+  check("mvn", [2, 3, 4], (c, y, xx) => {
+    const values = channel(c);
+    const m = mean(values);
+    return (at(c, y, xx) - m) / Math.sqrt(mean(values.map((v) => (v - m) ** 2)) + 1e-5);
+  });
+});
+
+test("reshape, permute, split, slice, elementwise, dot and reduce move and combine values", () => {
+  const x = ramp(2 * 3 * 4, 1, -5); // [2, 3, 4]
+  const at = (c: number, y: number, xx: number) => x[(c * 3 + y) * 4 + xx];
+  const y = ramp(24, 0.25, 1);
+  const one = (
+    name: string,
+    l: LayerInit["layer"],
+    inputs = ["x"],
+    outputs = [name],
+  ): LayerInit => ({
+    name,
+    input: inputs,
+    output: outputs,
+    layer: l,
+  });
+  const spec = network(
+    { x: [2, 3, 4], y: [2, 3, 4], u: [4], v: [4] },
+    [
+      one("flatFirst", { case: "reshape", value: { targetShape: [1n, 4n, 6n, 1n] } }),
+      one("flatLast", { case: "reshape", value: { targetShape: [4n, 6n, 1n], mode: 1 } }),
+      one("permuted", { case: "permute", value: { axis: [0n, 2n, 3n, 1n] } }),
+      one("split", { case: "split", value: { nOutputs: 2n } }, ["x"], ["first", "second"]),
+      one("sliced", {
+        case: "slice",
+        value: { startIndex: 1n, endIndex: -1n, stride: 2n, axis: 2 },
+      }),
+      one("mean", { case: "average", value: {} }, ["x", "y"]),
+      one("largest", { case: "max", value: {} }, ["x", "y"]),
+      one("cosine", { case: "dot", value: { cosineSimilarity: true } }, ["u", "v"]),
+      one("sumHW", { case: "reduce", value: { mode: 0, axis: 1 } }),
+      one("argmaxC", { case: "reduce", value: { mode: 9, axis: 2 } }),
+      one("l2W", { case: "reduce", value: { mode: 6, axis: 4 } }),
+    ],
+    [
+      "flatFirst",
+      "flatLast",
+      "permuted",
+      "first",
+      "second",
+      "sliced",
+      "mean",
+      "largest",
+      "cosine",
+      "sumHW",
+      "argmaxC",
+      "l2W",
+    ],
+  );
+  const u = [1, 2, 3, 4];
+  const v = [-1, 0.5, 2, 1];
+  const out = run(spec, {
+    x: { shape: [2, 3, 4], values: x },
+    y: { shape: [2, 3, 4], values: y },
+    u: { shape: [4], values: u },
+    v: { shape: [4], values: v },
+  });
+  assert.deepEqual(out.flatFirst.shape, [4, 6, 1]);
+  assertClose(out.flatFirst.data as Float32Array, x, "flatFirst");
+  // Channel last: values in H, W, C order, read back as [H=6, W=1, C=4] and laid out C first.
+  const hwc = [0, 1, 2].flatMap((yy) =>
+    [0, 1, 2, 3].flatMap((xx) => [0, 1].map((c) => at(c, yy, xx))),
+  );
+  assertClose(
+    out.flatLast.data as Float32Array,
+    [0, 1, 2, 3].flatMap((c) => [0, 1, 2, 3, 4, 5].map((h) => hwc[h * 4 + c])),
+    "flatLast",
+  );
+  // [Seq, C, H, W] → [Seq, H, W, C].
+  assert.deepEqual(out.permuted.shape, [3, 4, 2]);
+  assertClose(
+    out.permuted.data as Float32Array,
+    [0, 1, 2].flatMap((yy) => [0, 1, 2, 3].flatMap((xx) => [0, 1].map((c) => at(c, yy, xx)))),
+    "permuted",
+  );
+  assertClose(out.first.data as Float32Array, x.slice(0, 12), "first");
+  assertClose(out.second.data as Float32Array, x.slice(12), "second");
+  // Width 4, from 1 to -1 (that is 3), every second column: column 1 only.
+  assert.deepEqual(out.sliced.shape, [2, 3, 1]);
+  assertClose(
+    out.sliced.data as Float32Array,
+    [0, 1].flatMap((c) => [0, 1, 2].map((yy) => at(c, yy, 1))),
+    "sliced",
+  );
+  assertClose(
+    out.mean.data as Float32Array,
+    x.map((a, i) => (a + y[i]) / 2),
+    "mean",
+  );
+  assertClose(
+    out.largest.data as Float32Array,
+    x.map((a, i) => Math.max(a, y[i])),
+    "largest",
+  );
+  const dot = u.reduce((a, b, i) => a + b * v[i], 0);
+  const length = (w: number[]) => Math.sqrt(w.reduce((a, b) => a + b * b, 0));
+  assertClose(out.cosine.data as Float32Array, [dot / (length(u) * length(v))], "cosine");
+  assert.deepEqual(out.sumHW.shape, [2]); // [C, 1, 1] blobs come out as vectors
+  assertClose(
+    out.sumHW.data as Float32Array,
+    [0, 1].map((c) => x.slice(c * 12, c * 12 + 12).reduce((a, b) => a + b)),
+    "sumHW",
+  );
+  assertClose(
+    out.argmaxC.data as Float32Array,
+    Array.from({ length: 12 }, (_, i) => (x[12 + i] > x[i] ? 1 : 0)),
+    "argmaxC",
+  );
+  assertClose(
+    out.l2W.data as Float32Array,
+    [0, 1].flatMap((c) =>
+      [0, 1, 2].map((yy) => Math.sqrt([0, 1, 2, 3].reduce((a, xx) => a + at(c, yy, xx) ** 2, 0))),
+    ),
+    "l2W",
+  );
+});
