@@ -62,7 +62,15 @@ test("parameters of weightless layers survive as unknown fields, also inside pip
   // name "p" (field 1), reorganizeData (field 345) holding blockSize = 2 (field 2), a field our
   // schema leaves out.
   const reorganize = [0x10, 0x02];
-  const layerBytes = Uint8Array.from([0x0a, 0x01, 0x70, 0xca, 0x15, reorganize.length, ...reorganize]);
+  const layerBytes = Uint8Array.from([
+    0x0a,
+    0x01,
+    0x70,
+    0xca,
+    0x15,
+    reorganize.length,
+    ...reorganize,
+  ]);
   const layer = fromBinary(NeuralNetworkLayerSchema, layerBytes);
   assert.equal(layer.layer.case, "reorganizeData");
   assert.deepEqual(toBinary(NeuralNetworkLayerSchema, layer), layerBytes);
