@@ -94,6 +94,8 @@ function quantizeInBands(
   if (weight.dtype !== "fp16" && weight.dtype !== "fp32") {
     throw new RangeError(`cannot quantize a ${weight.dtype} tensor`);
   }
+  const columns = keep ? undefined : columnRuns(weight, spec);
+  if (columns) return quantizeColumns(weight, spec, scaleShape, columns);
   const traits = ELEMENT_TYPES[spec.dtype];
   const blocks = scaleShape.reduce((a, b) => a * b, 1);
   const kept = keep ? countSetBits(keep, weight.data.length) : weight.data.length;
@@ -154,6 +156,93 @@ function quantizeInBands(
   return result;
 }
 
+/**
+ * For an fp16 matrix quantized per column (per channel along its last axis, as matmul weights
+ * are, whole or in blocks down the rows), the length of the runs its columns make once
+ * transposed, when the SIMD kernel takes them (multiples of 8).
+ */
+function columnRuns(weight: Tensor, spec: LinearQuantizeSpec): number | undefined {
+  const [rows, cols] = weight.shape;
+  if (weight.dtype !== "fp16" || weight.shape.length !== 2 || cols < 2) return undefined;
+  if (spec.blockSizes[1] !== 1) return undefined;
+  const run = spec.blockSizes[0] > 0 ? spec.blockSizes[0] : rows;
+  return run % 8 === 0 ? run : undefined;
+}
+
+/**
+ * Per-column quantization through the row kernels: bands of columns are transposed into rows,
+ * quantized (each element's value depends only on its block, so the result is the same), and
+ * written back in place.
+ */
+function quantizeColumns(
+  weight: Tensor,
+  spec: LinearQuantizeSpec,
+  scaleShape: readonly number[],
+  run: number,
+): LinearQuantized {
+  const [rows, cols] = weight.shape;
+  const halves = weight.data as Uint16Array;
+  const traits = ELEMENT_TYPES[spec.dtype];
+  const rowBlocks = rows / run;
+  const blocks = rowBlocks * cols;
+  const data = new traits.array!(rows * cols) as Int8Array | Uint8Array;
+  const scaleData = new Uint16Array(blocks);
+  const hasZeroPoint = spec.mode === "linear" || traits.kind !== "signed";
+  const zeroPointData = hasZeroPoint
+    ? (new traits.array!(blocks) as Int8Array | Uint8Array)
+    : undefined;
+  const bandColumns = Math.max(1, Math.min(cols, Math.floor(BAND_ELEMENTS / rows)));
+  const transposed = new Uint16Array(bandColumns * rows);
+  const bandData = new traits.array!(bandColumns * rows) as Int8Array | Uint8Array;
+  const bandScales = new Uint16Array(bandColumns * rowBlocks);
+  const bandZeroPoints =
+    zeroPointData && (new traits.array!(bandColumns * rowBlocks) as Int8Array | Uint8Array);
+  let signal = 0;
+  let noise = 0;
+  for (let first = 0; first < cols; first += bandColumns) {
+    const width = Math.min(bandColumns, cols - first);
+    // In tiles of rows, so that both sides stay in cache.
+    for (let top = 0; top < rows; top += TILE_ROWS) {
+      const bottom = Math.min(rows, top + TILE_ROWS);
+      for (let c = 0; c < width; c++) {
+        for (let r = top; r < bottom; r++) transposed[c * rows + r] = halves[r * cols + first + c];
+      }
+    }
+    const band = quantizeBand(
+      { dtype: "fp16", shape: [width, rows], data: transposed.subarray(0, width * rows) },
+      { ...spec, blockSizes: [1, spec.blockSizes[0]] },
+      [width, rowBlocks],
+      {
+        data: bandData.subarray(0, width * rows),
+        scales: bandScales.subarray(0, width * rowBlocks),
+        zeroPoints: bandZeroPoints?.subarray(0, width * rowBlocks),
+      },
+    );
+    signal += band.signal;
+    noise += band.noise;
+    for (let top = 0; top < rows; top += TILE_ROWS) {
+      const bottom = Math.min(rows, top + TILE_ROWS);
+      for (let r = top; r < bottom; r++) {
+        for (let c = 0; c < width; c++) data[r * cols + first + c] = bandData[c * rows + r];
+      }
+    }
+    for (let c = 0; c < width; c++) {
+      for (let b = 0; b < rowBlocks; b++) {
+        scaleData[b * cols + first + c] = bandScales[c * rowBlocks + b];
+        if (zeroPointData) zeroPointData[b * cols + first + c] = bandZeroPoints![c * rowBlocks + b];
+      }
+    }
+  }
+  const result: LinearQuantized = {
+    data: { dtype: spec.dtype, shape: weight.shape, data },
+    scale: { dtype: "fp16", shape: [...scaleShape], data: scaleData },
+    snrDb: noise === 0 ? Infinity : 10 * Math.log10(signal / noise),
+  };
+  if (zeroPointData)
+    result.zeroPoint = { dtype: spec.dtype, shape: [...scaleShape], data: zeroPointData };
+  return result;
+}
+
 /** Appends the values of elements start..end-1 that `keep` sets; returns the new length. */
 function appendKept(
   band: Int8Array | Uint8Array,
@@ -170,6 +259,9 @@ function appendKept(
   }
   return at;
 }
+
+/** Rows per tile of the transpositions of quantizeColumns. */
+const TILE_ROWS = 32;
 
 /** Elements per band of rows (see linearQuantize). */
 const BAND_ELEMENTS = 1 << 18;

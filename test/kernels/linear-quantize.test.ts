@@ -128,6 +128,15 @@ test("the row-wise kernel matches the element-wise reference bit for bit", () =>
         [1, 5, 1, 2],
       ],
     ],
+    // Per column (matmul weights): transposed into rows for the SIMD kernel when fp16.
+    [
+      [16, 40],
+      [
+        [0, 1],
+        [8, 1],
+        [4, 1],
+      ],
+    ],
   ];
   let seed = 7;
   for (const [shape, blockSizesList] of shapes) {
@@ -212,18 +221,19 @@ function assertSameQuantization(
 }
 
 test("weights larger than a band quantize as the element-wise reference does", () => {
-  const shape = [300, 1000];
-  const floats = randomFloats(300 * 1000, 99);
+  const shape = [304, 1000];
+  const floats = randomFloats(304 * 1000, 99);
   for (const weight of [
     { dtype: "fp32" as const, shape, data: floats },
     { dtype: "fp16" as const, shape, data: floatToHalfArray(floats) },
   ]) {
     for (const blockSizes of [
       [1, 0],
-      [3, 0],
+      [19, 0],
       [2, 8],
       [0, 0],
       [0, 1],
+      [16, 1],
     ]) {
       for (const [mode, dtype] of [
         ["linear_symmetric", "int8"],
