@@ -7,6 +7,7 @@
 import { ELEMENT_TYPES, type ElementType, type Tensor } from "./dtype.js";
 import { floatToHalf, halfToFloat, halfToFloatArray, roundToHalf } from "./fp16.js";
 import { SimdHalfTensor } from "./linear-quantize-simd.js";
+import { snrDb } from "./snr.js";
 import { ROUNDING_BIAS, roundHalfEven } from "./rounding.js";
 import { countSetBits } from "./sparse.js";
 
@@ -149,7 +150,7 @@ function quantizeInBands(
   const result: LinearQuantized = {
     data: { dtype: spec.dtype, shape: keep ? [kept] : shape, data },
     scale: { dtype: weight.dtype, shape: scaleShape, data: scaleData },
-    snrDb: noise === 0 ? Infinity : 10 * Math.log10(signal / noise),
+    snrDb: snrDb(signal, noise),
   };
   if (zeroPointData)
     result.zeroPoint = { dtype: spec.dtype, shape: scaleShape, data: zeroPointData };
@@ -236,7 +237,7 @@ function quantizeColumns(
   const result: LinearQuantized = {
     data: { dtype: spec.dtype, shape: weight.shape, data },
     scale: { dtype: "fp16", shape: [...scaleShape], data: scaleData },
-    snrDb: noise === 0 ? Infinity : 10 * Math.log10(signal / noise),
+    snrDb: snrDb(signal, noise),
   };
   if (zeroPointData)
     result.zeroPoint = { dtype: spec.dtype, shape: [...scaleShape], data: zeroPointData };

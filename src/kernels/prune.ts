@@ -8,6 +8,7 @@ import { UnsupportedError } from "../errors.js";
 import { elementCount, type Tensor } from "./dtype.js";
 import { doubleToHalf, floatToHalf, halfToFloat, halfToFloatArray } from "./fp16.js";
 import { SimdHalfPruner } from "./prune-simd.js";
+import { snrDb } from "./snr.js";
 
 /** A weight that pruning can handle. fp16 data holds raw half patterns. */
 export type PrunableTensor = Tensor & {
@@ -25,7 +26,12 @@ export interface SparseWeight {
 
 /** Either the pruned weight, or why coremltools would leave this weight dense. */
 export type PruneResult =
-  | { readonly kind: "sparse"; readonly weight: SparseWeight }
+  | {
+      readonly kind: "sparse";
+      readonly weight: SparseWeight;
+      /** The dense weight against its pruned form (set by `prune`). */
+      readonly snrDb?: number;
+    }
   | { readonly kind: "skipped"; readonly reason: string };
 
 export function isPrunable(tensor: Tensor): tensor is PrunableTensor {
@@ -372,14 +378,29 @@ export type PruneSpec =
   | { readonly kind: "n:m"; readonly n: number; readonly m: number; readonly dim: 0 | 1 };
 
 export function prune(weight: PrunableTensor, spec: PruneSpec): PruneResult {
-  switch (spec.kind) {
-    case "threshold":
-      return pruneByThreshold(weight, spec.threshold, spec.minimumSparsity);
-    case "magnitude":
-      return pruneByMagnitude(weight, spec.targetSparsity, spec.block);
-    case "n:m":
-      return pruneNM(weight, spec.n, spec.m, spec.dim);
+  const result =
+    spec.kind === "threshold"
+      ? pruneByThreshold(weight, spec.threshold, spec.minimumSparsity)
+      : spec.kind === "magnitude"
+        ? pruneByMagnitude(weight, spec.targetSparsity, spec.block)
+        : pruneNM(weight, spec.n, spec.m, spec.dim);
+  if (result.kind !== "sparse") return result;
+  return { ...result, snrDb: pruningSnrDb(weight, result.weight.mask) };
+}
+
+/** SNR of a weight against its pruned form: the pruned values are the noise. */
+function pruningSnrDb(weight: PrunableTensor, mask: Uint8Array): number {
+  const data = weight.data;
+  const value =
+    weight.dtype === "fp16" ? (i: number) => halfToFloat(data[i]) : (i: number) => data[i];
+  let signal = 0;
+  let noise = 0;
+  for (let i = 0; i < data.length; i++) {
+    const squared = value(i) ** 2;
+    signal += squared;
+    if (((mask[i >> 3] >> (i & 7)) & 1) === 0) noise += squared;
   }
+  return snrDb(signal, noise);
 }
 
 /** The dense values of a sparse weight (zeros where the mask is 0). */

@@ -24,16 +24,19 @@ import {
   type GroupLayout,
 } from "../kernels/palettize/layout.js";
 import {
+  accumulatePaletteError,
   maxDistinctPerGroup,
   nbitsForDistinct,
   palettizeGroups,
   PALETTE_NBITS,
+  rounding,
   type GroupsInput,
   type GroupsPalette,
   type ValueType,
 } from "../kernels/palettize/modes.js";
 import "../kernels/palettize/tasks.js";
 import { doubleToHalf, halfToFloat, roundToHalf } from "../kernels/fp16.js";
+import { snrDb } from "../kernels/snr.js";
 import { numericValues } from "../kernels/values.js";
 import type { WorkerPool } from "../parallel/pool.js";
 import { platform } from "../platform/index.js";
@@ -107,8 +110,10 @@ export const palettizer: WeightCompressor<OpPalettizerConfig> = {
     if (weight.joint) checkJoint(weight, config);
     const palette = await palettize(weight, config, pool);
     if (!palette) return undefined;
-    if (weight.joint) return { ops: sparseOps(weight, palette.palette) };
-    return { ops: buildOps(weight, palette.palette, palette.scale) };
+    const ops = weight.joint
+      ? sparseOps(weight, palette.palette)
+      : buildOps(weight, palette.palette, palette.scale);
+    return { ops, snrDb: palette.snrDb };
   },
 };
 
@@ -194,7 +199,9 @@ async function palettize(
   weight: WeightCandidate,
   config: OpPalettizerConfig,
   pool: WorkerPool | undefined,
-): Promise<{ palette: Palette; scale?: { data: Float64Array; shape: number[] } } | undefined> {
+): Promise<
+  { palette: Palette; scale?: { data: Float64Array; shape: number[] }; snrDb?: number } | undefined
+> {
   const { tensor } = weight;
   const channelAxis = channelAxisOf(weight, config);
   if (channelAxis === undefined) return undefined;
@@ -242,7 +249,7 @@ async function palettize(
   const groupedValues = () => grouped ?? Float64Array.from(groupedHalf!, halfToFloat);
   let result: GroupsPalette & { nbits: number; packed?: boolean };
   if (config.mode === "custom") {
-    result = customPalette(weight.name, groupedValues(), layout, config);
+    result = customPalette(weight.name, groupedValues(), layout, config, valueType);
   } else {
     let nbits = config.nbits;
     if (config.mode === "unique") {
@@ -275,6 +282,8 @@ async function palettize(
       packed: result.packed ?? false,
     },
     scale,
+    // Errors of normalized values tell the weight's own only when weighted by the scales.
+    snrDb: scale && !pointWeights ? undefined : snrDb(result.signal, result.noise),
   };
 }
 
@@ -344,6 +353,8 @@ async function runGroups(
   const lut = new Float64Array(input.groupCount * entries);
   const indices = new Uint8Array(packed ? Math.ceil((points * input.nbits) / 8) : points);
   const jobs: Promise<void>[] = [];
+  let signal = 0;
+  let noise = 0;
   for (let c = 0; c < chunks; c++) {
     const first = firstGroup(c);
     const end = firstGroup(c + 1);
@@ -366,11 +377,13 @@ async function runGroups(
       pool.runPrepared<GroupsPalette>("palettizeGroups", prepare).then((part) => {
         lut.set(part.lut, first * entries);
         indices.set(part.indices, packed ? bitOffset(c) / 8 : from / input.clusterDim);
+        signal += part.signal;
+        noise += part.noise;
       }),
     );
   }
   await Promise.all(jobs);
-  return { lut, indices, packed };
+  return { lut, indices, packed, signal, noise };
 }
 
 /** The buffers of a chunk's input arrays (each a whole buffer of its own). */
@@ -385,6 +398,7 @@ function customPalette(
   grouped: Float64Array,
   layout: GroupLayout,
   config: OpPalettizerConfig,
+  valueType: ValueType,
 ): GroupsPalette & { nbits: number } {
   const { groupCount, clusterDim } = layout;
   const groupLength = grouped.length / groupCount;
@@ -429,7 +443,10 @@ function customPalette(
       indices[g * points + i] = index;
     }
   });
-  return { lut, indices, nbits };
+  const sums = { signal: 0, noise: 0 };
+  const round = rounding(valueType);
+  accumulatePaletteError((i) => grouped[i], grouped.length, lut, indices, clusterDim, round, sums);
+  return { lut, indices, nbits, ...sums };
 }
 
 /** The weight's element type for table values. */

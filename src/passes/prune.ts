@@ -127,7 +127,7 @@ export async function pruneWeights(
               )
             : prune(tensor, spec);
         if (result.kind === "skipped") return undefined;
-        return { ops: [sparseToDenseOp(weight, result.weight)] };
+        return { ops: [sparseToDenseOp(weight, result.weight)], snrDb: result.snrDb };
       },
     },
     { ...options, minimumTarget: raiseTarget },

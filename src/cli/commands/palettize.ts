@@ -12,10 +12,9 @@ import {
   type PalettizerOptions,
 } from "../../config/index.js";
 import { ConfigError } from "../../errors.js";
-import type { WeightReport } from "../../passes/driver.js";
 import { palettizeWeights } from "../../passes/palettize.js";
 import { parseTarget } from "../../program/targets.js";
-import { formatBytes, formatTable } from "../format.js";
+import { compressionSummary } from "../report.js";
 import { printJson } from "../run.js";
 import { runCompression } from "../compression.js";
 import { CHECK_OPTION, checkCount, renderComparison } from "../check.js";
@@ -114,29 +113,6 @@ function describe(config: OpPalettizerConfig): string {
   return parts.join(" ");
 }
 
-function printTable(weights: WeightReport[], sizeBefore: number, sizeAfter: number): void {
-  const rows = weights.map((w) => [
-    w.name,
-    `${w.dtype}[${w.shape.join(",")}]`,
-    describe(w.config as OpPalettizerConfig),
-    formatBytes(w.bytesBefore),
-    formatBytes(w.bytesAfter),
-  ]);
-  const before = weights.reduce((s, w) => s + w.bytesBefore, 0);
-  const after = weights.reduce((s, w) => s + w.bytesAfter, 0);
-  rows.push(["total", `${weights.length} weights`, "", formatBytes(before), formatBytes(after)]);
-  process.stdout.write(
-    `${formatTable(["weight", "type", "config", "before", "after"], rows, [
-      "left",
-      "left",
-      "left",
-      "right",
-      "right",
-    ])}\n`,
-  );
-  process.stdout.write(`model size: ${formatBytes(sizeBefore)} -> ${formatBytes(sizeAfter)}\n`);
-}
-
 export function registerPalettize(program: Command): void {
   program
     .command("palettize")
@@ -179,7 +155,7 @@ export function registerPalettize(program: Command): void {
         }));
         printJson({ input, output: flags.output, ...outcome, weights });
       } else {
-        printTable(outcome.weights, outcome.sizeBefore, outcome.sizeAfter);
+        process.stdout.write(compressionSummary(outcome, (c) => describe(c as OpPalettizerConfig)));
         if (outcome.check) process.stdout.write(`${renderComparison(outcome.check)}\n`);
       }
     });

@@ -9,7 +9,7 @@ import {
 import { ConfigError } from "../../errors.js";
 import { WorkerPool } from "../../parallel/pool.js";
 import { pruneWeights } from "../../passes/prune.js";
-import { compressionTable } from "../report.js";
+import { compressionSummary } from "../report.js";
 import { printJson } from "../run.js";
 import { runCompression } from "../compression.js";
 import { CHECK_OPTION, checkCount, renderComparison } from "../check.js";
@@ -155,7 +155,7 @@ export function registerPrune(program: Command): void {
       if (options.json) {
         printJson({ input, output: options.output, ...outcome });
       } else {
-        process.stdout.write(`${compressionTable(outcome)}\nwrote ${options.output}\n`);
+        process.stdout.write(`${compressionSummary(outcome)}wrote ${options.output}\n`);
         if (outcome.check) process.stdout.write(`${renderComparison(outcome.check)}\n`);
       }
     });

@@ -9,11 +9,10 @@ import {
   type OptimizationConfig,
 } from "../../config/index.js";
 import { ConfigError } from "../../errors.js";
-import type { WeightReport } from "../../passes/driver.js";
 import { linearQuantizeWeights } from "../../passes/linear-quantize.js";
 import { WorkerPool } from "../../parallel/pool.js";
 import { parseTarget } from "../../program/targets.js";
-import { formatBytes, formatNumber, formatTable } from "../format.js";
+import { compressionSummary } from "../report.js";
 import { printJson } from "../run.js";
 import { runCompression } from "../compression.js";
 import { CHECK_OPTION, checkCount, renderComparison } from "../check.js";
@@ -136,38 +135,6 @@ function describe(config: OpLinearQuantizerConfig): string {
   return `${config.dtype} ${config.mode} ${config.granularity}${block}`;
 }
 
-function printTable(weights: WeightReport[], sizeBefore: number, sizeAfter: number): void {
-  const rows = weights.map((w) => [
-    w.name,
-    `${w.dtype}[${w.shape.join(",")}]`,
-    describe(w.config as OpLinearQuantizerConfig),
-    formatBytes(w.bytesBefore),
-    formatBytes(w.bytesAfter),
-    w.snrDb === undefined ? "" : formatNumber(w.snrDb, 1),
-  ]);
-  const before = weights.reduce((s, w) => s + w.bytesBefore, 0);
-  const after = weights.reduce((s, w) => s + w.bytesAfter, 0);
-  rows.push([
-    "total",
-    `${weights.length} weights`,
-    "",
-    formatBytes(before),
-    formatBytes(after),
-    "",
-  ]);
-  process.stdout.write(
-    `${formatTable(["weight", "type", "config", "before", "after", "SNR dB"], rows, [
-      "left",
-      "left",
-      "left",
-      "right",
-      "right",
-      "right",
-    ])}\n`,
-  );
-  process.stdout.write(`model size: ${formatBytes(sizeBefore)} -> ${formatBytes(sizeAfter)}\n`);
-}
-
 export function registerQuantize(program: Command): void {
   const collect = (value: string, previous: string[]) => [...previous, value];
   program
@@ -220,7 +187,9 @@ export function registerQuantize(program: Command): void {
       if (flags.json) {
         printJson({ input, output: flags.output, ...outcome });
       } else {
-        printTable(outcome.weights, outcome.sizeBefore, outcome.sizeAfter);
+        process.stdout.write(
+          compressionSummary(outcome, (c) => describe(c as OpLinearQuantizerConfig)),
+        );
         if (outcome.check) process.stdout.write(`${renderComparison(outcome.check)}\n`);
       }
     });

@@ -49,6 +49,33 @@ export interface GroupsPalette {
   lut: Float64Array;
   /** One entry index per point, groups back to back (packed with `packIndices`). */
   indices: Uint8Array;
+  /**
+   * Σ v² and Σ (v − its entry)² over all values (each weighted by its point weight), with the
+   * entries rounded to the weight's type as the table stores them.
+   */
+  signal: number;
+  noise: number;
+}
+
+/** Adds a group's squared values and squared errors against its table to `sums`. */
+export function accumulatePaletteError(
+  value: (i: number) => number,
+  count: number,
+  lut: ArrayLike<number>,
+  indices: ArrayLike<number>,
+  clusterDim: number,
+  round: (x: number) => number,
+  sums: { signal: number; noise: number },
+  weights?: ArrayLike<number>,
+): void {
+  for (let i = 0; i < count; i++) {
+    const v = value(i);
+    const point = Math.floor(i / clusterDim);
+    const d = v - round(lut[indices[point] * clusterDim + (i % clusterDim)]);
+    const w = weights ? weights[i] : 1;
+    sums.signal += w * v * v;
+    sums.noise += w * d * d;
+  }
 }
 
 export function palettizeGroups(input: GroupsInput): GroupsPalette {
@@ -59,6 +86,8 @@ export function palettizeGroups(input: GroupsInput): GroupsPalette {
   const groupLength = length / groupCount;
   const lut = new Float64Array(groupCount * entries * clusterDim);
   const indices = new Uint8Array(length / clusterDim);
+  const round = rounding(input.valueType);
+  const sums = { signal: 0, noise: 0 };
   for (let g = 0; g < groupCount; g++) {
     const start = g * groupLength;
     const half = halfBits?.subarray(start, start + groupLength);
@@ -67,6 +96,8 @@ export function palettizeGroups(input: GroupsInput): GroupsPalette {
     const groupIndices = indices.subarray(start / clusterDim, (start + groupLength) / clusterDim);
     if (half && !weights && clusterDim === 1 && input.mode !== "uniform") {
       halfGroup(input.mode, half, entries, groupLut, groupIndices);
+      const value = (i: number) => halfToFloat(half[i]);
+      accumulatePaletteError(value, groupLength, groupLut, groupIndices, 1, round, sums);
       continue;
     }
     const group = values
@@ -76,8 +107,20 @@ export function palettizeGroups(input: GroupsInput): GroupsPalette {
     else if (clusterDim > 1)
       vectorGroup(input.mode, group, clusterDim, entries, groupLut, groupIndices);
     else scalarGroup(input.mode, group, weights, entries, groupLut, groupIndices);
+    const value = (i: number) => group[i];
+    accumulatePaletteError(
+      value,
+      groupLength,
+      groupLut,
+      groupIndices,
+      clusterDim,
+      round,
+      sums,
+      weights,
+    );
   }
-  return { lut, indices: input.packIndices ? packSubByte(indices, nbits) : indices };
+  const packed = input.packIndices ? packSubByte(indices, nbits) : indices;
+  return { lut, indices: packed, ...sums };
 }
 
 /** Per-thread map from half pattern to table entry, for the group being indexed. */
@@ -112,7 +155,7 @@ function halfGroup(
 }
 
 /** Rounding after each arithmetic step, as numpy computes in the weight's dtype. */
-function rounding(type: ValueType): (x: number) => number {
+export function rounding(type: ValueType): (x: number) => number {
   if (type === "fp16") return roundToHalf;
   if (type === "fp32") return Math.fround;
   return (x) => x;
