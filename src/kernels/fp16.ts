@@ -51,6 +51,11 @@ function table(): Float32Array {
   return halfToFloatTable;
 }
 
+/** Every half pattern's value, indexed by the pattern (for hot loops; not to be modified). */
+export function halfValueTable(): Float32Array {
+  return table();
+}
+
 /** The value of one half bit pattern. */
 export function halfToFloat(bits: number): number {
   return table()[bits & 0xffff];

@@ -6,7 +6,13 @@
  */
 import { UnsupportedError } from "../errors.js";
 import { elementCount, type Tensor } from "./dtype.js";
-import { doubleToHalf, floatToHalf, halfToFloat, halfToFloatArray } from "./fp16.js";
+import {
+  doubleToHalf,
+  floatToHalf,
+  halfToFloat,
+  halfToFloatArray,
+  halfValueTable,
+} from "./fp16.js";
 import { SimdHalfPruner } from "./prune-simd.js";
 import { snrDb } from "./snr.js";
 
@@ -29,7 +35,7 @@ export type PruneResult =
   | {
       readonly kind: "sparse";
       readonly weight: SparseWeight;
-      /** The dense weight against its pruned form (set by `prune`). */
+      /** The dense weight against its pruned form (always set by `prune`). */
       readonly snrDb?: number;
     }
   | { readonly kind: "skipped"; readonly reason: string };
@@ -178,16 +184,20 @@ function absolute(values: Float32Array): Float32Array {
  * a magnitude is a pattern's low 15 bits, whose integer order is the numeric order (NaNs
  * last), so one histogram gives every order statistic and no values need decoding.
  */
-function pruneHalvesByMagnitude(bits: Uint16Array, targetSparsity: number): SparseWeight {
+function pruneHalvesByMagnitude(
+  bits: Uint16Array,
+  targetSparsity: number,
+): { weight: SparseWeight; snrDb?: number } {
   const q = targetSparsity * 100;
   // Magnitude patterns up to this one are pruned (-1: none).
   let limitKey = q === 100 ? 0xffff : -1;
+  let histogram: Uint32Array | undefined;
   if (q !== 0 && q !== 100) {
-    const histogram = new Uint32Array(0x8000);
+    histogram = new Uint32Array(0x8000);
     for (let i = 0; i < bits.length; i++) histogram[bits[i] & 0x7fff]++;
     const kthSmallestOf = (k: number) => {
       let key = 0;
-      for (let before = 0; before + histogram[key] <= k; key++) before += histogram[key];
+      for (let before = 0; before + histogram![key] <= k; key++) before += histogram![key];
       return halfToFloat(key);
     };
     const limit = percentile(bits.length, kthSmallestOf, q, FP16);
@@ -202,7 +212,22 @@ function pruneHalvesByMagnitude(bits: Uint16Array, targetSparsity: number): Spar
     kept: 0,
   };
   const total = sparsifyHalves(bits, limitKey, prunedNaN, done, mask, data, kept);
-  return { mask, nonzeroData: data.slice(0, total) };
+  const weight = { mask, nonzeroData: data.slice(0, total) };
+  return histogram ? { weight, snrDb: histogramSnrDb(histogram, limitKey) } : { weight };
+}
+
+/** The pruning's SNR from the magnitude histogram: patterns up to `limitKey` are the noise. */
+function histogramSnrDb(histogram: Uint32Array, limitKey: number): number {
+  const value = halfValueTable();
+  let signal = 0;
+  let noise = 0;
+  for (let key = 0; key < histogram.length; key++) {
+    if (histogram[key] === 0) continue; // also keeps absent infinities out
+    const energy = histogram[key] * value[key] * value[key];
+    signal += energy;
+    if (key <= limitKey) noise += energy;
+  }
+  return snrDb(signal, noise);
 }
 
 /** WebAssembly SIMD for sparsifyHalves, where available. */
@@ -301,7 +326,7 @@ export function pruneByMagnitude(
   if (!block && weight.dtype === "fp16") {
     return {
       kind: "sparse",
-      weight: pruneHalvesByMagnitude(weight.data as Uint16Array, targetSparsity),
+      ...pruneHalvesByMagnitude(weight.data as Uint16Array, targetSparsity),
     };
   }
   const values = valuesOf(weight);
@@ -384,23 +409,28 @@ export function prune(weight: PrunableTensor, spec: PruneSpec): PruneResult {
       : spec.kind === "magnitude"
         ? pruneByMagnitude(weight, spec.targetSparsity, spec.block)
         : pruneNM(weight, spec.n, spec.m, spec.dim);
-  if (result.kind !== "sparse") return result;
-  return { ...result, snrDb: pruningSnrDb(weight, result.weight.mask) };
+  if (result.kind !== "sparse" || result.snrDb !== undefined) return result;
+  return { ...result, snrDb: pruningSnrDb(weight, result.weight.nonzeroData) };
 }
 
 /** SNR of a weight against its pruned form: the pruned values are the noise. */
-function pruningSnrDb(weight: PrunableTensor, mask: Uint8Array): number {
-  const data = weight.data;
-  const value =
-    weight.dtype === "fp16" ? (i: number) => halfToFloat(data[i]) : (i: number) => data[i];
-  let signal = 0;
-  let noise = 0;
-  for (let i = 0; i < data.length; i++) {
-    const squared = value(i) ** 2;
-    signal += squared;
-    if (((mask[i >> 3] >> (i & 7)) & 1) === 0) noise += squared;
+function pruningSnrDb(weight: PrunableTensor, kept: Uint16Array | Float32Array): number {
+  const signal = sumOfSquares(weight.data, weight.dtype === "fp16");
+  return snrDb(signal, Math.max(0, signal - sumOfSquares(kept, weight.dtype === "fp16")));
+}
+
+function sumOfSquares(data: Uint16Array | Float32Array, halves: boolean): number {
+  let sum = 0;
+  if (halves) {
+    const value = halfValueTable();
+    for (let i = 0; i < data.length; i++) {
+      const v = value[data[i]];
+      sum += v * v;
+    }
+  } else {
+    for (let i = 0; i < data.length; i++) sum += data[i] * data[i];
   }
-  return snrDb(signal, noise);
+  return sum;
 }
 
 /** The dense values of a sparse weight (zeros where the mask is 0). */

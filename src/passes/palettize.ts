@@ -445,7 +445,7 @@ function customPalette(
   });
   const sums = { signal: 0, noise: 0 };
   const round = rounding(valueType);
-  accumulatePaletteError((i) => grouped[i], grouped.length, lut, indices, clusterDim, round, sums);
+  accumulatePaletteError(grouped, lut, indices, clusterDim, round, sums);
   return { lut, indices, nbits, ...sums };
 }
 

@@ -57,25 +57,40 @@ export interface GroupsPalette {
   noise: number;
 }
 
-/** Adds a group's squared values and squared errors against its table to `sums`. */
+/** Running sums of squared values and squared errors. */
+export interface ErrorSums {
+  signal: number;
+  noise: number;
+}
+
+/**
+ * Adds a group's squared values and squared errors against its table to `sums` (each value
+ * weighted by `weights`, when given), with the table rounded as stored.
+ */
 export function accumulatePaletteError(
-  value: (i: number) => number,
-  count: number,
-  lut: ArrayLike<number>,
-  indices: ArrayLike<number>,
+  values: Float64Array,
+  lut: Float64Array,
+  indices: Uint8Array,
   clusterDim: number,
   round: (x: number) => number,
-  sums: { signal: number; noise: number },
-  weights?: ArrayLike<number>,
+  sums: ErrorSums,
+  weights?: Float64Array,
 ): void {
-  for (let i = 0; i < count; i++) {
-    const v = value(i);
-    const point = Math.floor(i / clusterDim);
-    const d = v - round(lut[indices[point] * clusterDim + (i % clusterDim)]);
-    const w = weights ? weights[i] : 1;
-    sums.signal += w * v * v;
-    sums.noise += w * d * d;
+  const stored = lut.map(round);
+  let signal = 0;
+  let noise = 0;
+  for (let point = 0, i = 0; point < indices.length; point++) {
+    const entry = indices[point] * clusterDim;
+    for (let d = 0; d < clusterDim; d++, i++) {
+      const v = values[i];
+      const e = v - stored[entry + d];
+      const w = weights ? weights[i] : 1;
+      signal += w * v * v;
+      noise += w * e * e;
+    }
   }
+  sums.signal += signal;
+  sums.noise += noise;
 }
 
 export function palettizeGroups(input: GroupsInput): GroupsPalette {
@@ -95,9 +110,7 @@ export function palettizeGroups(input: GroupsInput): GroupsPalette {
     const groupLut = lut.subarray(g * entries * clusterDim, (g + 1) * entries * clusterDim);
     const groupIndices = indices.subarray(start / clusterDim, (start + groupLength) / clusterDim);
     if (half && !weights && clusterDim === 1 && input.mode !== "uniform") {
-      halfGroup(input.mode, half, entries, groupLut, groupIndices);
-      const value = (i: number) => halfToFloat(half[i]);
-      accumulatePaletteError(value, groupLength, groupLut, groupIndices, 1, round, sums);
+      halfGroup(input.mode, half, entries, groupLut, groupIndices, round, sums);
       continue;
     }
     const group = values
@@ -107,17 +120,7 @@ export function palettizeGroups(input: GroupsInput): GroupsPalette {
     else if (clusterDim > 1)
       vectorGroup(input.mode, group, clusterDim, entries, groupLut, groupIndices);
     else scalarGroup(input.mode, group, weights, entries, groupLut, groupIndices);
-    const value = (i: number) => group[i];
-    accumulatePaletteError(
-      value,
-      groupLength,
-      groupLut,
-      groupIndices,
-      clusterDim,
-      round,
-      sums,
-      weights,
-    );
+    accumulatePaletteError(group, groupLut, groupIndices, clusterDim, round, sums, weights);
   }
   const packed = input.packIndices ? packSubByte(indices, nbits) : indices;
   return { lut, indices: packed, ...sums };
@@ -133,6 +136,8 @@ function halfGroup(
   entries: number,
   lut: Float64Array,
   indices: Uint8Array,
+  round: (x: number) => number,
+  sums: ErrorSums,
 ): void {
   const distinct = distinctHalfWithCounts(bits);
   let entryOf: ArrayLike<number>;
@@ -152,6 +157,19 @@ function halfGroup(
     if ((pattern & 0x7fff) === 0) entryOfHalf[pattern ^ 0x8000] = entryOf[d];
   }
   for (let i = 0; i < bits.length; i++) indices[i] = entryOfHalf[bits[i]];
+  // The error from the distinct values and their counts, not from every element.
+  const stored = lut.map(round);
+  const { values, counts } = distinct;
+  let signal = 0;
+  let noise = 0;
+  for (let d = 0; d < values.length; d++) {
+    const v = values[d];
+    const e = v - stored[entryOf[d]];
+    signal += counts[d] * v * v;
+    noise += counts[d] * e * e;
+  }
+  sums.signal += signal;
+  sums.noise += noise;
 }
 
 /** Rounding after each arithmetic step, as numpy computes in the weight's dtype. */
