@@ -90,7 +90,8 @@ function convolution(layer: NeuralNetworkLayer): LayerFunction {
   const p = layer.layer.value;
   const kernel = pair(p.kernelSize, 3);
   const strides = pair(p.stride, 1);
-  const dilations = pair(p.dilationFactor, 1);
+  // Deconvolutions ignore the dilation factors.
+  const dilations = p.isDeconvolution ? ([1, 1] as [number, number]) : pair(p.dilationFactor, 1);
   const groups = Math.max(1, num(p.nGroups));
   const outChannels = num(p.outputChannels);
   const kernelChannels = num(p.kernelChannels);

@@ -169,6 +169,66 @@ test("convolutions with same and explicit padding, groups and strides match a di
   assertClose(out.bordered.data as Float32Array, expectBordered, "bordered");
 });
 
+test("a deconvolution scatters each input through its kernel (groups, stride, valid padding)", () => {
+  const [c, h, w, o, k, stride, groups] = [4, 3, 2, 6, 3, 2, 2];
+  const x = ramp(c * h * w, 0.5, -1);
+  // [input channels, output channels per group, kH, kW]
+  const kernel = ramp(c * (o / groups) * k * k, 0.25, -1);
+  const bias = ramp(o, 1, -3);
+  const spec = network(
+    { x: [c, h, w] },
+    [
+      {
+        name: "up",
+        input: ["x"],
+        output: ["up"],
+        layer: {
+          case: "convolution",
+          value: {
+            isDeconvolution: true,
+            outputChannels: BigInt(o),
+            kernelChannels: BigInt(c),
+            nGroups: BigInt(groups),
+            kernelSize: [BigInt(k), BigInt(k)],
+            stride: [BigInt(stride), BigInt(stride)],
+            dilationFactor: [3n, 3n], // ignored by deconvolutions
+            hasBias: true,
+            weights: weights(kernel),
+            bias: weights(bias),
+            ConvolutionPaddingType: { case: "valid", value: {} },
+          },
+        },
+      },
+    ],
+    ["up"],
+  );
+  const out = run(spec, { x: { shape: [c, h, w], values: x } });
+  // H_out = (H_in - 1) · stride + kernel size.
+  const [oh, ow] = [(h - 1) * stride + k, (w - 1) * stride + k];
+  assert.deepEqual(out.up.shape, [o, oh, ow]);
+  const expected = Array.from({ length: o * oh * ow }, (_, i) => bias[Math.floor(i / (oh * ow))]);
+  const perGroupIn = c / groups;
+  const perGroupOut = o / groups;
+  for (let ic = 0; ic < c; ic++) {
+    const g = Math.floor(ic / perGroupIn);
+    for (let og = 0; og < perGroupOut; og++) {
+      const oc = g * perGroupOut + og;
+      for (let iy = 0; iy < h; iy++) {
+        for (let ix = 0; ix < w; ix++) {
+          for (let ky = 0; ky < k; ky++) {
+            for (let kx = 0; kx < k; kx++) {
+              const weight = kernel[((ic * perGroupOut + og) * k + ky) * k + kx];
+              expected[(oc * oh + iy * stride + ky) * ow + ix * stride + kx] +=
+                x[(ic * h + iy) * w + ix] * weight;
+            }
+          }
+        }
+      }
+    }
+  }
+  assertClose(out.up.data as Float32Array, expected, "up");
+});
+
 test("pooling rounds up with includeLastPixel, down with valid padding, and pools globally", () => {
   const x = ramp(36, 1);
   const pool = (name: string, value: object): LayerInit => ({
