@@ -148,6 +148,8 @@ class LayerSolver {
       const optLo = from <= within ? this.split[this.row + within] : m;
       this.fillLayer(m, within + 1, to, optLo, to);
       costs?.set(this.current.subarray(from, to + 1), this.row + from);
+      // Windows too narrow: stop now rather than solve the layers above for nothing.
+      if (this.outside) return false;
       this.solvedFrom = from;
       this.solvedTo = to;
       const previous = this.previous;
@@ -220,6 +222,7 @@ const COARSE_BLOCK = 16;
  */
 const COARSE_SLACKS = [
   [6, 2],
+  [32, 2],
   [32, undefined],
 ] as const;
 /** Costs of every layer of the coarse problem, reused between calls. */
