@@ -11,9 +11,12 @@ import { printJson, withInterpreterPool, withModel } from "../run.js";
 export interface OutputSummary {
   shape: number[];
   dtype: string;
-  min: number;
-  max: number;
-  mean: number;
+  /** Numeric outputs. */
+  min?: number;
+  max?: number;
+  mean?: number;
+  /** String outputs (a classifier's label): the values themselves. */
+  values?: string[];
   /** Where the output was written, with -o. */
   file?: string;
 }
@@ -66,8 +69,11 @@ export function registerPredict(program: Command): void {
           for (const [name, tensor] of Object.entries(outputs)) {
             const summary = summarize(tensor);
             if (options.output) {
-              summary.file = join(options.output, `${name}.npy`);
-              await writeFile(summary.file, writeNpy(tensor));
+              // Labels go to a text file, one per line; numbers to .npy.
+              const labels = tensor.dtype === "string";
+              summary.file = join(options.output, `${name}.${labels ? "txt" : "npy"}`);
+              const data = labels ? `${(tensor.data as string[]).join("\n")}\n` : writeNpy(tensor);
+              await writeFile(summary.file, data);
             }
             result.outputs[name] = summary;
           }
@@ -80,6 +86,9 @@ export function registerPredict(program: Command): void {
 }
 
 function summarize(tensor: Tensor): OutputSummary {
+  if (tensor.dtype === "string") {
+    return { shape: [...tensor.shape], dtype: tensor.dtype, values: tensor.data as string[] };
+  }
   const data = tensor.data as TypedArray;
   let min = Infinity;
   let max = -Infinity;
@@ -97,9 +106,9 @@ function render(report: PredictReport): string {
   const rows = Object.entries(report.outputs).map(([name, o]) => [
     name,
     `${o.dtype}[${o.shape.join(",")}]`,
-    o.min.toPrecision(5),
-    o.max.toPrecision(5),
-    o.mean.toPrecision(5),
+    ...(o.values
+      ? [o.values.join(" "), "", ""]
+      : [o.min!.toPrecision(5), o.max!.toPrecision(5), o.mean!.toPrecision(5)]),
     o.file ?? "",
   ]);
   return [
