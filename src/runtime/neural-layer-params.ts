@@ -15,14 +15,26 @@ export type LayerFunction = (inputs: Dense[], multiply: Gemm) => Dense | Dense[]
 
 export const num = (v: bigint | number) => Number(v);
 
-/** The values of a layer's weight field as float32 (dequantized when stored quantized). */
-export function weightValues(layer: NeuralNetworkLayer, field: string, params?: WeightParams) {
-  if (!params) throw new FormatError(`layer "${layer.name}"`, `has no ${field}`);
-  return dequantizeWeightParams(
-    params,
-    fieldLayout(layer, field),
-    `layer "${layer.name}" ${field}`,
-  );
+/**
+ * The values of a layer's weight field as float32 (dequantized when stored quantized); with
+ * `count`, checked to hold that many.
+ */
+export function weightValues(
+  layer: NeuralNetworkLayer,
+  field: string,
+  params?: WeightParams,
+  count?: number,
+): Float32Array {
+  const where = `layer "${layer.name}"`;
+  if (!params) throw new FormatError(where, `has no ${field}`);
+  const values = dequantizeWeightParams(params, fieldLayout(layer, field), `${where} ${field}`);
+  if (count !== undefined && values.length !== count) {
+    throw new FormatError(
+      where,
+      `${field} holds ${values.length} values, its shape needs ${count}`,
+    );
+  }
+  return values;
 }
 
 /** Before/after padding of H and W from explicit border amounts. */

@@ -4,6 +4,7 @@
  * the arithmetic runs on the same kernels as the ML program interpreter.
  */
 import { UnsupportedError } from "../errors.js";
+import { elementCount } from "../kernels/dtype.js";
 import type {
   ActivationParams,
   NeuralNetworkLayer,
@@ -95,15 +96,22 @@ function convolution(layer: NeuralNetworkLayer): LayerFunction {
   const groups = Math.max(1, num(p.nGroups));
   const outChannels = num(p.outputChannels);
   const kernelChannels = num(p.kernelChannels);
+  const shape = p.isDeconvolution
+    ? [kernelChannels, outChannels / groups, ...kernel]
+    : [outChannels, kernelChannels, ...kernel];
   const weight: Dense = {
-    shape: p.isDeconvolution
-      ? [kernelChannels, outChannels / groups, ...kernel]
-      : [outChannels, kernelChannels, ...kernel],
-    data: weightValues(layer, "weights", p.weights),
+    shape,
+    data: weightValues(layer, "weights", p.weights, elementCount(shape)),
   };
-  const bias = p.hasBias ? weightValues(layer, "bias", p.bias) : undefined;
+  const bias = p.hasBias ? weightValues(layer, "bias", p.bias, outChannels) : undefined;
   const padding = p.ConvolutionPaddingType;
+  const inputChannels = p.isDeconvolution ? kernelChannels : kernelChannels * groups;
   return ([x], multiply) => {
+    if (x.shape[0] !== inputChannels) {
+      throw new UnsupportedError(
+        `layer "${layer.name}": a [${x.shape.join(",")}] blob, its weights take ${inputChannels} channels`,
+      );
+    }
     const size: [number, number] = [x.shape[1], x.shape[2]];
     if (!p.isDeconvolution) {
       const pads =
@@ -141,11 +149,12 @@ function innerProduct(layer: NeuralNetworkLayer): LayerFunction {
   if (layer.layer.case !== "innerProduct") throw new Error("not an inner product");
   const p = layer.layer.value;
   const inputs = num(p.inputChannels);
+  const outputs = num(p.outputChannels);
   const weight: Dense = {
-    shape: [num(p.outputChannels), inputs],
-    data: weightValues(layer, "weights", p.weights),
+    shape: [outputs, inputs],
+    data: weightValues(layer, "weights", p.weights, outputs * inputs),
   };
-  const bias = p.hasBias ? weightValues(layer, "bias", p.bias) : undefined;
+  const bias = p.hasBias ? weightValues(layer, "bias", p.bias, outputs) : undefined;
   return ([x], multiply) => {
     if (x.data.length !== inputs) {
       throw new UnsupportedError(
@@ -160,13 +169,14 @@ function innerProduct(layer: NeuralNetworkLayer): LayerFunction {
 function batchnorm(layer: NeuralNetworkLayer): LayerFunction {
   if (layer.layer.case !== "batchnorm") throw new Error("not a batchnorm");
   const p = layer.layer.value;
-  const gamma = weightValues(layer, "gamma", p.gamma);
-  const beta = weightValues(layer, "beta", p.beta);
+  const channels = num(p.channels) || undefined; // unchecked when left unset
+  const gamma = weightValues(layer, "gamma", p.gamma, channels);
+  const beta = weightValues(layer, "beta", p.beta, channels);
   const stored = p.computeMeanVar
     ? undefined
     : {
-        mean: weightValues(layer, "mean", p.mean),
-        variance: weightValues(layer, "variance", p.variance),
+        mean: weightValues(layer, "mean", p.mean, channels),
+        variance: weightValues(layer, "variance", p.variance, channels),
       };
   const epsilon = p.epsilon;
   return ([x]) => {
@@ -384,8 +394,8 @@ function embedding(layer: NeuralNetworkLayer): LayerFunction {
   const vocabulary = num(p.inputDim);
   const channels = num(p.outputChannels);
   // Stored [outputChannels, inputDim]: the column of each index is its vector.
-  const weights = weightValues(layer, "weights", p.weights);
-  const bias = p.hasBias ? weightValues(layer, "bias", p.bias) : undefined;
+  const weights = weightValues(layer, "weights", p.weights, channels * vocabulary);
+  const bias = p.hasBias ? weightValues(layer, "bias", p.bias, channels) : undefined;
   return ([x]) => {
     const out = new Float32Array(x.data.length * channels);
     x.data.forEach((value, t) => {

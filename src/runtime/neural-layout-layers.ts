@@ -24,7 +24,7 @@ function broadcastable(
   const blob = dims.length === 1 ? [dims[0], 1, 1] : dims.length === 3 ? dims : undefined;
   if (!blob)
     throw new UnsupportedError(`layer "${layer.name}": ${field} of shape [${dims.join(",")}]`);
-  return { shape: blob, data: weightValues(layer, field, params) };
+  return { shape: blob, data: weightValues(layer, field, params, blob[0] * blob[1] * blob[2]) };
 }
 
 /** Index of the window start and end of a channel's LRN neighbourhood. */

@@ -3,7 +3,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
-import { UnsupportedError } from "../../src/errors.js";
+import { ConfigError, FormatError, UnsupportedError } from "../../src/errors.js";
 import { ModelSchema } from "../../src/format/gen/Model_pb.js";
 import type { NeuralNetworkLayerSchema } from "../../src/format/gen/NeuralNetwork_pb.js";
 import { loadModel } from "../../src/format/model.js";
@@ -775,5 +775,49 @@ test("reshape, permute, split, slice, elementwise, dot and reduce move and combi
       [0, 1, 2].map((yy) => Math.sqrt([0, 1, 2, 3].reduce((a, xx) => a + at(c, yy, xx) ** 2, 0))),
     ),
     "l2W",
+  );
+});
+
+test("weights of the wrong size and blobs of the wrong shape are refused, naming the layer", () => {
+  const conv = (values: number[], channels = 2) =>
+    network(
+      { x: [channels, 4, 4] },
+      [
+        {
+          name: "c1",
+          input: ["x"],
+          output: ["y"],
+          layer: {
+            case: "convolution",
+            value: {
+              outputChannels: 3n,
+              kernelChannels: 2n,
+              nGroups: 1n,
+              kernelSize: [3n, 3n],
+              weights: weights(values),
+              ConvolutionPaddingType: { case: "valid", value: {} },
+            },
+          },
+        },
+      ],
+      ["y"],
+    );
+  assert.throws(
+    () => NeuralNetworkInterpreter.fromSpec(conv(ramp(50))),
+    (error: unknown) =>
+      error instanceof FormatError &&
+      /layer "c1".*weights holds 50 values.*needs 54/.test(error.message),
+  );
+  const interpreter = NeuralNetworkInterpreter.fromSpec(conv(ramp(54)));
+  assert.throws(
+    () => interpreter.predict({ x: { dtype: "fp32", shape: [30], data: new Float32Array(30) } }),
+    (error: unknown) => error instanceof ConfigError && /input "x"/.test(error.message),
+  );
+  const threeChannels = NeuralNetworkInterpreter.fromSpec(conv(ramp(54), 3));
+  assert.throws(
+    () =>
+      threeChannels.predict({ x: { dtype: "fp32", shape: [3, 4, 4], data: new Float32Array(48) } }),
+    (error: unknown) =>
+      error instanceof UnsupportedError && /layer "c1": a \[3,4,4\] blob/.test(error.message),
   );
 });
