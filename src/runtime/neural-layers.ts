@@ -31,7 +31,7 @@ import { concat, transpose, upsampleNearest } from "../kernels/ops/layout.js";
 import { linear } from "../kernels/ops/matmul.js";
 import { softmax } from "../kernels/ops/reduce.js";
 import { borderPads, num, pair, weightValues, type LayerFunction } from "./neural-layer-params.js";
-import { compileShapeLayer } from "./neural-layout-layers.js";
+import { compileLayoutLayer } from "./neural-layout-layers.js";
 
 /** The layer types `compileLayer` handles. */
 export const SUPPORTED_LAYERS: ReadonlySet<string> = new Set([
@@ -454,6 +454,6 @@ export function compileLayer(layer: NeuralNetworkLayer): LayerFunction {
     case "embedding":
       return embedding(layer);
     default:
-      return compileShapeLayer(layer);
+      return compileLayoutLayer(layer);
   }
 }

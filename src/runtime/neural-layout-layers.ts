@@ -49,7 +49,7 @@ function normalizeGroups(x: Dense, groups: number, epsilon: number, variance: bo
 }
 
 /** Layers that scale, normalize, move or cut blobs. */
-export function compileShapeLayer(layer: NeuralNetworkLayer): LayerFunction {
+export function compileLayoutLayer(layer: NeuralNetworkLayer): LayerFunction {
   const { case: type } = layer.layer;
   switch (layer.layer.case) {
     case "scale": {
