@@ -180,11 +180,18 @@ function inputPlan(feature: FeatureDescription, pre?: NeuralNetworkPreprocessing
   throw new UnsupportedError(`${label}: ${type?.case ?? "untyped"} inputs are not supported`);
 }
 
-/** The [C, H, W] blob of a declared array shape (rank 1, 3, or 5 with sequence and batch 1). */
+/**
+ * The [C, H, W] blob of a declared array shape: rank 1 is [C], rank 3 [C, H, W]; leading axes of
+ * size 1 (sequence and batch of rank 5, batch of rank 4 and 2) are dropped.
+ */
 function blobShape(shape: number[], label: string): number[] {
-  if (shape.length === 1) return [shape[0], 1, 1];
-  if (shape.length === 3) return shape;
-  if (shape.length === 5 && shape[0] === 1 && shape[1] === 1) return shape.slice(2);
+  let dims = shape;
+  while (dims.length > 3 || (dims.length === 2 && dims[0] === 1)) {
+    if (dims[0] !== 1) break;
+    dims = dims.slice(1);
+  }
+  if (dims.length === 1) return [dims[0], 1, 1];
+  if (dims.length === 3) return dims;
   throw new UnsupportedError(`${label}: arrays of shape [${shape.join(",")}] are not supported`);
 }
 

@@ -821,3 +821,33 @@ test("weights of the wrong size and blobs of the wrong shape are refused, naming
       error instanceof UnsupportedError && /layer "c1": a \[3,4,4\] blob/.test(error.message),
   );
 });
+
+test("array inputs of rank 4 and 2 with a batch of one run as [C, H, W] blobs", () => {
+  const layers: LayerInit[] = [
+    {
+      name: "fc",
+      input: ["v"],
+      output: ["y"],
+      layer: {
+        case: "innerProduct",
+        value: { inputChannels: 4n, outputChannels: 1n, weights: weights([1, 2, 3, 4]) },
+      },
+    },
+    {
+      name: "twice",
+      input: ["x"],
+      output: ["z"],
+      layer: { case: "multiply", value: { alpha: 2 } },
+    },
+  ];
+  const out = run(network({ v: [1, 4], x: [1, 2, 1, 3] }, layers, ["y", "z"]), {
+    v: { shape: [1, 4], values: [1, 1, 1, 2] },
+    x: { shape: [1, 2, 1, 3], values: [1, 2, 3, 4, 5, 6] },
+  });
+  assertClose(out.y.data as Float32Array, [14], "y");
+  assertClose(out.z.data as Float32Array, [2, 4, 6, 8, 10, 12], "z");
+  assert.throws(
+    () => NeuralNetworkInterpreter.fromSpec(network({ v: [3, 4] }, [], [])),
+    (error: unknown) => error instanceof UnsupportedError && /input "v"/.test(error.message),
+  );
+});
