@@ -4,11 +4,9 @@
  * what happens where worker threads are unavailable.
  */
 import { availableParallelism } from "node:os";
-import { Worker, type TransferListItem as WorkerTransferable } from "node:worker_threads";
+import { Worker } from "node:worker_threads";
+import type { Prepare, TaskPool, Transfer } from "./task-pool.js";
 import { TASK_MODULES, TASKS } from "./tasks.js";
-
-/** A job's input, made when a worker takes the job. */
-type Prepare = () => { payload: unknown; transfer: WorkerTransferable[] };
 
 interface Job {
   task: string;
@@ -22,7 +20,7 @@ interface Slot {
   job?: Job;
 }
 
-export class WorkerPool {
+export class WorkerPool implements TaskPool {
   private readonly slots: Slot[] = [];
   private readonly queue: Job[] = [];
   private closed = false;
@@ -67,15 +65,10 @@ export class WorkerPool {
     for (const slot of this.slots) if (!slot.job) slot.worker.unref();
   }
 
-  /** Runs `task` on a worker (or inline when the pool has no workers). */
-  run<T>(task: string, payload: unknown, transfer: WorkerTransferable[] = []): Promise<T> {
+  run<T>(task: string, payload: unknown, transfer: Transfer = []): Promise<T> {
     return this.runPrepared(task, () => ({ payload, transfer }));
   }
 
-  /**
-   * `run` with the payload made only when a worker takes the job, so copies made for it
-   * (chunks of one tensor, say) exist only while they are worked on.
-   */
   runPrepared<T>(task: string, prepare: Prepare): Promise<T> {
     if (this.closed) return Promise.reject(new Error("worker pool is closed"));
     if (this.size === 0) {
@@ -87,11 +80,7 @@ export class WorkerPool {
     });
   }
 
-  /**
-   * Runs `task` once per payload and blocks the calling thread until every run is done, for
-   * synchronous callers whose tasks write their results into SharedArrayBuffers. `meanwhile`
-   * runs on the calling thread while the workers work (typically its own share).
-   */
+  /** Blocks the calling thread (Atomics.wait) until the workers are done. */
   runBlocking(task: string, payloads: readonly unknown[], meanwhile: () => void = () => {}): void {
     if (this.closed) throw new Error("worker pool is closed");
     if (this.size === 0) {

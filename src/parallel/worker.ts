@@ -1,5 +1,6 @@
 /** Worker thread entry: loads the task modules, then runs tasks posted by the pool. */
 import { parentPort, workerData } from "node:worker_threads";
+import { transferablesOf } from "./task-pool.js";
 import { TASKS } from "./tasks.js";
 
 const { modules } = workerData as { modules: string[] };
@@ -39,20 +40,4 @@ function runTask(task: string, payload: never): unknown {
   const run = TASKS[task];
   if (!run) throw new Error(`unknown worker task ${task}`);
   return run(payload);
-}
-
-/** Non-shared array buffers in a result are moved back, not copied. */
-function transferablesOf(value: unknown): ArrayBuffer[] {
-  const found = new Set<ArrayBuffer>();
-  const visit = (v: unknown, depth: number) => {
-    if (depth > 3 || v === null || typeof v !== "object") return;
-    if (ArrayBuffer.isView(v)) {
-      if (v.buffer instanceof ArrayBuffer && v.byteLength === v.buffer.byteLength)
-        found.add(v.buffer);
-      return;
-    }
-    for (const item of Object.values(v)) visit(item, depth + 1);
-  };
-  visit(value, 0);
-  return [...found];
 }

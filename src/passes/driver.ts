@@ -22,7 +22,7 @@ import {
   type OpConfig,
   type OptimizationConfig,
 } from "../config/optimization-config.js";
-import type { WorkerPool } from "../parallel/pool.js";
+import type { TaskPool } from "../parallel/task-pool.js";
 import type { BlockGraph } from "../program/graph.js";
 import { constValue, inputNames, inputValues, opName } from "../program/ops.js";
 import { rewriteWeights, type RewriteContext, type RewriteOptions } from "../program/rewriter.js";
@@ -112,11 +112,11 @@ export interface WeightReport {
 /** Shared means a compression may use for its numeric work. */
 export interface CompressionResources {
   /** Worker threads for large tensors' kernels (absent: run them inline). */
-  pool?: WorkerPool;
+  pool?: TaskPool;
 }
 
 export interface CompressionOptions extends Omit<RewriteOptions, "filter"> {
-  pool?: WorkerPool;
+  pool?: TaskPool;
   /** Raise models older than this target to it first (spec version and opset). */
   minimumTarget?: Target;
   /**

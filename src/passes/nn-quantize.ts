@@ -38,7 +38,7 @@ import {
 } from "../neural/selectors.js";
 import { nestedNetworks, neuralNetworkOf } from "../neural/walk.js";
 import { neuralNetworkWeights } from "../neural/weights.js";
-import type { WorkerPool } from "../parallel/pool.js";
+import type { TaskPool } from "../parallel/task-pool.js";
 import { fuseBeforeQuantization } from "./nn-fuse.js";
 
 export const NN_QUANTIZATION_MODES = [
@@ -67,7 +67,7 @@ export interface QuantizeWeightsOptions {
   /** Required by "custom_lut". */
   lutFunction?: LutFunction;
   /** Runs k-means clustering of separate weights on worker threads. */
-  pool?: WorkerPool;
+  pool?: TaskPool;
   /** Told what became of each non-empty weight field of the selected layers. */
   onField?: (event: QuantizedFieldEvent) => void;
   /** Called after each selected layer, with how many of them are done. */
@@ -125,7 +125,7 @@ interface Settings {
   mode: Exclude<NeuralQuantizationMode, "kmeans">;
   selector: LayerSelector;
   lutFunction?: LutFunction;
-  pool?: WorkerPool;
+  pool?: TaskPool;
 }
 
 function validate(model: MLModel, options: QuantizeWeightsOptions): Settings {

@@ -38,7 +38,7 @@ import "../kernels/palettize/tasks.js";
 import { doubleToHalf, halfToFloat, roundToHalf } from "../kernels/fp16.js";
 import { snrDb } from "../kernels/snr.js";
 import { numericValues } from "../kernels/values.js";
-import type { WorkerPool } from "../parallel/pool.js";
+import type { TaskPool } from "../parallel/task-pool.js";
 import { platform } from "../platform/index.js";
 import { makeOperation } from "../program/ops.js";
 import { TARGETS, type Target } from "../program/targets.js";
@@ -198,7 +198,7 @@ function valueTypeOf(tensor: Tensor): ValueType {
 async function palettize(
   weight: WeightCandidate,
   config: OpPalettizerConfig,
-  pool: WorkerPool | undefined,
+  pool: TaskPool | undefined,
 ): Promise<
   { palette: Palette; scale?: { data: Float64Array; shape: number[] }; snrDb?: number } | undefined
 > {
@@ -317,7 +317,7 @@ const CHUNK_ELEMENTS = 1 << 20;
  */
 async function runGroups(
   input: GroupsInput,
-  pool: WorkerPool | undefined,
+  pool: TaskPool | undefined,
   movable = false,
   packable = false,
 ): Promise<GroupsPalette & { packed?: boolean }> {

@@ -6,7 +6,7 @@
 import { UnsupportedError } from "../errors.js";
 import { memoryScratch, type ScratchStorage } from "../format/scratch.js";
 import type { MLModel } from "../format/ml-model.js";
-import type { WorkerPool } from "../parallel/pool.js";
+import type { TaskPool } from "../parallel/task-pool.js";
 
 export interface Platform {
   /** Scratch storage for new weight files, in `dir` when given (Node only). */
@@ -14,7 +14,7 @@ export interface Platform {
   /** Threads that can run kernels at once. */
   parallelism(): number;
   /** A pool of `size` worker threads, or undefined where kernels run only inline. */
-  createPool(size: number): WorkerPool | undefined;
+  createPool(size: number): TaskPool | undefined;
   /** Writes a model to a file-system path. */
   saveModel(model: MLModel, path: string): Promise<void>;
 }

@@ -17,7 +17,7 @@ import { readTensorValue } from "../program/values.js";
 import { CONSTEXPR_OPS, evaluateConstexpr, isConstexprOp } from "../passes/constexpr.js";
 import { parameterBindings } from "../passes/decompress.js";
 import { gemm, type Gemm } from "../kernels/ops/matmul.js";
-import type { WorkerPool } from "../parallel/pool.js";
+import type { TaskPool } from "../parallel/task-pool.js";
 import { parallelGemm } from "./parallel-gemm.js";
 import { OpContext, type DeclaredOutput, type OpKernel } from "./kernel.js";
 import { kernelFor } from "./registry.js";
@@ -286,7 +286,7 @@ export interface LoadOptions {
    * Worker threads that share out large matrix products (results are bit-identical to running
    * on the calling thread alone). The caller owns and closes the pool.
    */
-  pool?: WorkerPool;
+  pool?: TaskPool;
 }
 
 /** The ML program spec to run: the model itself, or the chosen stage of a pipeline. */

@@ -5,7 +5,7 @@
  */
 import { gemm, type Gemm } from "../kernels/ops/matmul.js";
 import { GEMM_ROWS_TASK, runGemmRows, type GemmRowsPayload } from "../kernels/gemm-task.js";
-import type { WorkerPool } from "../parallel/pool.js";
+import type { TaskPool } from "../parallel/task-pool.js";
 
 /** Below this many multiply-adds the copies and thread wake-ups cost more than they save. */
 const MIN_MULTIPLY_ADDS = 2_000_000;
@@ -13,7 +13,7 @@ const MIN_MULTIPLY_ADDS = 2_000_000;
 const ROW_GRANULE = 4;
 
 /** `gemm`, with large products (A not transposed) shared out across `pool`. */
-export function parallelGemm(pool: WorkerPool): Gemm {
+export function parallelGemm(pool: TaskPool): Gemm {
   if (pool.size === 0) return gemm;
   // Operands are copied into one shared buffer reused across calls: fresh shared memory costs
   // page faults on every product. Calls never overlap, as the calling thread waits for each.
