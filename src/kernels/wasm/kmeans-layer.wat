@@ -132,8 +132,10 @@
           (then (global.set $outside (i32.const 1))))
         (i32.store (i32.add (global.get $split) (i32.shl (i32.add (global.get $row) (local.get $mid)) (i32.const 2)))
           (local.get $best_j))
-        (call $fill (local.get $m) (local.get $lo) (i32.sub (local.get $mid) (i32.const 1))
-          (local.get $opt_lo) (local.get $best_j))
+        (if (i32.lt_s (local.get $lo) (local.get $mid))
+          (then
+            (call $fill (local.get $m) (local.get $lo) (i32.sub (local.get $mid) (i32.const 1))
+              (local.get $opt_lo) (local.get $best_j))))
         (local.set $lo (i32.add (local.get $mid) (i32.const 1)))
         (local.set $opt_lo (local.get $best_j))
         (br $next))))
