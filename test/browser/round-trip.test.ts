@@ -4,8 +4,8 @@
  * of the library but dist/src/browser.js; the files are read here the way a page would get them).
  */
 import assert from "node:assert/strict";
-import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
-import { join, relative } from "node:path";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import test from "node:test";
 import {
   decompressWeights,
@@ -25,23 +25,11 @@ import {
   type Tensor,
 } from "../../src/browser.js";
 import { halfToFloatArray } from "../../src/browser.js";
+import { readTree } from "../support/files.js";
 import { FIXTURES } from "../support/paths.js";
 
 const PACKAGE = join(FIXTURES, "golden/bases/zoo_fp16_ios18.mlpackage");
 const NN_MODEL = join(FIXTURES, "golden/bases/nn.mlmodel");
-
-function readTree(dir: string): Map<string, Uint8Array> {
-  const files = new Map<string, Uint8Array>();
-  const walk = (at: string) => {
-    for (const name of readdirSync(at)) {
-      const path = join(at, name);
-      if (statSync(path).isDirectory()) walk(path);
-      else files.set(relative(dir, path).split("\\").join("/"), new Uint8Array(readFileSync(path)));
-    }
-  };
-  walk(dir);
-  return files;
-}
 
 function floats(tensor: Tensor): Float64Array {
   return Float64Array.from(

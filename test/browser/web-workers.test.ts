@@ -4,8 +4,7 @@
  * failing task rejects with the worker's error.
  */
 import assert from "node:assert/strict";
-import { readdirSync, readFileSync, statSync } from "node:fs";
-import { join, relative } from "node:path";
+import { join } from "node:path";
 import test from "node:test";
 import WebWorker from "web-worker";
 import {
@@ -18,22 +17,10 @@ import {
   type OptimizationConfig,
   type WebWorkerLike,
 } from "../../src/browser.js";
+import { readTree } from "../support/files.js";
 import { FIXTURES } from "../support/paths.js";
 
 const PACKAGE = join(FIXTURES, "golden/bases/zoo_fp16_ios18.mlpackage");
-
-function readTree(dir: string): Map<string, Uint8Array> {
-  const files = new Map<string, Uint8Array>();
-  const walk = (at: string) => {
-    for (const name of readdirSync(at)) {
-      const path = join(at, name);
-      if (statSync(path).isDirectory()) walk(path);
-      else files.set(relative(dir, path).split("\\").join("/"), new Uint8Array(readFileSync(path)));
-    }
-  };
-  walk(dir);
-  return files;
-}
 
 test("palettizing on a pool of Web Workers gives the model palettizing inline gives", async () => {
   let started = 0;

@@ -13,8 +13,6 @@ import type { Operation } from "../../src/format/gen/MIL_pb.js";
 import { BlobFileWriter } from "../../src/format/blob/writer.js";
 import { createFileWriter, openFileReader } from "../../src/format/io-node.js";
 import { DEFAULT_WEIGHT_FILE, MLModel, loadModel } from "../../src/format/model.js";
-import type { Tensor } from "../../src/kernels/dtype.js";
-import { floatToHalfArray } from "../../src/kernels/fp16.js";
 import { linearQuantizeWeights } from "../../src/passes/linear-quantize.js";
 import { WorkerPool } from "../../src/parallel/pool.js";
 import { ProgramBuilder, buildModel } from "../../src/program/builder.js";
@@ -22,17 +20,7 @@ import { opName } from "../../src/program/ops.js";
 import type { Target } from "../../src/program/targets.js";
 import { tensorTypeInfo } from "../../src/program/types.js";
 import { readTensorValue } from "../../src/program/values.js";
-
-function randomHalf(shape: number[], seed: number): Tensor {
-  const count = shape.reduce((a, b) => a * b, 1);
-  const values = new Float32Array(count);
-  let state = seed;
-  for (let i = 0; i < count; i++) {
-    state = (state * 1103515245 + 12345) >>> 0;
-    values[i] = (state / 2 ** 32 - 0.5) * 2;
-  }
-  return { dtype: "fp16", shape, data: floatToHalfArray(values) };
-}
+import { randomHalf } from "../support/tensors.js";
 
 /** A model using weights as linear, conv, conv_transpose, matmul (both transposes) and gather. */
 async function zooModel(target: Target): Promise<MLModel> {
