@@ -33,40 +33,6 @@ import { softmax } from "../kernels/ops/reduce.js";
 import { borderPads, num, pair, weightValues, type LayerFunction } from "./neural-layer-params.js";
 import { compileLayoutLayer } from "./neural-layout-layers.js";
 
-/** The layer types `compileLayer` handles. */
-export const SUPPORTED_LAYERS: ReadonlySet<string> = new Set([
-  "convolution",
-  "innerProduct",
-  "batchnorm",
-  "activation",
-  "unary",
-  "pooling",
-  "concat",
-  "softmax",
-  "flatten",
-  "add",
-  "multiply",
-  "upsample",
-  "embedding",
-  "scale",
-  "bias",
-  "loadConstant",
-  "padding",
-  "crop",
-  "lrn",
-  "l2normalize",
-  "mvn",
-  "reshape",
-  "permute",
-  "split",
-  "slice",
-  "average",
-  "max",
-  "min",
-  "dot",
-  "reduce",
-]);
-
 /** [C, H, W] as the [1, C, H, W] the spatial kernels take, and back. */
 const batched = (x: Dense): Dense => ({ shape: [1, ...x.shape], data: x.data });
 const unbatched = (x: Dense): Dense => ({ shape: x.shape.slice(1), data: x.data });
@@ -415,8 +381,11 @@ function embedding(layer: NeuralNetworkLayer): LayerFunction {
   };
 }
 
-/** The function of one layer (weights read now); throws for layers it does not handle. */
-export function compileLayer(layer: NeuralNetworkLayer): LayerFunction {
+/**
+ * The function of one layer (weights read now); undefined for layer types it does not handle,
+ * an error for parameters it does not.
+ */
+export function compileLayer(layer: NeuralNetworkLayer): LayerFunction | undefined {
   const { value, case: type } = layer.layer;
   switch (type) {
     case "convolution":

@@ -49,7 +49,7 @@ function normalizeGroups(x: Dense, groups: number, epsilon: number, variance: bo
 }
 
 /** Layers that scale, normalize, move or cut blobs. */
-export function compileLayoutLayer(layer: NeuralNetworkLayer): LayerFunction {
+export function compileLayoutLayer(layer: NeuralNetworkLayer): LayerFunction | undefined {
   const { case: type } = layer.layer;
   switch (layer.layer.case) {
     case "scale": {
@@ -227,9 +227,7 @@ export function compileLayoutLayer(layer: NeuralNetworkLayer): LayerFunction {
     case "reduce":
       return reduceLayer(layer);
     default:
-      throw new UnsupportedError(
-        `layer "${layer.name}": ${type ?? "empty"} layers are not supported`,
-      );
+      return undefined;
   }
 }
 

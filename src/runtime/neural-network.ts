@@ -18,7 +18,7 @@ import { gemm, type Gemm } from "../kernels/ops/matmul.js";
 import { neuralNetworkOf } from "../neural/walk.js";
 import type { ProgramIO } from "./interpreter.js";
 import type { LayerFunction } from "./neural-layer-params.js";
-import { compileLayer, SUPPORTED_LAYERS } from "./neural-layers.js";
+import { compileLayer } from "./neural-layers.js";
 import { fromTensor, isNumeric } from "./value.js";
 
 interface Step {
@@ -58,10 +58,13 @@ export class NeuralNetworkInterpreter {
   static fromSpec(spec: Model, multiply: Gemm = gemm): NeuralNetworkInterpreter {
     const network = neuralNetworkOf(spec);
     if (!network) throw new UnsupportedError("the model is not a neural network");
+    const steps: Step[] = [];
     const unsupported = new Map<string, string>();
     for (const layer of network.layers) {
+      const run = compileLayer(layer);
       const type = layer.layer.case ?? "empty";
-      if (!SUPPORTED_LAYERS.has(type) && !unsupported.has(type)) unsupported.set(type, layer.name);
+      if (run) steps.push(step(layer, run));
+      else if (!unsupported.has(type)) unsupported.set(type, layer.name);
     }
     if (unsupported.size > 0) {
       const list = [...unsupported].map(([type, name]) => `${type} (first: "${name}")`).join(", ");
@@ -74,7 +77,6 @@ export class NeuralNetworkInterpreter {
         preprocessingOf(network.preprocessing, feature.name, description!.input.length),
       ),
     );
-    const steps: Step[] = network.layers.map((layer) => step(layer));
     const classifier = spec.Type.case === "neuralNetworkClassifier" ? spec.Type.value : undefined;
     const labels = classifier
       ? classifier.ClassLabels.case === "stringClassLabels"
@@ -130,7 +132,7 @@ export class NeuralNetworkInterpreter {
   }
 }
 
-function step(layer: NeuralNetworkLayer): Step {
+function step(layer: NeuralNetworkLayer, run: LayerFunction): Step {
   // Only split has several outputs.
   if (layer.output.length === 0 || (layer.output.length > 1 && layer.layer.case !== "split")) {
     throw new UnsupportedError(`layer "${layer.name}" has ${layer.output.length} outputs`);
@@ -139,7 +141,7 @@ function step(layer: NeuralNetworkLayer): Step {
     name: layer.name,
     inputs: layer.input,
     outputs: layer.output,
-    run: compileLayer(layer),
+    run,
     release: [],
   };
 }
