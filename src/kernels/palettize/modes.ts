@@ -44,23 +44,21 @@ export interface GroupsInput {
   packIndices?: boolean;
 }
 
-export interface GroupsPalette {
-  /** groupCount × 2^nbits × clusterDim table entries. */
-  lut: Float64Array;
-  /** One entry index per point, groups back to back (packed with `packIndices`). */
-  indices: Uint8Array;
-  /**
-   * Σ v² and Σ (v − its entry)² over all values (each weighted by its point weight), with the
-   * entries rounded to the weight's type as the table stores them.
-   */
-  signal: number;
-  noise: number;
-}
-
 /** Running sums of squared values and squared errors. */
 export interface ErrorSums {
   signal: number;
   noise: number;
+}
+
+/**
+ * The tables and indices, and (as ErrorSums) Σ v² and Σ (v − its entry)² over all values, each
+ * weighted by its point weight, with the entries rounded to the weight's type as stored.
+ */
+export interface GroupsPalette extends ErrorSums {
+  /** groupCount × 2^nbits × clusterDim table entries. */
+  lut: Float64Array;
+  /** One entry index per point, groups back to back (packed with `packIndices`). */
+  indices: Uint8Array;
 }
 
 /**
@@ -70,7 +68,7 @@ export interface ErrorSums {
 export function accumulatePaletteError(
   values: Float64Array,
   lut: Float64Array,
-  indices: Uint8Array,
+  indices: Uint8Array | Uint16Array,
   clusterDim: number,
   round: (x: number) => number,
   sums: ErrorSums,
@@ -140,7 +138,7 @@ function halfGroup(
   sums: ErrorSums,
 ): void {
   const distinct = distinctHalfWithCounts(bits);
-  let entryOf: ArrayLike<number>;
+  let entryOf: Uint16Array;
   if (mode === "unique") {
     if (distinct.values.length > entries) throw new RangeError("too many distinct values");
     lut.set(distinct.values);
@@ -157,19 +155,8 @@ function halfGroup(
     if ((pattern & 0x7fff) === 0) entryOfHalf[pattern ^ 0x8000] = entryOf[d];
   }
   for (let i = 0; i < bits.length; i++) indices[i] = entryOfHalf[bits[i]];
-  // The error from the distinct values and their counts, not from every element.
-  const stored = lut.map(round);
-  const { values, counts } = distinct;
-  let signal = 0;
-  let noise = 0;
-  for (let d = 0; d < values.length; d++) {
-    const v = values[d];
-    const e = v - stored[entryOf[d]];
-    signal += counts[d] * v * v;
-    noise += counts[d] * e * e;
-  }
-  sums.signal += signal;
-  sums.noise += noise;
+  // The error from the distinct values weighted by their counts, not from every element.
+  accumulatePaletteError(distinct.values, lut, entryOf, 1, round, sums, distinct.counts);
 }
 
 /** Rounding after each arithmetic step, as numpy computes in the weight's dtype. */
