@@ -100,12 +100,7 @@ function quantizeInBands(
   const traits = ELEMENT_TYPES[spec.dtype];
   const blocks = scaleShape.reduce((a, b) => a * b, 1);
   const kept = keep ? countSetBits(keep, weight.data.length) : weight.data.length;
-  const data = new traits.array!(kept) as Int8Array | Uint8Array;
-  const scaleData = weight.dtype === "fp16" ? new Uint16Array(blocks) : new Float32Array(blocks);
-  const hasZeroPoint = spec.mode === "linear" || traits.kind !== "signed";
-  const zeroPointData = hasZeroPoint
-    ? (new traits.array!(blocks) as Int8Array | Uint8Array)
-    : undefined;
+  const out = bandOutput(spec, weight.dtype, kept, blocks);
 
   // Blocks of blockSizes[0] rows never straddle such rows: bands of them are quantized one at
   // a time, so the per-block tables stay small however large the weight.
@@ -138,22 +133,51 @@ function quantizeInBands(
       spec,
       banded ? [rows / spec.blockSizes[0], ...scaleShape.slice(1)] : scaleShape,
       {
-        data: bandData ? bandData.subarray(0, end - start) : data.subarray(start, end),
-        scales: scaleData.subarray(firstBlock, endBlock),
-        zeroPoints: zeroPointData?.subarray(firstBlock, endBlock),
+        data: bandData ? bandData.subarray(0, end - start) : out.data.subarray(start, end),
+        scales: out.scales.subarray(firstBlock, endBlock),
+        zeroPoints: out.zeroPoints?.subarray(firstBlock, endBlock),
       },
     );
     signal += band.signal;
     noise += band.noise;
-    if (bandData) appended = appendKept(bandData, keep!, start, end, data, appended);
+    if (bandData) appended = appendKept(bandData, keep!, start, end, out.data, appended);
   }
+  return quantizedResult(spec, weight.dtype, keep ? [kept] : shape, scaleShape, out, signal, noise);
+}
+
+/** Fresh arrays for `elements` quantized values and the parameters of `blocks` blocks. */
+function bandOutput(
+  spec: LinearQuantizeSpec,
+  weightDtype: Tensor["dtype"],
+  elements: number,
+  blocks: number,
+): BandOutput {
+  const traits = ELEMENT_TYPES[spec.dtype];
+  const hasZeroPoint = spec.mode === "linear" || traits.kind !== "signed";
+  return {
+    data: new traits.array!(elements) as Int8Array | Uint8Array,
+    scales: weightDtype === "fp16" ? new Uint16Array(blocks) : new Float32Array(blocks),
+    zeroPoints: hasZeroPoint ? (new traits.array!(blocks) as Int8Array | Uint8Array) : undefined,
+  };
+}
+
+function quantizedResult(
+  spec: LinearQuantizeSpec,
+  weightDtype: Tensor["dtype"],
+  shape: readonly number[],
+  scaleShape: readonly number[],
+  out: BandOutput,
+  signal: number,
+  noise: number,
+): LinearQuantized {
   const result: LinearQuantized = {
-    data: { dtype: spec.dtype, shape: keep ? [kept] : shape, data },
-    scale: { dtype: weight.dtype, shape: scaleShape, data: scaleData },
+    data: { dtype: spec.dtype, shape: [...shape], data: out.data },
+    scale: { dtype: weightDtype, shape: [...scaleShape], data: out.scales },
     snrDb: snrDb(signal, noise),
   };
-  if (zeroPointData)
-    result.zeroPoint = { dtype: spec.dtype, shape: scaleShape, data: zeroPointData };
+  if (out.zeroPoints) {
+    result.zeroPoint = { dtype: spec.dtype, shape: [...scaleShape], data: out.zeroPoints };
+  }
   return result;
 }
 
@@ -183,21 +207,11 @@ function quantizeColumns(
 ): LinearQuantized {
   const [rows, cols] = weight.shape;
   const halves = weight.data as Uint16Array;
-  const traits = ELEMENT_TYPES[spec.dtype];
   const rowBlocks = rows / run;
-  const blocks = rowBlocks * cols;
-  const data = new traits.array!(rows * cols) as Int8Array | Uint8Array;
-  const scaleData = new Uint16Array(blocks);
-  const hasZeroPoint = spec.mode === "linear" || traits.kind !== "signed";
-  const zeroPointData = hasZeroPoint
-    ? (new traits.array!(blocks) as Int8Array | Uint8Array)
-    : undefined;
+  const out = bandOutput(spec, "fp16", rows * cols, rowBlocks * cols);
   const bandColumns = Math.max(1, Math.min(cols, Math.floor(BAND_ELEMENTS / rows)));
   const transposed = new Uint16Array(bandColumns * rows);
-  const bandData = new traits.array!(bandColumns * rows) as Int8Array | Uint8Array;
-  const bandScales = new Uint16Array(bandColumns * rowBlocks);
-  const bandZeroPoints =
-    zeroPointData && (new traits.array!(bandColumns * rowBlocks) as Int8Array | Uint8Array);
+  const band = bandOutput(spec, "fp16", bandColumns * rows, bandColumns * rowBlocks);
   let signal = 0;
   let noise = 0;
   for (let first = 0; first < cols; first += bandColumns) {
@@ -209,39 +223,33 @@ function quantizeColumns(
         for (let r = top; r < bottom; r++) transposed[c * rows + r] = halves[r * cols + first + c];
       }
     }
-    const band = quantizeBand(
+    const sums = quantizeBand(
       { dtype: "fp16", shape: [width, rows], data: transposed.subarray(0, width * rows) },
       { ...spec, blockSizes: [1, spec.blockSizes[0]] },
       [width, rowBlocks],
       {
-        data: bandData.subarray(0, width * rows),
-        scales: bandScales.subarray(0, width * rowBlocks),
-        zeroPoints: bandZeroPoints?.subarray(0, width * rowBlocks),
+        data: band.data.subarray(0, width * rows),
+        scales: band.scales.subarray(0, width * rowBlocks),
+        zeroPoints: band.zeroPoints?.subarray(0, width * rowBlocks),
       },
     );
-    signal += band.signal;
-    noise += band.noise;
+    signal += sums.signal;
+    noise += sums.noise;
     for (let top = 0; top < rows; top += TILE_ROWS) {
       const bottom = Math.min(rows, top + TILE_ROWS);
       for (let r = top; r < bottom; r++) {
-        for (let c = 0; c < width; c++) data[r * cols + first + c] = bandData[c * rows + r];
+        for (let c = 0; c < width; c++) out.data[r * cols + first + c] = band.data[c * rows + r];
       }
     }
     for (let c = 0; c < width; c++) {
       for (let b = 0; b < rowBlocks; b++) {
-        scaleData[b * cols + first + c] = bandScales[c * rowBlocks + b];
-        if (zeroPointData) zeroPointData[b * cols + first + c] = bandZeroPoints![c * rowBlocks + b];
+        out.scales[b * cols + first + c] = band.scales[c * rowBlocks + b];
+        if (out.zeroPoints)
+          out.zeroPoints[b * cols + first + c] = band.zeroPoints![c * rowBlocks + b];
       }
     }
   }
-  const result: LinearQuantized = {
-    data: { dtype: spec.dtype, shape: weight.shape, data },
-    scale: { dtype: "fp16", shape: [...scaleShape], data: scaleData },
-    snrDb: snrDb(signal, noise),
-  };
-  if (zeroPointData)
-    result.zeroPoint = { dtype: spec.dtype, shape: [...scaleShape], data: zeroPointData };
-  return result;
+  return quantizedResult(spec, "fp16", weight.shape, scaleShape, out, signal, noise);
 }
 
 /** Appends the values of elements start..end-1 that `keep` sets; returns the new length. */
