@@ -1,6 +1,9 @@
 /** Summary tables of compression results. */
 import type { CompressionResult, WeightReport } from "../passes/driver.js";
-import { formatBytes, formatNumber, formatTable } from "./format.js";
+import { formatBytes, formatNumber, formatTable, type Align } from "./format.js";
+
+/** A column: its header, its alignment, a weight's cell and the totals row's cell. */
+type Column = [string, Align, (w: WeightReport) => string, string];
 
 /**
  * Each compressed weight with its config (as `describe` puts it, when given), its size before
@@ -11,31 +14,22 @@ export function compressionTable(
   describe?: (config: WeightReport["config"]) => string,
 ): string {
   const { weights } = result;
-  const rows = weights.map((w) => [
-    w.name,
-    `${w.dtype}[${w.shape.join(",")}]`,
-    describe ? describe(w.config) : "",
-    formatBytes(w.bytesBefore),
-    formatBytes(w.bytesAfter),
-    w.snrDb === undefined ? "" : formatNumber(w.snrDb, 1),
-  ]);
-  const before = weights.reduce((sum, w) => sum + w.bytesBefore, 0);
-  const after = weights.reduce((sum, w) => sum + w.bytesAfter, 0);
-  rows.push([
-    "total",
-    `${weights.length} weights`,
-    "",
-    formatBytes(before),
-    formatBytes(after),
-    "",
-  ]);
-  const header = ["weight", "type", "config", "before", "after", "SNR dB"];
-  const align = ["left", "left", "left", "right", "right", "right"] as const;
-  const keep = describe ? header.map(() => true) : header.map((h) => h !== "config");
+  const total = (bytes: (w: WeightReport) => number) =>
+    formatBytes(weights.reduce((sum, w) => sum + bytes(w), 0));
+  const columns: Column[] = [
+    ["weight", "left", (w) => w.name, "total"],
+    ["type", "left", (w) => `${w.dtype}[${w.shape.join(",")}]`, `${weights.length} weights`],
+    ...(describe ? [["config", "left", (w) => describe(w.config), ""] as Column] : []),
+    ["before", "right", (w) => formatBytes(w.bytesBefore), total((w) => w.bytesBefore)],
+    ["after", "right", (w) => formatBytes(w.bytesAfter), total((w) => w.bytesAfter)],
+    ["SNR dB", "right", (w) => (w.snrDb === undefined ? "" : formatNumber(w.snrDb, 1)), ""],
+  ];
+  const rows = weights.map((w) => columns.map(([, , cell]) => cell(w)));
+  rows.push(columns.map(([, , , totals]) => totals));
   return formatTable(
-    header.filter((_, i) => keep[i]),
-    rows.map((row) => row.filter((_, i) => keep[i])),
-    align.filter((_, i) => keep[i]),
+    columns.map(([header]) => header),
+    rows,
+    columns.map(([, align]) => align),
   );
 }
 
