@@ -5,8 +5,8 @@
  */
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
-import { QueuedPool, type Reply, type Slot } from "./queued-pool.js";
-import type { Transfer } from "./task-pool.js";
+import { QueuedPool, type Slot } from "./queued-pool.js";
+import type { Reply, Transfer } from "./task-pool.js";
 import { TASK_MODULES, TASKS } from "./tasks.js";
 
 export class WorkerPool extends QueuedPool<Worker> {

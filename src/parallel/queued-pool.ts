@@ -3,7 +3,7 @@
  * replies settle the job of the worker that sent them. Subclasses start workers and post to
  * them; with `size` 0 every task runs inline on the calling thread.
  */
-import type { Prepare, TaskPool, Transfer } from "./task-pool.js";
+import type { Prepare, Reply, TaskPool, Transfer } from "./task-pool.js";
 import { TASKS } from "./tasks.js";
 
 interface Job {
@@ -17,9 +17,6 @@ export interface Slot<W> {
   worker: W;
   job?: Job;
 }
-
-/** A worker's answer to a job. */
-export type Reply = { ok: true; value: unknown } | { ok: false; error: string };
 
 export abstract class QueuedPool<W> implements TaskPool {
   protected readonly slots: Slot<W>[] = [];

@@ -2,6 +2,7 @@
  * What compression passes and the interpreter ask of a pool of workers running the named
  * kernels of tasks.ts: Node worker threads (pool.ts) or Web Workers (web-pool.ts).
  */
+import { TASKS } from "./tasks.js";
 
 /** Buffers moved, not copied, with a message. */
 export type Transfer = ArrayBuffer[];
@@ -28,8 +29,38 @@ export interface TaskPool {
   close(): Promise<void>;
 }
 
+/** A worker's answer to a job. */
+export type Reply = { ok: true; value: unknown } | { ok: false; error: string };
+
+/** Runs a named task (tasks.ts). */
+export function runTask(task: string, payload: never): unknown {
+  const run = TASKS[task];
+  if (!run) throw new Error(`unknown worker task ${task}`);
+  return run(payload);
+}
+
+/**
+ * What a worker posts back for a job, once its task modules are `ready`: the task's result or
+ * its error, with the buffers to move along. The input's buffers go back too: garbage in the
+ * main thread, not piling up in workers.
+ */
+export async function replyTo(
+  ready: Promise<unknown>,
+  task: string,
+  payload: never,
+): Promise<{ reply: Reply; transfer: Transfer }> {
+  try {
+    await ready;
+    const value = runTask(task, payload);
+    const transfer = [...new Set([...transferablesOf(value), ...transferablesOf(payload)])];
+    return { reply: { ok: true, value }, transfer };
+  } catch (error) {
+    return { reply: { ok: false, error: (error as Error).stack ?? String(error) }, transfer: [] };
+  }
+}
+
 /** Non-shared array buffers in a result (or payload) are moved back, not copied. */
-export function transferablesOf(value: unknown): ArrayBuffer[] {
+function transferablesOf(value: unknown): ArrayBuffer[] {
   const found = new Set<ArrayBuffer>();
   const visit = (v: unknown, depth: number) => {
     if (depth > 3 || v === null || typeof v !== "object") return;

@@ -3,8 +3,8 @@
  * the same queue and protocol as the Node pool (queued-pool.ts). Browsers do not let the main
  * thread block, so `runBlocking` runs its payloads inline.
  */
-import { QueuedPool, type Reply, type Slot } from "./queued-pool.js";
-import type { Transfer } from "./task-pool.js";
+import { QueuedPool, type Slot } from "./queued-pool.js";
+import type { Reply, Transfer } from "./task-pool.js";
 import { TASK_MODULES, TASKS } from "./tasks.js";
 
 /** What the pool uses of a Web Worker. */

@@ -2,8 +2,7 @@
  * Web Worker entry (module worker) for WebWorkerPool: the first message names the task
  * modules to load; each later one runs a task and posts its result back.
  */
-import { transferablesOf } from "./task-pool.js";
-import { TASKS } from "./tasks.js";
+import { replyTo } from "./task-pool.js";
 
 interface WorkerScope {
   addEventListener(type: "message", listener: (event: { data: WorkerMessage }) => void): void;
@@ -20,14 +19,6 @@ scope.addEventListener("message", async ({ data }) => {
     ready = Promise.all(data.modules.map((url) => import(url)));
     return;
   }
-  try {
-    await ready;
-    const run = TASKS[data.task];
-    if (!run) throw new Error(`unknown worker task ${data.task}`);
-    const value = run(data.payload);
-    const transfer = [...new Set([...transferablesOf(value), ...transferablesOf(data.payload)])];
-    scope.postMessage({ ok: true, value }, transfer);
-  } catch (error) {
-    scope.postMessage({ ok: false, error: (error as Error).stack ?? String(error) });
-  }
+  const { reply, transfer } = await replyTo(ready, data.task, data.payload);
+  scope.postMessage(reply, transfer);
 });

@@ -1,7 +1,6 @@
 /** Worker thread entry: loads the task modules, then runs tasks posted by the pool. */
 import { parentPort, workerData } from "node:worker_threads";
-import { transferablesOf } from "./task-pool.js";
-import { TASKS } from "./tasks.js";
+import { replyTo, runTask } from "./task-pool.js";
 
 const { modules } = workerData as { modules: string[] };
 const ready = Promise.all(modules.map((m) => import(m)));
@@ -25,19 +24,6 @@ parentPort!.on("message", async ({ task, payload, signal }: TaskMessage) => {
     Atomics.notify(signal, 0);
     return;
   }
-  try {
-    await ready;
-    const value = runTask(task, payload);
-    // Input buffers go back too: garbage in the main thread, not piling up in each worker.
-    const transfer = [...new Set([...transferablesOf(value), ...transferablesOf(payload)])];
-    parentPort!.postMessage({ ok: true, value }, transfer);
-  } catch (error) {
-    parentPort!.postMessage({ ok: false, error: (error as Error).stack ?? String(error) });
-  }
+  const { reply, transfer } = await replyTo(ready, task, payload);
+  parentPort!.postMessage(reply, transfer);
 });
-
-function runTask(task: string, payload: never): unknown {
-  const run = TASKS[task];
-  if (!run) throw new Error(`unknown worker task ${task}`);
-  return run(payload);
-}
