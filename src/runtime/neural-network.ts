@@ -188,10 +188,7 @@ function inputPlan(feature: FeatureDescription, pre?: NeuralNetworkPreprocessing
  */
 function blobShape(shape: number[], label: string): number[] {
   let dims = shape;
-  while (dims.length > 3 || (dims.length === 2 && dims[0] === 1)) {
-    if (dims[0] !== 1) break;
-    dims = dims.slice(1);
-  }
+  while ((dims.length > 3 || dims.length === 2) && dims[0] === 1) dims = dims.slice(1);
   if (dims.length === 1) return [dims[0], 1, 1];
   if (dims.length === 3) return dims;
   throw new UnsupportedError(`${label}: arrays of shape [${shape.join(",")}] are not supported`);
