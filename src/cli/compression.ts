@@ -10,11 +10,14 @@ import type { CompressionResult, WeightReport } from "../passes/driver.js";
 import type { RewriteProgress } from "../program/rewriter.js";
 import { checkSaved, type CompareReport } from "./check.js";
 import { createProgress } from "./progress.js";
-import { withModel } from "./run.js";
+import { checkOutput, withModel } from "./run.js";
+import { modelKindOf } from "../format/output-path.js";
 
 export interface CompressionRun {
   input: string;
   output: string;
+  /** Other files or folders the command reads (config files, calibration data, ...). */
+  otherInputs?: (string | undefined)[];
   /** Progress bar title. */
   title: string;
   quiet: boolean;
@@ -43,6 +46,7 @@ async function diskSize(path: string): Promise<number> {
 }
 
 export async function runCompression(run: CompressionRun): Promise<CompressionOutcome> {
+  await checkOutput(run.output, modelKindOf(run.output), [run.input, ...(run.otherInputs ?? [])]);
   const progress = createProgress(run.title, run.quiet);
   const weights = await withModel(run.input, async (model) => {
     const result = await run

@@ -1,32 +1,8 @@
 /** Shared plumbing of CLI commands: error reporting, model loading and saving. */
-import { CoreMLOptimizeError } from "../errors.js";
 import { availableParallelism } from "node:os";
 import { loadModel, type MLModel } from "../format/model.js";
+import { checkOutputPath, type OutputKind } from "../format/output-path.js";
 import { WorkerPool } from "../parallel/pool.js";
-
-/**
- * Prints a user error as one line and exits 1; anything else is a bug, reported with its stack.
- */
-export function reportFailure(error: unknown): never {
-  if (error instanceof CoreMLOptimizeError) {
-    process.stderr.write(`coreml-optimize: ${error.message}\n`);
-  } else if (isSystemError(error)) {
-    process.stderr.write(`coreml-optimize: ${error.path ?? ""}: ${error.message}\n`);
-  } else {
-    process.stderr.write(
-      `coreml-optimize: internal error: ${(error as Error)?.stack ?? String(error)}\n`,
-    );
-  }
-  process.exit(1);
-}
-
-function isSystemError(error: unknown): error is NodeJS.ErrnoException {
-  return (
-    error instanceof Error &&
-    typeof (error as NodeJS.ErrnoException).code === "string" &&
-    "syscall" in error
-  );
-}
 
 /** Loads a model, runs `work` on it and closes it whatever happens. */
 export async function withModel<T>(path: string, work: (model: MLModel) => Promise<T>): Promise<T> {
@@ -36,6 +12,22 @@ export async function withModel<T>(path: string, work: (model: MLModel) => Promi
   } finally {
     await model.close();
   }
+}
+
+/**
+ * Refuses, before any work is done, an output that would replace or land inside one of the
+ * command's inputs, or replace anything but a model of its kind (format/output-path.ts).
+ */
+export async function checkOutput(
+  output: string,
+  kind: OutputKind,
+  inputs: readonly (string | undefined)[],
+): Promise<void> {
+  await checkOutputPath(
+    output,
+    kind,
+    inputs.filter((i): i is string => i !== undefined),
+  );
 }
 
 export function printJson(value: unknown): void {

@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { AppendWriter, RandomAccessReader } from "./blob/io.js";
 import type { ScratchStorage } from "./scratch.js";
+import { releaseTemporary, removeOnExit } from "./temporaries.js";
 
 export async function openFileReader(path: string): Promise<RandomAccessReader> {
   const handle = await fs.open(path, "r");
@@ -83,13 +84,17 @@ export function tempFileScratch(dir: string = tmpdir()): ScratchStorage {
         dir,
         `.coreml-optimize-${process.pid}-${randomBytes(4).toString("hex")}.bin`,
       );
+      const undo = removeOnExit(path);
       return {
         writer: await createFileWriter(path),
         source: {
           path,
           temporary: true,
           open: () => openFileReader(path),
-          discard: () => fs.rm(path, { force: true }),
+          discard: async () => {
+            await fs.rm(path, { force: true });
+            releaseTemporary(undo);
+          },
         },
       };
     },

@@ -22,6 +22,23 @@ export interface Manifest {
 
 const MODEL_AUTHOR = "com.apple.CoreML";
 
+/** Deeper JSON than any manifest needs; writing it back would overflow the stack. */
+const MAX_DEPTH = 64;
+
+/** The nesting depth of a parsed JSON value, counted without recursion. */
+function jsonDepth(root: unknown): number {
+  let deepest = 0;
+  const pending: [unknown, number][] = [[root, 1]];
+  while (pending.length > 0) {
+    const [value, depth] = pending.pop()!;
+    if (typeof value !== "object" || value === null) continue;
+    deepest = Math.max(deepest, depth);
+    if (deepest > MAX_DEPTH) break;
+    for (const child of Object.values(value)) pending.push([child, depth + 1]);
+  }
+  return deepest;
+}
+
 export function parseManifest(text: string, file: string): Manifest {
   let json: unknown;
   try {
@@ -29,7 +46,12 @@ export function parseManifest(text: string, file: string): Manifest {
   } catch (error) {
     throw new FormatError(file, `not valid JSON (${(error as Error).message})`);
   }
-  if (typeof json !== "object" || json === null) throw new FormatError(file, "not a JSON object");
+  if (typeof json !== "object" || json === null || Array.isArray(json)) {
+    throw new FormatError(file, "not a JSON object");
+  }
+  if (jsonDepth(json) > MAX_DEPTH) {
+    throw new FormatError(file, `nested more than ${MAX_DEPTH} levels deep`);
+  }
   const manifest = json as Partial<Manifest>;
   if (typeof manifest.itemInfoEntries !== "object" || manifest.itemInfoEntries === null) {
     throw new FormatError(file, "missing itemInfoEntries");

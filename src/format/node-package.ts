@@ -1,16 +1,19 @@
 /** Models as files and folders on a Node file system: loading from and saving to paths. */
 import { constants } from "node:fs";
 import * as fs from "node:fs/promises";
-import { basename, dirname, join, resolve } from "node:path";
+import { basename, dirname, join } from "node:path";
 import type { RandomAccessReader } from "./blob/io.js";
 import { openFileReader } from "./io-node.js";
 import {
   decodeModel,
   encodeModel,
   loadPackage,
+  MANIFEST_FILE,
   MLModel,
   type WeightFileSource,
 } from "./ml-model.js";
+import { checkOutputPath, modelKindOf } from "./output-path.js";
+import { releaseTemporary, removeOnExit, restoreOnExit } from "./temporaries.js";
 import { copyThrough, type PackageSink, type PackageStore } from "./package-store.js";
 import { CoreMLOptimizeError, FormatError } from "../errors.js";
 
@@ -27,19 +30,19 @@ export class DirectoryStore implements PackageStore {
   }
 
   async read(path: string): Promise<Uint8Array | undefined> {
-    try {
-      const bytes = await fs.readFile(this.localPath(path));
-      // A plain view, not a Buffer: callers get the same type from every store.
-      return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      if (code === "ENOENT" || code === "EISDIR") return undefined;
-      throw new FormatError(this.localPath(path), (error as Error).message);
-    }
+    const file = this.localPath(path);
+    if (!(await regularFileSize(file, { missing: "undefined" }))) return undefined;
+    const bytes = await fs.readFile(file).catch((error: Error) => {
+      throw new FormatError(file, error.message);
+    });
+    // A plain view, not a Buffer: callers get the same type from every store.
+    return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   }
 
-  open(path: string): Promise<RandomAccessReader> {
-    return openFileReader(this.localPath(path));
+  async open(path: string): Promise<RandomAccessReader> {
+    const file = this.localPath(path);
+    await regularFileSize(file, { missing: "error" });
+    return openFileReader(file);
   }
 
   list(dir: string): Promise<string[]> {
@@ -110,14 +113,13 @@ async function placeWeightFile(source: WeightFileSource, to: string): Promise<vo
 
 /**
  * Writes `model` to `path` (`.mlpackage` folder or `.mlmodel` file), atomically: into a
- * temporary sibling first, then renamed into place. Refuses to overwrite the model's own source.
+ * temporary sibling first, then renamed into place. Follows the output rules of
+ * output-path.ts: never over or inside the model's sources, never over anything but a model.
  */
 export async function saveModelToPath(model: MLModel, path: string): Promise<void> {
-  const target = resolve(path);
-  if (model.inputPaths.some((p) => resolve(p) === target)) {
-    throw new CoreMLOptimizeError(`${path}: refusing to overwrite the input model`);
-  }
-  if (target.endsWith(".mlmodel")) {
+  const kind = modelKindOf(path);
+  const target = await checkOutputPath(path, kind, model.inputPaths);
+  if (kind === "mlmodel") {
     if (model.weightFiles.size > 0) {
       throw new CoreMLOptimizeError(
         `${path}: this model has weight files (an ML program); save it as an .mlpackage`,
@@ -131,13 +133,24 @@ export async function saveModelToPath(model: MLModel, path: string): Promise<voi
   await model.adoptSavedWeights(new DirectoryStore(target));
 }
 
-/** Creates `target` through `write(temp)` and a rename, replacing any existing file or folder. */
-async function writeAtomically(target: string, write: (temp: string) => Promise<void>) {
+/**
+ * Creates `target` through `write(temp)` and a rename, replacing any existing file or folder.
+ * Missing parent folders are created, and removed again if the write fails; an interrupted
+ * process leaves neither the temporary nor a half-replaced output (temporaries.ts).
+ */
+export async function writeAtomically(
+  target: string,
+  write: (temp: string) => Promise<void>,
+): Promise<void> {
   const suffix = `${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
   const temp = join(dirname(target), `.${basename(target)}.tmp-${suffix}`);
+  const old = join(dirname(target), `.${basename(target)}.old-${suffix}`);
+  const createdParent = await fs.mkdir(dirname(target), { recursive: true });
+  const parentUndo = createdParent === undefined ? undefined : removeOnExit(createdParent);
+  const tempUndo = removeOnExit(temp);
   try {
     await write(temp);
-    const old = join(dirname(target), `.${basename(target)}.old-${suffix}`);
+    const restore = restoreOnExit(old, target);
     const existed = await fs.rename(target, old).then(
       () => true,
       (error: NodeJS.ErrnoException) => {
@@ -146,19 +159,52 @@ async function writeAtomically(target: string, write: (temp: string) => Promise<
       },
     );
     await fs.rename(temp, target);
+    releaseTemporary(restore);
     if (existed) await fs.rm(old, { recursive: true, force: true });
   } catch (error) {
     await fs.rm(temp, { recursive: true, force: true });
+    if (createdParent !== undefined) await fs.rm(createdParent, { recursive: true, force: true });
     throw error;
+  } finally {
+    releaseTemporary(tempUndo);
+    if (parentUndo) releaseTemporary(parentUndo);
   }
+}
+
+/**
+ * The size of the regular file at `path`. Anything else (a FIFO, a device, a folder) is refused
+ * before it is opened, since reading one may block forever or never end.
+ */
+async function regularFileSize(
+  path: string,
+  { missing }: { missing: "undefined" | "error" },
+): Promise<number | undefined> {
+  const info = await fs.stat(path).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === "ENOENT" || error.code === "ENOTDIR") {
+      if (missing === "undefined") return undefined;
+      throw new FormatError(path, "no such file");
+    }
+    throw new FormatError(path, error.message);
+  });
+  if (!info) return undefined;
+  if (info.isDirectory() && missing === "undefined") return undefined;
+  if (!info.isFile()) throw new FormatError(path, "not a regular file");
+  return info.size;
 }
 
 /** Loads an `.mlmodel` file or an `.mlpackage` folder. */
 export async function loadModel(path: string): Promise<MLModel> {
+  if (path.trim() === "") throw new FormatError('""', "the model path is empty");
   const stat = await fs.stat(path).catch((error: NodeJS.ErrnoException) => {
     throw new FormatError(path, error.code === "ENOENT" ? "no such file or folder" : error.message);
   });
-  if (stat.isDirectory()) return loadPackage(new DirectoryStore(path), path);
+  if (stat.isDirectory()) {
+    if (!(await regularFileSize(join(path, MANIFEST_FILE), { missing: "undefined" }))) {
+      throw new FormatError(path, `a folder without ${MANIFEST_FILE}: not an .mlpackage`);
+    }
+    return loadPackage(new DirectoryStore(path), path);
+  }
+  await regularFileSize(path, { missing: "error" });
   const bytes = await fs.readFile(path).catch((error: Error) => {
     throw new FormatError(path, error.message);
   });

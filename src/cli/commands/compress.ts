@@ -6,7 +6,8 @@ import { compressInSteps } from "../../passes/compress-steps.js";
 import { parseTarget } from "../../program/targets.js";
 import { createProgress, type Progress } from "../progress.js";
 import { compressionTable } from "../report.js";
-import { printJson, withModel } from "../run.js";
+import { checkOutput, printJson, withModel } from "../run.js";
+import { modelKindOf } from "../../format/output-path.js";
 
 interface CompressFlags {
   output: string;
@@ -32,6 +33,7 @@ export function registerCompress(program: Command): void {
     .option("--json", "print every step's report as JSON")
     .option("-q, --quiet", "no progress bar")
     .action(async (input: string, flags: CompressFlags) => {
+      await checkOutput(flags.output, modelKindOf(flags.output), [input, flags.config]);
       const steps = await loadStepsFile(flags.config);
       const raiseTarget = flags.target ? parseTarget(flags.target) : undefined;
       const quiet = flags.quiet || flags.json;

@@ -1,7 +1,8 @@
 import type { Command } from "commander";
 import { decompressWeights } from "../../passes/decompress.js";
 import { createProgress } from "../progress.js";
-import { printJson, withModel } from "../run.js";
+import { checkOutput, printJson, withModel } from "../run.js";
+import { modelKindOf } from "../../format/output-path.js";
 
 export interface DecompressReport {
   input: string;
@@ -21,6 +22,7 @@ export function registerDecompress(program: Command): void {
     .option("--json", "print machine-readable JSON")
     .option("-q, --quiet", "no progress bar")
     .action(async (input: string, options: { output: string; json?: boolean; quiet?: boolean }) => {
+      await checkOutput(options.output, modelKindOf(options.output), [input]);
       const report: DecompressReport = { input, output: options.output, decompressed: {} };
       const progress = createProgress("decompress", options.quiet || options.json);
       try {

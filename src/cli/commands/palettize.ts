@@ -142,6 +142,7 @@ export function registerPalettize(program: Command): void {
       const outcome = await runCompression({
         input,
         output: flags.output,
+        otherInputs: [flags.config, flags.lutFunction],
         title: "palettize",
         quiet: Boolean(flags.quiet || flags.json),
         checks: checkCount(flags.check),

@@ -6,7 +6,8 @@ import type { Tensor, TypedArray } from "../../kernels/dtype.js";
 import { loadRunner } from "../../runtime/runner.js";
 import { formatTable } from "../format.js";
 import { collect, parseCount, parseStage, samplesFor } from "../inputs.js";
-import { printJson, withInterpreterPool, withModel } from "../run.js";
+import { checkOutput, printJson, withInterpreterPool, withModel } from "../run.js";
+import { writeAtomically } from "../../format/node-package.js";
 
 export interface OutputSummary {
   shape: number[];
@@ -48,6 +49,9 @@ export function registerPredict(program: Command): void {
     .option("--seed <n>", "seed of the random inputs used when no --input is given", "0")
     .option("--json", "print machine-readable JSON")
     .action(async (path: string, options: PredictOptions) => {
+      if (options.output !== undefined) {
+        await checkOutput(options.output, "folder", [path, ...inputFiles(options.input)]);
+      }
       const report = await withInterpreterPool((pool) =>
         withModel(path, async (model) => {
           const interpreter = await loadRunner(model, {
@@ -71,9 +75,11 @@ export function registerPredict(program: Command): void {
             if (options.output) {
               // Labels go to a text file, one per line; numbers to .npy.
               const labels = tensor.dtype === "string";
-              summary.file = join(options.output, `${name}.${labels ? "txt" : "npy"}`);
-              const data = labels ? `${(tensor.data as string[]).join("\n")}\n` : writeNpy(tensor);
-              await writeFile(summary.file, data);
+              summary.file = join(options.output, `${fileStem(name)}.${labels ? "txt" : "npy"}`);
+              const data = labels
+                ? new TextEncoder().encode(`${(tensor.data as string[]).join("\n")}\n`)
+                : writeNpy(tensor);
+              await writeAtomically(summary.file, (temp) => writeFile(temp, data));
             }
             result.outputs[name] = summary;
           }
@@ -83,6 +89,20 @@ export function registerPredict(program: Command): void {
       if (options.json) printJson(report);
       else process.stdout.write(`${render(report)}\n`);
     });
+}
+
+/** The files named by `--input name=file.npy` options. */
+function inputFiles(assignments: readonly string[]): string[] {
+  return assignments.flatMap((a) => (a.includes("=") ? [a.slice(a.indexOf("=") + 1)] : []));
+}
+
+/**
+ * A file name for an output: names are the model's, so anything that could leave the folder
+ * or hide the file (separators, a leading dot) is replaced.
+ */
+function fileStem(name: string): string {
+  const stem = name.replace(/[^A-Za-z0-9_.-]/g, "_").replace(/^\./, "_");
+  return stem === "" ? "_" : stem;
 }
 
 function summarize(tensor: Tensor): OutputSummary {

@@ -146,6 +146,7 @@ export function registerPrune(program: Command): void {
       const outcome = await runCompression({
         input,
         output: options.output,
+        otherInputs: [options.config],
         title: "prune",
         quiet: Boolean(options.quiet || options.json),
         checks: checkCount(options.check),

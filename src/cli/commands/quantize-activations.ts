@@ -21,7 +21,8 @@ import { CHECK_OPTION, checkCount, checkSaved, renderComparison } from "../check
 import { formatTable } from "../format.js";
 import { parseCount, readInputsDir } from "../inputs.js";
 import { createProgress } from "../progress.js";
-import { printJson, withModel } from "../run.js";
+import { checkOutput, printJson, withModel } from "../run.js";
+import { modelKindOf } from "../../format/output-path.js";
 
 interface ActivationFlags {
   output: string;
@@ -83,6 +84,11 @@ export function registerQuantizeActivations(program: Command): void {
     .option("--json", "print the report as JSON")
     .option("-q, --quiet", "no progress bar")
     .action(async (input: string, flags: ActivationFlags) => {
+      await checkOutput(flags.output, modelKindOf(flags.output), [
+        input,
+        flags.config,
+        flags.inputs,
+      ]);
       const checks = checkCount(flags.check);
       const count = parseCount(flags.samples, "--samples");
       const seed = parseCount(flags.seed, "--seed");

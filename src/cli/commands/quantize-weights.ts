@@ -19,7 +19,8 @@ import { WorkerPool } from "../../parallel/pool.js";
 import { formatBytes, formatTable } from "../format.js";
 import { CHECK_OPTION, checkCount, checkSaved, renderComparison } from "../check.js";
 import { createProgress } from "../progress.js";
-import { printJson, withModel } from "../run.js";
+import { checkOutput, printJson, withModel } from "../run.js";
+import { modelKindOf } from "../../format/output-path.js";
 
 interface QuantizeWeightsCliOptions {
   output: string;
@@ -213,6 +214,7 @@ export function registerQuantizeWeights(program: Command): void {
     .option("--json", "print the summary as JSON")
     .option("-q, --quiet", "no progress bar")
     .action(async (input: string, options: QuantizeWeightsCliOptions) => {
+      await checkOutput(options.output, modelKindOf(options.output), [input]);
       const { skipLayers, ...settings } = quantizeWeightsSettings(options);
       const checks = checkCount(options.check);
       const weights = await withModel(input, async (model) => {

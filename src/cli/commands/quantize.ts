@@ -173,6 +173,7 @@ export function registerQuantize(program: Command): void {
       const outcome = await runCompression({
         input,
         output: flags.output,
+        otherInputs: [flags.config],
         title: "quantize",
         quiet: Boolean(flags.quiet || flags.json),
         checks: checkCount(flags.check),

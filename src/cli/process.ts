@@ -1,0 +1,83 @@
+/**
+ * How the CLI process ends: temporary files go with it whatever ends it (an error, Ctrl-C,
+ * SIGTERM), a closed stdout (`… | head`) ends it quietly, and errors print one line.
+ */
+import { CoreMLOptimizeError } from "../errors.js";
+import { undoTemporaries } from "../format/temporaries.js";
+
+const SIGNAL_EXIT_CODES: Partial<Record<NodeJS.Signals, number>> = {
+  SIGINT: 130,
+  SIGTERM: 143,
+  SIGHUP: 129,
+};
+
+/** Exit status of a process whose stdout reader went away, as if killed by SIGPIPE. */
+const BROKEN_PIPE_STATUS = 141;
+
+/** Whether internal errors print their stack trace (`--debug`). */
+const debug = process.argv.includes("--debug");
+
+export function installProcessHandlers(): void {
+  process.on("exit", undoTemporaries);
+  for (const [signal, status] of Object.entries(SIGNAL_EXIT_CODES)) {
+    process.once(signal as NodeJS.Signals, () => {
+      undoTemporaries();
+      process.stderr.write(`\ncoreml-optimize: interrupted (${signal}); nothing was written\n`);
+      process.exit(status);
+    });
+  }
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on("error", (error: NodeJS.ErrnoException) => {
+      if (error.code === "EPIPE") process.exit(BROKEN_PIPE_STATUS);
+      throw error;
+    });
+  }
+}
+
+function isSystemError(error: unknown): error is NodeJS.ErrnoException {
+  return (
+    error instanceof Error &&
+    typeof (error as NodeJS.ErrnoException).code === "string" &&
+    "syscall" in error
+  );
+}
+
+/** The one line a failure prints. */
+export function failureMessage(error: unknown): string {
+  if (error instanceof CoreMLOptimizeError) return error.message;
+  if (isSystemError(error)) {
+    const where = error.path ?? (error as { dest?: string }).dest;
+    return `${where ? `${where}: ` : ""}${systemProblem(error)}`;
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  const firstLine = message.split("\n")[0];
+  if (debug) return `internal error: ${(error as Error)?.stack ?? message}`;
+  return `internal error: ${firstLine} (this is a bug in coreml-optimize; rerun with --debug for details)`;
+}
+
+/** System error codes in words, without Node's "ENOENT: …, open '…'" decoration. */
+const SYSTEM_PROBLEMS: Record<string, string> = {
+  ENOENT: "no such file or folder",
+  EEXIST: "already exists",
+  EACCES: "permission denied",
+  EPERM: "operation not permitted",
+  EISDIR: "is a folder, not a file",
+  ENOTDIR: "a part of the path is not a folder",
+  ENOTEMPTY: "the folder is not empty",
+  ENOSPC: "no space left on the device",
+  EROFS: "read-only file system",
+  EXDEV: "cannot move across file systems",
+  EMFILE: "too many open files",
+  ENAMETOOLONG: "the name is too long",
+  ELOOP: "too many levels of symbolic links",
+};
+
+function systemProblem(error: NodeJS.ErrnoException): string {
+  return SYSTEM_PROBLEMS[error.code!] ?? error.message;
+}
+
+/** Prints a failure as one line (a trace only for internal errors with --debug) and exits 1. */
+export function reportFailure(error: unknown): never {
+  process.stderr.write(`coreml-optimize: ${failureMessage(error)}\n`);
+  process.exit(1);
+}

@@ -1,0 +1,136 @@
+/**
+ * How the CLI process ends: Ctrl-C or SIGTERM remove every temporary and partial output, a
+ * closed stdout ends it quietly, and an internal error prints one line unless --debug.
+ */
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import { buildModel } from "../../src/program/builder.js";
+import { REPO_ROOT } from "../support/paths.js";
+import { failureMessage } from "../../src/cli/process.js";
+import { ConfigError } from "../../src/errors.js";
+
+const MAIN = join(REPO_ROOT, "dist/src/cli/main.js");
+
+function pseudoRandom(count: number): Float32Array {
+  const data = new Float32Array(count);
+  let state = 12345;
+  for (let i = 0; i < count; i++) {
+    state = (state * 16807) % 2147483647;
+    data[i] = state / 2147483647 - 0.5;
+  }
+  return data;
+}
+
+/** Resolves when `predicate` holds, polling every 20 ms. */
+async function until(predicate: () => boolean, timeoutMs = 60_000): Promise<void> {
+  const start = Date.now();
+  while (!predicate()) {
+    if (Date.now() - start > timeoutMs) throw new Error("timed out");
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  test(`${signal} during a compression leaves no temporary file and no output`, async () => {
+    const dir = mkdtempSync(join(tmpdir(), "signal-"));
+    const scratch = join(dir, "tmp");
+    const input = join(dir, "big.mlpackage");
+    // Grouped k-means over 4 M weights takes seconds: long enough to interrupt.
+    const model = await buildModel("iOS18", async (b) => {
+      const x = b.input("x", "fp32", [1, 2048]);
+      const w = await b.constant("w", {
+        dtype: "fp32",
+        shape: [2048, 2048],
+        data: pseudoRandom(2048 * 2048),
+      });
+      b.output(b.linear(x, w));
+    });
+    await model.save(input);
+    await model.close();
+    mkdirSync(scratch);
+    const output = join(dir, "out.mlpackage");
+    const child = spawn(
+      process.execPath,
+      [
+        MAIN,
+        "palettize",
+        input,
+        "-o",
+        output,
+        "--nbits",
+        "4",
+        "--granularity",
+        "per_grouped_channel",
+        "--group-size",
+        "1",
+      ],
+      { env: { ...process.env, TMPDIR: scratch, CI: "1" }, stdio: ["ignore", "pipe", "pipe"] },
+    );
+    let stderr = "";
+    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) =>
+      child.on("exit", (code) => resolve(code)),
+    );
+    // Wait for the scratch weight file: the compression is under way.
+    await until(() => readdirSync(scratch).length > 0);
+    child.kill(signal);
+    const status = await exited;
+    assert.equal(status, signal === "SIGINT" ? 130 : 143, stderr);
+    assert.match(stderr, /interrupted/);
+    assert.deepEqual(readdirSync(scratch), [], "scratch files removed");
+    assert.ok(!existsSync(output));
+    assert.deepEqual(
+      readdirSync(dir).filter((n) => n.startsWith(".")),
+      [],
+      "no temporary sibling of the output",
+    );
+  });
+}
+
+test("a closed stdout ends the command quietly", async () => {
+  // Several hundred weights: more JSON than a pipe buffers, so writes meet the closed pipe.
+  const dir = mkdtempSync(join(tmpdir(), "pipe-"));
+  const input = join(dir, "many.mlpackage");
+  const model = await buildModel("iOS18", async (b) => {
+    let x = b.input("x", "fp32", [1, 16]);
+    for (let i = 0; i < 400; i++) {
+      const w = await b.constant(`w${i}`, {
+        dtype: "fp32",
+        shape: [16, 16],
+        data: pseudoRandom(256),
+      });
+      x = b.linear(x, w);
+    }
+    b.output(x);
+  });
+  await model.save(input);
+  await model.close();
+  const child = spawn(process.execPath, [MAIN, "inspect", input, "--json"], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let stderr = "";
+  child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+  // Like `| head -c 0`: the reader goes away before the command writes.
+  child.stdout.destroy();
+  const status = await new Promise<number | null>((resolve) => child.on("exit", resolve));
+  assert.equal(stderr, "");
+  assert.equal(status, 141);
+});
+
+test("internal errors print one line with a hint; user errors print their message", () => {
+  const bug = new TypeError("x is undefined\n    at somewhere (file.js:1:1)");
+  const line = failureMessage(bug);
+  assert.match(line, /^internal error: x is undefined \(.*--debug/);
+  assert.ok(!line.includes("\n"));
+  assert.equal(failureMessage(new ConfigError("--dtype: bad")), "--dtype: bad");
+  const system = Object.assign(new Error("ENOENT: no such file or directory, open 'a/b'"), {
+    code: "ENOENT",
+    syscall: "open",
+    path: "a/b",
+  });
+  assert.equal(failureMessage(system), "a/b: no such file or folder");
+});
