@@ -23,6 +23,22 @@ export class ConfigError extends CoreMLOptimizeError {
   override name = "ConfigError";
 }
 
+/**
+ * Running a model failed inside one op or layer on the values it was given: the model's shapes
+ * or values do not fit what the op computes. Names the op; keeps the original error as `cause`.
+ */
+export class ModelRunError extends CoreMLOptimizeError {
+  override name = "ModelRunError";
+  constructor(op: string, cause: unknown) {
+    super(
+      `${op}: failed on its inputs (${cause instanceof Error ? cause.message : String(cause)})`,
+      {
+        cause,
+      },
+    );
+  }
+}
+
 /** The input is valid but uses something this package does not handle (an op, a dtype, ...). */
 export class UnsupportedError extends CoreMLOptimizeError {
   override name = "UnsupportedError";

@@ -2,6 +2,7 @@
  * What is inside a model: format, versions, inputs and outputs, ops per function, and every
  * weight with its consumers and storage. Reads only protobuf metadata, never weight data.
  */
+import { validateProgram } from "../program/validate.js";
 import type { FeatureDescription, Model } from "../format/gen/Model_pb.js";
 import type { MLModel } from "../format/model.js";
 import { modelTree } from "../format/model-tree.js";
@@ -191,6 +192,7 @@ function deploymentTarget(specificationVersion: number): string {
 
 /** Summarises a model; `weightFileBytes` needs the files' sizes, so this reads their headers. */
 export async function inspectModel(model: MLModel): Promise<ModelSummary> {
+  await validateProgram(model);
   const spec = model.spec;
   const models: SubModelSummary[] = [];
   const functions: FunctionSummary[] = [];

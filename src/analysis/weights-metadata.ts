@@ -3,6 +3,7 @@
  * the number of distinct values, and the ops that consume the weight — to pick op-name
  * configs before compressing.
  */
+import { validateProgram } from "../program/validate.js";
 import type { MLModel } from "../format/model.js";
 import { numericValues } from "../kernels/values.js";
 import { ELEMENT_TYPES, elementCount, type ElementType, type Tensor } from "../kernels/dtype.js";
@@ -81,6 +82,7 @@ export async function getWeightsMetadata(
   model: MLModel,
   options: WeightsMetadataOptions = {},
 ): Promise<Map<string, WeightMetadata>> {
+  await validateProgram(model);
   const threshold = options.weightThreshold ?? 2048;
   const result = new Map<string, WeightMetadata>();
   if (model.spec.Type.case !== "mlProgram") return result;

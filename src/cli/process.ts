@@ -44,7 +44,10 @@ function isSystemError(error: unknown): error is NodeJS.ErrnoException {
 
 /** The one line a failure prints. */
 export function failureMessage(error: unknown): string {
-  if (error instanceof CoreMLOptimizeError) return error.message;
+  if (error instanceof CoreMLOptimizeError) {
+    const cause = error.cause instanceof Error ? error.cause.stack : undefined;
+    return debug && cause ? `${error.message}\n${cause}` : error.message;
+  }
   if (isSystemError(error)) {
     const where = error.path ?? (error as { dest?: string }).dest;
     return `${where ? `${where}: ` : ""}${systemProblem(error)}`;

@@ -1,6 +1,8 @@
 /** Shared plumbing of CLI commands: error reporting, model loading and saving. */
 import { availableParallelism } from "node:os";
 import { loadModel, type MLModel } from "../format/model.js";
+import { validateProgram } from "../program/validate.js";
+import { validateNeuralNetworks } from "../neural/validate.js";
 import { checkOutputPath, type OutputKind } from "../format/output-path.js";
 import { WorkerPool } from "../parallel/pool.js";
 
@@ -8,6 +10,9 @@ import { WorkerPool } from "../parallel/pool.js";
 export async function withModel<T>(path: string, work: (model: MLModel) => Promise<T>): Promise<T> {
   const model = await loadModel(path);
   try {
+    // Bad models are refused here, with one clear line, before any work starts.
+    await validateProgram(model);
+    validateNeuralNetworks(model);
     return await work(model);
   } finally {
     await model.close();

@@ -33,6 +33,7 @@ import {
   storesInWeightFile,
 } from "./values.js";
 import { functionBlocks, walkOperations } from "./walk.js";
+import { validateProgram } from "./validate.js";
 
 /** What a visitor sees of the op it is visiting. */
 export interface RewriteContext {
@@ -200,6 +201,7 @@ export async function rewriteWeights(
   visit: OpVisitor,
   options: RewriteOptions = {},
 ): Promise<MLModel> {
+  await validateProgram(model);
   // A binary round trip copies a large program faster than clone().
   const spec = fromBinary(ModelSchema, toBinary(ModelSchema, model.spec));
   const output = new OutputWeights(model, options.scratch ?? platform().scratch(options.tempDir));

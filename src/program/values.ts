@@ -81,6 +81,15 @@ export function decodeImmediateTensor(
   const count = elementCount(shape);
   const traits = ELEMENT_TYPES[dtype];
   const field = value.value;
+  // Checked before anything is allocated by the declared shape, which may be corrupt.
+  const held = field.case === undefined ? 0 : field.value.values.length;
+  const expected = field.case === "bytes" ? byteLength(dtype, count) : count;
+  if (field.case !== undefined && held !== expected && !(count === 1 && held === 1)) {
+    throw new FormatError(
+      context,
+      `immediate ${dtype}[${shape.join(",")}] value holds ${held} ${field.case === "bytes" ? "bytes" : "elements"}, its type needs ${expected}`,
+    );
+  }
   let data: TypedArray | string[];
   switch (field.case) {
     case "floats":

@@ -8,12 +8,19 @@
 import type { Block, Operation, Value } from "../format/gen/MIL_pb.js";
 import type { Model } from "../format/gen/Model_pb.js";
 import type { MLModel } from "../format/model.js";
-import { ConfigError, FormatError, UnsupportedError } from "../errors.js";
+import {
+  ConfigError,
+  CoreMLOptimizeError,
+  FormatError,
+  ModelRunError,
+  UnsupportedError,
+} from "../errors.js";
 import { ELEMENT_TYPES, type ElementType, type Tensor } from "../kernels/dtype.js";
 import { opName } from "../program/ops.js";
 import { walkOperations } from "../program/walk.js";
 import { tensorTypeInfo, type Dim } from "../program/types.js";
 import { readTensorValue } from "../program/values.js";
+import { validateProgram } from "../program/validate.js";
 import { CONSTEXPR_OPS, evaluateConstexpr, isConstexprOp } from "../passes/constexpr.js";
 import { parameterBindings } from "../passes/decompress.js";
 import { gemm, type Gemm } from "../kernels/ops/matmul.js";
@@ -79,6 +86,7 @@ export class Interpreter {
 
   /** Prepares a model's program; fails (before running anything) on ops it cannot run. */
   static async load(model: MLModel, options: LoadOptions = {}): Promise<Interpreter> {
+    await validateProgram(model);
     const spec = programSpec(model.spec, options.pipelineStage);
     if (spec.Type.case !== "mlProgram") throw new Error("programSpec returned a non-program");
     const program = spec.Type.value;
@@ -219,10 +227,19 @@ export class Interpreter {
         return block.outputs.map((name) => this.lookup(inner, name));
       };
       const ctx = new OpContext(step.op, step.name, step.outputs, resolve, runBlock, this.gemm);
-      const produced = step.run(ctx);
+      let produced: ReturnType<OpKernel>;
+      try {
+        produced = step.run(ctx);
+      } catch (error) {
+        if (error instanceof CoreMLOptimizeError) throw error;
+        throw new ModelRunError(`op ${step.op.type} "${step.name}"`, error);
+      }
       const results = Array.isArray(produced) ? produced : [produced];
       if (results.length < step.op.outputs.length) {
-        throw new Error(`op ${step.op.type} "${step.name}" produced ${results.length} outputs`);
+        throw new FormatError(
+          `op ${step.op.type} "${step.name}"`,
+          `declares ${step.op.outputs.length} outputs but makes ${results.length}`,
+        );
       }
       step.op.outputs.forEach((output, i) => {
         const stored = this.storeOutput(step, i, results[i]);
@@ -259,8 +276,9 @@ export class Interpreter {
       (shape.length !== value.shape.length ||
         shape.some((d, i) => d !== null && d !== value.shape[i]))
     ) {
-      throw new Error(
-        `op ${step.op.type} "${step.name}" computed shape [${value.shape.join(",")}], the program declares [${shape.map((d) => d ?? "?").join(",")}]`,
+      throw new FormatError(
+        `op ${step.op.type} "${step.name}"`,
+        `computed shape [${value.shape.join(",")}], the program declares [${shape.map((d) => d ?? "?").join(",")}]`,
       );
     }
     if (dtype === "fp16" || (dtype !== value.dtype && ELEMENT_TYPES[dtype].kind !== "float")) {

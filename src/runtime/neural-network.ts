@@ -4,7 +4,7 @@
  * a classifier's probabilities and label. Weights stored quantized are dequantized once at
  * load, so a model and its `quantize_weights` version can be compared.
  */
-import { ConfigError, UnsupportedError } from "../errors.js";
+import { ConfigError, CoreMLOptimizeError, ModelRunError, UnsupportedError } from "../errors.js";
 import type { FeatureDescription, Model } from "../format/gen/Model_pb.js";
 import type { FeatureType } from "../format/gen/FeatureTypes_pb.js";
 import { ImageFeatureType_ColorSpace } from "../format/gen/FeatureTypes_pb.js";
@@ -116,7 +116,13 @@ export class NeuralNetworkInterpreter {
         if (!blob) throw new ConfigError(`layer "${s.name}" reads "${name}" before it is computed`);
         return blob;
       });
-      const produced = s.run(args, this.multiply);
+      let produced: ReturnType<Step["run"]>;
+      try {
+        produced = s.run(args, this.multiply);
+      } catch (error) {
+        if (error instanceof CoreMLOptimizeError) throw error;
+        throw new ModelRunError(`layer "${s.name}"`, error);
+      }
       const results = Array.isArray(produced) ? produced : [produced];
       if (results.length !== s.outputs.length) {
         throw new ConfigError(

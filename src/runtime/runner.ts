@@ -6,6 +6,7 @@ import type { MLModel } from "../format/model.js";
 import type { Tensor } from "../kernels/dtype.js";
 import { gemm } from "../kernels/ops/matmul.js";
 import { neuralNetworkOf } from "../neural/walk.js";
+import { validateNeuralNetworks } from "../neural/validate.js";
 import { Interpreter, stageSpec, type LoadOptions, type ProgramIO } from "./interpreter.js";
 import { NeuralNetworkInterpreter } from "./neural-network.js";
 import { parallelGemm } from "./parallel-gemm.js";
@@ -19,6 +20,7 @@ export interface ModelRunner {
 
 /** Prepares a model to run; fails (before running anything) on ops or layers it cannot run. */
 export async function loadRunner(model: MLModel, options: LoadOptions = {}): Promise<ModelRunner> {
+  validateNeuralNetworks(model);
   const spec = stageSpec(model.spec, options.pipelineStage);
   if (neuralNetworkOf(spec)) {
     return NeuralNetworkInterpreter.fromSpec(

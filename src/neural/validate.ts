@@ -1,0 +1,48 @@
+/**
+ * Checks the neural networks of a model before anything runs on them: every blob a layer reads
+ * is a model input or made by a layer before it (in its network or an enclosing one), and every
+ * layer has a name and outputs. The interface's feature sizes are checked too
+ * (format/description.ts). After it, the interpreter may trust layer wiring.
+ */
+import type { NeuralNetworkLayer } from "../format/gen/NeuralNetwork_pb.js";
+import type { MLModel } from "../format/ml-model.js";
+import { checkFeatureDescriptions } from "../format/description.js";
+import { FormatError } from "../errors.js";
+import { nestedNetworks, neuralNetworksIn } from "./walk.js";
+
+const validated = new WeakSet<object>();
+
+/** Checks `layers` in order, with `scope` the blobs defined so far; adds what they define. */
+function checkLayers(layers: readonly NeuralNetworkLayer[], scope: Set<string>, where: string) {
+  for (const layer of layers) {
+    const label = `${where}: layer "${layer.name}"${layer.layer.case ? ` (${layer.layer.case})` : ""}`;
+    if (layer.layer.case === undefined) throw new FormatError(label, "has no layer parameters");
+    for (const input of layer.input) {
+      if (!scope.has(input)) {
+        const name = input === "" ? "an empty name" : `"${input}"`;
+        throw new FormatError(label, `reads ${name}, which no input or earlier layer makes`);
+      }
+    }
+    // Control flow: nested networks see what is defined so far, and what they define is seen
+    // after them (the blobs a branch or loop body writes).
+    for (const nested of nestedNetworks(layer)) checkLayers(nested.layers, scope, label);
+    for (const output of layer.output) {
+      if (output === "") throw new FormatError(label, "has an output without a name");
+      scope.add(output);
+    }
+  }
+}
+
+/** Validates the interface and every neural network of `model` once. */
+export function validateNeuralNetworks(model: MLModel): void {
+  if (validated.has(model.spec)) return;
+  const where = model.sourcePath ?? "model";
+  checkFeatureDescriptions(model.spec, where);
+  for (const { model: nested, modelPath, network } of neuralNetworksIn(model.spec)) {
+    const at = modelPath.length > 0 ? `${where}: ${modelPath.join("/")}` : where;
+    // Pipeline stages also read the outputs of earlier stages, which are their own inputs here.
+    const scope = new Set((nested.description?.input ?? []).map((f) => f.name));
+    checkLayers(network.layers, scope, at);
+  }
+  validated.add(model.spec);
+}

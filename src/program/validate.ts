@@ -1,0 +1,211 @@
+/**
+ * Checks an ML program against itself and the bytes present before anything runs on it: every
+ * value name an op uses is defined before it (in its block or an enclosing one), every op that
+ * must have outputs has them, every declared shape is a real size, and every literal's data is
+ * there in the amount its type declares (inline, or in a weight-file blob whose metadata agrees).
+ * Passes, the interpreter and analyses call `validateProgram` first; after it, they may trust
+ * names, shapes and sizes.
+ */
+import type {
+  Block,
+  NamedValueType,
+  Operation,
+  Program,
+  TensorValue,
+  Value,
+  ValueType,
+} from "../format/gen/MIL_pb.js";
+import type { MLModel } from "../format/ml-model.js";
+import { modelTree } from "../format/model-tree.js";
+import { checkFeatureDescriptions } from "../format/description.js";
+import { FormatError } from "../errors.js";
+import { byteLength, type ElementType } from "../kernels/dtype.js";
+import { opName } from "./ops.js";
+import { tensorTypeInfo } from "./types.js";
+import type { WeightFiles } from "./values.js";
+
+/** Larger dimensions are not sizes but corrupt numbers (no tensor dimension comes near). */
+const MAX_DIMENSION = 2 ** 32;
+
+/** Models already checked: validation runs once per spec object. */
+const validated = new WeakSet<object>();
+
+/** Ops whose results are values they hold, so they must name at least one output. */
+const MUST_HAVE_OUTPUTS = (type: string) => type === "const" || type.startsWith("constexpr_");
+
+class ProgramChecker {
+  /** Blob offsets already checked, per weight file and element type. */
+  private readonly blobs = new Set<string>();
+
+  constructor(
+    private readonly weights: WeightFiles & { weightFiles: MLModel["weightFiles"] },
+    private readonly where: string,
+  ) {}
+
+  async program(program: Program): Promise<void> {
+    for (const [name, fn] of Object.entries(program.functions)) {
+      const label = `${this.where}: function ${name}`;
+      const scope = new Set<string>();
+      for (const input of fn.inputs) this.define(input, scope, label);
+      const specializations = Object.entries(fn.blockSpecializations);
+      if (specializations.length === 0) throw new FormatError(label, "has no block");
+      for (const [, block] of specializations) await this.block(block, scope, label);
+    }
+  }
+
+  private define(value: NamedValueType, scope: Set<string>, label: string): void {
+    if (value.name === "") throw new FormatError(label, "declares a value without a name");
+    this.type(value.type, `${label}: value "${value.name}"`);
+    scope.add(value.name);
+  }
+
+  private async block(block: Block, outer: ReadonlySet<string>, label: string): Promise<void> {
+    const scope = new Set(outer);
+    for (const input of block.inputs) this.define(input, scope, `${label}: block input`);
+    for (const op of block.operations) await this.operation(op, scope, label);
+    for (const output of block.outputs) {
+      if (!scope.has(output)) {
+        throw new FormatError(label, `block output "${output}" is not defined in the block`);
+      }
+    }
+  }
+
+  private async operation(op: Operation, scope: Set<string>, where: string): Promise<void> {
+    const label = `${where}: op ${op.type || "(no type)"} "${opName(op)}"`;
+    if (op.type === "") throw new FormatError(label, "has no op type");
+    for (const [input, argument] of Object.entries(op.inputs)) {
+      for (const { binding } of argument.arguments) {
+        if (binding.case === "name") {
+          if (!scope.has(binding.value)) {
+            const name = binding.value === "" ? "an empty name" : `"${binding.value}"`;
+            throw new FormatError(
+              label,
+              `input ${input} uses ${name}, which is not defined before it`,
+            );
+          }
+        } else if (binding.case === "value") {
+          await this.value(binding.value, `${label}: input ${input}`);
+        } else {
+          throw new FormatError(label, `input ${input} is bound to nothing`);
+        }
+      }
+    }
+    for (const [key, value] of Object.entries(op.attributes)) {
+      await this.value(value, `${label}: attribute ${key}`);
+    }
+    if (MUST_HAVE_OUTPUTS(op.type) && op.outputs.length === 0) {
+      throw new FormatError(label, "has no outputs");
+    }
+    if (op.type === "const" && !op.attributes["val"]) throw new FormatError(label, "has no value");
+    for (const nested of op.blocks) await this.block(nested, scope, label);
+    for (const output of op.outputs) this.define(output, scope, label);
+  }
+
+  /** A declared type: known element type, and every known dimension a real size. */
+  private type(type: ValueType | undefined, label: string): void {
+    const info = this.tensorType(type, label);
+    if (!info) return;
+    for (const d of info.shape) {
+      if (d !== null && !(Number.isSafeInteger(d) && d >= 0 && d < MAX_DIMENSION)) {
+        throw new FormatError(label, `has a dimension of ${d}, which is not a tensor size`);
+      }
+    }
+  }
+
+  private tensorType(type: ValueType | undefined, label: string) {
+    try {
+      return tensorTypeInfo(type);
+    } catch (error) {
+      throw new FormatError(label, (error as Error).message);
+    }
+  }
+
+  /** A literal: its type, and data in the amount the type declares. */
+  private async value(value: Value, label: string): Promise<void> {
+    this.type(value.type, label);
+    const info = this.tensorType(value.type, label);
+    if (!info) return;
+    if (info.shape.includes(null)) {
+      throw new FormatError(label, "literal value has an unknown dimension");
+    }
+    const count = (info.shape as number[]).reduce((n, d) => n * d, 1);
+    if (!Number.isSafeInteger(count)) {
+      throw new FormatError(label, `literal value declares ${count} elements`);
+    }
+    const data = value.value;
+    if (data.case === "immediateValue") {
+      if (data.value.value.case === "tensor") {
+        immediateCount(data.value.value.value.value, info.dtype, count, label);
+      }
+    } else if (data.case === "blobFileValue") {
+      await this.blob(data.value.fileName, Number(data.value.offset), info.dtype, count, label);
+    } else {
+      throw new FormatError(label, "literal value has neither data nor a blob reference");
+    }
+  }
+
+  private async blob(
+    fileName: string,
+    offset: number,
+    dtype: ElementType,
+    count: number,
+    label: string,
+  ): Promise<void> {
+    const key = `${fileName}\0${offset}\0${dtype}\0${count}`;
+    if (this.blobs.has(key)) return;
+    if (!this.weights.weightFiles.has(fileName)) {
+      throw new FormatError(label, `refers to weight file ${fileName}, which the model lacks`);
+    }
+    const reader = await this.weights.blobFile(fileName);
+    const metadata = await reader.readMetadata(offset);
+    if (metadata.dtype !== dtype) {
+      throw new FormatError(
+        label,
+        `blob at ${offset} holds ${metadata.dtype}, the type says ${dtype}`,
+      );
+    }
+    const needed = byteLength(dtype, count);
+    if (metadata.sizeInBytes !== needed) {
+      throw new FormatError(
+        label,
+        `blob at ${offset} holds ${metadata.sizeInBytes} bytes, ${dtype}[${count}] needs ${needed}`,
+      );
+    }
+    this.blobs.add(key);
+  }
+}
+
+/** Checks an immediate tensor holds `count` elements before anything allocates for them. */
+function immediateCount(
+  field: TensorValue["value"],
+  dtype: ElementType,
+  count: number,
+  label: string,
+) {
+  if (field.case === undefined) throw new FormatError(label, "immediate value is empty");
+  const held = field.value.values.length;
+  const expected = field.case === "bytes" ? byteLength(dtype, count) : count;
+  // A scalar may be held as one element of a rank-0 type; coremltools writes both.
+  if (held !== expected && !(field.case !== "bytes" && count === 1 && held === 1)) {
+    const unit = field.case === "bytes" ? "bytes" : "elements";
+    throw new FormatError(
+      label,
+      `immediate value holds ${held} ${unit}, its type needs ${expected}`,
+    );
+  }
+}
+
+/**
+ * Validates the interface and every ML program of `model` (pipelines included) once; later
+ * calls on the same model return at once.
+ */
+export async function validateProgram(model: MLModel): Promise<void> {
+  if (validated.has(model.spec)) return;
+  const where = model.sourcePath ?? "model";
+  checkFeatureDescriptions(model.spec, where);
+  const checker = new ProgramChecker(model, where);
+  for (const { model: nested } of modelTree(model.spec)) {
+    if (nested.Type.case === "mlProgram") await checker.program(nested.Type.value);
+  }
+  validated.add(model.spec);
+}

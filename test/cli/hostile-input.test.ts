@@ -1,0 +1,132 @@
+/**
+ * Models that disagree with themselves, and files that are not files: every command answers
+ * with one line and status 1, writes nothing, and never hangs, crashes or allocates by a
+ * corrupt size. (The fuzzer in test/fuzz covers the same classes at random.)
+ */
+import assert from "node:assert/strict";
+import { clone, create } from "@bufbuild/protobuf";
+import { execFileSync } from "node:child_process";
+import { cpSync, existsSync, mkdtempSync, rmSync, symlinkSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import { DimensionSchema, type Block } from "../../src/format/gen/MIL_pb.js";
+import { ModelSchema, type Model } from "../../src/format/gen/Model_pb.js";
+import { loadModel } from "../../src/format/model.js";
+import { runCli } from "../support/cli.js";
+import { FIXTURES } from "../support/paths.js";
+
+const PACKAGE = join(FIXTURES, "golden/bases/zoo_fp16_ios18.mlpackage");
+const NEURAL = join(FIXTURES, "golden/bases/nn.mlmodel");
+
+/** Commands run on every broken model; `OUT` is replaced by a fresh output path. */
+const COMMANDS = [
+  ["inspect", "IN"],
+  ["inspect", "IN", "--weights"],
+  ["predict", "IN"],
+  ["decompress", "IN", "-o", "OUT"],
+  ["quantize", "IN", "-o", "OUT"],
+];
+
+function assertCleanFailure(input: string, problem: RegExp, commands = COMMANDS): void {
+  for (const command of commands) {
+    const dir = mkdtempSync(join(tmpdir(), "hostile-"));
+    const out = join(dir, "out.mlpackage");
+    const args = command.map((a) => (a === "IN" ? input : a === "OUT" ? out : a));
+    const result = runCli(...args);
+    assert.equal(result.status, 1, `${command.join(" ")}: ${result.stdout}${result.stderr}`);
+    assert.match(result.stderr, /^coreml-optimize: [^\n]+\n$/, `${command.join(" ")}: one line`);
+    assert.doesNotMatch(result.stderr, /internal error|\n\s+at /);
+    assert.match(result.stderr, problem, command.join(" "));
+    assert.ok(!existsSync(out), "nothing written");
+    rmSync(dir, { recursive: true });
+  }
+}
+
+/** Saves the fixture package with its main block edited by `change`. */
+async function brokenPackage(change: (block: Block, spec: Model) => void): Promise<string> {
+  const model = await loadModel(PACKAGE);
+  const spec = clone(ModelSchema, model.spec);
+  if (spec.Type.case !== "mlProgram") throw new Error("not a program");
+  const fn = spec.Type.value.functions["main"];
+  change(fn.blockSpecializations[fn.opset], spec);
+  const path = join(mkdtempSync(join(tmpdir(), "broken-")), "broken.mlpackage");
+  await model.derive(spec, model.weightFiles).save(path);
+  await model.close();
+  return path;
+}
+
+test("a program using an unbound or empty name", async () => {
+  const input = await brokenPackage((block) => {
+    const relu = block.operations.find((o) => o.type === "relu")!;
+    relu.inputs["x"].arguments[0].binding = { case: "name", value: "" };
+  });
+  assertCleanFailure(input, /op relu "relu1_cast_fp16": input x uses an empty name/);
+});
+
+test("a const op without outputs", async () => {
+  const input = await brokenPackage((block) => {
+    block.operations.find((o) => o.type === "const")!.outputs = [];
+  });
+  assertCleanFailure(input, /has no outputs/);
+});
+
+test("a weight whose dimension is 2^64 − 2", async () => {
+  const input = await brokenPackage((block) => {
+    const weight = block.operations.find((o) => o.outputs[0]?.name === "conv1_weight_0_to_fp16")!;
+    const value = weight.attributes["val"];
+    if (value.type?.type.case !== "tensorType") throw new Error("not a tensor");
+    value.type.type.value.dimensions[0] = create(DimensionSchema, {
+      dimension: { case: "constant", value: { size: 2n ** 64n - 2n } },
+    });
+  });
+  assertCleanFailure(input, /is not a tensor size/);
+});
+
+test("an output whose declared shape differs from what the op computes", async () => {
+  const input = await brokenPackage((block) => {
+    const relu = block.operations.find((o) => o.type === "relu")!;
+    const type = relu.outputs[0].type!;
+    if (type.type.case !== "tensorType") throw new Error("not a tensor");
+    const last = type.type.value.dimensions.at(-1)!.dimension;
+    if (last.case === "constant") last.value.size += 1n;
+  });
+  assertCleanFailure(input, /computed shape \[.*\], the program declares/, [["predict", "IN"]]);
+});
+
+test("a neural network whose image input has no width", async () => {
+  const model = await loadModel(NEURAL);
+  const spec = clone(ModelSchema, model.spec);
+  const feature = spec.description!.input[0];
+  if (feature.type?.Type.case === "imageType") feature.type.Type.value.width = 0n;
+  else if (feature.type?.Type.case === "multiArrayType") feature.type.Type.value.shape[0] = 0n;
+  const path = join(mkdtempSync(join(tmpdir(), "broken-")), "broken.mlmodel");
+  await model.derive(spec, new Map()).save(path);
+  assertCleanFailure(path, /is not a size/, [
+    ["inspect", "IN"],
+    ["predict", "IN"],
+    ["quantize-weights", "IN", "-o", "OUT", "--nbits", "8"],
+  ]);
+});
+
+test("special files in place of model files are refused before they are opened", () => {
+  const dir = mkdtempSync(join(tmpdir(), "special-"));
+  for (const [name, target] of [
+    ["zero", "/dev/zero"],
+    ["random", "/dev/urandom"],
+  ]) {
+    const pkg = join(dir, `${name}.mlpackage`);
+    cpSync(PACKAGE, pkg, { recursive: true });
+    const weights = join(pkg, "Data/com.apple.CoreML/weights/weight.bin");
+    rmSync(weights);
+    symlinkSync(target, weights);
+    assertCleanFailure(pkg, /weight\.bin: not a regular file/);
+    symlinkSync(target, join(dir, `${name}.mlmodel`));
+    assertCleanFailure(join(dir, `${name}.mlmodel`), /not a regular file/, [["inspect", "IN"]]);
+  }
+  const fifo = join(dir, "fifo.mlpackage");
+  cpSync(PACKAGE, fifo, { recursive: true });
+  rmSync(join(fifo, "Manifest.json"));
+  execFileSync("mkfifo", [join(fifo, "Manifest.json")]);
+  assertCleanFailure(fifo, /not a regular file|not an \.mlpackage/, [["inspect", "IN"]]);
+});
