@@ -1,7 +1,10 @@
 /**
- * Runs one child process under a wall-time limit and a memory limit. Memory is the child's
- * resident set, polled from /proc and enforced by killing its process group: address-space
- * limits would refuse V8's and WebAssembly's large reservations, which are not memory in use.
+ * Runs one child process under a time limit and a memory limit. Memory is the child's resident
+ * set, polled from /proc and enforced by killing its process group: address-space limits would
+ * refuse V8's and WebAssembly's large reservations, which are not memory in use. Time is judged
+ * by what the child does: one that has used no CPU for a few seconds (blocked on a FIFO, say)
+ * is killed then; a busy one once it has used the limit in CPU time (or four times the limit in
+ * wall time), so a slow run on a loaded machine is not taken for a hang.
  */
 import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
@@ -19,6 +22,8 @@ export interface ChildResult {
   /** Set when this module killed the child. */
   killedFor?: "timeout" | "memory";
   peakRssBytes: number;
+  /** CPU time of all the child's threads (as last polled). */
+  cpuSeconds: number;
   milliseconds: number;
 }
 
@@ -34,6 +39,10 @@ export interface ChildOptions {
 
 const CAPTURE_LIMIT = 256 << 10;
 const POLL_MS = 50;
+/** A child that used less CPU than this over the last few seconds is blocked, not slow. */
+const IDLE_CPU_SECONDS = 0.02;
+const IDLE_WINDOW_MS = 3000;
+const CLOCK_TICKS = 100;
 
 /** Process groups of children still running, killed if the fuzzer itself is interrupted. */
 export const runningGroups = new Set<number>();
@@ -43,6 +52,17 @@ function residentBytes(pid: number): number {
     const status = readFileSync(`/proc/${pid}/status`, "utf8");
     const match = /^VmRSS:\s+(\d+) kB/m.exec(status);
     return match ? Number(match[1]) * 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** User + system time of `pid`, all threads (fields 14 and 15 of /proc/PID/stat). */
+function cpuSeconds(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
   } catch {
     return 0;
   }
@@ -68,6 +88,7 @@ export function runChild(
     stdout: "",
     stderr: "",
     peakRssBytes: 0,
+    cpuSeconds: 0,
     milliseconds: 0,
   };
   const capture = (stream: NodeJS.ReadableStream, key: "stdout" | "stderr") => {
@@ -90,20 +111,28 @@ export function runChild(
       // Already gone.
     }
   };
+  const { timeoutMs } = options.limits;
+  const cpuHistory: number[] = [];
   const poll = setInterval(() => {
     if (pid === undefined) return;
     const rss = residentBytes(pid);
     result.peakRssBytes = Math.max(result.peakRssBytes, rss);
     if (rss > options.limits.memoryBytes) killGroup("memory");
+    result.cpuSeconds = Math.max(result.cpuSeconds, cpuSeconds(pid));
+    cpuHistory.push(result.cpuSeconds);
+    const windowStart =
+      cpuHistory.length > IDLE_WINDOW_MS / POLL_MS ? cpuHistory.shift()! : -Infinity;
+    const elapsed = performance.now() - started;
+    const idle = result.cpuSeconds - windowStart < IDLE_CPU_SECONDS;
+    if (idle || result.cpuSeconds * 1000 >= timeoutMs || elapsed >= 4 * timeoutMs)
+      killGroup("timeout");
   }, POLL_MS);
-  const timer = setTimeout(() => killGroup("timeout"), options.limits.timeoutMs);
   const interrupt = options.interrupt
     ? setTimeout(() => child.kill(options.interrupt!.name), options.interrupt.afterMs)
     : undefined;
   return new Promise((resolve) => {
     const finish = () => {
       clearInterval(poll);
-      clearTimeout(timer);
       if (interrupt) clearTimeout(interrupt);
       if (pid !== undefined) {
         // Worker threads die with the process; anything else it started goes with its group.

@@ -91,8 +91,15 @@ export function classify(c: Case, o: Observation): Verdict {
       normalize(`${c.command}: ${c.mutations.join("; ")}`),
     );
   }
-  if (run.killedFor === "timeout")
-    return verdict("hang", `no exit within the time limit`, mutationSignature(c));
+  if (run.killedFor === "timeout") {
+    const seconds = (run.milliseconds / 1000).toFixed(0);
+    const how = run.cpuSeconds * 1000 < run.milliseconds / 4 ? "blocked" : "busy";
+    return verdict(
+      "hang",
+      `${how}: ${run.cpuSeconds.toFixed(1)} s of CPU in ${seconds} s`,
+      mutationSignature(c),
+    );
+  }
   if (run.killedFor === "memory" || OOM_TEXT.test(stderr)) {
     return verdict(
       "oom",

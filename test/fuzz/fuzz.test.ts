@@ -68,6 +68,7 @@ function observed(run: Partial<ChildResult>, rest: Partial<Observation> = {}): O
       stdout: "",
       stderr: "",
       peakRssBytes: 0,
+      cpuSeconds: 0,
       milliseconds: 1,
       ...run,
     },
