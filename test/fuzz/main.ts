@@ -207,8 +207,15 @@ function summarize(results: Finished[], elapsedSeconds: number): string {
         signature,
       ];
     });
+  const byFamily = FAMILIES.map((family) => {
+    const mine = results.filter((r) => r.c.family === family);
+    const found = mine.filter((r) => !FINE.includes(r.verdict.outcome)).length;
+    return [family, String(mine.length), String(found)];
+  });
   const lines = [
     formatTable(["command", ...CLASSES, "cases"], [...byCommand, totals]),
+    "",
+    formatTable(["family", "cases", "findings"], byFamily),
     "",
     `${results.length} cases in ${elapsedSeconds.toFixed(0)} s (seed ${seed}, ${jobs} jobs); ${results.filter((r) => !FINE.includes(r.verdict.outcome)).length} findings of ${findings.size} kinds`,
   ];
