@@ -8,6 +8,7 @@
  * Other options: --timeout SECONDS (per run, default 20), --memory MB (default 1536),
  * --families a,b (only these), --only N,M (only these case numbers), --verbose (every case).
  */
+import { rmSync } from "node:fs";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, isAbsolute, join, resolve } from "node:path";
@@ -260,6 +261,7 @@ async function main() {
         // Gone already.
       }
     }
+    rmSync(work, { recursive: true, force: true });
     process.exit(130);
   };
   process.on("SIGINT", stop);

@@ -81,7 +81,7 @@ function editData(config: unknown, rng: Rng): string {
         "__proto__",
         "constructor",
       ]);
-      record[key] = rng.pick(WEIRD_VALUES);
+      record[key] = structuredClone(rng.pick(WEIRD_VALUES));
       return `${path}.${key} added (${JSON.stringify(record[key])?.slice(0, 30)})`;
     }
     case "delete": {
@@ -117,7 +117,7 @@ function editData(config: unknown, rng: Rng): string {
     }
     default: {
       const key = rng.pick(keys);
-      record[key] = rng.pick(WEIRD_VALUES);
+      record[key] = structuredClone(rng.pick(WEIRD_VALUES));
       return `${path}.${key} = ${JSON.stringify(record[key])?.slice(0, 30)}`;
     }
   }

@@ -61,7 +61,7 @@ export function mutateManifest(text: string, rng: Rng): Mutated {
     }
     case "wrong type": {
       const key = rng.pick(["itemInfoEntries", "rootModelIdentifier", "fileFormatVersion"]);
-      manifest[key] = rng.pick(WRONG_VALUES);
+      manifest[key] = structuredClone(rng.pick(WRONG_VALUES));
       return {
         bytes: encode(manifest),
         description: `Manifest.json: ${key} = ${JSON.stringify(manifest[key])}`,
@@ -88,7 +88,7 @@ export function mutateManifest(text: string, rng: Rng): Mutated {
     case "item field": {
       const key = rng.pick(["path", "name", "author", "description"]);
       if (rng.chance(0.5)) delete item[key];
-      else item[key] = rng.pick(WRONG_VALUES);
+      else item[key] = structuredClone(rng.pick(WRONG_VALUES));
       return {
         bytes: encode(manifest),
         description: `Manifest.json: item ${String(item.name)} ${key} = ${JSON.stringify(item[key])}`,
