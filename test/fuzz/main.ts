@@ -154,10 +154,14 @@ async function writeReproducer(f: Finished, dir: string) {
     "#!/bin/sh",
     `# fuzz case ${f.c.index} (seed ${seed}, family ${f.c.family}): ${f.verdict.outcome}: ${f.verdict.detail.split("\n")[0]}`,
     ...f.c.mutations.map((m) => `# ${m}`),
-    ...(f.c.signal ? [`# the fuzzer sent ${f.c.signal.name} after ${f.c.signal.afterMs} ms`] : []),
     `# regenerate: npm run fuzz -- --seed ${seed} --only ${f.c.index} --keep DIR`,
     'cd "$(dirname "$0")/w/cwd" || exit 1',
-    `TMPDIR="$PWD/../../tmp" ${command}`,
+    ...(f.c.signal
+      ? [
+          `TMPDIR="$PWD/../../tmp" ${command} &`,
+          `sleep ${f.c.signal.afterMs / 1000}; kill -${f.c.signal.name.slice(3)} $!; wait $!`,
+        ]
+      : [`TMPDIR="$PWD/../../tmp" ${command}`]),
     "",
   ].join("\n");
   await writeFile(join(root, "repro.sh"), script, { mode: 0o755 });
