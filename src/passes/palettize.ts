@@ -34,7 +34,6 @@ import {
   type GroupsPalette,
   type ValueType,
 } from "../kernels/palettize/modes.js";
-import "../kernels/palettize/tasks.js";
 import { doubleToHalf, halfToFloat, roundToHalf } from "../kernels/fp16.js";
 import { snrDb } from "../kernels/snr.js";
 import { numericValues } from "../kernels/values.js";
