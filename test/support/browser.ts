@@ -89,8 +89,8 @@ export class AppSession {
     return session;
   }
 
-  /** A new tab on the app, its console errors recorded. */
-  async open(): Promise<Page> {
+  /** A new tab on the app (or on `url`), its console errors and warnings recorded. */
+  async open(url = this.url): Promise<Page> {
     const page = await this.browser.newPage();
     await page.setViewport({ width: 1200, height: 900 });
     page.on("console", (message) => {
@@ -99,7 +99,7 @@ export class AppSession {
       if (message.type() === "warn") this.warnings.push(text);
     });
     page.on("pageerror", (error) => this.errors.push(`uncaught: ${(error as Error).message}`));
-    await page.goto(this.url);
+    await page.goto(url);
     return page;
   }
 

@@ -6,13 +6,29 @@
  * Each CLI run starts before the page's and runs beside it.
  */
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, dirname, join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { unzipSync } from "fflate";
 import type { Page } from "puppeteer-core";
-import { AppSession, browserMissing, fillForm, tabTo, waitForStatus } from "../support/browser.js";
+import { serveStatic } from "../../src/cli/commands/serve.js";
+import {
+  AppSession,
+  browserMissing,
+  fillForm,
+  tabTo,
+  waitForStatus,
+  WEB_APP,
+} from "../support/browser.js";
 import { startCli } from "../support/cli.js";
 import { readTree } from "../support/files.js";
 import { FIXTURES, REPO_ROOT, SHARED } from "../support/paths.js";
@@ -235,6 +251,31 @@ describe("the web app in Chromium", { skip: browserMissing() }, () => {
     await page.setOfflineMode(false);
     await page.close();
     assert.deepEqual(app.errors, []);
+  });
+
+  test("without the kernel workers' script, the page still compresses, after a warning", async () => {
+    // A copy of the app without web-worker.js, on a server (and so an origin) of its own.
+    const copy = join(scratch, "app-without-workers");
+    cpSync(WEB_APP, copy, { recursive: true });
+    rmSync(join(copy, "web-worker.js"));
+    const { server, url } = await serveStatic(copy, 0, "127.0.0.1");
+    const page = await app.open(url);
+    try {
+      await openModel(page, PACKAGE);
+      // k-means of the 100 K-element weights goes to the pool, whose workers cannot start.
+      await compressLikeCli(page, PACKAGE, { family: "palettize", "palettize.nbits": "2" });
+      const warnings = app.warnings.filter((w) => /could not start/.test(w));
+      assert.equal(warnings.length, 1, app.warnings.join("\n"));
+      assert.match(warnings[0], /running kernels on the calling thread/);
+      const errors = app.errors.splice(0);
+      assert.ok(
+        errors.every((e) => /web-worker\.js|404/.test(e)),
+        errors.join("\n"),
+      );
+    } finally {
+      await page.close();
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 
   test(
