@@ -166,7 +166,7 @@ async function compress(job: Job): Promise<Reply> {
     seconds: (performance.now() - started) / 1000,
   };
   // Copied, not moved: the files may share buffers with the model kept here.
-  return { type: "compressed", report, files, summary: await inspectModel(model) };
+  return { type: "compressed", report, files };
 }
 
 /** The CLI's `compare` on `count` seeded random samples. */

@@ -251,6 +251,7 @@ function updateVisibility(): void {
   // Step choices of overrides follow the method.
   const labels = stepLabels(fields.family());
   for (const select of overridesBody.querySelectorAll<HTMLSelectElement>(".step")) {
+    if ([...select.options].map((o) => o.text).join() === labels.join()) continue;
     const keep = Math.min(Number(select.value), labels.length - 1);
     select.replaceChildren(
       ...labels.map((label, index) =>

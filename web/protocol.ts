@@ -51,6 +51,6 @@ export interface CompressReport {
 export type Reply =
   | { type: "opened"; summary: ModelSummary; size: number }
   | { type: "progress"; label: string; done: number; total: number; name: string }
-  | { type: "compressed"; report: CompressReport; files: FileList; summary: ModelSummary }
+  | { type: "compressed"; report: CompressReport; files: FileList }
   | { type: "compared"; samples: number; outputs: OutputComparison[] }
   | { type: "failed"; request: Request["type"]; message: string };
