@@ -173,3 +173,15 @@ export async function tabTo(page: Page, id: string, limit = 80): Promise<number>
   }
   throw new Error(`#${id} never got the focus in ${limit} tabs`);
 }
+
+/** Drops files or folders (by path) on `selector`, as dragging them from the desktop would. */
+export async function dropPaths(page: Page, selector: string, paths: string[]): Promise<void> {
+  const box = (await (await page.$(selector))!.boundingBox())!;
+  const at = { x: box.x + box.width / 2, y: box.y + box.height / 2 };
+  const data = { items: [], files: paths, dragOperationsMask: 1 };
+  const cdp = await page.createCDPSession();
+  for (const type of ["dragEnter", "dragOver", "drop"] as const) {
+    await cdp.send("Input.dispatchDragEvent", { type, ...at, data });
+  }
+  await cdp.detach();
+}

@@ -24,6 +24,7 @@ import { serveStatic } from "../../src/cli/commands/serve.js";
 import {
   AppSession,
   browserMissing,
+  dropPaths,
   fillForm,
   tabTo,
   waitForStatus,
@@ -180,6 +181,26 @@ describe("the web app in Chromium", { skip: browserMissing() }, () => {
       `coreml-optimize quantize-weights nn.mlmodel -o nn-compressed.mlmodel ${flags.join(" ")}`,
     );
     await compressLikeCli(page, NEURAL, form, flags);
+    await page.close();
+    assert.deepEqual(app.errors, []);
+  });
+
+  test("dropped folders and files open, and a folder of several models is refused", async () => {
+    const page = await app.open();
+    await dropPaths(page, "#drop", [PACKAGE]);
+    await waitForStatus(page, "#open-status", /^Opened zoo_fp16_ios18\.mlpackage\.$/);
+    assert.equal(await page.$eval("#program-options", (e) => e.hasAttribute("hidden")), false);
+    await dropPaths(page, "#drop", [NEURAL]);
+    await waitForStatus(page, "#open-status", /^Opened nn\.mlmodel\.$/);
+    assert.equal(await page.$eval("#neural-options", (e) => e.hasAttribute("hidden")), false);
+    await dropPaths(page, "#drop", [dirname(PACKAGE)]);
+    const message = await page.waitForFunction(
+      'document.querySelector("#open-status.error")?.textContent',
+    );
+    assert.match(
+      String(await message.jsonValue()),
+      /^\d+ models there \(.*\): open one at a time$/,
+    );
     await page.close();
     assert.deepEqual(app.errors, []);
   });
