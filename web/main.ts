@@ -124,7 +124,13 @@ function showModel(picked: PickedModel, size: number, summary: ModelSummary): vo
   byId("model-view").replaceChildren(modelView(`${picked.name}.${picked.kind}`, size, summary));
   const opTypes = new Set(summary.functions.flatMap((f) => Object.keys(f.opCounts)));
   opTypes.delete("const");
-  const opNames = new Set(summary.weights.flatMap((w) => [w.name, ...w.consumers]));
+  // Consumers read "type name": op_name_configs takes the name.
+  const opNames = new Set(
+    summary.weights.flatMap((w) => [
+      w.name,
+      ...w.consumers.map((c) => c.slice(c.indexOf(" ") + 1)),
+    ]),
+  );
   byId("op-types").replaceChildren(...[...opTypes].sort().map((value) => h("option", { value })));
   byId("op-names").replaceChildren(...[...opNames].sort().map((value) => h("option", { value })));
   const neural = picked.kind === "mlmodel";

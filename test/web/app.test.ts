@@ -141,14 +141,45 @@ describe("the web app in Chromium", { skip: browserMissing() }, () => {
     // Linear, with an op-type override leaving the embedding alone.
     await page.click("#add-override");
     await page.type("#overrides tbody tr:last-child .name", "gather");
+    // ...and an op-name override giving one linear layer its own settings.
+    await page.click("#add-override");
+    await page.select("#overrides tbody tr:last-child .by", "op_name");
+    assert.equal(
+      await page.$eval("#overrides tbody tr:last-child .name", (e) => e.getAttribute("list")),
+      "op-names",
+    );
+    const opNames = await page.$$eval("#op-names option", (options) =>
+      options.map((o) => o.getAttribute("value")),
+    );
+    assert.ok(opNames.includes("fc2_cast_fp16"), opNames.join());
+    await page.type("#overrides tbody tr:last-child .name", "fc2_cast_fp16");
+    await page.$eval("#overrides tbody tr:last-child .settings", (e) => {
+      (e as unknown as { value: string }).value = "";
+    });
+    await page.type(
+      "#overrides tbody tr:last-child .settings",
+      "dtype: int8, granularity: per_tensor",
+    );
     await compressLikeCli(page, PACKAGE, {
       family: "linear",
       "linear.dtype": "int4",
       "linear.granularity": "per_block",
       "linear.block_size": "16",
     });
-    assert.match(await valueOf(page, "#config-text"), /gather: null/);
-    await page.click("#overrides tbody tr:last-child button");
+    const yaml = await valueOf(page, "#config-text");
+    assert.match(yaml, /op_type_configs:\n {2}gather: null\n/);
+    assert.match(
+      yaml,
+      /op_name_configs:\n {2}fc2_cast_fp16: \{ dtype: int8, granularity: per_tensor \}\n/,
+    );
+    const fc2 = await page.$$eval("#result-weights tbody tr", (rows) =>
+      rows.map((row) => (row as unknown as { innerText: string }).innerText),
+    );
+    assert.ok(
+      fc2.some((row) => /^fc2_weight\S*\t.*int8 per-tensor/.test(row)),
+      fc2.join("\n"),
+    );
+    for (const button of await page.$$("#overrides tbody button")) await button.click();
     // Palettization: tensors large enough go to the kernel workers.
     await compressLikeCli(page, PACKAGE, {
       family: "palettize",
