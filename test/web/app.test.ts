@@ -293,6 +293,47 @@ describe("the web app in Chromium", { skip: browserMissing() }, () => {
     assert.deepEqual(app.errors, []);
   });
 
+  test("the result saves into a folder through the File System Access API", async () => {
+    const page = await app.open();
+    // The picker is a dialog no test can click through: it hands over the origin's private
+    // file system instead, whose folders have the same API.
+    await page.evaluate("window.showDirectoryPicker = () => navigator.storage.getDirectory()");
+    await openModel(page, PACKAGE);
+    const cli = cliFiles("compress", PACKAGE, ["--config", await pageConfig(page)]);
+    await compress(page);
+    assert.equal(await page.$eval("#save-folder", (e) => e.hasAttribute("hidden")), false);
+    await page.click("#save-folder");
+    await waitForStatus(page, "#save-status", /^Saved \/?zoo_fp16_ios18-compressed\.mlpackage\.$/);
+    // Saving again replaces the folder, once the user agrees.
+    let asked = "";
+    page.once("dialog", (dialog) => {
+      asked = dialog.message();
+      void dialog.accept();
+    });
+    await page.evaluate('document.getElementById("save-status").textContent = ""');
+    await page.click("#save-folder");
+    await waitForStatus(page, "#save-status", /^Saved /);
+    assert.match(asked, /zoo_fp16_ios18-compressed\.mlpackage exists\. Replace it\?$/);
+    const saved = (await page.evaluate(`(async () => {
+      const files = [];
+      const walk = async (dir, prefix) => {
+        for await (const [name, handle] of dir.entries()) {
+          if (handle.kind === "directory") await walk(handle, prefix + name + "/");
+          else files.push([prefix + name, [...new Uint8Array(await (await handle.getFile()).arrayBuffer())]]);
+        }
+      };
+      const root = await navigator.storage.getDirectory();
+      await walk(await root.getDirectoryHandle("zoo_fp16_ios18-compressed.mlpackage"), "");
+      return files;
+    })()`)) as [string, number[]][];
+    assertSameFiles(
+      new Map(saved.map(([path, bytes]) => [path, Uint8Array.from(bytes)])),
+      await cli,
+    );
+    await page.close();
+    assert.deepEqual(app.errors, []);
+  });
+
   test("the app opens and works offline once loaded", async () => {
     const page = await app.open();
     await page.evaluate("navigator.serviceWorker.ready.then(() => true)");
