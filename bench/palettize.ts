@@ -5,7 +5,6 @@
 import { availableParallelism } from "node:os";
 import { floatToHalf, halfToFloat } from "../src/kernels/fp16.js";
 import { palettizeGroups } from "../src/kernels/palettize/modes.js";
-import "../src/kernels/palettize/tasks.js";
 import { WorkerPool } from "../src/parallel/pool.js";
 
 const ROWS = 4096;

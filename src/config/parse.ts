@@ -9,7 +9,6 @@
  * Keys are snake_case (camelCase spellings are accepted too). Each op config kind registers a
  * parser here; an entry may name its own `config_type` to override the file's.
  */
-import { parse as parseYaml } from "yaml";
 import { ConfigError } from "../errors.js";
 import type { OpConfig, OptimizationConfig } from "./optimization-config.js";
 
@@ -189,13 +188,18 @@ export function parseOptimizationConfig(dict: unknown, source = "config"): Optim
   return result;
 }
 
-/** A config file's text as a dictionary: JSON when `fileName` ends in `.json`, else YAML. */
-export function parseConfigDict(text: string, fileName: string): unknown {
+/**
+ * A config file's text as a dictionary: JSON when `fileName` ends in `.json`, else YAML. The
+ * YAML parser is loaded on first use, so code that never reads YAML never loads it.
+ */
+export async function parseConfigDict(text: string, fileName: string): Promise<unknown> {
+  const json = fileName.toLowerCase().endsWith(".json");
+  const parse: (text: string) => unknown = json ? JSON.parse : (await import("yaml")).parse;
   try {
-    return fileName.toLowerCase().endsWith(".json") ? JSON.parse(text) : parseYaml(text);
+    return parse(text);
   } catch (error) {
     throw new ConfigError(
-      `${fileName}: not valid ${fileName.endsWith(".json") ? "JSON" : "YAML"}: ${(error as Error).message}`,
+      `${fileName}: not valid ${json ? "JSON" : "YAML"}: ${(error as Error).message}`,
     );
   }
 }
@@ -211,7 +215,7 @@ export function inFile<T>(fileName: string, parse: () => T): T {
 }
 
 /** Parses a config file's text: JSON when `fileName` ends in `.json`, else YAML. */
-export function parseConfigText(text: string, fileName: string): OptimizationConfig {
-  const dict = parseConfigDict(text, fileName);
+export async function parseConfigText(text: string, fileName: string): Promise<OptimizationConfig> {
+  const dict = await parseConfigDict(text, fileName);
   return inFile(fileName, () => parseOptimizationConfig(dict, fileName));
 }

@@ -44,7 +44,8 @@ export function parseCompressionSteps(dict: unknown, source = "config"): Compres
   });
 }
 
-export function parseStepsText(text: string, fileName: string): CompressionStep[] {
-  const dict = parseConfigDict(text, fileName);
+/** Parses a steps file's text: JSON when `fileName` ends in `.json`, else YAML. */
+export async function parseStepsText(text: string, fileName: string): Promise<CompressionStep[]> {
+  const dict = await parseConfigDict(text, fileName);
   return inFile(fileName, () => parseCompressionSteps(dict, fileName));
 }

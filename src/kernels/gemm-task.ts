@@ -1,8 +1,5 @@
-/** Worker-pool registration of the GEMM over a range of output rows (loaded by pool workers). */
-import { registerTaskModule, registerTasks } from "../parallel/tasks.js";
+/** The GEMM over a range of output rows, as a worker task (see parallel/tasks.ts). */
 import { gemm } from "./ops/matmul.js";
-
-export const GEMM_ROWS_TASK = "gemmRows";
 
 /** C[m×n] += A[m×k] · B (B is k×n, or n×k when transposed); C is written in place. */
 export interface GemmRowsPayload {
@@ -21,6 +18,3 @@ export interface GemmRowsPayload {
 export function runGemmRows(p: GemmRowsPayload): void {
   gemm(p.m, p.n, p.k, p.a, p.aOffset, false, p.b, p.bOffset, p.transposeB, p.c, p.cOffset);
 }
-
-registerTasks({ [GEMM_ROWS_TASK]: runGemmRows });
-registerTaskModule(import.meta.url);

@@ -1,11 +1,6 @@
-/** Worker-pool registration of the pruning kernel (loaded by pool workers). */
-import { registerTaskModule, registerTasks } from "../parallel/tasks.js";
+/** Pruning as a worker task (see parallel/tasks.ts). */
 import { prune, type PrunableTensor, type PruneSpec } from "./prune.js";
 
-export const PRUNE_TASK = "prune";
-
-registerTasks({
-  [PRUNE_TASK]: ({ weight, spec }: { weight: PrunableTensor; spec: PruneSpec }) =>
-    prune(weight, spec),
-});
-registerTaskModule(import.meta.url);
+export function pruneTask({ weight, spec }: { weight: PrunableTensor; spec: PruneSpec }) {
+  return prune(weight, spec);
+}

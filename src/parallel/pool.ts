@@ -1,50 +1,47 @@
 /**
- * A pool of Node worker threads running named kernels (see tasks.ts): work is queued and
- * handed to the first idle worker (queued-pool.ts). With `size` 0 tasks run inline on the
- * calling thread.
+ * A pool of Node worker threads running the kernels of the task table (tasks.ts): work is
+ * queued and handed to the first idle worker (queued-pool.ts). With `size` 0 tasks run inline
+ * on the calling thread.
  */
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
-import { QueuedPool, type Slot } from "./queued-pool.js";
+import { QueuedPool, type Slot, type Warn } from "./queued-pool.js";
 import type { Reply, Transfer } from "./task-pool.js";
-import { TASK_MODULES, TASKS } from "./tasks.js";
+import type { TaskName } from "./tasks.js";
 
 export class WorkerPool extends QueuedPool<Worker> {
   /** `size` defaults to the number of cores. */
-  constructor(size: number = availableParallelism()) {
-    super(size);
+  constructor(size: number = availableParallelism(), warn?: Warn) {
+    super(size, warn);
   }
 
   protected spawn(): Slot<Worker> {
-    const worker = new Worker(new URL("./worker.js", import.meta.url), {
-      workerData: { modules: [...TASK_MODULES] },
-    });
-    const slot: Slot<Worker> = { worker };
-    worker.on("message", (reply: Reply) => this.settle(slot, reply));
+    const worker = new Worker(new URL("./worker.js", import.meta.url));
+    const slot: Slot<Worker> = { worker, ready: false };
+    worker.on("message", (reply: Reply) => this.receive(slot, reply));
     worker.on("error", (error) => this.lose(slot, error));
-    // Idle workers do not keep the process alive.
-    worker.unref();
     this.slots.push(slot);
     return slot;
   }
 
-  protected post(worker: Worker, task: string, payload: unknown, transfer: Transfer): void {
+  protected post(worker: Worker, task: TaskName, payload: unknown, transfer: Transfer): void {
     worker.ref();
     worker.postMessage({ task, payload }, transfer);
   }
 
+  /** Idle workers do not keep the process alive (starting ones do, until they are ready). */
   protected override idle(): void {
-    for (const slot of this.slots) if (!slot.job) slot.worker.unref();
+    for (const slot of this.slots) if (slot.ready && !slot.job) slot.worker.unref();
   }
 
-  /** Blocks the calling thread (Atomics.wait) until the workers are done. */
-  runBlocking(task: string, payloads: readonly unknown[], meanwhile: () => void = () => {}): void {
+  /** Blocks the calling thread (Atomics.wait) until the workers are done; needs `size` ≥ 1. */
+  runBlocking(
+    task: TaskName,
+    payloads: readonly unknown[],
+    meanwhile: () => void = () => {},
+  ): void {
     if (this.closed) throw new Error("worker pool is closed");
-    if (this.size === 0) {
-      for (const payload of payloads) TASKS[task](payload as never);
-      meanwhile();
-      return;
-    }
+    if (this.size === 0) throw new Error("a pool without workers cannot run blocking tasks");
     while (this.slots.length < Math.min(this.size, payloads.length)) this.spawn();
     // [finished runs, failed runs]: workers count up and wake this thread; they post no reply,
     // so the pool's queue bookkeeping is untouched.
@@ -62,7 +59,9 @@ export class WorkerPool extends QueuedPool<Worker> {
 
   async close(): Promise<void> {
     this.closed = true;
-    await Promise.all(this.slots.map((s) => s.worker.terminate()));
+    // An unreferenced worker's exit would not keep the process alive for this to finish.
+    for (const slot of this.slots) slot.worker.ref();
+    await Promise.all(this.slots.map((slot) => slot.worker.terminate()));
     this.slots.length = 0;
   }
 }

@@ -1,13 +1,22 @@
 /**
- * The queue both pools share: jobs wait until a worker is idle (or a new one may start), and
- * replies settle the job of the worker that sent them. Subclasses start workers and post to
- * them; with `size` 0 every task runs inline on the calling thread.
+ * The queue both pools share: jobs wait until a started worker is idle (starting new ones up
+ * to the pool's size), and replies settle the job of the worker that sent them. Subclasses
+ * start workers and post to them. With `size` 0 every task runs inline on the calling thread;
+ * so does every job once a worker has failed to start (with one warning), since a host that
+ * cannot start one worker (a missing or blocked script, say) will not start the next.
  */
-import type { Prepare, Reply, TaskPool, Transfer } from "./task-pool.js";
-import { TASKS } from "./tasks.js";
+import {
+  errorFromReply,
+  runTask,
+  type Prepare,
+  type Reply,
+  type TaskPool,
+  type Transfer,
+} from "./task-pool.js";
+import type { TaskName } from "./tasks.js";
 
 interface Job {
-  task: string;
+  task: TaskName;
   prepare: Prepare;
   resolve: (value: unknown) => void;
   reject: (error: Error) => void;
@@ -15,68 +24,102 @@ interface Job {
 
 export interface Slot<W> {
   worker: W;
+  /** Whether the worker has said it is running (jobs wait for that, so none is lost with it). */
+  ready: boolean;
   job?: Job;
 }
+
+/** Where a pool says that it runs kernels on the calling thread instead. */
+export type Warn = (message: string) => void;
 
 export abstract class QueuedPool<W> implements TaskPool {
   protected readonly slots: Slot<W>[] = [];
   private readonly queue: Job[] = [];
   protected closed = false;
+  /** Set when a worker could not start: jobs run on the calling thread from then on. */
+  private inline = false;
 
-  constructor(readonly size: number) {}
+  constructor(
+    readonly size: number,
+    private readonly warn: Warn = (message) => console.warn(message),
+  ) {}
 
-  /** Starts a worker (its replies go to `settle`, its failure to `lose`). */
+  /** Starts a worker (its messages go to `receive`, its failure to `lose`). */
   protected abstract spawn(): Slot<W>;
   /** Posts a job's task and payload to a worker. */
-  protected abstract post(worker: W, task: string, payload: unknown, transfer: Transfer): void;
+  protected abstract post(worker: W, task: TaskName, payload: unknown, transfer: Transfer): void;
   /** Called after each round of handing out jobs, e.g. to let idle workers sleep. */
   protected idle(): void {}
 
-  abstract runBlocking(task: string, payloads: readonly unknown[], meanwhile?: () => void): void;
   abstract close(): Promise<void>;
 
-  /** A worker's reply: settles its job and hands it the next one. */
-  protected settle(slot: Slot<W>, reply: Reply): void {
-    const job = slot.job!;
-    slot.job = undefined;
-    if (reply.ok) job.resolve(reply.value);
-    else job.reject(new Error(reply.error));
+  /** A worker's message: it has started, or it answers its job; either way it is free. */
+  protected receive(slot: Slot<W>, reply: Reply): void {
+    if (this.closed) return;
+    if ("ready" in reply) {
+      slot.ready = true;
+    } else {
+      const job = slot.job!;
+      slot.job = undefined;
+      if (reply.ok) job.resolve(reply.value);
+      else job.reject(errorFromReply(reply.error));
+    }
     this.pump();
   }
 
-  /** A worker died: its job fails and it leaves the pool. */
+  /** A worker died: it leaves the pool, failing its job; one that never started ends the pool's use of workers. */
   protected lose(slot: Slot<W>, error: Error): void {
-    slot.job?.reject(error);
-    slot.job = undefined;
     this.slots.splice(this.slots.indexOf(slot), 1);
+    slot.job?.reject(error);
+    if (!slot.ready && !this.inline) {
+      this.inline = true;
+      this.warn(
+        `coreml-optimize: a worker could not start (${error.message}); ` +
+          `running kernels on the calling thread instead`,
+      );
+    }
     this.pump();
   }
 
   private pump(): void {
-    while (this.queue.length > 0) {
-      let slot = this.slots.find((s) => !s.job);
-      if (!slot && this.slots.length < this.size) slot = this.spawn();
-      if (!slot) break;
+    if (this.inline) {
+      for (const job of this.queue.splice(0)) this.runInline(job);
+      return;
+    }
+    for (const slot of this.slots) {
+      if (this.queue.length === 0) break;
+      if (!slot.ready || slot.job) continue;
       const job = this.queue.shift()!;
       slot.job = job;
       const { payload, transfer } = job.prepare();
       this.post(slot.worker, job.task, payload, transfer);
     }
+    // Jobs left over start workers, one for each job not already waiting for one to start.
+    let starting = this.slots.filter((slot) => !slot.ready).length;
+    while (this.queue.length > starting && this.slots.length < this.size) {
+      this.spawn();
+      starting++;
+    }
     this.idle();
   }
 
-  run<T>(task: string, payload: unknown, transfer: Transfer = []): Promise<T> {
+  private runInline(job: Job): void {
+    runTask(job.task, job.prepare().payload as never).then(job.resolve, job.reject);
+  }
+
+  run<T>(task: TaskName, payload: unknown, transfer: Transfer = []): Promise<T> {
     return this.runPrepared(task, () => ({ payload, transfer }));
   }
 
-  runPrepared<T>(task: string, prepare: Prepare): Promise<T> {
+  runPrepared<T>(task: TaskName, prepare: Prepare): Promise<T> {
     if (this.closed) return Promise.reject(new Error("worker pool is closed"));
-    if (this.size === 0) {
-      return new Promise<T>((resolve) => resolve(TASKS[task](prepare().payload as never) as T));
-    }
     return new Promise<T>((resolve, reject) => {
-      this.queue.push({ task, prepare, resolve: resolve as (v: unknown) => void, reject });
-      this.pump();
+      const job = { task, prepare, resolve: resolve as (v: unknown) => void, reject };
+      if (this.size === 0 || this.inline) this.runInline(job);
+      else {
+        this.queue.push(job);
+        this.pump();
+      }
     });
   }
 }

@@ -1,8 +1,8 @@
 /**
- * What compression passes and the interpreter ask of a pool of workers running the named
- * kernels of tasks.ts: Node worker threads (pool.ts) or Web Workers (web-pool.ts).
+ * What compression passes and the interpreter ask of a pool of workers running the kernels of
+ * the task table (tasks.ts): Node worker threads (pool.ts) or Web Workers (web-pool.ts).
  */
-import { TASKS } from "./tasks.js";
+import { loadTask, type TaskName } from "./tasks.js";
 
 /** Buffers moved, not copied, with a message. */
 export type Transfer = ArrayBuffer[];
@@ -10,52 +10,73 @@ export type Transfer = ArrayBuffer[];
 /** A job's input, made when a worker takes the job. */
 export type Prepare = () => { payload: unknown; transfer: Transfer };
 
+/**
+ * A pool can serve any number of passes, one after another or at once: make one, pass it as
+ * `{ pool }` to each call, and close it when done, so its workers start only once.
+ */
 export interface TaskPool {
   /** Workers it may run at once (0: every task runs inline on the calling thread). */
   readonly size: number;
   /** Runs `task` on a worker (or inline when the pool has no workers). */
-  run<T>(task: string, payload: unknown, transfer?: Transfer): Promise<T>;
+  run<T>(task: TaskName, payload: unknown, transfer?: Transfer): Promise<T>;
   /**
    * `run` with the payload made only when a worker takes the job, so copies made for it
    * (chunks of one tensor, say) exist only while they are worked on.
    */
-  runPrepared<T>(task: string, prepare: Prepare): Promise<T>;
+  runPrepared<T>(task: TaskName, prepare: Prepare): Promise<T>;
   /**
    * Runs `task` once per payload and returns when every run is done, for synchronous callers
    * whose tasks write their results into SharedArrayBuffers; `meanwhile` runs on the calling
-   * thread while the workers work.
+   * thread while the workers work. Only pools whose calling thread may block have it (not
+   * those of a browser page).
    */
-  runBlocking(task: string, payloads: readonly unknown[], meanwhile?: () => void): void;
+  runBlocking?(task: TaskName, payloads: readonly unknown[], meanwhile?: () => void): void;
   close(): Promise<void>;
 }
 
-/** A worker's answer to a job. */
-export type Reply = { ok: true; value: unknown } | { ok: false; error: string };
+/** A worker's error as it travels back: message and stack apart, so neither repeats the other. */
+export interface ErrorReply {
+  name: string;
+  message: string;
+  stack?: string;
+}
 
-/** Runs a named task (tasks.ts). */
-export function runTask(task: string, payload: never): unknown {
-  const run = TASKS[task];
-  if (!run) throw new Error(`unknown worker task ${task}`);
-  return run(payload);
+/** A worker's messages: that it has started, then one answer per job. */
+export type Reply =
+  { ready: true } | { ok: true; value: unknown } | { ok: false; error: ErrorReply };
+
+/** The error a job failed with in a worker, as an Error of the calling thread. */
+export function errorFromReply({ name, message, stack }: ErrorReply): Error {
+  const error = new Error(message);
+  error.name = name;
+  if (stack !== undefined) error.stack = stack;
+  return error;
+}
+
+/** Runs a task of the table on this thread. */
+export async function runTask(task: string, payload: never): Promise<unknown> {
+  return (await loadTask(task))(payload);
 }
 
 /**
- * What a worker posts back for a job, once its task modules are `ready`: the task's result or
- * its error, with the buffers to move along. The input's buffers go back too: garbage in the
- * main thread, not piling up in workers.
+ * What a worker posts back for a job: the task's result or its error, with the buffers to move
+ * along. The input's buffers go back too: garbage in the main thread, not piling up in workers.
  */
 export async function replyTo(
-  ready: Promise<unknown>,
   task: string,
   payload: never,
 ): Promise<{ reply: Reply; transfer: Transfer }> {
   try {
-    await ready;
-    const value = runTask(task, payload);
+    const value = await runTask(task, payload);
     const transfer = [...new Set([...transferablesOf(value), ...transferablesOf(payload)])];
     return { reply: { ok: true, value }, transfer };
-  } catch (error) {
-    return { reply: { ok: false, error: (error as Error).stack ?? String(error) }, transfer: [] };
+  } catch (thrown) {
+    const error =
+      thrown instanceof Error ? thrown : new Error(`worker task ${task} threw ${String(thrown)}`);
+    return {
+      reply: { ok: false, error: { name: error.name, message: error.message, stack: error.stack } },
+      transfer: [],
+    };
   }
 }
 

@@ -1,21 +1,28 @@
 /**
- * The functions worker threads can run, by name. Each takes one structured-cloneable payload
- * (typed arrays, possibly views of SharedArrayBuffers written in place) and returns a result
- * the same way. They must be pure numeric kernels: no I/O.
+ * Every kernel a worker can run, by name, with the module that holds it: the one table both
+ * pools (worker threads and Web Workers) and their workers look tasks up in. A module is
+ * imported when a task of it is first run, so a worker loads only the kernels it is given.
+ * Each task takes one structured-cloneable payload (typed arrays, possibly views of
+ * SharedArrayBuffers written in place) and returns a result the same way; tasks are pure
+ * numeric kernels, with no I/O.
  */
 export type Task = (payload: never) => unknown;
 
-export const TASKS: Record<string, Task> = {};
+const TASKS = {
+  linearQuantize: async () =>
+    (await import("../kernels/linear-quantize-task.js")).linearQuantizeTask,
+  prune: async () => (await import("../kernels/prune-task.js")).pruneTask,
+  kmeans1d: async () => (await import("../kernels/kmeans1d-task.js")).kmeans1dTask,
+  palettizeGroups: async () => (await import("../kernels/palettize/modes.js")).palettizeGroups,
+  gemmRows: async () => (await import("../kernels/gemm-task.js")).runGemmRows,
+} satisfies Record<string, () => Promise<Task>>;
 
-/** Modules whose task registrations every worker loads before running anything. */
-export const TASK_MODULES = new Set<string>();
+export type TaskName = keyof typeof TASKS;
 
-/** Names a module (by URL) that registers tasks, so worker threads load it too. */
-export function registerTaskModule(url: string): void {
-  TASK_MODULES.add(url);
-}
-
-/** Adds kernels to the table; modules that define worker tasks call this at load time. */
-export function registerTasks(tasks: Record<string, Task>): void {
-  Object.assign(TASKS, tasks);
+/** The kernel of a task, its module loaded on first use; fails on names not in the table. */
+export function loadTask(name: string): Promise<Task> {
+  if (!Object.prototype.hasOwnProperty.call(TASKS, name)) {
+    return Promise.reject(new Error(`unknown worker task ${name}`));
+  }
+  return TASKS[name as TaskName]() as Promise<Task>;
 }

@@ -1,11 +1,11 @@
 /**
- * A pool of Web Workers (module workers) running the named kernels of tasks.ts, for browsers:
- * the same queue and protocol as the Node pool (queued-pool.ts). Browsers do not let the main
- * thread block, so `runBlocking` runs its payloads inline.
+ * A pool of Web Workers (module workers) running the kernels of the task table (tasks.ts), for
+ * browsers: the same queue and protocol as the Node pool (queued-pool.ts). A page's thread may
+ * not block, so this pool has no `runBlocking`.
  */
-import { QueuedPool, type Slot } from "./queued-pool.js";
+import { QueuedPool, type Slot, type Warn } from "./queued-pool.js";
 import type { Reply, Transfer } from "./task-pool.js";
-import { TASK_MODULES, TASKS } from "./tasks.js";
+import type { TaskName } from "./tasks.js";
 
 /** What the pool uses of a Web Worker. */
 export interface WebWorkerLike {
@@ -15,57 +15,69 @@ export interface WebWorkerLike {
   terminate(): void;
 }
 
-/** Starts a module worker running `url`. */
+/** Starts a module worker running `url` (the pool's worker script, web-worker.js). */
 export type WorkerFactory = (url: URL) => WebWorkerLike;
 
-type WorkerConstructor = new (url: URL, options: { type: "module" }) => WebWorkerLike;
-
 /** The host's module-worker constructor, if it has one. */
-function hostWorkers(): WorkerFactory | undefined {
-  const Host = (globalThis as { Worker?: WorkerConstructor }).Worker;
-  return Host && ((url) => new Host(url, { type: "module" }));
+declare const Worker: (new (url: URL, options: { type: "module" }) => WebWorkerLike) | undefined;
+
+/**
+ * Starts the pool's worker script. Written out in the form bundlers (Vite, webpack, Parcel)
+ * recognize, so they emit the worker script as a file of its own and rewrite its URL.
+ */
+function startWorker(): WebWorkerLike {
+  return new Worker!(new URL("./web-worker.js", import.meta.url), { type: "module" });
+}
+
+export interface WebWorkerPoolOptions {
+  /** Starts a worker for the script's URL (default: the host's `Worker`, as a module worker). */
+  createWorker?: WorkerFactory;
+  /** Told when workers cannot start and kernels run on the calling thread instead. */
+  warn?: Warn;
 }
 
 export class WebWorkerPool extends QueuedPool<WebWorkerLike> {
-  private readonly createWorker: WorkerFactory;
+  private readonly createWorker: WorkerFactory | undefined;
 
   /**
-   * `size` workers made by `createWorker` (default: the host's `Worker`, as module workers).
-   * Throws where there is no way to make one.
+   * Up to `size` workers, started when jobs come. Throws where there is no way to make one.
+   * A pool serves any number of calls (`{ pool }`): keep one for a page's life, or close it.
    */
-  constructor(size: number, createWorker: WorkerFactory | undefined = hostWorkers()) {
-    super(size);
-    if (!createWorker) throw new Error("this host has no Web Workers");
-    this.createWorker = createWorker;
+  constructor(size: number, options: WebWorkerPoolOptions = {}) {
+    super(size, options.warn);
+    if (!options.createWorker && !WebWorkerPool.available()) {
+      throw new Error("this host has no Web Workers");
+    }
+    this.createWorker = options.createWorker;
   }
 
   /** Whether the host can run a pool with its own workers. */
   static available(): boolean {
-    return hostWorkers() !== undefined;
+    return typeof Worker === "function";
   }
 
   protected spawn(): Slot<WebWorkerLike> {
-    const worker = this.createWorker(new URL("./web-worker.js", import.meta.url));
-    const slot: Slot<WebWorkerLike> = { worker };
-    // The first message names the modules whose tasks the worker loads.
-    worker.postMessage({ modules: [...TASK_MODULES] });
-    worker.addEventListener("message", (event) => this.settle(slot, event.data as Reply));
+    const worker = this.createWorker
+      ? this.createWorker(new URL("./web-worker.js", import.meta.url))
+      : startWorker();
+    const slot: Slot<WebWorkerLike> = { worker, ready: false };
+    worker.addEventListener("message", (event) => this.receive(slot, event.data as Reply));
     worker.addEventListener("error", (event) => {
       worker.terminate();
-      this.lose(slot, new Error(event.message ?? "worker failed"));
+      // Browsers give no message when the script itself cannot be fetched or parsed.
+      this.lose(slot, new Error(event.message || "the worker script did not load"));
     });
     this.slots.push(slot);
     return slot;
   }
 
-  protected post(worker: WebWorkerLike, task: string, payload: unknown, transfer: Transfer): void {
+  protected post(
+    worker: WebWorkerLike,
+    task: TaskName,
+    payload: unknown,
+    transfer: Transfer,
+  ): void {
     worker.postMessage({ task, payload }, transfer);
-  }
-
-  runBlocking(task: string, payloads: readonly unknown[], meanwhile: () => void = () => {}): void {
-    if (this.closed) throw new Error("worker pool is closed");
-    for (const payload of payloads) TASKS[task](payload as never);
-    meanwhile();
   }
 
   async close(): Promise<void> {

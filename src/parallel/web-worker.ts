@@ -1,24 +1,22 @@
 /**
- * Web Worker entry (module worker) for WebWorkerPool: the first message names the task
- * modules to load; each later one runs a task and posts its result back.
+ * Web Worker entry (module worker) for WebWorkerPool: says it has started, then runs each task
+ * posted to it and posts the result back. A task's kernel module is imported when that task
+ * first comes.
  */
-import { replyTo } from "./task-pool.js";
+import { replyTo, type Reply } from "./task-pool.js";
 
 interface WorkerScope {
-  addEventListener(type: "message", listener: (event: { data: WorkerMessage }) => void): void;
+  addEventListener(
+    type: "message",
+    listener: (event: { data: { task: string; payload: never } }) => void,
+  ): void;
   postMessage(message: unknown, transfer?: ArrayBuffer[]): void;
 }
 
-type WorkerMessage = { modules: string[] } | { task: string; payload: never };
-
 const scope = globalThis as unknown as WorkerScope;
-let ready: Promise<unknown> = Promise.resolve();
 
 scope.addEventListener("message", async ({ data }) => {
-  if ("modules" in data) {
-    ready = Promise.all(data.modules.map((url) => import(url)));
-    return;
-  }
-  const { reply, transfer } = await replyTo(ready, data.task, data.payload);
+  const { reply, transfer } = await replyTo(data.task, data.payload);
   scope.postMessage(reply, transfer);
 });
+scope.postMessage({ ready: true } satisfies Reply);

@@ -1,9 +1,6 @@
-/** Worker thread entry: loads the task modules, then runs tasks posted by the pool. */
-import { parentPort, workerData } from "node:worker_threads";
-import { replyTo, runTask } from "./task-pool.js";
-
-const { modules } = workerData as { modules: string[] };
-const ready = Promise.all(modules.map((m) => import(m)));
+/** Worker thread entry: says it has started, then runs the tasks posted by the pool. */
+import { parentPort } from "node:worker_threads";
+import { replyTo, runTask, type Reply } from "./task-pool.js";
 
 interface TaskMessage {
   task: string;
@@ -15,8 +12,7 @@ interface TaskMessage {
 parentPort!.on("message", async ({ task, payload, signal }: TaskMessage) => {
   if (signal) {
     try {
-      await ready;
-      runTask(task, payload);
+      await runTask(task, payload);
     } catch {
       Atomics.add(signal, 1, 1);
     }
@@ -24,6 +20,7 @@ parentPort!.on("message", async ({ task, payload, signal }: TaskMessage) => {
     Atomics.notify(signal, 0);
     return;
   }
-  const { reply, transfer } = await replyTo(ready, task, payload);
+  const { reply, transfer } = await replyTo(task, payload);
   parentPort!.postMessage(reply, transfer);
 });
+parentPort!.postMessage({ ready: true } satisfies Reply);

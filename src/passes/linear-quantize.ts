@@ -14,7 +14,6 @@ import {
   linearQuantizeKept,
   type LinearQuantized,
 } from "../kernels/linear-quantize.js";
-import { LINEAR_QUANTIZE_TASK } from "../kernels/linear-quantize-task.js";
 import { makeOperation } from "../program/ops.js";
 import { TARGETS, targetOfSpecificationVersion, type Target } from "../program/targets.js";
 import { immediateValue } from "../program/values.js";
@@ -180,7 +179,7 @@ export const linearQuantizer: WeightCompressor<OpLinearQuantizerConfig> = {
     const quantized =
       pool && weight.tensor.data.length >= POOL_MINIMUM_ELEMENTS
         ? await pool.run<LinearQuantized | undefined>(
-            LINEAR_QUANTIZE_TASK,
+            "linearQuantize",
             { weight: weight.tensor, spec, keep },
             transfer,
           )

@@ -21,7 +21,6 @@ import { modelTree } from "../format/model-tree.js";
 import { ConfigError, UnsupportedError } from "../errors.js";
 import { floatToHalfArray } from "../kernels/fp16.js";
 import { kmeans1d, type Clustering } from "../kernels/kmeans1d.js";
-import { KMEANS_1D_TASK } from "../kernels/kmeans1d-task.js";
 import {
   linearLookupTable,
   nearestEntries,
@@ -265,7 +264,7 @@ async function quantizeWithKmeans(
   const size = 2 ** settings.nbits;
   const job = { values: weights, k: Math.min(weights.length, size) };
   const { centroids } = settings.pool
-    ? await settings.pool.run<Clustering>(KMEANS_1D_TASK, job)
+    ? await settings.pool.run<Clustering>("kmeans1d", job)
     : kmeans1d(job.values, job.k);
   // The stored table is float32: assign each weight to its nearest stored entry.
   const lut = new Float32Array(size);

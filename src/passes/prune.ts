@@ -20,7 +20,6 @@ import {
   type PruneSpec,
   type SparseWeight,
 } from "../kernels/prune.js";
-import { PRUNE_TASK } from "../kernels/prune-task.js";
 import { inputNames, makeOperation } from "../program/ops.js";
 import { TARGETS, type Target } from "../program/targets.js";
 import {
@@ -121,7 +120,7 @@ export async function pruneWeights(
         const result =
           pool && tensor.data.length >= POOL_MINIMUM_ELEMENTS
             ? await pool.run<PruneResult>(
-                PRUNE_TASK,
+                "prune",
                 { weight: tensor, spec },
                 weight.ownsBuffer ? [tensor.data.buffer as ArrayBuffer] : [],
               )

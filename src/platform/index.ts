@@ -1,12 +1,14 @@
 /**
- * What the portable code needs from its host, with defaults that work anywhere (memory scratch
- * files, no worker threads, no saving to paths). Importing the Node model module
- * (format/model.ts, which every Node entry point does) installs the Node implementations.
+ * What the portable code needs from its host, with defaults that work anywhere: memory scratch
+ * files, a pool of Web Workers where the host has them (else kernels run inline), no saving
+ * to paths. Importing the Node model module (format/model.ts, which every Node entry point
+ * does) installs the Node implementations.
  */
 import { UnsupportedError } from "../errors.js";
 import { memoryScratch, type ScratchStorage } from "../format/scratch.js";
 import type { MLModel } from "../format/ml-model.js";
 import type { TaskPool } from "../parallel/task-pool.js";
+import { WebWorkerPool } from "../parallel/web-pool.js";
 
 export interface Platform {
   /** Scratch storage for new weight files, in `dir` when given (Node only). */
@@ -26,8 +28,13 @@ const portable: Platform = {
     }
     return memoryScratch;
   },
-  parallelism: () => 1,
-  createPool: () => undefined,
+  parallelism: () =>
+    Math.max(
+      1,
+      (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator
+        ?.hardwareConcurrency ?? 1,
+    ),
+  createPool: (size) => (WebWorkerPool.available() ? new WebWorkerPool(size) : undefined),
   saveModel(_model, path) {
     return Promise.reject(
       new UnsupportedError(`${path}: saving to a path needs Node; use modelToFiles instead`),

@@ -4,7 +4,7 @@
  * results are bit-identical; operands travel through SharedArrayBuffers.
  */
 import { gemm, type Gemm } from "../kernels/ops/matmul.js";
-import { GEMM_ROWS_TASK, runGemmRows, type GemmRowsPayload } from "../kernels/gemm-task.js";
+import { runGemmRows, type GemmRowsPayload } from "../kernels/gemm-task.js";
 import type { TaskPool } from "../parallel/task-pool.js";
 
 /** Below this many multiply-adds the copies and thread wake-ups cost more than they save. */
@@ -14,7 +14,9 @@ const ROW_GRANULE = 4;
 
 /** `gemm`, with large products (A not transposed) shared out across `pool`. */
 export function parallelGemm(pool: TaskPool): Gemm {
-  if (pool.size === 0) return gemm;
+  // Only pools whose calling thread may block can share a product out.
+  const runBlocking = pool.runBlocking?.bind(pool);
+  if (pool.size === 0 || !runBlocking) return gemm;
   // Operands are copied into one shared buffer reused across calls: fresh shared memory costs
   // page faults on every product. Calls never overlap, as the calling thread waits for each.
   let scratch = new Float32Array(new SharedArrayBuffer(0));
@@ -46,7 +48,7 @@ export function parallelGemm(pool: TaskPool): Gemm {
     });
     const payloads: GemmRowsPayload[] = [];
     for (let row = rowsPerPart; row < m; row += rowsPerPart) payloads.push(part(row));
-    pool.runBlocking(GEMM_ROWS_TASK, payloads, () => runGemmRows(part(0)));
+    runBlocking("gemmRows", payloads, () => runGemmRows(part(0)));
     c.set(scratch.subarray(cStart, end), cOffset);
   };
 }

@@ -67,19 +67,37 @@ function resolvePackage(specifier: string, from: string): string {
   }
 }
 
-function specifiers(file: string): string[] {
-  const info = ts.preProcessFile(readFileSync(file, "utf8"), true, true);
-  return info.importedFiles.map((f) => f.fileName);
+/** The modules `file` imports; with `staticOnly`, not those it imports with `import()`. */
+function specifiers(file: string, staticOnly: boolean): string[] {
+  if (!staticOnly) {
+    return ts
+      .preProcessFile(readFileSync(file, "utf8"), true, true)
+      .importedFiles.map((f) => f.fileName);
+  }
+  const source = ts.createSourceFile(file, readFileSync(file, "utf8"), ts.ScriptTarget.Latest);
+  return source.statements.flatMap((statement) =>
+    (ts.isImportDeclaration(statement) || ts.isExportDeclaration(statement)) &&
+    statement.moduleSpecifier &&
+    ts.isStringLiteral(statement.moduleSpecifier)
+      ? [statement.moduleSpecifier.text]
+      : [],
+  );
 }
 
-/** Every module reachable from `entry`, with the module that first imported it. */
-function importGraph(entry: string): { parents: Map<string, string | undefined>; node: string[] } {
+/**
+ * Every module reachable from `entry`, with the module that first imported it: what a page
+ * may load, or with `staticOnly` what it loads before any `import()` runs.
+ */
+function importGraph(
+  entry: string,
+  staticOnly = false,
+): { parents: Map<string, string | undefined>; node: string[] } {
   const parents = new Map<string, string | undefined>([[entry, undefined]]);
   const node: string[] = [];
   const queue = [entry];
   while (queue.length > 0) {
     const file = queue.shift()!;
-    for (const specifier of specifiers(file)) {
+    for (const specifier of specifiers(file, staticOnly)) {
       if (specifier.startsWith("node:") || NODE_BUILTINS.has(specifier.split("/")[0])) {
         node.push(`${specifier} imported by ${chain(parents, file)}`);
         continue;
@@ -148,17 +166,38 @@ test("nothing the browser entry point imports, directly or not, is a Node module
   assert.ok([...parents.keys()].some((f) => f.includes("@bufbuild/protobuf")));
 });
 
+test("the browser entry loads no YAML parser, and the worker script no kernel, until asked", () => {
+  const isYaml = (f: string) => f.includes("node_modules/yaml/");
+  assert.ok(![...importGraph(BROWSER_ENTRY, true).parents.keys()].some(isYaml));
+  assert.ok([...importGraph(BROWSER_ENTRY).parents.keys()].some(isYaml));
+
+  const worker = join(REPO_ROOT, "dist/src/parallel/web-worker.js");
+  const isKernel = (f: string) => f.includes("/dist/src/kernels/");
+  assert.ok(![...importGraph(worker, true).parents.keys()].some(isKernel));
+  // Each task's kernel is there to be imported when the task comes.
+  const loadable = [...importGraph(worker).parents.keys()];
+  for (const kernel of ["palettize/modes.js", "prune-task.js", "gemm-task.js"]) {
+    assert.ok(
+      loadable.some((f) => f.endsWith(`/kernels/${kernel}`)),
+      kernel,
+    );
+  }
+});
+
 test("the checks catch Node imports and globals (the Node modules have them)", () => {
   const { node } = importGraph(join(REPO_ROOT, "dist/src/index.js"));
   assert.ok(node.some((n) => n.startsWith("node:fs")));
   assert.ok(nodeGlobals(join(REPO_ROOT, "dist/src/format/node-package.js")).length > 0);
 });
 
-test("package.json exports the browser entry point", () => {
+test("package.json exports the browser entry point and its worker script", () => {
   const manifest = JSON.parse(readFileSync(join(REPO_ROOT, "package.json"), "utf8")) as {
-    exports: Record<string, Record<string, string>>;
+    exports: Record<string, Record<string, string> | string>;
   };
-  const browser = manifest.exports["./browser"];
+  const browser = manifest.exports["./browser"] as Record<string, string>;
   assert.equal(resolve(REPO_ROOT, browser.default), BROWSER_ENTRY);
   assert.ok(existsSync(resolve(REPO_ROOT, browser.types)));
+  // Bundlers that do not follow `new Worker(new URL(...))` take the worker as an entry point.
+  const worker = manifest.exports["./web-worker"] as string;
+  assert.equal(resolve(REPO_ROOT, worker), join(REPO_ROOT, "dist/src/parallel/web-worker.js"));
 });

@@ -1,4 +1,4 @@
-import { spawnSync } from "node:child_process";
+import { execFile, spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { REPO_ROOT } from "./paths.js";
 
@@ -21,4 +21,20 @@ export function runCliIn(cwd: string | undefined, ...args: string[]): CliResult 
     env: { ...process.env, CI: "1" },
   });
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+/** `runCli` without waiting: the CLI runs while the caller does something else. */
+export function startCli(...args: string[]): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    execFile(
+      process.execPath,
+      [join(REPO_ROOT, "dist/src/cli/main.js"), ...args],
+      { encoding: "utf8", env: { ...process.env, CI: "1" }, maxBuffer: 64 << 20 },
+      (error, stdout, stderr) => {
+        const status = error ? (typeof error.code === "number" ? error.code : null) : 0;
+        if (error && status === null) reject(error);
+        else resolve({ status, stdout, stderr });
+      },
+    );
+  });
 }

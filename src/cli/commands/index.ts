@@ -9,6 +9,7 @@ import { registerQuantizeWeights } from "./quantize-weights.js";
 import { registerCompare } from "./compare.js";
 import { registerPredict } from "./predict.js";
 import { registerQuantizeActivations } from "./quantize-activations.js";
+import { registerServe } from "./serve.js";
 
 /** Every subcommand, in the order `--help` lists them. */
 export const COMMANDS: ((program: Command) => void)[] = [
@@ -22,4 +23,5 @@ export const COMMANDS: ((program: Command) => void)[] = [
   registerQuantizeActivations,
   registerPredict,
   registerCompare,
+  registerServe,
 ];
