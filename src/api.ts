@@ -42,7 +42,7 @@ export {
   isConstexprOp,
   type ConstexprEvaluator,
   type ConstexprInputs,
-} from "./passes/constexpr.js";
+} from "./program/constexpr.js";
 export { TARGETS, type Target } from "./program/targets.js";
 export type { ElementType, Tensor } from "./kernels/dtype.js";
 export { floatToHalf, halfToFloat, floatToHalfArray, halfToFloatArray } from "./kernels/fp16.js";

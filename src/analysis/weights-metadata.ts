@@ -13,8 +13,7 @@ import { constValue, opName } from "../program/ops.js";
 import { tensorTypeInfo } from "../program/types.js";
 import { readTensorValue } from "../program/values.js";
 import { functionBlocks, walkOperations } from "../program/walk.js";
-import { evaluateConstexpr, isConstexprOp } from "../passes/constexpr.js";
-import { parameterBindings } from "../passes/decompress.js";
+import { evaluateConstexpr, isConstexprOp, parameterBindings } from "../program/constexpr.js";
 
 export interface ChildOp {
   name: string;

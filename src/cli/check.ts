@@ -9,7 +9,6 @@ import type { LoadOptions } from "../runtime/interpreter.js";
 import { loadRunner } from "../runtime/runner.js";
 import { formatNumber, formatTable } from "./format.js";
 import { parseCount } from "./inputs.js";
-import { withModel } from "./run.js";
 
 export interface CompareReport {
   reference: string;
@@ -74,17 +73,20 @@ export function checkCount(value: string | undefined): number | undefined {
   return value === undefined ? undefined : parseCount(value, "--check");
 }
 
-/** `--check N` of the compress commands: the saved output against the input model. */
-export async function checkSaved(
-  inputPath: string,
-  outputPath: string,
-  count: number,
-): Promise<CompareReport> {
-  return withModel(inputPath, (reference) =>
-    withModel(outputPath, (candidate) =>
-      checkAgainst(reference, candidate, count, { reference: inputPath, candidate: outputPath }),
-    ),
-  );
+/**
+ * `--check N` of the compress commands: the result against the input model, before the result
+ * is saved, so a check that cannot run leaves no output behind.
+ */
+export async function checkResult(
+  input: { model: MLModel; path: string },
+  output: { model: MLModel; path: string },
+  count: number | undefined,
+): Promise<CompareReport | undefined> {
+  if (!count) return undefined;
+  return checkAgainst(input.model, output.model, count, {
+    reference: input.path,
+    candidate: output.path,
+  });
 }
 
 export const CHECK_OPTION = [

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import type { MLModel } from "../format/model.js";
 import type { CompressionResult, WeightReport } from "../passes/driver.js";
 import type { RewriteProgress } from "../program/rewriter.js";
-import { checkSaved, type CompareReport } from "./check.js";
+import { checkResult, type CompareReport } from "./check.js";
 import { createProgress } from "./progress.js";
 import { checkOutput, withModel } from "./run.js";
 import { modelKindOf } from "../format/output-path.js";
@@ -48,21 +48,26 @@ async function diskSize(path: string): Promise<number> {
 export async function runCompression(run: CompressionRun): Promise<CompressionOutcome> {
   await checkOutput(run.output, modelKindOf(run.output), [run.input, ...(run.otherInputs ?? [])]);
   const progress = createProgress(run.title, run.quiet);
-  const weights = await withModel(run.input, async (model) => {
+  const { weights, check } = await withModel(run.input, async (model) => {
     const result = await run
       .compress(model, ({ done, total, name }) => progress.update(done, total, name))
       .finally(() => progress.stop());
     try {
+      const check = await checkResult(
+        { model, path: run.input },
+        { model: result.model, path: run.output },
+        run.checks,
+      );
       await result.model.save(run.output);
+      return { weights: result.weights, check };
     } finally {
       await result.model.close();
     }
-    return result.weights;
   });
   return {
     weights,
     sizeBefore: await diskSize(run.input),
     sizeAfter: await diskSize(run.output),
-    check: run.checks ? await checkSaved(run.input, run.output, run.checks) : undefined,
+    check,
   };
 }

@@ -1,5 +1,6 @@
 /** Input tensors for the run commands: `--input name=file.npy` options, else seeded random data. */
-import { readFile, readdir } from "node:fs/promises";
+import { readdir } from "node:fs/promises";
+import { readRegularFile } from "../format/user-files.js";
 import { join } from "node:path";
 import { ConfigError } from "../errors.js";
 import { readNpy } from "../format/npy.js";
@@ -28,7 +29,7 @@ async function readInputAssignments(
         `--input ${name}: the model has no such input (inputs: ${inputs.map((i) => i.name).join(", ")})`,
       );
     }
-    sample[name] = readNpy(await readFile(file), file);
+    sample[name] = readNpy(await readRegularFile(file), file);
   }
   const missing = inputs.filter((i) => !sample[i.name]).map((i) => i.name);
   if (missing.length > 0) throw new ConfigError(`no --input given for ${missing.join(", ")}`);
@@ -85,7 +86,7 @@ export async function readInputsDir(
     const sample: Record<string, Tensor> = {};
     for (const input of inputs) {
       const file = join(sampleDir, fileOf(input.name)!);
-      const bytes = await readFile(file);
+      const bytes = await readRegularFile(file);
       sample[input.name] = file.endsWith(".npy")
         ? readNpy(bytes, file)
         : rawTensor(bytes, input, file);

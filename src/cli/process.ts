@@ -11,9 +11,6 @@ const SIGNAL_EXIT_CODES: Partial<Record<NodeJS.Signals, number>> = {
   SIGHUP: 129,
 };
 
-/** Exit status of a process whose stdout reader went away, as if killed by SIGPIPE. */
-const BROKEN_PIPE_STATUS = 141;
-
 /** Whether internal errors print their stack trace (`--debug`). */
 const debug = process.argv.includes("--debug");
 
@@ -28,7 +25,8 @@ export function installProcessHandlers(): void {
   }
   for (const stream of [process.stdout, process.stderr]) {
     stream.on("error", (error: NodeJS.ErrnoException) => {
-      if (error.code === "EPIPE") process.exit(BROKEN_PIPE_STATUS);
+      // The reader has what it wanted (`… | head`); the command's work is already done.
+      if (error.code === "EPIPE") process.exit(0);
       throw error;
     });
   }

@@ -1,14 +1,18 @@
 /** Reading optimization config files from disk (Node). */
-import { readFile } from "node:fs/promises";
+import { readRegularFile, regularFileSize } from "../format/user-files.js";
 import { ConfigError } from "../errors.js";
 import type { OptimizationConfig } from "./optimization-config.js";
 import { parseConfigText } from "./parse.js";
 import { parseStepsText, type CompressionStep } from "./steps.js";
 
+/** Config files are a few kilobytes; a larger one is not a config. */
+const CONFIG_LIMIT = 16 << 20;
+
 async function readConfigText(path: string): Promise<string> {
-  return readFile(path, "utf8").catch((error: NodeJS.ErrnoException) => {
-    throw new ConfigError(`${path}: cannot read config file (${error.code ?? error.message})`);
-  });
+  const size = await regularFileSize(path, { missing: "error" });
+  if (size! > CONFIG_LIMIT)
+    throw new ConfigError(`${path}: ${size} bytes is too large for a config file`);
+  return new TextDecoder().decode(await readRegularFile(path));
 }
 
 /** Reads a config file: JSON (`.json`) or YAML (anything else). */

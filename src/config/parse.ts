@@ -199,9 +199,14 @@ export async function parseConfigDict(text: string, fileName: string): Promise<u
     return parse(text);
   } catch (error) {
     throw new ConfigError(
-      `${fileName}: not valid ${json ? "JSON" : "YAML"}: ${(error as Error).message}`,
+      `${fileName}: not valid ${json ? "JSON" : "YAML"}: ${firstLine((error as Error).message)}`,
     );
   }
+}
+
+/** Parsers' messages go on with a code frame; the first line says what is wrong and where. */
+function firstLine(message: string): string {
+  return message.split("\n")[0].replace(/:$/, "");
 }
 
 /** Runs `parse`, prefixing config errors with the file they come from. */

@@ -44,7 +44,9 @@ export function parseManifest(text: string, file: string): Manifest {
   try {
     json = JSON.parse(text);
   } catch (error) {
-    throw new FormatError(file, `not valid JSON (${(error as Error).message})`);
+    // V8 quotes the text around the fault, newlines included: keep one line.
+    const reason = (error as Error).message.replace(/\s+/g, " ");
+    throw new FormatError(file, `not valid JSON (${reason})`);
   }
   if (typeof json !== "object" || json === null || Array.isArray(json)) {
     throw new FormatError(file, "not a JSON object");

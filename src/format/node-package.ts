@@ -14,6 +14,7 @@ import {
 } from "./ml-model.js";
 import { checkOutputPath, modelKindOf } from "./output-path.js";
 import { releaseTemporary, removeOnExit, restoreOnExit } from "./temporaries.js";
+import { regularFileSize } from "./user-files.js";
 import { copyThrough, type PackageSink, type PackageStore } from "./package-store.js";
 import { CoreMLOptimizeError, FormatError } from "../errors.js";
 
@@ -169,27 +170,6 @@ export async function writeAtomically(
     releaseTemporary(tempUndo);
     if (parentUndo) releaseTemporary(parentUndo);
   }
-}
-
-/**
- * The size of the regular file at `path`. Anything else (a FIFO, a device, a folder) is refused
- * before it is opened, since reading one may block forever or never end.
- */
-async function regularFileSize(
-  path: string,
-  { missing }: { missing: "undefined" | "error" },
-): Promise<number | undefined> {
-  const info = await fs.stat(path).catch((error: NodeJS.ErrnoException) => {
-    if (error.code === "ENOENT" || error.code === "ENOTDIR") {
-      if (missing === "undefined") return undefined;
-      throw new FormatError(path, "no such file");
-    }
-    throw new FormatError(path, error.message);
-  });
-  if (!info) return undefined;
-  if (info.isDirectory() && missing === "undefined") return undefined;
-  if (!info.isFile()) throw new FormatError(path, "not a regular file");
-  return info.size;
 }
 
 /** Loads an `.mlmodel` file or an `.mlpackage` folder. */

@@ -58,6 +58,15 @@ export function readNpy(bytes: Uint8Array, file = "npy data"): Tensor {
     .map((s) => s.trim())
     .filter((s) => s.length > 0)
     .map(Number);
+  if (shape.some((d) => !Number.isSafeInteger(d) || d < 0)) {
+    throw new FormatError(file, `npy shape (${shape.join(", ")}) is not a list of sizes`);
+  }
+  if (headerStart + headerLength > bytes.length) {
+    throw new FormatError(
+      file,
+      `npy header of ${headerLength} bytes runs past the end of the file`,
+    );
+  }
   if (descr.startsWith(">") && descr.slice(1) !== "i1" && descr.slice(1) !== "u1") {
     throw new UnsupportedError(`${file}: big-endian arrays (${descr}) are not supported`);
   }
@@ -67,7 +76,7 @@ export function readNpy(bytes: Uint8Array, file = "npy data"): Tensor {
   const ArrayType = ELEMENT_TYPES[dtype].array!;
   const start = headerStart + headerLength;
   const needed = count * ArrayType.BYTES_PER_ELEMENT;
-  if (bytes.length - start < needed) {
+  if (!Number.isSafeInteger(needed) || bytes.length - start < needed) {
     throw new FormatError(
       file,
       `npy data holds ${bytes.length - start} bytes, shape needs ${needed}`,

@@ -3,7 +3,7 @@
  * dense `const` with the same output name and type, so the model holds plain weights again.
  * Ops and consts that only fed constexpr ops are removed. Neural networks are left as they are.
  */
-import type { Operation, Value } from "../format/gen/MIL_pb.js";
+import type { Operation } from "../format/gen/MIL_pb.js";
 import { decompressNeuralNetwork, hasNeuralNetwork } from "./nn-decompress.js";
 import type { MLModel } from "../format/model.js";
 import type { Tensor } from "../kernels/dtype.js";
@@ -17,7 +17,7 @@ import {
 } from "../program/rewriter.js";
 import { formatType, tensorTypeInfo } from "../program/types.js";
 import { FormatError, UnsupportedError } from "../errors.js";
-import { evaluateConstexpr, isConstexprOp } from "./constexpr.js";
+import { evaluateConstexpr, isConstexprOp, parameterBindings } from "../program/constexpr.js";
 
 export interface DecompressedOp {
   name: string;
@@ -45,19 +45,6 @@ function constexprUseCount(graph: BlockGraph, name: string): number {
 /** Whether anything but a constexpr op (another op, a block output) reads `name`. */
 function hasDenseUse(graph: BlockGraph, name: string): boolean {
   return graph.usesOf(name).some((use) => use.kind !== "op" || !isConstexprOp(use.op.type));
-}
-
-/** The op's parameters: iOS16 constexpr ops hold them as attributes, iOS18 ones as inputs. */
-export function parameterBindings(op: Operation): [string, string | Value][] {
-  const bindings: [string, string | Value][] = [];
-  for (const [key, value] of Object.entries(op.attributes)) {
-    if (key !== "name") bindings.push([key, value]);
-  }
-  for (const [key, argument] of Object.entries(op.inputs)) {
-    const binding = argument.arguments[0]?.binding;
-    if (binding?.case === "name" || binding?.case === "value") bindings.push([key, binding.value]);
-  }
-  return bindings;
 }
 
 export async function decompressWeights(

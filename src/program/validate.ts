@@ -20,9 +20,10 @@ import { modelTree } from "../format/model-tree.js";
 import { checkFeatureDescriptions } from "../format/description.js";
 import { FormatError } from "../errors.js";
 import { byteLength, type ElementType } from "../kernels/dtype.js";
+import { CONSTEXPR_OPS, isConstexprOp, parameterBindings } from "./constexpr.js";
 import { opName } from "./ops.js";
 import { tensorTypeInfo } from "./types.js";
-import type { WeightFiles } from "./values.js";
+import { immediateFieldHolds, type WeightFiles } from "./values.js";
 
 /** Larger dimensions are not sizes but corrupt numbers (no tensor dimension comes near). */
 const MAX_DIMENSION = 2 ** 32;
@@ -97,8 +98,28 @@ class ProgramChecker {
       throw new FormatError(label, "has no outputs");
     }
     if (op.type === "const" && !op.attributes["val"]) throw new FormatError(label, "has no value");
+    if (isConstexprOp(op.type)) this.constexpr(op, label);
     for (const nested of op.blocks) await this.block(nested, scope, label);
     for (const output of op.outputs) this.define(output, scope, label);
+  }
+
+  /**
+   * A compile-time op: the parameters its evaluator needs are bound, and its outputs are
+   * tensors of known shape (what decompression and the interpreter produce in their place).
+   */
+  private constexpr(op: Operation, label: string): void {
+    const evaluator = CONSTEXPR_OPS.get(op.type);
+    if (evaluator) {
+      const bound = new Set(parameterBindings(op).map(([key]) => key));
+      const missing = evaluator.required.filter((name) => !bound.has(name));
+      if (missing.length > 0) throw new FormatError(label, `lacks parameter ${missing.join(", ")}`);
+    }
+    for (const output of op.outputs) {
+      const info = this.tensorType(output.type, label);
+      if (!info || info.shape.includes(null)) {
+        throw new FormatError(label, `output "${output.name}" is not a tensor of known shape`);
+      }
+    }
   }
 
   /** A declared type: known element type, and every known dimension a real size. */
@@ -183,6 +204,9 @@ function immediateCount(
   label: string,
 ) {
   if (field.case === undefined) throw new FormatError(label, "immediate value is empty");
+  if (!immediateFieldHolds(field.case, dtype)) {
+    throw new FormatError(label, `an immediate ${field.case} value cannot hold ${dtype} data`);
+  }
   const held = field.value.values.length;
   const expected = field.case === "bytes" ? byteLength(dtype, count) : count;
   // A scalar may be held as one element of a rank-0 type; coremltools writes both.

@@ -63,6 +63,25 @@ export function storesInWeightFile(
   return specificationVersion >= SPEC_IOS18 && BLOB_TYPES_IOS18.has(dtype);
 }
 
+/** Which immediate fields can hold which element types (anything else is a corrupt value). */
+const FIELD_HOLDS: Record<string, (dtype: ElementType) => boolean> = {
+  floats: (dtype) => dtype === "fp32",
+  doubles: (dtype) => dtype === "fp64",
+  ints: (dtype) => {
+    const { kind } = ELEMENT_TYPES[dtype];
+    return (kind === "signed" || kind === "unsigned") && !isSubByte(dtype);
+  },
+  longInts: (dtype) => dtype === "int64" || dtype === "uint64",
+  bools: (dtype) => dtype === "bool",
+  strings: (dtype) => dtype === "string",
+  bytes: (dtype) => BYTES_IMMEDIATE.has(dtype),
+};
+
+/** Whether an immediate tensor field of this kind can hold values of `dtype`. */
+export function immediateFieldHolds(field: TensorValue["value"]["case"], dtype: ElementType) {
+  return field !== undefined && FIELD_HOLDS[field](dtype);
+}
+
 function viewAs(type: ElementType, bytes: Uint8Array, count: number): TypedArray {
   const ArrayType = ELEMENT_TYPES[type].array!;
   const width = ArrayType.BYTES_PER_ELEMENT;
@@ -81,6 +100,9 @@ export function decodeImmediateTensor(
   const count = elementCount(shape);
   const traits = ELEMENT_TYPES[dtype];
   const field = value.value;
+  if (field.case !== undefined && !immediateFieldHolds(field.case, dtype)) {
+    throw new FormatError(context, `an immediate ${field.case} value cannot hold ${dtype} data`);
+  }
   // Checked before anything is allocated by the declared shape, which may be corrupt.
   const held = field.case === undefined ? 0 : field.value.values.length;
   const expected = field.case === "bytes" ? byteLength(dtype, count) : count;
@@ -100,7 +122,11 @@ export function decodeImmediateTensor(
       break;
     case "ints":
       data = new traits.array!(count) as TypedArray;
-      (data as Int32Array).set(field.value.values);
+      if (data instanceof BigInt64Array || data instanceof BigUint64Array) {
+        data.set(field.value.values.map(BigInt));
+      } else {
+        (data as Int32Array).set(field.value.values);
+      }
       break;
     case "longInts":
       data =

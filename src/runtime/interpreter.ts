@@ -21,8 +21,12 @@ import { walkOperations } from "../program/walk.js";
 import { tensorTypeInfo, type Dim } from "../program/types.js";
 import { readTensorValue } from "../program/values.js";
 import { validateProgram } from "../program/validate.js";
-import { CONSTEXPR_OPS, evaluateConstexpr, isConstexprOp } from "../passes/constexpr.js";
-import { parameterBindings } from "../passes/decompress.js";
+import {
+  CONSTEXPR_OPS,
+  evaluateConstexpr,
+  isConstexprOp,
+  parameterBindings,
+} from "../program/constexpr.js";
 import { gemm, type Gemm } from "../kernels/ops/matmul.js";
 import type { TaskPool } from "../parallel/task-pool.js";
 import { parallelGemm } from "./parallel-gemm.js";

@@ -1,8 +1,7 @@
 /**
  * The fuzz harness (test/fuzz/): its cases depend only on the seed and their number, its
  * verdicts follow the rules users are promised, and a short seeded campaign against the CLI
- * must find nothing but clean errors and loadable successes. The campaign is enforced only
- * with FUZZ_ENFORCE=1 until the fixes of issue 12 have landed.
+ * must find nothing but clean errors and loadable successes.
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
@@ -119,33 +118,23 @@ test("verdicts follow the promise: one clear line, nothing written, input untouc
   );
 });
 
-const enforce = process.env.FUZZ_ENFORCE;
-
-test(
-  "a short seeded campaign finds only clean errors and loadable successes",
-  {
-    skip: enforce
-      ? false
-      : "set FUZZ_ENFORCE=1 to run it: it fails until the fixes of issue 12 (safe output paths, validation at load) land",
-  },
-  () => {
-    const result = spawnSync(
-      process.execPath,
-      [
-        join(REPO_ROOT, "dist/test/fuzz/main.js"),
-        "--seed",
-        "12",
-        "--cases",
-        "300",
-        "--minutes",
-        "2.5",
-        "--timeout",
-        "10",
-        "--memory",
-        "1024",
-      ],
-      { encoding: "utf8" },
-    );
-    assert.equal(result.status, 0, `${result.stdout}\n${result.stderr}`);
-  },
-);
+test("a short seeded campaign finds only clean errors and loadable successes", () => {
+  const result = spawnSync(
+    process.execPath,
+    [
+      join(REPO_ROOT, "dist/test/fuzz/main.js"),
+      "--seed",
+      "12",
+      "--cases",
+      "300",
+      "--minutes",
+      "2.5",
+      "--timeout",
+      "10",
+      "--memory",
+      "1024",
+    ],
+    { encoding: "utf8" },
+  );
+  assert.equal(result.status, 0, `${result.stdout}\n${result.stderr}`);
+});

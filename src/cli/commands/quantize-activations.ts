@@ -17,7 +17,7 @@ import {
 import { parseTarget } from "../../program/targets.js";
 import { randomSamples } from "../../runtime/inputs.js";
 import { Interpreter } from "../../runtime/interpreter.js";
-import { CHECK_OPTION, checkCount, checkSaved, renderComparison } from "../check.js";
+import { CHECK_OPTION, checkCount, checkResult, renderComparison } from "../check.js";
 import { formatTable } from "../format.js";
 import { parseCount, readInputsDir } from "../inputs.js";
 import { createProgress } from "../progress.js";
@@ -95,7 +95,7 @@ export function registerQuantizeActivations(program: Command): void {
       const config = await activationConfig(flags);
       const raiseTarget = flags.target ? parseTarget(flags.target) : undefined;
       const progress = createProgress("calibrate", flags.quiet || flags.json);
-      const pairs = await withModel(input, async (model) => {
+      const { pairs, check } = await withModel(input, async (model) => {
         try {
           const { inputs } = await Interpreter.load(model);
           const samples = flags.inputs
@@ -106,16 +106,20 @@ export function registerQuantizeActivations(program: Command): void {
             onProgress: ({ done, total }) => progress.update(done, total, `sample ${done}`),
           });
           try {
+            const check = await checkResult(
+              { model, path: input },
+              { model: result.model, path: flags.output },
+              checks,
+            );
             await result.model.save(flags.output);
+            return { pairs: result.pairs, check };
           } finally {
             await result.model.close();
           }
-          return result.pairs;
         } finally {
           progress.stop();
         }
       });
-      const check = checks ? await checkSaved(input, flags.output, checks) : undefined;
       if (flags.json) {
         printJson({ input, output: flags.output, pairs, check });
         return;

@@ -17,7 +17,7 @@ import {
 } from "../../passes/nn-quantize.js";
 import { WorkerPool } from "../../parallel/pool.js";
 import { formatBytes, formatTable } from "../format.js";
-import { CHECK_OPTION, checkCount, checkSaved, renderComparison } from "../check.js";
+import { CHECK_OPTION, checkCount, checkResult, renderComparison } from "../check.js";
 import { createProgress } from "../progress.js";
 import { checkOutput, printJson, withModel } from "../run.js";
 import { modelKindOf } from "../../format/output-path.js";
@@ -217,7 +217,7 @@ export function registerQuantizeWeights(program: Command): void {
       await checkOutput(options.output, modelKindOf(options.output), [input]);
       const { skipLayers, ...settings } = quantizeWeightsSettings(options);
       const checks = checkCount(options.check);
-      const weights = await withModel(input, async (model) => {
+      const { weights, check } = await withModel(input, async (model) => {
         if (skipLayers) checkLayerNames(skipLayers, model);
         // Only k-means clustering is heavy enough to spread over threads.
         const kmeans = settings.mode === "kmeans_lut" || settings.mode === "kmeans";
@@ -235,13 +235,18 @@ export function registerQuantizeWeights(program: Command): void {
           await pool?.close();
         }
         try {
+          const check = await checkResult(
+            { model, path: input },
+            { model: quantized, path: options.output },
+            checks,
+          );
           await quantized.save(options.output);
+          const before = neuralNetworkWeights(model.spec);
+          return { weights: weightReport(before, neuralNetworkWeights(quantized.spec)), check };
         } finally {
           await quantized.close();
         }
-        return weightReport(neuralNetworkWeights(model.spec), neuralNetworkWeights(quantized.spec));
       });
-      const check = checks ? await checkSaved(input, options.output, checks) : undefined;
       if (options.json) printJson({ output: options.output, weights, check });
       else {
         process.stdout.write(

@@ -14,6 +14,7 @@ import {
   sparseToDense,
   sparseToDenseBits,
 } from "../kernels/sparse.js";
+import type { Operation, Value } from "../format/gen/MIL_pb.js";
 import { FormatError, UnsupportedError } from "../errors.js";
 
 export type ConstexprInputs = Readonly<Record<string, Tensor>>;
@@ -159,4 +160,17 @@ export function evaluateConstexpr(
     if (error instanceof RangeError) throw new FormatError(context, `${type}: ${error.message}`);
     throw error;
   }
+}
+
+/** The op's parameters: iOS16 constexpr ops hold them as attributes, iOS18 ones as inputs. */
+export function parameterBindings(op: Operation): [string, string | Value][] {
+  const bindings: [string, string | Value][] = [];
+  for (const [key, value] of Object.entries(op.attributes)) {
+    if (key !== "name") bindings.push([key, value]);
+  }
+  for (const [key, argument] of Object.entries(op.inputs)) {
+    const binding = argument.arguments[0]?.binding;
+    if (binding?.case === "name" || binding?.case === "value") bindings.push([key, binding.value]);
+  }
+  return bindings;
 }

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { Tensor } from "../../src/kernels/dtype.js";
 import { floatToHalf } from "../../src/kernels/fp16.js";
-import { evaluateConstexpr } from "../../src/passes/constexpr.js";
+import { evaluateConstexpr } from "../../src/program/constexpr.js";
 import { FormatError, UnsupportedError } from "../../src/errors.js";
 
 const values = (t: Tensor) => Array.from(t.data as ArrayLike<number>);
