@@ -14,7 +14,6 @@ export * from "./config/activation-quantizer.js";
 export { compressInSteps, type StepResult, type StepsOptions } from "./passes/compress-steps.js";
 export {
   compressWeights,
-  raiseTarget,
   type CompressedWeight,
   type CompressionOptions,
   type CompressionResult,
@@ -43,7 +42,7 @@ export {
   type ConstexprEvaluator,
   type ConstexprInputs,
 } from "./program/constexpr.js";
-export { TARGETS, type Target } from "./program/targets.js";
+export { TARGETS, raiseTarget, type Target } from "./program/targets.js";
 export type { ElementType, Tensor } from "./kernels/dtype.js";
 export { floatToHalf, halfToFloat, floatToHalfArray, halfToFloatArray } from "./kernels/fp16.js";
 export { palettizeWeights, palettizer, type PalettizeOptions } from "./passes/palettize.js";
@@ -85,5 +84,5 @@ export {
   type ActivationQuantizeResult,
   type ActivationRange,
   type QuantizationParameters,
-} from "./passes/activation-quantize.js";
+} from "./calibrate/activation-quantize.js";
 export type { PredictOptions, ValueObserver } from "./runtime/interpreter.js";

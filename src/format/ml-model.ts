@@ -7,7 +7,7 @@
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import { ModelSchema, type Model } from "./gen/Model_pb.js";
 import { BlobFileReader } from "./blob/reader.js";
-import type { RandomAccessReader } from "./blob/io.js";
+import type { WeightFileSource } from "./blob/io.js";
 import {
   formatManifest,
   newManifest,
@@ -16,27 +16,16 @@ import {
   type Manifest,
 } from "./manifest.js";
 import type { PackageSink, PackageStore } from "./package-store.js";
-import { CoreMLOptimizeError, FormatError } from "../errors.js";
-import { platform } from "../platform/index.js";
+import { CoreMLOptimizeError, FormatError, UnsupportedError } from "../errors.js";
 
 export type ModelFormat = "mlmodel" | "mlpackage";
+export type { WeightFileSource } from "./blob/io.js";
 
 /** Prefix of blob file names in ML programs: the folder holding the model spec. */
 const MODEL_PATH_PREFIX = "@model_path/";
 export const DEFAULT_WEIGHT_FILE = "@model_path/weights/weight.bin";
 /** Name of the package's manifest, at its root. */
 export const MANIFEST_FILE = "Manifest.json";
-
-/** Where the bytes of one weight file come from. */
-export interface WeightFileSource {
-  open(): Promise<RandomAccessReader>;
-  /** The file on disk, when there is one (lets `save` copy or move it instead of streaming). */
-  path?: string;
-  /** Scratch data this process created, which saving may move into the package. */
-  temporary?: boolean;
-  /** Releases temporary data that was not saved. */
-  discard?(): Promise<void>;
-}
 
 /** What an `.mlpackage` holds besides the model spec and weights. */
 export interface PackageInfo {
@@ -61,6 +50,16 @@ export function encodeModel(spec: Model): Uint8Array {
 function parentOf(path: string): string {
   const slash = path.lastIndexOf("/");
   return slash < 0 ? "" : path.slice(0, slash);
+}
+
+/** Writes a model to a file-system path: provided on Node by format/model.ts. */
+export type PathWriter = (model: MLModel, path: string) => Promise<void>;
+
+let pathWriter: PathWriter | undefined;
+
+/** Lets `save(path)` write to a file system (format/model.ts does this on Node). */
+export function usePathWriter(writer: PathWriter): void {
+  pathWriter = writer;
 }
 
 export class MLModel {
@@ -138,7 +137,12 @@ export class MLModel {
    * use `modelToFiles` (browser entry point).
    */
   save(path: string): Promise<void> {
-    return platform().saveModel(this, path);
+    if (!pathWriter) {
+      return Promise.reject(
+        new UnsupportedError(`${path}: saving to a path needs Node; use modelToFiles instead`),
+      );
+    }
+    return pathWriter(this, path);
   }
 
   /** The package manifest (a new one for models not read from a package). */

@@ -2,9 +2,8 @@
  * The files of an `.mlpackage` by relative path ('/'-separated), independent of where they are
  * kept: a folder on disk (Node) or a map of byte arrays (browser, memory).
  */
-import type { RandomAccessReader } from "./blob/io.js";
+import type { RandomAccessReader, WeightFileSource } from "./blob/io.js";
 import { memoryReader } from "./io-memory.js";
-import type { WeightFileSource } from "./ml-model.js";
 
 /** Read access to a package's files. */
 export interface PackageStore {

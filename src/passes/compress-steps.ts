@@ -9,15 +9,12 @@ import { PRUNER_KINDS } from "../config/pruner.js";
 import type { CompressionStep } from "../config/steps.js";
 import { ConfigError } from "../errors.js";
 import type { MLModel } from "../format/model.js";
-import type { Target } from "../program/targets.js";
 import type { CompressionOptions, CompressionResult } from "./driver.js";
 import { linearQuantizeWeights } from "./linear-quantize.js";
 import { palettizeWeights } from "./palettize.js";
 import { pruneWeights } from "./prune.js";
 
-export interface StepsOptions extends Omit<CompressionOptions, "minimumTarget" | "joint"> {
-  /** Raise the model to at least this target before the first step. */
-  raiseTarget?: Target;
+export interface StepsOptions extends Omit<CompressionOptions, "joint"> {
   /** Called when a step starts (0-based), e.g. to title a progress bar. */
   onStep?: (index: number, pass: string) => void;
 }

@@ -9,9 +9,7 @@
  * when it feeds a constexpr op, has rank <= 1, has no more elements than the config's
  * `weightThreshold`, is not a float tensor, or holds an infinity.
  */
-import { clone } from "@bufbuild/protobuf";
 import type { Operation, Value } from "../format/gen/MIL_pb.js";
-import { ModelSchema } from "../format/gen/Model_pb.js";
 import type { MLModel } from "../format/model.js";
 import { modelTree } from "../format/model-tree.js";
 import { ConfigError, UnsupportedError } from "../errors.js";
@@ -26,7 +24,7 @@ import type { TaskPool } from "../parallel/task-pool.js";
 import type { BlockGraph } from "../program/graph.js";
 import { constValue, inputNames, inputValues, opName } from "../program/ops.js";
 import { rewriteWeights, type RewriteContext, type RewriteOptions } from "../program/rewriter.js";
-import { TARGETS, targetOfSpecificationVersion, type Target } from "../program/targets.js";
+import { supports, requireTarget, raiseTarget, type Target } from "../program/targets.js";
 import { tensorTypeInfo } from "../program/types.js";
 import { allOperations } from "../program/walk.js";
 import { decodeImmediateTensor } from "../program/values.js";
@@ -42,7 +40,6 @@ import {
 /** Element types of consts coremltools considers (those it keeps in the weight file). */
 const CANDIDATE_TYPES = new Set<ElementType>(["fp16", "fp32", "int8", "uint8"]);
 const MINIMUM_ELEMENTS = 10;
-const IOS16 = TARGETS.iOS16.specificationVersion;
 
 /** A weight chosen for compression, as a compression sees it. */
 export interface WeightCandidate {
@@ -118,7 +115,7 @@ export interface CompressionResources {
 export interface CompressionOptions extends Omit<RewriteOptions, "filter"> {
   pool?: TaskPool;
   /** Raise models older than this target to it first (spec version and opset). */
-  minimumTarget?: Target;
+  raiseTarget?: Target;
   /**
    * Joint compression (iOS18+): also compress the parameters of ops an earlier compression
    * made (see joint.ts), as coremltools' `joint_compression=True`.
@@ -164,45 +161,15 @@ function refuseNeuralNetworks(model: MLModel, passName: string): void {
   }
 }
 
-/** The model with every ML program raised to at least `target` (spec version and opset). */
-export function raiseTarget(model: MLModel, target: Target): MLModel {
-  const { specificationVersion, opset } = TARGETS[target];
-  const spec = clone(ModelSchema, model.spec);
-  let raised = false;
-  for (const { model: nested } of modelTree(spec)) {
-    if (nested.Type.case !== "mlProgram" || nested.specificationVersion >= specificationVersion) {
-      continue;
-    }
-    raised = true;
-    nested.specificationVersion = specificationVersion;
-    for (const fn of Object.values(nested.Type.value.functions)) {
-      const block = fn.blockSpecializations[fn.opset];
-      if (!block) continue;
-      delete fn.blockSpecializations[fn.opset];
-      fn.blockSpecializations[opset] = block;
-      fn.opset = opset;
-    }
-  }
-  if (spec.specificationVersion < specificationVersion) {
-    spec.specificationVersion = specificationVersion;
-    raised = true;
-  }
-  return raised ? model.derive(spec, model.weightFiles) : model;
-}
-
 /**
  * Compressed weights (constexpr ops) need iOS16: an ML program for an older target would be
  * left untouched, which users would not expect, so say how to raise it instead.
  */
 function requireCompressibleTarget(model: MLModel, passName: string): void {
   const programs = [...modelTree(model.spec)].filter((m) => m.model.Type.case === "mlProgram");
-  const old = programs.filter((m) => m.model.specificationVersion < IOS16);
+  const old = programs.filter((m) => !supports(m.model.specificationVersion, "iOS16"));
   if (programs.length === 0 || old.length < programs.length) return;
-  const version = old[0].model.specificationVersion;
-  throw new ConfigError(
-    `${passName}: the model targets ${targetOfSpecificationVersion(version) ?? `specification ${version}`}; ` +
-      "compressed weights need iOS16 or newer: raise the target (CLI --target ios16, API raiseTarget)",
-  );
+  requireTarget(old[0].model.specificationVersion, "iOS16", `${passName}: compressing weights`);
 }
 
 /** The literal bool bound to an op input (inline or through a const op). */
@@ -318,7 +285,7 @@ export async function compressWeights<C extends OpConfig>(
     throw new ConfigError(`${compressor.passName} has no joint compression`);
   }
   checkOpNames(config, input, jointInputs ? jointParameterNames(input, jointInputs) : []);
-  const model = options.minimumTarget ? raiseTarget(input, options.minimumTarget) : input;
+  const model = options.raiseTarget ? raiseTarget(input, options.raiseTarget) : input;
   requireCompressibleTarget(model, compressor.passName);
   const reports: { order: number; report: WeightReport }[] = [];
   let visits = 0;
@@ -332,7 +299,8 @@ export async function compressWeights<C extends OpConfig>(
     if (info.shape.some((d) => d === null)) return undefined;
     const shape = info.shape as number[];
     const count = elementCount(shape);
-    if (count < MINIMUM_ELEMENTS || context.specificationVersion < IOS16) return undefined;
+    if (count < MINIMUM_ELEMENTS || !supports(context.specificationVersion, "iOS16"))
+      return undefined;
 
     const output = op.outputs[0].name;
     const consumers = graph.consumers(output);

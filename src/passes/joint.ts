@@ -28,11 +28,9 @@ import { gatherMaskedBits, sparseToDenseBits } from "../kernels/sparse.js";
 import type { OutputSpec } from "../program/ops.js";
 import { inputValues, makeOperation, opName } from "../program/ops.js";
 import type { RewriteContext } from "../program/rewriter.js";
-import { TARGETS } from "../program/targets.js";
+import { requireTarget } from "../program/targets.js";
 import { tensorTypeInfo } from "../program/types.js";
 import { allOperations } from "../program/walk.js";
-
-const IOS18 = TARGETS.iOS18.specificationVersion;
 
 /** Which input of which constexpr op a compression may compress further, by op type. */
 export type JointInputs = Readonly<Record<string, string>>;
@@ -82,12 +80,7 @@ export function checkJointModel(model: MLModel, inputs: JointInputs, passName: s
   let found = false;
   for (const { model: nested } of modelTree(model.spec)) {
     if (nested.Type.case !== "mlProgram") continue;
-    if (nested.specificationVersion < IOS18) {
-      throw new ConfigError(
-        `joint compression needs an iOS18 or newer model (specification version ${IOS18}); ` +
-          `this one has specification version ${nested.specificationVersion}`,
-      );
-    }
+    requireTarget(nested.specificationVersion, "iOS18", `${passName}: joint compression`);
     for (const { op } of allOperations(nested.Type.value)) {
       if (jointValue(op, inputs)) found = true;
     }

@@ -15,7 +15,7 @@ import {
   type LinearQuantized,
 } from "../kernels/linear-quantize.js";
 import { makeOperation } from "../program/ops.js";
-import { TARGETS, targetOfSpecificationVersion, type Target } from "../program/targets.js";
+import { supports, requireTarget } from "../program/targets.js";
 import { immediateValue } from "../program/values.js";
 import {
   compressWeights,
@@ -26,17 +26,10 @@ import {
 } from "./driver.js";
 import { denseJointOps, LUT, SPARSE_DATA, sparseJointOps, type JointParameter } from "./joint.js";
 
-const IOS18 = TARGETS.iOS18.specificationVersion;
 /** Below this many elements, handing a tensor to a worker costs more than it saves. */
 const POOL_MINIMUM_ELEMENTS = 1 << 16;
 
-export interface LinearQuantizeOptions extends Omit<CompressionOptions, "minimumTarget"> {
-  /**
-   * Raise the model to at least this target first (its spec version and opset), e.g. "iOS18"
-   * to allow 4-bit and per-block quantization of an iOS16/17 model.
-   */
-  raiseTarget?: Target;
-}
+export type LinearQuantizeOptions = CompressionOptions;
 
 /**
  * Block size per axis for a weight, as coremltools infers it from the granularity and the
@@ -70,7 +63,7 @@ export function inferBlockSizes(
 }
 
 function requireIos18(weight: WeightCandidate, config: OpLinearQuantizerConfig): void {
-  if (weight.specificationVersion >= IOS18) return;
+  if (supports(weight.specificationVersion, "iOS18")) return;
   const feature =
     config.granularity === "per_block"
       ? "per_block quantization"
@@ -78,11 +71,7 @@ function requireIos18(weight: WeightCandidate, config: OpLinearQuantizerConfig):
         ? "4-bit quantization"
         : undefined;
   if (!feature) return;
-  const target = targetOfSpecificationVersion(weight.specificationVersion) ?? "this target";
-  throw new ConfigError(
-    `weight ${weight.name}: ${feature} needs iOS18 or newer, the model targets ${target} ` +
-      `(raise the target: option raiseTarget "iOS18", CLI --target ios18)`,
-  );
+  requireTarget(weight.specificationVersion, "iOS18", `weight ${weight.name}: ${feature}`);
 }
 
 /** Drops the axes of size 1 (iOS16's op takes rank-0 or rank-1 scales and zero points). */
@@ -102,7 +91,7 @@ function squeeze(tensor: Tensor): { tensor: Tensor; axis: number } {
 function quantizedOps(weight: WeightCandidate, q: LinearQuantized): Operation[] {
   const name = `${weight.name}_quantized`;
   const output = [{ name, dtype: weight.tensor.dtype, shape: weight.tensor.shape }];
-  if (weight.specificationVersion >= IOS18) {
+  if (supports(weight.specificationVersion, "iOS18")) {
     const inputs = {
       data: weight.value(q.data),
       scale: weight.value(q.scale),
@@ -200,6 +189,5 @@ export function linearQuantizeWeights(
   config: OptimizationConfig<OpLinearQuantizerConfig>,
   options: LinearQuantizeOptions = {},
 ): Promise<CompressionResult> {
-  const { raiseTarget, ...rest } = options;
-  return compressWeights(model, config, linearQuantizer, { ...rest, minimumTarget: raiseTarget });
+  return compressWeights(model, config, linearQuantizer, options);
 }

@@ -38,9 +38,9 @@ import { doubleToHalf, halfToFloat, roundToHalf } from "../kernels/fp16.js";
 import { snrDb } from "../kernels/snr.js";
 import { numericValues } from "../kernels/values.js";
 import type { TaskPool } from "../parallel/task-pool.js";
-import { platform } from "../platform/index.js";
+import { createDefaultPool } from "../parallel/default-pool.js";
 import { makeOperation } from "../program/ops.js";
-import { TARGETS, type Target } from "../program/targets.js";
+import { supports, requireTarget } from "../program/targets.js";
 import {
   compressWeights,
   type CompressionOptions,
@@ -50,7 +50,6 @@ import {
 } from "./driver.js";
 import { keptValues, SPARSE_DATA, sparseJointOps } from "./joint.js";
 
-const IOS18 = TARGETS.iOS18.specificationVersion;
 /** Weights smaller than this are clustered on the calling thread (a worker round trip costs more). */
 const INLINE_ELEMENTS = 1 << 15;
 /** coremltools clusters fp16 groups at least this large exactly (kmeans1d), others with scikit-learn. */
@@ -73,9 +72,7 @@ async function weightFileBytes(model: MLModel): Promise<number> {
   return total;
 }
 
-export interface PalettizeOptions extends Omit<CompressionOptions, "minimumTarget"> {
-  /** Raise older models to this target first (per-grouped-channel and vector tables need iOS18). */
-  raiseTarget?: Target;
+export interface PalettizeOptions extends CompressionOptions {
   /**
    * Worker threads for k-means when no `pool` is given (default: the config's
    * num_kmeans_workers, else every core for models of 64 MB of weights or more, and none
@@ -101,7 +98,7 @@ export async function palettizeWeights(
   config: OptimizationConfig<OpPalettizerConfig>,
   options: PalettizeOptions = {},
 ): Promise<CompressionResult> {
-  const { raiseTarget, workers, ...rest } = options;
+  const { workers, ...rest } = options;
   const configured = allConfigs(config).find(
     (c) => c.kind === PALETTIZER && c.numKmeansWorkers !== undefined,
   )?.numKmeansWorkers;
@@ -110,12 +107,11 @@ export async function palettizeWeights(
   const ownPool =
     rest.pool || (size === undefined && (await weightFileBytes(model)) < OWN_POOL_MINIMUM_BYTES)
       ? undefined
-      : platform().createPool(size ?? platform().parallelism());
+      : createDefaultPool(size);
   try {
     return await compressWeights(model, config, palettizer, {
       ...rest,
       pool: rest.pool ?? ownPool,
-      minimumTarget: raiseTarget,
     });
   } finally {
     await ownPool?.close();
@@ -178,7 +174,7 @@ function sparseOps(weight: WeightCandidate, palette: Palette): Operation[] {
 }
 
 function checkTarget(weight: WeightCandidate, config: OpPalettizerConfig): void {
-  if (weight.specificationVersion >= IOS18) return;
+  if (supports(weight.specificationVersion, "iOS18")) return;
   const needs =
     config.granularity === "per_grouped_channel"
       ? "per_grouped_channel palettization"
@@ -187,12 +183,7 @@ function checkTarget(weight: WeightCandidate, config: OpPalettizerConfig): void 
         : config.enablePerChannelScale
           ? "palettization with per-channel scales"
           : undefined;
-  if (needs) {
-    throw new UnsupportedError(
-      `weight ${weight.name}: ${needs} needs iOS18 or later (specification version 9); ` +
-        `raise the model's minimum deployment target`,
-    );
-  }
+  if (needs) requireTarget(weight.specificationVersion, "iOS18", `weight ${weight.name}: ${needs}`);
 }
 
 /** The channel axis palettization groups along, or undefined when it cannot be decided. */
@@ -487,7 +478,7 @@ function buildOps(
   const { layout, nbits } = palette;
   const output = { name: `${name}_palettized`, dtype: tensor.dtype, shape: tensor.shape };
   const tableShape = lutShape(layout, nbits);
-  if (weight.specificationVersion < IOS18) {
+  if (!supports(weight.specificationVersion, "iOS18")) {
     if (layout.groupCount !== 1 || layout.clusterDim !== 1) {
       throw new UnsupportedError(
         `weight ${name}: iOS16 constexpr_lut_to_dense holds a single scalar table; needs iOS18`,

@@ -21,15 +21,13 @@ import {
   type SparseWeight,
 } from "../kernels/prune.js";
 import { inputNames, makeOperation } from "../program/ops.js";
-import { TARGETS, type Target } from "../program/targets.js";
+import { supports } from "../program/targets.js";
 import {
   compressWeights,
   type CompressionOptions,
   type CompressionResult,
   type WeightCandidate,
 } from "./driver.js";
-
-const IOS18 = TARGETS.iOS18.specificationVersion;
 
 /** Whether every consumer takes the weight as the `weight` of a conv or linear op. */
 function feedsConvOrLinearWeight(weight: WeightCandidate): boolean {
@@ -75,7 +73,7 @@ function sparseToDenseOp(weight: WeightCandidate, sparse: SparseWeight): Operati
     data: sparse.nonzeroData,
   });
   const output = [{ name, dtype, shape }];
-  if (weight.specificationVersion >= IOS18) {
+  if (supports(weight.specificationVersion, "iOS18")) {
     const mask = weight.value({ dtype: "uint1", shape, data: sparse.mask, packed: true });
     return makeOperation(
       "constexpr_sparse_to_dense",
@@ -92,15 +90,12 @@ function sparseToDenseOp(weight: WeightCandidate, sparse: SparseWeight): Operati
 }
 
 /** Prunes the weights of every ML program of `model` (coremltools' `prune_weights`). */
-export interface PruneOptions extends Omit<CompressionOptions, "minimumTarget"> {
-  /** Raise the model to at least this target first (its spec version and opset). */
-  raiseTarget?: Target;
-}
+export type PruneOptions = CompressionOptions;
 
 export async function pruneWeights(
   model: MLModel,
   config: OptimizationConfig<PrunerConfig>,
-  { raiseTarget, ...options }: PruneOptions = {},
+  options: PruneOptions = {},
 ): Promise<CompressionResult> {
   return compressWeights(
     model,
@@ -129,6 +124,6 @@ export async function pruneWeights(
         return { ops: [sparseToDenseOp(weight, result.weight)], snrDb: result.snrDb };
       },
     },
-    { ...options, minimumTarget: raiseTarget },
+    options,
   );
 }

@@ -17,11 +17,11 @@ import {
   type Value,
 } from "../format/gen/MIL_pb.js";
 import { BlobFileWriter } from "../format/blob/writer.js";
-import { DEFAULT_WEIGHT_FILE, MLModel, type WeightFileSource } from "../format/ml-model.js";
-import type { ScratchFile, ScratchStorage } from "../format/scratch.js";
+import type { WeightFileSource } from "../format/blob/io.js";
+import { DEFAULT_WEIGHT_FILE, MLModel } from "../format/ml-model.js";
+import { scratchStorage, type ScratchFile, type ScratchStorage } from "../format/scratch.js";
 import { modelTree } from "../format/model-tree.js";
 import { byteLength, elementCount, type Tensor } from "../kernels/dtype.js";
-import { platform } from "../platform/index.js";
 import { BlockGraph } from "./graph.js";
 import { opName } from "./ops.js";
 import { tensorTypeInfo } from "./types.js";
@@ -75,7 +75,7 @@ export interface RewriteProgress {
 export interface RewriteOptions {
   /** Folder for the new weight files until the model is saved (Node; default: the OS temp folder). */
   tempDir?: string;
-  /** Where the new weight files live until the model is saved (default: the platform's). */
+  /** Where the new weight files live until the model is saved (default: scratchStorage()). */
   scratch?: ScratchStorage;
   /**
    * Bytes of input weights that may be in flight at once (at least one op). The default is
@@ -204,7 +204,7 @@ export async function rewriteWeights(
   await validateProgram(model);
   // A binary round trip copies a large program faster than clone().
   const spec = fromBinary(ModelSchema, toBinary(ModelSchema, model.spec));
-  const output = new OutputWeights(model, options.scratch ?? platform().scratch(options.tempDir));
+  const output = new OutputWeights(model, options.scratch ?? scratchStorage(options.tempDir));
   const started: Promise<Replacement | undefined>[] = [];
   try {
     const work: { context: RewriteContext; bytes: number; visited: boolean }[] = [];

@@ -1,4 +1,11 @@
-/** Deployment targets of ML programs: specification version and default opset name. */
+/**
+ * Deployment targets of ML programs (specification version and default opset name), the
+ * checks that a model's target allows a feature, and raising a model's target.
+ */
+import { clone } from "@bufbuild/protobuf";
+import { ModelSchema } from "../format/gen/Model_pb.js";
+import type { MLModel } from "../format/ml-model.js";
+import { modelTree } from "../format/model-tree.js";
 import { ConfigError } from "../errors.js";
 
 export const TARGETS = {
@@ -30,4 +37,48 @@ export function targetOfSpecificationVersion(version: number): Target | undefine
     if (t.specificationVersion <= version) found = name;
   }
   return found;
+}
+
+/** Whether a model of specification `version` has what `target` introduced. */
+export function supports(version: number, target: Target): boolean {
+  return version >= TARGETS[target].specificationVersion;
+}
+
+/**
+ * Fails when a model of specification `version` is older than `target`, which `feature` needs,
+ * saying how to raise it.
+ */
+export function requireTarget(version: number, target: Target, feature: string): void {
+  if (supports(version, target)) return;
+  const current = targetOfSpecificationVersion(version) ?? `specification version ${version}`;
+  throw new ConfigError(
+    `${feature} needs ${target} or newer, the model targets ${current}: raise the target ` +
+      `(CLI --target ${target.toLowerCase()}, API raiseTarget: "${target}")`,
+  );
+}
+
+/** The model with every ML program raised to at least `target` (spec version and opset). */
+export function raiseTarget(model: MLModel, target: Target): MLModel {
+  const { specificationVersion, opset } = TARGETS[target];
+  const spec = clone(ModelSchema, model.spec);
+  let raised = false;
+  for (const { model: nested } of modelTree(spec)) {
+    if (nested.Type.case !== "mlProgram" || nested.specificationVersion >= specificationVersion) {
+      continue;
+    }
+    raised = true;
+    nested.specificationVersion = specificationVersion;
+    for (const fn of Object.values(nested.Type.value.functions)) {
+      const block = fn.blockSpecializations[fn.opset];
+      if (!block) continue;
+      delete fn.blockSpecializations[fn.opset];
+      fn.blockSpecializations[opset] = block;
+      fn.opset = opset;
+    }
+  }
+  if (spec.specificationVersion < specificationVersion) {
+    spec.specificationVersion = specificationVersion;
+    raised = true;
+  }
+  return raised ? model.derive(spec, model.weightFiles) : model;
 }

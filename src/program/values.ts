@@ -3,6 +3,7 @@
  * encoding tensors back the way coremltools serializes them (so that what we write matches what
  * Core ML's parser expects: e.g. fp16 and 8-bit immediates as raw bytes, int16 as int32s).
  */
+import { supports } from "./targets.js";
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import {
   TensorValueSchema,
@@ -46,7 +47,6 @@ const BYTES_IMMEDIATE = new Set<ElementType>([
 /** Element types coremltools writes to the weight file (from iOS18 on, also the 16/32-bit ints). */
 const BLOB_TYPES = new Set<ElementType>(["fp16", "fp32", "uint8", "int8"]);
 const BLOB_TYPES_IOS18 = new Set<ElementType>(["int16", "uint16", "int32", "uint32"]);
-const SPEC_IOS18 = 9;
 
 /**
  * Whether coremltools would store a tensor of this type and size in the weight file rather
@@ -60,7 +60,7 @@ export function storesInWeightFile(
 ): boolean {
   if (count < 10) return false;
   if (BLOB_TYPES.has(dtype) || isSubByte(dtype)) return true;
-  return specificationVersion >= SPEC_IOS18 && BLOB_TYPES_IOS18.has(dtype);
+  return supports(specificationVersion, "iOS18") && BLOB_TYPES_IOS18.has(dtype);
 }
 
 /** Which immediate fields can hold which element types (anything else is a corrupt value). */

@@ -60,7 +60,7 @@ test(
     assert.equal(int4.status, 1);
     assert.match(
       int4.stderr,
-      /^coreml-optimize: weight \S+: 4-bit quantization needs iOS18.*--target ios18\)\n$/,
+      /^coreml-optimize: weight \S+: 4-bit quantization needs iOS18.*--target ios18, API raiseTarget: "iOS18"\)\n$/,
     );
     assert.ok(!existsSync(out), "no output on failure");
     const bad = run(BASE, "-o", out, "--granularity", "per_block", "--block-size", "0");

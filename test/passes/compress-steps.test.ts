@@ -110,5 +110,5 @@ test("coreml-optimize compress runs the steps of a YAML file", async () => {
     join(work, "missing.yaml"),
   );
   assert.equal(bad.status, 1);
-  assert.match(bad.stderr, /missing\.yaml: cannot read config file/);
+  assert.match(bad.stderr, /missing\.yaml: no such file/);
 });

@@ -243,7 +243,7 @@ test("models for targets older than iOS16 need the target raised, with a clear m
   try {
     await assert.rejects(
       linearQuantizeWeights(model, { globalConfig: linearQuantizerConfig() }),
-      /targets iOS15; compressed weights need iOS16 or newer/,
+      /compressing weights needs iOS16 or newer, the model targets iOS15: raise the target \(CLI --target ios16/,
     );
     const raised = await linearQuantizeWeights(
       model,

@@ -71,7 +71,7 @@ for (const path of models) {
         const out = join(work, `${index++}-${name}.mlpackage`);
         // iOS15 programs cannot hold compressed weights: refused unless the target is raised.
         const old = model.spec.Type.case === "mlProgram" && model.spec.specificationVersion < 7;
-        if (old) await assert.rejects(pass(model), /need iOS16 or newer/);
+        if (old) await assert.rejects(pass(model), /needs iOS16 or newer/);
         const compressed = (await pass(model, old ? "iOS16" : undefined)).model;
         await compressed.save(out);
         await compressed.close();

@@ -13,7 +13,7 @@ import {
 import {
   linearQuantizeActivations,
   type ActivationConfig,
-} from "../../passes/activation-quantize.js";
+} from "../../calibrate/activation-quantize.js";
 import { parseTarget } from "../../program/targets.js";
 import { randomSamples } from "../../runtime/inputs.js";
 import { Interpreter } from "../../runtime/interpreter.js";

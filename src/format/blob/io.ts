@@ -17,3 +17,14 @@ export interface AppendWriter {
   writeAt(position: number, bytes: Uint8Array): Promise<void>;
   close(): Promise<void>;
 }
+
+/** Where the bytes of one weight file come from. */
+export interface WeightFileSource {
+  open(): Promise<RandomAccessReader>;
+  /** The file on disk, when there is one (lets `save` copy or move it instead of streaming). */
+  path?: string;
+  /** Scratch data this process created, which saving may move into the package. */
+  temporary?: boolean;
+  /** Releases temporary data that was not saved. */
+  discard?(): Promise<void>;
+}

@@ -41,17 +41,15 @@ import {
 /** Activation configs: coremltools' own kind, or a linear quantizer config's mode and dtype. */
 export type ActivationConfig = OpActivationLinearQuantizerConfig | OpLinearQuantizerConfig;
 import { inputNames, makeConstOperation, makeOperation, opName } from "../program/ops.js";
-import { TARGETS, targetOfSpecificationVersion, type Target } from "../program/targets.js";
+import { requireTarget, raiseTarget, type Target } from "../program/targets.js";
 import { dataTypeOf, tensorTypeInfo } from "../program/types.js";
 import { immediateValue, stringValue } from "../program/values.js";
 import { Interpreter, type LoadOptions } from "../runtime/interpreter.js";
 import { rewriteWeights } from "../program/rewriter.js";
-import { raiseTarget } from "./driver.js";
 import { roundHalfEven } from "../kernels/rounding.js";
 
 const PASS = "linear_quantize_activations";
 const FP16_MIN_NORMAL = 2 ** -14;
-const IOS17 = TARGETS.iOS17.specificationVersion;
 const UNARY_OPS = new Set(["conv", "avg_pool", "max_pool", "linear"]);
 const QUANTIZED_OPS = new Set([...UNARY_OPS, "add"]);
 const FOLLOWING_ACTIVATIONS = new Set([
@@ -485,12 +483,7 @@ function checkConfig(config: OptimizationConfig<ActivationConfig>): void {
 }
 
 function requireIos17(model: MLModel): void {
-  const version = model.spec.specificationVersion;
-  if (version >= IOS17) return;
-  throw new ConfigError(
-    `${PASS}: the model targets ${targetOfSpecificationVersion(version) ?? `specification ${version}`}; ` +
-      "quantize/dequantize ops need iOS17 or newer: raise the target (CLI --target ios17, API raiseTarget)",
-  );
+  requireTarget(model.spec.specificationVersion, "iOS17", `${PASS}: quantize/dequantize ops`);
 }
 
 /**

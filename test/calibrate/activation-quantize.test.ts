@@ -15,7 +15,7 @@ import type { Tensor } from "../../src/kernels/dtype.js";
 import {
   activationQuantization,
   linearQuantizeActivations,
-} from "../../src/passes/activation-quantize.js";
+} from "../../src/calibrate/activation-quantize.js";
 import { linearQuantizeWeights } from "../../src/passes/linear-quantize.js";
 import { buildModel } from "../../src/program/builder.js";
 import { inputNames } from "../../src/program/ops.js";
