@@ -1,16 +1,10 @@
 /**
- * k-means on short vectors (vector palettization): greedy k-means++ seeding and Lloyd
- * iterations to convergence, from a fixed seed so results are deterministic. A few seedings are
- * tried and the one with the least squared error kept.
+ * Test oracle: the plain vector k-means src/kernels/palettize/vector-kmeans.ts replaced (and
+ * must do no worse than): three greedy k-means++ seedings, each taken to convergence by Lloyd
+ * iterations over every point against every centroid, the one with the least squared error
+ * kept. Deterministic from a fixed seed.
  */
-
-export interface VectorClustering {
-  /** k × dim centroids, row-major (rows past the number of distinct vectors are zero). */
-  centroids: Float64Array;
-  /** For each point, its centroid. */
-  assignment: Uint8Array;
-  error: number;
-}
+import type { VectorClustering } from "../../src/kernels/palettize/vector-kmeans.js";
 
 /** Small, fast, deterministic PRNG (mulberry32) returning floats in [0, 1). */
 function random(seed: number): () => number {

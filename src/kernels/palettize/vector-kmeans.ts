@@ -23,28 +23,34 @@ export interface VectorClustering {
   error: number;
 }
 
-/** Seedings tried on the coarse level, and how many of the best go on to the leaves. */
-const RESTARTS = 6;
+/**
+ * Seedings converged on the coarse level (the deepest with at most COARSE_NODES nodes), how
+ * many of the best are ranked on the middle level (at most MIDDLE_NODES nodes) before the best
+ * of those converges on the leaves.
+ */
+const RESTARTS = 8;
 const REFINED = 3;
-/** Nodes of the coarse level (the deepest with at most this many) seeded on. */
 const COARSE_NODES = 256;
+const MIDDLE_NODES = 1 << 12;
 /** Leaves of large groups hold about this many points. */
 const POINTS_PER_LEAF = 8;
 /** Grid cells at least (when there are as many points), and at most (Morton codes of 16 bits). */
 const MIN_CELLS = 1 << 14;
 const CODE_BITS = 16;
-/**
- * Lloyd passes at most on weighted points, and on the exact points (by then the leaves'
- * optimum differs from theirs only near the boundaries: a few passes take most of the gain).
- */
+/** Lloyd passes at most on weighted points. */
 const MAX_PASSES = 300;
+/**
+ * Passes on the exact points from the leaves' optimum, which differs from theirs only near the
+ * boundaries (a few passes take most of the gain); groups of at most CONVERGED_POINTS points
+ * converge (their passes cost little).
+ */
 const EXACT_PASSES = 10;
-/** Groups this small converge on the exact points (their passes cost little). */
 const CONVERGED_POINTS = 1 << 15;
-/** Points × centroids at most for seeding on the points themselves (see onPoints). */
+/** Points × centroids at most for seeding on the points themselves, and see onPoints. */
 const POINT_SEEDING_WORK = 1 << 17;
+const LEAVES_PER_CENTROID = 16;
 /** Points sampled per coordinate to shape the grid, and the resolution of its bin edges. */
-const GRID_SAMPLE = 1 << 16;
+const GRID_SAMPLE = 1 << 14;
 const SUB_BINS = 1024;
 /** Relative slack in the pruning test, far above the rounding of its terms. */
 const SLACK = 1e-12;
@@ -584,11 +590,14 @@ function converge(
 }
 
 /**
- * Whether to seed on the points themselves: small groups in 3 or more dimensions, where the
- * grid is coarse (at most 2^16 cells) and its leaves, holding many points, are poor seeds.
+ * Whether small groups seed on their points themselves: when the leaves are too few to seed
+ * from, or in 3 or more dimensions, where the grid is coarse (at most 2^16 cells) and its
+ * leaves, holding many points, are poor seeds.
  */
-function onPoints(n: number, dim: number, k: number): boolean {
-  return dim > 2 && n * k <= POINT_SEEDING_WORK;
+function onPoints(tree: PointTree, k: number): boolean {
+  const n = tree.order.length;
+  const fewLeaves = tree.levels[0].count < LEAVES_PER_CENTROID * k;
+  return n * k <= POINT_SEEDING_WORK && (fewLeaves || tree.dim > 2);
 }
 
 function bestOnPoints(
@@ -612,8 +621,8 @@ function bestOnPoints(
 }
 
 /**
- * Seedings converged on the coarse level's nodes as weighted points; the best few converged on
- * the leaves as weighted points; the best of those refined on the exact points.
+ * Seedings converged on the coarse level's nodes as weighted points, the best few ranked on the
+ * middle level's, the best of those converged on the leaves', then refined on the exact points.
  */
 function bestThroughLevels(
   tree: PointTree,
@@ -631,13 +640,18 @@ function bestThroughLevels(
   }
   starts.sort((a, b) => a.error - b.error);
   let best = starts[0];
-  if (coarseLevel > 0) {
-    const leaves = new TreeAssignment(tree, k, 0);
+  // The best few ranked on a middle level, the best of them converged on the leaves.
+  const middleLevel = tree.levels.findIndex((level) => level.count <= MIDDLE_NODES);
+  if (middleLevel < coarseLevel) {
+    const middle = new TreeAssignment(tree, k, middleLevel);
     best = { centroids: best.centroids, error: Infinity };
     for (const start of starts.slice(0, REFINED)) {
-      const result = converge(leaves, start.centroids, MAX_PASSES);
+      const result = converge(middle, start.centroids, MAX_PASSES);
       if (result.error < best.error) best = result;
     }
+  }
+  if (middleLevel > 0) {
+    best = converge(new TreeAssignment(tree, k, 0), best.centroids, MAX_PASSES);
   }
   const n = tree.order.length;
   const passes = n <= CONVERGED_POINTS ? MAX_PASSES : EXACT_PASSES;
@@ -672,7 +686,7 @@ export function vectorKMeans(
   for (let j = 0; j < dim; j++) center[j] /= n;
   const tree = buildTree(points, dim, center);
   const exact = new TreeAssignment(tree, k, -1);
-  const centroids = onPoints(n, dim, k)
+  const centroids = onPoints(tree, k)
     ? bestOnPoints(tree, exact, k, seed)
     : bestThroughLevels(tree, exact, k, seed);
   // The table as stored, and every point assigned to its nearest stored entry.
