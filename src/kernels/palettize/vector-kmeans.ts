@@ -37,8 +37,12 @@ const POINTS_PER_LEAF = 8;
 /** Grid cells at least (when there are as many points), and at most (Morton codes of 16 bits). */
 const MIN_CELLS = 1 << 14;
 const CODE_BITS = 16;
-/** Lloyd passes at most on weighted points. */
+/**
+ * Lloyd passes at most on weighted points: to convergence on the leaves, fewer on the coarse
+ * and middle levels, whose optima only rank the starts.
+ */
 const MAX_PASSES = 300;
+const RANKING_PASSES = 40;
 /**
  * Passes on the exact points from the leaves' optimum, which differs from theirs only near the
  * boundaries (a few passes take most of the gain); groups of at most CONVERGED_POINTS points
@@ -636,7 +640,7 @@ function bestThroughLevels(
   const starts: { centroids: Float64Array; error: number }[] = [];
   for (let attempt = 0; attempt < RESTARTS; attempt++) {
     const start = seedCentroids(tree.levels[coarseLevel], tree.dim, k, next);
-    starts.push(converge(coarse, start, MAX_PASSES));
+    starts.push(converge(coarse, start, RANKING_PASSES));
   }
   starts.sort((a, b) => a.error - b.error);
   let best = starts[0];
@@ -646,7 +650,7 @@ function bestThroughLevels(
     const middle = new TreeAssignment(tree, k, middleLevel);
     best = { centroids: best.centroids, error: Infinity };
     for (const start of starts.slice(0, REFINED)) {
-      const result = converge(middle, start.centroids, MAX_PASSES);
+      const result = converge(middle, start.centroids, RANKING_PASSES);
       if (result.error < best.error) best = result;
     }
   }
