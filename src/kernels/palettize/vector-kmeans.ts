@@ -52,6 +52,7 @@ const EXACT_PASSES = 10;
 const CONVERGED_POINTS = 1 << 15;
 /** Points × centroids at most for seeding on the points themselves, and see onPoints. */
 const POINT_SEEDING_WORK = 1 << 17;
+const SMALL_SEEDING_WORK = 1 << 15;
 const LEAVES_PER_CENTROID = 16;
 /** Points sampled per coordinate to shape the grid, and the resolution of its bin edges. */
 const GRID_SAMPLE = 1 << 14;
@@ -594,14 +595,14 @@ function converge(
 }
 
 /**
- * Whether small groups seed on their points themselves: when the leaves are too few to seed
- * from, or in 3 or more dimensions, where the grid is coarse (at most 2^16 cells) and its
- * leaves, holding many points, are poor seeds.
+ * Whether a group seeds on its points themselves: the smallest always (it costs little), small
+ * ones when the leaves are too few to seed from, or in 3 or more dimensions, where the grid is
+ * coarse (at most 2^16 cells) and its leaves, holding many points, are poor seeds.
  */
 function onPoints(tree: PointTree, k: number): boolean {
-  const n = tree.order.length;
+  const work = tree.order.length * k;
   const fewLeaves = tree.levels[0].count < LEAVES_PER_CENTROID * k;
-  return n * k <= POINT_SEEDING_WORK && (fewLeaves || tree.dim > 2);
+  return work <= SMALL_SEEDING_WORK || (work <= POINT_SEEDING_WORK && (fewLeaves || tree.dim > 2));
 }
 
 function bestOnPoints(
@@ -618,10 +619,10 @@ function bestOnPoints(
     error: Infinity,
   };
   for (let attempt = 0; attempt < RESTARTS; attempt++) {
-    const result = converge(exact, seedCentroids(points, tree.dim, k, next), MAX_PASSES);
+    const result = converge(exact, seedCentroids(points, tree.dim, k, next), RANKING_PASSES);
     if (result.error < best.error) best = result;
   }
-  return best.centroids;
+  return converge(exact, best.centroids, MAX_PASSES).centroids;
 }
 
 /**
