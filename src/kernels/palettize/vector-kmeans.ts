@@ -595,14 +595,15 @@ function converge(
 }
 
 /**
- * Whether a group seeds on its points themselves: the smallest always (it costs little), small
- * ones when the leaves are too few to seed from, or in 3 or more dimensions, where the grid is
- * coarse (at most 2^16 cells) and its leaves, holding many points, are poor seeds.
+ * Whether a group seeds on its points themselves: when the leaves are too few to seed from (a
+ * grid of 2^16 cells has few bins per coordinate in many dimensions), the smallest groups
+ * always (it costs little), and small ones in 3 or more dimensions, where the grid is coarse
+ * and its leaves, holding many points, are poor seeds.
  */
 function onPoints(tree: PointTree, k: number): boolean {
   const work = tree.order.length * k;
   const fewLeaves = tree.levels[0].count < LEAVES_PER_CENTROID * k;
-  return work <= SMALL_SEEDING_WORK || (work <= POINT_SEEDING_WORK && (fewLeaves || tree.dim > 2));
+  return fewLeaves || work <= SMALL_SEEDING_WORK || (work <= POINT_SEEDING_WORK && tree.dim > 2);
 }
 
 function bestOnPoints(

@@ -57,6 +57,7 @@ const SHAPES = [
   { count: 6000, dim: 4, k: 4 },
   { count: 20000, dim: 4, k: 16 },
   { count: 2000, dim: 8, k: 64 },
+  { count: 1500, dim: 20, k: 8 },
 ];
 
 test("every point goes to its nearest stored centroid, and the error is theirs", () => {
