@@ -58,6 +58,7 @@ export class LegacyRandomState {
 
   /** `randint(n)`: 32-bit draws masked to the next power of two, until one is below n. */
   randint(n: number): number {
+    if (n === 1) return 0; // numpy draws nothing then
     let mask = n - 1;
     for (let shift = 1; shift < 32; shift *= 2) mask |= mask >>> shift;
     for (;;) {
@@ -67,13 +68,13 @@ export class LegacyRandomState {
   }
 }
 
-/** numpy's `searchsorted`: the first index whose value is ≥ x (left) or > x (right). */
-function searchSorted(sorted: ArrayLike<number>, x: number, side: "left" | "right"): number {
+/** numpy's `searchsorted` (side left): the first index whose value is ≥ x. */
+function searchSorted(sorted: ArrayLike<number>, x: number): number {
   let lo = 0;
   let hi = sorted.length;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
-    if (side === "left" ? sorted[mid] < x : sorted[mid] <= x) lo = mid + 1;
+    if (sorted[mid] < x) lo = mid + 1;
     else hi = mid;
   }
   return lo;
@@ -210,7 +211,7 @@ function kmeansPlusPlus(
     let bestPotential = Infinity;
     let bestId = 0;
     for (const target of targets) {
-      const id = Math.min(searchSorted(cumulative, target, "left"), n - 1);
+      const id = Math.min(searchSorted(cumulative, target), n - 1);
       distancesFrom(x, dim, id, norms, float32, candidate);
       for (let p = 0; p < n; p++) if (closest[p] < candidate[p]) candidate[p] = closest[p];
       const candidatePotential = dotWithOnes(candidate, f);
