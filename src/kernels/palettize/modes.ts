@@ -116,7 +116,7 @@ export function palettizeGroups(input: GroupsInput): GroupsPalette {
       : Float64Array.from(half!, halfToFloat);
     if (input.mode === "uniform") uniform(group, nbits, input.valueType, groupLut, groupIndices);
     else if (clusterDim > 1)
-      vectorGroup(input.mode, group, clusterDim, entries, groupLut, groupIndices);
+      vectorGroup(input.mode, group, clusterDim, entries, groupLut, groupIndices, round);
     else scalarGroup(input.mode, group, weights, entries, groupLut, groupIndices);
     accumulatePaletteError(group, groupLut, groupIndices, clusterDim, round, sums, weights);
   }
@@ -234,6 +234,7 @@ function vectorGroup(
   entries: number,
   lut: Float64Array,
   indices: Uint8Array,
+  round: (x: number) => number,
 ): void {
   if (mode === "unique") {
     const rows = sortedDistinctRows(points, dim);
@@ -248,7 +249,7 @@ function vectorGroup(
     }
     return;
   }
-  const { centroids, assignment } = vectorKMeans(points, dim, entries);
+  const { centroids, assignment } = vectorKMeans(points, dim, entries, round);
   lut.set(centroids);
   indices.set(assignment);
 }

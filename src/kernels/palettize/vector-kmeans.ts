@@ -1,7 +1,17 @@
 /**
- * k-means on short vectors (vector palettization): greedy k-means++ seeding and Lloyd
- * iterations to convergence, from a fixed seed so results are deterministic. A few seedings are
- * tried and the one with the least squared error kept.
+ * k-means on short vectors (vector palettization), deterministic from a fixed seed.
+ *
+ * The points are sorted into a tree: the cells of a grid fitted to their density, in Morton
+ * order, are its leaves, and each level above merges 2^dim cells. Lloyd's assignment step walks
+ * the tree with the centroids that may be nearest to some point of a node, dropping those the
+ * node's bounding box lies wholly on the far side of (Kanungo et al.'s filtering algorithm):
+ * a node left with one centroid joins it as a whole (count, sum and sum of squares), and only
+ * leaves straddling a boundary are looked at point by point.
+ *
+ * Greedy k-means++ seedings (as scikit-learn makes them) converge on the nodes of a coarse
+ * level as weighted points; the best few converge on the leaves as weighted points, and the
+ * best of those is refined on the exact points. Lloyd's steps creep on these smooth unimodal
+ * point clouds, so they are over-relaxed while that lowers the error.
  */
 
 export interface VectorClustering {
@@ -9,8 +19,46 @@ export interface VectorClustering {
   centroids: Float64Array;
   /** For each point, its centroid. */
   assignment: Uint8Array;
+  /** Σ ‖x − its centroid‖² over the points. */
   error: number;
 }
+
+/**
+ * Seedings converged on the coarse level (the deepest with at most COARSE_NODES nodes), how
+ * many of the best are ranked on the middle level (at most MIDDLE_NODES nodes) before the best
+ * of those converges on the leaves.
+ */
+const RESTARTS = 8;
+const REFINED = 3;
+const COARSE_NODES = 256;
+const MIDDLE_NODES = 1 << 12;
+/** Leaves of large groups hold about this many points. */
+const POINTS_PER_LEAF = 8;
+/** Grid cells at least (when there are as many points), and at most (Morton codes of 16 bits). */
+const MIN_CELLS = 1 << 14;
+const CODE_BITS = 16;
+/**
+ * Lloyd passes at most on weighted points: to convergence on the leaves, fewer on the coarse
+ * and middle levels, whose optima only rank the starts.
+ */
+const MAX_PASSES = 300;
+const RANKING_PASSES = 40;
+/**
+ * Passes on the exact points from the leaves' optimum, which differs from theirs only near the
+ * boundaries (a few passes take most of the gain); groups of at most CONVERGED_POINTS points
+ * converge (their passes cost little).
+ */
+const EXACT_PASSES = 10;
+const CONVERGED_POINTS = 1 << 15;
+/** Points × centroids at most for seeding on the points themselves, and see onPoints. */
+const POINT_SEEDING_WORK = 1 << 17;
+const SMALL_SEEDING_WORK = 1 << 15;
+const LEAVES_PER_CENTROID = 16;
+/** Points sampled per coordinate to shape the grid, and the resolution of its bin edges. */
+const GRID_SAMPLE = 1 << 14;
+const SUB_BINS = 1024;
+/** Relative slack in the pruning test, far above the rounding of its terms. */
+const SLACK = 1e-12;
 
 /** Small, fast, deterministic PRNG (mulberry32) returning floats in [0, 1). */
 function random(seed: number): () => number {
@@ -24,124 +72,608 @@ function random(seed: number): () => number {
   };
 }
 
+/**
+ * For each coordinate, the Morton code bits of each of SUB_BINS even sub-bins of its range
+ * (over a sample): `bins` bins per coordinate, narrow where the points are dense and wide in
+ * the tails, each a run of sub-bins holding an equal share of Σ count^(1/3) (the spacing that
+ * suits quantizing a density, so cells stay small next to the clusters wherever they are).
+ * Values past the sample's range are clamped into the edge bins.
+ */
+interface Grid {
+  low: Float64Array;
+  /** Sub-bins per unit of each coordinate. */
+  scale: Float64Array;
+  /** codes[j][sub]: the Morton code part of coordinate j. */
+  codes: Uint32Array[];
+}
+
+function densityGrid(points: Float64Array, dim: number, bits: number): Grid {
+  const n = points.length / dim;
+  const bins = 1 << bits;
+  const step = Math.max(1, Math.floor(n / GRID_SAMPLE));
+  const low = new Float64Array(dim);
+  const scale = new Float64Array(dim);
+  const codes: Uint32Array[] = [];
+  for (let j = 0; j < dim; j++) {
+    let lo = Infinity;
+    let hi = -Infinity;
+    for (let p = 0; p < n; p += step) {
+      const v = points[p * dim + j];
+      if (v < lo) lo = v;
+      if (v > hi) hi = v;
+    }
+    low[j] = lo;
+    // Just over SUB_BINS / range, so the sample's largest value falls in the last sub-bin.
+    scale[j] = hi > lo ? SUB_BINS / ((hi - lo) * (1 + 1e-9)) : 0;
+    const histogram = new Float64Array(SUB_BINS);
+    for (let p = 0; p < n; p += step) {
+      histogram[Math.floor((points[p * dim + j] - lo) * scale[j])]++;
+    }
+    let total = 0;
+    for (const count of histogram) total += Math.cbrt(count);
+    const code = new Uint32Array(SUB_BINS);
+    let before = 0;
+    for (let s = 0; s < SUB_BINS; s++) {
+      const share = Math.cbrt(histogram[s]);
+      // A sub-bin goes to the bin holding its middle; bit t of the bin goes to bit t·dim + j.
+      const bin = Math.min(bins - 1, Math.floor(((before + share / 2) / total) * bins));
+      before += share;
+      let spread = 0;
+      for (let t = 0; t < bits; t++) spread |= ((bin >> t) & 1) << (t * dim + j);
+      code[s] = spread;
+    }
+    codes.push(code);
+  }
+  return { low, scale, codes };
+}
+
+/** One level of the tree: nodes in Morton order, each a run of nodes of the level below. */
+interface Level {
+  count: number;
+  /** Node i's children are nodes first[i] … first[i + 1] − 1 of the level below (leaves: points). */
+  first: Uint32Array;
+  /** Node i's points are sorted[points[i]·dim … points[i + 1]·dim). */
+  points: Uint32Array;
+  weight: Float64Array;
+  /** count × dim: sums and means of the nodes' points, and their bounding boxes. */
+  sum: Float64Array;
+  mean: Float64Array;
+  low: Float64Array;
+  high: Float64Array;
+  /** Σ ‖x‖² over each node's points. */
+  squares: Float64Array;
+}
+
+interface PointTree {
+  dim: number;
+  /** The points less their mean (errors come from sums of squares, accurate then), by leaf. */
+  sorted: Float64Array;
+  /** Index in the input of each sorted point. */
+  order: Uint32Array;
+  /** levels[0] holds the leaves, the last level the root. */
+  levels: Level[];
+}
+
+function buildTree(points: Float64Array, dim: number, center: Float64Array): PointTree {
+  const n = points.length / dim;
+  // 2^bits cells per coordinate: about one per point in small groups (whose clusters hold few
+  // points each), about POINTS_PER_LEAF points per cell in large ones.
+  const cells = Math.max(n / POINTS_PER_LEAF, Math.min(n, MIN_CELLS));
+  const bits = Math.max(
+    0,
+    Math.min(Math.floor(CODE_BITS / dim), Math.floor(Math.log2(cells) / dim)),
+  );
+  const grid = densityGrid(points, dim, bits);
+  const codes = new Uint32Array(n);
+  const slots = 1 << (bits * dim);
+  const offsets = new Uint32Array(slots + 1);
+  const { low, scale } = grid;
+  for (let p = 0, i = 0; p < n; p++) {
+    let code = 0;
+    for (let j = 0; j < dim; j++, i++) {
+      // Truncation is the floor here: below the range clamps to 0 either way.
+      let sub = ((points[i] - low[j]) * scale[j]) | 0;
+      sub = sub < 0 ? 0 : sub < SUB_BINS ? sub : SUB_BINS - 1;
+      code |= grid.codes[j][sub];
+    }
+    codes[p] = code;
+    offsets[code + 1]++;
+  }
+  let leaves = 0;
+  for (let s = 0; s < slots; s++) {
+    if (offsets[s + 1] > 0) leaves++;
+    offsets[s + 1] += offsets[s];
+  }
+  const order = new Uint32Array(n);
+  const sorted = new Float64Array(n * dim);
+  const next = offsets.slice(0, slots);
+  for (let p = 0; p < n; p++) {
+    const at = next[codes[p]]++;
+    order[at] = p;
+    for (let j = 0, from = p * dim, to = at * dim; j < dim; j++) {
+      sorted[to + j] = points[from + j] - center[j];
+    }
+  }
+  // The leaves: non-empty cells.
+  const leafCodes = new Uint32Array(leaves);
+  const leafPoints = new Uint32Array(leaves + 1);
+  for (let s = 0, i = 0; s < slots; s++) {
+    if (offsets[s + 1] === offsets[s]) continue;
+    leafCodes[i] = s;
+    leafPoints[i++] = offsets[s];
+  }
+  leafPoints[leaves] = n;
+  const levels = [leafLevel(sorted, dim, leafPoints)];
+  let levelCodes = leafCodes;
+  for (let l = 1; l <= bits; l++) {
+    const below = levels[l - 1];
+    const parentCodes: number[] = [];
+    const first: number[] = [];
+    for (let i = 0; i < below.count; i++) {
+      const code = levelCodes[i] >>> dim;
+      if (i === 0 || code !== parentCodes[parentCodes.length - 1]) {
+        parentCodes.push(code);
+        first.push(i);
+      }
+    }
+    first.push(below.count);
+    levels.push(parentLevel(below, dim, Uint32Array.from(first)));
+    levelCodes = Uint32Array.from(parentCodes);
+  }
+  return { dim, sorted, order, levels };
+}
+
+function emptyLevel(count: number, dim: number, first: Uint32Array, points: Uint32Array): Level {
+  return {
+    count,
+    first,
+    points,
+    weight: new Float64Array(count),
+    sum: new Float64Array(count * dim),
+    mean: new Float64Array(count * dim),
+    low: new Float64Array(count * dim).fill(Infinity),
+    high: new Float64Array(count * dim).fill(-Infinity),
+    squares: new Float64Array(count),
+  };
+}
+
+function leafLevel(sorted: Float64Array, dim: number, points: Uint32Array): Level {
+  const count = points.length - 1;
+  const level = emptyLevel(count, dim, points, points);
+  const { weight, sum, mean, low, high, squares } = level;
+  for (let i = 0; i < count; i++) {
+    weight[i] = points[i + 1] - points[i];
+    let square = 0;
+    for (let q = points[i]; q < points[i + 1]; q++) {
+      for (let j = 0; j < dim; j++) {
+        const v = sorted[q * dim + j];
+        sum[i * dim + j] += v;
+        square += v * v;
+        if (v < low[i * dim + j]) low[i * dim + j] = v;
+        if (v > high[i * dim + j]) high[i * dim + j] = v;
+      }
+    }
+    squares[i] = square;
+    for (let j = 0; j < dim; j++) mean[i * dim + j] = sum[i * dim + j] / weight[i];
+  }
+  return level;
+}
+
+function parentLevel(below: Level, dim: number, first: Uint32Array): Level {
+  const count = first.length - 1;
+  const points = new Uint32Array(count + 1);
+  for (let i = 0; i <= count; i++) points[i] = below.points[first[i]];
+  const level = emptyLevel(count, dim, first, points);
+  const { weight, sum, mean, low, high, squares } = level;
+  for (let i = 0; i < count; i++) {
+    for (let c = first[i]; c < first[i + 1]; c++) {
+      weight[i] += below.weight[c];
+      squares[i] += below.squares[c];
+      for (let j = 0; j < dim; j++) {
+        sum[i * dim + j] += below.sum[c * dim + j];
+        low[i * dim + j] = Math.min(low[i * dim + j], below.low[c * dim + j]);
+        high[i * dim + j] = Math.max(high[i * dim + j], below.high[c * dim + j]);
+      }
+    }
+    for (let j = 0; j < dim; j++) mean[i * dim + j] = sum[i * dim + j] / weight[i];
+  }
+  return level;
+}
+
 function squaredDistance(
-  points: Float64Array,
-  p: number,
-  centroids: Float64Array,
-  c: number,
+  a: Float64Array,
+  i: number,
+  b: Float64Array,
+  j: number,
   dim: number,
 ): number {
   let d = 0;
-  for (let j = 0; j < dim; j++) {
-    const diff = points[p * dim + j] - centroids[c * dim + j];
-    d += diff * diff;
+  for (let t = 0; t < dim; t++) {
+    const e = a[i * dim + t] - b[j * dim + t];
+    d += e * e;
   }
   return d;
 }
 
-/** k-means++ with 2 + ln k candidates per step, keeping the one that lowers the potential most. */
+/** Weighted points: a level's nodes, or the points themselves. */
+interface WeightedPoints {
+  count: number;
+  weight: Float64Array;
+  /** count × dim coordinates. */
+  mean: Float64Array;
+}
+
+/**
+ * Greedy k-means++ on weighted points: each new centroid is the best (least total weighted
+ * squared distance) of 2 + ⌊ln k⌋ candidates drawn with probability ∝ weight × D².
+ */
 function seedCentroids(
-  points: Float64Array,
+  points: WeightedPoints,
   dim: number,
   k: number,
   next: () => number,
 ): Float64Array {
-  const n = points.length / dim;
+  const { count, weight, mean } = points;
   const centroids = new Float64Array(k * dim);
-  const nearest = new Float64Array(n);
-  const first = Math.floor(next() * n);
-  centroids.set(points.subarray(first * dim, first * dim + dim), 0);
-  let potential = 0;
-  for (let p = 0; p < n; p++)
-    potential += nearest[p] = squaredDistance(points, p, centroids, 0, dim);
+  const cumulative = new Float64Array(count);
+  let total = 0;
+  for (let p = 0; p < count; p++) cumulative[p] = total += weight[p];
+  const draw = (target: number) => {
+    let lo = 0;
+    let hi = count - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (cumulative[mid] <= target) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  };
+  const first = draw(next() * total);
+  centroids.set(mean.subarray(first * dim, first * dim + dim), 0);
+  let nearest = new Float64Array(count);
+  for (let p = 0; p < count; p++) nearest[p] = squaredDistance(mean, p, centroids, 0, dim);
   const trials = 2 + Math.floor(Math.log(k));
-  const candidateDistances = new Float64Array(n);
-  const bestDistances = new Float64Array(n);
+  let candidate = new Float64Array(count);
+  let best = new Float64Array(count);
   for (let c = 1; c < k; c++) {
+    total = 0;
+    for (let p = 0; p < count; p++) cumulative[p] = total += weight[p] * nearest[p];
     let bestPotential = Infinity;
     let bestPoint = 0;
     for (let t = 0; t < trials; t++) {
-      let target = next() * potential;
-      let candidate = n - 1;
-      for (let p = 0; p < n; p++) {
-        target -= nearest[p];
-        if (target < 0) {
-          candidate = p;
-          break;
-        }
-      }
-      centroids.set(points.subarray(candidate * dim, candidate * dim + dim), c * dim);
+      const point = draw(next() * total);
       let sum = 0;
-      for (let p = 0; p < n; p++) {
-        const d = Math.min(nearest[p], squaredDistance(points, p, centroids, c, dim));
-        candidateDistances[p] = d;
-        sum += d;
+      if (dim === 2) {
+        const x = mean[2 * point];
+        const y = mean[2 * point + 1];
+        for (let p = 0; p < count; p++) {
+          const dx = mean[2 * p] - x;
+          const dy = mean[2 * p + 1] - y;
+          const d = Math.min(nearest[p], dx * dx + dy * dy);
+          candidate[p] = d;
+          sum += weight[p] * d;
+        }
+      } else {
+        for (let p = 0; p < count; p++) {
+          const d = Math.min(nearest[p], squaredDistance(mean, p, mean, point, dim));
+          candidate[p] = d;
+          sum += weight[p] * d;
+        }
       }
       if (sum < bestPotential) {
         bestPotential = sum;
-        bestPoint = candidate;
-        bestDistances.set(candidateDistances);
+        bestPoint = point;
+        [best, candidate] = [candidate, best];
       }
     }
-    centroids.set(points.subarray(bestPoint * dim, bestPoint * dim + dim), c * dim);
-    nearest.set(bestDistances);
-    potential = bestPotential;
+    centroids.set(mean.subarray(bestPoint * dim, bestPoint * dim + dim), c * dim);
+    [nearest, best] = [best, nearest];
   }
   return centroids;
 }
 
-function lloyd(
-  points: Float64Array,
-  dim: number,
-  centroids: Float64Array,
-  k: number,
-): VectorClustering {
-  const n = points.length / dim;
-  const assignment = new Uint8Array(n);
-  const sums = new Float64Array(k * dim);
-  const counts = new Float64Array(k);
-  let error = 0;
-  for (let iteration = 0; iteration < 300; iteration++) {
-    let changed = iteration === 0;
-    error = 0;
-    for (let p = 0; p < n; p++) {
-      let best = 0;
-      let bestDistance = Infinity;
-      for (let c = 0; c < k; c++) {
-        const d = squaredDistance(points, p, centroids, c, dim);
-        if (d < bestDistance) {
-          bestDistance = d;
-          best = c;
-        }
+/**
+ * Lloyd's assignment step over a tree, down to `atomLevel`: its nodes are weighted points (each
+ * joins the centroid nearest its mean), except at level -1, where leaves straddling a boundary
+ * are resolved point by point. Keeps each cluster's weight, sum and sum of squares.
+ */
+class TreeAssignment {
+  readonly totals: Float64Array;
+  readonly sums: Float64Array;
+  private readonly squares: Float64Array;
+  private readonly norms: Float64Array;
+  /** Candidate lists, k entries per tree depth. */
+  private readonly candidates: Int32Array;
+  private centroids: Float64Array = new Float64Array(0);
+  private labels: Uint8Array | undefined;
+
+  constructor(
+    private readonly tree: PointTree,
+    private readonly k: number,
+    private readonly atomLevel: number,
+  ) {
+    this.totals = new Float64Array(k);
+    this.sums = new Float64Array(k * tree.dim);
+    this.squares = new Float64Array(k);
+    this.norms = new Float64Array(k);
+    this.candidates = new Int32Array((tree.levels.length + 1) * k);
+  }
+
+  /** Assigns everything to its nearest of `centroids`; returns the squared error. */
+  evaluate(centroids: Float64Array, labels?: Uint8Array): number {
+    const { k, tree } = this;
+    const { dim } = tree;
+    this.centroids = centroids;
+    this.labels = labels;
+    this.totals.fill(0);
+    this.sums.fill(0);
+    this.squares.fill(0);
+    for (let j = 0; j < k; j++) {
+      let norm = 0;
+      for (let t = 0; t < dim; t++) norm += centroids[j * dim + t] ** 2;
+      this.norms[j] = norm;
+    }
+    for (let j = 0; j < k; j++) this.candidates[j] = j;
+    this.visit(tree.levels.length - 1, 0, 0, k);
+    // Σ ‖x − c‖² = Σ (squares − 2 c·sum + weight ‖c‖²) per cluster.
+    let error = 0;
+    for (let j = 0; j < k; j++) {
+      let dot = 0;
+      for (let t = 0; t < dim; t++) dot += centroids[j * dim + t] * this.sums[j * dim + t];
+      error += this.squares[j] - 2 * dot + this.totals[j] * this.norms[j];
+    }
+    return Math.max(0, error);
+  }
+
+  /** Node i of level l with the `count` candidates at candidates[offset …]. */
+  private visit(l: number, i: number, offset: number, count: number): void {
+    const { candidates, k } = this;
+    const { dim } = this.tree;
+    const level = this.tree.levels[l];
+    if (count === 1) {
+      this.join(level, i, candidates[offset]);
+      return;
+    }
+    // The candidate nearest the node's mean, then those some point of the box may be nearer to.
+    const best = this.nearest(level.mean, i, offset, count);
+    if (l === this.atomLevel) {
+      this.join(level, i, best);
+      return;
+    }
+    const kept = offset + k;
+    let keptCount = 0;
+    for (let c = offset; c < offset + count; c++) {
+      const j = candidates[c];
+      if (j === best || !this.dominated(level, i, j, best)) candidates[kept + keptCount++] = j;
+    }
+    if (keptCount === 1) {
+      this.join(level, i, best);
+      return;
+    }
+    if (l > 0) {
+      for (let child = level.first[i]; child < level.first[i + 1]; child++) {
+        this.visit(l - 1, child, kept, keptCount);
       }
-      if (assignment[p] !== best) changed = true;
-      assignment[p] = best;
-      error += bestDistance;
+      return;
     }
-    if (!changed) break;
-    sums.fill(0);
-    counts.fill(0);
-    for (let p = 0; p < n; p++) {
-      const c = assignment[p];
-      counts[c]++;
-      for (let j = 0; j < dim; j++) sums[c * dim + j] += points[p * dim + j];
-    }
-    for (let c = 0; c < k; c++) {
-      if (counts[c] === 0) continue; // keep an empty cluster's centroid where it was
-      for (let j = 0; j < dim; j++) centroids[c * dim + j] = sums[c * dim + j] / counts[c];
+    // A leaf straddling a boundary joins `best`, and the points nearer another candidate move.
+    this.join(level, i, best);
+    const { sorted, order } = this.tree;
+    const { totals, sums, squares, labels } = this;
+    for (let q = level.points[i]; q < level.points[i + 1]; q++) {
+      const label = this.nearest(sorted, q, kept, keptCount);
+      if (label === best) continue;
+      totals[best]--;
+      totals[label]++;
+      let square = 0;
+      for (let t = 0; t < dim; t++) {
+        const v = sorted[q * dim + t];
+        sums[best * dim + t] -= v;
+        sums[label * dim + t] += v;
+        square += v * v;
+      }
+      squares[best] -= square;
+      squares[label] += square;
+      if (labels) labels[order[q]] = label;
     }
   }
-  return { centroids, assignment, error };
+
+  /** The candidate nearest point i of `points` (the first of equals, in index order). */
+  private nearest(points: Float64Array, i: number, offset: number, count: number): number {
+    const { candidates, centroids } = this;
+    let best = candidates[offset];
+    let nearest = Infinity;
+    if (this.tree.dim === 2) {
+      const x = points[2 * i];
+      const y = points[2 * i + 1];
+      for (let c = offset; c < offset + count; c++) {
+        const j = candidates[c];
+        const dx = x - centroids[2 * j];
+        const dy = y - centroids[2 * j + 1];
+        const d = dx * dx + dy * dy;
+        if (d < nearest) {
+          nearest = d;
+          best = j;
+        }
+      }
+      return best;
+    }
+    for (let c = offset; c < offset + count; c++) {
+      const d = squaredDistance(points, i, centroids, candidates[c], this.tree.dim);
+      if (d < nearest) {
+        nearest = d;
+        best = candidates[c];
+      }
+    }
+    return best;
+  }
+
+  /**
+   * Whether every point of node i's box is at least as near centroid `best` as centroid `j`:
+   * 2 x·(c_j − c_best) ≤ ‖c_j‖² − ‖c_best‖² at the box corner farthest along c_j − c_best.
+   */
+  private dominated(level: Level, i: number, j: number, best: number): boolean {
+    const { centroids, norms } = this;
+    const { dim } = this.tree;
+    const { low, high } = level;
+    let reach = 0;
+    let scale = 0;
+    if (dim === 2) {
+      const u = centroids[2 * j] - centroids[2 * best];
+      const v = centroids[2 * j + 1] - centroids[2 * best + 1];
+      const a = (u > 0 ? high[2 * i] : low[2 * i]) * u;
+      const b = (v > 0 ? high[2 * i + 1] : low[2 * i + 1]) * v;
+      reach = a + b;
+      scale = Math.abs(a) + Math.abs(b);
+    } else {
+      for (let t = 0; t < dim; t++) {
+        const u = centroids[j * dim + t] - centroids[best * dim + t];
+        const term = (u > 0 ? high[i * dim + t] : low[i * dim + t]) * u;
+        reach += term;
+        scale += Math.abs(term);
+      }
+    }
+    const gap = norms[j] - norms[best];
+    return 2 * reach < gap - SLACK * (2 * scale + norms[j] + norms[best]);
+  }
+
+  /** Node i joins cluster j as a whole. */
+  private join(level: Level, i: number, j: number): void {
+    const { dim } = this.tree;
+    this.totals[j] += level.weight[i];
+    this.squares[j] += level.squares[i];
+    for (let t = 0; t < dim; t++) this.sums[j * dim + t] += level.sum[i * dim + t];
+    if (this.labels) {
+      const { order } = this.tree;
+      for (let q = level.points[i]; q < level.points[i + 1]; q++) this.labels[order[q]] = j;
+    }
+  }
+
+  /** The clusters' means (Lloyd's next centroids); an empty cluster's centroid stays. */
+  means(): Float64Array {
+    const { dim } = this.tree;
+    const means = this.centroids.slice();
+    for (let j = 0; j < this.k; j++) {
+      if (this.totals[j] === 0) continue;
+      for (let t = 0; t < dim; t++) means[j * dim + t] = this.sums[j * dim + t] / this.totals[j];
+    }
+    return means;
+  }
+}
+
+/**
+ * Lloyd's iterations from `start` until the centroids settle (or `limit` passes), over-relaxed:
+ * each step goes `stretch` times as far as Lloyd's, the stretch growing while that lowers the
+ * error and falling back to a plain step when it does not. Returns the last centroids (means of
+ * their clusters) and the error before that last move.
+ */
+function converge(
+  assignment: TreeAssignment,
+  start: Float64Array,
+  limit: number,
+): { centroids: Float64Array; error: number } {
+  let at = start;
+  let error = assignment.evaluate(at);
+  let means = assignment.means();
+  let stretch = 1.5;
+  for (let pass = 1; pass < limit && !means.every((v, i) => v === at[i]); pass++) {
+    const ahead = at.map((v, i) => v + stretch * (means[i] - v));
+    const tried = assignment.evaluate(ahead);
+    if (tried <= error) {
+      at = ahead;
+      error = tried;
+      stretch = Math.min(stretch * 1.5, 32);
+    } else {
+      stretch = Math.max(1, stretch / 2);
+      at = means;
+      error = assignment.evaluate(at);
+      pass++;
+    }
+    means = assignment.means();
+  }
+  return { centroids: means, error };
+}
+
+/**
+ * Whether a group seeds on its points themselves: when the leaves are too few to seed from (a
+ * grid of 2^16 cells has few bins per coordinate in many dimensions), the smallest groups
+ * always (it costs little), and small ones in 3 or more dimensions, where the grid is coarse
+ * and its leaves, holding many points, are poor seeds.
+ */
+function onPoints(tree: PointTree, k: number): boolean {
+  const work = tree.order.length * k;
+  const fewLeaves = tree.levels[0].count < LEAVES_PER_CENTROID * k;
+  return fewLeaves || work <= SMALL_SEEDING_WORK || (work <= POINT_SEEDING_WORK && tree.dim > 2);
+}
+
+function bestOnPoints(
+  tree: PointTree,
+  exact: TreeAssignment,
+  k: number,
+  seed: number,
+): Float64Array {
+  const n = tree.order.length;
+  const points = { count: n, weight: new Float64Array(n).fill(1), mean: tree.sorted };
+  const next = random(seed);
+  let best: { centroids: Float64Array; error: number } = {
+    centroids: new Float64Array(0),
+    error: Infinity,
+  };
+  for (let attempt = 0; attempt < RESTARTS; attempt++) {
+    const result = converge(exact, seedCentroids(points, tree.dim, k, next), RANKING_PASSES);
+    if (result.error < best.error) best = result;
+  }
+  return converge(exact, best.centroids, MAX_PASSES).centroids;
+}
+
+/**
+ * Seedings converged on the coarse level's nodes as weighted points, the best few ranked on the
+ * middle level's, the best of those converged on the leaves', then refined on the exact points.
+ */
+function bestThroughLevels(
+  tree: PointTree,
+  exact: TreeAssignment,
+  k: number,
+  seed: number,
+): Float64Array {
+  const coarseLevel = tree.levels.findIndex((level) => level.count <= COARSE_NODES);
+  const coarse = new TreeAssignment(tree, k, coarseLevel);
+  const next = random(seed);
+  const starts: { centroids: Float64Array; error: number }[] = [];
+  for (let attempt = 0; attempt < RESTARTS; attempt++) {
+    const start = seedCentroids(tree.levels[coarseLevel], tree.dim, k, next);
+    starts.push(converge(coarse, start, RANKING_PASSES));
+  }
+  starts.sort((a, b) => a.error - b.error);
+  let best = starts[0];
+  // The best few ranked on a middle level, the best of them converged on the leaves.
+  const middleLevel = tree.levels.findIndex((level) => level.count <= MIDDLE_NODES);
+  if (middleLevel < coarseLevel) {
+    const middle = new TreeAssignment(tree, k, middleLevel);
+    best = { centroids: best.centroids, error: Infinity };
+    for (const start of starts.slice(0, REFINED)) {
+      const result = converge(middle, start.centroids, RANKING_PASSES);
+      if (result.error < best.error) best = result;
+    }
+  }
+  if (middleLevel > 0) {
+    best = converge(new TreeAssignment(tree, k, 0), best.centroids, MAX_PASSES);
+  }
+  const n = tree.order.length;
+  const passes = n <= CONVERGED_POINTS ? MAX_PASSES : EXACT_PASSES;
+  return converge(exact, best.centroids, passes).centroids;
 }
 
 /**
  * Clusters `points` (n × dim, row-major) into at most `k` ≤ 256 centroids. When there are no
- * more distinct points than `k`, the distinct points themselves are the centroids.
+ * more distinct points than `k`, the distinct points themselves are the centroids. `round`
+ * rounds the centroids as they will be stored; the points are assigned to the rounded ones.
  */
 export function vectorKMeans(
   points: Float64Array,
   dim: number,
   k: number,
+  round: (x: number) => number = (x) => x,
   seed = 0,
 ): VectorClustering {
   const n = points.length / dim;
@@ -155,13 +687,25 @@ export function vectorKMeans(
     distinct.forEach((key, i) => centroids.set(key.split(",").map(Number), i * dim));
     return { centroids, assignment, error: 0 };
   }
-  const next = random(seed);
-  let best: VectorClustering | undefined;
-  for (let attempt = 0; attempt < 3; attempt++) {
-    const result = lloyd(points, dim, seedCentroids(points, dim, k, next), k);
-    if (!best || result.error < best.error) best = result;
+  const center = new Float64Array(dim);
+  for (let p = 0; p < n; p++) for (let j = 0; j < dim; j++) center[j] += points[p * dim + j];
+  for (let j = 0; j < dim; j++) center[j] /= n;
+  const tree = buildTree(points, dim, center);
+  const exact = new TreeAssignment(tree, k, -1);
+  const centroids = onPoints(tree, k)
+    ? bestOnPoints(tree, exact, k, seed)
+    : bestThroughLevels(tree, exact, k, seed);
+  // The table as stored, and every point assigned to its nearest stored entry.
+  const stored = new Float64Array(k * dim);
+  for (let c = 0; c < k; c++) {
+    for (let j = 0; j < dim; j++) stored[c * dim + j] = round(centroids[c * dim + j] + center[j]);
   }
-  return best!;
+  const assignment = new Uint8Array(n);
+  const error = exact.evaluate(
+    stored.map((v, i) => v - center[i % dim]),
+    assignment,
+  );
+  return { centroids: stored, assignment, error };
 }
 
 function rowKey(points: Float64Array, p: number, dim: number): string {
