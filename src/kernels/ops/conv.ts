@@ -34,7 +34,7 @@ export function spatialPadding(
   return padType === "same" ? [small, total - small] : [total - small, small];
 }
 
-function outputSize(
+export function convOutputSize(
   size: number,
   kernel: number,
   stride: number,
@@ -96,8 +96,8 @@ export function conv2d(
   const [n, c, h, w] = x.shape;
   const [o, cg, kh, kw] = weight.shape;
   const [pt, pb, pl, pr] = win.pads;
-  const oh = outputSize(h, kh, win.strides[0], win.dilations[0], pt, pb);
-  const ow = outputSize(w, kw, win.strides[1], win.dilations[1], pl, pr);
+  const oh = convOutputSize(h, kh, win.strides[0], win.dilations[0], pt, pb);
+  const ow = convOutputSize(w, kw, win.strides[1], win.dilations[1], pl, pr);
   const og = o / groups;
   const spatial = oh * ow;
   const out = new Float32Array(n * o * spatial);

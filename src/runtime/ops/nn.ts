@@ -17,6 +17,7 @@ import { normalize, reduce, softmax, type Reduction } from "../../kernels/ops/re
 import { normalizeAxis, stridesOf } from "../../kernels/ops/shape.js";
 import type { OpContext, OpKernel } from "../kernel.js";
 import { isNumeric, type NumericValue, type RuntimeValue } from "../value.js";
+import { simdConv, simdLinear, simdMatmul } from "../simd-kernels.js";
 import { namedActivation } from "./elementwise.js";
 
 /** Views a 1-D (N, C, W) tensor as 2-D (N, C, 1, W); 3-D convolutions are not implemented. */
@@ -75,7 +76,11 @@ function conv(ctx: OpContext): NumericValue {
   const weight = as2d(ctx, ctx.tensor("weight"));
   const win = windowOf(ctx, x, [weight.shape[2], weight.shape[3]], spatial);
   const bias = ctx.optionalTensor("bias")?.data;
-  const result = conv2d(x, weight, bias, win, ctx.int("groups", 1), ctx.gemm);
+  const groups = ctx.int("groups", 1);
+  const result =
+    ctx.simd && x.data.length > 0 && weight.data.length > 0
+      ? simdConv(ctx, ctx.simd, x, weight, bias, win, groups)
+      : conv2d(x, weight, bias, win, groups, ctx.gemm);
   return { dtype: input.dtype, shape: restore(result.shape, spatial), data: result.data };
 }
 
@@ -435,18 +440,25 @@ export const NN_KERNELS: Record<string, OpKernel> = {
   scaled_dot_product_attention: scaledDotProductAttention,
   linear: (ctx) => {
     const x = ctx.tensor("x");
+    const weight = ctx.tensor("weight");
     const bias = ctx.optionalTensor("bias")?.data;
-    return { dtype: x.dtype, ...linear(x, ctx.tensor("weight"), bias, ctx.gemm) };
+    const result =
+      ctx.simd && x.data.length > 0 && weight.data.length > 0
+        ? simdLinear(ctx, ctx.simd, x, weight, bias)
+        : linear(x, weight, bias, ctx.gemm);
+    return { dtype: x.dtype, ...result };
   },
   matmul: (ctx) => {
     const x = ctx.tensor("x");
-    const result = matmul(
-      x,
-      ctx.tensor("y"),
+    const y = ctx.tensor("y");
+    const [transposeX, transposeY] = [
       ctx.bool("transpose_x", false),
       ctx.bool("transpose_y", false),
-      ctx.gemm,
-    );
+    ];
+    const result =
+      ctx.simd && x.data.length > 0 && y.data.length > 0
+        ? simdMatmul(ctx.simd, x, y, transposeX, transposeY)
+        : matmul(x, y, transposeX, transposeY, ctx.gemm);
     return { dtype: x.dtype, ...result };
   },
   conv,

@@ -1,0 +1,314 @@
+/**
+ * Matrix products and depthwise convolutions on the SIMD heap, shared out by a SimdTeam.
+ * C[rows × cols] = start + A · B, clamped to [lo, hi], where A is packed in panels of 4 rows
+ * (weights once when loaded, activations per call) and B comes as packed panels of 8 columns,
+ * or is packed chunk by chunk from a strided matrix or from a convolution's input windows (so
+ * im2col never exists whole: each thread packs the panels it multiplies, while they are in its
+ * cache). A chunk is a group of column panels against a group of row panels.
+ */
+import type { SimdHeap } from "./heap.js";
+import { JOBS, MAX_CHUNKS, type JobParams, type SimdTeam } from "./team.js";
+
+/** Rows per A panel and columns per B panel (the kernel's tile). */
+export const PANEL_ROWS = 4;
+export const PANEL_COLS = 8;
+
+/** What a tile starts from (gemm.wat's modes). */
+export const enum Start {
+  Zero = 0,
+  FromC = 1,
+  RowBias = 2,
+  ColumnBias = 3,
+}
+
+/** Where B comes from (all offsets in bytes). */
+export type PanelSource =
+  /** Panels already packed (weights), ceil(cols / 8) of k · 8 floats. */
+  | { kind: "packed"; at: number }
+  /** Element (p, j) at at + p·rowStride + j·colStride. */
+  | { kind: "strided"; at: number; rowStride: number; colStride: number }
+  /** Element (p, j) at at + origins[j] + taps[p] (i32 tables in the heap). */
+  | { kind: "patches"; at: number; origins: number; taps: number };
+
+export interface GemmJob {
+  /** Packed A: ceil(rows / 4) panels of k · 4 floats. */
+  a: number;
+  rows: number;
+  k: number;
+  cols: number;
+  b: PanelSource;
+  /** C's first element and row stride, in bytes. */
+  c: number;
+  ldc: number;
+  start: Start;
+  /** The bias (floats) for Start.RowBias / ColumnBias. */
+  bias?: number;
+  lo?: number;
+  hi?: number;
+}
+
+const GEMM_JOB = 1;
+const DEPTHWISE_JOB = 2;
+const SOURCE_KINDS = { packed: 0, strided: 1, patches: 2 } as const;
+
+/** Bytes of packed B a chunk aims at: comfortably inside a core's L2 cache. */
+const CHUNK_PANEL_BYTES = 96 * 1024;
+/** Chunks per thread a job aims at, so threads finishing early take more. */
+const CHUNKS_PER_THREAD = 4;
+/** Bytes of a thread's scratch past its packed panels: one partial tile. */
+const TILE_BYTES = 128;
+
+// GEMM_JOB parameter words.
+const G = {
+  a: 0,
+  k: 1,
+  rows: 2,
+  cols: 3,
+  c: 4,
+  ldc: 5,
+  start: 6,
+  bias: 7,
+  lo: 8,
+  hi: 9,
+  source: 10,
+  b: 11,
+  rowStride: 12,
+  colStride: 13,
+  panelsPerChunk: 14,
+  rowPanelsPerChunk: 15,
+  columnChunks: 16,
+  scratch: 17,
+  scratchStride: 18,
+} as const;
+
+/** Bytes of packed A for `rows` × `k`. */
+export function packedABytes(rows: number, k: number): number {
+  return Math.ceil(rows / PANEL_ROWS) * PANEL_ROWS * k * 4;
+}
+
+/** Bytes of packed B for `k` × `cols`. */
+export function packedBBytes(k: number, cols: number): number {
+  return Math.ceil(cols / PANEL_COLS) * PANEL_COLS * k * 4;
+}
+
+/** Scratch the team's threads share, grown as jobs need it. */
+const scratchOf = new WeakMap<SimdTeam, { at: number; bytes: number }>();
+
+function teamScratch(team: SimdTeam, bytesPerThread: number): number {
+  const have = scratchOf.get(team);
+  if (have && have.bytes >= bytesPerThread) return have.at;
+  if (have) team.heap.release(have.at);
+  const bytes = Math.max(bytesPerThread, (have?.bytes ?? 0) * 2);
+  const at = team.heap.allocate(bytes * team.threads);
+  scratchOf.set(team, { at, bytes });
+  return at;
+}
+
+/** Runs one product on the team. */
+export function runGemm(team: SimdTeam, job: GemmJob): void {
+  const { rows, k, cols } = job;
+  if (rows === 0 || cols === 0) return;
+  if (k === 0) throw new RangeError("a product over k = 0 has no kernel");
+  const columnPanels = Math.ceil(cols / PANEL_COLS);
+  const rowPanels = Math.ceil(rows / PANEL_ROWS);
+  const panelBytes = k * PANEL_COLS * 4;
+  const aim = team.threads * CHUNKS_PER_THREAD;
+  let panelsPerChunk = Math.max(
+    1,
+    Math.min(Math.ceil(columnPanels / aim), Math.floor(CHUNK_PANEL_BYTES / panelBytes)),
+  );
+  let columnChunks = Math.ceil(columnPanels / panelsPerChunk);
+  // Few column panels (small images, single rows): split the rows too.
+  const rowChunks = Math.min(rowPanels, Math.max(1, Math.ceil(aim / columnChunks)));
+  const rowPanelsPerChunk = Math.ceil(rowPanels / rowChunks);
+  const chunkRows = Math.ceil(rowPanels / rowPanelsPerChunk);
+  if (columnChunks * chunkRows > MAX_CHUNKS) {
+    panelsPerChunk = Math.ceil(columnPanels / Math.floor(MAX_CHUNKS / chunkRows));
+    columnChunks = Math.ceil(columnPanels / panelsPerChunk);
+  }
+  const { ints, floats } = team.params;
+  const source = job.b;
+  ints[G.a] = job.a;
+  ints[G.k] = k;
+  ints[G.rows] = rows;
+  ints[G.cols] = cols;
+  ints[G.c] = job.c;
+  ints[G.ldc] = job.ldc;
+  ints[G.start] = job.start;
+  ints[G.bias] = job.bias ?? 0;
+  floats[G.lo] = job.lo ?? -Infinity;
+  floats[G.hi] = job.hi ?? Infinity;
+  ints[G.source] = SOURCE_KINDS[source.kind];
+  ints[G.b] = source.at;
+  ints[G.rowStride] =
+    source.kind === "strided" ? source.rowStride : source.kind === "patches" ? source.origins : 0;
+  ints[G.colStride] =
+    source.kind === "strided" ? source.colStride : source.kind === "patches" ? source.taps : 0;
+  ints[G.panelsPerChunk] = panelsPerChunk;
+  ints[G.rowPanelsPerChunk] = rowPanelsPerChunk;
+  ints[G.columnChunks] = columnChunks;
+  const stride = (source.kind === "packed" ? 0 : panelsPerChunk * panelBytes) + TILE_BYTES;
+  ints[G.scratch] = teamScratch(team, stride);
+  ints[G.scratchStride] = stride;
+  team.run(GEMM_JOB, columnChunks * chunkRows);
+}
+
+JOBS[GEMM_JOB] = (heap: SimdHeap, { ints, floats }: JobParams, chunk: number, thread: number) => {
+  const kernels = heap.kernels;
+  const k = ints[G.k];
+  const columnChunks = ints[G.columnChunks];
+  const columnChunk = chunk % columnChunks;
+  const rowChunk = (chunk - columnChunk) / columnChunks;
+  const col0 = columnChunk * ints[G.panelsPerChunk] * PANEL_COLS;
+  const cols = Math.min(ints[G.panelsPerChunk] * PANEL_COLS, ints[G.cols] - col0);
+  const row0 = rowChunk * ints[G.rowPanelsPerChunk] * PANEL_ROWS;
+  const rows = Math.min(ints[G.rowPanelsPerChunk] * PANEL_ROWS, ints[G.rows] - row0);
+  const stride = ints[G.scratchStride];
+  const scratch = ints[G.scratch] + thread * stride;
+  const tile = scratch + stride - TILE_BYTES;
+  let b = scratch;
+  switch (ints[G.source]) {
+    case SOURCE_KINDS.packed:
+      b = ints[G.b] + (col0 / PANEL_COLS) * k * PANEL_COLS * 4;
+      break;
+    case SOURCE_KINDS.strided:
+      kernels.packB(ints[G.b], ints[G.rowStride], ints[G.colStride], k, col0, cols, scratch);
+      break;
+    default:
+      kernels.packPatches(ints[G.b], ints[G.rowStride], ints[G.colStride], k, col0, cols, scratch);
+  }
+  kernels.epilogue(ints[G.start], ints[G.bias], floats[G.lo], floats[G.hi]);
+  const ldc = ints[G.ldc];
+  kernels.gemm(
+    ints[G.a] + (row0 / PANEL_ROWS) * k * PANEL_ROWS * 4,
+    b,
+    k,
+    rows,
+    cols,
+    ints[G.c] + row0 * ldc + col0 * 4,
+    ldc,
+    row0,
+    col0,
+    tile,
+  );
+};
+
+/** A depthwise convolution of `planes` planes (one filter each), in the heap. */
+export interface DepthwiseJob {
+  /** Input planes of h × w floats, and their padding. */
+  src: number;
+  planes: number;
+  /** Filters per channel; plane i uses channel i % channels. */
+  channels: number;
+  h: number;
+  w: number;
+  pads: readonly [number, number, number, number];
+  /** Filters, kh · kw floats per channel. */
+  weights: number;
+  kernel: readonly [number, number];
+  strides: readonly [number, number];
+  dilations: readonly [number, number];
+  oh: number;
+  ow: number;
+  dst: number;
+  /** A bias per channel (floats), if any. */
+  bias?: number;
+  lo?: number;
+  hi?: number;
+}
+
+// DEPTHWISE_JOB parameter words.
+const D = {
+  src: 0,
+  planes: 1,
+  channels: 2,
+  h: 3,
+  w: 4,
+  top: 5,
+  bottom: 6,
+  left: 7,
+  right: 8,
+  weights: 9,
+  kh: 10,
+  kw: 11,
+  sh: 12,
+  sw: 13,
+  dh: 14,
+  dw: 15,
+  oh: 16,
+  ow: 17,
+  dst: 18,
+  bias: 19,
+  lo: 20,
+  hi: 21,
+  planesPerChunk: 22,
+  scratch: 23,
+  scratchStride: 24,
+} as const;
+
+/** Runs a depthwise convolution on the team: each thread pads its planes into its scratch. */
+export function runDepthwise(team: SimdTeam, job: DepthwiseJob): void {
+  const [top, bottom, left, right] = job.pads;
+  const padded = (job.h + top + bottom) * (job.w + left + right) * 4;
+  const planesPerChunk = Math.max(1, Math.ceil(job.planes / (team.threads * CHUNKS_PER_THREAD)));
+  const { ints, floats } = team.params;
+  ints[D.src] = job.src;
+  ints[D.planes] = job.planes;
+  ints[D.channels] = job.channels;
+  ints[D.h] = job.h;
+  ints[D.w] = job.w;
+  ints[D.top] = top;
+  ints[D.bottom] = bottom;
+  ints[D.left] = left;
+  ints[D.right] = right;
+  ints[D.weights] = job.weights;
+  [ints[D.kh], ints[D.kw]] = job.kernel;
+  [ints[D.sh], ints[D.sw]] = job.strides;
+  [ints[D.dh], ints[D.dw]] = job.dilations;
+  ints[D.oh] = job.oh;
+  ints[D.ow] = job.ow;
+  ints[D.dst] = job.dst;
+  ints[D.bias] = job.bias ?? 0;
+  floats[D.lo] = job.lo ?? -Infinity;
+  floats[D.hi] = job.hi ?? Infinity;
+  ints[D.planesPerChunk] = planesPerChunk;
+  // Room for the kernel's reads past a row's end (a vector, two at stride 2).
+  const stride = padded + 64;
+  ints[D.scratch] = teamScratch(team, stride);
+  ints[D.scratchStride] = stride;
+  team.run(DEPTHWISE_JOB, Math.ceil(job.planes / planesPerChunk));
+}
+
+JOBS[DEPTHWISE_JOB] = (heap: SimdHeap, { ints, floats }: JobParams, chunk: number, thread) => {
+  const kernels = heap.kernels;
+  const [h, w, top, bottom, left, right] = [D.h, D.w, D.top, D.bottom, D.left, D.right].map(
+    (i) => ints[i],
+  );
+  const [kh, kw, oh, ow] = [ints[D.kh], ints[D.kw], ints[D.oh], ints[D.ow]];
+  const scratch = ints[D.scratch] + thread * ints[D.scratchStride];
+  const first = chunk * ints[D.planesPerChunk];
+  const last = Math.min(ints[D.planes], first + ints[D.planesPerChunk]);
+  const channels = ints[D.channels];
+  const bias = ints[D.bias];
+  for (let plane = first; plane < last; plane++) {
+    const channel = plane % channels;
+    kernels.pad(ints[D.src] + plane * h * w * 4, 1, h, w, scratch, top, bottom, left, right);
+    kernels.depthwise(
+      scratch,
+      w + left + right,
+      ints[D.weights] + channel * kh * kw * 4,
+      kh,
+      kw,
+      ints[D.sh],
+      ints[D.sw],
+      ints[D.dh],
+      ints[D.dw],
+      oh,
+      ow,
+      ints[D.dst] + plane * oh * ow * 4,
+      bias ? heap.floats(bias + channel * 4, 1)[0] : 0,
+      floats[D.lo],
+      floats[D.hi],
+    );
+  }
+};

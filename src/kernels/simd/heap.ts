@@ -1,0 +1,169 @@
+/**
+ * The memory of the SIMD matrix kernels (wasm/gemm.wat): one shared WebAssembly memory per
+ * process, seen by every thread through its own instance of the module, so threads split a
+ * product without copying anything. Blocks are handed out by size and come back to per-size
+ * free lists: a program run again with the same shapes takes the blocks it gave back, and the
+ * memory stops growing after the first run. Growing a shared memory leaves earlier views
+ * valid, which is why the kernels need shared memory (SharedArrayBuffer, cross-origin
+ * isolated pages in browsers) and are off where it is missing.
+ */
+import { GEMM_WASM } from "../wasm/gemm-module.js";
+import { instantiateKernel } from "../wasm/instantiate.js";
+
+/** The module's exports (see gemm.wat for each). */
+export interface GemmKernels {
+  epilogue(mode: number, bias: number, lo: number, hi: number): void;
+  gemm(
+    a: number,
+    b: number,
+    k: number,
+    rows: number,
+    cols: number,
+    c: number,
+    ldc: number,
+    row0: number,
+    col0: number,
+    scratch: number,
+  ): void;
+  packA(src: number, rs: number, cs: number, rows: number, k: number, dst: number): void;
+  packB(
+    src: number,
+    rs: number,
+    cs: number,
+    k: number,
+    col: number,
+    cols: number,
+    dst: number,
+  ): void;
+  packPatches(
+    src: number,
+    origins: number,
+    taps: number,
+    k: number,
+    col: number,
+    cols: number,
+    dst: number,
+  ): void;
+  pad(
+    src: number,
+    planes: number,
+    h: number,
+    w: number,
+    dst: number,
+    top: number,
+    bottom: number,
+    left: number,
+    right: number,
+  ): void;
+  depthwise(
+    src: number,
+    wp: number,
+    weights: number,
+    kh: number,
+    kw: number,
+    sh: number,
+    sw: number,
+    dh: number,
+    dw: number,
+    oh: number,
+    ow: number,
+    dst: number,
+    bias: number,
+    lo: number,
+    hi: number,
+  ): void;
+}
+
+const PAGE = 65536;
+/** Wasm32's limit: 4 GiB. Only address space is reserved up front. */
+const MAX_PAGES = 65536;
+/** Blocks are multiples of this, so vectors and cache lines never straddle two blocks. */
+const ALIGN = 64;
+/** Past each block: kernels may read a vector or two beyond the last value they use. */
+const SLACK = 64;
+
+export class SimdHeap {
+  private top: number;
+  private readonly free = new Map<number, number[]>();
+  private readonly sizes = new Map<number, number>();
+  private readonly buffers = new WeakSet<object>();
+
+  private constructor(
+    readonly memory: WebAssembly.Memory,
+    readonly kernels: GemmKernels,
+    /** Set on the thread that allocates; threads that only attach never allocate. */
+    readonly id: number,
+  ) {
+    this.top = ALIGN;
+  }
+
+  /** A new heap, or undefined without WebAssembly SIMD or shared memory. */
+  static create(): SimdHeap | undefined {
+    let memory: WebAssembly.Memory;
+    try {
+      memory = new WebAssembly.Memory({ initial: 16, maximum: MAX_PAGES, shared: true });
+    } catch {
+      return undefined;
+    }
+    return SimdHeap.attach(memory, Math.floor(Math.random() * 2 ** 31));
+  }
+
+  /** Another thread's view of the heap with this memory (it allocates nothing). */
+  static attach(memory: WebAssembly.Memory, id: number): SimdHeap | undefined {
+    const kernels = instantiateKernel<GemmKernels>(GEMM_WASM, { env: { memory } });
+    return kernels && new SimdHeap(memory, kernels, id);
+  }
+
+  /** Byte offset of a new block of at least `bytes` bytes (contents unspecified). */
+  allocate(bytes: number): number {
+    const size = Math.ceil(Math.max(bytes, 1) / ALIGN) * ALIGN + SLACK;
+    const reused = this.free.get(size)?.pop();
+    if (reused !== undefined) {
+      this.sizes.set(reused, size);
+      return reused;
+    }
+    const offset = this.top;
+    this.top += size;
+    const have = this.memory.buffer.byteLength;
+    if (this.top > have) this.memory.grow(Math.ceil((this.top - have) / PAGE));
+    this.sizes.set(offset, size);
+    return offset;
+  }
+
+  /** Gives a block back. */
+  release(offset: number): void {
+    const size = this.sizes.get(offset);
+    if (size === undefined) throw new Error(`heap offset ${offset} is not allocated`);
+    this.sizes.delete(offset);
+    let list = this.free.get(size);
+    if (!list) this.free.set(size, (list = []));
+    list.push(offset);
+  }
+
+  /** A float view of `length` values at byte `offset`. */
+  floats(offset: number, length: number): Float32Array {
+    const buffer = this.memory.buffer;
+    this.buffers.add(buffer);
+    return new Float32Array(buffer, offset, length);
+  }
+
+  /** An int32 view of `length` values at byte `offset`. */
+  ints(offset: number, length: number): Int32Array {
+    return new Int32Array(this.memory.buffer, offset, length);
+  }
+
+  /** A new block holding `length` floats, as a view. */
+  allocateFloats(length: number): Float32Array {
+    return this.floats(this.allocate(length * 4), length);
+  }
+
+  /** Whether `array` lies in this heap (so kernels can read it where it is). */
+  holds(array: Float32Array): boolean {
+    return this.buffers.has(array.buffer);
+  }
+
+  /** Bytes the heap has taken from its memory (its high-water mark). */
+  get used(): number {
+    return this.top;
+  }
+}
