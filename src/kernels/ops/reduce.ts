@@ -158,6 +158,37 @@ export function normalize(
   return { shape: [...x.shape], data: out };
 }
 
+/**
+ * `normalize` over each run of `inner` consecutive elements (the trailing axes), with gamma
+ * and beta given per element of a run: the same arithmetic in one pass per run.
+ */
+export function normalizeRuns(
+  x: Dense,
+  inner: number,
+  epsilon: number,
+  gamma: Float32Array | undefined,
+  beta: Float32Array | undefined,
+): Dense {
+  const d = x.data;
+  const out = new Float32Array(d.length);
+  for (let base = 0; base < d.length; base += inner) {
+    let mean = 0;
+    for (let r = 0; r < inner; r++) mean += d[base + r];
+    mean /= inner;
+    let variance = 0;
+    for (let r = 0; r < inner; r++) {
+      const v = d[base + r] - mean;
+      variance += v * v;
+    }
+    variance /= inner;
+    const inv = 1 / Math.sqrt(variance + epsilon);
+    for (let r = 0; r < inner; r++) {
+      out[base + r] = (d[base + r] - mean) * inv * (gamma ? gamma[r] : 1) + (beta ? beta[r] : 0);
+    }
+  }
+  return { shape: [...x.shape], data: out };
+}
+
 /** softmax along one axis. */
 export function softmax(x: Dense, axis: number): Dense {
   const { offsets, bases } = groups(x.shape, [axis]);

@@ -1,5 +1,5 @@
 /** Elementwise MIL ops: arithmetic, comparisons, logic, activations, cast and select. */
-import { erf, mapBinary, mapUnary, select } from "../../kernels/ops/elementwise.js";
+import { erf, geluExact, mapBinary, mapUnary, select } from "../../kernels/ops/elementwise.js";
 import type { OpContext, OpKernel } from "../kernel.js";
 import { roundHalfEven } from "../../kernels/rounding.js";
 
@@ -27,10 +27,9 @@ const sigmoid = (v: number) => 1 / (1 + Math.exp(-v));
 
 const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
 
-function geluFunction(mode: string): (v: number) => number {
+/** GELU's approximate modes (EXACT has its own loop). */
+function geluApproximation(mode: string): (v: number) => number {
   switch (mode) {
-    case "EXACT":
-      return (v) => 0.5 * v * (1 + erf(v / Math.SQRT2));
     case "TANH_APPROXIMATION":
       return (v) => 0.5 * v * (1 + Math.tanh(SQRT_2_OVER_PI * (v + 0.044715 * v * v * v)));
     case "SIGMOID_APPROXIMATION":
@@ -159,14 +158,18 @@ export const ELEMENTWISE_KERNELS: Record<string, OpKernel> = {
     const beta = ctx.float("beta");
     return (v) => Math.min(beta, v >= 0 ? v : alpha * v);
   }),
-  gelu: parametric((ctx) => {
+  gelu: (ctx) => {
+    const x = ctx.tensor("x");
     const mode = ctx.string("mode", "EXACT");
+    if (mode === "EXACT") return { dtype: x.dtype, ...geluExact(x) };
+    let approximation: (v: number) => number;
     try {
-      return geluFunction(mode);
+      approximation = geluApproximation(mode);
     } catch {
       return ctx.fail(`unknown mode "${mode}"`);
     }
-  }),
+    return { dtype: x.dtype, ...mapUnary(x, approximation) };
+  },
   prelu: (ctx) => {
     // One slope per channel (axis 1 for rank ≥ 3).
     const x = ctx.tensor("x");

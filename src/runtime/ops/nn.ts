@@ -13,7 +13,13 @@ import { mapBinary, type Dense } from "../../kernels/ops/elementwise.js";
 import { upsampleNearest } from "../../kernels/ops/layout.js";
 import { linear, matmul } from "../../kernels/ops/matmul.js";
 import { gru, lstm } from "../../kernels/ops/recurrent.js";
-import { normalize, reduce, softmax, type Reduction } from "../../kernels/ops/reduce.js";
+import {
+  normalize,
+  normalizeRuns,
+  reduce,
+  softmax,
+  type Reduction,
+} from "../../kernels/ops/reduce.js";
 import { normalizeAxis, stridesOf } from "../../kernels/ops/shape.js";
 import type { OpContext, OpKernel } from "../kernel.js";
 import { isNumeric, type NumericValue, type RuntimeValue } from "../value.js";
@@ -232,13 +238,19 @@ const layerNorm: OpKernel = (ctx) => {
   const axes = (
     ctx.has("axes") ? ctx.ints("axes").map((a) => normalizeAxis(a, rank)) : x.shape.map((_, i) => i)
   ).sort((a, b) => a - b);
-  const index = axesIndexer(x.shape, axes);
   const gamma = ctx.optionalTensor("gamma")?.data;
   const beta = ctx.optionalTensor("beta")?.data;
+  const epsilon = ctx.float("epsilon", 1e-5);
+  const inner = axes.reduce((size, a) => size * x.shape[a], 1);
+  const trailing = axes.every((a, i) => a === rank - axes.length + i);
+  if (trailing && [gamma, beta].every((p) => !p || p.length === inner) && inner > 0) {
+    return { dtype: x.dtype, ...normalizeRuns(x, inner, epsilon, gamma, beta) };
+  }
+  const index = axesIndexer(x.shape, axes);
   const result = normalize(
     x,
     axes,
-    ctx.float("epsilon", 1e-5),
+    epsilon,
     gamma ? (i) => gamma[index(i)] : () => 1,
     beta ? (i) => beta[index(i)] : () => 0,
   );
