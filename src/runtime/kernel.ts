@@ -4,6 +4,7 @@ import { FormatError } from "../errors.js";
 import type { Dim } from "../program/types.js";
 import type { ElementType } from "../kernels/dtype.js";
 import type { Gemm } from "../kernels/ops/matmul.js";
+import { freshArray, type Allocate } from "../kernels/ops/elementwise.js";
 import type { SimdRuntime } from "./simd.js";
 import { isNumeric, type NumericValue, type RuntimeValue } from "./value.js";
 
@@ -48,6 +49,12 @@ export class OpContext {
 
   get simd(): SimdRuntime | undefined {
     return this.services.simd;
+  }
+
+  /** Where the op's kernel puts its output: the arena's blocks when there is one. */
+  get allocate(): Allocate {
+    const simd = this.services.simd;
+    return simd ? (length) => simd.output(length) : freshArray;
   }
 
   /** Whether an input is a program constant (so what is derived from it can be kept). */

@@ -6,18 +6,35 @@ export interface Dense {
   readonly data: Float32Array;
 }
 
-export function mapUnary(x: Dense, fn: (v: number) => number): Dense {
-  const out = new Float32Array(x.data.length);
+/**
+ * Where a kernel gets its output array: a fresh one by default, or a reused block (the
+ * runtime's arena) whose contents are unspecified, so kernels write every element.
+ */
+export type Allocate = (length: number) => Float32Array;
+
+export const freshArray: Allocate = (length) => new Float32Array(length);
+
+export function mapUnary(
+  x: Dense,
+  fn: (v: number) => number,
+  allocate: Allocate = freshArray,
+): Dense {
+  const out = allocate(x.data.length);
   const src = x.data;
   for (let i = 0; i < src.length; i++) out[i] = fn(src[i]);
   return { shape: [...x.shape], data: out };
 }
 
 /** `fn(a, b)` for every element of the broadcast of `a` and `b`. */
-export function mapBinary(a: Dense, b: Dense, fn: (x: number, y: number) => number): Dense {
+export function mapBinary(
+  a: Dense,
+  b: Dense,
+  fn: (x: number, y: number) => number,
+  allocate: Allocate = freshArray,
+): Dense {
   const shape = broadcastShapes(a.shape, b.shape);
   const total = sizeOf(shape);
-  const out = new Float32Array(total);
+  const out = allocate(total);
   const x = a.data;
   const y = b.data;
   if (x.length === total && y.length === total) {
@@ -60,13 +77,13 @@ export function mapBinary(a: Dense, b: Dense, fn: (x: number, y: number) => numb
 }
 
 /** `cond ? a : b` elementwise, all three broadcast together. */
-export function select(cond: Dense, a: Dense, b: Dense): Dense {
+export function select(cond: Dense, a: Dense, b: Dense, allocate: Allocate = freshArray): Dense {
   const shape = broadcastShapes(broadcastShapes(cond.shape, a.shape), b.shape);
   const total = sizeOf(shape);
   const [lc, la, lb] = [cond, a, b].map((t) => repeatLength(t.shape, shape));
   if (lc && la && lb) {
     // Each operand repeats along the leading axes: index it modulo its length.
-    const out = new Float32Array(total);
+    const out = allocate(total);
     const [c, x, y] = [cond.data, a.data, b.data];
     for (let i = 0; i < total; i++) out[i] = c[i % lc] !== 0 ? x[i % la] : y[i % lb];
     return { shape, data: out };
@@ -74,7 +91,7 @@ export function select(cond: Dense, a: Dense, b: Dense): Dense {
   const sc = broadcastStrides(cond.shape, shape);
   const sa = broadcastStrides(a.shape, shape);
   const sb = broadcastStrides(b.shape, shape);
-  const out = new Float32Array(total);
+  const out = allocate(total);
   const rank = shape.length;
   const index = new Array<number>(rank).fill(0);
   let oc = 0;
@@ -194,9 +211,9 @@ export function tabulatedErf(x: number): number {
 }
 
 /** The exact GELU, x·(1 + erf(x/√2))/2, of every element. */
-export function geluExact(x: Dense): Dense {
+export function geluExact(x: Dense, allocate: Allocate = freshArray): Dense {
   const src = x.data;
-  const out = new Float32Array(src.length);
+  const out = allocate(src.length);
   for (let i = 0; i < src.length; i++) {
     const v = src[i];
     out[i] = 0.5 * v * (1 + tabulatedErf(v * Math.SQRT1_2));

@@ -1,5 +1,5 @@
 /** Reductions, normalizations and softmax along axes of dense Float32 tensors. */
-import type { Dense } from "./elementwise.js";
+import { freshArray, type Allocate, type Dense } from "./elementwise.js";
 import { sizeOf, stridesOf } from "./shape.js";
 
 export type Reduction =
@@ -168,9 +168,10 @@ export function normalizeRuns(
   epsilon: number,
   gamma: Float32Array | undefined,
   beta: Float32Array | undefined,
+  allocate: Allocate = freshArray,
 ): Dense {
   const d = x.data;
-  const out = new Float32Array(d.length);
+  const out = allocate(d.length);
   for (let base = 0; base < d.length; base += inner) {
     let mean = 0;
     for (let r = 0; r < inner; r++) mean += d[base + r];
@@ -190,9 +191,9 @@ export function normalizeRuns(
 }
 
 /** softmax along one axis. */
-export function softmax(x: Dense, axis: number): Dense {
+export function softmax(x: Dense, axis: number, allocate: Allocate = freshArray): Dense {
   const { offsets, bases } = groups(x.shape, [axis]);
-  const out = new Float32Array(x.data.length);
+  const out = allocate(x.data.length);
   const d = x.data;
   for (let o = 0; o < bases.length; o++) {
     const base = bases[o];

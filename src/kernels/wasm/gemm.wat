@@ -25,41 +25,6 @@
     (global.set $lo (f32x4.splat (local.get $lo)))
     (global.set $hi (f32x4.splat (local.get $hi))))
 
-  ;; What a tile row of 8 values at C (row `row`, column `col`) starts from, as two vectors
-  ;; stored at $init (only full rows of 8).
-  (func $start_row (param $c i32) (param $row i32) (param $col i32) (param $init i32)
-    (local $v v128) (local $at i32)
-    (block $none
-      (block $per_column
-        (block $per_row
-          (block $from_c
-            (br_table $none $from_c $per_row $per_column (global.get $mode)))
-          (v128.store (local.get $init) (v128.load (local.get $c)))
-          (v128.store offset=16 (local.get $init) (v128.load offset=16 (local.get $c)))
-          (return))
-        (local.set $v (v128.load32_splat
-          (i32.add (global.get $bias) (i32.shl (local.get $row) (i32.const 2)))))
-        (v128.store (local.get $init) (local.get $v))
-        (v128.store offset=16 (local.get $init) (local.get $v))
-        (return))
-      (local.set $at (i32.add (global.get $bias) (i32.shl (local.get $col) (i32.const 2))))
-      (v128.store (local.get $init) (v128.load (local.get $at)))
-      (v128.store offset=16 (local.get $init) (v128.load offset=16 (local.get $at)))
-      (return))
-    (v128.store (local.get $init) (v128.const f32x4 0 0 0 0))
-    (v128.store offset=16 (local.get $init) (v128.const f32x4 0 0 0 0)))
-
-  ;; Finishes one full row of 8: start value (at $init) plus the sums, clamped, to C.
-  (func $finish_row (param $c i32) (param $row i32) (param $col i32) (param $init i32)
-    (param $s0 v128) (param $s1 v128)
-    (call $start_row (local.get $c) (local.get $row) (local.get $col) (local.get $init))
-    (v128.store (local.get $c)
-      (f32x4.min (f32x4.max (f32x4.add (v128.load (local.get $init)) (local.get $s0))
-        (global.get $lo)) (global.get $hi)))
-    (v128.store offset=16 (local.get $c)
-      (f32x4.min (f32x4.max (f32x4.add (v128.load offset=16 (local.get $init)) (local.get $s1))
-        (global.get $lo)) (global.get $hi))))
-
   ;; Finishes a partial tile (rows × cols of its 4 × 8) from the sums stored at $sums.
   (func $finish_partial (param $c i32) (param $ldc i32) (param $row i32) (param $col i32)
     (param $rows i32) (param $cols i32) (param $sums i32)
@@ -90,18 +55,31 @@
 
   ;; C[rows, cols] (row stride ldc bytes; C at its row `row0`, column `col0`) from the packed A
   ;; panels at $a (k·16 bytes each, ceil(rows / 4) of them) times the packed B panels at $b
-  ;; (k·32 bytes each, ceil(cols / 8)). Column panel by column panel, each against every row
-  ;; panel, so the B panel stays in the nearest cache. $scratch: 128 bytes for partial tiles.
+  ;; (k·32 bytes each, ceil(cols / 8)). Row panel by row panel, each against every column
+  ;; panel: the A panel stays in the nearest cache, the B panels (a chunk's, sized for it) in
+  ;; the next, and C is written along its rows. $scratch: 128 bytes for partial tiles.
   (func (export "gemm")
     (param $a i32) (param $b i32) (param $k i32) (param $rows i32) (param $cols i32)
     (param $c i32) (param $ldc i32) (param $row0 i32) (param $col0 i32) (param $scratch i32)
     (local $i i32) (local $j i32) (local $ap i32) (local $bp i32) (local $n i32) (local $ct i32)
-    (local $b0 v128) (local $b1 v128) (local $x v128)
+    (local $b0 v128) (local $b1 v128) (local $x v128) (local $lo v128) (local $hi v128)
+    (local $s0 v128) (local $s1 v128) (local $bias_row i32)
     (local $c00 v128) (local $c01 v128) (local $c10 v128) (local $c11 v128)
     (local $c20 v128) (local $c21 v128) (local $c30 v128) (local $c31 v128)
-    (loop $column_panels
-      (local.set $i (i32.const 0))
-      (loop $row_panels
+    (local.set $lo (global.get $lo))
+    (local.set $hi (global.get $hi))
+    (loop $row_panels
+      (local.set $j (i32.const 0))
+      (loop $column_panels
+        ;; A bias per column (zeros for none).
+        (local.set $s0 (v128.const f32x4 0 0 0 0))
+        (local.set $s1 (v128.const f32x4 0 0 0 0))
+        (if (i32.and (i32.eq (global.get $mode) (i32.const 3))
+                     (i32.le_u (i32.add (local.get $j) (i32.const 8)) (local.get $cols)))
+          (then
+            (local.set $bias_row (i32.add (global.get $bias) (i32.shl (i32.add (local.get $col0) (local.get $j)) (i32.const 2))))
+            (local.set $s0 (v128.load (local.get $bias_row)))
+            (local.set $s1 (v128.load offset=16 (local.get $bias_row)))))
         (local.set $ap (i32.add (local.get $a) (i32.mul (i32.shr_u (local.get $i) (i32.const 2))
           (i32.shl (local.get $k) (i32.const 4)))))
         (local.set $bp (i32.add (local.get $b) (i32.mul (i32.shr_u (local.get $j) (i32.const 3))
@@ -139,24 +117,60 @@
         (if (i32.and (i32.le_u (i32.add (local.get $i) (i32.const 4)) (local.get $rows))
                      (i32.le_u (i32.add (local.get $j) (i32.const 8)) (local.get $cols)))
           (then
-            (call $finish_row (local.get $ct)
-              (i32.add (local.get $row0) (local.get $i)) (i32.add (local.get $col0) (local.get $j))
-              (local.get $scratch) (local.get $c00) (local.get $c01))
+            ;; The tile's start: C itself, a bias per row, or the column vectors (zeros, or a
+            ;; bias per column); added to the sums, clamped and stored row by row.
+            (block $started
+              (if (i32.eq (global.get $mode) (i32.const 1))
+                (then
+                  (local.set $bias_row (local.get $ct))
+                  (local.set $c00 (f32x4.add (v128.load (local.get $bias_row)) (local.get $c00)))
+                  (local.set $c01 (f32x4.add (v128.load offset=16 (local.get $bias_row)) (local.get $c01)))
+                  (local.set $bias_row (i32.add (local.get $bias_row) (local.get $ldc)))
+                  (local.set $c10 (f32x4.add (v128.load (local.get $bias_row)) (local.get $c10)))
+                  (local.set $c11 (f32x4.add (v128.load offset=16 (local.get $bias_row)) (local.get $c11)))
+                  (local.set $bias_row (i32.add (local.get $bias_row) (local.get $ldc)))
+                  (local.set $c20 (f32x4.add (v128.load (local.get $bias_row)) (local.get $c20)))
+                  (local.set $c21 (f32x4.add (v128.load offset=16 (local.get $bias_row)) (local.get $c21)))
+                  (local.set $bias_row (i32.add (local.get $bias_row) (local.get $ldc)))
+                  (local.set $c30 (f32x4.add (v128.load (local.get $bias_row)) (local.get $c30)))
+                  (local.set $c31 (f32x4.add (v128.load offset=16 (local.get $bias_row)) (local.get $c31)))
+                  (br $started)))
+              (if (i32.eq (global.get $mode) (i32.const 2))
+                (then
+                  (local.set $bias_row (i32.add (global.get $bias)
+                    (i32.shl (i32.add (local.get $row0) (local.get $i)) (i32.const 2))))
+                  (local.set $x (v128.load32_splat (local.get $bias_row)))
+                  (local.set $c00 (f32x4.add (local.get $x) (local.get $c00)))
+                  (local.set $c01 (f32x4.add (local.get $x) (local.get $c01)))
+                  (local.set $x (v128.load32_splat offset=4 (local.get $bias_row)))
+                  (local.set $c10 (f32x4.add (local.get $x) (local.get $c10)))
+                  (local.set $c11 (f32x4.add (local.get $x) (local.get $c11)))
+                  (local.set $x (v128.load32_splat offset=8 (local.get $bias_row)))
+                  (local.set $c20 (f32x4.add (local.get $x) (local.get $c20)))
+                  (local.set $c21 (f32x4.add (local.get $x) (local.get $c21)))
+                  (local.set $x (v128.load32_splat offset=12 (local.get $bias_row)))
+                  (local.set $c30 (f32x4.add (local.get $x) (local.get $c30)))
+                  (local.set $c31 (f32x4.add (local.get $x) (local.get $c31)))
+                  (br $started)))
+              (local.set $c00 (f32x4.add (local.get $s0) (local.get $c00)))
+              (local.set $c01 (f32x4.add (local.get $s1) (local.get $c01)))
+              (local.set $c10 (f32x4.add (local.get $s0) (local.get $c10)))
+              (local.set $c11 (f32x4.add (local.get $s1) (local.get $c11)))
+              (local.set $c20 (f32x4.add (local.get $s0) (local.get $c20)))
+              (local.set $c21 (f32x4.add (local.get $s1) (local.get $c21)))
+              (local.set $c30 (f32x4.add (local.get $s0) (local.get $c30)))
+              (local.set $c31 (f32x4.add (local.get $s1) (local.get $c31))))
+            (v128.store (local.get $ct) (f32x4.min (f32x4.max (local.get $c00) (local.get $lo)) (local.get $hi)))
+            (v128.store offset=16 (local.get $ct) (f32x4.min (f32x4.max (local.get $c01) (local.get $lo)) (local.get $hi)))
             (local.set $ct (i32.add (local.get $ct) (local.get $ldc)))
-            (call $finish_row (local.get $ct)
-              (i32.add (local.get $row0) (i32.add (local.get $i) (i32.const 1)))
-              (i32.add (local.get $col0) (local.get $j))
-              (local.get $scratch) (local.get $c10) (local.get $c11))
+            (v128.store (local.get $ct) (f32x4.min (f32x4.max (local.get $c10) (local.get $lo)) (local.get $hi)))
+            (v128.store offset=16 (local.get $ct) (f32x4.min (f32x4.max (local.get $c11) (local.get $lo)) (local.get $hi)))
             (local.set $ct (i32.add (local.get $ct) (local.get $ldc)))
-            (call $finish_row (local.get $ct)
-              (i32.add (local.get $row0) (i32.add (local.get $i) (i32.const 2)))
-              (i32.add (local.get $col0) (local.get $j))
-              (local.get $scratch) (local.get $c20) (local.get $c21))
+            (v128.store (local.get $ct) (f32x4.min (f32x4.max (local.get $c20) (local.get $lo)) (local.get $hi)))
+            (v128.store offset=16 (local.get $ct) (f32x4.min (f32x4.max (local.get $c21) (local.get $lo)) (local.get $hi)))
             (local.set $ct (i32.add (local.get $ct) (local.get $ldc)))
-            (call $finish_row (local.get $ct)
-              (i32.add (local.get $row0) (i32.add (local.get $i) (i32.const 3)))
-              (i32.add (local.get $col0) (local.get $j))
-              (local.get $scratch) (local.get $c30) (local.get $c31)))
+            (v128.store (local.get $ct) (f32x4.min (f32x4.max (local.get $c30) (local.get $lo)) (local.get $hi)))
+            (v128.store offset=16 (local.get $ct) (f32x4.min (f32x4.max (local.get $c31) (local.get $lo)) (local.get $hi))))
           (else
             (v128.store (local.get $scratch) (local.get $c00))
             (v128.store offset=16 (local.get $scratch) (local.get $c01))
@@ -173,10 +187,10 @@
               (select (i32.sub (local.get $cols) (local.get $j)) (i32.const 8)
                 (i32.lt_u (i32.sub (local.get $cols) (local.get $j)) (i32.const 8)))
               (local.get $scratch))))
-        (local.set $i (i32.add (local.get $i) (i32.const 4)))
-        (br_if $row_panels (i32.lt_u (local.get $i) (local.get $rows))))
-      (local.set $j (i32.add (local.get $j) (i32.const 8)))
-      (br_if $column_panels (i32.lt_u (local.get $j) (local.get $cols)))))
+        (local.set $j (i32.add (local.get $j) (i32.const 8)))
+        (br_if $column_panels (i32.lt_u (local.get $j) (local.get $cols))))
+      (local.set $i (i32.add (local.get $i) (i32.const 4)))
+      (br_if $row_panels (i32.lt_u (local.get $i) (local.get $rows)))))
 
   ;; Packs A (rows × k, element (r, p) at src + r·rs + p·cs bytes) into panels of 4 rows at dst,
   ;; rows past the end as zeros.

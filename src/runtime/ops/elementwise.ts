@@ -6,7 +6,7 @@ import { roundHalfEven } from "../../kernels/rounding.js";
 function binary(fn: (x: number, y: number) => number): OpKernel {
   return (ctx) => {
     const x = ctx.tensor("x");
-    const result = mapBinary(x, ctx.tensor("y"), fn);
+    const result = mapBinary(x, ctx.tensor("y"), fn, ctx.allocate);
     return { dtype: x.dtype, ...result };
   };
 }
@@ -14,7 +14,7 @@ function binary(fn: (x: number, y: number) => number): OpKernel {
 function unary(fn: (v: number) => number): OpKernel {
   return (ctx) => {
     const x = ctx.tensor("x");
-    return { dtype: x.dtype, ...mapUnary(x, fn) };
+    return { dtype: x.dtype, ...mapUnary(x, fn, ctx.allocate) };
   };
 }
 
@@ -125,7 +125,7 @@ export const ELEMENTWISE_KERNELS: Record<string, OpKernel> = {
     const x = ctx.tensor("x");
     const lo = ctx.float("alpha");
     const hi = ctx.float("beta");
-    const out = new Float32Array(x.data.length);
+    const out = ctx.allocate(x.data.length);
     for (let i = 0; i < out.length; i++) {
       const v = x.data[i];
       out[i] = v < lo ? lo : v > hi ? hi : v;
@@ -161,14 +161,14 @@ export const ELEMENTWISE_KERNELS: Record<string, OpKernel> = {
   gelu: (ctx) => {
     const x = ctx.tensor("x");
     const mode = ctx.string("mode", "EXACT");
-    if (mode === "EXACT") return { dtype: x.dtype, ...geluExact(x) };
+    if (mode === "EXACT") return { dtype: x.dtype, ...geluExact(x, ctx.allocate) };
     let approximation: (v: number) => number;
     try {
       approximation = geluApproximation(mode);
     } catch {
       return ctx.fail(`unknown mode "${mode}"`);
     }
-    return { dtype: x.dtype, ...mapUnary(x, approximation) };
+    return { dtype: x.dtype, ...mapUnary(x, approximation, ctx.allocate) };
   },
   prelu: (ctx) => {
     // One slope per channel (axis 1 for rank ≥ 3).
@@ -190,6 +190,6 @@ export const ELEMENTWISE_KERNELS: Record<string, OpKernel> = {
   },
   select: (ctx) => {
     const a = ctx.tensor("a");
-    return { dtype: a.dtype, ...select(ctx.tensor("cond"), a, ctx.tensor("b")) };
+    return { dtype: a.dtype, ...select(ctx.tensor("cond"), a, ctx.tensor("b"), ctx.allocate) };
   },
 };

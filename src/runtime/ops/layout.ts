@@ -188,7 +188,7 @@ export const LAYOUT_KERNELS: Record<string, OpKernel> = {
   transpose: (ctx) => {
     const x = ctx.tensor("x");
     const perm = ctx.ints("perm").map((p) => normalizeAxis(p, x.shape.length));
-    return { dtype: x.dtype, ...transpose(x, perm) };
+    return { dtype: x.dtype, ...transpose(x, perm, ctx.allocate) };
   },
   slice_by_index: sliceByIndex,
   slice_by_size: sliceBySize,

@@ -157,7 +157,8 @@ function pool(kind: "max" | "avg"): OpKernel {
             poolOutputSize(x.shape[2], kernel[0], win.strides[0], pt, pb, ceil),
             poolOutputSize(x.shape[3], kernel[1], win.strides[1], pl, pr, ceil),
           ];
-    const result = pool2d(x, win, size, kind, ctx.bool("exclude_padding_from_average", false));
+    const excludePadding = ctx.bool("exclude_padding_from_average", false);
+    const result = pool2d(x, win, size, kind, excludePadding, ctx.allocate);
     return { dtype: input.dtype, shape: restore(result.shape, spatial), data: result.data };
   };
 }
@@ -244,7 +245,7 @@ const layerNorm: OpKernel = (ctx) => {
   const inner = axes.reduce((size, a) => size * x.shape[a], 1);
   const trailing = axes.every((a, i) => a === rank - axes.length + i);
   if (trailing && [gamma, beta].every((p) => !p || p.length === inner) && inner > 0) {
-    return { dtype: x.dtype, ...normalizeRuns(x, inner, epsilon, gamma, beta) };
+    return { dtype: x.dtype, ...normalizeRuns(x, inner, epsilon, gamma, beta, ctx.allocate) };
   }
   const index = axesIndexer(x.shape, axes);
   const result = normalize(
@@ -482,7 +483,8 @@ export const NN_KERNELS: Record<string, OpKernel> = {
   layer_norm: layerNorm,
   softmax: (ctx) => {
     const x = ctx.tensor("x");
-    return { dtype: x.dtype, ...softmax(x, normalizeAxis(ctx.int("axis", -1), x.shape.length)) };
+    const axis = normalizeAxis(ctx.int("axis", -1), x.shape.length);
+    return { dtype: x.dtype, ...softmax(x, axis, ctx.allocate) };
   },
   reduce_sum: reduction("sum"),
   reduce_mean: reduction("mean"),
