@@ -59,7 +59,8 @@ export function resnet18(size: number): Promise<MLModel> {
     };
     const block = async (x: Var, out: number, stride: number): Promise<Var> => {
       const inner = await conv(await conv(x, out, 3, stride, true), out, 3, 1, false);
-      const shortcut = stride === 1 && x.shape[1] === out ? x : await conv(x, out, 1, stride, false);
+      const shortcut =
+        stride === 1 && x.shape[1] === out ? x : await conv(x, out, 1, stride, false);
       return b.unary("relu", b.binary("add", inner, shortcut));
     };
     let x = b.input("image", "fp32", [1, 3, size, size]);

@@ -290,23 +290,44 @@ JOBS[DEPTHWISE_JOB] = (heap: SimdHeap, { ints, floats }: JobParams, chunk: numbe
   const last = Math.min(ints[D.planes], first + ints[D.planesPerChunk]);
   const channels = ints[D.channels];
   const bias = ints[D.bias];
+  const [sh, sw, dh, dw] = [ints[D.sh], ints[D.sw], ints[D.dh], ints[D.dw]];
+  const threeByThree = kh === 3 && kw === 3 && dh === 1 && dw === 1 && sh === sw && sh <= 2;
+  const biases = bias ? heap.floats(bias, channels) : undefined;
   for (let plane = first; plane < last; plane++) {
     const channel = plane % channels;
+    const weights = ints[D.weights] + channel * kh * kw * 4;
+    const dst = ints[D.dst] + plane * oh * ow * 4;
+    const start = biases ? biases[channel] : 0;
     kernels.pad(ints[D.src] + plane * h * w * 4, 1, h, w, scratch, top, bottom, left, right);
+    if (threeByThree) {
+      kernels.depthwise3x3(
+        scratch,
+        w + left + right,
+        weights,
+        sh,
+        oh,
+        ow,
+        dst,
+        start,
+        floats[D.lo],
+        floats[D.hi],
+      );
+      continue;
+    }
     kernels.depthwise(
       scratch,
       w + left + right,
-      ints[D.weights] + channel * kh * kw * 4,
+      weights,
       kh,
       kw,
-      ints[D.sh],
-      ints[D.sw],
-      ints[D.dh],
-      ints[D.dw],
+      sh,
+      sw,
+      dh,
+      dw,
       oh,
       ow,
-      ints[D.dst] + plane * oh * ow * 4,
-      bias ? heap.floats(bias + channel * 4, 1)[0] : 0,
+      dst,
+      start,
       floats[D.lo],
       floats[D.hi],
     );

@@ -72,6 +72,18 @@ export interface GemmKernels {
     lo: number,
     hi: number,
   ): void;
+  depthwise3x3(
+    src: number,
+    wp: number,
+    weights: number,
+    stride: number,
+    oh: number,
+    ow: number,
+    dst: number,
+    bias: number,
+    lo: number,
+    hi: number,
+  ): void;
 }
 
 const PAGE = 65536;
