@@ -1,71 +1,285 @@
 /**
- * Inference time per input of the CPU interpreter on the PyTorch-converted reference models in
- * ../shared/runtime (when present): the median of a few runs after a warm-up run.
+ * CPU inference side by side with onnxruntime-node: the same networks, from the same weights
+ * (converted to ONNX by ./onnx.ts), run through onnxruntime (CPU, 2 intra-op threads) and
+ * through our interpreter (the calling thread plus one worker) in one process, alternating
+ * runs so both see the same machine. Networks: mobilenet_v2 at 224×224 and the trained byte
+ * LM of ../shared/eval (when ../shared is present; the LM over its 64 evaluation windows, with
+ * both runtimes' perplexities), ResNet-18 at 160×160 with seeded random weights. Then our
+ * runtime alone against its plain JavaScript kernels (how it ran before the SIMD kernels) on
+ * the smaller reference models, and `quantize-activations` on mobilenet_v2.
  */
-import { existsSync } from "node:fs";
-import { availableParallelism } from "node:os";
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { loadModel } from "../src/format/model.js";
+import { formatTable } from "../src/cli/format.js";
+import type { Tensor } from "../src/kernels/dtype.js";
+import { readNpy } from "../src/format/npy.js";
+import { loadModel, type MLModel } from "../src/format/model.js";
 import { WorkerPool } from "../src/parallel/pool.js";
-import { Interpreter } from "../src/runtime/interpreter.js";
 import { randomSamples } from "../src/runtime/inputs.js";
+import { Interpreter } from "../src/runtime/interpreter.js";
+import { programToOnnx } from "./onnx.js";
+import { loadOnnxRuntime, ONNXRUNTIME_VERSION, type OnnxRuntime } from "./onnxruntime.js";
+import { resnet18 } from "./resnet.js";
 
-const MODELS = [
-  "mobilenet_v2_fp32",
-  "mobilenet_v2_fp16",
-  "tiny_transformer_fp32",
-  "tiny_transformer_fp16",
-];
-const RUNS = 5;
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
+const SHARED = resolve(ROOT, "../shared");
+/** Threads on each side: onnxruntime's intra-op threads; our calling thread plus workers. */
+const THREADS = 2;
+/** Timed runs per network and runtime, after a warm-up; each run is `inputs` predictions. */
+const RUNS = 3;
 
-/** Threads the pooled runs use: the calling thread plus one worker per other core. */
-export const INFERENCE_THREADS = availableParallelism();
+/** One network to time: its model, its inputs, and what to report besides time. */
+interface Network {
+  name: string;
+  model: () => Promise<MLModel>;
+  /** The inputs of one timed run. */
+  inputs: (interpreter: Interpreter) => Record<string, Tensor>[];
+  /** A summary of one run's outputs (e.g. the perplexity), for both runtimes. */
+  score?: (
+    inputs: Record<string, Tensor>[],
+    outputs: Record<string, ArrayLike<number>>[],
+  ) => string;
+}
+
+function networks(): Network[] {
+  const list: Network[] = [];
+  const mobilenet = join(SHARED, "runtime/mobilenet_v2_fp32.mlpackage");
+  if (existsSync(mobilenet)) {
+    list.push({
+      name: "mobilenet_v2 fp32, 224×224",
+      model: () => loadModel(mobilenet),
+      inputs: (interpreter) => randomSamples(interpreter.inputs, 8, 1),
+    });
+  }
+  list.push({
+    name: "resnet18 fp32, 160×160 (random weights)",
+    model: () => resnet18(160),
+    inputs: (interpreter) => randomSamples(interpreter.inputs, 4, 1),
+  });
+  const bytelm = join(SHARED, "eval/bytelm");
+  if (existsSync(bytelm)) {
+    const ids = readNpy(readFileSync(join(bytelm, "eval_ids.npy")));
+    const [windows, length] = ids.shape;
+    list.push({
+      name: `byte LM fp32, ${length} tokens (${windows} eval windows)`,
+      model: () => loadModel(join(bytelm, "bytelm_fp32.mlpackage")),
+      inputs: () =>
+        Array.from({ length: windows }, (_, w) => ({
+          ids: {
+            dtype: "int32",
+            shape: [1, length],
+            data: Int32Array.from((ids.data as Int32Array).subarray(w * length, (w + 1) * length)),
+          },
+        })),
+      score: (inputs, outputs) => `perplexity ${perplexity(inputs, outputs).toFixed(4)}`,
+    });
+  }
+  return list;
+}
 
 /**
- * Rows of [model, load time, median time per input on one thread, the same with worker threads];
- * empty without ../shared/runtime.
+ * The byte LM's perplexity (../shared/eval/README.md): the mean over windows and positions
+ * t < 127 of −log softmax(logits[t])[ids[t + 1]], exponentiated.
  */
-export async function benchmarkInference(): Promise<string[][]> {
-  const runtime = resolve(dirname(fileURLToPath(import.meta.url)), "../../../shared/runtime");
-  const rows: string[][] = [];
-  const pool = new WorkerPool(INFERENCE_THREADS - 1);
-  try {
-    for (const name of MODELS) {
-      const path = join(runtime, `${name}.mlpackage`);
-      if (!existsSync(path)) continue;
-      const model = await loadModel(path);
-      try {
-        const loadStart = performance.now();
-        const interpreter = await Interpreter.load(model);
-        const loadMs = performance.now() - loadStart;
-        const pooled = await Interpreter.load(model, { pool });
-        const [sample] = randomSamples(interpreter.inputs, 1, 0);
-        rows.push([
-          name,
-          `${loadMs.toFixed(0)} ms`,
-          `${medianMs(() => interpreter.predict(sample)).toFixed(1)} ms`,
-          `${medianMs(() => pooled.predict(sample)).toFixed(1)} ms`,
-        ]);
-      } finally {
-        await model.close();
-      }
+function perplexity(
+  inputs: Record<string, Tensor>[],
+  outputs: Record<string, ArrayLike<number>>[],
+): number {
+  let total = 0;
+  inputs.forEach((input, w) => {
+    const ids = input.ids.data as Int32Array;
+    const logits = outputs[w].logits;
+    const vocabulary = logits.length / ids.length;
+    let loss = 0;
+    for (let t = 0; t + 1 < ids.length; t++) {
+      let max = -Infinity;
+      for (let v = 0; v < vocabulary; v++) max = Math.max(max, logits[t * vocabulary + v]);
+      let sum = 0;
+      for (let v = 0; v < vocabulary; v++) sum += Math.exp(logits[t * vocabulary + v] - max);
+      loss += Math.log(sum) + max - logits[t * vocabulary + ids[t + 1]];
     }
-  } finally {
-    await pool.close();
+    total += loss / (ids.length - 1);
+  });
+  return Math.exp(total / inputs.length);
+}
+
+/** Milliseconds per input of one run, and its outputs. */
+async function timeRun<T>(
+  inputs: Record<string, Tensor>[],
+  predict: (input: Record<string, Tensor>) => Promise<T> | T,
+): Promise<{ ms: number; outputs: T[] }> {
+  const outputs: T[] = [];
+  const start = performance.now();
+  for (const input of inputs) outputs.push(await predict(input));
+  return { ms: (performance.now() - start) / inputs.length, outputs };
+}
+
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[values.length >> 1];
+const ms = (value: number) => `${value.toFixed(1)} ms`;
+const range = (values: number[]) =>
+  `${ms(median(values))} (${Math.min(...values).toFixed(1)}–${Math.max(...values).toFixed(1)})`;
+
+/** Rows of the side-by-side table (onnxruntime absent: our times only). */
+async function sideBySide(ort: OnnxRuntime | undefined, pool: WorkerPool): Promise<string[][]> {
+  const rows: string[][] = [];
+  for (const network of networks()) {
+    const model = await network.model();
+    try {
+      const interpreter = await Interpreter.load(model, { pool });
+      const inputs = network.inputs(interpreter);
+      const session =
+        ort &&
+        (await ort.InferenceSession.create(await programToOnnx(model), {
+          intraOpNumThreads: THREADS,
+          interOpNumThreads: 1,
+          executionMode: "sequential",
+        }));
+      const runOnnx = (input: Record<string, Tensor>) => {
+        const feeds: Record<string, unknown> = {};
+        for (const [name, t] of Object.entries(input)) {
+          const type = t.dtype === "int32" ? "int32" : "float32";
+          feeds[name] = new ort!.Tensor(type, t.data as Float32Array | Int32Array, [...t.shape]);
+        }
+        return session!.run(feeds).then((out) => {
+          const values: Record<string, ArrayLike<number>> = {};
+          for (const [name, tensor] of Object.entries(out)) values[name] = tensor.data;
+          return values;
+        });
+      };
+      const runOurs = (input: Record<string, Tensor>) => {
+        const values: Record<string, ArrayLike<number>> = {};
+        for (const [name, t] of Object.entries(interpreter.predict(input))) {
+          values[name] = t.data as Float32Array;
+        }
+        return values;
+      };
+      // Warm-up: one input each (weights packed, threads started, sessions initialized).
+      await runOurs(inputs[0]);
+      if (session) await runOnnx(inputs[0]);
+      const ours: number[] = [];
+      const theirs: number[] = [];
+      let scores = ["", ""];
+      for (let run = 0; run < RUNS; run++) {
+        if (session) {
+          const timed = await timeRun(inputs, runOnnx);
+          theirs.push(timed.ms);
+          if (run === 0) scores[1] = network.score?.(inputs, timed.outputs) ?? "";
+        }
+        const timed = await timeRun(inputs, runOurs);
+        ours.push(timed.ms);
+        if (run === 0) scores[0] = network.score?.(inputs, timed.outputs) ?? "";
+        // Lets the worker pool settle between runs, as between separate calls.
+        await new Promise((done) => setTimeout(done, 0));
+      }
+      scores = scores.filter(Boolean);
+      rows.push([
+        network.name,
+        session ? range(theirs) : "—",
+        range(ours),
+        session ? `${(median(ours) / median(theirs)).toFixed(2)}×` : "—",
+        scores.length === 2 ? `ours ${scores[0]}, onnxruntime ${scores[1]}` : (scores[0] ?? ""),
+      ]);
+    } finally {
+      await model.close();
+    }
   }
   return rows;
 }
 
-/** The median time of a few runs after a warm-up run. */
-function medianMs(run: () => void): number {
-  run();
-  const times: number[] = [];
-  for (let i = 0; i < RUNS; i++) {
-    const start = performance.now();
-    run();
-    times.push(performance.now() - start);
+/** Our runtime with its fast kernels against the plain JavaScript ones (the reference path). */
+async function againstReference(pool: WorkerPool): Promise<string[][]> {
+  const rows: string[][] = [];
+  for (const name of [
+    "tiny_transformer_fp32",
+    "tiny_transformer_fp16",
+    "tiny_lstm_fp32",
+    "tiny_lstm_fp16",
+    "mobilenet_v2_fp16",
+  ]) {
+    const path = join(SHARED, "runtime", `${name}.mlpackage`);
+    if (!existsSync(path)) continue;
+    const model = await loadModel(path);
+    try {
+      const fast = await Interpreter.load(model, { pool });
+      const reference = await Interpreter.load(model, { pool, reference: true });
+      const inputs = randomSamples(fast.inputs, 8, 1);
+      const times = [reference, fast].map(() => [] as number[]);
+      for (const interpreter of [reference, fast]) interpreter.predict(inputs[0]);
+      for (let run = 0; run < RUNS; run++) {
+        for (const [i, interpreter] of [reference, fast].entries()) {
+          times[i].push((await timeRun(inputs, (input) => interpreter.predict(input))).ms);
+        }
+      }
+      rows.push([name, range(times[0]), range(times[1])]);
+    } finally {
+      await model.close();
+    }
   }
-  times.sort((a, b) => a - b);
-  return times[RUNS >> 1];
+  return rows;
+}
+
+/** Wall time of `quantize-activations` on mobilenet_v2 (16 calibration + 16 check samples). */
+function quantizeActivationsSeconds(): number | undefined {
+  const input = join(SHARED, "runtime/mobilenet_v2_fp32.mlpackage");
+  if (!existsSync(input)) return undefined;
+  const work = mkdtempSync(join(tmpdir(), "coreml-optimize-bench-"));
+  try {
+    const start = performance.now();
+    execFileSync(
+      process.execPath,
+      [
+        join(ROOT, "dist/src/cli/main.js"),
+        "quantize-activations",
+        input,
+        "-o",
+        join(work, "a8.mlpackage"),
+        "--samples",
+        "16",
+        "--check",
+        "16",
+      ],
+      { stdio: "ignore" },
+    );
+    return (performance.now() - start) / 1000;
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+/** Prints the inference tables. */
+export async function benchmarkInference(): Promise<void> {
+  const ort = loadOnnxRuntime();
+  const available = typeof ort === "string" ? undefined : ort;
+  if (typeof ort === "string") process.stdout.write(`${ort}: our runtime alone below\n`);
+  const pool = new WorkerPool(THREADS - 1);
+  try {
+    const rows = await sideBySide(available, pool);
+    process.stdout.write(
+      `\nCPU inference, ms per input (median of ${RUNS} runs, range), ${THREADS} threads each:\n` +
+        formatTable(
+          ["network", `onnxruntime-node ${ONNXRUNTIME_VERSION}`, "coreml-optimize", "ratio", ""],
+          rows,
+        ) +
+        "\n",
+    );
+    const reference = await againstReference(pool);
+    if (reference.length > 0) {
+      process.stdout.write(
+        `\nOur runtime, ms per input: plain JavaScript kernels against the SIMD kernels:\n` +
+          formatTable(["model", "JavaScript kernels", "SIMD kernels"], reference) +
+          "\n",
+      );
+    }
+  } finally {
+    await pool.close();
+  }
+  const seconds = quantizeActivationsSeconds();
+  if (seconds !== undefined) {
+    process.stdout.write(
+      `\nquantize-activations mobilenet_v2_fp32 --samples 16 --check 16: ${seconds.toFixed(1)} s\n`,
+    );
+  }
 }

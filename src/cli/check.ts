@@ -9,7 +9,7 @@ import type { LoadOptions } from "../runtime/interpreter.js";
 import { loadRunner } from "../runtime/runner.js";
 import { formatNumber, formatTable } from "./format.js";
 import { parseCount } from "./inputs.js";
-import { withModel } from "./run.js";
+import { withInterpreterPool, withModel } from "./run.js";
 
 export interface CompareReport {
   reference: string;
@@ -80,9 +80,12 @@ export async function checkSaved(
   outputPath: string,
   count: number,
 ): Promise<CompareReport> {
-  return withModel(inputPath, (reference) =>
-    withModel(outputPath, (candidate) =>
-      checkAgainst(reference, candidate, count, { reference: inputPath, candidate: outputPath }),
+  const names = { reference: inputPath, candidate: outputPath };
+  return withInterpreterPool((pool) =>
+    withModel(inputPath, (reference) =>
+      withModel(outputPath, (candidate) =>
+        checkAgainst(reference, candidate, count, names, { pool }),
+      ),
     ),
   );
 }

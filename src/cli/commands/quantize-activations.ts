@@ -21,7 +21,7 @@ import { CHECK_OPTION, checkCount, checkSaved, renderComparison } from "../check
 import { formatTable } from "../format.js";
 import { parseCount, readInputsDir } from "../inputs.js";
 import { createProgress } from "../progress.js";
-import { printJson, withModel } from "../run.js";
+import { printJson, withInterpreterPool, withModel } from "../run.js";
 
 interface ActivationFlags {
   output: string;
@@ -95,10 +95,13 @@ export function registerQuantizeActivations(program: Command): void {
           const samples = flags.inputs
             ? await readInputsDir(flags.inputs, inputs)
             : randomSamples(inputs, count, seed);
-          const result = await linearQuantizeActivations(model, config, samples, {
-            raiseTarget,
-            onProgress: ({ done, total }) => progress.update(done, total, `sample ${done}`),
-          });
+          const result = await withInterpreterPool((pool) =>
+            linearQuantizeActivations(model, config, samples, {
+              raiseTarget,
+              pool,
+              onProgress: ({ done, total }) => progress.update(done, total, `sample ${done}`),
+            }),
+          );
           try {
             await result.model.save(flags.output);
           } finally {

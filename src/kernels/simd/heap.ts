@@ -7,6 +7,7 @@
  * valid, which is why the kernels need shared memory (SharedArrayBuffer, cross-origin
  * isolated pages in browsers) and are off where it is missing.
  */
+import { ELEMENTWISE_WASM } from "../wasm/elementwise-module.js";
 import { GEMM_WASM } from "../wasm/gemm-module.js";
 import { instantiateKernel } from "../wasm/instantiate.js";
 
@@ -86,6 +87,21 @@ export interface GemmKernels {
   ): void;
 }
 
+/** elementwise.wat's exports: whole vectors from `count` floats at src to dst. */
+export interface ElementwiseKernels {
+  clamp(src: number, dst: number, count: number, lo: number, hi: number): void;
+  quantize(
+    src: number,
+    dst: number,
+    count: number,
+    scale: number,
+    zeroPoint: number,
+    min: number,
+    max: number,
+  ): void;
+  dequantize(src: number, dst: number, count: number, scale: number, zeroPoint: number): void;
+}
+
 const PAGE = 65536;
 /** Wasm32's limit: 4 GiB. Only address space is reserved up front. */
 const MAX_PAGES = 65536;
@@ -103,7 +119,8 @@ export class SimdHeap {
   private constructor(
     readonly memory: WebAssembly.Memory,
     readonly kernels: GemmKernels,
-    /** Set on the thread that allocates; threads that only attach never allocate. */
+    readonly elementwise: ElementwiseKernels,
+    /** Names the heap to other threads (which attach to it and allocate nothing). */
     readonly id: number,
   ) {
     this.top = ALIGN;
@@ -122,8 +139,10 @@ export class SimdHeap {
 
   /** Another thread's view of the heap with this memory (it allocates nothing). */
   static attach(memory: WebAssembly.Memory, id: number): SimdHeap | undefined {
-    const kernels = instantiateKernel<GemmKernels>(GEMM_WASM, { env: { memory } });
-    return kernels && new SimdHeap(memory, kernels, id);
+    const imports = { env: { memory } };
+    const kernels = instantiateKernel<GemmKernels>(GEMM_WASM, imports);
+    const elementwise = instantiateKernel<ElementwiseKernels>(ELEMENTWISE_WASM, imports);
+    return kernels && elementwise && new SimdHeap(memory, kernels, elementwise, id);
   }
 
   /** Byte offset of a new block of at least `bytes` bytes (contents unspecified). */

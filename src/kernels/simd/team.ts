@@ -43,7 +43,7 @@ const CHUNK_MASK = (1 << CHUNK_BITS) - 1;
 export const MAX_CHUNKS = CHUNK_MASK;
 
 /** Polls of a word before sleeping on it: a job often follows within microseconds. */
-const SPINS = 20_000;
+const SPINS = 2_000;
 /** How long a worker waits for a next job before it leaves. */
 const IDLE_MS = 200;
 

@@ -25,6 +25,12 @@
     (global.set $lo (f32x4.splat (local.get $lo)))
     (global.set $hi (f32x4.splat (local.get $hi))))
 
+  ;; v clamped to [lo, hi] as the clip op compares: `v < lo ? lo : v > hi ? hi : v` (so NaN
+  ;; and the sign of zero pass as they are; the vector code uses pmax and pmin alike).
+  (func $clamp (param $v f32) (param $lo f32) (param $hi f32) (result f32)
+    (local.set $v (select (local.get $lo) (local.get $v) (f32.lt (local.get $v) (local.get $lo))))
+    (select (local.get $hi) (local.get $v) (f32.gt (local.get $v) (local.get $hi))))
+
   ;; Finishes a partial tile (rows × cols of its 4 × 8) from the sums stored at $sums.
   (func $finish_partial (param $c i32) (param $ldc i32) (param $row i32) (param $col i32)
     (param $rows i32) (param $cols i32) (param $sums i32)
@@ -44,10 +50,10 @@
           (then (local.set $start (f32.load (i32.add (global.get $bias)
             (i32.shl (i32.add (local.get $col) (local.get $j)) (i32.const 2)))))))
         (f32.store (local.get $at)
-          (f32.min (f32.max
+          (call $clamp
             (f32.add (local.get $start) (f32.load (i32.add (local.get $sums)
               (i32.shl (i32.add (i32.shl (local.get $r) (i32.const 3)) (local.get $j)) (i32.const 2)))))
-            (global.get $lo1)) (global.get $hi1)))
+            (global.get $lo1) (global.get $hi1)))
         (local.set $j (i32.add (local.get $j) (i32.const 1)))
         (br_if $each_col (i32.lt_u (local.get $j) (local.get $cols))))
       (local.set $r (i32.add (local.get $r) (i32.const 1)))
@@ -160,17 +166,17 @@
               (local.set $c21 (f32x4.add (local.get $s1) (local.get $c21)))
               (local.set $c30 (f32x4.add (local.get $s0) (local.get $c30)))
               (local.set $c31 (f32x4.add (local.get $s1) (local.get $c31))))
-            (v128.store (local.get $ct) (f32x4.min (f32x4.max (local.get $c00) (local.get $lo)) (local.get $hi)))
-            (v128.store offset=16 (local.get $ct) (f32x4.min (f32x4.max (local.get $c01) (local.get $lo)) (local.get $hi)))
+            (v128.store (local.get $ct) (f32x4.pmin (f32x4.pmax (local.get $c00) (local.get $lo)) (local.get $hi)))
+            (v128.store offset=16 (local.get $ct) (f32x4.pmin (f32x4.pmax (local.get $c01) (local.get $lo)) (local.get $hi)))
             (local.set $ct (i32.add (local.get $ct) (local.get $ldc)))
-            (v128.store (local.get $ct) (f32x4.min (f32x4.max (local.get $c10) (local.get $lo)) (local.get $hi)))
-            (v128.store offset=16 (local.get $ct) (f32x4.min (f32x4.max (local.get $c11) (local.get $lo)) (local.get $hi)))
+            (v128.store (local.get $ct) (f32x4.pmin (f32x4.pmax (local.get $c10) (local.get $lo)) (local.get $hi)))
+            (v128.store offset=16 (local.get $ct) (f32x4.pmin (f32x4.pmax (local.get $c11) (local.get $lo)) (local.get $hi)))
             (local.set $ct (i32.add (local.get $ct) (local.get $ldc)))
-            (v128.store (local.get $ct) (f32x4.min (f32x4.max (local.get $c20) (local.get $lo)) (local.get $hi)))
-            (v128.store offset=16 (local.get $ct) (f32x4.min (f32x4.max (local.get $c21) (local.get $lo)) (local.get $hi)))
+            (v128.store (local.get $ct) (f32x4.pmin (f32x4.pmax (local.get $c20) (local.get $lo)) (local.get $hi)))
+            (v128.store offset=16 (local.get $ct) (f32x4.pmin (f32x4.pmax (local.get $c21) (local.get $lo)) (local.get $hi)))
             (local.set $ct (i32.add (local.get $ct) (local.get $ldc)))
-            (v128.store (local.get $ct) (f32x4.min (f32x4.max (local.get $c30) (local.get $lo)) (local.get $hi)))
-            (v128.store offset=16 (local.get $ct) (f32x4.min (f32x4.max (local.get $c31) (local.get $lo)) (local.get $hi))))
+            (v128.store (local.get $ct) (f32x4.pmin (f32x4.pmax (local.get $c30) (local.get $lo)) (local.get $hi)))
+            (v128.store offset=16 (local.get $ct) (f32x4.pmin (f32x4.pmax (local.get $c31) (local.get $lo)) (local.get $hi))))
           (else
             (v128.store (local.get $scratch) (local.get $c00))
             (v128.store offset=16 (local.get $scratch) (local.get $c01))
@@ -368,7 +374,7 @@
             (local.set $ky (i32.add (local.get $ky) (i32.const 1)))
             (br_if $filter_rows (i32.lt_u (local.get $ky) (local.get $kh))))
           (v128.store (i32.add (local.get $dst) (i32.shl (local.get $ox) (i32.const 2)))
-            (f32x4.min (f32x4.max (local.get $acc) (f32x4.splat (local.get $lo))) (f32x4.splat (local.get $hi))))
+            (f32x4.pmin (f32x4.pmax (local.get $acc) (f32x4.splat (local.get $lo))) (f32x4.splat (local.get $hi))))
           (local.set $ox (i32.add (local.get $ox) (i32.const 4)))
           (br_if $four (i32.lt_u (local.get $ox) (local.get $vectors)))))
       (block $tail_done
@@ -390,7 +396,7 @@
             (local.set $ky (i32.add (local.get $ky) (i32.const 1)))
             (br_if $filter_rows (i32.lt_u (local.get $ky) (local.get $kh))))
           (f32.store (i32.add (local.get $dst) (i32.shl (local.get $ox) (i32.const 2)))
-            (f32.min (f32.max (local.get $s) (local.get $lo)) (local.get $hi)))
+            (call $clamp (local.get $s) (local.get $lo) (local.get $hi)))
           (local.set $ox (i32.add (local.get $ox) (i32.const 1)))
           (br_if $one (i32.lt_u (local.get $ox) (local.get $ow)))))
       (local.set $dst (i32.add (local.get $dst) (i32.shl (local.get $ow) (i32.const 2))))
@@ -446,7 +452,7 @@
               (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul (local.get $w7) (v128.load offset=4 (i32.add (local.get $r2) (local.get $at))))))
               (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul (local.get $w8) (v128.load offset=8 (i32.add (local.get $r2) (local.get $at))))))
               (v128.store (i32.add (local.get $dst) (local.get $at))
-                (f32x4.min (f32x4.max (local.get $acc) (local.get $vlo)) (local.get $vhi)))
+                (f32x4.pmin (f32x4.pmax (local.get $acc) (local.get $vlo)) (local.get $vhi)))
               (local.set $ox (i32.add (local.get $ox) (i32.const 4)))
               (br_if $four (i32.lt_u (local.get $ox) (local.get $vectors))))))
         (else
@@ -485,7 +491,7 @@
               (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul (local.get $w7) (local.get $o))))
               (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul (local.get $w8) (local.get $f))))
               (v128.store (i32.add (local.get $dst) (i32.shl (local.get $ox) (i32.const 2)))
-                (f32x4.min (f32x4.max (local.get $acc) (local.get $vlo)) (local.get $vhi)))
+                (f32x4.pmin (f32x4.pmax (local.get $acc) (local.get $vlo)) (local.get $vhi)))
               (local.set $ox (i32.add (local.get $ox) (i32.const 4)))
               (br_if $four (i32.lt_u (local.get $ox) (local.get $vectors)))))))
       ;; The last columns one at a time.
@@ -504,7 +510,7 @@
           (local.set $s (f32.add (local.get $s) (f32.mul (f32.load offset=28 (local.get $weights)) (f32.load offset=4 (i32.add (local.get $r2) (local.get $at))))))
           (local.set $s (f32.add (local.get $s) (f32.mul (f32.load offset=32 (local.get $weights)) (f32.load offset=8 (i32.add (local.get $r2) (local.get $at))))))
           (f32.store (i32.add (local.get $dst) (i32.shl (local.get $ox) (i32.const 2)))
-            (f32.min (f32.max (local.get $s) (local.get $lo)) (local.get $hi)))
+            (call $clamp (local.get $s) (local.get $lo) (local.get $hi)))
           (local.set $ox (i32.add (local.get $ox) (i32.const 1)))
           (br_if $one (i32.lt_u (local.get $ox) (local.get $ow)))))
       (local.set $dst (i32.add (local.get $dst) (i32.shl (local.get $ow) (i32.const 2))))

@@ -126,6 +126,12 @@ export const ELEMENTWISE_KERNELS: Record<string, OpKernel> = {
     const lo = ctx.float("alpha");
     const hi = ctx.float("beta");
     const out = ctx.allocate(x.data.length);
+    const simd = ctx.simd;
+    if (simd) {
+      const src = simd.input(x.data).byteOffset;
+      simd.heap.elementwise.clamp(src, out.byteOffset, out.length, lo, hi);
+      return { dtype: x.dtype, shape: x.shape, data: out };
+    }
     for (let i = 0; i < out.length; i++) {
       const v = x.data[i];
       out[i] = v < lo ? lo : v > hi ? hi : v;
