@@ -96,7 +96,7 @@ export class SimdRuntime {
 
   /** A block of `bytes` kept as long as the program (or until `forget`). */
   keep(bytes: number): number {
-    const at = this.heap.allocate(bytes);
+    const at = this.heap.allocate(bytes, false);
     this.blocks.push(at);
     return at;
   }

@@ -145,10 +145,14 @@ export class SimdHeap {
     return kernels && elementwise && new SimdHeap(memory, kernels, elementwise, id);
   }
 
-  /** Byte offset of a new block of at least `bytes` bytes (contents unspecified). */
-  allocate(bytes: number): number {
+  /**
+   * Byte offset of a new block of at least `bytes` bytes (contents unspecified). Blocks kept
+   * for good (`reuse` false: packed weights) come from fresh memory, so they never take the
+   * blocks a program's values go back and forth in.
+   */
+  allocate(bytes: number, reuse = true): number {
     const size = Math.ceil(Math.max(bytes, 1) / ALIGN) * ALIGN + SLACK;
-    const reused = this.free.get(size)?.pop();
+    const reused = reuse ? this.free.get(size)?.pop() : undefined;
     if (reused !== undefined) {
       this.sizes.set(reused, size);
       return reused;
