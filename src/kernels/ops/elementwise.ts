@@ -25,6 +25,48 @@ export function mapUnary(
   return { shape: [...x.shape], data: out };
 }
 
+/** The four arithmetic ops that have their own loops. */
+export type Arithmetic = "add" | "sub" | "mul" | "div";
+
+/** x op y, with the op chosen inside the loop (a branch that never changes, so it is free). */
+function apply(op: Arithmetic, x: number, y: number): number {
+  return op === "add" ? x + y : op === "sub" ? x - y : op === "mul" ? x * y : x / y;
+}
+
+/**
+ * `mapBinary` for add, sub, mul and div with loops of their own: a loop calling a function
+ * that varies from op to op cannot inline it, and boxes each result as a heap number. An
+ * operand that repeats along leading axes is indexed within its own length.
+ */
+export function arithmetic(
+  a: Dense,
+  b: Dense,
+  op: Arithmetic,
+  allocate: Allocate = freshArray,
+): Dense {
+  const shape = broadcastShapes(a.shape, b.shape);
+  const total = sizeOf(shape);
+  const [la, lb] = [repeatLength(a.shape, shape), repeatLength(b.shape, shape)];
+  if (!la || !lb || (la !== total && lb !== total)) {
+    return mapBinary(a, b, (x, y) => apply(op, x, y), allocate);
+  }
+  const out = allocate(total);
+  const x = a.data;
+  const y = b.data;
+  if (la === total && lb === total) {
+    for (let i = 0; i < total; i++) out[i] = apply(op, x[i], y[i]);
+  } else if (lb === total) {
+    for (let base = 0; base < total; base += la) {
+      for (let j = 0; j < la; j++) out[base + j] = apply(op, x[j], y[base + j]);
+    }
+  } else {
+    for (let base = 0; base < total; base += lb) {
+      for (let j = 0; j < lb; j++) out[base + j] = apply(op, x[base + j], y[j]);
+    }
+  }
+  return { shape, data: out };
+}
+
 /** `fn(a, b)` for every element of the broadcast of `a` and `b`. */
 export function mapBinary(
   a: Dense,
@@ -82,10 +124,22 @@ export function select(cond: Dense, a: Dense, b: Dense, allocate: Allocate = fre
   const total = sizeOf(shape);
   const [lc, la, lb] = [cond, a, b].map((t) => repeatLength(t.shape, shape));
   if (lc && la && lb) {
-    // Each operand repeats along the leading axes: index it modulo its length.
+    // Each operand repeats along the leading axes: walk blocks of the longest repeat, the
+    // shorter ones (which divide it) wrapping within.
     const out = allocate(total);
     const [c, x, y] = [cond.data, a.data, b.data];
-    for (let i = 0; i < total; i++) out[i] = c[i % lc] !== 0 ? x[i % la] : y[i % lb];
+    const block = Math.max(lc, la, lb);
+    for (let base = 0; base < total; base += block) {
+      let ic = base % lc;
+      let ia = base % la;
+      let ib = base % lb;
+      for (let j = 0; j < block; j++) {
+        out[base + j] = c[ic] !== 0 ? x[ia] : y[ib];
+        if (++ic === lc) ic = 0;
+        if (++ia === la) ia = 0;
+        if (++ib === lb) ib = 0;
+      }
+    }
     return { shape, data: out };
   }
   const sc = broadcastStrides(cond.shape, shape);

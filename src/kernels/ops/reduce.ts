@@ -192,8 +192,25 @@ export function normalizeRuns(
 
 /** softmax along one axis. */
 export function softmax(x: Dense, axis: number, allocate: Allocate = freshArray): Dense {
-  const { offsets, bases } = groups(x.shape, [axis]);
   const out = allocate(x.data.length);
+  if (axis === x.shape.length - 1) {
+    // Along the last axis: contiguous runs, the same arithmetic without offset tables.
+    const d = x.data;
+    const inner = x.shape[axis];
+    for (let base = 0; base < d.length; base += inner) {
+      let m = -Infinity;
+      for (let r = 0; r < inner; r++) m = Math.max(m, d[base + r]);
+      let s = 0;
+      for (let r = 0; r < inner; r++) {
+        const e = Math.exp(d[base + r] - m);
+        out[base + r] = e;
+        s += e;
+      }
+      for (let r = 0; r < inner; r++) out[base + r] /= s;
+    }
+    return { shape: [...x.shape], data: out };
+  }
+  const { offsets, bases } = groups(x.shape, [axis]);
   const d = x.data;
   for (let o = 0; o < bases.length; o++) {
     const base = bases[o];

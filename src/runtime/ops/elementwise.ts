@@ -1,7 +1,22 @@
 /** Elementwise MIL ops: arithmetic, comparisons, logic, activations, cast and select. */
-import { erf, geluExact, mapBinary, mapUnary, select } from "../../kernels/ops/elementwise.js";
+import {
+  arithmetic,
+  erf,
+  geluExact,
+  mapBinary,
+  mapUnary,
+  select,
+  type Arithmetic,
+} from "../../kernels/ops/elementwise.js";
 import type { OpContext, OpKernel } from "../kernel.js";
 import { roundHalfEven } from "../../kernels/rounding.js";
+
+function arithmeticOp(op: Arithmetic): OpKernel {
+  return (ctx) => {
+    const x = ctx.tensor("x");
+    return { dtype: x.dtype, ...arithmetic(x, ctx.tensor("y"), op, ctx.allocate) };
+  };
+}
 
 function binary(fn: (x: number, y: number) => number): OpKernel {
   return (ctx) => {
@@ -62,10 +77,10 @@ export function namedActivation(name: string, alpha = 1, beta = 0): (v: number) 
 const floorMod = (x: number, y: number) => x - Math.floor(x / y) * y;
 
 export const ELEMENTWISE_KERNELS: Record<string, OpKernel> = {
-  add: binary((x, y) => x + y),
-  sub: binary((x, y) => x - y),
-  mul: binary((x, y) => x * y),
-  real_div: binary((x, y) => x / y),
+  add: arithmeticOp("add"),
+  sub: arithmeticOp("sub"),
+  mul: arithmeticOp("mul"),
+  real_div: arithmeticOp("div"),
   floor_div: binary((x, y) => Math.floor(x / y)),
   mod: binary(floorMod),
   pow: binary(Math.pow),
