@@ -130,9 +130,9 @@ export function select(cond: Dense, a: Dense, b: Dense, allocate: Allocate = fre
     const [c, x, y] = [cond.data, a.data, b.data];
     const block = Math.max(lc, la, lb);
     for (let base = 0; base < total; base += block) {
-      let ic = base % lc;
-      let ia = base % la;
-      let ib = base % lb;
+      let ic: number = base % lc;
+      let ia: number = base % la;
+      let ib: number = base % lb;
       for (let j = 0; j < block; j++) {
         out[base + j] = c[ic] !== 0 ? x[ia] : y[ib];
         if (++ic === lc) ic = 0;
