@@ -12,6 +12,7 @@ import {
   packedBBytes,
   runDepthwise,
   runGemm,
+  runWinograd,
   Start,
   type PanelSource,
 } from "../kernels/simd/gemm.js";
@@ -107,6 +108,18 @@ export function simdConv(
     });
     return { shape: [n, o, oh, ow], data: out };
   }
+  const winograd =
+    groups === 1 &&
+    kh === 3 &&
+    kw === 3 &&
+    sh === 1 &&
+    sw === 1 &&
+    dh === 1 &&
+    dw === 1 &&
+    Math.ceil(oh / 2) * Math.ceil(ow / 2) >= WINOGRAD_MIN_TILES;
+  if (winograd) {
+    return winogradConv(ctx, simd, x, weight, biasAt, win, [oh, ow], out, clamp);
+  }
   const k = cg * kh * kw;
   const groupBytes = packedABytes(og, k);
   const a = packed(ctx, simd, "weight", weight.data, "conv", groups * groupBytes, (at) => {
@@ -161,6 +174,92 @@ export function simdConv(
         ...clamp,
       });
     }
+  }
+  return { shape: [n, o, oh, ow], data: out };
+}
+
+/**
+ * Below this many 2 × 2 output tiles, Winograd's products are too narrow for the kernel (its
+ * panels are 8 tiles wide) to gain over the direct product.
+ */
+const WINOGRAD_MIN_TILES = 16;
+
+/**
+ * The 16 transformed 3 × 3 filters of Winograd's F(2×2, 3×3), U = G·g·Gᵀ with
+ * G = [[1, 0, 0], [½, ½, ½], [½, −½, ½], [0, 0, 1]]: product ξ = 4i + j as an [O, C] matrix.
+ */
+export function winogradFilters(
+  weight: Float32Array,
+  outputs: number,
+  inputs: number,
+): Float32Array[] {
+  const products = Array.from({ length: 16 }, () => new Float32Array(outputs * inputs));
+  const gg = new Float64Array(12);
+  for (let o = 0; o < outputs; o++) {
+    for (let c = 0; c < inputs; c++) {
+      const g = weight.subarray((o * inputs + c) * 9, (o * inputs + c + 1) * 9);
+      for (let j = 0; j < 3; j++) {
+        gg[j] = g[j];
+        gg[3 + j] = (g[j] + g[3 + j] + g[6 + j]) / 2;
+        gg[6 + j] = (g[j] - g[3 + j] + g[6 + j]) / 2;
+        gg[9 + j] = g[6 + j];
+      }
+      for (let i = 0; i < 4; i++) {
+        const [a, b, d] = [gg[3 * i], gg[3 * i + 1], gg[3 * i + 2]];
+        const row = [a, (a + b + d) / 2, (a - b + d) / 2, d];
+        for (let j = 0; j < 4; j++) products[4 * i + j][o * inputs + c] = row[j];
+      }
+    }
+  }
+  return products;
+}
+
+/** A 3 × 3 convolution at stride 1 through Winograd's F(2×2, 3×3) (kernels/simd/gemm.ts). */
+function winogradConv(
+  ctx: OpContext,
+  simd: SimdRuntime,
+  x: Dense,
+  weight: Dense,
+  bias: number | undefined,
+  win: Window2d,
+  [oh, ow]: [number, number],
+  out: Float32Array,
+  clamp: { lo?: number; hi?: number },
+): Dense {
+  const [n, c, h, w] = x.shape;
+  const o = weight.shape[0];
+  const [pt, , pl] = win.pads;
+  const [th, tw] = [Math.ceil(oh / 2), Math.ceil(ow / 2)];
+  // Every tile reads a whole 4 × 4 block: one more zero row (column) for odd sizes.
+  const hp = 2 * th + 2;
+  const wp = 2 * tw + 2;
+  const filterBytes = packedABytes(o, c);
+  const filters = packed(ctx, simd, "weight", weight.data, "winograd", 16 * filterBytes, (at) => {
+    winogradFilters(weight.data, o, c).forEach((product, i) => {
+      const values = simd.input(product).byteOffset;
+      simd.heap.kernels.packA(values, c * 4, 4, o, c, at + i * filterBytes);
+    });
+  });
+  const src = simd.input(x.data).byteOffset;
+  const padded = simd.scratch(n * c * hp * wp).byteOffset;
+  simd.heap.kernels.pad(src, n * c, h, w, padded, pt, hp - h - pt, pl, wp - w - pl);
+  for (let b = 0; b < n; b++) {
+    runWinograd(simd.team, {
+      src: padded + b * c * hp * wp * 4,
+      channels: c,
+      wp,
+      plane: hp * wp * 4,
+      rows: o,
+      oh,
+      ow,
+      tileColumns: tw,
+      tiles: th * tw,
+      filters,
+      filterBytes,
+      dst: out.byteOffset + b * o * oh * ow * 4,
+      bias,
+      ...clamp,
+    });
   }
   return { shape: [n, o, oh, ow], data: out };
 }

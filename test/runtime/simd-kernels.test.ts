@@ -74,7 +74,14 @@ function program(
 }
 
 const CONVS: [string, number[], number[], ConvOptions][] = [
-  ["3×3 same", [1, 5, 9, 11], [7, 5, 3, 3], { padType: "same" }],
+  ["3×3 same (Winograd, odd sizes)", [1, 5, 9, 11], [7, 5, 3, 3], { padType: "same" }],
+  [
+    "3×3 custom pads, batch 2 (Winograd, even sizes)",
+    [2, 9, 12, 16],
+    [12, 9, 3, 3],
+    { padType: "custom", pad: [2, 0, 0, 1] },
+  ],
+  ["3×3 small (direct)", [1, 4, 6, 6], [5, 4, 3, 3], { padType: "same" }],
   [
     "3×3 stride 2 custom pads",
     [2, 3, 17, 13],

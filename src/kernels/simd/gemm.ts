@@ -333,3 +333,156 @@ JOBS[DEPTHWISE_JOB] = (heap: SimdHeap, { ints, floats }: JobParams, chunk: numbe
     );
   }
 };
+
+/**
+ * A 3 × 3 convolution at stride 1 by Winograd's F(2×2, 3×3): per 2 × 2 block of outputs (a
+ * tile), 16 products of transformed 4 × 4 inputs with transformed filters instead of 36. Each
+ * chunk (8·k tiles) transforms its tiles' inputs into its thread's scratch as B panels, runs
+ * the 16 products there, and transforms their sums into the outputs.
+ */
+export interface WinogradJob {
+  /** Padded input planes (rows of wp floats, room for every tile's 4 × 4 block). */
+  src: number;
+  channels: number;
+  wp: number;
+  /** Bytes between input planes. */
+  plane: number;
+  /** Output channels, rows and columns; tiles per row (ceil(ow / 2)) and in all. */
+  rows: number;
+  oh: number;
+  ow: number;
+  tileColumns: number;
+  tiles: number;
+  /** The 16 transformed filters, each packed as A (rows × channels): `filterBytes` apart. */
+  filters: number;
+  filterBytes: number;
+  dst: number;
+  bias?: number;
+  lo?: number;
+  hi?: number;
+}
+
+const WINOGRAD_JOB = 3;
+const PRODUCTS = 16;
+
+// WINOGRAD_JOB parameter words.
+const W = {
+  src: 0,
+  channels: 1,
+  wp: 2,
+  plane: 3,
+  rows: 4,
+  oh: 5,
+  ow: 6,
+  tileColumns: 7,
+  tiles: 8,
+  filters: 9,
+  filterBytes: 10,
+  dst: 11,
+  bias: 12,
+  lo: 13,
+  hi: 14,
+  panelsPerChunk: 15,
+  scratch: 16,
+  scratchStride: 17,
+} as const;
+
+/** Bytes of a chunk's transformed inputs (V) and products (M), per panel of 8 tiles. */
+function winogradPanelBytes(channels: number, rows: number): { v: number; m: number } {
+  return { v: PRODUCTS * channels * PANEL_COLS * 4, m: PRODUCTS * rows * PANEL_COLS * 4 };
+}
+
+export function runWinograd(team: SimdTeam, job: WinogradJob): void {
+  const panels = Math.ceil(job.tiles / PANEL_COLS);
+  const perPanel = winogradPanelBytes(job.channels, job.rows);
+  const aim = team.threads * CHUNKS_PER_THREAD;
+  const panelsPerChunk = Math.max(
+    1,
+    Math.min(
+      Math.ceil(panels / aim),
+      Math.floor((2 * CHUNK_PANEL_BYTES) / (perPanel.v + perPanel.m)),
+    ),
+  );
+  const { ints, floats } = team.params;
+  ints[W.src] = job.src;
+  ints[W.channels] = job.channels;
+  ints[W.wp] = job.wp;
+  ints[W.plane] = job.plane;
+  ints[W.rows] = job.rows;
+  ints[W.oh] = job.oh;
+  ints[W.ow] = job.ow;
+  ints[W.tileColumns] = job.tileColumns;
+  ints[W.tiles] = job.tiles;
+  ints[W.filters] = job.filters;
+  ints[W.filterBytes] = job.filterBytes;
+  ints[W.dst] = job.dst;
+  ints[W.bias] = job.bias ?? 0;
+  floats[W.lo] = job.lo ?? -Infinity;
+  floats[W.hi] = job.hi ?? Infinity;
+  ints[W.panelsPerChunk] = panelsPerChunk;
+  const stride = panelsPerChunk * (perPanel.v + perPanel.m) + TILE_BYTES;
+  ints[W.scratch] = teamScratch(team, stride);
+  ints[W.scratchStride] = stride;
+  team.run(WINOGRAD_JOB, Math.ceil(panels / panelsPerChunk));
+}
+
+JOBS[WINOGRAD_JOB] = (heap: SimdHeap, { ints, floats }: JobParams, chunk: number, thread) => {
+  const kernels = heap.kernels;
+  const panelsPerChunk = ints[W.panelsPerChunk];
+  const channels = ints[W.channels];
+  const rows = ints[W.rows];
+  const t0 = chunk * panelsPerChunk * PANEL_COLS;
+  const count = Math.min(panelsPerChunk * PANEL_COLS, ints[W.tiles] - t0);
+  const perPanel = winogradPanelBytes(channels, rows);
+  const stride = ints[W.scratchStride];
+  const v = ints[W.scratch] + thread * stride;
+  const m = v + panelsPerChunk * perPanel.v;
+  const tile = v + stride - TILE_BYTES;
+  // Between products: in V, a chunk's panels of one product; in M, one product's rows.
+  const vProduct = panelsPerChunk * channels * PANEL_COLS * 4;
+  const ldm = panelsPerChunk * PANEL_COLS * 4;
+  const mProduct = rows * ldm;
+  const tw = ints[W.tileColumns];
+  kernels.winogradInput(
+    ints[W.src],
+    channels,
+    ints[W.plane],
+    ints[W.wp],
+    tw,
+    t0,
+    count,
+    v,
+    vProduct,
+  );
+  kernels.epilogue(Start.Zero, 0, -Infinity, Infinity);
+  for (let product = 0; product < PRODUCTS; product++) {
+    kernels.gemm(
+      ints[W.filters] + product * ints[W.filterBytes],
+      v + product * vProduct,
+      channels,
+      rows,
+      count,
+      m + product * mProduct,
+      ldm,
+      0,
+      0,
+      tile,
+    );
+  }
+  kernels.winogradOutput(
+    m,
+    mProduct,
+    ldm,
+    rows,
+    t0,
+    count,
+    tw,
+    ints[W.dst],
+    ints[W.oh] * ints[W.ow] * 4,
+    ints[W.oh],
+    ints[W.ow],
+    ints[W.bias],
+    floats[W.lo],
+    floats[W.hi],
+  );
+};

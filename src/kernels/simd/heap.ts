@@ -73,6 +73,33 @@ export interface GemmKernels {
     lo: number,
     hi: number,
   ): void;
+  winogradInput(
+    src: number,
+    channels: number,
+    plane: number,
+    wp: number,
+    tw: number,
+    t0: number,
+    count: number,
+    dst: number,
+    xi: number,
+  ): void;
+  winogradOutput(
+    m: number,
+    xi: number,
+    ldm: number,
+    rows: number,
+    t0: number,
+    count: number,
+    tw: number,
+    dst: number,
+    plane: number,
+    oh: number,
+    ow: number,
+    bias: number,
+    lo: number,
+    hi: number,
+  ): void;
   depthwise3x3(
     src: number,
     wp: number,
