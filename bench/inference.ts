@@ -221,7 +221,10 @@ async function againstReference(pool: WorkerPool): Promise<string[][]> {
   return rows;
 }
 
-/** Wall time of `quantize-activations` on mobilenet_v2 (16 calibration + 16 check samples). */
+/**
+ * Wall time of `quantize-activations` on mobilenet_v2 (16 calibration + 16 check samples; the
+ * model targets iOS16, so it is raised to iOS17 as the command asks).
+ */
 function quantizeActivationsSeconds(): number | undefined {
   const input = join(SHARED, "runtime/mobilenet_v2_fp32.mlpackage");
   if (!existsSync(input)) return undefined;
@@ -240,6 +243,8 @@ function quantizeActivationsSeconds(): number | undefined {
         "16",
         "--check",
         "16",
+        "--target",
+        "ios17",
       ],
       { stdio: "ignore" },
     );

@@ -159,6 +159,39 @@ test("linear (2-D and 3-D, with and without bias), ReLU fused, and a 1-D conv", 
   assertClose(fast, reference, 1e-5);
 });
 
+test("exact GELU and max pooling (padding, strides, ceil mode) match the reference", async () => {
+  const model = await program([2, 3, 11, 9], async (b, x) => {
+    b.output(b.gelu(x));
+    const ints = (name: string, values: number[]) =>
+      b.constant(name, { dtype: "int32", shape: [values.length], data: Int32Array.from(values) });
+    const string = (name: string, value: string) =>
+      b.constant(name, { dtype: "string", shape: [], data: [value] });
+    const flag = (name: string, value: boolean) =>
+      b.constant(name, { dtype: "bool", shape: [], data: Uint8Array.of(value ? 1 : 0) });
+    for (const [kernel, stride, pad, ceil] of [
+      [3, 2, [1, 1, 1, 1], false],
+      [2, 2, [0, 0, 0, 0], true],
+      [3, 1, [2, 0, 1, 2], false],
+    ] as const) {
+      const name = `pool_${kernel}_${stride}_${ceil}`;
+      const inputs = {
+        x: x.name,
+        kernel_sizes: (await ints(`${name}_k`, [kernel, kernel])).name,
+        strides: (await ints(`${name}_s`, [stride, stride])).name,
+        pad_type: (await string(`${name}_t`, "custom")).name,
+        pad: (await ints(`${name}_p`, [...pad])).name,
+        ceil_mode: (await flag(`${name}_c`, ceil)).name,
+      };
+      const size = (n: number, before: number, after: number) =>
+        (ceil ? Math.ceil : Math.floor)((n + before + after - kernel) / stride) + 1;
+      const shape = [2, 3, size(11, pad[0], pad[1]), size(9, pad[2], pad[3])];
+      b.output(b.op("max_pool", name, inputs, "fp32", shape));
+    }
+  });
+  const { fast, reference } = await bothWays(model);
+  assertClose(fast, reference, 0);
+});
+
 test("matmul with transposes, broadcast batches and vectors", async () => {
   const model = await program([3, 1, 7, 12], async (b, x, weight) => {
     const y = await weight([2, 12, 9]);

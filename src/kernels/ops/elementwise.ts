@@ -232,7 +232,7 @@ const ERF_END = 6;
  * Per grid point x0: erf(x0), erf'(x0) = 2/√π·e^(−x0²), and the Taylor coefficients of erf
  * about x0 relative to erf'(x0): −x0, (2x0² − 1)/3 and x0(3 − 2x0²)/6.
  */
-const ERF_TABLE = (() => {
+export const ERF_TABLE = (() => {
   const table = new Float64Array((ERF_END * ERF_STEPS + 1) * 5);
   for (let i = 0; i <= ERF_END * ERF_STEPS; i++) {
     const x0 = i / ERF_STEPS;

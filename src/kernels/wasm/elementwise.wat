@@ -59,4 +59,91 @@
         (local.set $src (i32.add (local.get $src) (i32.const 16)))
         (local.set $dst (i32.add (local.get $dst) (i32.const 16)))
         (br $next))))
+
+  ;; The exact GELU, x·(1 + erf(x/√2))/2, with erf from the table at $table (five float64 per
+  ;; grid point, see tabulatedErf in ../ops/elementwise.ts): the same float64 operations in
+  ;; the same order, one element at a time.
+  (func (export "gelu") (param $src i32) (param $dst i32) (param $count i32) (param $table i32)
+    (local $end i32) (local $v f64) (local $u f64) (local $ax f64) (local $e f64) (local $d f64)
+    (local $k i32) (local $at i32)
+    (local.set $end (i32.add (local.get $src) (i32.shl (local.get $count) (i32.const 2))))
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $src) (local.get $end)))
+        (local.set $v (f64.promote_f32 (f32.load (local.get $src))))
+        (local.set $u (f64.mul (local.get $v) (f64.const 0x1.6a09e667f3bcdp-1)))
+        (local.set $ax (f64.abs (local.get $u)))
+        (if (f64.lt (local.get $ax) (f64.const 6))
+          (then
+            (local.set $k (i32.trunc_f64_u (f64.add (f64.mul (local.get $ax) (f64.const 64)) (f64.const 0.5))))
+            (local.set $d (f64.sub (local.get $ax) (f64.div (f64.convert_i32_u (local.get $k)) (f64.const 64))))
+            (local.set $at (i32.add (local.get $table) (i32.mul (local.get $k) (i32.const 40))))
+            (local.set $e (f64.add (f64.load (local.get $at))
+              (f64.mul (f64.mul (f64.load offset=8 (local.get $at)) (local.get $d))
+                (f64.add (f64.const 1) (f64.mul (local.get $d)
+                  (f64.add (f64.load offset=16 (local.get $at)) (f64.mul (local.get $d)
+                    (f64.add (f64.load offset=24 (local.get $at))
+                      (f64.mul (local.get $d) (f64.load offset=32 (local.get $at)))))))))))
+            (if (f64.lt (local.get $u) (f64.const 0)) (then (local.set $e (f64.neg (local.get $e))))))
+          (else
+            ;; ±1 beyond the table; NaN stays NaN.
+            (local.set $e (select (f64.copysign (f64.const 1) (local.get $u)) (local.get $u)
+              (f64.ge (local.get $ax) (f64.const 6))))))
+        (f32.store (local.get $dst)
+          (f32.demote_f64 (f64.mul (f64.mul (f64.const 0.5) (local.get $v)) (f64.add (f64.const 1) (local.get $e)))))
+        (local.set $src (i32.add (local.get $src) (i32.const 4)))
+        (local.set $dst (i32.add (local.get $dst) (i32.const 4)))
+        (br $next))))
+
+;; Max pooling of `planes` planes h × w at src to oh × ow at dst: each window's taps inside
+  ;; the image in row-major order, a tap kept when greater (as the JavaScript kernel compares,
+  ;; so NaN never wins), −∞ for a window outside the image.
+  (func (export "maxPool")
+    (param $src i32) (param $planes i32) (param $h i32) (param $w i32) (param $kh i32) (param $kw i32)
+    (param $sh i32) (param $sw i32) (param $pt i32) (param $pl i32) (param $oh i32) (param $ow i32)
+    (param $dst i32)
+    (local $oy i32) (local $ox i32) (local $y0 i32) (local $x0 i32) (local $ky i32) (local $kx i32)
+    (local $ky0 i32) (local $ky1 i32) (local $kx0 i32) (local $kx1 i32) (local $row i32)
+    (local $acc f32) (local $v f32)
+    (block $planes_done
+      (loop $planes
+        (br_if $planes_done (i32.eqz (local.get $planes)))
+        (local.set $oy (i32.const 0))
+        (loop $rows
+          (local.set $y0 (i32.sub (i32.mul (local.get $oy) (local.get $sh)) (local.get $pt)))
+          (local.set $ky0 (select (i32.sub (i32.const 0) (local.get $y0)) (i32.const 0) (i32.lt_s (local.get $y0) (i32.const 0))))
+          (local.set $ky1 (select (i32.sub (local.get $h) (local.get $y0)) (local.get $kh)
+            (i32.lt_s (i32.sub (local.get $h) (local.get $y0)) (local.get $kh))))
+          (local.set $ox (i32.const 0))
+          (loop $columns
+            (local.set $x0 (i32.sub (i32.mul (local.get $ox) (local.get $sw)) (local.get $pl)))
+            (local.set $kx0 (select (i32.sub (i32.const 0) (local.get $x0)) (i32.const 0) (i32.lt_s (local.get $x0) (i32.const 0))))
+            (local.set $kx1 (select (i32.sub (local.get $w) (local.get $x0)) (local.get $kw)
+              (i32.lt_s (i32.sub (local.get $w) (local.get $x0)) (local.get $kw))))
+            (local.set $acc (f32.const -inf))
+            (local.set $ky (local.get $ky0))
+            (block $window_done
+              (loop $window_rows
+                (br_if $window_done (i32.ge_s (local.get $ky) (local.get $ky1)))
+                (local.set $row (i32.add (local.get $src)
+                  (i32.shl (i32.add (i32.mul (i32.add (local.get $y0) (local.get $ky)) (local.get $w)) (local.get $x0)) (i32.const 2))))
+                (local.set $kx (local.get $kx0))
+                (block $taps_done
+                  (loop $taps
+                    (br_if $taps_done (i32.ge_s (local.get $kx) (local.get $kx1)))
+                    (local.set $v (f32.load (i32.add (local.get $row) (i32.shl (local.get $kx) (i32.const 2)))))
+                    (local.set $acc (select (local.get $v) (local.get $acc) (f32.gt (local.get $v) (local.get $acc))))
+                    (local.set $kx (i32.add (local.get $kx) (i32.const 1)))
+                    (br $taps)))
+                (local.set $ky (i32.add (local.get $ky) (i32.const 1)))
+                (br $window_rows)))
+            (f32.store (local.get $dst) (local.get $acc))
+            (local.set $dst (i32.add (local.get $dst) (i32.const 4)))
+            (local.set $ox (i32.add (local.get $ox) (i32.const 1)))
+            (br_if $columns (i32.lt_u (local.get $ox) (local.get $ow))))
+          (local.set $oy (i32.add (local.get $oy) (i32.const 1)))
+          (br_if $rows (i32.lt_u (local.get $oy) (local.get $oh))))
+        (local.set $src (i32.add (local.get $src) (i32.shl (i32.mul (local.get $h) (local.get $w)) (i32.const 2))))
+        (local.set $planes (i32.sub (local.get $planes) (i32.const 1)))
+        (br $planes))))
 )

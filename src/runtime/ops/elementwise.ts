@@ -182,6 +182,18 @@ export const ELEMENTWISE_KERNELS: Record<string, OpKernel> = {
   gelu: (ctx) => {
     const x = ctx.tensor("x");
     const mode = ctx.string("mode", "EXACT");
+    const simd = ctx.simd;
+    if (mode === "EXACT" && simd) {
+      const out = simd.output(x.data.length);
+      const heap = simd.heap;
+      heap.elementwise.gelu(
+        simd.input(x.data).byteOffset,
+        out.byteOffset,
+        out.length,
+        heap.erfTable,
+      );
+      return { dtype: x.dtype, shape: x.shape, data: out };
+    }
     if (mode === "EXACT") return { dtype: x.dtype, ...geluExact(x, ctx.allocate) };
     let approximation: (v: number) => number;
     try {

@@ -157,6 +157,30 @@ function pool(kind: "max" | "avg"): OpKernel {
             poolOutputSize(x.shape[2], kernel[0], win.strides[0], pt, pb, ceil),
             poolOutputSize(x.shape[3], kernel[1], win.strides[1], pl, pr, ceil),
           ];
+    const simd = ctx.simd;
+    if (kind === "max" && simd && win.dilations.every((d) => d === 1)) {
+      const [n, c, h, w] = x.shape;
+      const out = simd.output(n * c * size[0] * size[1]);
+      const [kh, kw] = win.kernel;
+      const [sh, sw] = win.strides;
+      const src = simd.input(x.data).byteOffset;
+      simd.heap.elementwise.maxPool(
+        src,
+        n * c,
+        h,
+        w,
+        kh,
+        kw,
+        sh,
+        sw,
+        pt,
+        pl,
+        ...size,
+        out.byteOffset,
+      );
+      const shape = restore([n, c, size[0], size[1]], spatial);
+      return { dtype: input.dtype, shape, data: out };
+    }
     const excludePadding = ctx.bool("exclude_padding_from_average", false);
     const result = pool2d(x, win, size, kind, excludePadding, ctx.allocate);
     return { dtype: input.dtype, shape: restore(result.shape, spatial), data: result.data };
