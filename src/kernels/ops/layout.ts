@@ -51,12 +51,13 @@ export function stridedSlice(
   begin: readonly number[],
   size: readonly number[],
   stride: readonly number[],
+  allocate: Allocate = freshArray,
 ): Dense {
   const inStrides = stridesOf(x.shape);
   let offset = 0;
   for (let i = 0; i < begin.length; i++) offset += begin[i] * inStrides[i];
   const strides = inStrides.map((s, i) => s * stride[i]);
-  return { shape: [...size], data: gatherStrided(x.data, size, strides, offset) };
+  return { shape: [...size], data: gatherStrided(x.data, size, strides, offset, allocate) };
 }
 
 export function concat(parts: readonly Dense[], axis: number): Dense {
