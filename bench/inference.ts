@@ -4,9 +4,11 @@
  * through our interpreter (the calling thread plus one worker) in one process, alternating
  * runs so both see the same machine. Networks: mobilenet_v2 at 224×224 and the trained byte
  * LM of ../shared/eval (when ../shared is present; the LM over its 64 evaluation windows, with
- * both runtimes' perplexities), ResNet-18 at 160×160 with seeded random weights. Then our
- * runtime alone against its plain JavaScript kernels (how it ran before the SIMD kernels) on
- * the smaller reference models, and `quantize-activations` on mobilenet_v2.
+ * both runtimes' perplexities), ResNet-18 at 160×160 with seeded random weights. Then the same
+ * on one thread each in CPU time (what each computes, less sensitive to other processes on a
+ * shared machine), our runtime alone against its plain JavaScript kernels (how it ran before
+ * the SIMD kernels) on the smaller reference models, and `quantize-activations` on
+ * mobilenet_v2.
  */
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -106,15 +108,19 @@ function perplexity(
   return Math.exp(total / inputs.length);
 }
 
-/** Milliseconds per input of one run, and its outputs. */
+/** Milliseconds per input of one run (wall time, or CPU time of all threads), its outputs. */
 async function timeRun<T>(
   inputs: Record<string, Tensor>[],
   predict: (input: Record<string, Tensor>) => Promise<T> | T,
+  clock: "wall" | "cpu" = "wall",
 ): Promise<{ ms: number; outputs: T[] }> {
   const outputs: T[] = [];
   const start = performance.now();
+  const cpu = process.cpuUsage();
   for (const input of inputs) outputs.push(await predict(input));
-  return { ms: (performance.now() - start) / inputs.length, outputs };
+  const used = process.cpuUsage(cpu);
+  const ms = clock === "wall" ? performance.now() - start : (used.user + used.system) / 1000;
+  return { ms: ms / inputs.length, outputs };
 }
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[values.length >> 1];
@@ -122,18 +128,25 @@ const ms = (value: number) => `${value.toFixed(1)} ms`;
 const range = (values: number[]) =>
   `${ms(median(values))} (${Math.min(...values).toFixed(1)}–${Math.max(...values).toFixed(1)})`;
 
-/** Rows of the side-by-side table (onnxruntime absent: our times only). */
-async function sideBySide(ort: OnnxRuntime | undefined, pool: WorkerPool): Promise<string[][]> {
+/** How a side-by-side table measures: threads on each side, and wall or CPU time. */
+interface Setting {
+  threads: number;
+  clock: "wall" | "cpu";
+  pool?: WorkerPool;
+}
+
+/** Rows of a side-by-side table (onnxruntime absent: our times only). */
+async function sideBySide(ort: OnnxRuntime | undefined, setting: Setting): Promise<string[][]> {
   const rows: string[][] = [];
   for (const network of networks()) {
     const model = await network.model();
     try {
-      const interpreter = await Interpreter.load(model, { pool });
+      const interpreter = await Interpreter.load(model, { pool: setting.pool });
       const inputs = network.inputs(interpreter);
       const session =
         ort &&
         (await ort.InferenceSession.create(await programToOnnx(model), {
-          intraOpNumThreads: THREADS,
+          intraOpNumThreads: setting.threads,
           interOpNumThreads: 1,
           executionMode: "sequential",
         }));
@@ -164,11 +177,11 @@ async function sideBySide(ort: OnnxRuntime | undefined, pool: WorkerPool): Promi
       let scores = ["", ""];
       for (let run = 0; run < RUNS; run++) {
         if (session) {
-          const timed = await timeRun(inputs, runOnnx);
+          const timed = await timeRun(inputs, runOnnx, setting.clock);
           theirs.push(timed.ms);
           if (run === 0) scores[1] = network.score?.(inputs, timed.outputs) ?? "";
         }
-        const timed = await timeRun(inputs, runOurs);
+        const timed = await timeRun(inputs, runOurs, setting.clock);
         ours.push(timed.ms);
         if (run === 0) scores[0] = network.score?.(inputs, timed.outputs) ?? "";
         // Lets the worker pool settle between runs, as between separate calls.
@@ -260,14 +273,25 @@ export async function benchmarkInference(): Promise<void> {
   const available = typeof ort === "string" ? undefined : ort;
   if (typeof ort === "string") process.stdout.write(`${ort}: our runtime alone below\n`);
   const pool = new WorkerPool(THREADS - 1);
+  const headers = (what: string) => [
+    "network",
+    `onnxruntime-node ${ONNXRUNTIME_VERSION}`,
+    "coreml-optimize",
+    "ratio",
+    what,
+  ];
   try {
-    const rows = await sideBySide(available, pool);
+    const rows = await sideBySide(available, { threads: THREADS, clock: "wall", pool });
     process.stdout.write(
       `\nCPU inference, ms per input (median of ${RUNS} runs, range), ${THREADS} threads each:\n` +
-        formatTable(
-          ["network", `onnxruntime-node ${ONNXRUNTIME_VERSION}`, "coreml-optimize", "ratio", ""],
-          rows,
-        ) +
+        formatTable(headers(""), rows) +
+        "\n",
+    );
+    // CPU time on one thread each: what each runtime computes, less sensitive to a busy machine.
+    const work = await sideBySide(available, { threads: 1, clock: "cpu" });
+    process.stdout.write(
+      `\nCPU time per input on one thread each, ms (median of ${RUNS} runs, range):\n` +
+        formatTable(headers(""), work) +
         "\n",
     );
     const reference = await againstReference(pool);
