@@ -261,7 +261,7 @@ export class Interpreter {
       }
       // A fused activation's output stands for both ops'.
       const storing = fused?.into ?? step;
-      if (fused && !ctx.clamped) results[0] = applyClamp(results[0], fused.clamp);
+      if (fused && !ctx.clamped) results[0] = applyClamp(results[0], fused.clamp, simd);
       storing.op.outputs.forEach((output, i) => {
         const stored = this.storeOutput(storing, i, results[i]);
         scope.values.set(output.name, stored);
@@ -464,8 +464,11 @@ const CLAMPS: Record<
   },
 };
 
-/** Ops whose kernels can clamp their output as they write it. */
-const CLAMPING_OPS = new Set(["conv", "linear"]);
+/**
+ * Ops whose kernels clamp their output as they write it (conv, linear), or whose output is
+ * clamped in place right after (the arithmetic ops): either way one value, not two.
+ */
+const CLAMPING_OPS = new Set(["conv", "linear", "add", "sub", "mul", "real_div"]);
 
 /**
  * Pairs each conv or linear op with an activation op that is a clamp and the only reader of
@@ -505,10 +508,14 @@ function planFusions(
   });
 }
 
-/** The clamp of an activation the kernel did not apply itself. */
-function applyClamp(value: RuntimeValue, { lo, hi }: Clamp): RuntimeValue {
+/** The clamp of an activation the kernel did not apply itself, in place. */
+function applyClamp(value: RuntimeValue, { lo, hi }: Clamp, simd?: SimdRuntime): RuntimeValue {
   if (!isNumeric(value)) return value;
   const data = value.data;
+  if (simd?.heap.holds(data)) {
+    simd.heap.elementwise.clamp(data.byteOffset, data.byteOffset, data.length, lo, hi);
+    return value;
+  }
   for (let i = 0; i < data.length; i++) {
     const v = data[i];
     data[i] = v < lo ? lo : v > hi ? hi : v;

@@ -118,6 +118,7 @@ export interface GemmKernels {
 /** elementwise.wat's exports: whole vectors from `count` floats at src to dst. */
 export interface ElementwiseKernels {
   clamp(src: number, dst: number, count: number, lo: number, hi: number): void;
+  relu(src: number, dst: number, count: number): void;
   quantize(
     src: number,
     dst: number,

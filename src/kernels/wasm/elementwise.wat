@@ -22,6 +22,20 @@
         (local.set $dst (i32.add (local.get $dst) (i32.const 16)))
         (br $next))))
 
+  ;; dst = src > 0 ? src : 0 (so NaN and −0 become 0, as the relu op computes).
+  (func (export "relu") (param $src i32) (param $dst i32) (param $count i32)
+    (local $end i32) (local $x v128)
+    (local.set $end (i32.add (local.get $src) (i32.shl (local.get $count) (i32.const 2))))
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $src) (local.get $end)))
+        (local.set $x (v128.load (local.get $src)))
+        (v128.store (local.get $dst)
+          (v128.and (local.get $x) (f32x4.gt (local.get $x) (v128.const f32x4 0 0 0 0))))
+        (local.set $src (i32.add (local.get $src) (i32.const 16)))
+        (local.set $dst (i32.add (local.get $dst) (i32.const 16)))
+        (br $next))))
+
   ;; dst = clamp(round_half_even(src / scale) + zero_point, min, max), in float64.
   (func (export "quantize")
     (param $src i32) (param $dst i32) (param $count i32) (param $scale f64) (param $zero f64)

@@ -116,7 +116,14 @@ export const ELEMENTWISE_KERNELS: Record<string, OpKernel> = {
   square: unary((v) => v * v),
   tan: unary(Math.tan),
   tanh: unary(Math.tanh),
-  relu: unary((v) => (v > 0 ? v : 0)),
+  relu: (ctx) => {
+    const x = ctx.tensor("x");
+    const simd = ctx.simd;
+    if (!simd) return { dtype: x.dtype, ...mapUnary(x, (v) => (v > 0 ? v : 0)) };
+    const out = simd.output(x.data.length);
+    simd.heap.elementwise.relu(simd.input(x.data).byteOffset, out.byteOffset, out.length);
+    return { dtype: x.dtype, shape: x.shape, data: out };
+  },
   relu6: unary((v) => Math.min(6, Math.max(0, v))),
   sigmoid: unary(sigmoid),
   silu: unary((v) => v * sigmoid(v)),
