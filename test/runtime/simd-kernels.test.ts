@@ -145,7 +145,7 @@ for (const [name, shape, weightShape, options] of CONVS) {
   });
 }
 
-test("linear (2-D and 3-D, with and without bias), ReLU fused, and a 1-D conv", async () => {
+test("linear (2-D and 3-D, with and without bias), ReLU fused into it and into add, a 1-D conv", async () => {
   const model = await program([2, 9, 37], async (b, x, weight) => {
     b.output(b.linear(x, await weight([29, 37]), await weight([29])));
     b.output(b.unary("relu", b.linear(x, await weight([5, 37]), undefined, "unbiased")));
@@ -154,14 +154,16 @@ test("linear (2-D and 3-D, with and without bias), ReLU fused, and a 1-D conv", 
     b.output(
       b.conv(b.reshape(x, [2, 9, 37], "as_1d"), await weight([4, 9, 3]), { padType: "same" }),
     );
+    b.output(b.unary("relu", b.binary("add", x, await weight([37]))));
   });
   const { fast, reference } = await bothWays(model);
   assertClose(fast, reference, 1e-5);
 });
 
-test("exact GELU and max pooling (padding, strides, ceil mode) match the reference", async () => {
+test("exact GELU, ReLU and max pooling (padding, strides, ceil mode) match the reference bit for bit", async () => {
   const model = await program([2, 3, 11, 9], async (b, x) => {
     b.output(b.gelu(x));
+    b.output(b.unary("relu", x));
     const ints = (name: string, values: number[]) =>
       b.constant(name, { dtype: "int32", shape: [values.length], data: Int32Array.from(values) });
     const string = (name: string, value: string) =>
