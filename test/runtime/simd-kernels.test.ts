@@ -194,6 +194,17 @@ test("exact GELU, ReLU and max pooling (padding, strides, ceil mode) match the r
   assertClose(fast, reference, 0);
 });
 
+test("softmax and layer norm over rows match the reference", async () => {
+  const model = await program([3, 5, 24], async (b, x, weight) => {
+    const scaled = b.binary("mul", x, await weight([]));
+    b.output(b.softmax(scaled));
+    b.output(b.softmax(x, 1, "softmax_middle"));
+    b.output(b.layerNorm(x, await weight([24]), await weight([24])));
+  });
+  const { fast, reference } = await bothWays(model);
+  assertClose(fast, reference, 1e-6);
+});
+
 test("matmul with transposes, broadcast batches and vectors", async () => {
   const model = await program([3, 1, 7, 12], async (b, x, weight) => {
     const y = await weight([2, 12, 9]);

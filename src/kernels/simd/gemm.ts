@@ -486,3 +486,83 @@ JOBS[WINOGRAD_JOB] = (heap: SimdHeap, { ints, floats }: JobParams, chunk: number
     floats[W.hi],
   );
 };
+
+/** Row-wise kernels run as a job over chunks of rows. */
+export const enum RowKernel {
+  Softmax = 0,
+  LayerNorm = 1,
+  Gelu = 2,
+}
+
+/** `rows` rows of n floats at src to dst (n a multiple of 4 but for GELU). */
+export interface RowsJob {
+  kernel: RowKernel;
+  src: number;
+  dst: number;
+  rows: number;
+  n: number;
+  /** Layer norm: gamma and beta per element of a row (0: none) and epsilon. */
+  gamma?: number;
+  beta?: number;
+  epsilon?: number;
+}
+
+const ROWS_JOB = 4;
+/** Floats a rows chunk aims at: enough to outweigh claiming it. */
+const ROWS_CHUNK_FLOATS = 8192;
+
+// ROWS_JOB parameter words.
+const R = {
+  kernel: 0,
+  src: 1,
+  dst: 2,
+  rows: 3,
+  n: 4,
+  gamma: 5,
+  beta: 6,
+  epsilon: 7,
+  per: 8,
+  erfTable: 9,
+} as const;
+
+export function runRows(team: SimdTeam, job: RowsJob): void {
+  const per = Math.max(
+    1,
+    Math.min(
+      Math.ceil(job.rows / (team.threads * CHUNKS_PER_THREAD)),
+      Math.ceil(ROWS_CHUNK_FLOATS / job.n),
+    ),
+  );
+  const { ints, floats } = team.params;
+  ints[R.kernel] = job.kernel;
+  ints[R.src] = job.src;
+  ints[R.dst] = job.dst;
+  ints[R.rows] = job.rows;
+  ints[R.n] = job.n;
+  ints[R.gamma] = job.gamma ?? 0;
+  ints[R.beta] = job.beta ?? 0;
+  floats[R.epsilon] = job.epsilon ?? 0;
+  ints[R.per] = per;
+  // Made (allocated) by the calling thread: other threads' views of the heap never allocate.
+  ints[R.erfTable] = job.kernel === RowKernel.Gelu ? team.heap.erfTable : 0;
+  team.run(ROWS_JOB, Math.ceil(job.rows / per));
+}
+
+JOBS[ROWS_JOB] = (heap: SimdHeap, { ints, floats }: JobParams, chunk: number) => {
+  const n = ints[R.n];
+  const first = chunk * ints[R.per];
+  const rows = Math.min(ints[R.per], ints[R.rows] - first);
+  const src = ints[R.src] + first * n * 4;
+  const dst = ints[R.dst] + first * n * 4;
+  const kernels = heap.elementwise;
+  switch (ints[R.kernel]) {
+    case RowKernel.Softmax:
+      kernels.softmaxRows(src, dst, rows, n);
+      break;
+    case RowKernel.LayerNorm:
+      kernels.layerNormRows(src, dst, rows, n, ints[R.gamma], ints[R.beta], floats[R.epsilon]);
+      break;
+    default:
+      kernels.gelu(src, dst, rows * n, ints[R.erfTable]);
+  }
+};

@@ -130,6 +130,16 @@ export interface ElementwiseKernels {
   ): void;
   dequantize(src: number, dst: number, count: number, scale: number, zeroPoint: number): void;
   gelu(src: number, dst: number, count: number, table: number): void;
+  softmaxRows(src: number, dst: number, rows: number, n: number): void;
+  layerNormRows(
+    src: number,
+    dst: number,
+    rows: number,
+    n: number,
+    gamma: number,
+    beta: number,
+    epsilon: number,
+  ): void;
   maxPool(
     src: number,
     planes: number,

@@ -160,4 +160,123 @@
         (local.set $src (i32.add (local.get $src) (i32.shl (i32.mul (local.get $h) (local.get $w)) (i32.const 2))))
         (local.set $planes (i32.sub (local.get $planes) (i32.const 1)))
         (br $planes))))
+
+  ;; e^x for x ≤ 0 (softmax's shifted inputs), four at a time: x = k·ln 2 + r with |r| ≤ ln 2 / 2
+  ;; (ln 2 split in two so k·ln 2 is exact), e^r by its Taylor series to r⁷/7! (the rest is
+  ;; under 1e-8 relative), times 2^k built in the exponent bits. Below −87.3, where e^x leaves
+  ;; float32's normal range, the result is 0: subnormal probabilities would only slow the
+  ;; products that read them (a masked score of −1e4 gives 0, as in JavaScript).
+  (func $exp (param $x v128) (result v128)
+    (local $k v128) (local $r v128) (local $p v128) (local $under v128)
+    (local.set $under (f32x4.lt (local.get $x) (v128.const f32x4 -87.3 -87.3 -87.3 -87.3)))
+    (local.set $x (f32x4.pmax (local.get $x) (v128.const f32x4 -87.3 -87.3 -87.3 -87.3)))
+    (local.set $k (f32x4.nearest (f32x4.mul (local.get $x) (v128.const f32x4 1.44269504 1.44269504 1.44269504 1.44269504))))
+    (local.set $r (f32x4.sub (f32x4.sub (local.get $x)
+        (f32x4.mul (local.get $k) (v128.const f32x4 0.693359375 0.693359375 0.693359375 0.693359375)))
+      (f32x4.mul (local.get $k) (v128.const f32x4 -2.12194440e-4 -2.12194440e-4 -2.12194440e-4 -2.12194440e-4))))
+    (local.set $p (f32x4.add (v128.const f32x4 1.38888889e-3 1.38888889e-3 1.38888889e-3 1.38888889e-3)
+      (f32x4.mul (local.get $r) (v128.const f32x4 1.98412698e-4 1.98412698e-4 1.98412698e-4 1.98412698e-4))))
+    (local.set $p (f32x4.add (v128.const f32x4 8.33333333e-3 8.33333333e-3 8.33333333e-3 8.33333333e-3) (f32x4.mul (local.get $r) (local.get $p))))
+    (local.set $p (f32x4.add (v128.const f32x4 4.16666667e-2 4.16666667e-2 4.16666667e-2 4.16666667e-2) (f32x4.mul (local.get $r) (local.get $p))))
+    (local.set $p (f32x4.add (v128.const f32x4 0.166666667 0.166666667 0.166666667 0.166666667) (f32x4.mul (local.get $r) (local.get $p))))
+    (local.set $p (f32x4.add (v128.const f32x4 0.5 0.5 0.5 0.5) (f32x4.mul (local.get $r) (local.get $p))))
+    (local.set $p (f32x4.add (v128.const f32x4 1 1 1 1) (f32x4.mul (local.get $r) (local.get $p))))
+    (local.set $p (f32x4.add (v128.const f32x4 1 1 1 1) (f32x4.mul (local.get $r) (local.get $p))))
+    (v128.andnot
+      (f32x4.mul (local.get $p)
+        (i32x4.shl (i32x4.add (i32x4.trunc_sat_f32x4_s (local.get $k)) (v128.const i32x4 127 127 127 127)) (i32.const 23)))
+      (local.get $under)))
+
+  ;; The sum of a vector's four lanes.
+  (func $sum (param $v v128) (result f32)
+    (f32.add (f32.add (f32x4.extract_lane 0 (local.get $v)) (f32x4.extract_lane 1 (local.get $v)))
+      (f32.add (f32x4.extract_lane 2 (local.get $v)) (f32x4.extract_lane 3 (local.get $v)))))
+
+  ;; softmax over each of `rows` rows of n floats (n a multiple of 4) at src, to dst.
+  (func (export "softmaxRows") (param $src i32) (param $dst i32) (param $rows i32) (param $n i32)
+    (local $end i32) (local $at i32) (local $out i32) (local $m v128) (local $s v128) (local $e v128)
+    (local $max f32) (local $bytes i32)
+    (local.set $bytes (i32.shl (local.get $n) (i32.const 2)))
+    (block $done
+      (loop $next_row
+        (br_if $done (i32.eqz (local.get $rows)))
+        (local.set $end (i32.add (local.get $src) (local.get $bytes)))
+        (local.set $m (v128.const f32x4 -inf -inf -inf -inf))
+        (local.set $at (local.get $src))
+        (loop $maxima
+          (local.set $m (f32x4.max (local.get $m) (v128.load (local.get $at))))
+          (local.set $at (i32.add (local.get $at) (i32.const 16)))
+          (br_if $maxima (i32.lt_u (local.get $at) (local.get $end))))
+        (local.set $max (f32.max (f32.max (f32x4.extract_lane 0 (local.get $m)) (f32x4.extract_lane 1 (local.get $m)))
+          (f32.max (f32x4.extract_lane 2 (local.get $m)) (f32x4.extract_lane 3 (local.get $m)))))
+        (local.set $m (f32x4.splat (local.get $max)))
+        (local.set $s (v128.const f32x4 0 0 0 0))
+        (local.set $at (local.get $src))
+        (local.set $out (local.get $dst))
+        (loop $exponentials
+          (local.set $e (call $exp (f32x4.sub (v128.load (local.get $at)) (local.get $m))))
+          (v128.store (local.get $out) (local.get $e))
+          (local.set $s (f32x4.add (local.get $s) (local.get $e)))
+          (local.set $at (i32.add (local.get $at) (i32.const 16)))
+          (local.set $out (i32.add (local.get $out) (i32.const 16)))
+          (br_if $exponentials (i32.lt_u (local.get $at) (local.get $end))))
+        (local.set $s (f32x4.splat (call $sum (local.get $s))))
+        (local.set $out (local.get $dst))
+        (local.set $end (i32.add (local.get $dst) (local.get $bytes)))
+        (loop $divide
+          (v128.store (local.get $out) (f32x4.div (v128.load (local.get $out)) (local.get $s)))
+          (local.set $out (i32.add (local.get $out) (i32.const 16)))
+          (br_if $divide (i32.lt_u (local.get $out) (local.get $end))))
+        (local.set $src (i32.add (local.get $src) (local.get $bytes)))
+        (local.set $dst (i32.add (local.get $dst) (local.get $bytes)))
+        (local.set $rows (i32.sub (local.get $rows) (i32.const 1)))
+        (br $next_row))))
+
+  ;; Layer norm over each of `rows` rows of n floats (n a multiple of 4) at src, to dst:
+  ;; (x − mean)/√(variance + eps)·gamma + beta, gamma and beta per element of a row (at 0: 1
+  ;; and 0).
+  (func (export "layerNormRows")
+    (param $src i32) (param $dst i32) (param $rows i32) (param $n i32) (param $gamma i32)
+    (param $beta i32) (param $eps f32)
+    (local $end i32) (local $at i32) (local $out i32) (local $j i32) (local $acc v128) (local $d v128)
+    (local $mean v128) (local $inv v128) (local $bytes i32) (local $x v128)
+    (local.set $bytes (i32.shl (local.get $n) (i32.const 2)))
+    (block $done
+      (loop $next_row
+        (br_if $done (i32.eqz (local.get $rows)))
+        (local.set $end (i32.add (local.get $src) (local.get $bytes)))
+        (local.set $acc (v128.const f32x4 0 0 0 0))
+        (local.set $at (local.get $src))
+        (loop $sums
+          (local.set $acc (f32x4.add (local.get $acc) (v128.load (local.get $at))))
+          (local.set $at (i32.add (local.get $at) (i32.const 16)))
+          (br_if $sums (i32.lt_u (local.get $at) (local.get $end))))
+        (local.set $mean (f32x4.splat (f32.div (call $sum (local.get $acc)) (f32.convert_i32_u (local.get $n)))))
+        (local.set $acc (v128.const f32x4 0 0 0 0))
+        (local.set $at (local.get $src))
+        (loop $squares
+          (local.set $d (f32x4.sub (v128.load (local.get $at)) (local.get $mean)))
+          (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul (local.get $d) (local.get $d))))
+          (local.set $at (i32.add (local.get $at) (i32.const 16)))
+          (br_if $squares (i32.lt_u (local.get $at) (local.get $end))))
+        (local.set $inv (f32x4.splat (f32.div (f32.const 1) (f32.sqrt (f32.add
+          (f32.div (call $sum (local.get $acc)) (f32.convert_i32_u (local.get $n))) (local.get $eps))))))
+        (local.set $at (local.get $src))
+        (local.set $out (local.get $dst))
+        (local.set $j (i32.const 0))
+        (loop $scale
+          (local.set $x (f32x4.mul (f32x4.sub (v128.load (local.get $at)) (local.get $mean)) (local.get $inv)))
+          (if (local.get $gamma)
+            (then (local.set $x (f32x4.mul (local.get $x) (v128.load (i32.add (local.get $gamma) (local.get $j)))))))
+          (if (local.get $beta)
+            (then (local.set $x (f32x4.add (local.get $x) (v128.load (i32.add (local.get $beta) (local.get $j)))))))
+          (v128.store (local.get $out) (local.get $x))
+          (local.set $at (i32.add (local.get $at) (i32.const 16)))
+          (local.set $out (i32.add (local.get $out) (i32.const 16)))
+          (local.set $j (i32.add (local.get $j) (i32.const 16)))
+          (br_if $scale (i32.lt_u (local.get $at) (local.get $end))))
+        (local.set $src (i32.add (local.get $src) (local.get $bytes)))
+        (local.set $dst (i32.add (local.get $dst) (local.get $bytes)))
+        (local.set $rows (i32.sub (local.get $rows) (i32.const 1)))
+        (br $next_row))))
 )

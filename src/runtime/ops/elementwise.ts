@@ -8,6 +8,7 @@ import {
   select,
   type Arithmetic,
 } from "../../kernels/ops/elementwise.js";
+import { RowKernel, runRows } from "../../kernels/simd/gemm.js";
 import type { OpContext, OpKernel } from "../kernel.js";
 import { roundHalfEven } from "../../kernels/rounding.js";
 
@@ -191,14 +192,13 @@ export const ELEMENTWISE_KERNELS: Record<string, OpKernel> = {
     const mode = ctx.string("mode", "EXACT");
     const simd = ctx.simd;
     if (mode === "EXACT" && simd) {
+      // Rows of the last axis shared out to the threads; what a short last axis leaves over
+      // (fewer than a row) on this thread.
+      const n = Math.max(x.shape[x.shape.length - 1] ?? 1, 1);
       const out = simd.output(x.data.length);
-      const heap = simd.heap;
-      heap.elementwise.gelu(
-        simd.input(x.data).byteOffset,
-        out.byteOffset,
-        out.length,
-        heap.erfTable,
-      );
+      const src = simd.input(x.data).byteOffset;
+      const rows = Math.floor(out.length / n);
+      runRows(simd.team, { kernel: RowKernel.Gelu, src, dst: out.byteOffset, rows, n });
       return { dtype: x.dtype, shape: x.shape, data: out };
     }
     if (mode === "EXACT") return { dtype: x.dtype, ...geluExact(x, ctx.allocate) };

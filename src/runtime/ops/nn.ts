@@ -24,6 +24,7 @@ import { normalizeAxis, stridesOf } from "../../kernels/ops/shape.js";
 import type { OpContext, OpKernel } from "../kernel.js";
 import { isNumeric, type NumericValue, type RuntimeValue } from "../value.js";
 import { simdConv, simdLinear, simdMatmul } from "../simd-kernels.js";
+import { RowKernel, runRows } from "../../kernels/simd/gemm.js";
 import { namedActivation } from "./elementwise.js";
 
 /** Views a 1-D (N, C, W) tensor as 2-D (N, C, 1, W); 3-D convolutions are not implemented. */
@@ -268,7 +269,25 @@ const layerNorm: OpKernel = (ctx) => {
   const epsilon = ctx.float("epsilon", 1e-5);
   const inner = axes.reduce((size, a) => size * x.shape[a], 1);
   const trailing = axes.every((a, i) => a === rank - axes.length + i);
-  if (trailing && [gamma, beta].every((p) => !p || p.length === inner) && inner > 0) {
+  const simd = ctx.simd;
+  const fits = trailing && [gamma, beta].every((p) => !p || p.length === inner) && inner > 0;
+  if (fits && simd && inner % 4 === 0) {
+    const out = simd.output(x.data.length);
+    const weights = (values: Float32Array | undefined, input: string) =>
+      values && (ctx.isConstant(input) ? simd.constant(values) : simd.input(values).byteOffset);
+    runRows(simd.team, {
+      kernel: RowKernel.LayerNorm,
+      src: simd.input(x.data).byteOffset,
+      dst: out.byteOffset,
+      rows: x.data.length / inner,
+      n: inner,
+      gamma: weights(gamma, "gamma"),
+      beta: weights(beta, "beta"),
+      epsilon,
+    });
+    return { dtype: x.dtype, shape: x.shape, data: out };
+  }
+  if (fits) {
     return { dtype: x.dtype, ...normalizeRuns(x, inner, epsilon, gamma, beta, ctx.allocate) };
   }
   const index = axesIndexer(x.shape, axes);
@@ -508,6 +527,15 @@ export const NN_KERNELS: Record<string, OpKernel> = {
   softmax: (ctx) => {
     const x = ctx.tensor("x");
     const axis = normalizeAxis(ctx.int("axis", -1), x.shape.length);
+    const n = x.shape[axis];
+    const simd = ctx.simd;
+    if (simd && axis === x.shape.length - 1 && n % 4 === 0 && x.data.length > 0) {
+      const out = simd.output(x.data.length);
+      const src = simd.input(x.data).byteOffset;
+      const rows = x.data.length / n;
+      runRows(simd.team, { kernel: RowKernel.Softmax, src, dst: out.byteOffset, rows, n });
+      return { dtype: x.dtype, shape: x.shape, data: out };
+    }
     return { dtype: x.dtype, ...softmax(x, axis, ctx.allocate) };
   },
   reduce_sum: reduction("sum"),
