@@ -33,6 +33,8 @@ const CLAIM = 0;
 const FINISHED = 1;
 const TOTAL = 2;
 const KIND = 3;
+/** Set when a chunk threw: the job still completes (every chunk counts as finished). */
+const FAILED = 4;
 const PARAMS = 8;
 export const PARAM_WORDS = 32;
 const CONTROL_BYTES = (PARAMS + PARAM_WORDS) * 4;
@@ -41,6 +43,8 @@ const CONTROL_BYTES = (PARAMS + PARAM_WORDS) * 4;
 const CHUNK_BITS = 20;
 const CHUNK_MASK = (1 << CHUNK_BITS) - 1;
 export const MAX_CHUNKS = CHUNK_MASK;
+/** Generations wrap within the 11 bits above the chunk (a job never meets one 2,048 back). */
+const GENERATION_MASK = 0x7ff;
 
 /** Polls of a word before sleeping on it: a job often follows within microseconds. */
 const SPINS = 2_000;
@@ -90,18 +94,23 @@ export class SimdTeam {
       return;
     }
     this.recruit();
-    this.generation = (this.generation + 1) & (0x7ff >> 0);
+    this.generation = (this.generation + 1) & GENERATION_MASK;
     Atomics.store(words, FINISHED, 0);
+    Atomics.store(words, FAILED, 0);
     Atomics.store(words, TOTAL, chunks);
     Atomics.store(words, CLAIM, this.generation << CHUNK_BITS);
     Atomics.notify(words, CLAIM);
-    work(this.heap, words, this.params, this.generation, 0);
+    const error = work(this.heap, words, this.params, this.generation, 0);
+    // Every chunk finishes before this returns, even after a failure: no thread may still be
+    // writing when the caller moves on.
     for (let spins = 0; Atomics.load(words, FINISHED) < chunks; spins++) {
       if (spins < SPINS) continue;
       const finished = Atomics.load(words, FINISHED);
       // Browsers' main threads may not wait; they keep polling.
       if (finished < chunks && canWait()) Atomics.wait(words, FINISHED, finished, 5);
     }
+    if (error) throw error;
+    if (Atomics.load(words, FAILED)) throw new Error(`a worker failed in SIMD job ${kind}`);
   }
 
   /** Posts a serve task for every worker not serving yet. */
@@ -147,22 +156,31 @@ function canWait(): boolean {
   return waitable;
 }
 
-/** Claims and runs chunks of generation `generation` until none are left. */
+/**
+ * Claims and runs chunks of generation `generation` until none are left; returns the first
+ * error a chunk threw (the chunk still counts as finished, and the job as failed).
+ */
 function work(
   heap: SimdHeap,
   words: Int32Array,
   params: JobParams,
   generation: number,
   thread: number,
-): void {
+): unknown {
+  let error: unknown;
   for (;;) {
     const claim = Atomics.load(words, CLAIM);
-    if (claim >>> CHUNK_BITS !== generation) return;
+    if (claim >>> CHUNK_BITS !== generation) return error;
     const chunk = claim & CHUNK_MASK;
     const total = Atomics.load(words, TOTAL);
-    if (chunk >= total) return;
+    if (chunk >= total) return error;
     if (Atomics.compareExchange(words, CLAIM, claim, claim + 1) !== claim) continue;
-    JOBS[words[KIND]](heap, params, chunk, thread);
+    try {
+      JOBS[words[KIND]](heap, params, chunk, thread);
+    } catch (thrown) {
+      error ??= thrown;
+      Atomics.store(words, FAILED, 1);
+    }
     if (Atomics.add(words, FINISHED, 1) + 1 === total) Atomics.notify(words, FINISHED);
   }
 }
