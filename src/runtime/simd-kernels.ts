@@ -188,11 +188,7 @@ const WINOGRAD_MIN_TILES = 16;
  * The 16 transformed 3 × 3 filters of Winograd's F(2×2, 3×3), U = G·g·Gᵀ with
  * G = [[1, 0, 0], [½, ½, ½], [½, −½, ½], [0, 0, 1]]: product ξ = 4i + j as an [O, C] matrix.
  */
-function winogradFilters(
-  weight: Float32Array,
-  outputs: number,
-  inputs: number,
-): Float32Array[] {
+function winogradFilters(weight: Float32Array, outputs: number, inputs: number): Float32Array[] {
   const products = Array.from({ length: 16 }, () => new Float32Array(outputs * inputs));
   const gg = new Float64Array(12);
   for (let o = 0; o < outputs; o++) {

@@ -194,6 +194,18 @@ test("exact GELU, ReLU and max pooling (padding, strides, ceil mode) match the r
   assertClose(fast, reference, 0);
 });
 
+test("arithmetic with whole, single and repeating operands matches the reference bit for bit", async () => {
+  const model = await program([2, 3, 8], async (b, x, weight) => {
+    b.output(b.binary("add", x, await weight([8])));
+    b.output(b.binary("sub", await weight([3, 8]), x));
+    b.output(b.binary("mul", x, await weight([])));
+    b.output(b.binary("real_div", x, b.binary("add", x, await weight([2, 3, 8]), "shifted")));
+    b.output(b.binary("mul", x, await weight([3, 1]), "columns"));
+  });
+  const { fast, reference } = await bothWays(model);
+  assertClose(fast, reference, 0);
+});
+
 test("softmax and layer norm over rows match the reference", async () => {
   const model = await program([3, 5, 24], async (b, x, weight) => {
     const scaled = b.binary("mul", x, await weight([]));

@@ -172,7 +172,10 @@ export function select(cond: Dense, a: Dense, b: Dense, allocate: Allocate = fre
  * The length after which an operand broadcast to `shape` repeats, when it covers only trailing
  * axes of `shape` fully (ones before them); undefined otherwise.
  */
-function repeatLength(operand: readonly number[], shape: readonly number[]): number | undefined {
+export function repeatLength(
+  operand: readonly number[],
+  shape: readonly number[],
+): number | undefined {
   const lead = shape.length - operand.length;
   let length = 1;
   let leading = true;

@@ -119,6 +119,15 @@ export interface GemmKernels {
 export interface ElementwiseKernels {
   clamp(src: number, dst: number, count: number, lo: number, hi: number): void;
   relu(src: number, dst: number, count: number): void;
+  arithmetic(
+    x: number,
+    xLength: number,
+    y: number,
+    yLength: number,
+    dst: number,
+    count: number,
+    op: number,
+  ): void;
   quantize(
     src: number,
     dst: number,

@@ -22,6 +22,47 @@
         (local.set $dst (i32.add (local.get $dst) (i32.const 16)))
         (br $next))))
 
+  ;; x op y (op 0 add, 1 sub, 2 mul, 3 div) of `count` floats: x at $x (x_length floats
+  ;; repeating), y at $y (y_length repeating), to dst; each length is the count, 1, or a
+  ;; multiple of 4 that divides it. float32 arithmetic gives JavaScript's bits: a double result
+  ;; rounded to float32 is the float32 result for these operations.
+  (func (export "arithmetic")
+    (param $x i32) (param $x_length i32) (param $y i32) (param $y_length i32) (param $dst i32)
+    (param $count i32) (param $op i32)
+    (local $i i32) (local $ix i32) (local $iy i32) (local $a v128) (local $b v128) (local $r v128)
+    (local $xb i32) (local $yb i32)
+    (local.set $xb (i32.shl (local.get $x_length) (i32.const 2)))
+    (local.set $yb (i32.shl (local.get $y_length) (i32.const 2)))
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $i) (local.get $count)))
+        (local.set $a (if (result v128) (i32.eq (local.get $x_length) (i32.const 1))
+          (then (v128.load32_splat (local.get $x)))
+          (else (v128.load (i32.add (local.get $x) (local.get $ix))))))
+        (local.set $b (if (result v128) (i32.eq (local.get $y_length) (i32.const 1))
+          (then (v128.load32_splat (local.get $y)))
+          (else (v128.load (i32.add (local.get $y) (local.get $iy))))))
+        (block $computed
+          (block $div
+            (block $mul
+              (block $sub
+                (block $add
+                  (br_table $add $sub $mul $div (local.get $op)))
+                (local.set $r (f32x4.add (local.get $a) (local.get $b)))
+                (br $computed))
+              (local.set $r (f32x4.sub (local.get $a) (local.get $b)))
+              (br $computed))
+            (local.set $r (f32x4.mul (local.get $a) (local.get $b)))
+            (br $computed))
+          (local.set $r (f32x4.div (local.get $a) (local.get $b))))
+        (v128.store (i32.add (local.get $dst) (i32.shl (local.get $i) (i32.const 2))) (local.get $r))
+        (local.set $ix (i32.add (local.get $ix) (i32.const 16)))
+        (if (i32.ge_u (local.get $ix) (local.get $xb)) (then (local.set $ix (i32.const 0))))
+        (local.set $iy (i32.add (local.get $iy) (i32.const 16)))
+        (if (i32.ge_u (local.get $iy) (local.get $yb)) (then (local.set $iy (i32.const 0))))
+        (local.set $i (i32.add (local.get $i) (i32.const 4)))
+        (br $next))))
+
   ;; dst = src > 0 ? src : 0 (so NaN and −0 become 0, as the relu op computes).
   (func (export "relu") (param $src i32) (param $dst i32) (param $count i32)
     (local $end i32) (local $x v128)

@@ -5,17 +5,45 @@ import {
   geluExact,
   mapBinary,
   mapUnary,
+  repeatLength,
   select,
   type Arithmetic,
 } from "../../kernels/ops/elementwise.js";
+import { broadcastShapes, sizeOf } from "../../kernels/ops/shape.js";
 import { RowKernel, runRows } from "../../kernels/simd/gemm.js";
 import type { OpContext, OpKernel } from "../kernel.js";
 import { roundHalfEven } from "../../kernels/rounding.js";
 
+/** The arithmetic ops' codes in the WebAssembly kernel. */
+const ARITHMETIC_CODES: Record<Arithmetic, number> = { add: 0, sub: 1, mul: 2, div: 3 };
+
 function arithmeticOp(op: Arithmetic): OpKernel {
   return (ctx) => {
     const x = ctx.tensor("x");
-    return { dtype: x.dtype, ...arithmetic(x, ctx.tensor("y"), op, ctx.allocate) };
+    const y = ctx.tensor("y");
+    const simd = ctx.simd;
+    if (simd) {
+      // Operands whole, single, or repeating in whole vectors along the leading axes.
+      const shape = broadcastShapes(x.shape, y.shape);
+      const total = sizeOf(shape);
+      const [lx, ly] = [repeatLength(x.shape, shape), repeatLength(y.shape, shape)];
+      const fits = (l: number | undefined) => l === total || l === 1 || (!!l && l % 4 === 0);
+      if (total > 0 && fits(lx) && fits(ly)) {
+        const out = simd.output(total);
+        const [xAt, yAt] = [simd.input(x.data).byteOffset, simd.input(y.data).byteOffset];
+        simd.heap.elementwise.arithmetic(
+          xAt,
+          lx!,
+          yAt,
+          ly!,
+          out.byteOffset,
+          total,
+          ARITHMETIC_CODES[op],
+        );
+        return { dtype: x.dtype, shape, data: out };
+      }
+    }
+    return { dtype: x.dtype, ...arithmetic(x, y, op, ctx.allocate) };
   };
 }
 
