@@ -2,9 +2,10 @@
  * Matrix products and depthwise convolutions on the SIMD heap, shared out by a SimdTeam.
  * C[rows × cols] = start + A · B, clamped to [lo, hi], where A is packed in panels of 4 rows
  * (weights once when loaded, activations per call) and B comes as packed panels of 8 columns,
- * or is packed chunk by chunk from a strided matrix or from a convolution's input windows (so
- * im2col never exists whole: each thread packs the panels it multiplies, while they are in its
- * cache). A chunk is a group of column panels against a group of row panels.
+ * is read in place (a row-major matrix: 8 columns are two vector loads), or is packed chunk by
+ * chunk from a transposed matrix or from a convolution's input windows (so im2col never exists
+ * whole: each thread packs the panels it multiplies, while they are in its cache). A chunk is
+ * a group of column panels against a group of row panels.
  */
 import type { SimdHeap } from "./heap.js";
 import { JOBS, MAX_CHUNKS, type JobParams, type SimdTeam } from "./team.js";
@@ -25,7 +26,7 @@ export const enum Start {
 export type PanelSource =
   /** Panels already packed (weights), ceil(cols / 8) of k · 8 floats. */
   | { kind: "packed"; at: number }
-  /** Element (p, j) at at + p·rowStride + j·colStride. */
+  /** Element (p, j) at at + p·rowStride + j·colStride (read in place when colStride is 4). */
   | { kind: "strided"; at: number; rowStride: number; colStride: number }
   /** Element (p, j) at at + origins[j] + taps[p] (i32 tables in the heap). */
   | { kind: "patches"; at: number; origins: number; taps: number };
@@ -147,7 +148,8 @@ export function runGemm(team: SimdTeam, job: GemmJob): void {
   ints[G.panelsPerChunk] = panelsPerChunk;
   ints[G.rowPanelsPerChunk] = rowPanelsPerChunk;
   ints[G.columnChunks] = columnChunks;
-  const stride = (source.kind === "packed" ? 0 : panelsPerChunk * panelBytes) + TILE_BYTES;
+  const inPlace = source.kind === "packed" || (source.kind === "strided" && source.colStride === 4);
+  const stride = (inPlace ? 0 : panelsPerChunk * panelBytes) + TILE_BYTES;
   ints[G.scratch] = teamScratch(team, stride);
   ints[G.scratchStride] = stride;
   team.run(GEMM_JOB, columnChunks * chunkRows);
@@ -166,12 +168,17 @@ JOBS[GEMM_JOB] = (heap: SimdHeap, { ints, floats }: JobParams, chunk: number, th
   const stride = ints[G.scratchStride];
   const scratch = ints[G.scratch] + thread * stride;
   const tile = scratch + stride - TILE_BYTES;
-  let b = scratch;
+  // B packed in panels (k·32 bytes each, 32 bytes per depth), or a row-major matrix in place.
+  let [b, step, panel] = [scratch, PANEL_COLS * 4, k * PANEL_COLS * 4];
   switch (ints[G.source]) {
     case SOURCE_KINDS.packed:
-      b = ints[G.b] + (col0 / PANEL_COLS) * k * PANEL_COLS * 4;
+      b = ints[G.b] + (col0 / PANEL_COLS) * panel;
       break;
     case SOURCE_KINDS.strided:
+      if (ints[G.colStride] === 4) {
+        [b, step, panel] = [ints[G.b] + col0 * 4, ints[G.rowStride], PANEL_COLS * 4];
+        break;
+      }
       kernels.packB(ints[G.b], ints[G.rowStride], ints[G.colStride], k, col0, cols, scratch);
       break;
     default:
@@ -182,6 +189,8 @@ JOBS[GEMM_JOB] = (heap: SimdHeap, { ints, floats }: JobParams, chunk: number, th
   kernels.gemm(
     ints[G.a] + (row0 / PANEL_ROWS) * k * PANEL_ROWS * 4,
     b,
+    step,
+    panel,
     k,
     rows,
     cols,
@@ -459,6 +468,8 @@ JOBS[WINOGRAD_JOB] = (heap: SimdHeap, { ints, floats }: JobParams, chunk: number
     kernels.gemm(
       ints[W.filters] + product * ints[W.filterBytes],
       v + product * vProduct,
+      PANEL_COLS * 4,
+      channels * PANEL_COLS * 4,
       channels,
       rows,
       count,

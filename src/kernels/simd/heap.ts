@@ -18,6 +18,8 @@ export interface GemmKernels {
   gemm(
     a: number,
     b: number,
+    bStep: number,
+    bPanel: number,
     k: number,
     rows: number,
     cols: number,

@@ -60,12 +60,16 @@
       (br_if $each_row (i32.lt_u (local.get $r) (local.get $rows)))))
 
   ;; C[rows, cols] (row stride ldc bytes; C at its row `row0`, column `col0`) from the packed A
-  ;; panels at $a (k·16 bytes each, ceil(rows / 4) of them) times the packed B panels at $b
-  ;; (k·32 bytes each, ceil(cols / 8)). Row panel by row panel, each against every column
-  ;; panel: the A panel stays in the nearest cache, the B panels (a chunk's, sized for it) in
-  ;; the next, and C is written along its rows. $scratch: 128 bytes for partial tiles.
+  ;; panels at $a (k·16 bytes each, ceil(rows / 4) of them) times B at $b, whose 8 columns of
+  ;; panel j at depth p are the 8 floats at b + j·b_panel + p·b_step: packed panels (b_step 32,
+  ;; b_panel k·32), or a row-major matrix read in place (b_step its row stride, b_panel 32; a
+  ;; last panel past the end reads values it never stores). Row panel by row panel, each
+  ;; against every column panel: the A panel stays in the nearest cache, the B panels (a
+  ;; chunk's, sized for it) in the next, and C is written along its rows. $scratch: 128 bytes
+  ;; for partial tiles.
   (func (export "gemm")
-    (param $a i32) (param $b i32) (param $k i32) (param $rows i32) (param $cols i32)
+    (param $a i32) (param $b i32) (param $b_step i32) (param $b_panel i32) (param $k i32)
+    (param $rows i32) (param $cols i32)
     (param $c i32) (param $ldc i32) (param $row0 i32) (param $col0 i32) (param $scratch i32)
     (local $i i32) (local $j i32) (local $ap i32) (local $bp i32) (local $n i32) (local $ct i32)
     (local $b0 v128) (local $b1 v128) (local $x v128) (local $lo v128) (local $hi v128)
@@ -89,7 +93,7 @@
         (local.set $ap (i32.add (local.get $a) (i32.mul (i32.shr_u (local.get $i) (i32.const 2))
           (i32.shl (local.get $k) (i32.const 4)))))
         (local.set $bp (i32.add (local.get $b) (i32.mul (i32.shr_u (local.get $j) (i32.const 3))
-          (i32.shl (local.get $k) (i32.const 5)))))
+          (local.get $b_panel))))
         (local.set $c00 (v128.const f32x4 0 0 0 0))
         (local.set $c01 (v128.const f32x4 0 0 0 0))
         (local.set $c10 (v128.const f32x4 0 0 0 0))
@@ -115,7 +119,7 @@
           (local.set $c30 (f32x4.add (local.get $c30) (f32x4.mul (local.get $x) (local.get $b0))))
           (local.set $c31 (f32x4.add (local.get $c31) (f32x4.mul (local.get $x) (local.get $b1))))
           (local.set $ap (i32.add (local.get $ap) (i32.const 16)))
-          (local.set $bp (i32.add (local.get $bp) (i32.const 32)))
+          (local.set $bp (i32.add (local.get $bp) (local.get $b_step)))
           (local.set $n (i32.sub (local.get $n) (i32.const 1)))
           (br_if $depth (local.get $n)))
         (local.set $ct (i32.add (i32.add (local.get $c) (i32.mul (local.get $i) (local.get $ldc)))
