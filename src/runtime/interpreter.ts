@@ -21,6 +21,7 @@ import type { TaskPool } from "../parallel/task-pool.js";
 import { parallelGemm } from "./parallel-gemm.js";
 import { OpContext, type Clamp, type DeclaredOutput, type OpKernel } from "./kernel.js";
 import { kernelFor } from "./registry.js";
+import { HeapFullError } from "../kernels/simd/heap.js";
 import { SimdRuntime } from "./simd.js";
 import {
   fromTensor,
@@ -87,6 +88,9 @@ export class Interpreter {
     private readonly gemm: Gemm,
     private readonly simd: SimdRuntime | undefined,
   ) {}
+
+  /** Set once the SIMD heap could not grow: the plain kernels run from then on. */
+  private heapFull = false;
 
   /** Prepares a model's program; fails (before running anything) on ops it cannot run. */
   static async load(model: MLModel, options: LoadOptions = {}): Promise<Interpreter> {
@@ -248,13 +252,26 @@ export class Interpreter {
         return block.outputs.map((name) => this.lookup(inner, name));
       };
       const fused = observe ? undefined : step.fused;
-      const ctx = new OpContext(step.op, step.name, step.outputs, resolve, runBlock, this.gemm, {
-        simd,
-        isConstant,
-        cache: step.cache,
-        clamp: fused?.clamp,
-      });
-      const produced = step.run(ctx);
+      const context = (fast: SimdRuntime | undefined) =>
+        new OpContext(step.op, step.name, step.outputs, resolve, runBlock, this.gemm, {
+          simd: fast,
+          isConstant,
+          cache: step.cache,
+          clamp: fused?.clamp,
+        });
+      let ctx = context(this.heapFull ? undefined : simd);
+      let produced: RuntimeValue[] | RuntimeValue;
+      try {
+        produced = step.run(ctx);
+      } catch (error) {
+        if (!(error instanceof HeapFullError) || !simd) throw error;
+        // Out of heap (a model too large for 4 GiB of packed weights and values): this op and
+        // every later one run on the plain kernels; values already in the heap stay readable.
+        this.heapFull = true;
+        simd.endOp();
+        ctx = context(undefined);
+        produced = step.run(ctx);
+      }
       const results = Array.isArray(produced) ? produced : [produced];
       if (results.length < step.op.outputs.length) {
         throw new Error(`op ${step.op.type} "${step.name}" produced ${results.length} outputs`);

@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { Tensor } from "../../src/kernels/dtype.js";
 import { floatToHalfArray } from "../../src/kernels/fp16.js";
+import { HeapFullError, SimdHeap } from "../../src/kernels/simd/heap.js";
 import { SERVE_TASK } from "../../src/kernels/simd/team.js";
 import type { MLModel } from "../../src/format/model.js";
 import { WorkerPool } from "../../src/parallel/pool.js";
@@ -275,6 +276,30 @@ test("predictions run again allocate nothing new, with the same results", async 
   const used = heap.used;
   for (let run = 0; run < 3; run++) assert.deepEqual(interpreter.predict(inputs), first);
   assert.equal(heap.used, used);
+});
+
+test("when the heap cannot grow, the ops left run on the plain kernels", async () => {
+  const model = await program([1, 6, 12, 12], async (b, x, weight) => {
+    const y = b.conv(x, await weight([8, 6, 3, 3]), { padType: "same" });
+    const z = b.conv(y, await weight([8, 1, 3, 3]), { groups: 8, padType: "same" }, "depthwise");
+    b.output(b.linear(b.reshape(z, [8, 144]), await weight([5, 144])));
+  });
+  const interpreter = await Interpreter.load(model);
+  const reference = await Interpreter.load(model, { reference: true });
+  const inputs = randomSamples(interpreter.inputs, 1, 4)[0];
+  const heap = (interpreter as unknown as { simd: { heap: SimdHeap } }).simd.heap;
+  let left = 4;
+  heap.allocate = function (this: SimdHeap, bytes: number, reuse?: boolean) {
+    if (left-- <= 0) throw new HeapFullError(bytes);
+    return SimdHeap.prototype.allocate.call(this, bytes, reuse);
+  };
+  try {
+    assertClose(interpreter.predict(inputs), reference.predict(inputs), 1e-5);
+    assert.ok(left < 0, "the heap refused a block");
+    assertClose(interpreter.predict(inputs), reference.predict(inputs), 1e-5);
+  } finally {
+    delete (heap as { allocate?: unknown }).allocate;
+  }
 });
 
 test("worker threads give the same outputs as the calling thread alone", async () => {

@@ -176,6 +176,13 @@ const ALIGN = 64;
 /** Past each block: kernels may read a vector or two beyond the last value they use. */
 const SLACK = 64;
 
+/** The heap cannot grow to what is asked (4 GiB at most, or what the host grants). */
+export class HeapFullError extends Error {
+  constructor(bytes: number) {
+    super(`the SIMD heap cannot grow to ${bytes} bytes`);
+  }
+}
+
 export class SimdHeap {
   private top: number;
   private readonly free = new Map<number, number[]>();
@@ -224,9 +231,15 @@ export class SimdHeap {
       return reused;
     }
     const offset = this.top;
-    this.top += size;
     const have = this.memory.buffer.byteLength;
-    if (this.top > have) this.memory.grow(Math.ceil((this.top - have) / PAGE));
+    if (offset + size > have) {
+      try {
+        this.memory.grow(Math.ceil((offset + size - have) / PAGE));
+      } catch {
+        throw new HeapFullError(offset + size);
+      }
+    }
+    this.top += size;
     this.sizes.set(offset, size);
     return offset;
   }
