@@ -577,3 +577,90 @@ JOBS[ROWS_JOB] = (heap: SimdHeap, { ints, floats }: JobParams, chunk: number) =>
       kernels.gelu(src, dst, rows * n, ints[R.erfTable]);
   }
 };
+
+/** Max pooling of `planes` planes h × w at src (the same stride on both axes), in the heap. */
+export interface MaxPoolJob {
+  src: number;
+  planes: number;
+  h: number;
+  w: number;
+  /** [top, bottom, left, right]: what the windows reach past the plane (read as −∞). */
+  pads: readonly [number, number, number, number];
+  kernel: readonly [number, number];
+  stride: number;
+  oh: number;
+  ow: number;
+  dst: number;
+}
+
+const MAX_POOL_JOB = 5;
+
+// MAX_POOL_JOB parameter words.
+const P = {
+  src: 0,
+  planes: 1,
+  h: 2,
+  w: 3,
+  top: 4,
+  bottom: 5,
+  left: 6,
+  right: 7,
+  kh: 8,
+  kw: 9,
+  stride: 10,
+  oh: 11,
+  ow: 12,
+  dst: 13,
+  planesPerChunk: 14,
+  scratch: 15,
+  scratchStride: 16,
+} as const;
+
+/** Runs max pooling on the team: each thread frames its planes with −∞ in its scratch. */
+export function runMaxPool(team: SimdTeam, job: MaxPoolJob): void {
+  const [top, bottom, left, right] = job.pads;
+  const planesPerChunk = Math.max(1, Math.ceil(job.planes / (team.threads * CHUNKS_PER_THREAD)));
+  const { ints } = team.params;
+  ints[P.src] = job.src;
+  ints[P.planes] = job.planes;
+  ints[P.h] = job.h;
+  ints[P.w] = job.w;
+  [ints[P.top], ints[P.bottom], ints[P.left], ints[P.right]] = [top, bottom, left, right];
+  [ints[P.kh], ints[P.kw]] = job.kernel;
+  ints[P.stride] = job.stride;
+  ints[P.oh] = job.oh;
+  ints[P.ow] = job.ow;
+  ints[P.dst] = job.dst;
+  ints[P.planesPerChunk] = planesPerChunk;
+  // Room for the kernel's reads past a row's end (two vectors at stride 2).
+  const stride = (job.h + top + bottom) * (job.w + left + right) * 4 + 64;
+  ints[P.scratch] = teamScratch(team, stride);
+  ints[P.scratchStride] = stride;
+  team.run(MAX_POOL_JOB, Math.ceil(job.planes / planesPerChunk));
+}
+
+JOBS[MAX_POOL_JOB] = (heap: SimdHeap, { ints }: JobParams, chunk: number, thread: number) => {
+  const kernels = heap.kernels;
+  const [h, w, top, bottom, left, right] = [P.h, P.w, P.top, P.bottom, P.left, P.right].map(
+    (i) => ints[i],
+  );
+  const scratch = ints[P.scratch] + thread * ints[P.scratchStride];
+  const first = chunk * ints[P.planesPerChunk];
+  const last = Math.min(ints[P.planes], first + ints[P.planesPerChunk]);
+  const [oh, ow] = [ints[P.oh], ints[P.ow]];
+  for (let plane = first; plane < last; plane++) {
+    const src = ints[P.src] + plane * h * w * 4;
+    kernels.padWith(src, h, w, scratch, top, bottom, left, right, -Infinity);
+    const dst = ints[P.dst] + plane * oh * ow * 4;
+    kernels.maxPoolPadded(
+      scratch,
+      w + left + right,
+      ints[P.kh],
+      ints[P.kw],
+      ints[P.stride],
+      oh,
+      ow,
+      dst,
+    );
+  }
+};

@@ -103,6 +103,27 @@ export interface GemmKernels {
     lo: number,
     hi: number,
   ): void;
+  padWith(
+    src: number,
+    h: number,
+    w: number,
+    dst: number,
+    top: number,
+    bottom: number,
+    left: number,
+    right: number,
+    value: number,
+  ): void;
+  maxPoolPadded(
+    src: number,
+    wp: number,
+    kh: number,
+    kw: number,
+    stride: number,
+    oh: number,
+    ow: number,
+    dst: number,
+  ): void;
   depthwise3x3(
     src: number,
     wp: number,
@@ -150,21 +171,6 @@ export interface ElementwiseKernels {
     gamma: number,
     beta: number,
     epsilon: number,
-  ): void;
-  maxPool(
-    src: number,
-    planes: number,
-    h: number,
-    w: number,
-    kh: number,
-    kw: number,
-    sh: number,
-    sw: number,
-    pt: number,
-    pl: number,
-    oh: number,
-    ow: number,
-    dst: number,
   ): void;
 }
 

@@ -150,59 +150,7 @@
         (local.set $dst (i32.add (local.get $dst) (i32.const 4)))
         (br $next))))
 
-;; Max pooling of `planes` planes h × w at src to oh × ow at dst: each window's taps inside
-  ;; the image in row-major order, a tap kept when greater (as the JavaScript kernel compares,
-  ;; so NaN never wins), −∞ for a window outside the image.
-  (func (export "maxPool")
-    (param $src i32) (param $planes i32) (param $h i32) (param $w i32) (param $kh i32) (param $kw i32)
-    (param $sh i32) (param $sw i32) (param $pt i32) (param $pl i32) (param $oh i32) (param $ow i32)
-    (param $dst i32)
-    (local $oy i32) (local $ox i32) (local $y0 i32) (local $x0 i32) (local $ky i32) (local $kx i32)
-    (local $ky0 i32) (local $ky1 i32) (local $kx0 i32) (local $kx1 i32) (local $row i32)
-    (local $acc f32) (local $v f32)
-    (block $planes_done
-      (loop $planes
-        (br_if $planes_done (i32.eqz (local.get $planes)))
-        (local.set $oy (i32.const 0))
-        (loop $rows
-          (local.set $y0 (i32.sub (i32.mul (local.get $oy) (local.get $sh)) (local.get $pt)))
-          (local.set $ky0 (select (i32.sub (i32.const 0) (local.get $y0)) (i32.const 0) (i32.lt_s (local.get $y0) (i32.const 0))))
-          (local.set $ky1 (select (i32.sub (local.get $h) (local.get $y0)) (local.get $kh)
-            (i32.lt_s (i32.sub (local.get $h) (local.get $y0)) (local.get $kh))))
-          (local.set $ox (i32.const 0))
-          (loop $columns
-            (local.set $x0 (i32.sub (i32.mul (local.get $ox) (local.get $sw)) (local.get $pl)))
-            (local.set $kx0 (select (i32.sub (i32.const 0) (local.get $x0)) (i32.const 0) (i32.lt_s (local.get $x0) (i32.const 0))))
-            (local.set $kx1 (select (i32.sub (local.get $w) (local.get $x0)) (local.get $kw)
-              (i32.lt_s (i32.sub (local.get $w) (local.get $x0)) (local.get $kw))))
-            (local.set $acc (f32.const -inf))
-            (local.set $ky (local.get $ky0))
-            (block $window_done
-              (loop $window_rows
-                (br_if $window_done (i32.ge_s (local.get $ky) (local.get $ky1)))
-                (local.set $row (i32.add (local.get $src)
-                  (i32.shl (i32.add (i32.mul (i32.add (local.get $y0) (local.get $ky)) (local.get $w)) (local.get $x0)) (i32.const 2))))
-                (local.set $kx (local.get $kx0))
-                (block $taps_done
-                  (loop $taps
-                    (br_if $taps_done (i32.ge_s (local.get $kx) (local.get $kx1)))
-                    (local.set $v (f32.load (i32.add (local.get $row) (i32.shl (local.get $kx) (i32.const 2)))))
-                    (local.set $acc (select (local.get $v) (local.get $acc) (f32.gt (local.get $v) (local.get $acc))))
-                    (local.set $kx (i32.add (local.get $kx) (i32.const 1)))
-                    (br $taps)))
-                (local.set $ky (i32.add (local.get $ky) (i32.const 1)))
-                (br $window_rows)))
-            (f32.store (local.get $dst) (local.get $acc))
-            (local.set $dst (i32.add (local.get $dst) (i32.const 4)))
-            (local.set $ox (i32.add (local.get $ox) (i32.const 1)))
-            (br_if $columns (i32.lt_u (local.get $ox) (local.get $ow))))
-          (local.set $oy (i32.add (local.get $oy) (i32.const 1)))
-          (br_if $rows (i32.lt_u (local.get $oy) (local.get $oh))))
-        (local.set $src (i32.add (local.get $src) (i32.shl (i32.mul (local.get $h) (local.get $w)) (i32.const 2))))
-        (local.set $planes (i32.sub (local.get $planes) (i32.const 1)))
-        (br $planes))))
-
-  ;; e^x for x ≤ 0 (softmax's shifted inputs), four at a time: x = k·ln 2 + r with |r| ≤ ln 2 / 2
+;; e^x for x ≤ 0 (softmax's shifted inputs), four at a time: x = k·ln 2 + r with |r| ≤ ln 2 / 2
   ;; (ln 2 split in two so k·ln 2 is exact), e^r by its Taylor series to r⁷/7! (the rest is
   ;; under 1e-8 relative), times 2^k built in the exponent bits. Below −87.3, where e^x leaves
   ;; float32's normal range, the result is 0: subnormal probabilities would only slow the

@@ -337,6 +337,103 @@
       (local.set $planes (i32.sub (local.get $planes) (i32.const 1)))
       (br_if $planes (local.get $planes))))
 
+  ;; Copies one plane of h × w floats from src into a plane of (h + top + bottom) ×
+  ;; (w + left + right) at dst framed by `value` (max pooling frames with −∞).
+  (func (export "padWith")
+    (param $src i32) (param $h i32) (param $w i32) (param $dst i32) (param $top i32)
+    (param $bottom i32) (param $left i32) (param $right i32) (param $value f32)
+    (local $wp i32) (local $y i32) (local $row i32)
+    (local.set $wp (i32.shl (i32.add (i32.add (local.get $w) (local.get $left)) (local.get $right)) (i32.const 2)))
+    (local.set $row (i32.shl (local.get $w) (i32.const 2)))
+    (call $fill (local.get $dst) (i32.add (i32.mul (local.get $top) (local.get $wp)) (i32.shl (local.get $left) (i32.const 2))) (local.get $value))
+    (local.set $dst (i32.add (local.get $dst) (i32.add (i32.mul (local.get $top) (local.get $wp)) (i32.shl (local.get $left) (i32.const 2)))))
+    (block $done
+      (loop $rows
+        (br_if $done (i32.ge_u (local.get $y) (local.get $h)))
+        (memory.copy (local.get $dst) (local.get $src) (local.get $row))
+        (local.set $src (i32.add (local.get $src) (local.get $row)))
+        (local.set $dst (i32.add (local.get $dst) (local.get $row)))
+        (local.set $y (i32.add (local.get $y) (i32.const 1)))
+        (if (i32.lt_u (local.get $y) (local.get $h))
+          (then
+            (call $fill (local.get $dst) (i32.shl (i32.add (local.get $left) (local.get $right)) (i32.const 2)) (local.get $value))
+            (local.set $dst (i32.add (local.get $dst) (i32.shl (i32.add (local.get $left) (local.get $right)) (i32.const 2))))))
+        (br $rows)))
+    (call $fill (local.get $dst) (i32.add (i32.mul (local.get $bottom) (local.get $wp)) (i32.shl (local.get $right) (i32.const 2))) (local.get $value)))
+
+  ;; `bytes` bytes at dst set to the float `value`.
+  (func $fill (param $dst i32) (param $bytes i32) (param $value f32)
+    (local $end i32)
+    (local.set $end (i32.add (local.get $dst) (local.get $bytes)))
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $dst) (local.get $end)))
+        (f32.store (local.get $dst) (local.get $value))
+        (local.set $dst (i32.add (local.get $dst) (i32.const 4)))
+        (br $next))))
+
+  ;; Max pooling of one plane padded with −∞ (rows of wp floats at src) with a kh × kw window
+  ;; at stride `stride` (both axes), to oh × ow outputs at dst: taps in row-major order, each
+  ;; kept when greater (pmax: NaN never wins, as in the JavaScript kernel). Four outputs at a
+  ;; time at stride 1 or 2.
+  (func (export "maxPoolPadded")
+    (param $src i32) (param $wp i32) (param $kh i32) (param $kw i32) (param $stride i32)
+    (param $oh i32) (param $ow i32) (param $dst i32)
+    (local $oy i32) (local $ox i32) (local $ky i32) (local $kx i32) (local $row i32) (local $at i32)
+    (local $acc v128) (local $x v128) (local $m f32) (local $v f32) (local $vectors i32)
+    (local.set $wp (i32.shl (local.get $wp) (i32.const 2)))
+    (local.set $vectors (select (i32.and (local.get $ow) (i32.const -4)) (i32.const 0)
+      (i32.le_u (local.get $stride) (i32.const 2))))
+    (loop $rows
+      (local.set $row (i32.add (local.get $src) (i32.mul (i32.mul (local.get $oy) (local.get $stride)) (local.get $wp))))
+      (local.set $ox (i32.const 0))
+      (block $vectors_done
+        (br_if $vectors_done (i32.eqz (local.get $vectors)))
+        (loop $four
+          (local.set $acc (v128.const f32x4 -inf -inf -inf -inf))
+          (local.set $ky (i32.const 0))
+          (loop $window_rows
+            (local.set $at (i32.add (i32.add (local.get $row) (i32.mul (local.get $ky) (local.get $wp)))
+              (i32.shl (i32.mul (local.get $ox) (local.get $stride)) (i32.const 2))))
+            (local.set $kx (i32.const 0))
+            (loop $taps
+              (local.set $x (v128.load (local.get $at)))
+              (if (i32.eq (local.get $stride) (i32.const 2))
+                (then (local.set $x (i8x16.shuffle 0 1 2 3 8 9 10 11 16 17 18 19 24 25 26 27
+                  (local.get $x) (v128.load offset=16 (local.get $at))))))
+              (local.set $acc (f32x4.pmax (local.get $acc) (local.get $x)))
+              (local.set $at (i32.add (local.get $at) (i32.const 4)))
+              (local.set $kx (i32.add (local.get $kx) (i32.const 1)))
+              (br_if $taps (i32.lt_u (local.get $kx) (local.get $kw))))
+            (local.set $ky (i32.add (local.get $ky) (i32.const 1)))
+            (br_if $window_rows (i32.lt_u (local.get $ky) (local.get $kh))))
+          (v128.store (i32.add (local.get $dst) (i32.shl (local.get $ox) (i32.const 2))) (local.get $acc))
+          (local.set $ox (i32.add (local.get $ox) (i32.const 4)))
+          (br_if $four (i32.lt_u (local.get $ox) (local.get $vectors)))))
+      (block $tail_done
+        (br_if $tail_done (i32.ge_u (local.get $ox) (local.get $ow)))
+        (loop $one
+          (local.set $m (f32.const -inf))
+          (local.set $ky (i32.const 0))
+          (loop $window_rows
+            (local.set $at (i32.add (i32.add (local.get $row) (i32.mul (local.get $ky) (local.get $wp)))
+              (i32.shl (i32.mul (local.get $ox) (local.get $stride)) (i32.const 2))))
+            (local.set $kx (i32.const 0))
+            (loop $taps
+              (local.set $v (f32.load (local.get $at)))
+              (local.set $m (select (local.get $v) (local.get $m) (f32.gt (local.get $v) (local.get $m))))
+              (local.set $at (i32.add (local.get $at) (i32.const 4)))
+              (local.set $kx (i32.add (local.get $kx) (i32.const 1)))
+              (br_if $taps (i32.lt_u (local.get $kx) (local.get $kw))))
+            (local.set $ky (i32.add (local.get $ky) (i32.const 1)))
+            (br_if $window_rows (i32.lt_u (local.get $ky) (local.get $kh))))
+          (f32.store (i32.add (local.get $dst) (i32.shl (local.get $ox) (i32.const 2))) (local.get $m))
+          (local.set $ox (i32.add (local.get $ox) (i32.const 1)))
+          (br_if $one (i32.lt_u (local.get $ox) (local.get $ow)))))
+      (local.set $dst (i32.add (local.get $dst) (i32.shl (local.get $ow) (i32.const 2))))
+      (local.set $oy (i32.add (local.get $oy) (i32.const 1)))
+      (br_if $rows (i32.lt_u (local.get $oy) (local.get $oh)))))
+
   ;; Depthwise convolution of one padded plane (rows of wp floats at src) with a kh × kw filter
   ;; at weights, to oh × ow outputs at dst: bias plus the taps in row-major order (as the
   ;; JavaScript kernel adds them), clamped. Four outputs at a time where the stride is 1 or 2.

@@ -24,7 +24,7 @@ import { normalizeAxis, stridesOf } from "../../kernels/ops/shape.js";
 import type { OpContext, OpKernel } from "../kernel.js";
 import { isNumeric, type NumericValue, type RuntimeValue } from "../value.js";
 import { simdConv, simdLinear, simdMatmul } from "../simd-kernels.js";
-import { RowKernel, runRows } from "../../kernels/simd/gemm.js";
+import { RowKernel, runMaxPool, runRows } from "../../kernels/simd/gemm.js";
 import { namedActivation } from "./elementwise.js";
 
 /** Views a 1-D (N, C, W) tensor as 2-D (N, C, 1, W); 3-D convolutions are not implemented. */
@@ -159,28 +159,28 @@ function pool(kind: "max" | "avg"): OpKernel {
             poolOutputSize(x.shape[3], kernel[1], win.strides[1], pl, pr, ceil),
           ];
     const simd = ctx.simd;
-    if (kind === "max" && simd && win.dilations.every((d) => d === 1)) {
+    const [sh, sw] = win.strides;
+    if (kind === "max" && simd && sh === sw && x.data.length > 0) {
       const [n, c, h, w] = x.shape;
-      const out = simd.output(n * c * size[0] * size[1]);
+      const [oh, ow] = size;
       const [kh, kw] = win.kernel;
-      const [sh, sw] = win.strides;
-      const src = simd.input(x.data).byteOffset;
-      simd.heap.elementwise.maxPool(
-        src,
-        n * c,
+      // Windows past the plane (ceil mode) read the −∞ frame too.
+      const bottom = Math.max(pb, (oh - 1) * sh + kh - h - pt);
+      const right = Math.max(pr, (ow - 1) * sw + kw - w - pl);
+      const out = simd.output(n * c * oh * ow);
+      runMaxPool(simd.team, {
+        src: simd.input(x.data).byteOffset,
+        planes: n * c,
         h,
         w,
-        kh,
-        kw,
-        sh,
-        sw,
-        pt,
-        pl,
-        ...size,
-        out.byteOffset,
-      );
-      const shape = restore([n, c, size[0], size[1]], spatial);
-      return { dtype: input.dtype, shape, data: out };
+        pads: [pt, bottom, pl, right],
+        kernel: win.kernel,
+        stride: sh,
+        oh,
+        ow,
+        dst: out.byteOffset,
+      });
+      return { dtype: input.dtype, shape: restore([n, c, oh, ow], spatial), data: out };
     }
     const excludePadding = ctx.bool("exclude_padding_from_average", false);
     const result = pool2d(x, win, size, kind, excludePadding, ctx.allocate);
