@@ -142,6 +142,7 @@ test("convolution windows packed as B: strides, dilations and padding", () => {
     [2, 10, 7, 3, 2, 2, 1, 0],
     [4, 13, 13, 3, 3, 3, 2, 2],
     [1, 5, 40, 1, 5, 1, 1, 2],
+    [3, 12, 40, 3, 3, 2, 1, 1],
   ]) {
     const [hp, wp] = [h + 2 * pad, w + 2 * pad];
     const oh = Math.floor((hp - (kh - 1) * dilation - 1) / stride) + 1;

@@ -265,7 +265,7 @@
   ;; Packs columns [col, col + cols) of the patch matrix of a convolution into panels of 8 at
   ;; dst: element (p, j) is the input value at src + origins[j] + taps[p] (byte offsets, i32
   ;; tables), columns past `cols` zeros. Eight windows side by side in one input row (origins 4
-  ;; bytes apart) are two vector loads.
+  ;; bytes apart) are two vector loads; at stride 2 (8 bytes apart), the even lanes of four.
   (func (export "packPatches")
     (param $src i32) (param $origins i32) (param $taps i32) (param $k i32) (param $col i32)
     (param $cols i32) (param $dst i32)
@@ -276,6 +276,7 @@
       (local.set $o (i32.add (local.get $origins) (i32.shl (i32.add (local.get $col) (local.get $j)) (i32.const 2))))
       (local.set $first (i32.add (local.get $src) (i32.load (local.get $o))))
       (local.set $p (i32.const 0))
+      (block $panel_done
       (if (i32.and (i32.ge_u (local.get $left) (i32.const 8))
             (i32.eq (i32.sub (i32.load offset=28 (local.get $o)) (i32.load (local.get $o))) (i32.const 28)))
         (then
@@ -287,6 +288,21 @@
             (local.set $p (i32.add (local.get $p) (i32.const 1)))
             (br_if $contiguous (i32.lt_u (local.get $p) (local.get $k)))))
         (else
+          (if (i32.and (i32.ge_u (local.get $left) (i32.const 8))
+                (i32.eq (i32.sub (i32.load offset=28 (local.get $o)) (i32.load (local.get $o))) (i32.const 56)))
+            (then
+              ;; Eight windows two columns apart in one row (stride 2): the even lanes of four
+              ;; vector loads.
+              (loop $every_other
+                (local.set $at (i32.add (local.get $first) (i32.load (i32.add (local.get $taps) (i32.shl (local.get $p) (i32.const 2))))))
+                (v128.store (local.get $dst) (i8x16.shuffle 0 1 2 3 8 9 10 11 16 17 18 19 24 25 26 27
+                  (v128.load (local.get $at)) (v128.load offset=16 (local.get $at))))
+                (v128.store offset=16 (local.get $dst) (i8x16.shuffle 0 1 2 3 8 9 10 11 16 17 18 19 24 25 26 27
+                  (v128.load offset=32 (local.get $at)) (v128.load offset=48 (local.get $at))))
+                (local.set $dst (i32.add (local.get $dst) (i32.const 32)))
+                (local.set $p (i32.add (local.get $p) (i32.const 1)))
+                (br_if $every_other (i32.lt_u (local.get $p) (local.get $k))))
+              (br $panel_done)))
           (loop $gathered
             (local.set $at (i32.add (local.get $src) (i32.load (i32.add (local.get $taps) (i32.shl (local.get $p) (i32.const 2))))))
             (local.set $l (i32.const 0))
@@ -300,7 +316,7 @@
               (local.set $l (i32.add (local.get $l) (i32.const 1)))
               (br_if $lanes (i32.lt_u (local.get $l) (i32.const 8))))
             (local.set $p (i32.add (local.get $p) (i32.const 1)))
-            (br_if $gathered (i32.lt_u (local.get $p) (local.get $k))))))
+            (br_if $gathered (i32.lt_u (local.get $p) (local.get $k)))))))
       (local.set $j (i32.add (local.get $j) (i32.const 8)))
       (br_if $panels (i32.lt_s (local.get $j) (local.get $cols)))))
 
