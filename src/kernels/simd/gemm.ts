@@ -404,12 +404,13 @@ function winogradPanelBytes(channels: number, rows: number): { v: number; m: num
 export function runWinograd(team: SimdTeam, job: WinogradJob): void {
   const panels = Math.ceil(job.tiles / PANEL_COLS);
   const perPanel = winogradPanelBytes(job.channels, job.rows);
-  const aim = team.threads * CHUNKS_PER_THREAD;
+  // Each chunk streams all 16 transformed filters through the cache: fewer, wider chunks
+  // than products have (two per thread), as wide as a scratch of about 768 KiB allows.
   const panelsPerChunk = Math.max(
     1,
     Math.min(
-      Math.ceil(panels / aim),
-      Math.floor((2 * CHUNK_PANEL_BYTES) / (perPanel.v + perPanel.m)),
+      Math.ceil(panels / (team.threads * 2)),
+      Math.floor((8 * CHUNK_PANEL_BYTES) / (perPanel.v + perPanel.m)),
     ),
   );
   const { ints, floats } = team.params;
