@@ -3,9 +3,9 @@
  * fp16 model of about N MB (default 1024; largest tensor 4·H² halves) and times each task on it
  * in a fresh process, printing time, CPU time (all threads), throughput (model bytes per
  * second), speed relative to a plain copy of the weight file (when file_copy ran first) and
- * peak resident memory; then the CPU interpreter's time per input on the reference models, when
- * ../shared/runtime is present. Comparing peaks at two --hidden sizes shows how memory grows
- * with the largest tensor.
+ * peak resident memory. Comparing peaks at two --hidden sizes shows how memory grows with the
+ * largest tensor. The task `inference` (last by default; `--tasks inference` alone skips the
+ * model) times CPU inference side by side with onnxruntime-node (./inference.ts).
  */
 import { execFileSync } from "node:child_process";
 import { mkdtemp, rm, stat } from "node:fs/promises";
@@ -14,17 +14,20 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { formatBytes, formatTable } from "../src/cli/format.js";
-import { benchmarkInference, INFERENCE_THREADS } from "./inference.js";
+import { benchmarkInference } from "./inference.js";
 import { shapeForBytes } from "./model.js";
 import { TASKS } from "./tasks.js";
 
+const INFERENCE = "inference";
 const { values } = parseArgs({
   options: {
     "size-mb": { type: "string", default: "1024" },
-    tasks: { type: "string", default: Object.keys(TASKS).join(",") },
+    tasks: { type: "string", default: [...Object.keys(TASKS), INFERENCE].join(",") },
     hidden: { type: "string", default: "1024" },
   },
 });
+const names = values.tasks.split(",");
+const compression = names.filter((name) => name !== INFERENCE);
 const bytes = Number(values["size-mb"]) * 1024 * 1024;
 const shape = shapeForBytes(bytes, Number(values.hidden));
 const work = await mkdtemp(join(tmpdir(), "coreml-optimize-bench-"));
@@ -43,6 +46,13 @@ const measure = (args: string[]) =>
   ) as Measured;
 
 try {
+  if (compression.length > 0) await benchmarkCompression();
+  if (names.includes(INFERENCE)) await benchmarkInference();
+} finally {
+  await rm(work, { recursive: true, force: true });
+}
+
+async function benchmarkCompression(): Promise<void> {
   const generated = measure(["generate", String(bytes), values.hidden, modelPath]);
   const weightBytes = (await stat(join(modelPath, "Data/com.apple.CoreML/weights/weight.bin")))
     .size;
@@ -65,7 +75,7 @@ try {
   };
   const rows: string[][] = [row("write (generate)", generated)];
   const outputs = new Map<string, string>();
-  for (const name of values.tasks.split(",")) {
+  for (const name of compression) {
     const task = TASKS[name];
     if (!task) throw new Error(`unknown task ${name} (known: ${Object.keys(TASKS).join(", ")})`);
     const input = task.from ? outputs.get(task.from) : modelPath;
@@ -78,12 +88,4 @@ try {
   }
   const headers = ["task", "time", "cpu time", "throughput", "vs file copy", "peak RSS"];
   process.stdout.write(`${formatTable(headers, rows)}\n`);
-  const inference = await benchmarkInference();
-  if (inference.length > 0) {
-    process.stdout.write(
-      `\nCPU inference:\n${formatTable(["model", "load", "per input", `${INFERENCE_THREADS} threads`], inference)}\n`,
-    );
-  }
-} finally {
-  await rm(work, { recursive: true, force: true });
 }

@@ -11,7 +11,9 @@ try {
   for (const file of readdirSync(dir).filter((f) => f.endsWith(".wat"))) {
     const name = file.slice(0, -".wat".length);
     const binary = join(scratch, `${name}.wasm`);
-    execFileSync("wat2wasm", [join(dir, file), "-o", binary], { stdio: "inherit" });
+    execFileSync("wat2wasm", ["--enable-threads", join(dir, file), "-o", binary], {
+      stdio: "inherit",
+    });
     const base64 = readFileSync(binary).toString("base64");
     const constant = name.toUpperCase().replace(/-/g, "_") + "_WASM";
     writeFileSync(

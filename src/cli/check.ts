@@ -9,6 +9,7 @@ import type { LoadOptions } from "../runtime/interpreter.js";
 import { loadRunner } from "../runtime/runner.js";
 import { formatNumber, formatTable } from "./format.js";
 import { parseCount } from "./inputs.js";
+import { withInterpreterPool } from "./run.js";
 
 export interface CompareReport {
   reference: string;
@@ -83,10 +84,10 @@ export async function checkResult(
   count: number | undefined,
 ): Promise<CompareReport | undefined> {
   if (!count) return undefined;
-  return checkAgainst(input.model, output.model, count, {
-    reference: input.path,
-    candidate: output.path,
-  });
+  const names = { reference: input.path, candidate: output.path };
+  return withInterpreterPool((pool) =>
+    checkAgainst(input.model, output.model, count, names, { pool }),
+  );
 }
 
 export const CHECK_OPTION = [

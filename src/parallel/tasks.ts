@@ -15,6 +15,7 @@ const TASKS = {
   kmeans1d: async () => (await import("../kernels/kmeans1d-task.js")).kmeans1dTask,
   palettizeGroups: async () => (await import("../kernels/palettize/modes.js")).palettizeGroups,
   gemmRows: async () => (await import("../kernels/gemm-task.js")).runGemmRows,
+  simdServe: async () => (await import("../kernels/simd/task.js")).simdServeTask,
 } satisfies Record<string, () => Promise<Task>>;
 
 export type TaskName = keyof typeof TASKS;

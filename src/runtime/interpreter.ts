@@ -30,8 +30,10 @@ import {
 import { gemm, type Gemm } from "../kernels/ops/matmul.js";
 import type { TaskPool } from "../parallel/task-pool.js";
 import { parallelGemm } from "./parallel-gemm.js";
-import { OpContext, type DeclaredOutput, type OpKernel } from "./kernel.js";
+import { OpContext, type Clamp, type DeclaredOutput, type OpKernel } from "./kernel.js";
 import { kernelFor } from "./registry.js";
+import { HeapFullError } from "../kernels/simd/heap.js";
+import { SimdRuntime } from "./simd.js";
 import {
   fromTensor,
   isNumeric,
@@ -59,6 +61,15 @@ interface Step {
   release: string[];
   /** The op's nested blocks (loop bodies, branches). */
   blocks: PreparedBlock[];
+  /** What the op's kernel keeps between predictions (e.g. tables for the input's shape). */
+  cache: Map<string, unknown>;
+  /**
+   * The activation op that alone reads this op's output, done in the same pass as a clamp
+   * (when no observer needs the value in between).
+   */
+  fused?: { clamp: Clamp; into: Step };
+  /** Done by the step before, unless an observer runs. */
+  absorbed?: boolean;
 }
 
 interface PreparedBlock {
@@ -86,7 +97,11 @@ export class Interpreter {
     private readonly literals: Map<Value, RuntimeValue>,
     private readonly steps: Step[],
     private readonly gemm: Gemm,
+    private readonly simd: SimdRuntime | undefined,
   ) {}
+
+  /** Set once the SIMD heap could not grow: the plain kernels run from then on. */
+  private heapFull = false;
 
   /** Prepares a model's program; fails (before running anything) on ops it cannot run. */
   static async load(model: MLModel, options: LoadOptions = {}): Promise<Interpreter> {
@@ -156,6 +171,7 @@ export class Interpreter {
           run: kernelFor(op.type)!,
           release: [],
           blocks,
+          cache: new Map(),
         });
       }
       return { inputs: current.inputs.map((i) => i.name), outputs: current.outputs, steps };
@@ -163,6 +179,7 @@ export class Interpreter {
     const root = await prepare(block);
     const steps = root.steps;
     planReleases(steps, block, constants);
+    planFusions(steps, block, constants, literals);
     const io = (name: string, type: Parameters<typeof tensorTypeInfo>[0]): ProgramIO => {
       // Dictionary outputs (classifier probabilities) are returned as the probability vector.
       if (type?.type.case === "dictionaryType") return { name, dtype: "fp32", shape: [null] };
@@ -182,7 +199,8 @@ export class Interpreter {
     for (const op of block.operations) for (const o of op.outputs) declared.set(o.name, o.type);
     const outputs = block.outputs.map((o) => io(o, declared.get(o)));
     const multiply = options.pool ? parallelGemm(options.pool) : gemm;
-    return new Interpreter(inputs, outputs, constants, literals, steps, multiply);
+    const simd = options.reference ? undefined : SimdRuntime.create(constants, options.pool);
+    return new Interpreter(inputs, outputs, constants, literals, steps, multiply, simd);
   }
 
   /**
@@ -197,14 +215,18 @@ export class Interpreter {
       if (!given) throw new ConfigError(`missing input "${input.name}"`);
       scope.values.set(input.name, this.convertInput(input, given));
     }
-    this.runSteps(this.steps, scope, options.observe);
-    const result: Record<string, Tensor> = {};
-    for (const output of this.outputs) {
-      const value = this.lookup(scope, output.name);
-      const kind = ELEMENT_TYPES[output.dtype].kind;
-      result[output.name] = toTensor(value, kind === "float" ? "fp32" : output.dtype);
+    try {
+      this.runSteps(this.steps, scope, options.observe, this.simd);
+      const result: Record<string, Tensor> = {};
+      for (const output of this.outputs) {
+        const value = this.lookup(scope, output.name);
+        const kind = ELEMENT_TYPES[output.dtype].kind;
+        result[output.name] = toTensor(value, kind === "float" ? "fp32" : output.dtype);
+      }
+      return result;
+    } finally {
+      this.simd?.endPrediction();
     }
-    return result;
   }
 
   private lookup(scope: Scope, name: string): RuntimeValue {
@@ -213,13 +235,24 @@ export class Interpreter {
     return value;
   }
 
-  private runSteps(steps: readonly Step[], scope: Scope, observe?: ValueObserver): void {
+  /** Runs a block's steps; `simd` (the fast kernels) only for the program's own block. */
+  private runSteps(
+    steps: readonly Step[],
+    scope: Scope,
+    observe: ValueObserver | undefined,
+    simd: SimdRuntime | undefined,
+  ): void {
     for (const step of steps) {
+      if (step.absorbed && !observe) continue;
       const resolve = (input: string) =>
         step.op.inputs[input].arguments.map((a) =>
           a.binding.case === "name"
             ? this.lookup(scope, a.binding.value)
             : this.literals.get(a.binding.value as Value)!,
+        );
+      const isConstant = (input: string) =>
+        step.op.inputs[input].arguments.every(
+          (a) => a.binding.case !== "name" || this.constants.has(a.binding.value),
         );
       const runBlock = (index: number, inputs: readonly RuntimeValue[]) => {
         const block = step.blocks[index];
@@ -227,13 +260,31 @@ export class Interpreter {
           throw new FormatError(`op ${step.op.type} "${step.name}"`, `has no block ${index}`);
         const inner = new Scope(scope);
         block.inputs.forEach((name, i) => inner.values.set(name, inputs[i]));
-        this.runSteps(block.steps, inner, observe);
+        this.runSteps(block.steps, inner, observe, undefined);
         return block.outputs.map((name) => this.lookup(inner, name));
       };
-      const ctx = new OpContext(step.op, step.name, step.outputs, resolve, runBlock, this.gemm);
-      let produced: ReturnType<OpKernel>;
+      const fused = observe ? undefined : step.fused;
+      const context = (fast: SimdRuntime | undefined) =>
+        new OpContext(step.op, step.name, step.outputs, resolve, runBlock, this.gemm, {
+          simd: fast,
+          isConstant,
+          cache: step.cache,
+          clamp: fused?.clamp,
+        });
+      let ctx = context(this.heapFull ? undefined : simd);
+      let produced: RuntimeValue[] | RuntimeValue;
       try {
-        produced = step.run(ctx);
+        try {
+          produced = step.run(ctx);
+        } catch (error) {
+          if (!(error instanceof HeapFullError) || !simd) throw error;
+          // Out of heap (a model too large for 4 GiB of packed weights and values): this op and
+          // every later one run on the plain kernels; values already in the heap stay readable.
+          this.heapFull = true;
+          simd.endOp();
+          ctx = context(undefined);
+          produced = step.run(ctx);
+        }
       } catch (error) {
         if (error instanceof CoreMLOptimizeError) throw error;
         throw new ModelRunError(`op ${step.op.type} "${step.name}"`, error);
@@ -245,12 +296,22 @@ export class Interpreter {
           `declares ${step.op.outputs.length} outputs but makes ${results.length}`,
         );
       }
-      step.op.outputs.forEach((output, i) => {
-        const stored = this.storeOutput(step, i, results[i]);
+      // A fused activation's output stands for both ops'.
+      const storing = fused?.into ?? step;
+      if (fused && !ctx.clamped) results[0] = applyClamp(results[0], fused.clamp, simd);
+      storing.op.outputs.forEach((output, i) => {
+        const stored = this.storeOutput(storing, i, results[i]);
         scope.values.set(output.name, stored);
+        simd?.hold(stored);
         if (observe && isNumeric(stored)) observe(output.name, stored, step.op);
       });
-      for (const name of step.release) scope.values.delete(name);
+      simd?.endOp();
+      for (const name of [...step.release, ...(fused ? fused.into.release : [])]) {
+        const value = scope.values.get(name);
+        if (value === undefined) continue;
+        scope.values.delete(name);
+        simd?.drop(value);
+      }
     }
   }
 
@@ -305,10 +366,16 @@ export interface LoadOptions {
   /** For pipelines: the index of the ML program stage to run on its own. */
   pipelineStage?: number;
   /**
-   * Worker threads that share out large matrix products (results are bit-identical to running
-   * on the calling thread alone). The caller owns and closes the pool.
+   * Worker threads that share out large matrix products (results are the same as on the
+   * calling thread alone). The caller owns and closes the pool.
    */
   pool?: TaskPool;
+  /**
+   * Runs every op with the plain JavaScript kernels, the reference the fast (WebAssembly
+   * SIMD) kernels are checked against. They are used anyway where WebAssembly SIMD or shared
+   * memory is missing.
+   */
+  reference?: boolean;
 }
 
 /** The ML program spec to run: the model itself, or the chosen stage of a pipeline. */
@@ -419,4 +486,77 @@ function planReleases(steps: Step[], block: Block, constants: Map<string, Runtim
   for (const [name, index] of lastUse) {
     if (!keep.has(name) && !constants.has(name)) steps[index].release.push(name);
   }
+}
+
+/** Activation ops that are a clamp, with their bounds (when constant). */
+const CLAMPS: Record<
+  string,
+  (op: Operation, scalar: (input: string) => number | undefined) => Clamp | undefined
+> = {
+  relu: () => ({ lo: 0, hi: Infinity }),
+  relu6: () => ({ lo: 0, hi: 6 }),
+  clip: (_, scalar) => {
+    const lo = scalar("alpha");
+    const hi = scalar("beta");
+    return lo === undefined || hi === undefined ? undefined : { lo, hi };
+  },
+};
+
+/**
+ * Ops whose kernels clamp their output as they write it (conv, linear), or whose output is
+ * clamped in place right after (the arithmetic ops): either way one value, not two.
+ */
+const CLAMPING_OPS = new Set(["conv", "linear", "add", "sub", "mul", "real_div"]);
+
+/**
+ * Pairs each conv or linear op with an activation op that is a clamp and the only reader of
+ * its output (nor a block output), so one pass writes both.
+ */
+function planFusions(
+  steps: Step[],
+  block: Block,
+  constants: Map<string, RuntimeValue>,
+  literals: Map<Value, RuntimeValue>,
+): void {
+  const readers = new Map<string, number>();
+  const count = (name: string) => readers.set(name, (readers.get(name) ?? 0) + 1);
+  for (const step of steps) for (const name of namesRead(step.op)) count(name);
+  for (const name of block.outputs) count(name);
+  steps.forEach((step, index) => {
+    const next = steps[index + 1];
+    if (!next || !CLAMPING_OPS.has(step.op.type) || step.op.outputs.length !== 1) return;
+    const output = step.op.outputs[0].name;
+    const x = next.op.inputs["x"]?.arguments;
+    if (x?.length !== 1 || x[0].binding.case !== "name" || x[0].binding.value !== output) return;
+    if (readers.get(output) !== 1) return;
+    const scalar = (input: string) => {
+      const binding = next.op.inputs[input]?.arguments[0]?.binding;
+      const value =
+        binding?.case === "name"
+          ? constants.get(binding.value)
+          : binding?.case === "value"
+            ? literals.get(binding.value)
+            : undefined;
+      return value && isNumeric(value) && value.data.length === 1 ? value.data[0] : undefined;
+    };
+    const clamp = CLAMPS[next.op.type]?.(next.op, scalar);
+    if (!clamp) return;
+    step.fused = { clamp, into: next };
+    next.absorbed = true;
+  });
+}
+
+/** The clamp of an activation the kernel did not apply itself, in place. */
+function applyClamp(value: RuntimeValue, { lo, hi }: Clamp, simd?: SimdRuntime): RuntimeValue {
+  if (!isNumeric(value)) return value;
+  const data = value.data;
+  if (simd?.heap.holds(data)) {
+    simd.heap.elementwise.clamp(data.byteOffset, data.byteOffset, data.length, lo, hi);
+    return value;
+  }
+  for (let i = 0; i < data.length; i++) {
+    const v = data[i];
+    data[i] = v < lo ? lo : v > hi ? hi : v;
+  }
+  return value;
 }

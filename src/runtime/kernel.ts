@@ -4,6 +4,8 @@ import { FormatError } from "../errors.js";
 import type { Dim } from "../program/types.js";
 import type { ElementType } from "../kernels/dtype.js";
 import type { Gemm } from "../kernels/ops/matmul.js";
+import { freshArray, type Allocate } from "../kernels/ops/elementwise.js";
+import type { SimdRuntime } from "./simd.js";
 import { isNumeric, type NumericValue, type RuntimeValue } from "./value.js";
 
 export interface DeclaredOutput {
@@ -11,7 +13,28 @@ export interface DeclaredOutput {
   shape: Dim[] | undefined;
 }
 
+/** An activation that clamps values to [lo, hi] (ReLU, ReLU6, clip). */
+export interface Clamp {
+  lo: number;
+  hi: number;
+}
+
+/** What the interpreter offers an op beyond its inputs. */
+export interface OpServices {
+  /** The fast kernels and the arena (only for ops of the program's own block). */
+  simd?: SimdRuntime;
+  /** Whether every value bound to an input is a program constant. */
+  isConstant?: (input: string) => boolean;
+  /** What the kernel keeps between predictions (e.g. tables for an input shape). */
+  cache?: Map<string, unknown>;
+  /** An activation to apply to the op's (single) output; kernels that do set `clamped`. */
+  clamp?: Clamp;
+}
+
 export class OpContext {
+  /** Set by a kernel that applied `services.clamp` itself. */
+  clamped = false;
+
   constructor(
     readonly op: Operation,
     readonly name: string,
@@ -21,7 +44,23 @@ export class OpContext {
     readonly runBlock: (index: number, inputs: readonly RuntimeValue[]) => RuntimeValue[],
     /** The matrix product to use (single-thread, or shared out across worker threads). */
     readonly gemm: Gemm,
+    readonly services: OpServices = {},
   ) {}
+
+  get simd(): SimdRuntime | undefined {
+    return this.services.simd;
+  }
+
+  /** Where the op's kernel puts its output: the arena's blocks when there is one. */
+  get allocate(): Allocate {
+    const simd = this.services.simd;
+    return simd ? (length) => simd.output(length) : freshArray;
+  }
+
+  /** Whether an input is a program constant (so what is derived from it can be kept). */
+  isConstant(input: string): boolean {
+    return this.services.isConstant?.(input) ?? false;
+  }
 
   /** A FormatError naming this op, for malformed programs. */
   fail(problem: string): never {

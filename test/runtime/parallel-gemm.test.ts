@@ -16,7 +16,7 @@ function pseudoRandom(shape: number[], seed: number): Tensor {
   return { dtype: "fp32", shape, data };
 }
 
-test("worker threads give bit-identical outputs for large linear, conv and matmul", async () => {
+test("the reference kernels' products shared out to worker threads keep their bits", async () => {
   const model = await buildModel("iOS17", async (b) => {
     const x = b.input("x", "fp32", [70, 512]);
     const image = b.input("image", "fp32", [1, 16, 30, 30]);
@@ -29,7 +29,7 @@ test("worker threads give bit-identical outputs for large linear, conv and matmu
     b.output(b.conv(image, kernel, { padType: "same" }));
   });
   const inputs = { x: pseudoRandom([70, 512], 4), image: pseudoRandom([1, 16, 30, 30], 5) };
-  const single = (await Interpreter.load(model)).predict(inputs);
+  const single = (await Interpreter.load(model, { reference: true })).predict(inputs);
   const pool = new WorkerPool(2);
   let sharedOut = 0;
   const runBlocking = pool.runBlocking.bind(pool);
@@ -38,7 +38,7 @@ test("worker threads give bit-identical outputs for large linear, conv and matmu
     runBlocking(...args);
   };
   try {
-    const parallel = (await Interpreter.load(model, { pool })).predict(inputs);
+    const parallel = (await Interpreter.load(model, { pool, reference: true })).predict(inputs);
     assert.deepEqual(Object.keys(parallel), Object.keys(single));
     for (const [name, tensor] of Object.entries(single)) {
       const bits = (t: Tensor) => new Uint32Array(new Float32Array(t.data as Float32Array).buffer);
@@ -51,13 +51,15 @@ test("worker threads give bit-identical outputs for large linear, conv and matmu
   }
 });
 
-test("a pool without workers runs the products inline", async () => {
+test("a pool without workers runs the reference products inline", async () => {
   const model = await buildModel("iOS17", async (b) => {
     const x = b.input("x", "fp32", [64, 256]);
     b.output(b.linear(x, await b.constant("w", pseudoRandom([256, 256], 6))));
   });
   const inputs = { x: pseudoRandom([64, 256], 7) };
-  const single = (await Interpreter.load(model)).predict(inputs);
-  const inline = (await Interpreter.load(model, { pool: new WorkerPool(0) })).predict(inputs);
+  const single = (await Interpreter.load(model, { reference: true })).predict(inputs);
+  const inline = (
+    await Interpreter.load(model, { pool: new WorkerPool(0), reference: true })
+  ).predict(inputs);
   assert.deepEqual(inline, single);
 });

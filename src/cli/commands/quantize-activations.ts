@@ -21,7 +21,7 @@ import { CHECK_OPTION, checkCount, checkResult, renderComparison } from "../chec
 import { formatTable } from "../format.js";
 import { parseCount, readInputsDir } from "../inputs.js";
 import { createProgress } from "../progress.js";
-import { checkOutput, printJson, withModel } from "../run.js";
+import { checkOutput, printJson, withInterpreterPool, withModel } from "../run.js";
 import { modelKindOf } from "../../format/output-path.js";
 
 interface ActivationFlags {
@@ -101,10 +101,13 @@ export function registerQuantizeActivations(program: Command): void {
           const samples = flags.inputs
             ? await readInputsDir(flags.inputs, inputs)
             : randomSamples(inputs, count, seed);
-          const result = await linearQuantizeActivations(model, config, samples, {
-            raiseTarget,
-            onProgress: ({ done, total }) => progress.update(done, total, `sample ${done}`),
-          });
+          const result = await withInterpreterPool((pool) =>
+            linearQuantizeActivations(model, config, samples, {
+              raiseTarget,
+              pool,
+              onProgress: ({ done, total }) => progress.update(done, total, `sample ${done}`),
+            }),
+          );
           try {
             const check = await checkResult(
               { model, path: input },

@@ -4,7 +4,7 @@
  * blocked GEMM.
  */
 import { gemm, type Gemm } from "./matmul.js";
-import type { Dense } from "./elementwise.js";
+import { freshArray, type Allocate, type Dense } from "./elementwise.js";
 
 export type PadType = "valid" | "same" | "same_lower" | "custom";
 
@@ -34,7 +34,7 @@ export function spatialPadding(
   return padType === "same" ? [small, total - small] : [total - small, small];
 }
 
-function outputSize(
+export function convOutputSize(
   size: number,
   kernel: number,
   stride: number,
@@ -96,8 +96,8 @@ export function conv2d(
   const [n, c, h, w] = x.shape;
   const [o, cg, kh, kw] = weight.shape;
   const [pt, pb, pl, pr] = win.pads;
-  const oh = outputSize(h, kh, win.strides[0], win.dilations[0], pt, pb);
-  const ow = outputSize(w, kw, win.strides[1], win.dilations[1], pl, pr);
+  const oh = convOutputSize(h, kh, win.strides[0], win.dilations[0], pt, pb);
+  const ow = convOutputSize(w, kw, win.strides[1], win.dilations[1], pl, pr);
   const og = o / groups;
   const spatial = oh * ow;
   const out = new Float32Array(n * o * spatial);
@@ -262,33 +262,35 @@ export function pool2d(
   outSize: [number, number],
   kind: "max" | "avg",
   excludePadding: boolean,
+  allocate: Allocate = freshArray,
 ): Dense {
   const [n, c, h, w] = x.shape;
   const [oh, ow] = outSize;
   const [kh, kw] = win.kernel;
   const [sh, sw] = win.strides;
   const [pt, , pl] = win.pads;
-  const out = new Float32Array(n * c * oh * ow);
+  const out = allocate(n * c * oh * ow);
+  const src = x.data;
   for (let plane = 0; plane < n * c; plane++) {
-    const src = plane * h * w;
+    const base = plane * h * w;
     const dst = plane * oh * ow;
     for (let oy = 0; oy < oh; oy++) {
+      // The window's rows and columns inside the image, in order.
+      const y0 = oy * sh - pt;
+      const kyStart = Math.max(0, -y0);
+      const kyEnd = Math.min(kh, h - y0);
       for (let ox = 0; ox < ow; ox++) {
+        const x0 = ox * sw - pl;
+        const kxStart = Math.max(0, -x0);
+        const kxEnd = Math.min(kw, w - x0);
         let acc = kind === "max" ? -Infinity : 0;
-        let count = 0;
-        for (let ky = 0; ky < kh; ky++) {
-          const iy = oy * sh + ky - pt;
-          if (iy < 0 || iy >= h) continue;
-          for (let kx = 0; kx < kw; kx++) {
-            const ix = ox * sw + kx - pl;
-            if (ix < 0 || ix >= w) continue;
-            const v = x.data[src + iy * w + ix];
-            if (kind === "max") {
-              if (v > acc) acc = v;
-            } else acc += v;
-            count++;
-          }
+        for (let ky = kyStart; ky < kyEnd; ky++) {
+          const row = base + (y0 + ky) * w + x0;
+          if (kind === "max") {
+            for (let kx = kxStart; kx < kxEnd; kx++) if (src[row + kx] > acc) acc = src[row + kx];
+          } else for (let kx = kxStart; kx < kxEnd; kx++) acc += src[row + kx];
         }
+        const count = Math.max(0, kyEnd - kyStart) * Math.max(0, kxEnd - kxStart);
         out[dst + oy * ow + ox] =
           kind === "max" ? acc : acc / (excludePadding ? Math.max(count, 1) : kh * kw);
       }

@@ -1,12 +1,16 @@
 /** Data movement kernels: transpose, concat, strided slices, pad, tile, gathers, upsampling. */
-import type { Dense } from "./elementwise.js";
+import { freshArray, type Allocate, type Dense } from "./elementwise.js";
 import { sizeOf, stridesOf } from "./shape.js";
 
-export function transpose(x: Dense, perm: readonly number[]): Dense {
+export function transpose(
+  x: Dense,
+  perm: readonly number[],
+  allocate: Allocate = freshArray,
+): Dense {
   const shape = perm.map((p) => x.shape[p]);
   const inStrides = stridesOf(x.shape);
   const strides = perm.map((p) => inStrides[p]);
-  return { shape, data: gatherStrided(x.data, shape, strides, 0) };
+  return { shape, data: gatherStrided(x.data, shape, strides, 0, allocate) };
 }
 
 /** Reads `shape` elements of `src` starting at `offset` with per-axis `strides` (may be negative). */
@@ -15,9 +19,10 @@ function gatherStrided(
   shape: readonly number[],
   strides: readonly number[],
   offset: number,
+  allocate: Allocate = freshArray,
 ): Float32Array {
   const total = sizeOf(shape);
-  const out = new Float32Array(total);
+  const out = allocate(total);
   const rank = shape.length;
   if (rank === 0) {
     out[0] = src[offset];
@@ -46,12 +51,13 @@ export function stridedSlice(
   begin: readonly number[],
   size: readonly number[],
   stride: readonly number[],
+  allocate: Allocate = freshArray,
 ): Dense {
   const inStrides = stridesOf(x.shape);
   let offset = 0;
   for (let i = 0; i < begin.length; i++) offset += begin[i] * inStrides[i];
   const strides = inStrides.map((s, i) => s * stride[i]);
-  return { shape: [...size], data: gatherStrided(x.data, size, strides, offset) };
+  return { shape: [...size], data: gatherStrided(x.data, size, strides, offset, allocate) };
 }
 
 export function concat(parts: readonly Dense[], axis: number): Dense {

@@ -1,5 +1,5 @@
 /** Reductions, normalizations and softmax along axes of dense Float32 tensors. */
-import type { Dense } from "./elementwise.js";
+import { freshArray, type Allocate, type Dense } from "./elementwise.js";
 import { sizeOf, stridesOf } from "./shape.js";
 
 export type Reduction =
@@ -158,10 +158,59 @@ export function normalize(
   return { shape: [...x.shape], data: out };
 }
 
+/**
+ * `normalize` over each run of `inner` consecutive elements (the trailing axes), with gamma
+ * and beta given per element of a run: the same arithmetic in one pass per run.
+ */
+export function normalizeRuns(
+  x: Dense,
+  inner: number,
+  epsilon: number,
+  gamma: Float32Array | undefined,
+  beta: Float32Array | undefined,
+  allocate: Allocate = freshArray,
+): Dense {
+  const d = x.data;
+  const out = allocate(d.length);
+  for (let base = 0; base < d.length; base += inner) {
+    let mean = 0;
+    for (let r = 0; r < inner; r++) mean += d[base + r];
+    mean /= inner;
+    let variance = 0;
+    for (let r = 0; r < inner; r++) {
+      const v = d[base + r] - mean;
+      variance += v * v;
+    }
+    variance /= inner;
+    const inv = 1 / Math.sqrt(variance + epsilon);
+    for (let r = 0; r < inner; r++) {
+      out[base + r] = (d[base + r] - mean) * inv * (gamma ? gamma[r] : 1) + (beta ? beta[r] : 0);
+    }
+  }
+  return { shape: [...x.shape], data: out };
+}
+
 /** softmax along one axis. */
-export function softmax(x: Dense, axis: number): Dense {
+export function softmax(x: Dense, axis: number, allocate: Allocate = freshArray): Dense {
+  const out = allocate(x.data.length);
+  if (axis === x.shape.length - 1) {
+    // Along the last axis: contiguous runs, the same arithmetic without offset tables.
+    const d = x.data;
+    const inner = x.shape[axis];
+    for (let base = 0; base < d.length; base += inner) {
+      let m = -Infinity;
+      for (let r = 0; r < inner; r++) m = Math.max(m, d[base + r]);
+      let s = 0;
+      for (let r = 0; r < inner; r++) {
+        const e = Math.exp(d[base + r] - m);
+        out[base + r] = e;
+        s += e;
+      }
+      for (let r = 0; r < inner; r++) out[base + r] /= s;
+    }
+    return { shape: [...x.shape], data: out };
+  }
   const { offsets, bases } = groups(x.shape, [axis]);
-  const out = new Float32Array(x.data.length);
   const d = x.data;
   for (let o = 0; o < bases.length; o++) {
     const base = bases[o];

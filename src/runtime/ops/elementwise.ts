@@ -1,12 +1,56 @@
 /** Elementwise MIL ops: arithmetic, comparisons, logic, activations, cast and select. */
-import { erf, mapBinary, mapUnary, select } from "../../kernels/ops/elementwise.js";
+import {
+  arithmetic,
+  erf,
+  geluExact,
+  mapBinary,
+  mapUnary,
+  repeatLength,
+  select,
+  type Arithmetic,
+} from "../../kernels/ops/elementwise.js";
+import { broadcastShapes, sizeOf } from "../../kernels/ops/shape.js";
+import { RowKernel, runRows } from "../../kernels/simd/gemm.js";
 import type { OpContext, OpKernel } from "../kernel.js";
 import { roundHalfEven } from "../../kernels/rounding.js";
+
+/** The arithmetic ops' codes in the WebAssembly kernel. */
+const ARITHMETIC_CODES: Record<Arithmetic, number> = { add: 0, sub: 1, mul: 2, div: 3 };
+
+function arithmeticOp(op: Arithmetic): OpKernel {
+  return (ctx) => {
+    const x = ctx.tensor("x");
+    const y = ctx.tensor("y");
+    const simd = ctx.simd;
+    if (simd) {
+      // Operands whole, single, or repeating in whole vectors along the leading axes.
+      const shape = broadcastShapes(x.shape, y.shape);
+      const total = sizeOf(shape);
+      const [lx, ly] = [repeatLength(x.shape, shape), repeatLength(y.shape, shape)];
+      const fits = (l: number | undefined) => l === total || l === 1 || (!!l && l % 4 === 0);
+      if (total > 0 && fits(lx) && fits(ly)) {
+        const out = simd.output(total);
+        const [xAt, yAt] = [simd.input(x.data).byteOffset, simd.input(y.data).byteOffset];
+        simd.heap.elementwise.arithmetic(
+          xAt,
+          lx!,
+          yAt,
+          ly!,
+          out.byteOffset,
+          total,
+          ARITHMETIC_CODES[op],
+        );
+        return { dtype: x.dtype, shape, data: out };
+      }
+    }
+    return { dtype: x.dtype, ...arithmetic(x, y, op, ctx.allocate) };
+  };
+}
 
 function binary(fn: (x: number, y: number) => number): OpKernel {
   return (ctx) => {
     const x = ctx.tensor("x");
-    const result = mapBinary(x, ctx.tensor("y"), fn);
+    const result = mapBinary(x, ctx.tensor("y"), fn, ctx.allocate);
     return { dtype: x.dtype, ...result };
   };
 }
@@ -14,7 +58,7 @@ function binary(fn: (x: number, y: number) => number): OpKernel {
 function unary(fn: (v: number) => number): OpKernel {
   return (ctx) => {
     const x = ctx.tensor("x");
-    return { dtype: x.dtype, ...mapUnary(x, fn) };
+    return { dtype: x.dtype, ...mapUnary(x, fn, ctx.allocate) };
   };
 }
 
@@ -27,10 +71,9 @@ const sigmoid = (v: number) => 1 / (1 + Math.exp(-v));
 
 const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
 
-function geluFunction(mode: string): (v: number) => number {
+/** GELU's approximate modes (EXACT has its own loop). */
+function geluApproximation(mode: string): (v: number) => number {
   switch (mode) {
-    case "EXACT":
-      return (v) => 0.5 * v * (1 + erf(v / Math.SQRT2));
     case "TANH_APPROXIMATION":
       return (v) => 0.5 * v * (1 + Math.tanh(SQRT_2_OVER_PI * (v + 0.044715 * v * v * v)));
     case "SIGMOID_APPROXIMATION":
@@ -63,10 +106,10 @@ export function namedActivation(name: string, alpha = 1, beta = 0): (v: number) 
 const floorMod = (x: number, y: number) => x - Math.floor(x / y) * y;
 
 export const ELEMENTWISE_KERNELS: Record<string, OpKernel> = {
-  add: binary((x, y) => x + y),
-  sub: binary((x, y) => x - y),
-  mul: binary((x, y) => x * y),
-  real_div: binary((x, y) => x / y),
+  add: arithmeticOp("add"),
+  sub: arithmeticOp("sub"),
+  mul: arithmeticOp("mul"),
+  real_div: arithmeticOp("div"),
   floor_div: binary((x, y) => Math.floor(x / y)),
   mod: binary(floorMod),
   pow: binary(Math.pow),
@@ -102,7 +145,14 @@ export const ELEMENTWISE_KERNELS: Record<string, OpKernel> = {
   square: unary((v) => v * v),
   tan: unary(Math.tan),
   tanh: unary(Math.tanh),
-  relu: unary((v) => (v > 0 ? v : 0)),
+  relu: (ctx) => {
+    const x = ctx.tensor("x");
+    const simd = ctx.simd;
+    if (!simd) return { dtype: x.dtype, ...mapUnary(x, (v) => (v > 0 ? v : 0)) };
+    const out = simd.output(x.data.length);
+    simd.heap.elementwise.relu(simd.input(x.data).byteOffset, out.byteOffset, out.length);
+    return { dtype: x.dtype, shape: x.shape, data: out };
+  },
   relu6: unary((v) => Math.min(6, Math.max(0, v))),
   sigmoid: unary(sigmoid),
   silu: unary((v) => v * sigmoid(v)),
@@ -126,7 +176,13 @@ export const ELEMENTWISE_KERNELS: Record<string, OpKernel> = {
     const x = ctx.tensor("x");
     const lo = ctx.float("alpha");
     const hi = ctx.float("beta");
-    const out = new Float32Array(x.data.length);
+    const out = ctx.allocate(x.data.length);
+    const simd = ctx.simd;
+    if (simd) {
+      const src = simd.input(x.data).byteOffset;
+      simd.heap.elementwise.clamp(src, out.byteOffset, out.length, lo, hi);
+      return { dtype: x.dtype, shape: x.shape, data: out };
+    }
     for (let i = 0; i < out.length; i++) {
       const v = x.data[i];
       out[i] = v < lo ? lo : v > hi ? hi : v;
@@ -159,14 +215,29 @@ export const ELEMENTWISE_KERNELS: Record<string, OpKernel> = {
     const beta = ctx.float("beta");
     return (v) => Math.min(beta, v >= 0 ? v : alpha * v);
   }),
-  gelu: parametric((ctx) => {
+  gelu: (ctx) => {
+    const x = ctx.tensor("x");
     const mode = ctx.string("mode", "EXACT");
+    const simd = ctx.simd;
+    if (mode === "EXACT" && simd) {
+      // Rows of the last axis shared out to the threads; what a short last axis leaves over
+      // (fewer than a row) on this thread.
+      const n = Math.max(x.shape[x.shape.length - 1] ?? 1, 1);
+      const out = simd.output(x.data.length);
+      const src = simd.input(x.data).byteOffset;
+      const rows = Math.floor(out.length / n);
+      runRows(simd.team, { kernel: RowKernel.Gelu, src, dst: out.byteOffset, rows, n });
+      return { dtype: x.dtype, shape: x.shape, data: out };
+    }
+    if (mode === "EXACT") return { dtype: x.dtype, ...geluExact(x, ctx.allocate) };
+    let approximation: (v: number) => number;
     try {
-      return geluFunction(mode);
+      approximation = geluApproximation(mode);
     } catch {
       return ctx.fail(`unknown mode "${mode}"`);
     }
-  }),
+    return { dtype: x.dtype, ...mapUnary(x, approximation, ctx.allocate) };
+  },
   prelu: (ctx) => {
     // One slope per channel (axis 1 for rank ≥ 3).
     const x = ctx.tensor("x");
@@ -187,6 +258,6 @@ export const ELEMENTWISE_KERNELS: Record<string, OpKernel> = {
   },
   select: (ctx) => {
     const a = ctx.tensor("a");
-    return { dtype: a.dtype, ...select(ctx.tensor("cond"), a, ctx.tensor("b")) };
+    return { dtype: a.dtype, ...select(ctx.tensor("cond"), a, ctx.tensor("b"), ctx.allocate) };
   },
 };

@@ -84,7 +84,7 @@ function sliceByIndex(ctx: OpContext): NumericValue {
     starts.push(start);
     sizes.push(count);
   }
-  const result = stridedSlice(x, starts, sizes, stride);
+  const result = stridedSlice(x, starts, sizes, stride, ctx.allocate);
   return withShape(
     { dtype: x.dtype, ...result },
     sizes.filter((_, i) => !squeezeMask[i]),
@@ -102,6 +102,7 @@ function sliceBySize(ctx: OpContext): NumericValue {
       begin,
       size,
       size.map(() => 1),
+      ctx.allocate,
     ),
   };
 }
@@ -128,6 +129,7 @@ function split(ctx: OpContext): NumericValue[] {
         begin,
         shape,
         shape.map(() => 1),
+        ctx.allocate,
       ),
     };
   });
@@ -188,7 +190,7 @@ export const LAYOUT_KERNELS: Record<string, OpKernel> = {
   transpose: (ctx) => {
     const x = ctx.tensor("x");
     const perm = ctx.ints("perm").map((p) => normalizeAxis(p, x.shape.length));
-    return { dtype: x.dtype, ...transpose(x, perm) };
+    return { dtype: x.dtype, ...transpose(x, perm, ctx.allocate) };
   },
   slice_by_index: sliceByIndex,
   slice_by_size: sliceBySize,

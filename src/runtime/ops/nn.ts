@@ -13,10 +13,18 @@ import { mapBinary, type Dense } from "../../kernels/ops/elementwise.js";
 import { upsampleNearest } from "../../kernels/ops/layout.js";
 import { linear, matmul } from "../../kernels/ops/matmul.js";
 import { gru, lstm } from "../../kernels/ops/recurrent.js";
-import { normalize, reduce, softmax, type Reduction } from "../../kernels/ops/reduce.js";
+import {
+  normalize,
+  normalizeRuns,
+  reduce,
+  softmax,
+  type Reduction,
+} from "../../kernels/ops/reduce.js";
 import { normalizeAxis, stridesOf } from "../../kernels/ops/shape.js";
 import type { OpContext, OpKernel } from "../kernel.js";
 import { isNumeric, type NumericValue, type RuntimeValue } from "../value.js";
+import { simdConv, simdLinear, simdMatmul } from "../simd-kernels.js";
+import { RowKernel, runMaxPool, runRows } from "../../kernels/simd/gemm.js";
 import { namedActivation } from "./elementwise.js";
 
 /** Views a 1-D (N, C, W) tensor as 2-D (N, C, 1, W); 3-D convolutions are not implemented. */
@@ -75,7 +83,11 @@ function conv(ctx: OpContext): NumericValue {
   const weight = as2d(ctx, ctx.tensor("weight"));
   const win = windowOf(ctx, x, [weight.shape[2], weight.shape[3]], spatial);
   const bias = ctx.optionalTensor("bias")?.data;
-  const result = conv2d(x, weight, bias, win, ctx.int("groups", 1), ctx.gemm);
+  const groups = ctx.int("groups", 1);
+  const result =
+    ctx.simd && x.data.length > 0 && weight.data.length > 0
+      ? simdConv(ctx, ctx.simd, x, weight, bias, win, groups)
+      : conv2d(x, weight, bias, win, groups, ctx.gemm);
   return { dtype: input.dtype, shape: restore(result.shape, spatial), data: result.data };
 }
 
@@ -146,7 +158,32 @@ function pool(kind: "max" | "avg"): OpKernel {
             poolOutputSize(x.shape[2], kernel[0], win.strides[0], pt, pb, ceil),
             poolOutputSize(x.shape[3], kernel[1], win.strides[1], pl, pr, ceil),
           ];
-    const result = pool2d(x, win, size, kind, ctx.bool("exclude_padding_from_average", false));
+    const simd = ctx.simd;
+    const [sh, sw] = win.strides;
+    if (kind === "max" && simd && sh === sw && x.data.length > 0) {
+      const [n, c, h, w] = x.shape;
+      const [oh, ow] = size;
+      const [kh, kw] = win.kernel;
+      // Windows past the plane (ceil mode) read the −∞ frame too.
+      const bottom = Math.max(pb, (oh - 1) * sh + kh - h - pt);
+      const right = Math.max(pr, (ow - 1) * sw + kw - w - pl);
+      const out = simd.output(n * c * oh * ow);
+      runMaxPool(simd.team, {
+        src: simd.input(x.data).byteOffset,
+        planes: n * c,
+        h,
+        w,
+        pads: [pt, bottom, pl, right],
+        kernel: win.kernel,
+        stride: sh,
+        oh,
+        ow,
+        dst: out.byteOffset,
+      });
+      return { dtype: input.dtype, shape: restore([n, c, oh, ow], spatial), data: out };
+    }
+    const excludePadding = ctx.bool("exclude_padding_from_average", false);
+    const result = pool2d(x, win, size, kind, excludePadding, ctx.allocate);
     return { dtype: input.dtype, shape: restore(result.shape, spatial), data: result.data };
   };
 }
@@ -227,13 +264,37 @@ const layerNorm: OpKernel = (ctx) => {
   const axes = (
     ctx.has("axes") ? ctx.ints("axes").map((a) => normalizeAxis(a, rank)) : x.shape.map((_, i) => i)
   ).sort((a, b) => a - b);
-  const index = axesIndexer(x.shape, axes);
   const gamma = ctx.optionalTensor("gamma")?.data;
   const beta = ctx.optionalTensor("beta")?.data;
+  const epsilon = ctx.float("epsilon", 1e-5);
+  const inner = axes.reduce((size, a) => size * x.shape[a], 1);
+  const trailing = axes.every((a, i) => a === rank - axes.length + i);
+  const simd = ctx.simd;
+  const fits = trailing && [gamma, beta].every((p) => !p || p.length === inner) && inner > 0;
+  if (fits && simd && inner % 4 === 0) {
+    const out = simd.output(x.data.length);
+    const weights = (values: Float32Array | undefined, input: string) =>
+      values && (ctx.isConstant(input) ? simd.constant(values) : simd.input(values).byteOffset);
+    runRows(simd.team, {
+      kernel: RowKernel.LayerNorm,
+      src: simd.input(x.data).byteOffset,
+      dst: out.byteOffset,
+      rows: x.data.length / inner,
+      n: inner,
+      gamma: weights(gamma, "gamma"),
+      beta: weights(beta, "beta"),
+      epsilon,
+    });
+    return { dtype: x.dtype, shape: x.shape, data: out };
+  }
+  if (fits) {
+    return { dtype: x.dtype, ...normalizeRuns(x, inner, epsilon, gamma, beta, ctx.allocate) };
+  }
+  const index = axesIndexer(x.shape, axes);
   const result = normalize(
     x,
     axes,
-    ctx.float("epsilon", 1e-5),
+    epsilon,
     gamma ? (i) => gamma[index(i)] : () => 1,
     beta ? (i) => beta[index(i)] : () => 0,
   );
@@ -435,18 +496,25 @@ export const NN_KERNELS: Record<string, OpKernel> = {
   scaled_dot_product_attention: scaledDotProductAttention,
   linear: (ctx) => {
     const x = ctx.tensor("x");
+    const weight = ctx.tensor("weight");
     const bias = ctx.optionalTensor("bias")?.data;
-    return { dtype: x.dtype, ...linear(x, ctx.tensor("weight"), bias, ctx.gemm) };
+    const result =
+      ctx.simd && x.data.length > 0 && weight.data.length > 0
+        ? simdLinear(ctx, ctx.simd, x, weight, bias)
+        : linear(x, weight, bias, ctx.gemm);
+    return { dtype: x.dtype, ...result };
   },
   matmul: (ctx) => {
     const x = ctx.tensor("x");
-    const result = matmul(
-      x,
-      ctx.tensor("y"),
+    const y = ctx.tensor("y");
+    const [transposeX, transposeY] = [
       ctx.bool("transpose_x", false),
       ctx.bool("transpose_y", false),
-      ctx.gemm,
-    );
+    ];
+    const result =
+      ctx.simd && x.data.length > 0 && y.data.length > 0
+        ? simdMatmul(ctx.simd, x, y, transposeX, transposeY)
+        : matmul(x, y, transposeX, transposeY, ctx.gemm);
     return { dtype: x.dtype, ...result };
   },
   conv,
@@ -458,7 +526,17 @@ export const NN_KERNELS: Record<string, OpKernel> = {
   layer_norm: layerNorm,
   softmax: (ctx) => {
     const x = ctx.tensor("x");
-    return { dtype: x.dtype, ...softmax(x, normalizeAxis(ctx.int("axis", -1), x.shape.length)) };
+    const axis = normalizeAxis(ctx.int("axis", -1), x.shape.length);
+    const n = x.shape[axis];
+    const simd = ctx.simd;
+    if (simd && axis === x.shape.length - 1 && n % 4 === 0 && x.data.length > 0) {
+      const out = simd.output(x.data.length);
+      const src = simd.input(x.data).byteOffset;
+      const rows = x.data.length / n;
+      runRows(simd.team, { kernel: RowKernel.Softmax, src, dst: out.byteOffset, rows, n });
+      return { dtype: x.dtype, shape: x.shape, data: out };
+    }
+    return { dtype: x.dtype, ...softmax(x, axis, ctx.allocate) };
   },
   reduce_sum: reduction("sum"),
   reduce_mean: reduction("mean"),

@@ -1,0 +1,205 @@
+/**
+ * Threads sharing out one kernel call over the SIMD heap. A job is a kind (an entry of JOBS)
+ * and parameters written to a control block in the heap, cut into chunks; the calling thread
+ * and every worker that is serving claim chunks one at a time (compare-and-swap on one word
+ * holding the job's generation and the next chunk) until none are left, then the caller waits
+ * for the last to finish. Workers serve through a long-running pool task that sleeps on the
+ * control block between jobs and leaves after a moment without work, so an idle program holds
+ * no thread. Which thread computes a chunk never changes its values: results are the same
+ * with any number of threads.
+ */
+import type { TaskPool } from "../../parallel/task-pool.js";
+import type { SimdHeap } from "./heap.js";
+
+/** Runs chunk `chunk` of a job on thread `thread` (0: the caller), reading its parameters. */
+export type ChunkRunner = (
+  heap: SimdHeap,
+  params: JobParams,
+  chunk: number,
+  thread: number,
+) => void;
+
+/** A job's parameters, as words of the control block (the same memory, read as floats too). */
+export interface JobParams {
+  ints: Int32Array;
+  floats: Float32Array;
+}
+
+/** Job kinds by number, filled by the modules defining them (the same on every thread). */
+export const JOBS: ChunkRunner[] = [];
+
+// Control block words.
+const CLAIM = 0;
+const FINISHED = 1;
+const TOTAL = 2;
+const KIND = 3;
+/** Set when a chunk threw: the job still completes (every chunk counts as finished). */
+const FAILED = 4;
+const PARAMS = 8;
+export const PARAM_WORDS = 32;
+const CONTROL_BYTES = (PARAMS + PARAM_WORDS) * 4;
+
+/** The claim word: the job's generation above, the next chunk below. */
+const CHUNK_BITS = 20;
+const CHUNK_MASK = (1 << CHUNK_BITS) - 1;
+export const MAX_CHUNKS = CHUNK_MASK;
+/** Generations wrap within the 11 bits above the chunk (a job never meets one 2,048 back). */
+const GENERATION_MASK = 0x7ff;
+
+/** Polls of a word before sleeping on it: a job often follows within microseconds. */
+const SPINS = 2_000;
+/** How long a worker waits for a next job before it leaves. */
+const IDLE_MS = 200;
+
+export const SERVE_TASK = "simdServe";
+
+/** What a worker is posted to serve a team. */
+export interface ServePayload {
+  memory: WebAssembly.Memory;
+  heapId: number;
+  control: number;
+  thread: number;
+}
+
+export class SimdTeam {
+  private readonly words: Int32Array;
+  readonly params: JobParams;
+  private generation = 0;
+  /** Per worker: whether its serve task is posted and not yet answered. */
+  private readonly posted: boolean[];
+
+  constructor(
+    readonly heap: SimdHeap,
+    private readonly pool?: TaskPool,
+  ) {
+    const control = heap.allocate(CONTROL_BYTES);
+    this.words = heap.ints(control, CONTROL_BYTES / 4);
+    this.words.fill(0);
+    this.params = paramsAt(heap, control);
+    this.posted = new Array<boolean>(pool?.size ?? 0).fill(false);
+  }
+
+  /** Threads a job may run on: the caller and the pool's workers. */
+  get threads(): number {
+    return 1 + this.posted.length;
+  }
+
+  /** Runs the job whose parameters are in `params` as `chunks` chunks, on every thread. */
+  run(kind: number, chunks: number): void {
+    if (chunks > MAX_CHUNKS) throw new RangeError(`${chunks} chunks are too many for one job`);
+    const words = this.words;
+    words[KIND] = kind;
+    if (chunks === 1 || this.posted.length === 0) {
+      for (let chunk = 0; chunk < chunks; chunk++) JOBS[kind](this.heap, this.params, chunk, 0);
+      return;
+    }
+    this.recruit();
+    this.generation = (this.generation + 1) & GENERATION_MASK;
+    Atomics.store(words, FINISHED, 0);
+    Atomics.store(words, FAILED, 0);
+    Atomics.store(words, TOTAL, chunks);
+    Atomics.store(words, CLAIM, this.generation << CHUNK_BITS);
+    Atomics.notify(words, CLAIM);
+    const error = work(this.heap, words, this.params, this.generation, 0);
+    // Every chunk finishes before this returns, even after a failure: no thread may still be
+    // writing when the caller moves on.
+    for (let spins = 0; Atomics.load(words, FINISHED) < chunks; spins++) {
+      if (spins < SPINS) continue;
+      const finished = Atomics.load(words, FINISHED);
+      // Browsers' main threads may not wait; they keep polling.
+      if (finished < chunks && canWait()) Atomics.wait(words, FINISHED, finished, 5);
+    }
+    if (error) throw error;
+    if (Atomics.load(words, FAILED)) throw new Error(`a worker failed in SIMD job ${kind}`);
+  }
+
+  /** Posts a serve task for every worker not serving yet. */
+  private recruit(): void {
+    this.posted.forEach((posted, i) => {
+      if (posted) return;
+      this.posted[i] = true;
+      const payload: ServePayload = {
+        memory: this.heap.memory,
+        heapId: this.heap.id,
+        control: this.words.byteOffset,
+        thread: i + 1,
+      };
+      this.pool!.run(SERVE_TASK, payload).then(
+        () => (this.posted[i] = false),
+        () => (this.posted[i] = false),
+      );
+    });
+  }
+}
+
+function paramsAt(heap: SimdHeap, control: number): JobParams {
+  const buffer = heap.memory.buffer;
+  const offset = control + PARAMS * 4;
+  return {
+    ints: new Int32Array(buffer, offset, PARAM_WORDS),
+    floats: new Float32Array(buffer, offset, PARAM_WORDS),
+  };
+}
+
+let waitable: boolean | undefined;
+
+/** Whether this thread may block on Atomics.wait (not a browser's main thread). */
+function canWait(): boolean {
+  if (waitable === undefined) {
+    try {
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 1, 0);
+      waitable = true;
+    } catch {
+      waitable = false;
+    }
+  }
+  return waitable;
+}
+
+/**
+ * Claims and runs chunks of generation `generation` until none are left; returns the first
+ * error a chunk threw (the chunk still counts as finished, and the job as failed).
+ */
+function work(
+  heap: SimdHeap,
+  words: Int32Array,
+  params: JobParams,
+  generation: number,
+  thread: number,
+): unknown {
+  let error: unknown;
+  for (;;) {
+    const claim = Atomics.load(words, CLAIM);
+    if (claim >>> CHUNK_BITS !== generation) return error;
+    const chunk = claim & CHUNK_MASK;
+    const total = Atomics.load(words, TOTAL);
+    if (chunk >= total) return error;
+    if (Atomics.compareExchange(words, CLAIM, claim, claim + 1) !== claim) continue;
+    try {
+      JOBS[words[KIND]](heap, params, chunk, thread);
+    } catch (thrown) {
+      error ??= thrown;
+      Atomics.store(words, FAILED, 1);
+    }
+    if (Atomics.add(words, FINISHED, 1) + 1 === total) Atomics.notify(words, FINISHED);
+  }
+}
+
+/**
+ * A worker's side: takes chunks of every job posted to the control block, sleeping in
+ * between, and returns once no job has come for a while.
+ */
+export function serve(heap: SimdHeap, control: number, thread: number): void {
+  const words = heap.ints(control, CONTROL_BYTES / 4);
+  const params = paramsAt(heap, control);
+  for (;;) {
+    const claim = Atomics.load(words, CLAIM);
+    if ((claim & CHUNK_MASK) < Atomics.load(words, TOTAL)) {
+      work(heap, words, params, claim >>> CHUNK_BITS, thread);
+    }
+    let spins = 0;
+    while (spins < SPINS && Atomics.load(words, CLAIM) === claim) spins++;
+    if (spins < SPINS) continue;
+    if (Atomics.wait(words, CLAIM, claim, IDLE_MS) === "timed-out") return;
+  }
+}

@@ -1,0 +1,375 @@
+/**
+ * Convolutions, linear layers and matrix products on the SIMD kernels (kernels/simd/): the
+ * layouts each op hands the packed product, and what is packed once per constant. Outputs are
+ * blocks of the prediction's arena; a fused activation is applied as the tiles are written.
+ * The plain kernels of kernels/ops/ remain the reference: tests hold these to them.
+ */
+import { convOutputSize, type Window2d } from "../kernels/ops/conv.js";
+import type { Dense } from "../kernels/ops/elementwise.js";
+import { broadcastShapes, sizeOf, stridesOf } from "../kernels/ops/shape.js";
+import {
+  packedABytes,
+  packedBBytes,
+  runDepthwise,
+  runGemm,
+  runWinograd,
+  Start,
+  type PanelSource,
+} from "../kernels/simd/gemm.js";
+import type { OpContext } from "./kernel.js";
+import type { SimdRuntime } from "./simd.js";
+
+/** The op's clamp, which the kernels apply (and say so). */
+function clampOf(ctx: OpContext): { lo?: number; hi?: number } {
+  const clamp = ctx.services.clamp;
+  if (!clamp) return {};
+  ctx.clamped = true;
+  return clamp;
+}
+
+/** A packed form of an op input: kept when the input is a constant, per call otherwise. */
+function packed(
+  ctx: OpContext,
+  simd: SimdRuntime,
+  input: string,
+  values: Float32Array,
+  how: string,
+  bytes: number,
+  pack: (at: number) => void,
+): number {
+  if (ctx.isConstant(input)) return simd.weights(values, how, bytes, pack);
+  const at = simd.scratch(Math.ceil(bytes / 4)).byteOffset;
+  pack(at);
+  return at;
+}
+
+/** A table kept by the op between predictions, remade when its key (the shapes) changes. */
+function table(
+  ctx: OpContext,
+  simd: SimdRuntime,
+  name: string,
+  key: string,
+  values: () => Int32Array,
+): number {
+  const kept = ctx.services.cache?.get(name) as { key: string; at: number } | undefined;
+  if (kept?.key === key) return kept.at;
+  const made = values();
+  const at = simd.keep(made.length * 4);
+  simd.heap.ints(at, made.length).set(made);
+  if (kept) simd.forget(kept.at);
+  ctx.services.cache?.set(name, { key, at });
+  return at;
+}
+
+/** conv of x [N, C, H, W] with weight [O, C/groups, KH, KW]: the output data [N, O, OH, OW]. */
+export function simdConv(
+  ctx: OpContext,
+  simd: SimdRuntime,
+  x: Dense,
+  weight: Dense,
+  bias: Float32Array | undefined,
+  win: Window2d,
+  groups: number,
+): Dense {
+  const [n, c, h, w] = x.shape;
+  const [o, cg, kh, kw] = weight.shape;
+  const [pt, pb, pl, pr] = win.pads;
+  const [sh, sw] = win.strides;
+  const [dh, dw] = win.dilations;
+  const oh = convOutputSize(h, kh, sh, dh, pt, pb);
+  const ow = convOutputSize(w, kw, sw, dw, pl, pr);
+  const og = o / groups;
+  const spatial = oh * ow;
+  const out = simd.output(n * o * spatial);
+  const src = simd.input(x.data).byteOffset;
+  const biasAt =
+    bias && (ctx.isConstant("bias") ? simd.constant(bias) : simd.input(bias).byteOffset);
+  const clamp = clampOf(ctx);
+  if (cg === 1 && og === 1) {
+    const weights = ctx.isConstant("weight")
+      ? simd.constant(weight.data)
+      : simd.input(weight.data).byteOffset;
+    runDepthwise(simd.team, {
+      src,
+      planes: n * c,
+      channels: c,
+      h,
+      w,
+      pads: win.pads,
+      weights,
+      kernel: win.kernel,
+      strides: win.strides,
+      dilations: win.dilations,
+      oh,
+      ow,
+      dst: out.byteOffset,
+      bias: biasAt,
+      ...clamp,
+    });
+    return { shape: [n, o, oh, ow], data: out };
+  }
+  const winograd =
+    groups === 1 &&
+    kh === 3 &&
+    kw === 3 &&
+    sh === 1 &&
+    sw === 1 &&
+    dh === 1 &&
+    dw === 1 &&
+    Math.ceil(oh / 2) * Math.ceil(ow / 2) >= WINOGRAD_MIN_TILES;
+  if (winograd) {
+    return winogradConv(ctx, simd, x, weight, biasAt, win, [oh, ow], out, clamp);
+  }
+  const k = cg * kh * kw;
+  const groupBytes = packedABytes(og, k);
+  const a = packed(ctx, simd, "weight", weight.data, "conv", groups * groupBytes, (at) => {
+    const values = simd.input(weight.data).byteOffset;
+    for (let g = 0; g < groups; g++) {
+      simd.heap.kernels.packA(values + g * og * k * 4, k * 4, 4, og, k, at + g * groupBytes);
+    }
+  });
+  const pointwise = kh === 1 && kw === 1 && sh === 1 && sw === 1 && pt + pb + pl + pr === 0;
+  const hp = h + pt + pb;
+  const wp = w + pl + pr;
+  let padded = src;
+  let origins = 0;
+  let taps = 0;
+  if (!pointwise) {
+    const key = `${h},${w},${win.pads},${win.strides},${win.dilations}`;
+    origins = table(ctx, simd, "origins", key, () => {
+      const values = new Int32Array(spatial);
+      for (let oy = 0; oy < oh; oy++)
+        for (let ox = 0; ox < ow; ox++) values[oy * ow + ox] = (oy * sh * wp + ox * sw) * 4;
+      return values;
+    });
+    taps = table(ctx, simd, "taps", key, () => {
+      const values = new Int32Array(k);
+      for (let ci = 0, p = 0; ci < cg; ci++)
+        for (let ky = 0; ky < kh; ky++)
+          for (let kx = 0; kx < kw; kx++, p++)
+            values[p] = (ci * hp * wp + ky * dh * wp + kx * dw) * 4;
+      return values;
+    });
+    if (pt + pb + pl + pr > 0) {
+      padded = simd.scratch(n * c * hp * wp).byteOffset;
+      simd.heap.kernels.pad(src, n * c, h, w, padded, pt, pb, pl, pr);
+    }
+  }
+  for (let b = 0; b < n; b++) {
+    for (let g = 0; g < groups; g++) {
+      const channel = b * c + g * cg;
+      const source: PanelSource = pointwise
+        ? { kind: "strided", at: src + channel * h * w * 4, rowStride: h * w * 4, colStride: 4 }
+        : { kind: "patches", at: padded + channel * hp * wp * 4, origins, taps };
+      runGemm(simd.team, {
+        a: a + g * groupBytes,
+        rows: og,
+        k,
+        cols: spatial,
+        b: source,
+        c: out.byteOffset + (b * o + g * og) * spatial * 4,
+        ldc: spatial * 4,
+        start: biasAt ? Start.RowBias : Start.Zero,
+        bias: biasAt ? biasAt + g * og * 4 : 0,
+        ...clamp,
+      });
+    }
+  }
+  return { shape: [n, o, oh, ow], data: out };
+}
+
+/**
+ * Below this many 2 × 2 output tiles, Winograd's products are too narrow for the kernel (its
+ * panels are 8 tiles wide) to gain over the direct product.
+ */
+const WINOGRAD_MIN_TILES = 16;
+
+/**
+ * The 16 transformed 3 × 3 filters of Winograd's F(2×2, 3×3), U = G·g·Gᵀ with
+ * G = [[1, 0, 0], [½, ½, ½], [½, −½, ½], [0, 0, 1]]: product ξ = 4i + j as an [O, C] matrix.
+ */
+function winogradFilters(weight: Float32Array, outputs: number, inputs: number): Float32Array[] {
+  const products = Array.from({ length: 16 }, () => new Float32Array(outputs * inputs));
+  const gg = new Float64Array(12);
+  for (let o = 0; o < outputs; o++) {
+    for (let c = 0; c < inputs; c++) {
+      const g = weight.subarray((o * inputs + c) * 9, (o * inputs + c + 1) * 9);
+      for (let j = 0; j < 3; j++) {
+        gg[j] = g[j];
+        gg[3 + j] = (g[j] + g[3 + j] + g[6 + j]) / 2;
+        gg[6 + j] = (g[j] - g[3 + j] + g[6 + j]) / 2;
+        gg[9 + j] = g[6 + j];
+      }
+      for (let i = 0; i < 4; i++) {
+        const [a, b, d] = [gg[3 * i], gg[3 * i + 1], gg[3 * i + 2]];
+        const row = [a, (a + b + d) / 2, (a - b + d) / 2, d];
+        for (let j = 0; j < 4; j++) products[4 * i + j][o * inputs + c] = row[j];
+      }
+    }
+  }
+  return products;
+}
+
+/** A 3 × 3 convolution at stride 1 through Winograd's F(2×2, 3×3) (kernels/simd/gemm.ts). */
+function winogradConv(
+  ctx: OpContext,
+  simd: SimdRuntime,
+  x: Dense,
+  weight: Dense,
+  bias: number | undefined,
+  win: Window2d,
+  [oh, ow]: [number, number],
+  out: Float32Array,
+  clamp: { lo?: number; hi?: number },
+): Dense {
+  const [n, c, h, w] = x.shape;
+  const o = weight.shape[0];
+  const [pt, , pl] = win.pads;
+  const [th, tw] = [Math.ceil(oh / 2), Math.ceil(ow / 2)];
+  // Every tile reads a whole 4 × 4 block: one more zero row (column) for odd sizes.
+  const hp = 2 * th + 2;
+  const wp = 2 * tw + 2;
+  const filterBytes = packedABytes(o, c);
+  const filters = packed(ctx, simd, "weight", weight.data, "winograd", 16 * filterBytes, (at) => {
+    winogradFilters(weight.data, o, c).forEach((product, i) => {
+      const values = simd.input(product).byteOffset;
+      simd.heap.kernels.packA(values, c * 4, 4, o, c, at + i * filterBytes);
+    });
+  });
+  const src = simd.input(x.data).byteOffset;
+  const padded = simd.scratch(n * c * hp * wp).byteOffset;
+  simd.heap.kernels.pad(src, n * c, h, w, padded, pt, hp - h - pt, pl, wp - w - pl);
+  for (let b = 0; b < n; b++) {
+    runWinograd(simd.team, {
+      src: padded + b * c * hp * wp * 4,
+      channels: c,
+      wp,
+      plane: hp * wp * 4,
+      rows: o,
+      oh,
+      ow,
+      tileColumns: tw,
+      tiles: th * tw,
+      filters,
+      filterBytes,
+      dst: out.byteOffset + b * o * oh * ow * 4,
+      bias,
+      ...clamp,
+    });
+  }
+  return { shape: [n, o, oh, ow], data: out };
+}
+
+/** y = x · Wᵀ + b over the last axis of x; W is [out, in]. */
+export function simdLinear(
+  ctx: OpContext,
+  simd: SimdRuntime,
+  x: Dense,
+  weight: Dense,
+  bias: Float32Array | undefined,
+): Dense {
+  const [outFeatures, inFeatures] = weight.shape;
+  const rows = x.data.length / inFeatures;
+  const out = simd.output(rows * outFeatures);
+  const b = packed(
+    ctx,
+    simd,
+    "weight",
+    weight.data,
+    "linear",
+    packedBBytes(inFeatures, outFeatures),
+    (at) =>
+      simd.heap.kernels.packB(
+        simd.input(weight.data).byteOffset,
+        4,
+        inFeatures * 4,
+        inFeatures,
+        0,
+        outFeatures,
+        at,
+      ),
+  );
+  const a = simd.scratch(packedABytes(rows, inFeatures) / 4).byteOffset;
+  simd.heap.kernels.packA(simd.input(x.data).byteOffset, inFeatures * 4, 4, rows, inFeatures, a);
+  const biasAt =
+    bias && (ctx.isConstant("bias") ? simd.constant(bias) : simd.input(bias).byteOffset);
+  runGemm(simd.team, {
+    a,
+    rows,
+    k: inFeatures,
+    cols: outFeatures,
+    b: { kind: "packed", at: b },
+    c: out.byteOffset,
+    ldc: outFeatures * 4,
+    start: biasAt ? Start.ColumnBias : Start.Zero,
+    bias: biasAt,
+    ...clampOf(ctx),
+  });
+  return { shape: [...x.shape.slice(0, -1), outFeatures], data: out };
+}
+
+/** numpy matmul with optional transposition of the last two axes of either operand. */
+export function simdMatmul(
+  simd: SimdRuntime,
+  x: Dense,
+  y: Dense,
+  transposeX: boolean,
+  transposeY: boolean,
+): Dense {
+  let xs = [...x.shape];
+  let ys = [...y.shape];
+  const vectorX = xs.length === 1;
+  const vectorY = ys.length === 1;
+  if (vectorX) xs = [1, xs[0]];
+  if (vectorY) ys = [ys[0], 1];
+  const [xr, xc] = xs.slice(-2);
+  const [yr, yc] = ys.slice(-2);
+  const m = transposeX ? xc : xr;
+  const k = transposeX ? xr : xc;
+  const n = transposeY ? yr : yc;
+  if (k !== (transposeY ? yc : yr)) throw new RangeError(`matmul inner dimensions differ`);
+  const batch = broadcastShapes(xs.slice(0, -2), ys.slice(0, -2));
+  const batches = sizeOf(batch);
+  const out = simd.output(batches * m * n);
+  const xBatch = xs.slice(0, -2);
+  const yBatch = ys.slice(0, -2);
+  const xStrides = stridesOf(xBatch);
+  const yStrides = stridesOf(yBatch);
+  const batchStrides = stridesOf(batch);
+  const xAt = simd.input(x.data).byteOffset;
+  const yAt = simd.input(y.data).byteOffset;
+  const a = simd.scratch(packedABytes(m, k) / 4).byteOffset;
+  for (let bi = 0; bi < batches; bi++) {
+    let xi = 0;
+    let yi = 0;
+    for (let d = 0; d < batch.length; d++) {
+      const idx = Math.floor(bi / batchStrides[d]) % batch[d];
+      const dx = d - (batch.length - xBatch.length);
+      const dy = d - (batch.length - yBatch.length);
+      if (dx >= 0 && xBatch[dx] !== 1) xi += idx * xStrides[dx];
+      if (dy >= 0 && yBatch[dy] !== 1) yi += idx * yStrides[dy];
+    }
+    const xBase = xAt + xi * xr * xc * 4;
+    // Row i, column p of the product's left operand.
+    simd.heap.kernels.packA(xBase, (transposeX ? 1 : k) * 4, (transposeX ? m : 1) * 4, m, k, a);
+    runGemm(simd.team, {
+      a,
+      rows: m,
+      k,
+      cols: n,
+      b: {
+        kind: "strided",
+        at: yAt + yi * yr * yc * 4,
+        rowStride: (transposeY ? 1 : n) * 4,
+        colStride: (transposeY ? k : 1) * 4,
+      },
+      c: out.byteOffset + bi * m * n * 4,
+      ldc: n * 4,
+      start: Start.Zero,
+    });
+  }
+  let shape = [...batch, m, n];
+  if (vectorX) shape = [...batch, n];
+  if (vectorY) shape = vectorX ? [...batch] : [...batch, m];
+  return { shape, data: out };
+}

@@ -1,0 +1,221 @@
+/**
+ * The SIMD matrix kernels against the plain JavaScript product (kernels/ops/matmul.ts): random
+ * shapes with odd sizes, every start (zeros, C, a bias per row or column), clamps, and every
+ * way B arrives (packed, strided either way, convolution windows); the same bits with threads.
+ */
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { gemm } from "../../src/kernels/ops/matmul.js";
+import {
+  packedABytes,
+  packedBBytes,
+  runGemm,
+  Start,
+  type GemmJob,
+} from "../../src/kernels/simd/gemm.js";
+import { SimdHeap } from "../../src/kernels/simd/heap.js";
+import "../../src/kernels/simd/task.js";
+import { SimdTeam } from "../../src/kernels/simd/team.js";
+import { WorkerPool } from "../../src/parallel/pool.js";
+
+const heap = SimdHeap.create()!;
+
+function noise(length: number, seed: number): Float32Array {
+  let state = seed >>> 0 || 1;
+  return Float32Array.from({ length }, () => {
+    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
+    return state / 2 ** 31 - 1;
+  });
+}
+
+/** A heap copy of `values`. */
+function inHeap(values: Float32Array): Float32Array {
+  const block = heap.allocateFloats(values.length);
+  block.set(values);
+  return block;
+}
+
+/** |got − want| within float rounding of sums of `k` products of values in [-1, 1). */
+function assertClose(got: ArrayLike<number>, want: ArrayLike<number>, k: number, label: string) {
+  assert.equal(got.length, want.length, label);
+  const tolerance = 4e-7 * (k + 4);
+  for (let i = 0; i < want.length; i++) {
+    if (!(Math.abs(got[i] - want[i]) <= tolerance)) {
+      assert.fail(`${label}: element ${i} is ${got[i]}, want ${want[i]}`);
+    }
+  }
+}
+
+const SHAPES: [number, number, number][] = [
+  [1, 1, 1],
+  [4, 8, 1],
+  [3, 5, 7],
+  [5, 9, 2],
+  [9, 17, 33],
+  [16, 64, 16],
+  [13, 70, 129],
+  [64, 25, 300],
+  [37, 200, 5],
+];
+
+/** C = start + A·B clamped, computed the plain way. */
+function reference(
+  m: number,
+  n: number,
+  k: number,
+  a: Float32Array,
+  b: Float32Array,
+  start: Start,
+  c0: Float32Array,
+  bias: Float32Array,
+  lo: number,
+  hi: number,
+): Float32Array {
+  const c = new Float32Array(m * n);
+  if (start === Start.FromC) c.set(c0);
+  for (let i = 0; i < m; i++) {
+    for (let j = 0; j < n; j++) {
+      if (start === Start.RowBias) c[i * n + j] = bias[i];
+      if (start === Start.ColumnBias) c[i * n + j] = bias[j];
+    }
+  }
+  gemm(m, n, k, a, 0, false, b, 0, false, c, 0);
+  return c.map((v) => (v < lo ? lo : v > hi ? hi : v));
+}
+
+function runAll(team: SimdTeam): Float32Array[] {
+  const results: Float32Array[] = [];
+  SHAPES.forEach(([m, n, k], index) => {
+    const a = noise(m * k, 3 * index + 1);
+    const b = noise(k * n, 3 * index + 2);
+    const c0 = noise(m * n, 3 * index + 3);
+    const bias = noise(Math.max(m, n), index + 99);
+    const packedA = heap.allocate(packedABytes(m, k));
+    heap.kernels.packA(inHeap(a).byteOffset, k * 4, 4, m, k, packedA);
+    // B row-major, B stored transposed, and B packed ahead.
+    const bRows = inHeap(b);
+    const bt = new Float32Array(n * k);
+    for (let p = 0; p < k; p++) for (let j = 0; j < n; j++) bt[j * k + p] = b[p * n + j];
+    const bColumns = inHeap(bt);
+    const packedB = heap.allocate(packedBBytes(k, n));
+    heap.kernels.packB(bRows.byteOffset, n * 4, 4, k, 0, n, packedB);
+    const sources: GemmJob["b"][] = [
+      { kind: "strided", at: bRows.byteOffset, rowStride: n * 4, colStride: 4 },
+      { kind: "strided", at: bColumns.byteOffset, rowStride: 4, colStride: k * 4 },
+      { kind: "packed", at: packedB },
+    ];
+    const starts = [Start.Zero, Start.FromC, Start.RowBias, Start.ColumnBias];
+    for (const [s, source] of sources.entries()) {
+      for (const start of starts) {
+        const [lo, hi] = start === Start.RowBias ? [-0.25, 0.5] : [-Infinity, Infinity];
+        const c = inHeap(c0);
+        runGemm(team, {
+          a: packedA,
+          rows: m,
+          k,
+          cols: n,
+          b: source,
+          c: c.byteOffset,
+          ldc: n * 4,
+          start,
+          bias: inHeap(bias).byteOffset,
+          lo,
+          hi,
+        });
+        const want = reference(m, n, k, a, b, start, c0, bias, lo, hi);
+        assertClose(c, want, k, `${m}×${n}×${k}, source ${s}, start ${start}`);
+        results.push(Float32Array.from(c));
+      }
+    }
+  });
+  return results;
+}
+
+test("the SIMD product matches the plain one on odd shapes, starts, clamps and layouts", () => {
+  runAll(new SimdTeam(heap));
+});
+
+test("convolution windows packed as B: strides, dilations and padding", () => {
+  const team = new SimdTeam(heap);
+  for (const [c, h, w, kh, kw, stride, dilation, pad] of [
+    [3, 9, 11, 3, 3, 1, 1, 1],
+    [2, 10, 7, 3, 2, 2, 1, 0],
+    [4, 13, 13, 3, 3, 3, 2, 2],
+    [1, 5, 40, 1, 5, 1, 1, 2],
+    [3, 12, 40, 3, 3, 2, 1, 1],
+  ]) {
+    const [hp, wp] = [h + 2 * pad, w + 2 * pad];
+    const oh = Math.floor((hp - (kh - 1) * dilation - 1) / stride) + 1;
+    const ow = Math.floor((wp - (kw - 1) * dilation - 1) / stride) + 1;
+    const x = noise(c * h * w, h);
+    const padded = heap.allocate(c * hp * wp * 4);
+    heap.kernels.pad(inHeap(x).byteOffset, c, h, w, padded, pad, pad, pad, pad);
+    const origins = Int32Array.from({ length: oh * ow }, (_, j) => {
+      const [oy, ox] = [Math.floor(j / ow), j % ow];
+      return (oy * stride * wp + ox * stride) * 4;
+    });
+    const taps = Int32Array.from({ length: c * kh * kw }, (_, p) => {
+      const [ci, ky, kx] = [Math.floor(p / (kh * kw)), Math.floor(p / kw) % kh, p % kw];
+      return (ci * hp * wp + ky * dilation * wp + kx * dilation) * 4;
+    });
+    const tables = [origins, taps].map((t) => {
+      const at = heap.allocate(t.length * 4);
+      heap.ints(at, t.length).set(t);
+      return at;
+    });
+    // The im2col matrix, the plain way, as the reference's B.
+    const k = c * kh * kw;
+    const n = oh * ow;
+    const cols = new Float32Array(k * n);
+    for (let p = 0; p < k; p++) {
+      const [ci, ky, kx] = [Math.floor(p / (kh * kw)), Math.floor(p / kw) % kh, p % kw];
+      for (let j = 0; j < n; j++) {
+        const y = Math.floor(j / ow) * stride + ky * dilation - pad;
+        const xx = (j % ow) * stride + kx * dilation - pad;
+        cols[p * n + j] = y >= 0 && y < h && xx >= 0 && xx < w ? x[(ci * h + y) * w + xx] : 0;
+      }
+    }
+    const m = 6;
+    const weights = noise(m * k, 5);
+    const a = heap.allocate(packedABytes(m, k));
+    heap.kernels.packA(inHeap(weights).byteOffset, k * 4, 4, m, k, a);
+    const out = heap.allocateFloats(m * n);
+    runGemm(team, {
+      a,
+      rows: m,
+      k,
+      cols: n,
+      b: { kind: "patches", at: padded, origins: tables[0], taps: tables[1] },
+      c: out.byteOffset,
+      ldc: n * 4,
+      start: Start.Zero,
+    });
+    const want = new Float32Array(m * n);
+    gemm(m, n, k, weights, 0, false, cols, 0, false, want, 0);
+    assertClose(out, want, k, `conv ${[c, h, w, kh, kw, stride, dilation, pad]}`);
+  }
+});
+
+test("threads give the same bits as the calling thread alone", async () => {
+  const alone = runAll(new SimdTeam(heap));
+  const pool = new WorkerPool(2);
+  try {
+    const team = new SimdTeam(heap, pool);
+    runAll(team);
+    // Workers join once their serve tasks have started; the second pass runs with them.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const shared = runAll(team);
+    assert.deepEqual(shared, alone);
+  } finally {
+    await pool.close();
+  }
+});
+
+test("the heap reuses freed blocks of the same size", () => {
+  const first = heap.allocate(1000);
+  heap.release(first);
+  const high = heap.used;
+  assert.equal(heap.allocate(1000), first);
+  assert.equal(heap.used, high);
+  assert.throws(() => heap.release(first + 4), /not allocated/);
+});

@@ -1,0 +1,331 @@
+/**
+ * The interpreter's fast kernels (SIMD products and depthwise convolutions, fused clamps, the
+ * arena) against its plain JavaScript kernels (`reference: true`) on programs of odd shapes:
+ * convolutions of every kind, linear layers, matrix products, clips after them, fp16.
+ */
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import type { TaskName } from "../../src/parallel/tasks.js";
+import type { Tensor } from "../../src/kernels/dtype.js";
+import { floatToHalfArray } from "../../src/kernels/fp16.js";
+import { HeapFullError, SimdHeap } from "../../src/kernels/simd/heap.js";
+import { SERVE_TASK } from "../../src/kernels/simd/team.js";
+import type { MLModel } from "../../src/format/model.js";
+import { WorkerPool } from "../../src/parallel/pool.js";
+import {
+  buildModel,
+  type ConvOptions,
+  type ProgramBuilder,
+  type Var,
+} from "../../src/program/builder.js";
+import { Interpreter } from "../../src/runtime/interpreter.js";
+import { randomSamples } from "../../src/runtime/inputs.js";
+
+function noise(shape: number[], seed: number, scale = 1): Tensor {
+  let state = seed >>> 0 || 1;
+  const data = Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => {
+    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
+    return (state / 2 ** 31 - 1) * scale;
+  });
+  return { dtype: "fp32", shape, data };
+}
+
+/** Outputs of the fast and the reference interpreter on the same seeded inputs. */
+async function bothWays(model: MLModel, options: { pool?: WorkerPool } = {}) {
+  const fast = await Interpreter.load(model, options);
+  const reference = await Interpreter.load(model, { reference: true });
+  const inputs = randomSamples(fast.inputs, 1, 7)[0];
+  return { fast: fast.predict(inputs), reference: reference.predict(inputs) };
+}
+
+function assertClose(got: Record<string, Tensor>, want: Record<string, Tensor>, tolerance: number) {
+  assert.deepEqual(Object.keys(got), Object.keys(want));
+  for (const [name, tensor] of Object.entries(want)) {
+    assert.deepEqual(got[name].shape, tensor.shape, name);
+    const [a, b] = [got[name].data as Float32Array, tensor.data as Float32Array];
+    let scale = 0;
+    for (const v of b) scale = Math.max(scale, Math.abs(v));
+    for (let i = 0; i < b.length; i++) {
+      if (!(Math.abs(a[i] - b[i]) <= tolerance * Math.max(scale, 1))) {
+        assert.fail(`${name}[${i}] is ${a[i]}, the reference ${b[i]}`);
+      }
+    }
+  }
+}
+
+/** Builds an fp32 program of the ops `define` adds to one input of `shape`. */
+function program(
+  shape: number[],
+  define: (b: ProgramBuilder, x: Var, weight: (shape: number[]) => Promise<Var>) => Promise<void>,
+  dtype: "fp32" | "fp16" = "fp32",
+): Promise<MLModel> {
+  let seed = 100;
+  return buildModel("iOS17", async (b) => {
+    const x = b.input("x", dtype, shape);
+    const weight = (s: number[]) => {
+      const t = noise(s, seed++, 0.5);
+      return b.constant(
+        "w",
+        dtype === "fp16"
+          ? { ...t, dtype: "fp16", data: floatToHalfArray(t.data as Float32Array) }
+          : t,
+      );
+    };
+    await define(b, x, weight);
+  });
+}
+
+const CONVS: [string, number[], number[], ConvOptions][] = [
+  ["3×3 same (Winograd, odd sizes)", [1, 5, 9, 11], [7, 5, 3, 3], { padType: "same" }],
+  [
+    "3×3 custom pads, batch 2 (Winograd, even sizes)",
+    [2, 9, 12, 16],
+    [12, 9, 3, 3],
+    { padType: "custom", pad: [2, 0, 0, 1] },
+  ],
+  ["3×3 small (direct)", [1, 4, 6, 6], [5, 4, 3, 3], { padType: "same" }],
+  [
+    "3×3 stride 2 custom pads",
+    [2, 3, 17, 13],
+    [6, 3, 3, 3],
+    { strides: [2, 2], padType: "custom", pad: [1, 0, 2, 1] },
+  ],
+  ["5×3 dilated", [1, 4, 15, 14], [5, 4, 5, 3], { dilations: [2, 3], padType: "valid" }],
+  ["1×1", [1, 13, 6, 7], [9, 13, 1, 1], {}],
+  ["1×1 stride 2", [1, 8, 9, 9], [3, 8, 1, 1], { strides: [2, 2] }],
+  ["grouped", [1, 6, 8, 8], [9, 2, 3, 3], { groups: 3, padType: "same" }],
+  ["depthwise 3×3", [2, 5, 11, 10], [5, 1, 3, 3], { groups: 5, padType: "same" }],
+  [
+    "depthwise 3×3 stride 2",
+    [1, 7, 13, 12],
+    [7, 1, 3, 3],
+    { groups: 7, strides: [2, 2], padType: "custom", pad: [1, 1, 1, 1] },
+  ],
+  [
+    "depthwise 5×5 stride 3",
+    [1, 3, 16, 19],
+    [3, 1, 5, 5],
+    { groups: 3, strides: [3, 3], padType: "same" },
+  ],
+  [
+    "depthwise 3×3 dilated",
+    [1, 4, 12, 9],
+    [4, 1, 3, 3],
+    { groups: 4, dilations: [2, 2], padType: "same" },
+  ],
+];
+
+for (const [name, shape, weightShape, options] of CONVS) {
+  test(`conv ${name}: fast kernels match the reference, with bias, ReLU6 fused`, async () => {
+    const model = await program(shape, async (b, x, weight) => {
+      const bias = await weight([weightShape[0]]);
+      const y = b.conv(x, await weight(weightShape), { ...options, bias });
+      b.output(y);
+      const clipped = b.conv(x, await weight(weightShape), { ...options, bias }, "clipped");
+      const alpha = await b.constant("alpha", {
+        dtype: "fp32",
+        shape: [],
+        data: Float32Array.of(0),
+      });
+      const beta = await b.constant("beta", {
+        dtype: "fp32",
+        shape: [],
+        data: Float32Array.of(0.2),
+      });
+      b.output(
+        b.op(
+          "clip",
+          "clip",
+          { x: clipped.name, alpha: alpha.name, beta: beta.name },
+          "fp32",
+          clipped.shape,
+        ),
+      );
+    });
+    const { fast, reference } = await bothWays(model);
+    assertClose(fast, reference, 1e-5);
+  });
+}
+
+test("linear (2-D and 3-D, with and without bias), ReLU fused into it and into add, a 1-D conv", async () => {
+  const model = await program([2, 9, 37], async (b, x, weight) => {
+    b.output(b.linear(x, await weight([29, 37]), await weight([29])));
+    b.output(b.unary("relu", b.linear(x, await weight([5, 37]), undefined, "unbiased")));
+    const flat = b.reshape(x, [18, 37]);
+    b.output(b.linear(flat, await weight([70, 37]), await weight([70]), "flat"));
+    b.output(
+      b.conv(b.reshape(x, [2, 9, 37], "as_1d"), await weight([4, 9, 3]), { padType: "same" }),
+    );
+    b.output(b.unary("relu", b.binary("add", x, await weight([37]))));
+  });
+  const { fast, reference } = await bothWays(model);
+  assertClose(fast, reference, 1e-5);
+});
+
+test("exact GELU, ReLU and max pooling (padding, strides, ceil mode) match the reference bit for bit", async () => {
+  const model = await program([2, 3, 11, 9], async (b, x) => {
+    b.output(b.gelu(x));
+    b.output(b.unary("relu", x));
+    const ints = (name: string, values: number[]) =>
+      b.constant(name, { dtype: "int32", shape: [values.length], data: Int32Array.from(values) });
+    const string = (name: string, value: string) =>
+      b.constant(name, { dtype: "string", shape: [], data: [value] });
+    const flag = (name: string, value: boolean) =>
+      b.constant(name, { dtype: "bool", shape: [], data: Uint8Array.of(value ? 1 : 0) });
+    for (const [kernel, stride, pad, ceil] of [
+      [3, 2, [1, 1, 1, 1], false],
+      [2, 2, [0, 0, 0, 0], true],
+      [3, 1, [2, 0, 1, 2], false],
+    ] as const) {
+      const name = `pool_${kernel}_${stride}_${ceil}`;
+      const inputs = {
+        x: x.name,
+        kernel_sizes: (await ints(`${name}_k`, [kernel, kernel])).name,
+        strides: (await ints(`${name}_s`, [stride, stride])).name,
+        pad_type: (await string(`${name}_t`, "custom")).name,
+        pad: (await ints(`${name}_p`, [...pad])).name,
+        ceil_mode: (await flag(`${name}_c`, ceil)).name,
+      };
+      const size = (n: number, before: number, after: number) =>
+        (ceil ? Math.ceil : Math.floor)((n + before + after - kernel) / stride) + 1;
+      const shape = [2, 3, size(11, pad[0], pad[1]), size(9, pad[2], pad[3])];
+      b.output(b.op("max_pool", name, inputs, "fp32", shape));
+    }
+  });
+  const { fast, reference } = await bothWays(model);
+  assertClose(fast, reference, 0);
+});
+
+test("arithmetic with whole, single and repeating operands matches the reference bit for bit", async () => {
+  const model = await program([2, 3, 8], async (b, x, weight) => {
+    b.output(b.binary("add", x, await weight([8])));
+    b.output(b.binary("sub", await weight([3, 8]), x));
+    b.output(b.binary("mul", x, await weight([])));
+    b.output(b.binary("real_div", x, b.binary("add", x, await weight([2, 3, 8]), "shifted")));
+    b.output(b.binary("mul", x, await weight([3, 1]), "columns"));
+  });
+  const { fast, reference } = await bothWays(model);
+  assertClose(fast, reference, 0);
+});
+
+test("softmax and layer norm over rows match the reference", async () => {
+  const model = await program([3, 5, 24], async (b, x, weight) => {
+    const scaled = b.binary("mul", x, await weight([]));
+    b.output(b.softmax(scaled));
+    b.output(b.softmax(x, 1, "softmax_middle"));
+    b.output(b.layerNorm(x, await weight([24]), await weight([24])));
+  });
+  const { fast, reference } = await bothWays(model);
+  assertClose(fast, reference, 1e-6);
+});
+
+test("matmul with transposes, broadcast batches and vectors", async () => {
+  const model = await program([3, 1, 7, 12], async (b, x, weight) => {
+    const y = await weight([2, 12, 9]);
+    b.output(b.matmul(x, y));
+    b.output(b.matmul(x, x, false, true, "gram"));
+    b.output(b.matmul(x, x, true, false, "outer"));
+    b.output(b.matmul(x, await weight([12]), false, false, "vector"));
+    b.output(b.matmul(await weight([7]), x, false, false, "row"));
+  });
+  const { fast, reference } = await bothWays(model);
+  assertClose(fast, reference, 1e-5);
+});
+
+test("fp16 programs round the fast kernels' outputs as the reference's", async () => {
+  const model = await program(
+    [1, 6, 10, 10],
+    async (b, x, weight) => {
+      const y = b.conv(x, await weight([8, 6, 3, 3]), { padType: "same", bias: await weight([8]) });
+      const z = b.conv(b.unary("relu", y), await weight([8, 1, 3, 3]), {
+        groups: 8,
+        padType: "same",
+      });
+      b.output(b.linear(b.reshape(z, [8, 100]), await weight([16, 100])));
+    },
+    "fp16",
+  );
+  const { fast, reference } = await bothWays(model);
+  // One fp16 rounding step apart at most where the sums differ in their last float bits.
+  assertClose(fast, reference, 2e-3);
+});
+
+test("observers see every value, also those of fused ops, with unchanged outputs", async () => {
+  const model = await program([1, 3, 8, 8], async (b, x, weight) => {
+    b.output(b.unary("relu", b.conv(x, await weight([4, 3, 3, 3]), { padType: "same" })));
+  });
+  const interpreter = await Interpreter.load(model);
+  const inputs = randomSamples(interpreter.inputs, 1, 3)[0];
+  const seen: string[] = [];
+  const observed = interpreter.predict(inputs, { observe: (name) => seen.push(name) });
+  assert.deepEqual(seen, ["conv", "relu"]);
+  assert.deepEqual(observed, interpreter.predict(inputs));
+});
+
+test("predictions run again allocate nothing new, with the same results", async () => {
+  const model = await program([1, 8, 20, 20], async (b, x, weight) => {
+    let y = b.conv(x, await weight([16, 8, 3, 3]), { padType: "same" });
+    y = b.unary("relu", y);
+    y = b.conv(y, await weight([16, 1, 3, 3]), { groups: 16, padType: "same" }, "depthwise");
+    y = b.binary("add", y, b.conv(x, await weight([16, 8, 1, 1]), {}, "shortcut"));
+    b.output(b.linear(b.reshape(y, [16, 400]), await weight([10, 400])));
+  });
+  const interpreter = await Interpreter.load(model);
+  const inputs = randomSamples(interpreter.inputs, 1, 5)[0];
+  const first = interpreter.predict(inputs);
+  const heap = (interpreter as unknown as { simd: { heap: { used: number } } }).simd.heap;
+  const used = heap.used;
+  for (let run = 0; run < 3; run++) assert.deepEqual(interpreter.predict(inputs), first);
+  assert.equal(heap.used, used);
+});
+
+test("when the heap cannot grow, the ops left run on the plain kernels", async () => {
+  const model = await program([1, 6, 12, 12], async (b, x, weight) => {
+    const y = b.conv(x, await weight([8, 6, 3, 3]), { padType: "same" });
+    const z = b.conv(y, await weight([8, 1, 3, 3]), { groups: 8, padType: "same" }, "depthwise");
+    b.output(b.linear(b.reshape(z, [8, 144]), await weight([5, 144])));
+  });
+  const interpreter = await Interpreter.load(model);
+  const reference = await Interpreter.load(model, { reference: true });
+  const inputs = randomSamples(interpreter.inputs, 1, 4)[0];
+  const heap = (interpreter as unknown as { simd: { heap: SimdHeap } }).simd.heap;
+  let left = 4;
+  heap.allocate = function (this: SimdHeap, bytes: number, reuse?: boolean) {
+    if (left-- <= 0) throw new HeapFullError(bytes);
+    return SimdHeap.prototype.allocate.call(this, bytes, reuse);
+  };
+  try {
+    assertClose(interpreter.predict(inputs), reference.predict(inputs), 1e-5);
+    assert.ok(left < 0, "the heap refused a block");
+    assertClose(interpreter.predict(inputs), reference.predict(inputs), 1e-5);
+  } finally {
+    delete (heap as { allocate?: unknown }).allocate;
+  }
+});
+
+test("worker threads give the same outputs as the calling thread alone", async () => {
+  const model = await program([1, 16, 30, 30], async (b, x, weight) => {
+    const y = b.conv(x, await weight([66, 16, 3, 3]), { padType: "same" });
+    b.output(b.conv(y, await weight([66, 1, 3, 3]), { groups: 66, padType: "same" }, "depthwise"));
+    b.output(b.linear(b.reshape(y, [66, 900]), await weight([70, 900])));
+  });
+  const alone = await Interpreter.load(model);
+  const inputs = randomSamples(alone.inputs, 1, 9)[0];
+  const want = alone.predict(inputs);
+  const pool = new WorkerPool(1);
+  let served = 0;
+  const run = pool.run.bind(pool);
+  pool.run = <T>(task: TaskName, payload: unknown) => {
+    if (task === SERVE_TASK) served++;
+    return run<T>(task, payload);
+  };
+  try {
+    const shared = await Interpreter.load(model, { pool });
+    shared.predict(inputs);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.deepEqual(shared.predict(inputs), want);
+    assert.ok(served > 0, "the worker was asked to serve");
+  } finally {
+    await pool.close();
+  }
+});
