@@ -1,4 +1,5 @@
 /** Elementwise MIL ops: arithmetic, comparisons, logic, activations, cast and select. */
+import { GELU, sigmoid, type GeluMode } from "../../kernels/ops/activations.js";
 import { erf, mapBinary, mapUnary, select } from "../../kernels/ops/elementwise.js";
 import type { OpContext, OpKernel } from "../kernel.js";
 import { roundHalfEven } from "../../kernels/rounding.js";
@@ -21,23 +22,6 @@ function unary(fn: (v: number) => number): OpKernel {
 /** A unary op whose function depends on scalar parameters read from the op. */
 function parametric(make: (ctx: OpContext) => (v: number) => number): OpKernel {
   return (ctx) => unary(make(ctx))(ctx);
-}
-
-const sigmoid = (v: number) => 1 / (1 + Math.exp(-v));
-
-const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
-
-function geluFunction(mode: string): (v: number) => number {
-  switch (mode) {
-    case "EXACT":
-      return (v) => 0.5 * v * (1 + erf(v / Math.SQRT2));
-    case "TANH_APPROXIMATION":
-      return (v) => 0.5 * v * (1 + Math.tanh(SQRT_2_OVER_PI * (v + 0.044715 * v * v * v)));
-    case "SIGMOID_APPROXIMATION":
-      return (v) => v * sigmoid(1.702 * v);
-    default:
-      throw new RangeError(`unknown gelu mode ${mode}`);
-  }
 }
 
 /** Activation functions named by string parameters (recurrent ops). */
@@ -161,11 +145,8 @@ export const ELEMENTWISE_KERNELS: Record<string, OpKernel> = {
   }),
   gelu: parametric((ctx) => {
     const mode = ctx.string("mode", "EXACT");
-    try {
-      return geluFunction(mode);
-    } catch {
-      return ctx.fail(`unknown mode "${mode}"`);
-    }
+    if (!(mode in GELU)) ctx.fail(`unknown mode "${mode}"`);
+    return GELU[mode as GeluMode];
   }),
   prelu: (ctx) => {
     // One slope per channel (axis 1 for rank ≥ 3).

@@ -1,0 +1,286 @@
+/**
+ * Layers over the spatial axes of [..., C, H, W] blobs (axes before C are a batch): convolution,
+ * pooling, upsampling, padding, crops and depth/space rearrangements.
+ */
+import type { NeuralNetworkLayer, SamePadding } from "../../format/gen/NeuralNetwork_pb.js";
+import {
+  PoolingLayerParams_PoolingType,
+  ReorganizeDataLayerParams_ReorganizationType,
+  SamePadding_SamePaddingMode,
+  SamplingMode_Method,
+  UpsampleLayerParams_InterpolationMode,
+  UpsampleLayerParams_LinearUpsampleMode,
+} from "../../format/gen/NeuralNetwork_pb.js";
+import { elementCount } from "../../kernels/dtype.js";
+import {
+  conv2d,
+  convTranspose2d,
+  pool2d,
+  poolOutputSize,
+  spatialPadding,
+  type Window2d,
+} from "../../kernels/ops/conv.js";
+import type { Dense } from "../../kernels/ops/elementwise.js";
+import { pad, stridedSlice, transpose, upsampleNearest } from "../../kernels/ops/layout.js";
+import { bilinearResize, type BilinearGrid } from "../../kernels/ops/resample.js";
+import {
+  borderPads,
+  channelView,
+  num,
+  pair,
+  paramsOf,
+  unsupported,
+  weightValues,
+  withChannels,
+  type LayerCompiler,
+} from "./params.js";
+
+/** A blob as the [N, C, H, W] the spatial kernels take. */
+const batched = (x: Dense): Dense => ({ shape: channelView(x), data: x.data });
+
+/** The kernel's [N, C', H', W'] result in the input's rank. */
+const unbatched = (x: Dense, result: Dense): Dense =>
+  withChannels(x, result.shape.slice(1), result.data);
+
+/** TensorFlow-style "same" padding of H and W for input [h, w]. */
+function samePads(
+  same: SamePadding,
+  size: [number, number],
+  kernel: [number, number],
+  strides: [number, number],
+  dilations: [number, number],
+): [number, number, number, number] {
+  const type =
+    same.asymmetryMode === SamePadding_SamePaddingMode.TOP_LEFT_HEAVY ? "same_lower" : "same";
+  const axis = (i: number) =>
+    spatialPadding(type, size[i], kernel[i], strides[i], dilations[i], [0, 0]);
+  return [...axis(0), ...axis(1)];
+}
+
+const convolution: LayerCompiler = (layer) => {
+  const p = paramsOf(layer, "convolution");
+  const kernel = pair(p.kernelSize, 3);
+  const strides = pair(p.stride, 1);
+  // Deconvolutions ignore the dilation factors.
+  const dilations = p.isDeconvolution ? ([1, 1] as [number, number]) : pair(p.dilationFactor, 1);
+  const groups = Math.max(1, num(p.nGroups));
+  const outChannels = num(p.outputChannels);
+  const kernelChannels = num(p.kernelChannels);
+  const shape = p.isDeconvolution
+    ? [kernelChannels, outChannels / groups, ...kernel]
+    : [outChannels, kernelChannels, ...kernel];
+  const weight: Dense = {
+    shape,
+    data: weightValues(layer, "weights", p.weights, elementCount(shape)),
+  };
+  const bias = p.hasBias ? weightValues(layer, "bias", p.bias, outChannels) : undefined;
+  const padding = p.ConvolutionPaddingType;
+  const inputChannels = p.isDeconvolution ? kernelChannels : kernelChannels * groups;
+  return ([x], run) => {
+    const [, c, h, w] = channelView(x);
+    if (c !== inputChannels) {
+      throw unsupported(
+        layer,
+        `a [${x.shape.join(",")}] blob, its weights take ${inputChannels} channels`,
+      );
+    }
+    const size: [number, number] = [h, w];
+    if (!p.isDeconvolution) {
+      const pads =
+        padding.case === "same"
+          ? samePads(padding.value, size, kernel, strides, dilations)
+          : borderPads(padding.value?.paddingAmounts);
+      const win: Window2d = { kernel, strides, dilations, pads };
+      return unbatched(x, conv2d(batched(x), weight, bias, win, groups, run.multiply));
+    }
+    // The full transposed output, less the padding (or down to the declared output shape).
+    const full = size.map((s, i) => (s - 1) * strides[i] + (kernel[i] - 1) * dilations[i] + 1);
+    let outSize: [number, number];
+    let pads: [number, number, number, number];
+    if (p.outputShape.length >= 2) {
+      outSize = [num(p.outputShape[0]), num(p.outputShape[1])];
+      const crop = full.map((f, i) => f - outSize[i]);
+      pads = [0, crop[0], 0, crop[1]];
+    } else if (padding.case === "same") {
+      outSize = [size[0] * strides[0], size[1] * strides[1]];
+      const crop = full.map((f, i) => Math.max(0, f - outSize[i]));
+      const heavyTop = padding.value.asymmetryMode === SamePadding_SamePaddingMode.TOP_LEFT_HEAVY;
+      const split = (c: number): [number, number] =>
+        heavyTop ? [Math.ceil(c / 2), Math.floor(c / 2)] : [Math.floor(c / 2), Math.ceil(c / 2)];
+      pads = [...split(crop[0]), ...split(crop[1])];
+    } else {
+      pads = borderPads(padding.value?.paddingAmounts);
+      outSize = [full[0] - pads[0] - pads[1], full[1] - pads[2] - pads[3]];
+    }
+    const win: Window2d = { kernel, strides, dilations, pads };
+    return unbatched(x, convTranspose2d(batched(x), weight, bias, win, groups, outSize));
+  };
+};
+
+const pooling: LayerCompiler = (layer) => {
+  const p = paramsOf(layer, "pooling");
+  const T = PoolingLayerParams_PoolingType;
+  if (p.type === T.L2) throw unsupported(layer, "L2 pooling");
+  const kind = p.type === T.MAX ? "max" : "avg";
+  const strides = pair(p.stride, 1);
+  const padding = p.PoolingPaddingType;
+  return ([x]) => {
+    const [, , h, w] = channelView(x);
+    const size: [number, number] = [h, w];
+    if (p.globalPooling) {
+      const win: Window2d = {
+        kernel: size,
+        strides: [1, 1],
+        dilations: [1, 1],
+        pads: [0, 0, 0, 0],
+      };
+      return unbatched(x, pool2d(batched(x), win, [1, 1], kind, false));
+    }
+    const kernel = pair(p.kernelSize, 3);
+    let pads: [number, number, number, number];
+    let outSize: [number, number];
+    if (padding.case === "includeLastPixel") {
+      // Symmetric padding and Caffe's rounding up, less a window starting past the padding.
+      const [ph, pw] = pair(padding.value.paddingAmounts, 0);
+      pads = [ph, ph, pw, pw];
+      outSize = [
+        poolOutputSize(size[0], kernel[0], strides[0], ph, ph, true),
+        poolOutputSize(size[1], kernel[1], strides[1], pw, pw, true),
+      ];
+    } else {
+      pads =
+        padding.case === "same"
+          ? samePads(padding.value, size, kernel, strides, [1, 1])
+          : borderPads(padding.value?.paddingAmounts);
+      outSize = [
+        poolOutputSize(size[0], kernel[0], strides[0], pads[0], pads[1], false),
+        poolOutputSize(size[1], kernel[1], strides[1], pads[2], pads[3], false),
+      ];
+    }
+    const win: Window2d = { kernel, strides, dilations: [1, 1], pads };
+    return unbatched(x, pool2d(batched(x), win, outSize, kind, p.avgPoolExcludePadding));
+  };
+};
+
+/** The sampling grid of the upsample layer's linear modes. */
+function upsampleGrid(mode: number): BilinearGrid {
+  const M = UpsampleLayerParams_LinearUpsampleMode;
+  if (mode === M.ALIGN_CORNERS_TRUE) return "align_corners";
+  if (mode === M.ALIGN_CORNERS_FALSE) return "half_pixel";
+  return "upsample";
+}
+
+const upsample: LayerCompiler = (layer) => {
+  const p = paramsOf(layer, "upsample");
+  const fractional = p.fractionalScalingFactor.length >= 2;
+  const [sh, sw] = fractional
+    ? [p.fractionalScalingFactor[0], p.fractionalScalingFactor[1]]
+    : pair(p.scalingFactor, 1);
+  const bilinear = p.mode === UpsampleLayerParams_InterpolationMode.BILINEAR;
+  if (fractional && !bilinear) throw unsupported(layer, "fractional nearest-neighbour upsampling");
+  return ([x]) => {
+    const [, , h, w] = channelView(x);
+    const outH = Math.floor(h * sh);
+    const outW = Math.floor(w * sw);
+    return bilinear
+      ? bilinearResize(x, outH, outW, upsampleGrid(p.linearUpsampleMode))
+      : upsampleNearest(x, outH, outW, sh, sw);
+  };
+};
+
+/** The grid of resizeBilinear's sampling modes. */
+function samplingGrid(layer: NeuralNetworkLayer, method: number): BilinearGrid {
+  const M = SamplingMode_Method;
+  if (method === M.STRICT_ALIGN_ENDPOINTS_MODE || method === M.ALIGN_ENDPOINTS_MODE) {
+    return "align_corners";
+  }
+  if (method === M.UPSAMPLE_MODE) return "upsample";
+  throw unsupported(layer, `sampling mode ${M[method] ?? method}`);
+}
+
+const resizeBilinear: LayerCompiler = (layer) => {
+  const p = paramsOf(layer, "resizeBilinear");
+  const [outH, outW] = pair(p.targetSize, 1);
+  const grid = samplingGrid(layer, p.mode?.samplingMethod ?? 0);
+  return ([x]) => bilinearResize(x, outH, outW, grid);
+};
+
+const padding: LayerCompiler = (layer) => {
+  const p = paramsOf(layer, "padding");
+  const [top, bottom, left, right] = borderPads(p.paddingAmounts);
+  const mode =
+    p.PaddingType.case === "reflection"
+      ? "reflect"
+      : p.PaddingType.case === "replication"
+        ? "replicate"
+        : "constant";
+  const value = p.PaddingType.case === "constant" ? p.PaddingType.value.value : 0;
+  return ([x]) => {
+    const pads = x.shape.map((): [number, number] => [0, 0]);
+    pads[pads.length - 2] = [top, bottom];
+    pads[pads.length - 1] = [left, right];
+    return pad(x, pads, mode, value);
+  };
+};
+
+const crop: LayerCompiler = (layer) => {
+  const p = paramsOf(layer, "crop");
+  const [top, bottom, left, right] = borderPads(p.cropAmounts);
+  const [dy, dx] = pair(p.offset, 0);
+  return ([x, like]) => {
+    const [, , h, w] = channelView(x);
+    const [y0, x0, oh, ow] = like
+      ? [dy, dx, ...channelView(like).slice(2)]
+      : [top, left, h - top - bottom, w - left - right];
+    if (y0 + oh > h || x0 + ow > w || oh <= 0 || ow <= 0) {
+      throw unsupported(layer, `crop outside a [${x.shape.join(",")}] blob`);
+    }
+    const r = x.shape.length;
+    const begin = x.shape.map((_, i) => (i === r - 2 ? y0 : i === r - 1 ? x0 : 0));
+    const size = x.shape.map((d, i) => (i === r - 2 ? oh : i === r - 1 ? ow : d));
+    return stridedSlice(
+      x,
+      begin,
+      size,
+      size.map(() => 1),
+    );
+  };
+};
+
+/**
+ * Space to depth and back on [N, C, H, W]: DEPTH_TO_SPACE reads channel (i·b + j)·C' + c,
+ * PIXEL_SHUFFLE channel c·b² + i·b + j.
+ */
+const reorganizeData: LayerCompiler = (layer) => {
+  const p = paramsOf(layer, "reorganizeData");
+  const b = Math.max(1, num(p.blockSize));
+  const R = ReorganizeDataLayerParams_ReorganizationType;
+  return ([x]) => {
+    const [n, c, h, w] = channelView(x);
+    if (p.mode === R.SPACE_TO_DEPTH) {
+      if (h % b || w % b) throw unsupported(layer, `H and W must divide by ${b}`);
+      const moved = transpose(
+        { shape: [n, c, h / b, b, w / b, b], data: x.data },
+        [0, 3, 5, 1, 2, 4],
+      );
+      return withChannels(x, [c * b * b, h / b, w / b], moved.data);
+    }
+    const oc = c / (b * b);
+    if (!Number.isInteger(oc)) throw unsupported(layer, `${c} channels in blocks of ${b}²`);
+    const pixelShuffle = p.mode === R.PIXEL_SHUFFLE;
+    const view = pixelShuffle ? [n, oc, b, b, h, w] : [n, b, b, oc, h, w];
+    const perm = pixelShuffle ? [0, 1, 4, 2, 5, 3] : [0, 3, 4, 1, 5, 2];
+    const moved = transpose({ shape: view, data: x.data }, perm);
+    return withChannels(x, [oc, h * b, w * b], moved.data);
+  };
+};
+
+export const CONVOLUTION_LAYERS = {
+  convolution,
+  pooling,
+  upsample,
+  resizeBilinear,
+  padding,
+  crop,
+  reorganizeData,
+} satisfies Record<string, LayerCompiler>;
