@@ -516,8 +516,7 @@ test("a layer the interpreter cannot run is named before anything runs", () => {
   assert.throws(
     () => NeuralNetworkInterpreter.fromSpec(spec),
     (error: unknown) =>
-      error instanceof UnsupportedError &&
-      /layer custom \(first: "norm"\)/.test(error.message),
+      error instanceof UnsupportedError && /layer custom \(first: "norm"\)/.test(error.message),
   );
 });
 

@@ -10,12 +10,7 @@ import {
   transpose,
   type PadMode,
 } from "../../kernels/ops/layout.js";
-import {
-  normalizeAxis,
-  reshapeTarget,
-  resolveSlice,
-  sizeOf,
-} from "../../kernels/ops/shape.js";
+import { normalizeAxis, reshapeTarget, resolveSlice, sizeOf } from "../../kernels/ops/shape.js";
 import type { OpContext, OpKernel } from "../kernel.js";
 import type { NumericValue } from "../value.js";
 
