@@ -656,3 +656,60 @@ test("batched matmul, embeddingND, layer normalization and inner products on ND 
     "innerProduct rank 3",
   );
 });
+
+test("resampling, depth/space rearrangements and the remaining rank-5 layers", () => {
+  const square: Values = { shape: [1, 1, 2, 2], values: [0, 1, 2, 3] };
+  const corners = run1(
+    nd("resizeBilinear", "x", "y", { targetSize: [3n, 3n], mode: { samplingMethod: 0 } }),
+    { x: square },
+  );
+  assert.deepEqual(corners.shape, [1, 1, 3, 3]);
+  close(corners.data as Float32Array, [0, 0.5, 1, 1, 1.5, 2, 2, 2.5, 3], "align endpoints");
+  // UPSAMPLE_MODE samples numpy.linspace(0, 2 − 2/4, 4) = [0, 0.5, 1, 1.5], clamped to 1.
+  const upsampled = run1(
+    nd("resizeBilinear", "x", "y", { targetSize: [4n, 4n], mode: { samplingMethod: 2 } }),
+    { x: square },
+  );
+  const grid = [0, 0.5, 1, 1];
+  close(
+    upsampled.data as Float32Array,
+    grid.flatMap((r) => grid.map((c) => 2 * r + c)),
+    "upsample grid",
+  );
+  const planes: Values = { shape: [1, 2, 2, 2], values: seq(8) };
+  const toDepth = run1(nd("reorganizeData", "x", "y", { mode: 0, blockSize: 2n }), { x: planes });
+  assert.deepEqual(toDepth.shape, [1, 8, 1, 1]);
+  close(toDepth.data as Float32Array, [0, 4, 1, 5, 2, 6, 3, 7], "space to depth");
+  const deep: Values = { shape: [1, 8, 1, 1], values: seq(8) };
+  close(
+    run1(nd("reorganizeData", "x", "y", { mode: 1, blockSize: 2n }), { x: deep })
+      .data as Float32Array,
+    [0, 2, 4, 6, 1, 3, 5, 7],
+    "depth to space",
+  );
+  close(
+    run1(nd("reorganizeData", "x", "y", { mode: 2, blockSize: 2n }), { x: deep })
+      .data as Float32Array,
+    seq(8),
+    "pixel shuffle",
+  );
+  const a: Values = { shape: [3], values: [1, -2, 3] };
+  const b: Values = { shape: [3], values: [0, 5, -4] };
+  close(run1(nd("min", ["a", "b"], "y"), { a, b }).data as Float32Array, [0, -2, -4], "min");
+  close(
+    run1(nd("reduceLogSum", "x", "y", { axes: [0n] }), { x: { shape: [3], values: [1, 2, 3] } })
+      .data as Float32Array,
+    [Math.log(6)],
+    "reduceLogSum",
+  );
+  const like = run1(nd("broadcastToLike", ["x", "l"], "y"), {
+    x: { shape: [2, 1], values: [1, 2] },
+    l: { shape: [2, 3], values: seq(6) },
+  });
+  close(like.data as Float32Array, [1, 1, 1, 2, 2, 2], "broadcastToLike");
+  const repeated = run1(nd("sequenceRepeat", "x", "y", { nRepetitions: 3n }), {
+    x: { shape: [1, 1, 2, 1, 1], values: [4, 5] },
+  });
+  assert.deepEqual(repeated.shape, [3, 1, 2, 1, 1]);
+  close(repeated.data as Float32Array, [4, 5, 4, 5, 4, 5], "sequenceRepeat");
+});
