@@ -713,3 +713,102 @@ test("resampling, depth/space rearrangements and the remaining rank-5 layers", (
   assert.deepEqual(repeated.shape, [3, 1, 2, 1, 1]);
   close(repeated.data as Float32Array, [4, 5, 4, 5, 4, 5], "sequenceRepeat");
 });
+
+test("3-D convolution and pooling: a direct sum, and the specification's examples", () => {
+  // The example: (1, 1, 2, 3, 3) holding 1..18.
+  const cube: Values = { shape: [1, 1, 2, 3, 3], values: seq(18, 1) };
+  const pooled = run1(
+    nd("pooling3d", "x", "y", {
+      type: 0,
+      kernelDepth: 2,
+      kernelHeight: 2,
+      kernelWidth: 2,
+      strideDepth: 1,
+      strideHeight: 1,
+      strideWidth: 1,
+      paddingType: 1,
+    }),
+    { x: cube },
+  );
+  assert.deepEqual(pooled.shape, [1, 1, 1, 2, 2]);
+  close(pooled.data as Float32Array, [14, 15, 17, 18], "max pooling");
+  close(
+    run1(nd("globalPooling3d", "x", "y", { type: 0 }), { x: cube }).data as Float32Array,
+    [18],
+    "global max",
+  );
+  close(
+    run1(nd("globalPooling3d", "x", "y", { type: 1 }), { x: cube }).data as Float32Array,
+    [9.5],
+    "global average",
+  );
+  // Average over "same" padding (zeros counted): the corner window of a 2×2×2 kernel, stride 2.
+  const averaged = run1(
+    nd("pooling3d", "x", "y", {
+      type: 1,
+      kernelDepth: 2,
+      kernelHeight: 2,
+      kernelWidth: 2,
+      strideDepth: 2,
+      strideHeight: 2,
+      strideWidth: 2,
+      paddingType: 2,
+    }),
+    { x: cube },
+  );
+  assert.deepEqual(averaged.shape, [1, 1, 1, 2, 2]);
+  // Depth 2, height 3 → 2 windows (the second reaching one row of padding), width likewise.
+  close(
+    averaged.data as Float32Array,
+    [
+      (1 + 2 + 4 + 5 + 10 + 11 + 13 + 14) / 8,
+      (3 + 6 + 12 + 15) / 8,
+      (7 + 8 + 16 + 17) / 8,
+      (9 + 18) / 8,
+    ],
+    "average, same",
+  );
+  const [C, O, D, H, W, K] = [2, 3, 3, 4, 4, 2];
+  const x = ramp(C * D * H * W, 0.25, -1);
+  const w = noise(O * C * K * K * K, 4);
+  const bias = [0.5, -0.5, 1];
+  const conv = run1(
+    nd("convolution3d", "x", "y", {
+      outputChannels: O,
+      inputChannels: C,
+      nGroups: 1,
+      kernelDepth: K,
+      kernelHeight: K,
+      kernelWidth: K,
+      strideDepth: 1,
+      strideHeight: 2,
+      strideWidth: 1,
+      dilationDepth: 1,
+      dilationHeight: 1,
+      dilationWidth: 2,
+      hasBias: true,
+      weights: floatWeights(w),
+      bias: floatWeights(bias),
+      paddingType: 0,
+      customPaddingFront: 1,
+      customPaddingLeft: 1,
+    }),
+    { x: { shape: [1, C, D, H, W], values: x } },
+  );
+  // Output: depth (3 + 1 − 2) + 1 = 3, height ⌊(4 − 2)/2⌋ + 1 = 2, width (4 + 1 − 3) + 1 = 3.
+  assert.deepEqual(conv.shape, [1, O, 3, 2, 3]);
+  const expected = Array.from({ length: O * 3 * 2 * 3 }, (_, i) => {
+    const [o, od, oh, ow] = unravel(i, [O, 3, 2, 3]);
+    let s = bias[o];
+    for (let c = 0; c < C; c++)
+      for (let a = 0; a < K; a++)
+        for (let b = 0; b < K; b++)
+          for (let e = 0; e < K; e++) {
+            const [z, y, xx] = [od + a - 1, oh * 2 + b, ow + 2 * e - 1];
+            if (z < 0 || z >= D || y >= H || xx < 0 || xx >= W) continue;
+            s += x[((c * D + z) * H + y) * W + xx] * w[(((o * C + c) * K + a) * K + b) * K + e];
+          }
+    return s;
+  });
+  close(conv.data as Float32Array, expected, "convolution3d");
+});

@@ -4,6 +4,8 @@
  */
 import type { NeuralNetworkLayer, SamePadding } from "../../format/gen/NeuralNetwork_pb.js";
 import {
+  GlobalPooling3DLayerParams_GlobalPoolingType3D,
+  Pooling3DLayerParams_PoolingType3D,
   PoolingLayerParams_PoolingType,
   ReorganizeDataLayerParams_ReorganizationType,
   SamePadding_SamePaddingMode,
@@ -20,6 +22,7 @@ import {
   spatialPadding,
   type Window2d,
 } from "../../kernels/ops/conv.js";
+import { conv3d, pool3d, type Window3d } from "../../kernels/ops/conv3d.js";
 import type { Dense } from "../../kernels/ops/elementwise.js";
 import { pad, stridedSlice, transpose, upsampleNearest } from "../../kernels/ops/layout.js";
 import { bilinearResize, type BilinearGrid } from "../../kernels/ops/resample.js";
@@ -275,7 +278,113 @@ const reorganizeData: LayerCompiler = (layer) => {
   };
 };
 
+/** The padding of a 3-D layer's spatial axes: custom amounts, none, or TensorFlow's "same". */
+function pads3d(
+  p: {
+    customPaddingFront: number;
+    customPaddingBack: number;
+    customPaddingTop: number;
+    customPaddingBottom: number;
+    customPaddingLeft: number;
+    customPaddingRight: number;
+  },
+  type: "custom" | "valid" | "same",
+  size: readonly number[],
+  win: Omit<Window3d, "pads">,
+): Window3d["pads"] {
+  const custom: [number, number][] = [
+    [p.customPaddingFront, p.customPaddingBack],
+    [p.customPaddingTop, p.customPaddingBottom],
+    [p.customPaddingLeft, p.customPaddingRight],
+  ];
+  const axis = (i: number) =>
+    spatialPadding(type, size[i], win.kernel[i], win.strides[i], win.dilations[i], custom[i]);
+  return [...axis(0), ...axis(1), ...axis(2)];
+}
+
+const PADDING_3D = ["custom", "valid", "same"] as const;
+
+/** Checks a 3-D layer's input is [N, C, D, H, W]. */
+function rank5(layer: NeuralNetworkLayer, x: Dense): readonly number[] {
+  if (x.shape.length !== 5)
+    throw unsupported(layer, `a rank ${x.shape.length} blob (needs rank 5)`);
+  return x.shape.slice(2);
+}
+
+const convolution3d: LayerCompiler = (layer) => {
+  const p = paramsOf(layer, "convolution3d");
+  if (p.isDeconvolution) throw unsupported(layer, "3-D deconvolution");
+  const groups = Math.max(1, p.nGroups);
+  const kernel: [number, number, number] = [p.kernelDepth, p.kernelHeight, p.kernelWidth];
+  const shape = [p.outputChannels, p.inputChannels / groups, ...kernel];
+  const weight: Dense = {
+    shape,
+    data: weightValues(layer, "weights", p.weights, elementCount(shape)),
+  };
+  const bias = p.hasBias ? weightValues(layer, "bias", p.bias, p.outputChannels) : undefined;
+  const window = {
+    kernel,
+    strides: [p.strideDepth || 1, p.strideHeight || 1, p.strideWidth || 1] as [
+      number,
+      number,
+      number,
+    ],
+    dilations: [p.dilationDepth || 1, p.dilationHeight || 1, p.dilationWidth || 1] as [
+      number,
+      number,
+      number,
+    ],
+  };
+  return ([x]) => {
+    const size = rank5(layer, x);
+    if (x.shape[1] !== p.inputChannels) {
+      throw unsupported(layer, `a [${x.shape}] blob, its weights take ${p.inputChannels} channels`);
+    }
+    const pads = pads3d(p, PADDING_3D[p.paddingType] ?? "custom", size, window);
+    return conv3d(x, weight, bias, { ...window, pads }, groups);
+  };
+};
+
+const pooling3d: LayerCompiler = (layer) => {
+  const p = paramsOf(layer, "pooling3d");
+  const kind = p.type === Pooling3DLayerParams_PoolingType3D.MAX ? "max" : "avg";
+  const window = {
+    kernel: [p.kernelDepth, p.kernelHeight, p.kernelWidth] as [number, number, number],
+    strides: [p.strideDepth || 1, p.strideHeight || 1, p.strideWidth || 1] as [
+      number,
+      number,
+      number,
+    ],
+    dilations: [1, 1, 1] as [number, number, number],
+  };
+  return ([x]) => {
+    const size = rank5(layer, x);
+    const pads = pads3d(p, PADDING_3D[p.paddingType] ?? "custom", size, window);
+    return pool3d(x, { ...window, pads }, kind, p.countExcludePadding);
+  };
+};
+
+/** Max or average over D, H and W: [N, C, 1, 1, 1]. */
+const globalPooling3d: LayerCompiler = (layer) => {
+  const max =
+    paramsOf(layer, "globalPooling3d").type === GlobalPooling3DLayerParams_GlobalPoolingType3D.MAX;
+  return ([x]) => {
+    const size = rank5(layer, x);
+    const kernel = size as [number, number, number];
+    const win: Window3d = {
+      kernel,
+      strides: [1, 1, 1],
+      dilations: [1, 1, 1],
+      pads: [0, 0, 0, 0, 0, 0],
+    };
+    return pool3d(x, win, max ? "max" : "avg", false);
+  };
+};
+
 export const CONVOLUTION_LAYERS = {
+  convolution3d,
+  pooling3d,
+  globalPooling3d,
   convolution,
   pooling,
   upsample,
