@@ -16,6 +16,7 @@ import {
   type Activation,
   type LstmWeights,
 } from "../../kernels/ops/recurrent.js";
+import type { LSTM_WEIGHT_FIELDS } from "../../neural/walk.js";
 import { scalarActivation } from "./activation.js";
 import { num, paramsOf, unsupported, weightValues, type LayerCompiler } from "./params.js";
 
@@ -61,6 +62,8 @@ function state(layer: NeuralNetworkLayer, given: Dense | undefined, size: number
   return given.data;
 }
 
+type LstmWeightField = (typeof LSTM_WEIGHT_FIELDS)[number];
+
 /** Gate blocks of one LSTM direction in the kernel's order (input, forget, output, cell). */
 function lstmWeights(
   layer: NeuralNetworkLayer,
@@ -71,14 +74,14 @@ function lstmWeights(
   hidden: number,
 ): LstmWeights {
   if (!w) throw unsupported(layer, `has no ${prefix}weights`);
-  const read = (field: keyof LSTMWeightParams & string, count: number) =>
-    weightValues(layer, prefix + field, w[field] as never, count);
   const gates = ["inputGate", "forgetGate", "outputGate", "blockInput"] as const;
+  /** The blocks of the listed gates' `suffix` fields, one after the other. */
   const stack = (suffix: string, count: number, names: readonly string[] = gates) => {
     const out = new Float32Array(names.length * count);
-    names.forEach((g, k) =>
-      out.set(read(`${g}${suffix}` as keyof LSTMWeightParams & string, count), k * count),
-    );
+    names.forEach((gate, k) => {
+      const field = `${gate}${suffix}` as LstmWeightField;
+      out.set(weightValues(layer, prefix + field, w[field], count), k * count);
+    });
     return out;
   };
   let bias: Float32Array | undefined;
