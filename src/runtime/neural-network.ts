@@ -12,7 +12,10 @@
 import { ConfigError, UnsupportedError } from "../errors.js";
 import type { FeatureDescription, Model } from "../format/gen/Model_pb.js";
 import type { FeatureType } from "../format/gen/FeatureTypes_pb.js";
-import { ImageFeatureType_ColorSpace } from "../format/gen/FeatureTypes_pb.js";
+import {
+  ArrayFeatureType_ArrayDataType,
+  ImageFeatureType_ColorSpace,
+} from "../format/gen/FeatureTypes_pb.js";
 import {
   NeuralNetworkImageShapeMapping,
   NeuralNetworkMultiArrayShapeMapping,
@@ -259,7 +262,14 @@ function inputPlan(
   }
   if (type?.case === "multiArrayType") {
     const declared = type.value.shape.map(Number);
-    const io: ProgramIO = { name: feature.name, dtype: "fp32", shape: declared };
+    // Integer arrays (indices, often) get integer random samples; the blob is float either way.
+    const D = ArrayFeatureType_ArrayDataType;
+    const integer = type.value.dataType === D.INT32 || type.value.dataType === D.INT8;
+    const io: ProgramIO = {
+      name: feature.name,
+      dtype: integer ? "int32" : "fp32",
+      shape: declared,
+    };
     if (mapping.exact) {
       // The given shape, when of the declared rank (flexible shapes declare a default).
       return {

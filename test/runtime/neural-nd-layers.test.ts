@@ -4,7 +4,10 @@
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { ArrayFeatureType_ArrayDataType } from "../../src/format/gen/FeatureTypes_pb.js";
 import { ScatterMode } from "../../src/format/gen/NeuralNetwork_pb.js";
+import { randomSamples } from "../../src/runtime/inputs.js";
+import { NeuralNetworkInterpreter } from "../../src/runtime/neural-network.js";
 import { LAYER_FAMILIES, LAYERS, supportedLayerTypes } from "../../src/runtime/layers/table.js";
 import { floatWeights, nd, ndNetwork, noise, runNetwork } from "../support/neural-networks.js";
 
@@ -811,4 +814,26 @@ test("3-D convolution and pooling: a direct sum, and the specification's example
     return s;
   });
   close(conv.data as Float32Array, expected, "convolution3d");
+});
+
+test("integer array inputs (indices) get integer random samples that an embedding can read", () => {
+  const spec = ndNetwork(
+    { ids: [4, 1] },
+    [
+      nd("embeddingND", "ids", "y", {
+        vocabSize: 8n,
+        embeddingSize: 2n,
+        weights: floatWeights(noise(16, 3)),
+      }),
+    ],
+    ["y"],
+  );
+  const feature = spec.description!.input[0].type!.Type;
+  if (feature.case === "multiArrayType")
+    feature.value.dataType = ArrayFeatureType_ArrayDataType.INT32;
+  const interpreter = NeuralNetworkInterpreter.fromSpec(spec);
+  assert.equal(interpreter.inputs[0].dtype, "int32");
+  const [sample] = randomSamples(interpreter.inputs, 1, 4);
+  assert.ok((sample.ids.data as Int32Array).every((v) => Number.isInteger(v) && v >= 0 && v < 8));
+  assert.deepEqual(interpreter.predict(sample).y.shape, [4, 2]);
 });
