@@ -30,9 +30,12 @@ export const CONTROL_LAYERS = {
     const p = paramsOf(layer, "loop");
     if (!p.bodyNetwork) throw unsupported(layer, "has no body network");
     const body = compile.nested(p.bodyNetwork);
-    const condition = p.conditionNetwork && compile.nested(p.conditionNetwork);
-    if (condition && !p.conditionVar)
-      throw unsupported(layer, "has a condition but no conditionVar");
+    // coremltools' builder writes an empty condition network for a for loop: conditionVar
+    // tells whether there is a condition.
+    if (p.conditionVar && !p.conditionNetwork) {
+      throw unsupported(layer, `has a conditionVar "${p.conditionVar}" but no condition network`);
+    }
+    const condition = p.conditionVar ? compile.nested(p.conditionNetwork!) : undefined;
     return ([count], run) => {
       const limit = count ? Math.trunc(count.data[0]) : Number(p.maxLoopIterations);
       const bounded = count !== undefined || limit > 0 || !condition;
