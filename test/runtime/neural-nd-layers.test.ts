@@ -837,3 +837,47 @@ test("integer array inputs (indices) get integer random samples that an embeddin
   assert.ok((sample.ids.data as Int32Array).every((v) => Number.isInteger(v) && v >= 0 && v < 8));
   assert.deepEqual(interpreter.predict(sample).y.shape, [4, 2]);
 });
+
+test("cropResize cuts boxes from each batch item (or the item a box names) and resamples them", () => {
+  // Two items of one channel, value 4y + x + 100b: bilinear samples of it are exact.
+  const map: Values = {
+    shape: [1, 2, 1, 4, 4],
+    values: Array.from({ length: 32 }, (_, i) => {
+      const [b, y, x] = unravel(i, [2, 4, 4]);
+      return 4 * y + x + 100 * b;
+    }),
+  };
+  const at = (b: number, y: number, x: number) => 4 * y + x + 100 * b;
+  const strict = run1(
+    nd("cropResize", ["x", "r"], "y", { targetSize: [3n, 2n], mode: { samplingMethod: 0 } }),
+    { x: map, r: { shape: [1, 1, 4, 1, 1], values: [1, 1, 3, 2] } },
+  );
+  assert.deepEqual(strict.shape, [1, 2, 1, 3, 2]);
+  close(
+    strict.data as Float32Array,
+    [0, 1].flatMap((b) => [1, 2, 3].flatMap((y) => [1, 2].map((x) => at(b, y, x)))),
+    "corners, every item",
+  );
+  // [batch, h_center, w_center, height, width], normalized by (size − 1) = 3, RoI-align grid.
+  const chosen = run1(
+    nd("cropResize", ["x", "r"], "y", {
+      targetSize: [2n, 2n],
+      normalizedCoordinates: true,
+      mode: { samplingMethod: 3 },
+      boxIndicesMode: { boxMode: 2 },
+    }),
+    { x: map, r: { shape: [1, 1, 5, 1, 1], values: [1, 0.5, 0.5, 2 / 3, 2 / 3] } },
+  );
+  assert.deepEqual(chosen.shape, [1, 1, 1, 2, 2]);
+  // Box [0.5, 0.5] to [2.5, 2.5]: spacing 1, samples at 1 and 2.
+  close(
+    chosen.data as Float32Array,
+    [at(1, 1, 1), at(1, 1, 2), at(1, 2, 1), at(1, 2, 2)],
+    "roi align",
+  );
+  const middle = run1(
+    nd("resizeBilinear", "x", "y", { targetSize: [1n, 1n], mode: { samplingMethod: 1 } }),
+    { x: { shape: [1, 1, 2, 2], values: [0, 1, 2, 3] } },
+  );
+  close(middle.data as Float32Array, [1.5], "align endpoints, one sample: the middle");
+});

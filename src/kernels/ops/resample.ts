@@ -33,6 +33,32 @@ function gridPoints(grid: BilinearGrid, size: number, out: number): Float64Array
   );
 }
 
+/** Bilinear samples of the [h, w] plane at `base` of `src`, at rows `ys` and columns `xs`. */
+function samplePlane(
+  src: Float32Array,
+  base: number,
+  h: number,
+  w: number,
+  ys: Float64Array,
+  xs: Float64Array,
+  out: Float32Array,
+  at: number,
+): void {
+  for (let oy = 0; oy < ys.length; oy++) {
+    const y0 = Math.floor(ys[oy]);
+    const y1 = Math.min(h - 1, y0 + 1);
+    const fy = ys[oy] - y0;
+    for (let ox = 0; ox < xs.length; ox++) {
+      const x0 = Math.floor(xs[ox]);
+      const x1 = Math.min(w - 1, x0 + 1);
+      const fx = xs[ox] - x0;
+      const top = src[base + y0 * w + x0] * (1 - fx) + src[base + y0 * w + x1] * fx;
+      const bottom = src[base + y1 * w + x0] * (1 - fx) + src[base + y1 * w + x1] * fx;
+      out[at + oy * xs.length + ox] = top * (1 - fy) + bottom * fy;
+    }
+  }
+}
+
 /** x [..., H, W] resampled bilinearly to [..., outH, outW]. */
 export function bilinearResize(x: Dense, outH: number, outW: number, grid: BilinearGrid): Dense {
   const rank = x.shape.length;
@@ -42,22 +68,32 @@ export function bilinearResize(x: Dense, outH: number, outW: number, grid: Bilin
   const xs = gridPoints(grid, w, outW);
   const planes = x.data.length / (h * w);
   const out = new Float32Array(planes * outH * outW);
-  const src = x.data;
-  for (let p = 0; p < planes; p++) {
-    const base = p * h * w;
-    for (let oy = 0; oy < outH; oy++) {
-      const y0 = Math.floor(ys[oy]);
-      const y1 = Math.min(h - 1, y0 + 1);
-      const fy = ys[oy] - y0;
-      for (let ox = 0; ox < outW; ox++) {
-        const x0 = Math.floor(xs[ox]);
-        const x1 = Math.min(w - 1, x0 + 1);
-        const fx = xs[ox] - x0;
-        const top = src[base + y0 * w + x0] * (1 - fx) + src[base + y0 * w + x1] * fx;
-        const bottom = src[base + y1 * w + x0] * (1 - fx) + src[base + y1 * w + x1] * fx;
-        out[(p * outH + oy) * outW + ox] = top * (1 - fy) + bottom * fy;
-      }
-    }
-  }
+  for (let p = 0; p < planes; p++)
+    samplePlane(x.data, p * h * w, h, w, ys, xs, out, p * outH * outW);
   return { shape: [...x.shape.slice(0, -2), outH, outW], data: out };
+}
+
+/**
+ * The box [y0, x0, y1, x1] (pixel coordinates) of every plane of x [C, H, W], resampled to
+ * [C, outH, outW]: the grid spans the box as it would an input of size y1 − y0 + 1, and
+ * samples outside the image are clamped to its edge.
+ */
+export function cropAndResize(
+  x: Dense,
+  box: readonly [number, number, number, number],
+  outH: number,
+  outW: number,
+  grid: BilinearGrid,
+): Dense {
+  const [c, h, w] = x.shape;
+  const [y0, x0, y1, x1] = box;
+  const along = (start: number, length: number, size: number, out: number) =>
+    Float64Array.from({ length: out }, (_, i) =>
+      Math.min(size - 1, Math.max(0, start + GRIDS[grid](i, length + 1, out))),
+    );
+  const ys = along(y0, y1 - y0, h, outH);
+  const xs = along(x0, x1 - x0, w, outW);
+  const out = new Float32Array(c * outH * outW);
+  for (let p = 0; p < c; p++) samplePlane(x.data, p * h * w, h, w, ys, xs, out, p * outH * outW);
+  return { shape: [c, outH, outW], data: out };
 }

@@ -4,6 +4,7 @@
  */
 import type { NeuralNetworkLayer, SamePadding } from "../../format/gen/NeuralNetwork_pb.js";
 import {
+  BoxCoordinatesMode_Coordinates,
   GlobalPooling3DLayerParams_GlobalPoolingType3D,
   Pooling3DLayerParams_PoolingType3D,
   PoolingLayerParams_PoolingType,
@@ -25,7 +26,7 @@ import {
 import { conv3d, pool3d, type Window3d } from "../../kernels/ops/conv3d.js";
 import type { Dense } from "../../kernels/ops/elementwise.js";
 import { pad, stridedSlice, transpose, upsampleNearest } from "../../kernels/ops/layout.js";
-import { bilinearResize, type BilinearGrid } from "../../kernels/ops/resample.js";
+import { bilinearResize, cropAndResize, type BilinearGrid } from "../../kernels/ops/resample.js";
 import {
   borderPads,
   channelView,
@@ -191,15 +192,66 @@ const upsample: LayerCompiler = (layer) => {
   };
 };
 
-/** The grid of resizeBilinear's sampling modes. */
+/** The grid of a sampling mode (resizeBilinear, cropResize). */
 function samplingGrid(layer: NeuralNetworkLayer, method: number): BilinearGrid {
   const M = SamplingMode_Method;
-  if (method === M.STRICT_ALIGN_ENDPOINTS_MODE || method === M.ALIGN_ENDPOINTS_MODE) {
-    return "align_corners";
-  }
-  if (method === M.UPSAMPLE_MODE) return "upsample";
-  throw unsupported(layer, `sampling mode ${M[method] ?? method}`);
+  const grids: Record<number, BilinearGrid> = {
+    [M.STRICT_ALIGN_ENDPOINTS_MODE]: "align_corners",
+    [M.ALIGN_ENDPOINTS_MODE]: "align_endpoints",
+    [M.UPSAMPLE_MODE]: "upsample",
+    [M.ROI_ALIGN_MODE]: "roi_align",
+  };
+  const grid = grids[method];
+  if (!grid) throw unsupported(layer, `sampling mode ${method}`);
+  return grid;
 }
+
+/** A box as [y0, x0, y1, x1] from the four values of its coordinate mode. */
+function boxCorners(mode: number, [a, b, c, d]: number[]): [number, number, number, number] {
+  const B = BoxCoordinatesMode_Coordinates;
+  if (mode === B.CORNERS_WIDTH_FIRST) return [b, a, d, c];
+  if (mode === B.CENTER_SIZE_HEIGHT_FIRST) return [a - c / 2, b - d / 2, a + c / 2, b + d / 2];
+  if (mode === B.CENTER_SIZE_WIDTH_FIRST) return [b - d / 2, a - c / 2, b + d / 2, a + c / 2];
+  return [a, b, c, d];
+}
+
+/**
+ * Boxes cut from the feature map [1, Batch, C, H, W] and resized: roi [N, 1, 4, 1, 1] takes
+ * every box from every batch item ([N, Batch, C, H', W']); [N, 1, 5, 1, 1] names the item
+ * first ([N, 1, C, H', W']).
+ */
+const cropResize: LayerCompiler = (layer) => {
+  const p = paramsOf(layer, "cropResize");
+  const [outH, outW] = pair(p.targetSize, 1);
+  const grid = samplingGrid(layer, p.mode?.samplingMethod ?? 0);
+  const scale = p.spatialScale || 1;
+  return ([x, roi]) => {
+    if (!roi) throw unsupported(layer, "needs a feature map and boxes");
+    const [batch, c, h, w] = channelView(x);
+    const boxes = roi.shape[0];
+    const width = roi.data.length / boxes;
+    if (width !== 4 && width !== 5) throw unsupported(layer, `boxes of shape [${roi.shape}]`);
+    const items = width === 5 ? 1 : batch;
+    const plane = c * outH * outW;
+    const out = new Float32Array(boxes * items * plane);
+    for (let n = 0; n < boxes; n++) {
+      const row = Array.from(roi.data.subarray(n * width, (n + 1) * width));
+      const coords = boxCorners(p.boxIndicesMode?.boxMode ?? 0, row.slice(width - 4)).map(
+        (v, k) => v * scale * (p.normalizedCoordinates ? (k % 2 ? w - 1 : h - 1) : 1),
+      ) as [number, number, number, number];
+      for (let i = 0; i < items; i++) {
+        const item = width === 5 ? Math.trunc(row[0]) : i;
+        if (!(item >= 0 && item < batch)) throw unsupported(layer, `batch index ${row[0]}`);
+        const image = {
+          shape: [c, h, w],
+          data: x.data.subarray(item * c * h * w, (item + 1) * c * h * w),
+        };
+        out.set(cropAndResize(image, coords, outH, outW, grid).data, (n * items + i) * plane);
+      }
+    }
+    return { shape: [boxes, items, c, outH, outW], data: out };
+  };
+};
 
 const resizeBilinear: LayerCompiler = (layer) => {
   const p = paramsOf(layer, "resizeBilinear");
@@ -389,6 +441,7 @@ export const CONVOLUTION_LAYERS = {
   pooling,
   upsample,
   resizeBilinear,
+  cropResize,
   padding,
   crop,
   reorganizeData,
