@@ -881,3 +881,52 @@ test("cropResize cuts boxes from each batch item (or the item a box names) and r
   );
   close(middle.data as Float32Array, [1.5], "align endpoints, one sample: the middle");
 });
+
+test("non-maximum suppression keeps the best boxes, per class when asked, padding the rest", () => {
+  // Centre and size: A and B overlap (IoU 0.9), C stands apart, D scores below the threshold.
+  const boxes: Values = {
+    shape: [1, 4, 4],
+    values: [0, 0, 2, 2, 0.1, 0, 2, 2, 5, 5, 2, 2, 9, 9, 1, 1],
+  };
+  // Two classes: A and C are class 0, B is class 1.
+  const scores: Values = { shape: [1, 4, 2], values: [0.9, 0.1, 0.2, 0.8, 0.7, 0.3, 0.05, 0.01] };
+  const nms = (params: object, extra: Record<string, Values> = {}) =>
+    runNetwork(
+      ndNetwork(
+        {
+          boxes: [1, 4, 4],
+          scores: [1, 4, 2],
+          ...Object.fromEntries(Object.entries(extra).map(([k, v]) => [k, v.shape])),
+        },
+        [
+          nd(
+            "NonMaximumSuppression",
+            ["boxes", "scores", ...Object.keys(extra)],
+            ["kept", "keptScores", "indices", "count"],
+            {
+              iouThreshold: 0.5,
+              scoreThreshold: 0.1,
+              maxBoxes: 3n,
+              ...params,
+            },
+          ),
+        ],
+        ["kept", "keptScores", "indices", "count"],
+      ),
+      { boxes, scores, ...extra },
+    );
+  const all = nms({});
+  assert.deepEqual(all.kept.shape, [1, 3, 4]);
+  close(all.indices.data as Float32Array, [0, 2, -1], "indices");
+  close(all.count.data as Float32Array, [2], "count");
+  close(all.kept.data as Float32Array, [0, 0, 2, 2, 5, 5, 2, 2, 0, 0, 0, 0], "boxes, zero padded");
+  close(all.keptScores.data as Float32Array, [0.9, 0.1, 0.7, 0.3, 0, 0], "scores");
+  close(nms({ perClassSuppression: true }).indices.data as Float32Array, [0, 1, 2], "per class");
+  // Thresholds from inputs; nothing scoring enough leaves the best box alone.
+  const none = nms(
+    {},
+    { iou: { shape: [1], values: [0.5] }, threshold: { shape: [1], values: [0.95] } },
+  );
+  close(none.count.data as Float32Array, [1], "the best box when none survives");
+  close(none.indices.data as Float32Array, [0, -1, -1], "its index");
+});

@@ -7,6 +7,7 @@ import { ARITHMETIC_LAYERS } from "./arithmetic.js";
 import { CONSTANT_LAYERS } from "./constants.js";
 import { CONTROL_LAYERS } from "./control.js";
 import { CONVOLUTION_LAYERS } from "./convolution.js";
+import { DETECTION_LAYERS } from "./detection.js";
 import { NORMALIZATION_LAYERS } from "./normalization.js";
 import type { LayerCompiler, LayerType } from "./params.js";
 import { PRODUCT_LAYERS } from "./products.js";
@@ -28,6 +29,7 @@ export const LAYER_FAMILIES = {
   constants: CONSTANT_LAYERS,
   recurrent: RECURRENT_LAYERS,
   control: CONTROL_LAYERS,
+  detection: DETECTION_LAYERS,
 } satisfies Record<string, Partial<Record<LayerType, LayerCompiler>>>;
 
 export const LAYERS: Partial<Record<LayerType, LayerCompiler>> = Object.assign(
