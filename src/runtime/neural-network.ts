@@ -46,9 +46,6 @@ interface InputPlan {
 
 type OutputPlan = { io: ProgramIO; read: (blobs: Map<string, Dense>) => Tensor };
 
-/** Layers that produce no blob of their own. */
-const WITHOUT_OUTPUTS = new Set(["branch", "loop", "loopBreak", "loopContinue"]);
-
 /** Compiles a network's layers and those nested in them, collecting the types it cannot run. */
 class NetworkCompiler implements CompileContext {
   readonly unsupported = new Map<string, string>();
@@ -71,9 +68,6 @@ class NetworkCompiler implements CompileContext {
         const name = type ?? "empty";
         if (!this.unsupported.has(name)) this.unsupported.set(name, layer.name);
         continue;
-      }
-      if (layer.output.length === 0 && !WITHOUT_OUTPUTS.has(type)) {
-        throw new UnsupportedError(`layer "${layer.name}" has no outputs`);
       }
       const stepReads = new Set(layer.input);
       this.nestedReads.push(stepReads);
