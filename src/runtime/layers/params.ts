@@ -140,7 +140,10 @@ export function axisOf(layer: NeuralNetworkLayer, axis: number, rank: number): n
   return a;
 }
 
-/** Integer values of a small blob (shapes, indices, counts). */
+/**
+ * Integer values of a small blob (shapes, indices, counts), rounded: constants quantized to
+ * 8 bits may hold them slightly off.
+ */
 export function intsOf(x: Dense): number[] {
-  return Array.from(x.data, (v) => Math.trunc(v));
+  return Array.from(x.data, (v) => Math.round(v));
 }
