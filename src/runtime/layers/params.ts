@@ -147,3 +147,8 @@ export function axisOf(layer: NeuralNetworkLayer, axis: number, rank: number): n
 export function intsOf(x: Dense): number[] {
   return Array.from(x.data, (v) => Math.round(v));
 }
+
+/** An index blob with its values rounded to integers (see intsOf). */
+export function indicesOf(x: Dense): Dense {
+  return { shape: x.shape, data: Float32Array.from(x.data, (v) => Math.round(v)) };
+}

@@ -79,7 +79,7 @@ function lookup(
 ): Float32Array {
   const out = new Float32Array(indices.length * size);
   indices.forEach((value, t) => {
-    const index = Math.trunc(value);
+    const index = Math.round(value);
     if (!(index >= 0 && index < vocabulary)) {
       throw unsupported(layer, `index ${value} outside 0..${vocabulary - 1}`);
     }

@@ -24,6 +24,7 @@ import {
 import { resolveSlice, stridesOf } from "../../kernels/ops/shape.js";
 import {
   axisOf,
+  indicesOf,
   intsOf,
   num,
   paramsOf,
@@ -223,23 +224,23 @@ export const SLICING_LAYERS = {
   gather: (layer) => {
     const given = num(paramsOf(layer, "gather").axis);
     return checked(layer, ([x, indices]) =>
-      gather(x, indices, axisOf(layer, given, x.shape.length), 0),
+      gather(x, indicesOf(indices), axisOf(layer, given, x.shape.length), 0),
     );
   },
   gatherAlongAxis: (layer) => {
     const given = num(paramsOf(layer, "gatherAlongAxis").axis);
     return checked(layer, ([x, indices]) =>
-      gatherAlongAxis(x, indices, axisOf(layer, given, x.shape.length)),
+      gatherAlongAxis(x, indicesOf(indices), axisOf(layer, given, x.shape.length)),
     );
   },
-  gatherND: (layer) => checked(layer, ([x, indices]) => gatherND(x, indices)),
+  gatherND: (layer) => checked(layer, ([x, indices]) => gatherND(x, indicesOf(indices))),
   scatter: (layer) => {
     const p = paramsOf(layer, "scatter");
     const mode = scatterMode(layer, p.mode);
     return checked(layer, ([container, indices, updates]) =>
       scatter(
         container,
-        indices,
+        indicesOf(indices),
         updates,
         axisOf(layer, num(p.axis), container.shape.length),
         mode,
@@ -252,7 +253,7 @@ export const SLICING_LAYERS = {
     return checked(layer, ([container, indices, updates]) =>
       scatterAlongAxis(
         container,
-        indices,
+        indicesOf(indices),
         updates,
         axisOf(layer, num(p.axis), container.shape.length),
         mode,
@@ -262,7 +263,7 @@ export const SLICING_LAYERS = {
   scatterND: (layer) => {
     const mode = scatterMode(layer, paramsOf(layer, "scatterND").mode);
     return checked(layer, ([container, indices, updates]) =>
-      scatterND(container, indices, updates, mode),
+      scatterND(container, indicesOf(indices), updates, mode),
     );
   },
   reverse: (layer) => {
