@@ -111,6 +111,11 @@ export interface Float16Loss extends HalfRangeLoss {
   snrDb: number;
   /** A batchnorm's variance: channels whose factor 1/√(variance + ε) moves by more than 1%. */
   channels?: number;
+  /**
+   * A constant of integers (shapes, indices, sizes): how many float16 cannot hold exactly
+   * (above 2048 it keeps only multiples of 2, 4, 8…).
+   */
+  inexactIntegers?: number;
 }
 
 /** Below this, a field's float16 rounding is worse than float16's normal relative precision. */
@@ -120,7 +125,8 @@ const BATCHNORM_FACTOR_TOLERANCE = 0.01;
 
 /**
  * The loss of rounding `values` (field `field` of `layer`) to float16, when it matters: any
- * infinity, a field SNR below FLOAT16_SNR_FLOOR, or batchnorm channels whose factor moves.
+ * infinity, a field SNR below FLOAT16_SNR_FLOOR, batchnorm channels whose factor moves, or
+ * integer constants that change.
  */
 export function float16Loss(
   layer: NeuralNetworkLayer,
@@ -128,7 +134,18 @@ export function float16Loss(
   values: ArrayLike<number>,
 ): Float16Loss | undefined {
   const range = halfRangeLoss(values);
-  if (!hasHalfRangeLoss(range)) return undefined;
+  const kind = layer.layer.case;
+  const constant = kind === "loadConstant" || kind === "loadConstantND";
+  const integers = constant && Array.prototype.every.call(values, Number.isInteger);
+  let inexactIntegers = 0;
+  if (integers) {
+    // Integers past float16's range are counted as overflow instead.
+    for (let i = 0; i < values.length; i++) {
+      const rounded = roundToHalf(values[i]);
+      if (Number.isFinite(rounded) && rounded !== values[i]) inexactIntegers++;
+    }
+  }
+  if (!hasHalfRangeLoss(range) && inexactIntegers === 0) return undefined;
   let signal = 0;
   let noise = 0;
   for (let i = 0; i < values.length; i++) {
@@ -136,6 +153,7 @@ export function float16Loss(
     noise += (roundToHalf(values[i]) - values[i]) ** 2;
   }
   const loss: Float16Loss = { ...range, snrDb: snrDb(signal, noise) };
+  if (inexactIntegers > 0) return { ...loss, inexactIntegers };
   if (layer.layer.case === "batchnorm" && field === "variance") {
     const epsilon = layer.layer.value.epsilon;
     let channels = 0;

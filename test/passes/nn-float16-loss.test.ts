@@ -18,7 +18,7 @@ import { quantizeWeights, type QuantizedFieldEvent } from "../../src/passes/nn-q
 import { compareOutputs } from "../../src/runtime/compare.js";
 import { loadRunner } from "../../src/runtime/runner.js";
 import { runCli } from "../support/cli.js";
-import { arrayFeature, floatWeights, nd, noise } from "../support/neural-networks.js";
+import { arrayFeature, floatWeights, nd, ndNetwork, noise } from "../support/neural-networks.js";
 
 const work = await mkdtemp(join(tmpdir(), "coreml-optimize-fp16-loss-"));
 after(() => rm(work, { recursive: true, force: true }));
@@ -150,4 +150,22 @@ test("quantize-weights --nbits 16 prints one warning per lossy weight and a hint
   const big = report.weights.find((w) => w.name === "big/data")!;
   assert.equal(big.storage.kind, "float32");
   assert.equal(big.note, "kept in float32");
+});
+
+test("integer constants float16 cannot hold exactly (a size of 30,521) are reported", async () => {
+  const spec = ndNetwork(
+    { x: [1] },
+    [
+      nd("loadConstantND", [], "sizes", { shape: [2n], data: floatWeights([30521, 7]) }),
+      nd("loadConstantND", [], "small", { shape: [2n], data: floatWeights([2048, -1]) }),
+    ],
+    ["sizes", "small"],
+  );
+  const model = await loadModelFromFiles({ "model.mlmodel": encodeModel(spec) });
+  const events: QuantizedFieldEvent[] = [];
+  const half = await quantizeWeights(model, { nbits: 16, onField: (e) => events.push(e) });
+  const sizes = events.find((e) => e.layer === "sizes")!;
+  assert.equal(sizes.float16Loss?.inexactIntegers, 1);
+  assert.equal(events.find((e) => e.layer === "small")!.float16Loss, undefined);
+  await Promise.all([model.close(), half.close()]);
 });

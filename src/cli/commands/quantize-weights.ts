@@ -153,16 +153,19 @@ function float16Warnings(weights: QuantizedWeightReport[], kept: boolean): strin
   const lossy = weights.filter((w) => w.float16Loss);
   if (lossy.length === 0) return "";
   const lines = lossy.map(({ name, layerType, elementCount, float16Loss: loss, note }) => {
-    const { subnormal, zero, overflow, snrDb, channels } = loss!;
+    const { subnormal, zero, overflow, snrDb, channels, inexactIntegers } = loss!;
     const parts = [
       subnormal && `${subnormal} subnormal`,
       zero && `${zero} zero`,
       overflow && `${overflow} infinite`,
+      inexactIntegers && `${inexactIntegers} integers inexact`,
     ].filter(Boolean);
     const effect =
-      channels !== undefined
-        ? `the factor 1/√(variance + ε) of ${channels} channels moves by more than 1%`
-        : `the weight's SNR falls to ${formatNumber(snrDb, 1)} dB`;
+      inexactIntegers !== undefined
+        ? "shapes or indices read from it would change"
+        : channels !== undefined
+          ? `the factor 1/√(variance + ε) of ${channels} channels moves by more than 1%`
+          : `the weight's SNR falls to ${formatNumber(snrDb, 1)} dB`;
     const outcome = note === "kept in float32" ? " (kept in float32)" : "";
     return `warning: ${name} (${layerType}): float16 makes ${parts.join(", ")} of ${elementCount} values; ${effect}${outcome}\n`;
   });
