@@ -109,7 +109,10 @@ export interface QuantizedFieldEvent {
 export interface Float16Loss extends HalfRangeLoss {
   /** Signal-to-noise ratio of the rounded field. */
   snrDb: number;
-  /** A batchnorm's variance: channels whose factor 1/√(variance + ε) moves by more than 1%. */
+  /**
+   * A batchnorm field: channels whose transform a·x + b moves by more than 1% (a = γ/√(σ² + ε),
+   * b = β − μ·a; b measured against |a| + |b|).
+   */
   channels?: number;
   /**
    * A constant of integers (shapes, indices, sizes): how many float16 cannot hold exactly
@@ -120,8 +123,39 @@ export interface Float16Loss extends HalfRangeLoss {
 
 /** Below this, a field's float16 rounding is worse than float16's normal relative precision. */
 const FLOAT16_SNR_FLOOR = 60;
-/** How far a batchnorm channel's factor may move before its variance counts as lost. */
-const BATCHNORM_FACTOR_TOLERANCE = 0.01;
+/** How far a batchnorm channel's transform may move before the field counts as lost. */
+const BATCHNORM_TOLERANCE = 0.01;
+
+/**
+ * For a field of a batchnorm with stored statistics: how many channels' transform a·x + b
+ * moves by more than BATCHNORM_TOLERANCE when only that field is rounded to float16 (a tiny
+ * mean next to a large variance moves nothing; a variance past 65504 zeroes its channel).
+ */
+function batchnormChannels(layer: NeuralNetworkLayer, field: string): number | undefined {
+  if (layer.layer.case !== "batchnorm" || layer.layer.value.computeMeanVar) return undefined;
+  const p = layer.layer.value;
+  const names = ["gamma", "beta", "mean", "variance"] as const;
+  type Name = (typeof names)[number];
+  if (!names.includes(field as Name) || names.some((name) => !p[name])) return undefined;
+  const exact = Object.fromEntries(
+    names.map((name) => [name, dequantizeWeightParams(p[name]!)]),
+  ) as Record<Name, Float32Array>;
+  const rounded: Record<Name, Float32Array> = { ...exact };
+  rounded[field as Name] = exact[field as Name].map(roundToHalf);
+  const { gamma, beta, mean, variance } = rounded;
+  let moved = 0;
+  for (let c = 0; c < exact.gamma.length; c++) {
+    const a = exact.gamma[c] / Math.sqrt(exact.variance[c] + p.epsilon);
+    const b = exact.beta[c] - exact.mean[c] * a;
+    const a2 = gamma[c] / Math.sqrt(variance[c] + p.epsilon);
+    const b2 = beta[c] - mean[c] * a2;
+    const tolerance = BATCHNORM_TOLERANCE * (Math.abs(a) + Math.abs(b));
+    if (!(Math.abs(a2 - a) <= BATCHNORM_TOLERANCE * Math.abs(a) && Math.abs(b2 - b) <= tolerance)) {
+      moved++;
+    }
+  }
+  return moved;
+}
 
 /**
  * The loss of rounding `values` (field `field` of `layer`) to float16, when it matters: any
@@ -154,17 +188,8 @@ export function float16Loss(
   }
   const loss: Float16Loss = { ...range, snrDb: snrDb(signal, noise) };
   if (inexactIntegers > 0) return { ...loss, inexactIntegers };
-  if (layer.layer.case === "batchnorm" && field === "variance") {
-    const epsilon = layer.layer.value.epsilon;
-    let channels = 0;
-    for (let i = 0; i < values.length; i++) {
-      const exact = 1 / Math.sqrt(values[i] + epsilon);
-      const rounded = 1 / Math.sqrt(roundToHalf(values[i]) + epsilon);
-      if (!(Math.abs(rounded / exact - 1) <= BATCHNORM_FACTOR_TOLERANCE)) channels++;
-    }
-    loss.channels = channels;
-    if (channels > 0) return loss;
-  }
+  const channels = batchnormChannels(layer, field);
+  if (channels !== undefined) return channels > 0 ? { ...loss, channels } : undefined;
   return range.overflow > 0 || !(loss.snrDb >= FLOAT16_SNR_FLOOR) ? loss : undefined;
 }
 

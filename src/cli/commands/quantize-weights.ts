@@ -164,7 +164,7 @@ function float16Warnings(weights: QuantizedWeightReport[], kept: boolean): strin
       inexactIntegers !== undefined
         ? "shapes or indices read from it would change"
         : channels !== undefined
-          ? `the factor 1/√(variance + ε) of ${channels} channels moves by more than 1%`
+          ? `the scale or shift of ${channels} of its channels moves by more than 1%`
           : `the weight's SNR falls to ${formatNumber(snrDb, 1)} dB`;
     const outcome = note === "kept in float32" ? " (kept in float32)" : "";
     return `warning: ${name} (${layerType}): float16 makes ${parts.join(", ")} of ${elementCount} values; ${effect}${outcome}\n`;
