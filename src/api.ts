@@ -64,6 +64,7 @@ export {
   NN_QUANTIZATION_MODES,
   type LutFunction as NeuralLutFunction,
   type NeuralQuantizationMode,
+  type Float16Loss,
   type QuantizedFieldEvent,
   type QuantizeWeightsOptions,
 } from "./passes/nn-quantize.js";
@@ -72,6 +73,7 @@ export { Interpreter, type LoadOptions, type ProgramIO } from "./runtime/interpr
 export { NeuralNetworkInterpreter } from "./runtime/neural-network.js";
 export { loadRunner, predict, type ModelRunner } from "./runtime/runner.js";
 export { supportedOpTypes } from "./runtime/registry.js";
+export { supportedLayerTypes } from "./runtime/layers/table.js";
 export { compareModels, compareOutputs, type OutputComparison } from "./runtime/compare.js";
 export { randomSamples } from "./runtime/inputs.js";
 /** coremltools' older `compression_utils` names (op_selector instead of configs). */

@@ -33,13 +33,35 @@ export function compressionTable(
   );
 }
 
-/** The table and the model's size on disk before and after. */
+/**
+ * A warning per weight whose float16 scales or tables float16 holds badly (a block of tiny
+ * weights gets a subnormal scale, with fewer significant bits), and how to avoid it.
+ */
+export function float16Warnings(weights: readonly WeightReport[]): string {
+  const lossy = weights.filter((w) => w.float16Loss);
+  if (lossy.length === 0) return "";
+  const lines = lossy.map(({ name, float16Loss: loss }) => {
+    const parts = [
+      loss!.subnormal && `${loss!.subnormal} subnormal`,
+      loss!.zero && `${loss!.zero} zero`,
+      loss!.overflow && `${loss!.overflow} infinite`,
+    ].filter(Boolean);
+    return `warning: ${name}: float16 makes ${parts.join(", ")} of its scales or table entries\n`;
+  });
+  lines.push(
+    "hint: leave such weights alone (--op-name NAME=skip), or give them larger blocks (per_channel or per_tensor) so that their scales stay in float16's normal range\n",
+  );
+  return lines.join("");
+}
+
+/** The table, the model's size on disk before and after, and float16 warnings. */
 export function compressionSummary(
   outcome: { weights: WeightReport[]; sizeBefore: number; sizeAfter: number },
   describe?: (config: WeightReport["config"]) => string,
 ): string {
   return (
     `${compressionTable(outcome, describe)}\n` +
-    `model size: ${formatBytes(outcome.sizeBefore)} -> ${formatBytes(outcome.sizeAfter)}\n`
+    `model size: ${formatBytes(outcome.sizeBefore)} -> ${formatBytes(outcome.sizeAfter)}\n` +
+    float16Warnings(outcome.weights)
   );
 }

@@ -113,3 +113,50 @@ export function doubleToHalf(value: number): number {
   if (dThere < dHere || (dThere === dHere && (other & 1) === 0)) return other;
   return bits;
 }
+
+/** Smallest normal float16 magnitude: below it values keep fewer than 11 significant bits. */
+export const HALF_MIN_NORMAL = 2 ** -14;
+
+/**
+ * Values that float16 cannot hold as well as its normal range does: nonzero values that
+ * round to a subnormal (losing significant bits) or to zero, and finite values that overflow
+ * to infinity.
+ */
+export interface HalfRangeLoss {
+  subnormal: number;
+  zero: number;
+  overflow: number;
+}
+
+/** How many of `values` lose range when rounded to float16. */
+export function halfRangeLoss(values: ArrayLike<number>): HalfRangeLoss {
+  const loss: HalfRangeLoss = { subnormal: 0, zero: 0, overflow: 0 };
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (v === 0 || !Number.isFinite(v)) continue;
+    const rounded = roundToHalf(v);
+    if (rounded === 0) loss.zero++;
+    else if (!Number.isFinite(rounded)) loss.overflow++;
+    else if (Math.abs(rounded) < HALF_MIN_NORMAL) loss.subnormal++;
+  }
+  return loss;
+}
+
+/**
+ * The same count on values already stored as float16 patterns: subnormals and infinities
+ * (values that rounded to zero can no longer be told from true zeros).
+ */
+export function storedHalfRangeLoss(bits: Uint16Array): HalfRangeLoss {
+  const loss: HalfRangeLoss = { subnormal: 0, zero: 0, overflow: 0 };
+  for (let i = 0; i < bits.length; i++) {
+    const magnitude = bits[i] & 0x7fff;
+    if (magnitude === 0x7c00) loss.overflow++;
+    else if (magnitude !== 0 && magnitude < 0x400) loss.subnormal++;
+  }
+  return loss;
+}
+
+/** Whether any value was lost or reduced. */
+export function hasHalfRangeLoss(loss: HalfRangeLoss): boolean {
+  return loss.subnormal + loss.zero + loss.overflow > 0;
+}

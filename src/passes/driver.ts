@@ -14,6 +14,7 @@ import type { MLModel } from "../format/model.js";
 import { modelTree } from "../format/model-tree.js";
 import { ConfigError, UnsupportedError } from "../errors.js";
 import { byteLength, elementCount, type ElementType, type Tensor } from "../kernels/dtype.js";
+import type { HalfRangeLoss } from "../kernels/fp16.js";
 import {
   configForWeight,
   expectConfigKinds,
@@ -77,6 +78,11 @@ export interface CompressedWeight {
   ops: Operation[];
   /** Signal-to-noise ratio (dB) of the dense reconstruction, when the compression measured it. */
   snrDb?: number;
+  /**
+   * The compression's float16 parameters (scales, tables) that float16 holds only as
+   * subnormals, zeros or infinities, when there are some.
+   */
+  float16Loss?: HalfRangeLoss;
 }
 
 export interface WeightCompressor<C extends OpConfig> {
@@ -104,6 +110,8 @@ export interface WeightReport {
   bytesBefore: number;
   bytesAfter: number;
   snrDb?: number;
+  /** See CompressedWeight. */
+  float16Loss?: HalfRangeLoss;
 }
 
 /** Shared means a compression may use for its numeric work. */
@@ -403,6 +411,7 @@ export async function compressWeights<C extends OpConfig>(
         bytesBefore: byteLength(stored.dtype, stored.count),
         bytesAfter,
         snrDb: compressed.snrDb,
+        ...(compressed.float16Loss && { float16Loss: compressed.float16Loss }),
       },
     });
     const replacement = last.outputs[0].name;

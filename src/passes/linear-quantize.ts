@@ -9,6 +9,7 @@ import { ConfigError } from "../errors.js";
 import { LINEAR_QUANTIZER, type OpLinearQuantizerConfig } from "../config/linear-quantizer.js";
 import type { OptimizationConfig } from "../config/optimization-config.js";
 import type { Tensor } from "../kernels/dtype.js";
+import { hasHalfRangeLoss, storedHalfRangeLoss } from "../kernels/fp16.js";
 import {
   linearQuantize,
   linearQuantizeKept,
@@ -179,7 +180,16 @@ export const linearQuantizer: WeightCompressor<OpLinearQuantizerConfig> = {
     const ops = weight.joint
       ? jointOps(weight, weight.joint, quantized)
       : quantizedOps(weight, quantized);
-    return { ops, snrDb: quantized.snrDb };
+    // fp16 weights get fp16 scales: tiny blocks give subnormal ones.
+    const loss =
+      quantized.scale.dtype === "fp16"
+        ? storedHalfRangeLoss(quantized.scale.data as Uint16Array)
+        : undefined;
+    return {
+      ops,
+      snrDb: quantized.snrDb,
+      ...(loss && hasHalfRangeLoss(loss) && { float16Loss: loss }),
+    };
   },
 };
 

@@ -19,7 +19,14 @@ import {
 import type { MLModel } from "../format/model.js";
 import { modelTree } from "../format/model-tree.js";
 import { ConfigError, UnsupportedError } from "../errors.js";
-import { floatToHalfArray } from "../kernels/fp16.js";
+import {
+  floatToHalfArray,
+  halfRangeLoss,
+  hasHalfRangeLoss,
+  roundToHalf,
+  type HalfRangeLoss,
+} from "../kernels/fp16.js";
+import { snrDb } from "../kernels/snr.js";
 import { kmeans1d, type Clustering } from "../kernels/kmeans1d.js";
 import {
   linearLookupTable,
@@ -67,6 +74,13 @@ export interface QuantizeWeightsOptions {
   lutFunction?: LutFunction;
   /** Runs k-means clustering of separate weights on worker threads. */
   pool?: TaskPool;
+  /** At 16 bits: keep in float32 the fields float16 would hold badly (see `Float16Loss`). */
+  keepLossy?: boolean;
+  /**
+   * At 16 bits: fuse batchnorm, scale and bias layers into the layers before them first, as
+   * is always done below 16 bits (a batchnorm's variance then no longer needs to fit float16).
+   */
+  fuse?: boolean;
   /** Told what became of each non-empty weight field of the selected layers. */
   onField?: (event: QuantizedFieldEvent) => void;
   /** Called after each selected layer, with how many of them are done. */
@@ -82,7 +96,100 @@ export interface QuantizedFieldEvent {
   field: string;
   /** How the input stored the field. */
   from: WeightStorage["kind"];
-  outcome: "quantized" | "already float16" | "already quantized";
+  outcome: "quantized" | "already float16" | "already quantized" | "kept in float32";
+  /** At 16 bits: how badly float16 holds the field, when it matters (see `float16Loss`). */
+  float16Loss?: Float16Loss;
+}
+
+/**
+ * What rounding a float32 field to float16 loses beyond float16's normal rounding (which keeps
+ * a field's SNR near 70 dB): values out of range, and what they do to the field.
+ */
+export interface Float16Loss extends HalfRangeLoss {
+  /** Signal-to-noise ratio of the rounded field. */
+  snrDb: number;
+  /**
+   * A batchnorm field: channels whose transform a·x + b moves by more than 1% (a = γ/√(σ² + ε),
+   * b = β − μ·a; b measured against |a| + |b|).
+   */
+  channels?: number;
+  /**
+   * A constant of integers (shapes, indices, sizes): how many float16 cannot hold exactly
+   * (above 2048 it keeps only multiples of 2, 4, 8…).
+   */
+  inexactIntegers?: number;
+}
+
+/** Below this, a field's float16 rounding is worse than float16's normal relative precision. */
+const FLOAT16_SNR_FLOOR = 60;
+/** How far a batchnorm channel's transform may move before the field counts as lost. */
+const BATCHNORM_TOLERANCE = 0.01;
+
+/**
+ * For a field of a batchnorm with stored statistics: how many channels' transform a·x + b
+ * moves by more than BATCHNORM_TOLERANCE when only that field is rounded to float16 (a tiny
+ * mean next to a large variance moves nothing; a variance past 65504 zeroes its channel).
+ */
+function batchnormChannels(layer: NeuralNetworkLayer, field: string): number | undefined {
+  if (layer.layer.case !== "batchnorm" || layer.layer.value.computeMeanVar) return undefined;
+  const p = layer.layer.value;
+  const names = ["gamma", "beta", "mean", "variance"] as const;
+  type Name = (typeof names)[number];
+  if (!names.includes(field as Name) || names.some((name) => !p[name])) return undefined;
+  const exact = Object.fromEntries(
+    names.map((name) => [name, dequantizeWeightParams(p[name]!)]),
+  ) as Record<Name, Float32Array>;
+  const rounded: Record<Name, Float32Array> = { ...exact };
+  rounded[field as Name] = exact[field as Name].map(roundToHalf);
+  const { gamma, beta, mean, variance } = rounded;
+  let moved = 0;
+  for (let c = 0; c < exact.gamma.length; c++) {
+    const a = exact.gamma[c] / Math.sqrt(exact.variance[c] + p.epsilon);
+    const b = exact.beta[c] - exact.mean[c] * a;
+    const a2 = gamma[c] / Math.sqrt(variance[c] + p.epsilon);
+    const b2 = beta[c] - mean[c] * a2;
+    const tolerance = BATCHNORM_TOLERANCE * (Math.abs(a) + Math.abs(b));
+    if (!(Math.abs(a2 - a) <= BATCHNORM_TOLERANCE * Math.abs(a) && Math.abs(b2 - b) <= tolerance)) {
+      moved++;
+    }
+  }
+  return moved;
+}
+
+/**
+ * The loss of rounding `values` (field `field` of `layer`) to float16, when it matters: any
+ * infinity, a field SNR below FLOAT16_SNR_FLOOR, batchnorm channels whose factor moves, or
+ * integer constants that change.
+ */
+export function float16Loss(
+  layer: NeuralNetworkLayer,
+  field: string,
+  values: ArrayLike<number>,
+): Float16Loss | undefined {
+  const range = halfRangeLoss(values);
+  const kind = layer.layer.case;
+  const constant = kind === "loadConstant" || kind === "loadConstantND";
+  const integers = constant && Array.prototype.every.call(values, Number.isInteger);
+  let inexactIntegers = 0;
+  if (integers) {
+    // Integers past float16's range are counted as overflow instead.
+    for (let i = 0; i < values.length; i++) {
+      const rounded = roundToHalf(values[i]);
+      if (Number.isFinite(rounded) && rounded !== values[i]) inexactIntegers++;
+    }
+  }
+  if (!hasHalfRangeLoss(range) && inexactIntegers === 0) return undefined;
+  let signal = 0;
+  let noise = 0;
+  for (let i = 0; i < values.length; i++) {
+    signal += values[i] ** 2;
+    noise += (roundToHalf(values[i]) - values[i]) ** 2;
+  }
+  const loss: Float16Loss = { ...range, snrDb: snrDb(signal, noise) };
+  if (inexactIntegers > 0) return { ...loss, inexactIntegers };
+  const channels = batchnormChannels(layer, field);
+  if (channels !== undefined) return channels > 0 ? { ...loss, channels } : undefined;
+  return range.overflow > 0 || !(loss.snrDb >= FLOAT16_SNR_FLOOR) ? loss : undefined;
 }
 
 /** Lowest specification versions that can hold float16, and quantized, weights. */
@@ -121,6 +228,8 @@ export async function quantizeWeights(
 
 interface Settings {
   nbits: number;
+  keepLossy: boolean;
+  fuse: boolean;
   mode: Exclude<NeuralQuantizationMode, "kmeans">;
   selector: LayerSelector;
   lutFunction?: LutFunction;
@@ -163,6 +272,8 @@ function validate(model: MLModel, options: QuantizeWeightsOptions): Settings {
   }
   return {
     nbits,
+    keepLossy: options.keepLossy ?? false,
+    fuse: options.fuse ?? false,
     mode: mode === "kmeans" ? "kmeans_lut" : mode,
     selector: options.selector ?? defaultLayerSelector,
     lutFunction: options.lutFunction,
@@ -175,14 +286,14 @@ const LEFT_ALONE = new Set(["custom"]);
 
 /**
  * Appends the layers of `network` (and of networks nested in selected branches and loops) whose
- * weights get quantized; below 16 bits, each network is fused first.
+ * weights get quantized; below 16 bits (or asked to), each network is fused first.
  */
 function selectLayers(
   network: { layers: NeuralNetworkLayer[] },
   settings: Settings,
   out: NeuralNetworkLayer[],
 ): void {
-  if (settings.nbits < 16) fuseBeforeQuantization(network.layers);
+  if (settings.nbits < 16 || settings.fuse) fuseBeforeQuantization(network.layers);
   for (const layer of network.layers) {
     if (!settings.selector(layer)) continue;
     const kind = layer.layer.case ?? "unknown";
@@ -208,14 +319,15 @@ function quantizeLayer(
     if (selectableBias && !settings.selector(layer, "bias")) continue;
     const from = weightStorage(params).kind;
     if (from === "empty") continue;
-    const outcome = quantizeField(
-      params,
-      layout,
-      settings,
-      `layer ${layer.name} ${field}`,
-      pending,
-    );
-    onField?.({ layer: layer.name, field, from, outcome });
+    const loss =
+      settings.nbits === 16 && from === "float32"
+        ? float16Loss(layer, field, params.floatValue)
+        : undefined;
+    const outcome =
+      loss && settings.keepLossy
+        ? "kept in float32"
+        : quantizeField(params, layout, settings, `layer ${layer.name} ${field}`, pending);
+    onField?.({ layer: layer.name, field, from, outcome, ...(loss && { float16Loss: loss }) });
   }
 }
 
@@ -226,7 +338,7 @@ function quantizeField(
   settings: Settings,
   where: string,
   pending: Promise<void>[],
-): QuantizedFieldEvent["outcome"] {
+): "quantized" | "already float16" | "already quantized" {
   const { nbits, mode } = settings;
   const from = weightStorage(params).kind;
   if (from === "float16" && nbits === 16) return "already float16";

@@ -34,7 +34,13 @@ import {
   type GroupsPalette,
   type ValueType,
 } from "../kernels/palettize/modes.js";
-import { doubleToHalf, halfToFloat, roundToHalf } from "../kernels/fp16.js";
+import {
+  doubleToHalf,
+  halfRangeLoss,
+  halfToFloat,
+  hasHalfRangeLoss,
+  roundToHalf,
+} from "../kernels/fp16.js";
 import { snrDb } from "../kernels/snr.js";
 import { numericValues } from "../kernels/values.js";
 import type { TaskPool } from "../parallel/task-pool.js";
@@ -130,7 +136,16 @@ export const palettizer: WeightCompressor<OpPalettizerConfig> = {
     const ops = weight.joint
       ? sparseOps(weight, palette.palette)
       : buildOps(weight, palette.palette, palette.scale);
-    return { ops, snrDb: palette.snrDb };
+    // fp16 weights get fp16 tables (and per-channel scales), rounded from these values.
+    const loss =
+      weight.tensor.dtype === "fp16"
+        ? halfRangeLoss([...palette.palette.lut, ...(palette.scale?.data ?? [])])
+        : undefined;
+    return {
+      ops,
+      snrDb: palette.snrDb,
+      ...(loss && hasHalfRangeLoss(loss) && { float16Loss: loss }),
+    };
   },
 };
 

@@ -1,48 +1,97 @@
 /**
  * Runs neural-network (.mlmodel) models on the CPU: preprocessing of image inputs, then the
- * layers in order on [C, H, W] blobs (sequence and batch 1), then the described outputs, with
- * a classifier's probabilities and label. Weights stored quantized are dequantized once at
- * load, so a model and its `quantize_weights` version can be compared.
+ * layers in order (control-flow layers run their nested networks over the same blobs), then
+ * the described outputs, with a classifier's probabilities and label. Weights stored quantized
+ * are dequantized once at load, so a model and its `quantize_weights` version can be compared.
+ *
+ * Blobs keep their rank. Networks of specification 3 and earlier (RANK5_ARRAY_MAPPING) see
+ * arrays as [Seq, Batch, C, H, W] = [1, 1, C, H, W]; EXACT_ARRAY_MAPPING passes arrays through
+ * with their declared shape. Layers defined on [C, H, W] read a blob's last three axes and
+ * treat the axes before them as a batch.
  */
 import { ConfigError, CoreMLOptimizeError, ModelRunError, UnsupportedError } from "../errors.js";
 import type { FeatureDescription, Model } from "../format/gen/Model_pb.js";
 import type { FeatureType } from "../format/gen/FeatureTypes_pb.js";
-import { ImageFeatureType_ColorSpace } from "../format/gen/FeatureTypes_pb.js";
-import type {
-  NeuralNetworkLayer,
-  NeuralNetworkPreprocessing,
+import {
+  ArrayFeatureType_ArrayDataType,
+  ImageFeatureType_ColorSpace,
+} from "../format/gen/FeatureTypes_pb.js";
+import {
+  NeuralNetworkImageShapeMapping,
+  NeuralNetworkMultiArrayShapeMapping,
+  type NeuralNetwork,
+  type NeuralNetworkLayer,
+  type NeuralNetworkPreprocessing,
 } from "../format/gen/NeuralNetwork_pb.js";
 import { elementCount, type Tensor } from "../kernels/dtype.js";
 import type { Dense } from "../kernels/ops/elementwise.js";
 import { gemm, type Gemm } from "../kernels/ops/matmul.js";
 import { neuralNetworkOf } from "../neural/walk.js";
 import type { ProgramIO } from "./interpreter.js";
-import type { LayerFunction } from "./neural-layer-params.js";
-import { compileLayer } from "./neural-layers.js";
+import type {
+  CompileContext,
+  CompiledNetwork,
+  LoopSignal,
+  RunContext,
+  Step,
+} from "./layers/params.js";
+import { layerCompiler } from "./layers/table.js";
 import { fromTensor, isNumeric } from "./value.js";
-
-interface Step {
-  name: string;
-  inputs: string[];
-  outputs: string[];
-  run: LayerFunction;
-  /** Blobs no later step (nor an output) reads once this one has run. */
-  release: string[];
-}
 
 interface InputPlan {
   io: ProgramIO;
-  /** Maps the given values to the input blob (preprocessing included). */
-  toBlob: (data: Float32Array) => Dense;
+  /** Maps the given values (of the given shape) to the input blob, preprocessing included. */
+  toBlob: (data: Float32Array, shape: readonly number[]) => Dense;
 }
 
 type OutputPlan = { io: ProgramIO; read: (blobs: Map<string, Dense>) => Tensor };
+
+/** Compiles a network's layers and those nested in them, collecting the types it cannot run. */
+class NetworkCompiler implements CompileContext {
+  readonly unsupported = new Map<string, string>();
+  /** Blob names read by networks nested in the layer being compiled. */
+  private nestedReads: Set<string>[] = [];
+
+  nested(network: NeuralNetwork): CompiledNetwork {
+    const compiled = this.compile(network.layers);
+    for (const name of compiled.reads) this.nestedReads.at(-1)?.add(name);
+    return compiled;
+  }
+
+  compile(layers: readonly NeuralNetworkLayer[]): CompiledNetwork {
+    const steps: Step[] = [];
+    const reads = new Set<string>();
+    for (const layer of layers) {
+      const type = layer.layer.case;
+      const compiler = type && layerCompiler(type);
+      if (!compiler) {
+        const name = type ?? "empty";
+        if (!this.unsupported.has(name)) this.unsupported.set(name, layer.name);
+        continue;
+      }
+      const stepReads = new Set(layer.input);
+      this.nestedReads.push(stepReads);
+      const run = compiler(layer, this);
+      this.nestedReads.pop();
+      for (const name of stepReads) reads.add(name);
+      steps.push({
+        name: layer.name,
+        inputs: layer.input,
+        outputs: layer.output,
+        reads: stepReads,
+        run,
+        release: [],
+      });
+    }
+    return { steps, reads };
+  }
+}
 
 export class NeuralNetworkInterpreter {
   private constructor(
     private readonly inputPlans: InputPlan[],
     private readonly outputPlans: OutputPlan[],
-    private readonly steps: Step[],
+    private readonly network: CompiledNetwork,
     private readonly multiply: Gemm,
   ) {}
 
@@ -58,22 +107,23 @@ export class NeuralNetworkInterpreter {
   static fromSpec(spec: Model, multiply: Gemm = gemm): NeuralNetworkInterpreter {
     const network = neuralNetworkOf(spec);
     if (!network) throw new UnsupportedError("the model is not a neural network");
-    const steps: Step[] = [];
-    const unsupported = new Map<string, string>();
-    for (const layer of network.layers) {
-      const run = compileLayer(layer);
-      const type = layer.layer.case ?? "empty";
-      if (run) steps.push(step(layer, run));
-      else if (!unsupported.has(type)) unsupported.set(type, layer.name);
-    }
-    if (unsupported.size > 0) {
-      const list = [...unsupported].map(([type, name]) => `${type} (first: "${name}")`).join(", ");
+    const compiler = new NetworkCompiler();
+    const compiled = compiler.compile(network.layers);
+    if (compiler.unsupported.size > 0) {
+      const list = [...compiler.unsupported]
+        .map(([type, name]) => `${type} (first: "${name}")`)
+        .join(", ");
       throw new UnsupportedError(`the interpreter does not support layer ${list}`);
     }
+    const exact =
+      network.arrayInputShapeMapping === NeuralNetworkMultiArrayShapeMapping.EXACT_ARRAY_MAPPING;
+    const rank4Images =
+      network.imageInputShapeMapping === NeuralNetworkImageShapeMapping.RANK4_IMAGE_MAPPING;
     const description = spec.description;
     const inputs = (description?.input ?? []).map((feature) =>
       inputPlan(
         feature,
+        { exact, rank4Images },
         preprocessingOf(network.preprocessing, feature.name, description!.input.length),
       ),
     );
@@ -83,17 +133,17 @@ export class NeuralNetworkInterpreter {
         ? classifier.ClassLabels.value.vector
         : (classifier.ClassLabels.value?.vector.map(String) ?? [])
       : [];
-    const probabilities =
-      classifier?.labelProbabilityLayerName || steps[steps.length - 1]?.outputs[0] || "";
+    const last = compiled.steps[compiled.steps.length - 1];
+    const probabilities = classifier?.labelProbabilityLayerName || last?.outputs[0] || "";
     const outputs = (description?.output ?? []).map((feature): OutputPlan => {
       if (classifier && feature.name === description?.predictedFeatureName) {
         return labelOutput(feature, probabilities, labels);
       }
       const source = feature.type?.Type.case === "dictionaryType" ? probabilities : feature.name;
-      return blobOutput(feature, source);
+      return blobOutput(feature, source, !exact);
     });
-    planReleases(steps, new Set([probabilities, ...outputs.map((o) => o.io.name)]));
-    return new NeuralNetworkInterpreter(inputs, outputs, steps, multiply);
+    planReleases(compiled, new Set([probabilities, ...outputs.map((o) => o.io.name)]));
+    return new NeuralNetworkInterpreter(inputs, outputs, compiled, multiply);
   }
 
   predict(inputs: Record<string, Tensor>): Record<string, Tensor> {
@@ -102,15 +152,27 @@ export class NeuralNetworkInterpreter {
       const given = inputs[plan.io.name];
       if (!given) throw new ConfigError(`missing input "${plan.io.name}"`);
       const value = fromTensor(given);
-      const expected = elementCount(plan.io.shape.map((d) => d ?? 1));
-      if (!isNumeric(value) || value.data.length !== expected) {
-        throw new ConfigError(
-          `input "${plan.io.name}" has shape [${given.shape.join(",")}], the model expects [${plan.io.shape.join(",")}]`,
-        );
-      }
-      blobs.set(plan.io.name, plan.toBlob(Float32Array.from(value.data)));
+      if (!isNumeric(value)) throw new ConfigError(`input "${plan.io.name}" must be numeric`);
+      blobs.set(plan.io.name, plan.toBlob(Float32Array.from(value.data), given.shape));
     }
-    for (const s of this.steps) {
+    this.execute(this.network, blobs);
+    const result: Record<string, Tensor> = {};
+    for (const plan of this.outputPlans) result[plan.io.name] = plan.read(blobs);
+    return result;
+  }
+
+  /** Runs a network's steps over `blobs`; the loop signal that stopped it early, if any. */
+  private execute(network: CompiledNetwork, blobs: Map<string, Dense>): LoopSignal | undefined {
+    const context: RunContext = {
+      multiply: this.multiply,
+      run: (nested) => this.execute(nested, blobs),
+      blob: (name) => {
+        const blob = blobs.get(name);
+        if (!blob) throw new ConfigError(`no layer has computed "${name}"`);
+        return blob;
+      },
+    };
+    for (const s of network.steps) {
       const args = s.inputs.map((name) => {
         const blob = blobs.get(name);
         if (!blob) throw new ConfigError(`layer "${s.name}" reads "${name}" before it is computed`);
@@ -118,13 +180,15 @@ export class NeuralNetworkInterpreter {
       });
       let produced: ReturnType<Step["run"]>;
       try {
-        produced = s.run(args, this.multiply);
+        produced = s.run(args, context);
       } catch (error) {
         if (error instanceof CoreMLOptimizeError) throw error;
         throw new ModelRunError(`layer "${s.name}"`, error);
       }
+      if (typeof produced === "string") return produced;
       const results = Array.isArray(produced) ? produced : [produced];
-      if (results.length !== s.outputs.length) {
+      // Recurrent layers compute their final states too; a layer may leave them unnamed.
+      if (results.length < s.outputs.length) {
         throw new ConfigError(
           `layer "${s.name}" computes ${results.length} outputs, the model names ${s.outputs.length}`,
         );
@@ -132,30 +196,22 @@ export class NeuralNetworkInterpreter {
       s.outputs.forEach((name, i) => blobs.set(name, results[i]));
       for (const name of s.release) blobs.delete(name);
     }
-    const result: Record<string, Tensor> = {};
-    for (const plan of this.outputPlans) result[plan.io.name] = plan.read(blobs);
-    return result;
+    return undefined;
   }
 }
 
-function step(layer: NeuralNetworkLayer, run: LayerFunction): Step {
-  // Only split has several outputs.
-  if (layer.output.length === 0 || (layer.output.length > 1 && layer.layer.case !== "split")) {
-    throw new UnsupportedError(`layer "${layer.name}" has ${layer.output.length} outputs`);
-  }
-  return {
-    name: layer.name,
-    inputs: layer.input,
-    outputs: layer.output,
-    run,
-    release: [],
-  };
-}
-
-function planReleases(steps: Step[], keep: Set<string>): void {
+/**
+ * Frees each blob after the top-level step that reads it last (a control-flow step reads what
+ * its nested networks read); nested steps free nothing, as loops read blobs again.
+ */
+function planReleases(network: CompiledNetwork, keep: Set<string>): void {
   const lastUse = new Map<string, number>();
-  steps.forEach((s, index) => s.inputs.forEach((name) => lastUse.set(name, index)));
-  for (const [name, index] of lastUse) if (!keep.has(name)) steps[index].release.push(name);
+  network.steps.forEach((s, index) => {
+    for (const name of s.reads) lastUse.set(name, index);
+  });
+  for (const [name, index] of lastUse) {
+    if (!keep.has(name)) network.steps[index].release.push(name);
+  }
 }
 
 /** The preprocessing of an input ("" names the only input). */
@@ -167,32 +223,82 @@ function preprocessingOf(
   return all.find((p) => p.featureName === name || (p.featureName === "" && inputCount === 1));
 }
 
-/** An input's blob [C, H, W] from its declared type; images get their preprocessing. */
-function inputPlan(feature: FeatureDescription, pre?: NeuralNetworkPreprocessing): InputPlan {
+interface ShapeMapping {
+  /** Arrays keep their declared shape (else [C] and [C, H, W] become rank 5). */
+  exact: boolean;
+  /** Images are [1, C, H, W] (else [1, 1, C, H, W]). */
+  rank4Images: boolean;
+}
+
+/** An input's blob from its declared type and the network's shape mapping; images preprocessed. */
+function inputPlan(
+  feature: FeatureDescription,
+  mapping: ShapeMapping,
+  pre?: NeuralNetworkPreprocessing,
+): InputPlan {
   const type = feature.type?.Type;
   const label = `input "${feature.name}"`;
+  const checked = (data: Float32Array, given: readonly number[], expected: readonly number[]) => {
+    if (data.length !== elementCount([...expected])) {
+      throw new ConfigError(
+        `${label} has shape [${given.join(",")}], the model expects [${expected.join(",")}]`,
+      );
+    }
+  };
   if (type?.case === "imageType") {
     const image = type.value;
     const C = ImageFeatureType_ColorSpace;
     const gray = image.colorSpace === C.GRAYSCALE || image.colorSpace === C.GRAYSCALE_FLOAT16;
     const shape = [gray ? 1 : 3, Number(image.height), Number(image.width)];
+    const blob = [...(mapping.rank4Images ? [1] : [1, 1]), ...shape];
     const io: ProgramIO = { name: feature.name, dtype: "fp32", shape, image: true };
-    return { io, toBlob: (data) => preprocess({ shape, data }, image.colorSpace, pre) };
+    return {
+      io,
+      toBlob: (data, given) => {
+        checked(data, given, shape);
+        return preprocess({ shape: blob, data }, image.colorSpace, pre);
+      },
+    };
   }
   if (type?.case === "multiArrayType") {
     const declared = type.value.shape.map(Number);
-    const blob = blobShape(declared, label);
-    const io: ProgramIO = { name: feature.name, dtype: "fp32", shape: declared };
-    return { io, toBlob: (data) => ({ shape: blob, data }) };
+    // Integer arrays (indices, often) get integer random samples; the blob is float either way.
+    const D = ArrayFeatureType_ArrayDataType;
+    const integer = type.value.dataType === D.INT32 || type.value.dataType === D.INT8;
+    const io: ProgramIO = {
+      name: feature.name,
+      dtype: integer ? "int32" : "fp32",
+      shape: declared,
+    };
+    if (mapping.exact) {
+      // The given shape, when of the declared rank (flexible shapes declare a default).
+      return {
+        io,
+        toBlob: (data, given) => {
+          const shape = given.length === declared.length ? given : declared;
+          checked(data, given, shape);
+          return { shape, data };
+        },
+      };
+    }
+    const blob = [1, 1, ...chwShape(declared, label)];
+    return {
+      io,
+      toBlob: (data, given) => {
+        checked(data, given, declared);
+        return { shape: blob, data };
+      },
+    };
   }
   throw new UnsupportedError(`${label}: ${type?.case ?? "untyped"} inputs are not supported`);
 }
 
 /**
- * The [C, H, W] blob of a declared array shape: rank 1 is [C], rank 3 [C, H, W]; leading axes of
- * size 1 (sequence and batch of rank 5, batch of rank 4 and 2) are dropped.
+ * The [C, H, W] of a declared array shape in the rank-5 mapping: rank 1 is [C, 1, 1], rank 3
+ * [C, H, W]; leading axes of size 1 (sequence and batch of rank 5, batch of rank 4 and 2) are
+ * dropped.
  */
-function blobShape(shape: number[], label: string): number[] {
+function chwShape(shape: number[], label: string): number[] {
   let dims = shape;
   while ((dims.length > 3 || dims.length === 2) && dims[0] === 1) dims = dims.slice(1);
   if (dims.length === 1) return [dims[0], 1, 1];
@@ -205,7 +311,8 @@ function preprocess(x: Dense, colorSpace: number, pre?: NeuralNetworkPreprocessi
   const p = pre?.preprocessor;
   if (!p?.case) return x;
   const out = new Float32Array(x.data.length);
-  const plane = x.data.length / x.shape[0];
+  const channels = x.shape[x.shape.length - 3];
+  const plane = x.data.length / channels;
   if (p.case === "meanImage") {
     const mean = p.value.meanImage;
     for (let i = 0; i < out.length; i++) out[i] = x.data[i] - (mean[i] ?? 0);
@@ -214,7 +321,7 @@ function preprocess(x: Dense, colorSpace: number, pre?: NeuralNetworkPreprocessi
   const s = p.value;
   const C = ImageFeatureType_ColorSpace;
   const biases =
-    x.shape[0] === 1
+    channels === 1
       ? [s.grayBias]
       : colorSpace === C.BGR
         ? [s.blueBias, s.greenBias, s.redBias]
@@ -225,8 +332,11 @@ function preprocess(x: Dense, colorSpace: number, pre?: NeuralNetworkPreprocessi
   return { shape: x.shape, data: out };
 }
 
-/** A blob as an output: the declared shape when it fits, else the blob's own. */
-function blobOutput(feature: FeatureDescription, source: string): OutputPlan {
+/**
+ * A blob as an output: the declared shape when it fits, else the blob's own; in rank-5
+ * networks without its leading sequence and batch axes of size 1, and [C, 1, 1] as [C].
+ */
+function blobOutput(feature: FeatureDescription, source: string, rank5: boolean): OutputPlan {
   const type: FeatureType["Type"] | undefined = feature.type?.Type;
   const declared = type?.case === "multiArrayType" ? type.value.shape.map(Number) : [];
   const io: ProgramIO = {
@@ -239,12 +349,12 @@ function blobOutput(feature: FeatureDescription, source: string): OutputPlan {
     read: (blobs) => {
       const blob = blobs.get(source);
       if (!blob) throw new ConfigError(`no layer computes output "${feature.name}"`);
-      const shape =
-        declared.length && elementCount(declared) === blob.data.length
-          ? declared
-          : blob.shape[1] === 1 && blob.shape[2] === 1
-            ? [blob.shape[0]]
-            : [...blob.shape];
+      let shape = [...blob.shape];
+      if (declared.length && elementCount(declared) === blob.data.length) shape = declared;
+      else if (rank5) {
+        while (shape.length > 3 && shape[0] === 1) shape = shape.slice(1);
+        if (shape.length === 3 && shape[1] === 1 && shape[2] === 1) shape = [shape[0]];
+      }
       return { dtype: "fp32", shape, data: blob.data };
     },
   };

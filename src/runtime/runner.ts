@@ -1,7 +1,10 @@
 /**
  * One way to run any model the CPU interpreters handle: ML programs (Interpreter) and neural
- * networks (NeuralNetworkInterpreter), on their own or as the chosen stage of a pipeline.
+ * networks (NeuralNetworkInterpreter), on their own, as the chosen stage of a pipeline, or as
+ * a whole pipeline of such stages (each stage reading the features named by its inputs).
  */
+import { ConfigError } from "../errors.js";
+import type { Model } from "../format/gen/Model_pb.js";
 import type { MLModel } from "../format/model.js";
 import type { Tensor } from "../kernels/dtype.js";
 import { gemm } from "../kernels/ops/matmul.js";
@@ -21,6 +24,10 @@ export interface ModelRunner {
 /** Prepares a model to run; fails (before running anything) on ops or layers it cannot run. */
 export async function loadRunner(model: MLModel, options: LoadOptions = {}): Promise<ModelRunner> {
   validateNeuralNetworks(model);
+  const stages = options.pipelineStage === undefined ? pipelineStages(model.spec) : undefined;
+  if (stages?.every((stage) => neuralNetworkOf(stage) || stage.Type.case === "mlProgram")) {
+    return pipelineRunner(model, stages.length, options);
+  }
   const spec = stageSpec(model.spec, options.pipelineStage);
   if (neuralNetworkOf(spec)) {
     return NeuralNetworkInterpreter.fromSpec(
@@ -29,6 +36,60 @@ export async function loadRunner(model: MLModel, options: LoadOptions = {}): Pro
     );
   }
   return Interpreter.load(model, options);
+}
+
+/** The models of a pipeline (of any of the three kinds), or undefined for other models. */
+function pipelineStages(spec: Model): Model[] | undefined {
+  const type = spec.Type;
+  if (type.case === "pipeline") return type.value.models;
+  if (type.case === "pipelineClassifier" || type.case === "pipelineRegressor") {
+    return type.value.pipeline?.models;
+  }
+  return undefined;
+}
+
+/**
+ * A pipeline run stage by stage: each stage reads the pipeline's inputs and what the stages
+ * before it computed, by name; the pipeline's outputs are the last values of those names.
+ */
+async function pipelineRunner(
+  model: MLModel,
+  count: number,
+  options: LoadOptions,
+): Promise<ModelRunner> {
+  const stages: ModelRunner[] = [];
+  for (let i = 0; i < count; i++)
+    stages.push(await loadRunner(model, { ...options, pipelineStage: i }));
+  const description = model.spec.description;
+  const stageInputs = stages.flatMap((s) => s.inputs);
+  // The last stage that computes a name gives its value.
+  const stageOutputs = stages.flatMap((s) => s.outputs).reverse();
+  const inputs = (description?.input ?? []).flatMap(
+    ({ name }) => stageInputs.find((io) => io.name === name) ?? [],
+  );
+  const outputs = (description?.output ?? []).map(({ name }) => {
+    const io = stageOutputs.find((o) => o.name === name);
+    if (!io) throw new ConfigError(`no stage of the pipeline computes its output "${name}"`);
+    return io;
+  });
+  return {
+    inputs,
+    outputs,
+    predict(given) {
+      const features: Record<string, Tensor> = { ...given };
+      stages.forEach((stage, i) => {
+        const reads: Record<string, Tensor> = {};
+        for (const { name } of stage.inputs) {
+          const value = features[name];
+          if (!value)
+            throw new ConfigError(`pipeline stage ${i} reads "${name}", which nothing computes`);
+          reads[name] = value;
+        }
+        Object.assign(features, stage.predict(reads));
+      });
+      return Object.fromEntries(outputs.map(({ name }) => [name, features[name]]));
+    },
+  };
 }
 
 const loaded = new WeakMap<MLModel, Promise<ModelRunner>>();

@@ -1,12 +1,17 @@
-/** Small neural-network specs built in code for tests. */
+/** Small neural-network specs built in code for tests and fixtures. */
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
+import { ArrayFeatureType_ArrayDataType } from "../../src/format/gen/FeatureTypes_pb.js";
 import { ModelSchema, type Model } from "../../src/format/gen/Model_pb.js";
 import {
+  NeuralNetworkImageShapeMapping,
   NeuralNetworkLayerSchema,
+  NeuralNetworkMultiArrayShapeMapping,
   WeightParamsSchema,
   type NeuralNetworkLayer,
   type WeightParams,
 } from "../../src/format/gen/NeuralNetwork_pb.js";
+import type { Tensor } from "../../src/kernels/dtype.js";
+import { NeuralNetworkInterpreter } from "../../src/runtime/neural-network.js";
 
 export function floatWeights(values: number[]): WeightParams {
   return create(WeightParamsSchema, { floatValue: values.map(Math.fround) });
@@ -55,4 +60,94 @@ export function neuralNetworkModel(layers: NeuralNetworkLayer[], specificationVe
     specificationVersion,
     Type: { case: "neuralNetwork", value: { layers } },
   });
+}
+
+// ---- A small builder of iOS 13+ networks (EXACT_ARRAY_MAPPING) -------------------------------
+
+export type LayerInit = MessageInitShape<typeof NeuralNetworkLayerSchema>;
+type LayerCase = NonNullable<LayerInit["layer"]>;
+type LayerType = NonNullable<LayerCase["case"]>;
+type ParamsInit<T extends LayerType> = Extract<LayerCase, { case: T }>["value"];
+
+/** A layer of `type` reading `input` and writing `output` (names may be one string). */
+export function nd<T extends LayerType>(
+  type: T,
+  input: string | string[],
+  output: string | string[],
+  params: ParamsInit<T> = {} as ParamsInit<T>,
+  name = Array.isArray(output) ? (output[0] ?? type) : output,
+): LayerInit {
+  const list = (v: string | string[]) => (Array.isArray(v) ? v : [v]);
+  return {
+    name,
+    input: list(input),
+    output: list(output),
+    layer: { case: type, value: params } as LayerCase,
+  };
+}
+
+export function arrayFeature(name: string, shape: number[]) {
+  return {
+    name,
+    type: {
+      Type: {
+        case: "multiArrayType" as const,
+        value: { shape: shape.map(BigInt), dataType: ArrayFeatureType_ArrayDataType.FLOAT32 },
+      },
+    },
+  };
+}
+
+export interface NetworkOptions {
+  /** Default 5 (iOS 14). */
+  specificationVersion?: number;
+  /** Declared output shapes (default: none declared). */
+  outputShapes?: Record<string, number[]>;
+}
+
+/** A neural network with EXACT_ARRAY_MAPPING array inputs of the given shapes. */
+export function ndNetwork(
+  inputs: Record<string, number[]>,
+  layers: LayerInit[],
+  outputs: string[],
+  options: NetworkOptions = {},
+): Model {
+  return create(ModelSchema, {
+    specificationVersion: options.specificationVersion ?? 5,
+    description: {
+      input: Object.entries(inputs).map(([name, shape]) => arrayFeature(name, shape)),
+      output: outputs.map((name) => arrayFeature(name, options.outputShapes?.[name] ?? [])),
+    },
+    Type: {
+      case: "neuralNetwork",
+      value: {
+        layers,
+        arrayInputShapeMapping: NeuralNetworkMultiArrayShapeMapping.EXACT_ARRAY_MAPPING,
+        imageInputShapeMapping: NeuralNetworkImageShapeMapping.RANK4_IMAGE_MAPPING,
+      },
+    },
+  });
+}
+
+/** A nested network (branch or loop body) of the given layers. */
+export function nested(layers: LayerInit[]) {
+  return {
+    layers,
+    arrayInputShapeMapping: NeuralNetworkMultiArrayShapeMapping.EXACT_ARRAY_MAPPING,
+  };
+}
+
+/** Runs a spec on float32 inputs given as shapes and values. */
+export function runNetwork(
+  spec: Model,
+  inputs: Record<string, { shape: number[]; values: ArrayLike<number> }>,
+): Record<string, Tensor> {
+  const interpreter = NeuralNetworkInterpreter.fromSpec(spec);
+  const tensors = Object.fromEntries(
+    Object.entries(inputs).map(([name, { shape, values }]) => [
+      name,
+      { dtype: "fp32" as const, shape, data: Float32Array.from(values) },
+    ]),
+  );
+  return interpreter.predict(tensors);
 }

@@ -30,7 +30,10 @@ export function registerCompare(program: Command): void {
       "number of seeded random samples when no --input or --inputs is given",
       "4",
     )
-    .option("--stage <n>", "for pipelines: the index of the stage to run")
+    .option(
+      "--stage <n>",
+      "for pipelines: run only this stage (default: the whole pipeline, when every stage can run)",
+    )
     .option("--seed <n>", "seed of the random inputs", "0")
     .option("--json", "print machine-readable JSON")
     .action(async (referencePath: string, candidatePath: string, options: CompareOptions) => {

@@ -5,7 +5,7 @@ import { WorkerPool } from "../../parallel/pool.js";
 import { compressInSteps } from "../../passes/compress-steps.js";
 import { parseTarget } from "../../program/targets.js";
 import { createProgress, type Progress } from "../progress.js";
-import { compressionTable } from "../report.js";
+import { compressionTable, float16Warnings } from "../report.js";
 import { checkOutput, printJson, withModel } from "../run.js";
 import { modelKindOf } from "../../format/output-path.js";
 
@@ -66,7 +66,7 @@ export function registerCompress(program: Command): void {
         } else {
           for (const [index, result] of results.entries()) {
             process.stdout.write(
-              `step ${index + 1}: ${result.pass}\n${compressionTable(result)}\n\n`,
+              `step ${index + 1}: ${result.pass}\n${compressionTable(result)}\n${float16Warnings(result.weights)}\n`,
             );
           }
           process.stdout.write(`wrote ${flags.output}\n`);

@@ -45,7 +45,10 @@ export function registerPredict(program: Command): void {
     .argument("<model>", ".mlpackage folder or .mlmodel file")
     .option("-i, --input <name=file.npy>", "an input tensor (repeat per input)", collect, [])
     .option("-o, --output <dir>", "write each output as <dir>/<name>.npy (float32)")
-    .option("--stage <n>", "for pipelines: the index of the stage to run")
+    .option(
+      "--stage <n>",
+      "for pipelines: run only this stage (default: the whole pipeline, when every stage can run)",
+    )
     .option("--seed <n>", "seed of the random inputs used when no --input is given", "0")
     .option("--json", "print machine-readable JSON")
     .action(async (path: string, options: PredictOptions) => {

@@ -13,10 +13,12 @@ import { neuralNetworkWeights, type NeuralWeightInfo } from "../../neural/weight
 import {
   NN_QUANTIZATION_MODES,
   quantizeWeights,
+  type Float16Loss,
   type NeuralQuantizationMode,
+  type QuantizedFieldEvent,
 } from "../../passes/nn-quantize.js";
 import { WorkerPool } from "../../parallel/pool.js";
-import { formatBytes, formatTable } from "../format.js";
+import { formatBytes, formatNumber, formatTable } from "../format.js";
 import { CHECK_OPTION, checkCount, checkResult, renderComparison } from "../check.js";
 import { createProgress } from "../progress.js";
 import { checkOutput, printJson, withModel } from "../run.js";
@@ -30,6 +32,8 @@ interface QuantizeWeightsCliOptions {
   skipLayers?: string;
   minWeightCount?: string;
   minConvChannels?: string;
+  keepLossy?: boolean;
+  fuse?: boolean;
   json?: boolean;
   quiet?: boolean;
   check?: string;
@@ -44,7 +48,9 @@ export interface QuantizedWeightReport {
   bytesBefore: number;
   bytesAfter: number;
   /** How the input stored the weight, when that matters to what happened to it. */
-  note?: "from float16" | "already float16" | "already quantized";
+  note?: "from float16" | "already float16" | "already quantized" | "kept in float32";
+  /** At 16 bits: values float16 holds only as subnormals, or turns into zeros or infinities. */
+  float16Loss?: Float16Loss;
 }
 
 function integerOption(text: string | undefined, option: string): number | undefined {
@@ -110,15 +116,23 @@ function checkLayerNames(names: string[], model: MLModel): void {
 const weightName = (w: NeuralWeightInfo) =>
   [...w.modelPath, ...w.enclosingLayers, w.layer, w.field].join("/");
 
-/** Each weight of the output, with its size before (as the same layer field of the input). */
+/**
+ * Each weight of the output, with its size before (as the same layer field of the input) and
+ * what the pass said of it.
+ */
 function weightReport(
   before: NeuralWeightInfo[],
   after: NeuralWeightInfo[],
+  events: Map<string, QuantizedFieldEvent>,
 ): QuantizedWeightReport[] {
   const inputs = new Map(before.map((w) => [weightName(w), w]));
   return after.map((w) => {
     const input = inputs.get(weightName(w));
-    const note = input && storageNote(input.storage.kind, w.storage.kind);
+    const event = events.get(`${w.layer}/${w.field}`);
+    const note =
+      event?.outcome === "kept in float32"
+        ? event.outcome
+        : input && storageNote(input.storage.kind, w.storage.kind);
     return {
       name: weightName(w),
       layerType: w.layerType,
@@ -127,8 +141,41 @@ function weightReport(
       bytesBefore: input?.byteSize ?? w.byteSize,
       bytesAfter: w.byteSize,
       ...(note && { note }),
+      ...(event?.float16Loss && { float16Loss: event.float16Loss }),
     };
   });
+}
+
+/**
+ * One warning per weight that float16 holds badly, and how to keep such weights: the
+ * remedies the options offer.
+ */
+function float16Warnings(weights: QuantizedWeightReport[], kept: boolean): string {
+  const lossy = weights.filter((w) => w.float16Loss);
+  if (lossy.length === 0) return "";
+  const lines = lossy.map(({ name, layerType, elementCount, float16Loss: loss, note }) => {
+    const { subnormal, zero, overflow, snrDb, channels, inexactIntegers } = loss!;
+    const parts = [
+      subnormal && `${subnormal} subnormal`,
+      zero && `${zero} zero`,
+      overflow && `${overflow} infinite`,
+      inexactIntegers && `${inexactIntegers} integers inexact`,
+    ].filter(Boolean);
+    const effect =
+      inexactIntegers !== undefined
+        ? "shapes or indices read from it would change"
+        : channels !== undefined
+          ? `the scale or shift of ${channels} of its channels moves by more than 1%`
+          : `the weight's SNR falls to ${formatNumber(snrDb, 1)} dB`;
+    const outcome = note === "kept in float32" ? " (kept in float32)" : "";
+    return `warning: ${name} (${layerType}): float16 makes ${parts.join(", ")} of ${elementCount} values; ${effect}${outcome}\n`;
+  });
+  if (!kept) {
+    lines.push(
+      "hint: --keep-lossy keeps these weights in float32; --fuse folds batchnorm, scale and bias layers into the layers before them first; --skip-layers leaves whole layers alone\n",
+    );
+  }
+  return lines.join("");
 }
 
 function storageNote(
@@ -210,12 +257,21 @@ export function registerQuantizeWeights(program: Command): void {
       "leave convolutions with fewer weights alone (default 4096 with a selector option)",
     )
     .option("--skip-layers <names>", "comma-separated names of layers to leave alone")
+    .option(
+      "--keep-lossy",
+      "at 16 bits, keep in float32 the weights float16 holds badly (infinities, or subnormals and zeros that cost precision)",
+    )
+    .option(
+      "--fuse",
+      "at 16 bits, fold batchnorm, scale and bias layers into the layers before them first (always done below 16 bits)",
+    )
     .option(...CHECK_OPTION)
     .option("--json", "print the summary as JSON")
     .option("-q, --quiet", "no progress bar")
     .action(async (input: string, options: QuantizeWeightsCliOptions) => {
       await checkOutput(options.output, modelKindOf(options.output), [input]);
       const { skipLayers, ...settings } = quantizeWeightsSettings(options);
+      const events = new Map<string, QuantizedFieldEvent>();
       const checks = checkCount(options.check);
       const { weights, check } = await withModel(input, async (model) => {
         if (skipLayers) checkLayerNames(skipLayers, model);
@@ -227,6 +283,9 @@ export function registerQuantizeWeights(program: Command): void {
         try {
           quantized = await quantizeWeights(model, {
             ...settings,
+            keepLossy: options.keepLossy,
+            fuse: options.fuse,
+            onField: (event) => events.set(`${event.layer}/${event.field}`, event),
             pool,
             onProgress: (done, total, layer) => progress.update(done, total, layer),
           });
@@ -242,11 +301,15 @@ export function registerQuantizeWeights(program: Command): void {
           );
           await quantized.save(options.output);
           const before = neuralNetworkWeights(model.spec);
-          return { weights: weightReport(before, neuralNetworkWeights(quantized.spec)), check };
+          return {
+            weights: weightReport(before, neuralNetworkWeights(quantized.spec), events),
+            check,
+          };
         } finally {
           await quantized.close();
         }
       });
+      process.stderr.write(float16Warnings(weights, options.keepLossy ?? false));
       if (options.json) printJson({ output: options.output, weights, check });
       else {
         process.stdout.write(

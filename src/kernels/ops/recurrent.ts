@@ -20,6 +20,8 @@ export interface LstmOptions {
   output: Activation;
   /** Clips the cell state to [-clip, clip]. */
   clip?: number;
+  /** The forget gate is 1 − the input gate (no forget weights are read). */
+  coupled?: boolean;
 }
 
 /** One direction of an LSTM; returns every step's hidden state and the final h and c. */
@@ -53,7 +55,9 @@ export function lstm(
         const bias = (k: number) => (weights.bias ? weights.bias[k * hidden + j] : 0);
         const cPrev = c[b * hidden + j];
         const i = options.gate(gates[g + j] + bias(0) + (p ? p[j] * cPrev : 0));
-        const f = options.gate(gates[g + hidden + j] + bias(1) + (p ? p[hidden + j] * cPrev : 0));
+        const f = options.coupled
+          ? 1 - i
+          : options.gate(gates[g + hidden + j] + bias(1) + (p ? p[hidden + j] * cPrev : 0));
         const z = options.cell(gates[g + 3 * hidden + j] + bias(3));
         let cNew = f * cPrev + i * z;
         if (options.clip !== undefined)
@@ -137,6 +141,39 @@ export function gru(
         const o = options.output(projected[xg + hidden + j] + candidate[k] + b(1, j));
         h[k] = (1 - update[k]) * o + update[k] * h[k];
       }
+    }
+    sequence.set(h, t * batch * hidden);
+  }
+  return { sequence, h };
+}
+
+/**
+ * One direction of a simple recurrent layer, h_t = f(W·x_t + R·h_{t−1} + b), with W [H, I] and
+ * R [H, H].
+ */
+export function simpleRecurrent(
+  x: Float32Array,
+  steps: number,
+  batch: number,
+  inputSize: number,
+  hidden: number,
+  h0: Float32Array,
+  inputWeights: Float32Array,
+  recurrentWeights: Float32Array,
+  bias: Float32Array | undefined,
+  options: { reverse: boolean; activation: Activation },
+): { sequence: Float32Array; h: Float32Array } {
+  const projected = new Float32Array(steps * batch * hidden);
+  gemm(steps * batch, hidden, inputSize, x, 0, false, inputWeights, 0, true, projected, 0);
+  const h = Float32Array.from(h0);
+  const sums = new Float32Array(batch * hidden);
+  const sequence = new Float32Array(steps * batch * hidden);
+  for (let n = 0; n < steps; n++) {
+    const t = options.reverse ? steps - 1 - n : n;
+    sums.set(projected.subarray(t * batch * hidden, (t + 1) * batch * hidden));
+    gemm(batch, hidden, hidden, h, 0, false, recurrentWeights, 0, true, sums, 0);
+    for (let k = 0; k < sums.length; k++) {
+      h[k] = options.activation(sums[k] + (bias ? bias[k % hidden] : 0));
     }
     sequence.set(h, t * batch * hidden);
   }

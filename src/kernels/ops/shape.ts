@@ -52,3 +52,47 @@ export function broadcastStrides(shape: readonly number[], target: readonly numb
     return j < 0 || shape[j] === 1 ? 0 : own[j];
   });
 }
+
+/**
+ * The shape a reshape of `input` to `requested` gives: 0 keeps the input's dimension at that
+ * position, one −1 takes what is left; undefined when the element counts differ.
+ */
+export function reshapeTarget(
+  input: readonly number[],
+  requested: readonly number[],
+): number[] | undefined {
+  const count = sizeOf(input);
+  const shape = requested.map((d, i) => (d === 0 && i < input.length ? input[i] : d));
+  const unknown = shape.indexOf(-1);
+  if (unknown >= 0) {
+    const known = shape.reduce((p, d, i) => (i === unknown ? p : p * d), 1);
+    shape[unknown] = known === 0 ? 0 : count / known;
+  }
+  return sizeOf(shape) === count && shape.every((d) => Number.isInteger(d) && d >= 0)
+    ? shape
+    : undefined;
+}
+
+/**
+ * Python's slice(start, stop, step).indices(size) as a start and an element count; null
+ * bounds are open.
+ */
+export function resolveSlice(
+  size: number,
+  start: number | null,
+  stop: number | null,
+  step: number,
+): [number, number] {
+  const clamp = (v: number, lo: number, hi: number) => Math.min(hi, Math.max(lo, v));
+  const wrap = (v: number) => (v < 0 ? v + size : v);
+  let begin: number;
+  let end: number;
+  if (step > 0) {
+    begin = start === null ? 0 : clamp(wrap(start), 0, size);
+    end = stop === null ? size : clamp(wrap(stop), 0, size);
+  } else {
+    begin = start === null ? size - 1 : clamp(wrap(start), -1, size - 1);
+    end = stop === null ? -1 : clamp(wrap(stop), -1, size - 1);
+  }
+  return [begin, Math.max(0, Math.ceil((end - begin) / step))];
+}

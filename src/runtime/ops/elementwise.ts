@@ -11,6 +11,7 @@ import {
 } from "../../kernels/ops/elementwise.js";
 import { broadcastShapes, sizeOf } from "../../kernels/ops/shape.js";
 import { RowKernel, runRows } from "../../kernels/simd/gemm.js";
+import { GELU, sigmoid, type GeluMode } from "../../kernels/ops/activations.js";
 import type { OpContext, OpKernel } from "../kernel.js";
 import { roundHalfEven } from "../../kernels/rounding.js";
 
@@ -65,22 +66,6 @@ function unary(fn: (v: number) => number): OpKernel {
 /** A unary op whose function depends on scalar parameters read from the op. */
 function parametric(make: (ctx: OpContext) => (v: number) => number): OpKernel {
   return (ctx) => unary(make(ctx))(ctx);
-}
-
-const sigmoid = (v: number) => 1 / (1 + Math.exp(-v));
-
-const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
-
-/** GELU's approximate modes (EXACT has its own loop). */
-function geluApproximation(mode: string): (v: number) => number {
-  switch (mode) {
-    case "TANH_APPROXIMATION":
-      return (v) => 0.5 * v * (1 + Math.tanh(SQRT_2_OVER_PI * (v + 0.044715 * v * v * v)));
-    case "SIGMOID_APPROXIMATION":
-      return (v) => v * sigmoid(1.702 * v);
-    default:
-      throw new RangeError(`unknown gelu mode ${mode}`);
-  }
 }
 
 /** Activation functions named by string parameters (recurrent ops). */
@@ -230,13 +215,8 @@ export const ELEMENTWISE_KERNELS: Record<string, OpKernel> = {
       return { dtype: x.dtype, shape: x.shape, data: out };
     }
     if (mode === "EXACT") return { dtype: x.dtype, ...geluExact(x, ctx.allocate) };
-    let approximation: (v: number) => number;
-    try {
-      approximation = geluApproximation(mode);
-    } catch {
-      return ctx.fail(`unknown mode "${mode}"`);
-    }
-    return { dtype: x.dtype, ...mapUnary(x, approximation, ctx.allocate) };
+    if (!(mode in GELU)) return ctx.fail(`unknown mode "${mode}"`);
+    return { dtype: x.dtype, ...mapUnary(x, GELU[mode as GeluMode], ctx.allocate) };
   },
   prelu: (ctx) => {
     // One slope per channel (axis 1 for rank ≥ 3).

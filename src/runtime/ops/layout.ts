@@ -10,7 +10,7 @@ import {
   transpose,
   type PadMode,
 } from "../../kernels/ops/layout.js";
-import { normalizeAxis, sizeOf } from "../../kernels/ops/shape.js";
+import { normalizeAxis, reshapeTarget, resolveSlice, sizeOf } from "../../kernels/ops/shape.js";
 import type { OpContext, OpKernel } from "../kernel.js";
 import type { NumericValue } from "../value.js";
 
@@ -21,37 +21,9 @@ function withShape(x: NumericValue, shape: readonly number[]): NumericValue {
 function reshape(ctx: OpContext): NumericValue {
   const x = ctx.tensor("x");
   const requested = ctx.ints("shape");
-  const shape = requested.map((d, i) => (d === 0 && i < x.shape.length ? x.shape[i] : d));
-  const unknown = shape.indexOf(-1);
-  if (unknown >= 0) {
-    const known = shape.reduce((p, d, i) => (i === unknown ? p : p * d), 1);
-    shape[unknown] = known === 0 ? 0 : x.data.length / known;
-  }
-  if (sizeOf(shape) !== x.data.length) {
-    ctx.fail(`cannot reshape [${x.shape.join(",")}] to [${requested.join(",")}]`);
-  }
+  const shape = reshapeTarget(x.shape, requested);
+  if (!shape) ctx.fail(`cannot reshape [${x.shape.join(",")}] to [${requested.join(",")}]`);
   return withShape(x, shape);
-}
-
-/** Python's slice(start, stop, step).indices(size): start and element count. */
-function resolveSlice(
-  size: number,
-  start: number | null,
-  stop: number | null,
-  step: number,
-): [number, number] {
-  const clamp = (v: number, lo: number, hi: number) => Math.min(hi, Math.max(lo, v));
-  const wrap = (v: number) => (v < 0 ? v + size : v);
-  let begin: number;
-  let end: number;
-  if (step > 0) {
-    begin = start === null ? 0 : clamp(wrap(start), 0, size);
-    end = stop === null ? size : clamp(wrap(stop), 0, size);
-  } else {
-    begin = start === null ? size - 1 : clamp(wrap(start), -1, size - 1);
-    end = stop === null ? -1 : clamp(wrap(stop), -1, size - 1);
-  }
-  return [begin, Math.max(0, Math.ceil((end - begin) / step))];
 }
 
 function sliceByIndex(ctx: OpContext): NumericValue {
