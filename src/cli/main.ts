@@ -5,6 +5,7 @@
  */
 import { Command } from "commander";
 import { COMMANDS } from "./commands/index.js";
+import { commitTemporaries } from "../format/temporaries.js";
 import { installProcessHandlers, reportFailure } from "./process.js";
 
 const program = new Command("coreml-optimize")
@@ -18,4 +19,4 @@ installProcessHandlers();
 
 for (const register of COMMANDS) register(program);
 
-program.parseAsync(process.argv).catch(reportFailure);
+program.parseAsync(process.argv).then(commitTemporaries, reportFailure);

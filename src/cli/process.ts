@@ -3,7 +3,7 @@
  * SIGTERM), a closed stdout (`… | head`) ends it quietly, and errors print one line.
  */
 import { CoreMLOptimizeError } from "../errors.js";
-import { undoTemporaries } from "../format/temporaries.js";
+import { holdOutputsUntilCommit, undoTemporaries } from "../format/temporaries.js";
 
 const SIGNAL_EXIT_CODES: Partial<Record<NodeJS.Signals, number>> = {
   SIGINT: 130,
@@ -15,6 +15,8 @@ const SIGNAL_EXIT_CODES: Partial<Record<NodeJS.Signals, number>> = {
 const debug = process.argv.includes("--debug");
 
 export function installProcessHandlers(): void {
+  // A run writes all of its outputs or none: they are kept only once the command succeeds.
+  holdOutputsUntilCommit();
   process.on("exit", undoTemporaries);
   for (const [signal, status] of Object.entries(SIGNAL_EXIT_CODES)) {
     process.once(signal as NodeJS.Signals, () => {

@@ -35,11 +35,16 @@ export interface PackageInfo {
 }
 
 export function decodeModel(bytes: Uint8Array, file: string): Model {
+  let spec: Model;
   try {
-    return fromBinary(ModelSchema, bytes);
+    spec = fromBinary(ModelSchema, bytes);
   } catch (error) {
     throw new FormatError(file, `not a valid Core ML model protobuf (${(error as Error).message})`);
   }
+  // Any bytes of a few fields parse as a protobuf; a model says what kind of model it is.
+  if (spec.Type.case === undefined)
+    throw new FormatError(file, "not a Core ML model (no model type)");
+  return spec;
 }
 
 export function encodeModel(spec: Model): Uint8Array {

@@ -1,5 +1,5 @@
 /** Models as files and folders on a Node file system: loading from and saving to paths. */
-import { constants } from "node:fs";
+import { constants, existsSync, renameSync } from "node:fs";
 import * as fs from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import type { RandomAccessReader } from "./blob/io.js";
@@ -13,7 +13,7 @@ import {
   type WeightFileSource,
 } from "./ml-model.js";
 import { checkOutputPath, modelKindOf } from "./output-path.js";
-import { releaseTemporary, removeOnExit, restoreOnExit } from "./temporaries.js";
+import { releaseTemporary, removeOnExit, trackTemporary, writtenOutput } from "./temporaries.js";
 import { regularFileSize } from "./user-files.js";
 import { copyThrough, type PackageSink, type PackageStore } from "./package-store.js";
 import { CoreMLOptimizeError, FormatError } from "../errors.js";
@@ -151,7 +151,10 @@ export async function writeAtomically(
   const tempUndo = removeOnExit(temp);
   try {
     await write(temp);
-    const restore = restoreOnExit(old, target);
+    // Until the new output is in place, an interrupted process puts the old one back.
+    const restore = trackTemporary(() => {
+      if (existsSync(old) && !existsSync(target)) renameSync(old, target);
+    });
     const existed = await fs.rename(target, old).then(
       () => true,
       (error: NodeJS.ErrnoException) => {
@@ -161,9 +164,10 @@ export async function writeAtomically(
     );
     await fs.rename(temp, target);
     releaseTemporary(restore);
-    if (existed) await fs.rm(old, { recursive: true, force: true });
+    writtenOutput(target, existed ? old : undefined, createdParent);
   } catch (error) {
     await fs.rm(temp, { recursive: true, force: true });
+    if (existsSync(old) && !existsSync(target)) await fs.rename(old, target);
     if (createdParent !== undefined) await fs.rm(createdParent, { recursive: true, force: true });
     throw error;
   } finally {

@@ -1,19 +1,29 @@
 /**
- * Files this process creates and must not leave behind: scratch weight files and the temporary
- * siblings of outputs being written. Each registers a synchronous undo, so an interrupted run
- * (Ctrl-C, SIGTERM, an exit on error) can still clean up from a signal or `exit` handler, where
- * nothing asynchronous runs.
+ * Files this process creates and must not leave behind: scratch weight files, the temporary
+ * siblings of outputs being written, and (in a command-line run) the outputs themselves until
+ * the run succeeds. Each registers a synchronous undo, so an interrupted run (Ctrl-C, SIGTERM,
+ * an exit on error) can still clean up from a signal or `exit` handler, where nothing
+ * asynchronous runs. A written output may also register what finishing it takes (removing the
+ * copy of what it replaced): done at once, unless the process holds outputs until it ends.
  */
-import { renameSync, rmSync, existsSync } from "node:fs";
+import { existsSync, renameSync, rmSync } from "node:fs";
 
-type Undo = () => void;
+type Action = () => void;
 
-const pending = new Map<symbol, Undo>();
+interface Pending {
+  undo: Action;
+  /** What keeping the change takes, once nothing can undo it any more. */
+  commit?: Action;
+}
+
+const pending = new Map<symbol, Pending>();
+/** Whether outputs stay undoable until `commitTemporaries` (a command-line run). */
+let holdOutputs = false;
 
 /** Registers `undo` to run if the process ends before `release` is called on the handle. */
-export function trackTemporary(undo: Undo): symbol {
+export function trackTemporary(undo: Action): symbol {
   const handle = Symbol("temporary");
-  pending.set(handle, undo);
+  pending.set(handle, { undo });
   return handle;
 }
 
@@ -27,18 +37,49 @@ export function removeOnExit(path: string): symbol {
 }
 
 /**
- * Undo for an output being replaced: `old` holds what `target` was; if the new one did not
- * make it into place, the old one goes back.
+ * An output now at `target`, which replaced what `replaced` holds (if anything), in a parent
+ * folder this write created (if `createdParent`): undoing removes the output (and that folder)
+ * and puts the old one back; keeping it removes `replaced`. Kept at once, unless outputs are
+ * held (`holdOutputsUntilCommit`).
  */
-export function restoreOnExit(old: string, target: string): symbol {
-  return trackTemporary(() => {
-    if (existsSync(old) && !existsSync(target)) renameSync(old, target);
+export function writtenOutput(target: string, replaced?: string, createdParent?: string): void {
+  const commit = () => {
+    if (replaced) rmSync(replaced, { recursive: true, force: true });
+  };
+  if (!holdOutputs) {
+    commit();
+    return;
+  }
+  pending.set(Symbol("output"), {
+    undo: () => {
+      rmSync(createdParent ?? target, { recursive: true, force: true });
+      if (replaced && existsSync(replaced)) renameSync(replaced, target);
+    },
+    commit,
   });
+}
+
+/** Outputs written from now on stay undoable until `commitTemporaries` (all or nothing). */
+export function holdOutputsUntilCommit(): void {
+  holdOutputs = true;
+}
+
+/** Keeps every written output (the run succeeded). */
+export function commitTemporaries(): void {
+  for (const [handle, entry] of pending) {
+    if (!entry.commit) continue;
+    pending.delete(handle);
+    try {
+      entry.commit();
+    } catch {
+      // A leftover copy of a replaced output is harmless; the new output is in place.
+    }
+  }
 }
 
 /** Runs every pending undo (newest first), ignoring failures: the process is ending. */
 export function undoTemporaries(): void {
-  for (const [handle, undo] of [...pending].reverse()) {
+  for (const [handle, { undo }] of [...pending].reverse()) {
     pending.delete(handle);
     try {
       undo();

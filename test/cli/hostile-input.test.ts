@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { clone, create } from "@bufbuild/protobuf";
 import { execFileSync } from "node:child_process";
-import { cpSync, existsSync, mkdtempSync, rmSync, symlinkSync } from "node:fs";
+import { cpSync, existsSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -129,4 +129,12 @@ test("special files in place of model files are refused before they are opened",
   rmSync(join(fifo, "Manifest.json"));
   execFileSync("mkfifo", [join(fifo, "Manifest.json")]);
   assertCleanFailure(fifo, /not a regular file|not an \.mlpackage/, [["inspect", "IN"]]);
+});
+
+test("an empty file is not a model, whatever its name", () => {
+  const dir = mkdtempSync(join(tmpdir(), "empty-"));
+  for (const name of ["in.mlpackage", "in.mlmodel"]) {
+    writeFileSync(join(dir, name), "");
+    assertCleanFailure(join(dir, name), /not a Core ML model \(no model type\)/);
+  }
 });

@@ -4,7 +4,14 @@
  */
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -133,4 +140,25 @@ test("internal errors print one line with a hint; user errors print their messag
     path: "a/b",
   });
   assert.equal(failureMessage(system), "a/b: no such file or folder");
+});
+
+test("an interrupted run takes back the outputs it already wrote, and restores what they replaced", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "held-"));
+  const replaced = join(dir, "old.bin");
+  writeFileSync(replaced, "the user's previous output");
+  const script = `
+    import { writeFile } from "node:fs/promises";
+    import { installProcessHandlers } from ${JSON.stringify(join(REPO_ROOT, "dist/src/cli/process.js"))};
+    import { writeAtomically } from ${JSON.stringify(join(REPO_ROOT, "dist/src/format/node-package.js"))};
+    installProcessHandlers();
+    await writeAtomically(${JSON.stringify(replaced)}, (temp) => writeFile(temp, "new"));
+    await writeAtomically(${JSON.stringify(join(dir, "made/new.bin"))}, (temp) => writeFile(temp, "new"));
+    process.kill(process.pid, "SIGTERM");
+    await new Promise((resolve) => setTimeout(resolve, 5000));
+  `;
+  const child = spawn(process.execPath, ["--input-type=module", "-e", script], { stdio: "pipe" });
+  const status = await new Promise<number | null>((resolve) => child.on("exit", resolve));
+  assert.equal(status, 143);
+  assert.equal(readFileSync(replaced, "utf8"), "the user's previous output");
+  assert.deepEqual(readdirSync(dir), ["old.bin"]);
 });

@@ -1,4 +1,4 @@
-import { mkdir, writeFile } from "node:fs/promises";
+import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Command } from "commander";
 import { writeNpy } from "../../format/npy.js";
@@ -72,7 +72,6 @@ export function registerPredict(program: Command): void {
             milliseconds,
             outputs: {},
           };
-          if (options.output) await mkdir(options.output, { recursive: true });
           for (const [name, tensor] of Object.entries(outputs)) {
             const summary = summarize(tensor);
             if (options.output) {

@@ -5,7 +5,7 @@ declare namespace WebAssembly {
     constructor(bytes: Uint8Array);
   }
   class Instance {
-    constructor(module: Module, imports?: object);
+    constructor(module: Module, imports?: { env: { memory: Memory } });
     readonly exports: Record<string, unknown>;
   }
   class Memory {
