@@ -17,6 +17,7 @@ export {
   type CompressedWeight,
   type CompressionOptions,
   type CompressionResult,
+  type SkippedWeight,
   type WeightCandidate,
   type WeightCompressor,
   type WeightReport,
@@ -28,7 +29,8 @@ export {
   type LinearQuantizeOptions,
 } from "./passes/linear-quantize.js";
 export { linearQuantize, type LinearQuantized } from "./kernels/linear-quantize.js";
-export { pruneWeights, type PruneOptions } from "./passes/prune.js";
+export { pruneWeights, pruner, type PruneOptions } from "./passes/prune.js";
+export { COMPRESSORS, compressModel, compressorFor } from "./passes/registry.js";
 export { type JointInputs, type JointParameter } from "./passes/joint.js";
 export {
   decompressWeights,

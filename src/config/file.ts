@@ -9,7 +9,9 @@ import { parseStepsText, type CompressionStep } from "./steps.js";
 const CONFIG_LIMIT = 16 << 20;
 
 async function readConfigText(path: string): Promise<string> {
-  const size = await regularFileSize(path, { missing: "error" });
+  const size = await regularFileSize(path, { missing: "error" }).catch((error: Error) => {
+    throw new ConfigError(error.message);
+  });
   if (size! > CONFIG_LIMIT)
     throw new ConfigError(`${path}: ${size} bytes is too large for a config file`);
   return new TextDecoder().decode(await readRegularFile(path));

@@ -22,6 +22,8 @@ export interface Manifest {
 
 const MODEL_AUTHOR = "com.apple.CoreML";
 
+/** Far more items than a package holds (a model, its weights, a few Xcode overlays). */
+const MAX_ITEMS = 1000;
 /** Deeper JSON than any manifest needs; writing it back would overflow the stack. */
 const MAX_DEPTH = 64;
 
@@ -61,7 +63,11 @@ export function parseManifest(text: string, file: string): Manifest {
   if (typeof manifest.rootModelIdentifier !== "string") {
     throw new FormatError(file, "missing rootModelIdentifier");
   }
-  for (const [id, item] of Object.entries(manifest.itemInfoEntries)) {
+  const items = Object.entries(manifest.itemInfoEntries);
+  if (items.length > MAX_ITEMS) {
+    throw new FormatError(file, `${items.length} items: not a model package's manifest`);
+  }
+  for (const [id, item] of items) {
     if (typeof item?.path !== "string" || item.path.split("/").includes("..")) {
       throw new FormatError(file, `item ${id} has no valid path`);
     }

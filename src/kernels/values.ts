@@ -19,3 +19,27 @@ export function numericValues(tensor: Tensor): ArrayLike<number> {
   }
   throw new RangeError(`${dtype} tensors have no numeric values here`);
 }
+
+/** Whether a float tensor (fp16 bit patterns or fp32) holds +∞ or −∞. */
+export function hasInfinity(tensor: Tensor): boolean {
+  if (tensor.dtype === "fp16") {
+    const bits = tensor.data as Uint16Array;
+    let from = 0;
+    if (bits.byteOffset % 4 === 0) {
+      // Two halves per read: only words with an all-ones exponent are looked at closely.
+      const words = new Uint32Array(bits.buffer, bits.byteOffset, bits.length >>> 1);
+      for (let i = 0; i < words.length; i++) {
+        const word = words[i];
+        if ((word & 0x7c00) === 0x7c00 || (word & 0x7c000000) === 0x7c000000) {
+          if ((word & 0x7fff) === 0x7c00 || (word & 0x7fff0000) === 0x7c000000) return true;
+        }
+      }
+      from = words.length * 2;
+    }
+    for (let i = from; i < bits.length; i++) if ((bits[i] & 0x7fff) === 0x7c00) return true;
+    return false;
+  }
+  const values = tensor.data as Float32Array;
+  for (let i = 0; i < values.length; i++) if (Math.abs(values[i]) === Infinity) return true;
+  return false;
+}

@@ -24,6 +24,7 @@ import {
   type CompressionResult,
   type WeightCandidate,
   type WeightCompressor,
+  DISAGREEING_CONSUMERS,
 } from "./driver.js";
 import { denseJointOps, LUT, SPARSE_DATA, sparseJointOps, type JointParameter } from "./joint.js";
 
@@ -138,6 +139,16 @@ function jointOps(weight: WeightCandidate, joint: JointParameter, q: LinearQuant
   return sparseJointOps(joint, sparseOp, weight.tensor.dtype, true);
 }
 
+/** Why blocks of these sizes cannot tile a weight of `shape`, if they cannot. */
+function blockMismatch(
+  shape: readonly number[],
+  blockSizes: readonly number[],
+): string | undefined {
+  const axis = blockSizes.findIndex((block, i) => block > 0 && shape[i] % block !== 0);
+  if (axis < 0) return undefined;
+  return `block size ${blockSizes[axis]} does not divide axis ${axis} (size ${shape[axis]})`;
+}
+
 export const linearQuantizer: WeightCompressor<OpLinearQuantizerConfig> = {
   passName: "linear_quantize_weights",
   configKinds: [LINEAR_QUANTIZER],
@@ -156,7 +167,9 @@ export const linearQuantizer: WeightCompressor<OpLinearQuantizerConfig> = {
       );
     }
     const blockSizes = inferBlockSizes(weight, config);
-    if (!blockSizes) return undefined;
+    if (!blockSizes) return { skipped: DISAGREEING_CONSUMERS };
+    const mismatch = blockMismatch(weight.tensor.shape, blockSizes);
+    if (mismatch) return { skipped: mismatch };
     const spec = { mode: config.mode, dtype: config.dtype, blockSizes };
     // A pruned weight's kept data is gathered where it is quantized (its mask is not needed after).
     const keep = weight.joint?.mask?.packed;
@@ -176,7 +189,7 @@ export const linearQuantizer: WeightCompressor<OpLinearQuantizerConfig> = {
         : keep
           ? linearQuantizeKept(weight.tensor, spec, keep)
           : linearQuantize(weight.tensor, spec);
-    if (!quantized) return undefined;
+    if (!quantized) return { skipped: "a block holds an infinity or a NaN" };
     const ops = weight.joint
       ? jointOps(weight, weight.joint, quantized)
       : quantizedOps(weight, quantized);

@@ -44,7 +44,6 @@ import {
 import { snrDb } from "../kernels/snr.js";
 import { numericValues } from "../kernels/values.js";
 import type { TaskPool } from "../parallel/task-pool.js";
-import { createDefaultPool } from "../parallel/default-pool.js";
 import { makeOperation } from "../program/ops.js";
 import { supports, requireTarget } from "../program/targets.js";
 import {
@@ -53,6 +52,7 @@ import {
   type CompressionResult,
   type WeightCandidate,
   type WeightCompressor,
+  DISAGREEING_CONSUMERS,
 } from "./driver.js";
 import { keptValues, SPARSE_DATA, sparseJointOps } from "./joint.js";
 
@@ -61,32 +61,7 @@ const INLINE_ELEMENTS = 1 << 15;
 /** coremltools clusters fp16 groups at least this large exactly (kmeans1d), others with scikit-learn. */
 const KMEANS1D_MINIMUM = 10_000;
 
-/**
- * Below this much weight data a pool started for one call costs more than it saves: on the
- * 2-core development machine, models of 2.6 MB (DTLN) to 32 MB palettized 1.2–1.7× slower
- * with two new workers than on the calling thread. Pools passed in are used at any size.
- */
-const OWN_POOL_MINIMUM_BYTES = 64 << 20;
-
-async function weightFileBytes(model: MLModel): Promise<number> {
-  let total = 0;
-  for (const source of model.weightFiles.values()) {
-    const reader = await source.open();
-    total += reader.size;
-    await reader.close();
-  }
-  return total;
-}
-
-export interface PalettizeOptions extends CompressionOptions {
-  /**
-   * Worker threads for k-means when no `pool` is given (default: the config's
-   * num_kmeans_workers, else every core for models of 64 MB of weights or more, and none
-   * below; 0 runs everything on the calling thread). A pool passed as `pool` can serve many
-   * calls and skips the workers' start-up after the first.
-   */
-  workers?: number;
-}
+export type PalettizeOptions = CompressionOptions;
 
 /** A palettized weight as the iOS18 op sees it (before dtype conversion). */
 interface Palette {
@@ -99,40 +74,26 @@ interface Palette {
 }
 
 /** coremltools' `palettize_weights`: every configured weight becomes a table and indices. */
-export async function palettizeWeights(
+export function palettizeWeights(
   model: MLModel,
   config: OptimizationConfig<OpPalettizerConfig>,
   options: PalettizeOptions = {},
 ): Promise<CompressionResult> {
-  const { workers, ...rest } = options;
-  const configured = allConfigs(config).find(
-    (c) => c.kind === PALETTIZER && c.numKmeansWorkers !== undefined,
-  )?.numKmeansWorkers;
-  const size = workers ?? configured;
-  // Without a pool or a number of workers, small models run on the calling thread.
-  const ownPool =
-    rest.pool || (size === undefined && (await weightFileBytes(model)) < OWN_POOL_MINIMUM_BYTES)
-      ? undefined
-      : createDefaultPool(size);
-  try {
-    return await compressWeights(model, config, palettizer, {
-      ...rest,
-      pool: rest.pool ?? ownPool,
-    });
-  } finally {
-    await ownPool?.close();
-  }
+  return compressWeights(model, config, palettizer, options);
 }
 
 export const palettizer: WeightCompressor<OpPalettizerConfig> = {
   passName: "palettize_weights",
   configKinds: [PALETTIZER],
   jointInputs: { constexpr_sparse_to_dense: SPARSE_DATA },
+  workersFor: (config) =>
+    allConfigs(config).find((c) => c.kind === PALETTIZER && c.numKmeansWorkers !== undefined)
+      ?.numKmeansWorkers,
   async compress(weight, config, { pool }) {
     checkTarget(weight, config);
     if (weight.joint) checkJoint(weight, config);
     const palette = await palettize(weight, config, pool);
-    if (!palette) return undefined;
+    if ("skipped" in palette) return palette;
     const ops = weight.joint
       ? sparseOps(weight, palette.palette)
       : buildOps(weight, palette.palette, palette.scale);
@@ -227,11 +188,12 @@ async function palettize(
   config: OpPalettizerConfig,
   pool: TaskPool | undefined,
 ): Promise<
-  { palette: Palette; scale?: { data: Float64Array; shape: number[] }; snrDb?: number } | undefined
+  | { palette: Palette; scale?: { data: Float64Array; shape: number[] }; snrDb?: number }
+  | { skipped: string }
 > {
   const { tensor } = weight;
   const channelAxis = channelAxisOf(weight, config);
-  if (channelAxis === undefined) return undefined;
+  if (channelAxis === undefined) return { skipped: DISAGREEING_CONSUMERS };
   const groupSize = config.granularity === "per_grouped_channel" ? config.groupSize : 0;
   const layout = groupLayout(tensor.shape, channelAxis, groupSize, config.clusterDim);
   if ("reason" in layout) {
@@ -240,7 +202,7 @@ async function palettize(
     if (layout.reason.includes("cluster_dim")) {
       throw new ConfigError(`weight ${weight.name}: ${layout.reason}`);
     }
-    return undefined;
+    return { skipped: layout.reason };
   }
 
   let halfBits = tensor.dtype === "fp16" ? (tensor.data as Uint16Array) : undefined;
@@ -282,7 +244,9 @@ async function palettize(
     if (config.mode === "unique") {
       const distinct = maxDistinctPerGroup(groupedValues(), layout.groupCount, layout.clusterDim);
       nbits = nbitsForDistinct(distinct);
-      if (nbits === undefined) return undefined; // more than 256 distinct values: left as is
+      if (nbits === undefined) {
+        return { skipped: `${distinct} distinct values in a group: more than 8 bits can index` };
+      }
     }
     const input: GroupsInput = {
       values: grouped,

@@ -27,6 +27,7 @@ import {
   type CompressionOptions,
   type CompressionResult,
   type WeightCandidate,
+  type WeightCompressor,
 } from "./driver.js";
 
 /** Whether every consumer takes the weight as the `weight` of a conv or linear op. */
@@ -89,41 +90,40 @@ function sparseToDenseOp(weight: WeightCandidate, sparse: SparseWeight): Operati
   });
 }
 
-/** Prunes the weights of every ML program of `model` (coremltools' `prune_weights`). */
+export const pruner: WeightCompressor<PrunerConfig> = {
+  passName: "prune_weights",
+  configKinds: PRUNER_KINDS,
+  async compress(weight, config, { pool }) {
+    const tensor = weight.tensor;
+    if (!isPrunable(tensor)) return { skipped: `${tensor.dtype}: only float weights are pruned` };
+    // Block and n:m sparsity only suit conv and linear weights, unless named explicitly.
+    if (isStructuredPruning(config) && !weight.namedInConfig && !feedsConvOrLinearWeight(weight)) {
+      return {
+        skipped:
+          "block and n:m sparsity apply to conv and linear weights (name it in op_name_configs to prune it anyway)",
+      };
+    }
+    const spec = pruneSpec(config);
+    const result =
+      pool && tensor.data.length >= POOL_MINIMUM_ELEMENTS
+        ? await pool.run<PruneResult>(
+            "prune",
+            { weight: tensor, spec },
+            weight.ownsBuffer ? [tensor.data.buffer as ArrayBuffer] : [],
+          )
+        : prune(tensor, spec);
+    if (result.kind === "skipped") return { skipped: result.reason };
+    return { ops: [sparseToDenseOp(weight, result.weight)], snrDb: result.snrDb };
+  },
+};
+
 export type PruneOptions = CompressionOptions;
 
-export async function pruneWeights(
+/** Prunes the weights of every ML program of `model` (coremltools' `prune_weights`). */
+export function pruneWeights(
   model: MLModel,
   config: OptimizationConfig<PrunerConfig>,
   options: PruneOptions = {},
 ): Promise<CompressionResult> {
-  return compressWeights(
-    model,
-    config,
-    {
-      passName: "prune_weights",
-      configKinds: PRUNER_KINDS,
-      async compress(weight, opConfig, { pool }) {
-        if (!isPrunable(weight.tensor)) return undefined;
-        // Block and n:m sparsity only suit conv and linear weights, unless named explicitly.
-        const named = Object.prototype.hasOwnProperty.call(config.opNameConfigs ?? {}, weight.name);
-        if (isStructuredPruning(opConfig) && !named && !feedsConvOrLinearWeight(weight)) {
-          return undefined;
-        }
-        const tensor = weight.tensor;
-        const spec = pruneSpec(opConfig);
-        const result =
-          pool && tensor.data.length >= POOL_MINIMUM_ELEMENTS
-            ? await pool.run<PruneResult>(
-                "prune",
-                { weight: tensor, spec },
-                weight.ownsBuffer ? [tensor.data.buffer as ArrayBuffer] : [],
-              )
-            : prune(tensor, spec);
-        if (result.kind === "skipped") return undefined;
-        return { ops: [sparseToDenseOp(weight, result.weight)], snrDb: result.snrDb };
-      },
-    },
-    options,
-  );
+  return compressWeights(model, config, pruner, options);
 }

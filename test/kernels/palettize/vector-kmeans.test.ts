@@ -2,7 +2,6 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { roundToHalf } from "../../../src/kernels/fp16.js";
 import { palettizeGroups } from "../../../src/kernels/palettize/modes.js";
-import "../../../src/kernels/palettize/tasks.js";
 import { vectorKMeans } from "../../../src/kernels/palettize/vector-kmeans.js";
 import { WorkerPool } from "../../../src/parallel/pool.js";
 import { referenceVectorKMeans } from "../../support/vector-kmeans-reference.js";
