@@ -125,7 +125,7 @@ async function compressNeural(
     mode: settings.mode as NeuralQuantizationMode,
     selector: neuralSelector(settings),
     pool,
-    onProgress: (done, total, layer) => progress(label, done, total, layer),
+    onProgress: ({ done, total, name }) => progress(label, done, total, name),
   });
   const before = new Map(neuralNetworkWeights(model.spec).map((w) => [neuralName(w), w]));
   const weights = neuralNetworkWeights(result.spec).flatMap((w): WeightRow[] => {

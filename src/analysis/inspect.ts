@@ -172,7 +172,7 @@ function neuralWeight(info: NeuralWeightInfo): WeightSummary {
     name: `${[...info.enclosingLayers, info.layer].join("/")}.${info.field}`,
     consumers: [`${info.layerType} ${info.layer}`],
     dtype: NEURAL_DTYPES[storage.kind] ?? "fp32",
-    shape: [info.elementCount],
+    shape: info.shape,
     storage: steps,
     denseBytes: info.elementCount * 4,
     storedBytes: info.byteSize,

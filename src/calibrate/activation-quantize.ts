@@ -16,6 +16,7 @@
  * outputs of a concat share one range.
  */
 import { clone } from "@bufbuild/protobuf";
+import type { ProgressCallback } from "../progress.js";
 import {
   ValueTypeSchema,
   type Block,
@@ -72,7 +73,7 @@ export interface ActivationQuantizeOptions extends LoadOptions {
   /** Raise older models to this target first (activation quantization needs iOS17). */
   raiseTarget?: Target;
   /** Called after each sample has run. */
-  onProgress?: (progress: { done: number; total: number }) => void;
+  onProgress?: ProgressCallback;
 }
 
 export interface ActivationQuantizeResult {
@@ -112,7 +113,7 @@ export async function collectActivationRanges(
       }
     }
     interpreter.predict(sample, { observe: (name, value) => record(name, value.data) });
-    options.onProgress?.({ done: index + 1, total: samples.length });
+    options.onProgress?.({ done: index + 1, total: samples.length, name: `sample ${index + 2}` });
   });
   return ranges;
 }

@@ -8,7 +8,6 @@ import { randomSamples } from "../runtime/inputs.js";
 import type { LoadOptions } from "../runtime/interpreter.js";
 import { loadRunner } from "../runtime/runner.js";
 import { formatNumber, formatTable } from "./format.js";
-import { parseCount } from "./inputs.js";
 import { withInterpreterPool } from "./run.js";
 
 export interface CompareReport {
@@ -69,11 +68,6 @@ export function renderComparison(report: CompareReport): string {
   ].join("\n");
 }
 
-/** The `--check <n>` option's sample count, or undefined when the option is absent. */
-export function checkCount(value: string | undefined): number | undefined {
-  return value === undefined ? undefined : parseCount(value, "--check");
-}
-
 /**
  * `--check N` of the compress commands: the result against the input model, before the result
  * is saved, so a check that cannot run leaves no output behind.
@@ -89,8 +83,3 @@ export async function checkResult(
     checkAgainst(input.model, output.model, count, names, { pool }),
   );
 }
-
-export const CHECK_OPTION = [
-  "--check <n>",
-  "after compressing, compare the result with the input on n seeded random samples",
-] as const;

@@ -8,11 +8,6 @@ import { ELEMENT_TYPES, elementCount, type Tensor } from "../kernels/dtype.js";
 import type { ProgramIO } from "../runtime/interpreter.js";
 import { randomSamples } from "../runtime/inputs.js";
 
-/** commander collector for a repeatable option. */
-export function collect(value: string, previous: string[] = []): string[] {
-  return [...previous, value];
-}
-
 /** Reads `name=file.npy` assignments into one sample; every program input must be given. */
 async function readInputAssignments(
   assignments: readonly string[],
@@ -45,18 +40,6 @@ export async function samplesFor(
 ): Promise<Record<string, Tensor>[]> {
   if (assignments.length > 0) return [await readInputAssignments(assignments, inputs)];
   return randomSamples(inputs, count, seed);
-}
-
-export function parseCount(value: string, option: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0)
-    throw new ConfigError(`${option} expects a whole number, got "${value}"`);
-  return n;
-}
-
-/** The `--stage` option: which ML program stage of a pipeline to run. */
-export function parseStage(value: string | undefined): number | undefined {
-  return value === undefined ? undefined : parseCount(value, "--stage");
 }
 
 /**

@@ -79,8 +79,12 @@ function systemProblem(error: NodeJS.ErrnoException): string {
   return SYSTEM_PROBLEMS[error.code!] ?? error.message;
 }
 
-/** Prints a failure as one line (a trace only for internal errors with --debug) and exits 1. */
+/**
+ * Prints a failure as one line (a trace only for internal errors with --debug) and exits with
+ * the error's status (1 unless it names another, e.g. 3 for a run that changed nothing).
+ */
 export function reportFailure(error: unknown): never {
   process.stderr.write(`coreml-optimize: ${failureMessage(error)}\n`);
-  process.exit(1);
+  const status = (error as { exitCode?: unknown })?.exitCode;
+  process.exit(typeof status === "number" && error instanceof CoreMLOptimizeError ? status : 1);
 }

@@ -2,7 +2,7 @@
 import { readRegularFile, regularFileSize } from "../format/user-files.js";
 import { ConfigError } from "../errors.js";
 import type { OptimizationConfig } from "./optimization-config.js";
-import { parseConfigText } from "./parse.js";
+import { inFile, parseConfigDict, parseOptimizationConfig } from "./parse.js";
 import { parseStepsText, type CompressionStep } from "./steps.js";
 
 /** Config files are a few kilobytes; a larger one is not a config. */
@@ -19,7 +19,14 @@ async function readConfigText(path: string): Promise<string> {
 
 /** Reads a config file: JSON (`.json`) or YAML (anything else). */
 export async function loadConfigFile(path: string): Promise<OptimizationConfig> {
-  return parseConfigText(await readConfigText(path), path);
+  const text = await readConfigText(path);
+  const dict = await parseConfigDict(text, path);
+  if (typeof dict === "object" && dict !== null && "steps" in dict) {
+    throw new ConfigError(
+      `${path}: a list of steps: run it with \`coreml-optimize compress --config\``,
+    );
+  }
+  return inFile(path, () => parseOptimizationConfig(dict, path));
 }
 
 /** Reads a file of compression steps (`steps: [...]`), or a single config as one step. */

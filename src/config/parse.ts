@@ -14,6 +14,9 @@ import type { OpConfig, OptimizationConfig } from "./optimization-config.js";
 
 type Dict = Record<string, unknown>;
 
+/** The key path of options that came from command-line flags: errors name `--the-flag`. */
+export const FLAG_PATH = "--";
+
 /** Reads the fields of one dictionary, naming the key path in every error. */
 export class FieldReader {
   private readonly seen = new Set<string>();
@@ -25,6 +28,9 @@ export class FieldReader {
   ) {}
 
   private where(key: string): string {
+    if (this.path === FLAG_PATH) {
+      return `--${key.replace(/_/g, "-").replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+    }
     return this.path ? `${this.path}.${key}` : key;
   }
 

@@ -20,6 +20,8 @@ export interface NeuralWeightInfo {
   layerType: string;
   field: string;
   elementCount: number;
+  /** The shape the layer gives the weight (e.g. [out, in, kh, kw]), else [elementCount]. */
+  shape: number[];
   storage: WeightStorage;
   /** Bytes of the stored values, quantization tables included. */
   byteSize: number;
@@ -37,13 +39,20 @@ export function neuralNetworkWeights(spec: Model): NeuralWeightInfo[] {
       for (const { field, params } of layerWeightFields(layer)) {
         const storage = weightStorage(params);
         if (storage.kind === "empty") continue;
+        const layout = fieldLayout(layer, field);
+        const elementCount = weightElementCount(params, layout);
+        const shape =
+          layout?.shape.reduce((a, b) => a * b, 1) === elementCount
+            ? [...layout.shape]
+            : [elementCount];
         out.push({
           modelPath,
           layer: layer.name,
           enclosingLayers: enclosing,
           layerType: layer.layer.case ?? "unknown",
           field,
-          elementCount: weightElementCount(params, fieldLayout(layer, field)),
+          elementCount,
+          shape,
           storage,
           byteSize: storedByteSize(params),
         });

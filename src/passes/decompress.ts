@@ -6,7 +6,7 @@
 import type { Operation } from "../format/gen/MIL_pb.js";
 import { decompressNeuralNetwork, hasNeuralNetwork } from "./nn-decompress.js";
 import type { MLModel } from "../format/model.js";
-import type { Tensor } from "../kernels/dtype.js";
+import { byteLength, elementCount, type Tensor } from "../kernels/dtype.js";
 import { BlockGraph } from "../program/graph.js";
 import { constValue, makeConstOperation, opName } from "../program/ops.js";
 import {
@@ -21,7 +21,14 @@ import { evaluateConstexpr, isConstexprOp, parameterBindings } from "../program/
 
 export interface DecompressedOp {
   name: string;
+  /** The constexpr op type (or, for neural networks, how the layer stored the weight). */
   type: string;
+  shape: readonly number[];
+  /** Bytes of the op's parameters, and of the dense weight it became. */
+  bytesBefore: number;
+  bytesAfter: number;
+  /** Whether other ops read it (the last op of a chain), not only further constexpr ops. */
+  weight: boolean;
 }
 
 export interface DecompressOptions extends Pick<
@@ -106,7 +113,16 @@ export async function decompressWeights(
         );
       }
     });
-    options.onDecompressed?.({ name: opName(op), type: op.type });
+    const bytes = (t: Tensor) => byteLength(t.dtype, elementCount(t.shape));
+    const last = outputs[outputs.length - 1];
+    options.onDecompressed?.({
+      name: opName(op),
+      type: op.type,
+      shape: last.shape,
+      bytesBefore: tensors.reduce((sum, t) => sum + bytes(t), 0),
+      bytesAfter: bytes(last),
+      weight: op.outputs.some((o) => hasDenseUse(graph, o.name)),
+    });
     return outputs;
   };
 

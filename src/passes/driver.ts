@@ -110,6 +110,9 @@ export interface SkippedWeight {
 export interface WeightReport {
   name: string;
   functionName: string;
+  /** The value its consumers read before the compression, and the one they read after. */
+  source: string;
+  value: string;
   dtype: ElementType;
   shape: readonly number[];
   config: OpConfig;
@@ -292,6 +295,8 @@ export async function compressWeights<C extends OpConfig>(
       report: {
         name,
         functionName,
+        source: output,
+        value: compressed.ops[compressed.ops.length - 1].outputs[0].name,
         dtype: stored.dtype,
         shape: stored.shape,
         config: opConfig,

@@ -6,7 +6,8 @@
  * Beyond coremltools, float16 weights are quantized too (from their float values) below 16 bits;
  * weights already stored quantized are kept as they are, and both are reported per field.
  */
-import { clone, create } from "@bufbuild/protobuf";
+import type { ProgressCallback } from "../progress.js";
+import { clone, create, toBinary } from "@bufbuild/protobuf";
 import { ModelSchema } from "../format/gen/Model_pb.js";
 import {
   LinearQuantizationParamsSchema,
@@ -45,6 +46,7 @@ import {
 import { nestedNetworks, neuralNetworkOf } from "../neural/walk.js";
 import { neuralNetworkWeights } from "../neural/weights.js";
 import type { TaskPool } from "../parallel/task-pool.js";
+import { createDefaultPool } from "../parallel/default-pool.js";
 import { fuseBeforeQuantization } from "./nn-fuse.js";
 
 export const NN_QUANTIZATION_MODES = [
@@ -74,6 +76,11 @@ export interface QuantizeWeightsOptions {
   lutFunction?: LutFunction;
   /** Runs k-means clustering of separate weights on worker threads. */
   pool?: TaskPool;
+  /**
+   * Without a pool: worker threads to start for k-means (default: one per core for models of
+   * 64 MB or more, none below; 0 runs it on the calling thread). Other modes run inline.
+   */
+  workers?: number;
   /** At 16 bits: keep in float32 the fields float16 would hold badly (see `Float16Loss`). */
   keepLossy?: boolean;
   /**
@@ -84,7 +91,7 @@ export interface QuantizeWeightsOptions {
   /** Told what became of each non-empty weight field of the selected layers. */
   onField?: (event: QuantizedFieldEvent) => void;
   /** Called after each selected layer, with how many of them are done. */
-  onProgress?: (done: number, total: number, layer: string) => void;
+  onProgress?: ProgressCallback;
 }
 
 /**
@@ -192,6 +199,9 @@ export function float16Loss(
   return range.overflow > 0 || !(loss.snrDb >= FLOAT16_SNR_FLOOR) ? loss : undefined;
 }
 
+/** Below this model size, starting worker threads for k-means costs more than it saves. */
+const OWN_POOL_MINIMUM_BYTES = 64 << 20;
+
 /** Lowest specification versions that can hold float16, and quantized, weights. */
 const FLOAT16_SPEC_VERSION = 2;
 const QUANTIZED_SPEC_VERSION = 3;
@@ -200,6 +210,19 @@ export async function quantizeWeights(
   model: MLModel,
   options: QuantizeWeightsOptions,
 ): Promise<MLModel> {
+  const kmeans = (options.mode ?? "linear").startsWith("kmeans");
+  const large = () => toBinary(ModelSchema, model.spec).length >= OWN_POOL_MINIMUM_BYTES;
+  const wanted = options.workers === undefined ? kmeans && large() : options.workers > 0;
+  const ownPool =
+    !options.pool && kmeans && wanted ? createDefaultPool(options.workers) : undefined;
+  try {
+    return await quantizeWith(model, { ...options, pool: options.pool ?? ownPool });
+  } finally {
+    await ownPool?.close();
+  }
+}
+
+async function quantizeWith(model: MLModel, options: QuantizeWeightsOptions): Promise<MLModel> {
   const settings = validate(model, options);
   const spec = clone(ModelSchema, model.spec);
   // Fields are rewritten independently; only k-means clustering is asynchronous.
@@ -212,10 +235,13 @@ export async function quantizeWeights(
     selectLayers(network, settings, layers);
   }
   const pending: Promise<void>[] = [];
+  const progress = (done: number) =>
+    options.onProgress?.({ done, total: layers.length, name: layers[done]?.name ?? "" });
   try {
+    progress(0);
     layers.forEach((layer, i) => {
       quantizeLayer(layer, settings, options.onField, pending);
-      options.onProgress?.(i + 1, layers.length, layer.name);
+      progress(i + 1);
     });
   } catch (error) {
     // Let clustering already under way finish (or fail) before reporting the first error.

@@ -245,7 +245,7 @@ async function palettize(
       const distinct = maxDistinctPerGroup(groupedValues(), layout.groupCount, layout.clusterDim);
       nbits = nbitsForDistinct(distinct);
       if (nbits === undefined) {
-        return { skipped: `${distinct} distinct values in a group: more than 8 bits can index` };
+        return { skipped: "more than 256 distinct values in a group: more than 8 bits can index" };
       }
     }
     const input: GroupsInput = {

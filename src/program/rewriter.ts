@@ -22,6 +22,7 @@ import { DEFAULT_WEIGHT_FILE, MLModel } from "../format/ml-model.js";
 import { scratchStorage, type ScratchFile, type ScratchStorage } from "../format/scratch.js";
 import { modelTree } from "../format/model-tree.js";
 import { byteLength, elementCount, type Tensor } from "../kernels/dtype.js";
+import type { ProgressEvent } from "../progress.js";
 import { BlockGraph } from "./graph.js";
 import { opName } from "./ops.js";
 import { tensorTypeInfo } from "./types.js";
@@ -64,13 +65,8 @@ export interface Replacement {
 
 export type OpVisitor = (context: RewriteContext) => Promise<Replacement | undefined>;
 
-export interface RewriteProgress {
-  /** Ops visited and committed so far, of `total` ops that hold or make literal tensors. */
-  done: number;
-  total: number;
-  /** Name of the op just committed. */
-  name: string;
-}
+/** Progress of a rewrite: ops that hold or make literal tensors, and their bytes. */
+export type RewriteProgress = ProgressEvent;
 
 export interface RewriteOptions {
   /** Folder for the new weight files until the model is saved (Node; default: the OS temp folder). */
@@ -235,6 +231,18 @@ export async function rewriteWeights(
     }
 
     const total = work.length;
+    const bytesTotal = work.reduce((sum, item) => sum + item.bytes, 0);
+    let bytesDone = 0;
+    // Named after the op the rewrite waits on next, so a long visit shows what it is.
+    const progress = (done: number) =>
+      options.onProgress?.({
+        done,
+        total,
+        name: done < total ? opName(work[done].context.op) : "",
+        bytesDone,
+        bytesTotal,
+      });
+    progress(0);
     const budget = options.memoryBudget ?? defaultBudget(work);
     let inFlight = 0;
     let next = 0;
@@ -252,7 +260,8 @@ export async function rewriteWeights(
       await commit(item.context, await started[index], output);
       delete started[index];
       inFlight -= item.bytes;
-      options.onProgress?.({ done: index + 1, total, name: opName(item.context.op) });
+      bytesDone += item.bytes;
+      progress(index + 1);
     }
     const files = await output.finish();
     return model.derive(spec, files);

@@ -4,7 +4,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { pruneConfigFromOptions } from "../../src/cli/commands/prune.js";
+import { pruneConfig } from "../../src/cli/commands/prune.js";
 import { ConfigError } from "../../src/errors.js";
 import { loadModel } from "../../src/format/model.js";
 import { REPO_ROOT } from "../support/paths.js";
@@ -14,15 +14,17 @@ const CLI = join(REPO_ROOT, "dist/src/cli/main.js");
 
 describe("prune command options", () => {
   it("map to coremltools' pruner configs", async () => {
-    assert.deepEqual(await pruneConfigFromOptions({ nM: "2:4" }), {
+    assert.deepEqual(await pruneConfig({ nM: "2:4" }), {
       globalConfig: {
         kind: "OpMagnitudePrunerConfig",
         nMRatio: [2, 4],
         dim: 1,
         weightThreshold: 2048,
       },
+      opTypeConfigs: {},
+      opNameConfigs: {},
     });
-    const threshold = await pruneConfigFromOptions({ threshold: "0.03" });
+    const threshold = await pruneConfig({ threshold: "0.03" });
     assert.equal(threshold.globalConfig?.kind, "OpThresholdPrunerConfig");
   });
 
@@ -37,7 +39,7 @@ describe("prune command options", () => {
       { mode: "random" },
       { config: "x.yaml", threshold: "0.1" },
     ]) {
-      await assert.rejects(pruneConfigFromOptions(options), ConfigError, JSON.stringify(options));
+      await assert.rejects(pruneConfig(options), ConfigError, JSON.stringify(options));
     }
   });
 });
@@ -77,6 +79,6 @@ describe("coreml-optimize prune", () => {
       { encoding: "utf8" },
     );
     assert.equal(run.status, 1);
-    assert.match(run.stderr, /^coreml-optimize: .*target_sparsity.*\n$/);
+    assert.match(run.stderr, /^coreml-optimize: --target-sparsity: .*\n$/);
   });
 });

@@ -47,7 +47,7 @@ test("quantize-activations --inputs DIR --check --json, and compare --inputs DIR
     assert.equal(run.status, 0, run.stderr);
     const report = JSON.parse(run.stdout);
     assert.deepEqual(
-      report.pairs.map((p: { activation: string }) => p.activation),
+      report.activations.map((p: { activation: string }) => p.activation),
       // fc's output too: relu is an output, so the pair goes between fc and relu.
       ["x", "fc"],
     );

@@ -105,20 +105,32 @@ describe("coreml-optimize quantize-weights", () => {
       );
     const once = run(BASE, first, "8", skip);
     assert.equal(once.status, 0, once.stderr);
-    type Report = { weights: { name: string; storage: { kind: string }; note?: string }[] };
-    const weights = (JSON.parse(once.stdout) as Report).weights;
-    assert.equal(weights.find((w) => w.name === "ip/weights")!.storage.kind, "float32");
-    assert.equal(weights.find((w) => w.name === "conv/weights")!.storage.kind, "quantized");
+    type Report = {
+      weights: { name: string; config: Record<string, unknown> }[];
+      skipped: { name: string; reason: string }[];
+    };
+    const once_ = JSON.parse(once.stdout) as Report;
+    assert.ok(once_.skipped.some((s) => s.name === "ip/weights" && /not selected/.test(s.reason)));
+    assert.deepEqual(once_.weights.find((w) => w.name === "conv/weights")!.config, {
+      config_type: "quantize_weights",
+      mode: "linear",
+      nbits: 8,
+    });
     const twice = run(first, join(dir, "second.mlmodel"), "4");
     assert.equal(twice.status, 0, twice.stderr);
-    const notes = (JSON.parse(twice.stdout) as Report).weights.map((w) => [w.name, w.note]);
-    assert.deepEqual(notes, [
-      ["ip/weights", undefined],
-      ["ip/bias", undefined],
-      ["conv/weights", "already quantized"],
-      ["conv/bias", "already quantized"],
-      ["emb/weights", "already quantized"],
-    ]);
+    const second = JSON.parse(twice.stdout) as Report;
+    assert.deepEqual(
+      second.weights.map((w) => w.name),
+      ["ip/weights", "ip/bias"],
+    );
+    assert.deepEqual(
+      second.skipped.map((s) => [s.name, s.reason]),
+      [
+        ["conv/weights", "already quantized"],
+        ["conv/bias", "already quantized"],
+        ["emb/weights", "already quantized"],
+      ],
+    );
   });
 
   it("sends ML programs to `quantize` with a one-line error", () => {

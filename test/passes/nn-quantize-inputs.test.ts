@@ -1,4 +1,5 @@
 import { test } from "node:test";
+import type { ProgressEvent } from "../../src/progress.js";
 import assert from "node:assert/strict";
 import { create } from "@bufbuild/protobuf";
 import { WeightParamsSchema, type WeightParams } from "../../src/format/gen/NeuralNetwork_pb.js";
@@ -99,17 +100,18 @@ test("layers can be skipped by name; progress counts the selected layers", async
       innerProduct("c", "g", "y", 4, 4, 7),
     ]),
   );
-  const progress: [number, number, string][] = [];
+  const progress: ProgressEvent[] = [];
   const out = await quantizeWeights(model, {
     nbits: 8,
     selector: skipLayersSelector(["b"]),
-    onProgress: (...args) => progress.push(args),
+    onProgress: (event) => progress.push(event),
   });
   assert.equal(paramsOf(out, 0).weights.rawValue.length, 16);
   assert.deepEqual(paramsOf(out, 1).weights.floatValue, noise(16, 5));
   assert.equal(paramsOf(out, 2).weights.rawValue.length, 16);
   assert.deepEqual(progress, [
-    [1, 2, "a"],
-    [2, 2, "c"],
+    { done: 0, total: 2, name: "a" },
+    { done: 1, total: 2, name: "c" },
+    { done: 2, total: 2, name: "" },
   ]);
 });

@@ -2,7 +2,8 @@ import type { Command } from "commander";
 import { compareModels } from "../../runtime/compare.js";
 import { renderComparison, type CompareReport } from "../check.js";
 import { loadRunner } from "../../runtime/runner.js";
-import { collect, parseCount, parseStage, readInputsDir, samplesFor } from "../inputs.js";
+import { readInputsDir, samplesFor } from "../inputs.js";
+import { collect, parseCount, parseStage } from "../flags.js";
 import { printJson, withInterpreterPool, withModel } from "../run.js";
 
 interface CompareOptions {

@@ -2,26 +2,22 @@
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import type { Command } from "commander";
-import {
-  loadConfigFile,
-  PALETTIZER,
-  palettizerConfig,
-  type LutFunction,
-  type OpPalettizerConfig,
-  type OptimizationConfig,
-  type PalettizerOptions,
-} from "../../config/index.js";
+import { PALETTIZER, palettizerConfig, type LutFunction } from "../../config/index.js";
 import { ConfigError } from "../../errors.js";
 import { palettizeWeights } from "../../passes/palettize.js";
 import { parseTarget } from "../../program/targets.js";
-import { compressionSummary } from "../report.js";
-import { printJson } from "../run.js";
-import { runCompression } from "../compression.js";
-import { CHECK_OPTION, checkCount, renderComparison } from "../check.js";
+import {
+  outputOptions,
+  parseWorkers,
+  runWrite,
+  targetOption,
+  WORKERS_OPTION,
+  type OutputFlags,
+} from "../compression.js";
+import { collect, layeredConfig, parseInteger, withEntries } from "../flags.js";
+import { float16Warnings, passSkips, passWeights } from "../report.js";
 
-interface PalettizeFlags {
-  check?: string;
-  output: string;
+interface PalettizeFlags extends OutputFlags {
   mode?: string;
   nbits?: string;
   granularity?: string;
@@ -32,18 +28,11 @@ interface PalettizeFlags {
   lutFunction?: string;
   weightThreshold?: string;
   workers?: string;
+  opType: string[];
+  opName: string[];
   config?: string;
   target?: string;
   joint?: boolean;
-  json?: boolean;
-  quiet?: boolean;
-}
-
-function integerFlag(flag: string, text: string, signed = false): number {
-  if (!(signed ? /^-?\d+$/ : /^\d+$/).test(text.trim())) {
-    throw new ConfigError(`${flag}: expected a whole number, got "${text}"`);
-  }
-  return Number(text);
 }
 
 /** The function a `--lut-function` module exports (as `default` or `lutFunction`). */
@@ -61,103 +50,86 @@ async function loadLutFunction(path: string): Promise<LutFunction> {
   return fn as LutFunction;
 }
 
-type Mutable<T> = { -readonly [K in keyof T]: T[K] };
-
-async function flagOptions(flags: PalettizeFlags): Promise<PalettizerOptions> {
-  const options: Mutable<PalettizerOptions> = {};
-  if (flags.mode) options.mode = flags.mode as PalettizerOptions["mode"];
-  if (flags.nbits) options.nbits = integerFlag("--nbits", flags.nbits);
-  if (flags.granularity) {
-    options.granularity = flags.granularity as PalettizerOptions["granularity"];
-  }
-  if (flags.groupSize) options.groupSize = integerFlag("--group-size", flags.groupSize);
-  if (flags.channelAxis) {
-    options.channelAxis = integerFlag("--channel-axis", flags.channelAxis, true);
-  }
-  if (flags.clusterDim) options.clusterDim = integerFlag("--cluster-dim", flags.clusterDim);
-  if (flags.perChannelScale) options.enablePerChannelScale = true;
-  if (flags.weightThreshold) {
-    options.weightThreshold = integerFlag("--weight-threshold", flags.weightThreshold);
-  }
-  if (flags.lutFunction) {
-    options.lutFunction = await loadLutFunction(flags.lutFunction);
-    options.mode ??= "custom";
-  }
-  return options;
-}
-
-/** The config the flags describe: a config file, if any, with the flags layered on its global config. */
-async function palettizeConfig(
-  flags: PalettizeFlags,
-): Promise<OptimizationConfig<OpPalettizerConfig>> {
-  const options = await flagOptions(flags);
-  if (!flags.config) return { globalConfig: palettizerConfig(options, "options") };
-  const fromFile = (await loadConfigFile(flags.config)) as OptimizationConfig<OpPalettizerConfig>;
-  if (Object.keys(options).length === 0) return fromFile;
-  const fileGlobal: Record<string, unknown> = { ...fromFile.globalConfig };
-  delete fileGlobal.kind;
-  return {
-    ...fromFile,
-    globalConfig: palettizerConfig({ ...fileGlobal, ...options }, "options"),
+/** The settings the flags give (each only when given, so a config file's stay otherwise). */
+async function flagged(flags: PalettizeFlags): Promise<Record<string, unknown>> {
+  const integer = (text: string | undefined, flag: string, min = 0) =>
+    text === undefined ? undefined : parseInteger(text, flag, min);
+  const lutFunction = flags.lutFunction ? await loadLutFunction(flags.lutFunction) : undefined;
+  const settings: Record<string, unknown> = {
+    mode: flags.mode ?? (lutFunction ? "custom" : undefined),
+    nbits: integer(flags.nbits, "--nbits", 1),
+    granularity: flags.granularity,
+    groupSize: integer(flags.groupSize, "--group-size", 1),
+    channelAxis: integer(flags.channelAxis, "--channel-axis", -8),
+    clusterDim: integer(flags.clusterDim, "--cluster-dim", 1),
+    enablePerChannelScale: flags.perChannelScale || undefined,
+    weightThreshold: integer(flags.weightThreshold, "--weight-threshold"),
+    lutFunction,
   };
-}
-
-function describe(config: OpPalettizerConfig): string {
-  const parts: string[] = [config.mode];
-  if (config.nbits !== undefined) parts.push(`${config.nbits}-bit`);
-  parts.push(
-    config.granularity === "per_grouped_channel" ? `group ${config.groupSize}` : "per_tensor",
-  );
-  if (config.clusterDim > 1) parts.push(`vector ${config.clusterDim}`);
-  if (config.enablePerChannelScale) parts.push("per-channel scale");
-  return parts.join(" ");
+  return Object.fromEntries(Object.entries(settings).filter(([, v]) => v !== undefined));
 }
 
 export function registerPalettize(program: Command): void {
-  program
+  const command = program
     .command("palettize")
     .description("Palettize weights into look-up tables (coremltools' palettize_weights).")
-    .argument("<input>", "model (.mlpackage or .mlmodel)")
-    .requiredOption("-o, --output <path>", "where to write the palettized model")
-    .option("--mode <mode>", "kmeans (default), uniform, unique or custom")
+    .argument("<input>", "model (.mlpackage)")
+    .option("--mode <mode>", "kmeans, uniform, unique or custom (default: kmeans)")
     .option("--nbits <n>", "bits per index: 1, 2, 3, 4, 6 or 8 (kmeans and uniform)")
-    .option("--granularity <g>", "per_tensor (default) or per_grouped_channel")
-    .option("--group-size <n>", "per_grouped_channel: channels sharing a table (default 32)")
+    .option("--granularity <g>", "per_tensor or per_grouped_channel (default: per_tensor)")
+    .option("--group-size <n>", "per_grouped_channel: channels sharing a table (default: 32)")
     .option("--channel-axis <n>", "per_grouped_channel: channel axis (default: the consumer's)")
-    .option("--cluster-dim <n>", "vector palettization: values per table entry (default 1)")
+    .option("--cluster-dim <n>", "vector palettization: values per table entry (default: 1)")
     .option("--per-channel-scale", "normalize channels by their largest magnitude first")
     .option("--lut-function <module.js>", "custom mode: a module exporting lutFunction(weights)")
-    .option("--weight-threshold <n>", "palettize only weights with more elements (default 2048)")
-    .option("--workers <n>", "worker threads for k-means (default: every core)")
-    .option("--config <file>", `${PALETTIZER} config file (YAML or JSON, coremltools' shape)`)
-    .option("--target <target>", "raise the model to at least this target first (e.g. ios18)")
+    .option(
+      "--weight-threshold <n>",
+      "palettize only weights with more elements than this (default: 2048)",
+    )
+    .option("--op-type <T=spec>", "config for an op type: T=skip or T=key:value,...", collect, [])
+    .option("--op-name <N=spec>", "config for one op: N=skip or N=key:value,...", collect, [])
+    .option("--config <file>", `${PALETTIZER} file (YAML or JSON, coremltools' shape)`);
+  targetOption(command, "iOS18 for grouped, vector and scaled tables on older models")
     .option("--joint", "joint compression (iOS18+): palettize the kept values of pruned weights")
-    .option(...CHECK_OPTION)
-    .option("--json", "print the report as JSON")
-    .option("-q, --quiet", "no progress bar")
+    .option(...WORKERS_OPTION);
+  outputOptions(command, "palettized")
+    .addHelpText(
+      "after",
+      `
+Examples:
+  coreml-optimize palettize model.mlpackage -o model-lut4.mlpackage --nbits 4
+  coreml-optimize palettize model.mlpackage -o out.mlpackage --nbits 3 --granularity per_grouped_channel --group-size 16
+  coreml-optimize palettize model.mlpackage -o out.mlpackage --mode unique`,
+    )
     .action(async (input: string, flags: PalettizeFlags) => {
-      const config = await palettizeConfig(flags);
+      const base = await flagged(flags);
+      const config = withEntries(
+        await layeredConfig(flags.config, base, palettizerConfig),
+        flags,
+        base,
+        palettizerConfig,
+      );
       const raiseTarget = flags.target ? parseTarget(flags.target) : undefined;
-      const workers = flags.workers ? integerFlag("--workers", flags.workers) : undefined;
-      const outcome = await runCompression({
+      await runWrite({
+        command: "palettize",
         input,
-        output: flags.output,
+        flags,
         otherInputs: [flags.config, flags.lutFunction],
-        title: "palettize",
-        quiet: Boolean(flags.quiet || flags.json),
-        checks: checkCount(flags.check),
-        compress: (model, onProgress) =>
-          palettizeWeights(model, config, { raiseTarget, joint: flags.joint, workers, onProgress }),
+        verb: "palettized",
+        work: async (model, onProgress) => {
+          const result = await palettizeWeights(model, config, {
+            raiseTarget,
+            joint: flags.joint,
+            workers: parseWorkers(flags.workers),
+            onProgress,
+          });
+          return {
+            model: result.model,
+            weights: passWeights(result.weights),
+            skipped: passSkips(result.skipped),
+            warnings: float16Warnings(result.weights),
+          };
+        },
       });
-      if (flags.json) {
-        const weights = outcome.weights.map(({ config: c, ...rest }) => ({
-          ...rest,
-          config: describe(c as OpPalettizerConfig),
-        }));
-        printJson({ input, output: flags.output, ...outcome, weights });
-      } else {
-        process.stdout.write(compressionSummary(outcome, (c) => describe(c as OpPalettizerConfig)));
-        if (outcome.check) process.stdout.write(`${renderComparison(outcome.check)}\n`);
-      }
     });
 }

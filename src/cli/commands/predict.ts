@@ -5,7 +5,8 @@ import { writeNpy } from "../../format/npy.js";
 import type { Tensor, TypedArray } from "../../kernels/dtype.js";
 import { loadRunner } from "../../runtime/runner.js";
 import { formatTable } from "../format.js";
-import { collect, parseCount, parseStage, samplesFor } from "../inputs.js";
+import { samplesFor } from "../inputs.js";
+import { collect, parseCount, parseStage } from "../flags.js";
 import { checkOutput, printJson, withInterpreterPool, withModel } from "../run.js";
 import { writeAtomically } from "../../format/node-package.js";
 

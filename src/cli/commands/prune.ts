@@ -1,23 +1,28 @@
-/** `coreml-optimize prune`: coremltools' `prune_weights` from the command line. */
+/** `coreml-optimize prune IN -o OUT`: coremltools' `prune_weights` from the command line. */
 import type { Command } from "commander";
-import { loadConfigFile, type OptimizationConfig } from "../../config/index.js";
 import {
   magnitudePrunerConfig,
   thresholdPrunerConfig,
+  type MagnitudePrunerOptions,
   type PrunerConfig,
+  type ThresholdPrunerOptions,
 } from "../../config/pruner.js";
+import type { OptimizationConfig } from "../../config/optimization-config.js";
 import { ConfigError } from "../../errors.js";
-import { WorkerPool } from "../../parallel/pool.js";
 import { pruneWeights } from "../../passes/prune.js";
-import { compressionSummary } from "../report.js";
-import { printJson } from "../run.js";
-import { runCompression } from "../compression.js";
-import { CHECK_OPTION, checkCount, renderComparison } from "../check.js";
 import { parseTarget } from "../../program/targets.js";
+import {
+  outputOptions,
+  parseWorkers,
+  runWrite,
+  targetOption,
+  WORKERS_OPTION,
+  type OutputFlags,
+} from "../compression.js";
+import { collect, layeredConfig, parseInteger, parseNumber, withEntries } from "../flags.js";
+import { passSkips, passWeights } from "../report.js";
 
-interface PruneOptions {
-  check?: string;
-  output: string;
+interface PruneFlags extends OutputFlags {
   mode?: string;
   threshold?: string;
   minimumSparsityPercentile?: string;
@@ -26,138 +31,140 @@ interface PruneOptions {
   nM?: string;
   dim?: string;
   weightThreshold?: string;
+  opType: string[];
+  opName: string[];
   config?: string;
   target?: string;
-  json?: boolean;
-  quiet?: boolean;
+  workers?: string;
 }
 
-function number(text: string | undefined, option: string): number | undefined {
-  if (text === undefined) return undefined;
-  const value = Number(text);
-  if (text.trim() === "" || !Number.isFinite(value)) {
-    throw new ConfigError(`--${option}: expected a number, got "${text}"`);
-  }
-  return value;
-}
+/** Settings only magnitude pruning has: giving one chooses it. */
+const MAGNITUDE_FIELDS = ["targetSparsity", "blockSize", "nMRatio", "dim"];
+const THRESHOLD_FIELDS = ["threshold", "minimumSparsityPercentile"];
 
-function integer(text: string | undefined, option: string): number | undefined {
-  const value = number(text, option);
-  if (value !== undefined && !Number.isInteger(value)) {
-    throw new ConfigError(`--${option}: expected an integer, got "${text}"`);
-  }
-  return value;
-}
-
-function ratio(text: string | undefined): [number, number] | undefined {
-  if (text === undefined) return undefined;
+function ratio(text: string): [number, number] {
   const match = /^(\d+):(\d+)$/.exec(text.trim());
   if (!match) throw new ConfigError(`--n-m: expected N:M such as 2:4, got "${text}"`);
   return [Number(match[1]), Number(match[2])];
 }
 
-/** The pruning config the options describe (a config file excludes the other options). */
-export async function pruneConfigFromOptions(
-  options: Omit<PruneOptions, "output">,
-): Promise<OptimizationConfig<PrunerConfig>> {
-  const inline = [
-    "mode",
-    "threshold",
-    "minimumSparsityPercentile",
-    "targetSparsity",
-    "blockSize",
-    "nM",
-    "dim",
-    "weightThreshold",
-  ] as const;
-  if (options.config) {
-    const given = inline.find((key) => options[key] !== undefined);
-    if (given) throw new ConfigError(`--config cannot be combined with other pruning options`);
-    return (await loadConfigFile(options.config)) as OptimizationConfig<PrunerConfig>;
-  }
-  const weightThreshold = integer(options.weightThreshold, "weight-threshold");
-  const magnitudeAsked =
-    options.targetSparsity !== undefined ||
-    options.nM !== undefined ||
-    options.blockSize !== undefined;
-  const mode = options.mode ?? (magnitudeAsked ? "magnitude" : "threshold");
-  if (mode === "threshold") {
-    if (magnitudeAsked || options.dim !== undefined) {
-      throw new ConfigError(
-        "--target-sparsity, --block-size, --n-m and --dim need --mode magnitude",
-      );
-    }
-    return {
-      globalConfig: thresholdPrunerConfig({
-        threshold: number(options.threshold, "threshold"),
-        minimumSparsityPercentile: number(
-          options.minimumSparsityPercentile,
-          "minimum-sparsity-percentile",
-        ),
-        weightThreshold,
-      }),
-    };
-  }
-  if (mode !== "magnitude") {
-    throw new ConfigError(`--mode: expected threshold or magnitude, got "${mode}"`);
-  }
-  if (options.threshold !== undefined || options.minimumSparsityPercentile !== undefined) {
-    throw new ConfigError("--threshold and --minimum-sparsity-percentile need --mode threshold");
-  }
-  const dim = integer(options.dim, "dim");
-  return {
-    globalConfig: magnitudePrunerConfig({
-      targetSparsity: number(options.targetSparsity, "target-sparsity"),
-      blockSize: integer(options.blockSize, "block-size"),
-      nMRatio: ratio(options.nM),
-      dim: dim as 0 | 1 | undefined,
-      weightThreshold,
-    }),
+/** The settings the flags give (each only when given, so a config file's stay otherwise). */
+function flagged(flags: PruneFlags): Record<string, unknown> {
+  const number = (text: string | undefined, flag: string) =>
+    text === undefined ? undefined : parseNumber(text, flag);
+  const integer = (text: string | undefined, flag: string) =>
+    text === undefined ? undefined : parseInteger(text, flag);
+  const settings: Record<string, unknown> = {
+    mode: flags.mode,
+    threshold: number(flags.threshold, "--threshold"),
+    minimumSparsityPercentile: number(
+      flags.minimumSparsityPercentile,
+      "--minimum-sparsity-percentile",
+    ),
+    targetSparsity: number(flags.targetSparsity, "--target-sparsity"),
+    blockSize: integer(flags.blockSize, "--block-size"),
+    nMRatio: flags.nM === undefined ? undefined : ratio(flags.nM),
+    dim: integer(flags.dim, "--dim"),
+    weightThreshold: integer(flags.weightThreshold, "--weight-threshold"),
   };
+  return Object.fromEntries(Object.entries(settings).filter(([, v]) => v !== undefined));
 }
 
-/** The per-weight summary table of a compression. */
+/**
+ * A pruner config from settings: `mode` (threshold or magnitude) chooses its kind, else the
+ * settings do (magnitude ones choose magnitude pruning).
+ */
+function prunerConfig({ mode, ...options }: Record<string, unknown>, path: string): PrunerConfig {
+  const has = (fields: string[]) => fields.some((f) => options[f] !== undefined);
+  const kind = mode ?? (has(MAGNITUDE_FIELDS) ? "magnitude" : "threshold");
+  if (kind === "magnitude") {
+    if (has(THRESHOLD_FIELDS)) {
+      throw new ConfigError("--threshold and --minimum-sparsity-percentile need --mode threshold");
+    }
+    return magnitudePrunerConfig(options as MagnitudePrunerOptions, path);
+  }
+  if (kind !== "threshold") {
+    throw new ConfigError(`--mode: expected threshold or magnitude, got "${String(kind)}"`);
+  }
+  if (has(MAGNITUDE_FIELDS)) {
+    throw new ConfigError("--target-sparsity, --block-size, --n-m and --dim need --mode magnitude");
+  }
+  return thresholdPrunerConfig(options as ThresholdPrunerOptions, path);
+}
+
+/** The pruning config the flags describe: a config file, if any, with the flags on top. */
+export async function pruneConfig(
+  flags: Partial<PruneFlags>,
+): Promise<OptimizationConfig<PrunerConfig>> {
+  const base = flagged(flags as PruneFlags);
+  const entries = { opType: flags.opType ?? [], opName: flags.opName ?? [] };
+  return withEntries(
+    await layeredConfig(flags.config, base, prunerConfig),
+    entries,
+    base,
+    prunerConfig,
+  );
+}
+
 export function registerPrune(program: Command): void {
-  program
+  const command = program
     .command("prune")
-    .description("Prune weights to sparse form (coremltools' prune_weights)")
-    .argument("<input>", "model (.mlpackage or .mlmodel)")
-    .requiredOption("-o, --output <path>", "where to write the pruned model")
-    .option("--mode <mode>", "threshold or magnitude (default: magnitude when its options are set)")
-    .option("--threshold <t>", "threshold mode: zero weights with |w| <= t (default 1e-12)")
+    .description("Prune weights to sparse form (coremltools' prune_weights).")
+    .argument("<input>", "model (.mlpackage)")
+    .option(
+      "--mode <mode>",
+      "threshold or magnitude (default: magnitude when a magnitude option is given)",
+    )
+    .option("--threshold <t>", "threshold mode: zero weights with |w| <= t (default: 1e-12)")
     .option(
       "--minimum-sparsity-percentile <p>",
-      "threshold mode: keep a weight dense unless this fraction ends up zero (default 0.5)",
+      "threshold mode: keep a weight dense unless this fraction ends up zero (default: 0.5)",
     )
     .option("--target-sparsity <s>", "magnitude mode: fraction in [0, 1] of weights to zero")
     .option("--block-size <n>", "magnitude mode: prune blocks of n channels along --dim")
     .option("--n-m <N:M>", "magnitude mode: zero N of every M channels along --dim")
-    .option("--dim <d>", "channel axis of block or n:m sparsity (0 or 1)")
-    .option("--weight-threshold <n>", "only prune weights with more elements (default 2048)")
-    .option("--config <file>", "an OptimizationConfig (YAML or JSON) instead of the options above")
-    .option("--target <target>", "raise the model to at least this target first (e.g. ios16)")
-    .option(...CHECK_OPTION)
-    .option("--json", "print the summary as JSON")
-    .option("-q, --quiet", "no progress bar")
-    .action(async (input: string, options: PruneOptions) => {
-      const config = await pruneConfigFromOptions(options);
-      const raiseTarget = options.target ? parseTarget(options.target) : undefined;
-      const pool = new WorkerPool();
-      const outcome = await runCompression({
+    .option("--dim <d>", "channel axis of block or n:m sparsity: 0 or 1")
+    .option(
+      "--weight-threshold <n>",
+      "prune only weights with more elements than this (default: 2048)",
+    )
+    .option("--op-type <T=spec>", "config for an op type: T=skip or T=key:value,...", collect, [])
+    .option("--op-name <N=spec>", "config for one op: N=skip or N=key:value,...", collect, [])
+    .option(
+      "--config <file>",
+      "a pruner OptimizationConfig file (YAML or JSON, coremltools' shape)",
+    );
+  targetOption(command, "iOS16 for older models").option(...WORKERS_OPTION);
+  outputOptions(command, "pruned")
+    .addHelpText(
+      "after",
+      `
+Examples:
+  coreml-optimize prune model.mlpackage -o model-sparse.mlpackage --target-sparsity 0.5
+  coreml-optimize prune model.mlpackage -o out.mlpackage --n-m 2:4
+  coreml-optimize prune model.mlpackage -o out.mlpackage --mode threshold --threshold 0.03`,
+    )
+    .action(async (input: string, flags: PruneFlags) => {
+      const config = await pruneConfig(flags);
+      const raiseTarget = flags.target ? parseTarget(flags.target) : undefined;
+      await runWrite({
+        command: "prune",
         input,
-        output: options.output,
-        otherInputs: [options.config],
-        title: "prune",
-        quiet: Boolean(options.quiet || options.json),
-        checks: checkCount(options.check),
-        compress: (model, onProgress) =>
-          pruneWeights(model, config, { raiseTarget, pool, onProgress }),
-      }).finally(() => pool.close());
-      if (options.json) {
-        printJson({ input, output: options.output, ...outcome });
-      } else {
-        process.stdout.write(`${compressionSummary(outcome)}wrote ${options.output}\n`);
-        if (outcome.check) process.stdout.write(`${renderComparison(outcome.check)}\n`);
-      }
+        flags,
+        otherInputs: [flags.config],
+        verb: "pruned",
+        work: async (model, onProgress) => {
+          const result = await pruneWeights(model, config, {
+            raiseTarget,
+            workers: parseWorkers(flags.workers),
+            onProgress,
+          });
+          return {
+            model: result.model,
+            weights: passWeights(result.weights),
+            skipped: passSkips(result.skipped),
+          };
+        },
+      });
     });
 }

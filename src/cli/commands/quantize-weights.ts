@@ -17,15 +17,18 @@ import {
   type NeuralQuantizationMode,
   type QuantizedFieldEvent,
 } from "../../passes/nn-quantize.js";
-import { WorkerPool } from "../../parallel/pool.js";
-import { formatBytes, formatNumber, formatTable } from "../format.js";
-import { CHECK_OPTION, checkCount, checkResult, renderComparison } from "../check.js";
-import { createProgress } from "../progress.js";
-import { checkOutput, printJson, withModel } from "../run.js";
-import { modelKindOf } from "../../format/output-path.js";
+import {
+  outputOptions,
+  parseWorkers,
+  runWrite,
+  WORKERS_OPTION,
+  type OutputFlags,
+} from "../compression.js";
+import { parseInteger } from "../flags.js";
+import { formatNumber } from "../format.js";
+import type { ReportedSkip, ReportedWeight } from "../report.js";
 
-interface QuantizeWeightsCliOptions {
-  output: string;
+interface QuantizeWeightsCliOptions extends OutputFlags {
   nbits: string;
   mode?: string;
   skipLayerTypes?: string;
@@ -34,42 +37,39 @@ interface QuantizeWeightsCliOptions {
   minConvChannels?: string;
   keepLossy?: boolean;
   fuse?: boolean;
-  json?: boolean;
-  quiet?: boolean;
-  check?: string;
+  workers?: string;
 }
 
-export interface QuantizedWeightReport {
+/** What happened to one weight field, as the pass reported it. */
+interface FieldOutcome {
   /** Pipeline member names, enclosing branch/loop layers, the layer and the field, joined by "/". */
   name: string;
   layerType: string;
   elementCount: number;
+  shape: number[];
   storage: WeightStorage;
   bytesBefore: number;
   bytesAfter: number;
   /** How the input stored the weight, when that matters to what happened to it. */
   note?: "from float16" | "already float16" | "already quantized" | "kept in float32";
+  /** The pass did not see the field: its layer was not selected. */
+  unselected?: boolean;
   /** At 16 bits: values float16 holds only as subnormals, or turns into zeros or infinities. */
   float16Loss?: Float16Loss;
 }
 
-function integerOption(text: string | undefined, option: string): number | undefined {
-  if (text === undefined) return undefined;
-  const value = Number(text);
-  if (text.trim() === "" || !Number.isInteger(value) || value < 0) {
-    throw new ConfigError(`--${option}: expected a non-negative integer, got "${text}"`);
-  }
-  return value;
+function integerOption(text: string | undefined, flag: string): number | undefined {
+  return text === undefined ? undefined : parseInteger(text, flag);
 }
 
 /** The settings of `quantizeWeights` the options describe. */
-export function quantizeWeightsSettings(options: Omit<QuantizeWeightsCliOptions, "output">): {
+export function quantizeWeightsSettings(options: QuantizeWeightsCliOptions): {
   nbits: number;
   mode?: NeuralQuantizationMode;
   selector?: LayerSelector;
   skipLayers?: string[];
 } {
-  const nbits = integerOption(options.nbits, "nbits")!;
+  const nbits = integerOption(options.nbits, "--nbits")!;
   const mode = options.mode;
   if (mode !== undefined && !(NN_QUANTIZATION_MODES as readonly string[]).includes(mode)) {
     throw new ConfigError(
@@ -79,8 +79,8 @@ export function quantizeWeightsSettings(options: Omit<QuantizeWeightsCliOptions,
   if (mode === "custom_lut")
     throw new ConfigError("--mode custom_lut needs a function: use the API");
   const skip = listOption(options.skipLayerTypes);
-  const weightCount = integerOption(options.minWeightCount, "min-weight-count");
-  const kernelChannels = integerOption(options.minConvChannels, "min-conv-channels");
+  const weightCount = integerOption(options.minWeightCount, "--min-weight-count");
+  const kernelChannels = integerOption(options.minConvChannels, "--min-conv-channels");
   const advanced = skip !== undefined || weightCount !== undefined || kernelChannels !== undefined;
   let selector = advanced
     ? advancedLayerSelector({
@@ -120,11 +120,11 @@ const weightName = (w: NeuralWeightInfo) =>
  * Each weight of the output, with its size before (as the same layer field of the input) and
  * what the pass said of it.
  */
-function weightReport(
+function fieldOutcomes(
   before: NeuralWeightInfo[],
   after: NeuralWeightInfo[],
   events: Map<string, QuantizedFieldEvent>,
-): QuantizedWeightReport[] {
+): FieldOutcome[] {
   const inputs = new Map(before.map((w) => [weightName(w), w]));
   return after.map((w) => {
     const input = inputs.get(weightName(w));
@@ -137,10 +137,12 @@ function weightReport(
       name: weightName(w),
       layerType: w.layerType,
       elementCount: w.elementCount,
+      shape: w.shape,
       storage: w.storage,
       bytesBefore: input?.byteSize ?? w.byteSize,
       bytesAfter: w.byteSize,
       ...(note && { note }),
+      ...(!event && { unselected: true }),
       ...(event?.float16Loss && { float16Loss: event.float16Loss }),
     };
   });
@@ -150,9 +152,9 @@ function weightReport(
  * One warning per weight that float16 holds badly, and how to keep such weights: the
  * remedies the options offer.
  */
-function float16Warnings(weights: QuantizedWeightReport[], kept: boolean): string {
+function float16Warnings(weights: FieldOutcome[], kept: boolean): string[] {
   const lossy = weights.filter((w) => w.float16Loss);
-  if (lossy.length === 0) return "";
+  if (lossy.length === 0) return [];
   const lines = lossy.map(({ name, layerType, elementCount, float16Loss: loss, note }) => {
     const { subnormal, zero, overflow, snrDb, channels, inexactIntegers } = loss!;
     const parts = [
@@ -168,78 +170,76 @@ function float16Warnings(weights: QuantizedWeightReport[], kept: boolean): strin
           ? `the scale or shift of ${channels} of its channels moves by more than 1%`
           : `the weight's SNR falls to ${formatNumber(snrDb, 1)} dB`;
     const outcome = note === "kept in float32" ? " (kept in float32)" : "";
-    return `warning: ${name} (${layerType}): float16 makes ${parts.join(", ")} of ${elementCount} values; ${effect}${outcome}\n`;
+    return `${name} (${layerType}): float16 makes ${parts.join(", ")} of ${elementCount} values; ${effect}${outcome}`;
   });
   if (!kept) {
     lines.push(
-      "hint: --keep-lossy keeps these weights in float32; --fuse folds batchnorm, scale and bias layers into the layers before them first; --skip-layers leaves whole layers alone\n",
+      "--keep-lossy keeps these weights in float32; --fuse folds batchnorm, scale and bias layers into the layers before them first; --skip-layers leaves whole layers alone",
     );
   }
-  return lines.join("");
+  return lines;
 }
 
 function storageNote(
   before: WeightStorage["kind"],
   after: WeightStorage["kind"],
-): QuantizedWeightReport["note"] {
+): FieldOutcome["note"] {
   if (before === "float16") return after === "float16" ? "already float16" : "from float16";
   if (before === "quantized" || before === "int8" || before === "raw") return "already quantized";
   return undefined;
 }
 
-/** Lines telling what differs from coremltools, which quantizes float32 weights only. */
-function notesSummary(weights: QuantizedWeightReport[]): string {
-  const count = (note: QuantizedWeightReport["note"]) =>
-    weights.filter((w) => w.note === note).length;
-  const lines: string[] = [];
-  const fromHalf = count("from float16");
-  if (fromHalf > 0) {
-    lines.push(
-      `${fromHalf} weights were quantized from float16 values (coremltools would skip them)`,
-    );
-  }
-  const kept = count("already quantized");
-  if (kept > 0) lines.push(`${kept} weights were already quantized and are kept as they are`);
-  const half = count("already float16");
-  if (half > 0) lines.push(`${half} weights were already float16 and are kept as they are`);
-  return lines.map((line) => `note: ${line}\n`).join("");
-}
+/** Why a field was left as it was, in the report's words. */
+const LEFT_ALONE: Record<string, string> = {
+  "already float16": "already float16",
+  "already quantized": "already quantized",
+  "kept in float32": "kept in float32: float16 holds it badly (--keep-lossy)",
+};
 
-function storageLabel(storage: WeightStorage): string {
+function storageConfig(storage: WeightStorage): Record<string, unknown> {
   return storage.kind === "quantized"
-    ? `${storage.quantization} ${storage.nbits}-bit`
-    : storage.kind;
+    ? { config_type: "quantize_weights", mode: storage.quantization, nbits: storage.nbits }
+    : { config_type: "quantize_weights", storage: storage.kind };
 }
 
-function reportTable(weights: QuantizedWeightReport[]): string {
-  const rows = weights.map((w) => [
-    w.name,
-    w.layerType,
-    String(w.elementCount),
-    w.note ? `${storageLabel(w.storage)} (${w.note})` : storageLabel(w.storage),
-    formatBytes(w.bytesBefore),
-    formatBytes(w.bytesAfter),
-  ]);
-  const before = weights.reduce((sum, w) => sum + w.bytesBefore, 0);
-  const after = weights.reduce((sum, w) => sum + w.bytesAfter, 0);
-  rows.push([
-    "total",
-    "",
-    "",
-    `${weights.length} weights`,
-    formatBytes(before),
-    formatBytes(after),
-  ]);
-  return formatTable(["weight", "layer", "values", "storage", "before", "after"], rows);
+/** The report's changed and unchanged weights. */
+function reportLines(fields: FieldOutcome[]): {
+  weights: ReportedWeight[];
+  skipped: ReportedSkip[];
+  notes: string[];
+} {
+  const weights: ReportedWeight[] = [];
+  const skipped: ReportedSkip[] = [];
+  for (const f of fields) {
+    const reason = f.unselected
+      ? "not selected (--skip-layers, --skip-layer-types, --min-*)"
+      : f.note && LEFT_ALONE[f.note];
+    if (reason) skipped.push({ name: f.name, reason });
+    else {
+      weights.push({
+        name: f.name,
+        shape: f.shape,
+        config: storageConfig(f.storage),
+        bytesBefore: f.bytesBefore,
+        bytesAfter: f.bytesAfter,
+        snrDb: null,
+      });
+    }
+  }
+  const fromHalf = fields.filter((f) => f.note === "from float16").length;
+  const notes =
+    fromHalf > 0
+      ? [`${fromHalf} weights were quantized from float16 values (coremltools would skip them)`]
+      : [];
+  return { weights, skipped, notes };
 }
 
 export function registerQuantizeWeights(program: Command): void {
-  program
+  const command = program
     .command("quantize-weights")
     .description("Quantize the weights of a neural-network model (coremltools' quantize_weights)")
     .argument("<input>", "neural-network model (.mlmodel)")
-    .requiredOption("-o, --output <path>", "where to write the quantized model")
-    .requiredOption("--nbits <n>", "16 for float16, or 1 to 8 bits per weight")
+    .requiredOption("--nbits <n>", "16 for float16, or 1 to 8 bits per weight (required)")
     .option(
       "--mode <mode>",
       `${NN_QUANTIZATION_MODES.filter((m) => m !== "custom_lut").join(", ")} (default linear)`,
@@ -265,57 +265,47 @@ export function registerQuantizeWeights(program: Command): void {
       "--fuse",
       "at 16 bits, fold batchnorm, scale and bias layers into the layers before them first (always done below 16 bits)",
     )
-    .option(...CHECK_OPTION)
-    .option("--json", "print the summary as JSON")
-    .option("-q, --quiet", "no progress bar")
+    .option(...WORKERS_OPTION);
+  outputOptions(command, "quantized")
+    .addHelpText(
+      "after",
+      `
+Examples:
+  coreml-optimize quantize-weights model.mlmodel -o model-int8.mlmodel --nbits 8 --check 4
+  coreml-optimize quantize-weights model.mlmodel -o model-fp16.mlmodel --nbits 16
+  coreml-optimize quantize-weights model.mlmodel -o out.mlmodel --nbits 4 --mode kmeans_lut --skip-layer-types batchnorm`,
+    )
     .action(async (input: string, options: QuantizeWeightsCliOptions) => {
-      await checkOutput(options.output, modelKindOf(options.output), [input]);
       const { skipLayers, ...settings } = quantizeWeightsSettings(options);
-      const events = new Map<string, QuantizedFieldEvent>();
-      const checks = checkCount(options.check);
-      const { weights, check } = await withModel(input, async (model) => {
-        if (skipLayers) checkLayerNames(skipLayers, model);
-        // Only k-means clustering is heavy enough to spread over threads.
-        const kmeans = settings.mode === "kmeans_lut" || settings.mode === "kmeans";
-        const pool = kmeans ? new WorkerPool() : undefined;
-        const progress = createProgress("quantize-weights", options.quiet || options.json);
-        let quantized: MLModel;
-        try {
-          quantized = await quantizeWeights(model, {
+      await runWrite({
+        command: "quantize-weights",
+        input,
+        flags: options,
+        verb: "quantized",
+        work: async (model: MLModel, onProgress) => {
+          if (skipLayers) checkLayerNames(skipLayers, model);
+          const events = new Map<string, QuantizedFieldEvent>();
+          const quantized = await quantizeWeights(model, {
             ...settings,
             keepLossy: options.keepLossy,
             fuse: options.fuse,
             onField: (event) => events.set(`${event.layer}/${event.field}`, event),
-            pool,
-            onProgress: (done, total, layer) => progress.update(done, total, layer),
+            workers: parseWorkers(options.workers),
+            onProgress,
           });
-        } finally {
-          progress.stop();
-          await pool?.close();
-        }
-        try {
-          const check = await checkResult(
-            { model, path: input },
-            { model: quantized, path: options.output },
-            checks,
+          const fields = fieldOutcomes(
+            neuralNetworkWeights(model.spec),
+            neuralNetworkWeights(quantized.spec),
+            events,
           );
-          await quantized.save(options.output);
-          const before = neuralNetworkWeights(model.spec);
+          const { weights, skipped, notes } = reportLines(fields);
           return {
-            weights: weightReport(before, neuralNetworkWeights(quantized.spec), events),
-            check,
+            model: quantized,
+            weights,
+            skipped,
+            warnings: [...notes, ...float16Warnings(fields, options.keepLossy ?? false)],
           };
-        } finally {
-          await quantized.close();
-        }
+        },
       });
-      process.stderr.write(float16Warnings(weights, options.keepLossy ?? false));
-      if (options.json) printJson({ output: options.output, weights, check });
-      else {
-        process.stdout.write(
-          `${reportTable(weights)}\n${notesSummary(weights)}wrote ${options.output}\n`,
-        );
-        if (check) process.stdout.write(`${renderComparison(check)}\n`);
-      }
     });
 }

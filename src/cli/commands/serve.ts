@@ -9,7 +9,7 @@ import { extname, join, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Command } from "commander";
 import { CoreMLOptimizeError } from "../../errors.js";
-import { parseCount } from "../inputs.js";
+import { parseCount } from "../flags.js";
 
 /** The built app, beside the compiled CLI (dist/src/cli/commands → dist/web). */
 export const WEB_APP = fileURLToPath(new URL("../../../web/", import.meta.url));
