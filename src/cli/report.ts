@@ -43,6 +43,8 @@ export interface CommandReport {
   weights: ReportedWeight[];
   skipped: ReportedSkip[];
   warnings: string[];
+  /** What to do about the warnings (e.g. which flag keeps such weights). */
+  hints: string[];
   check?: CompareReport;
   /** What a command adds: `activations` (quantize-activations), `steps` (compress). */
   [extra: string]: unknown;
@@ -156,14 +158,20 @@ export function weightTable(weights: readonly ReportedWeight[]): string {
   );
 }
 
+/** Warnings for a report, and what to do about them. */
+export interface Advice {
+  warnings: string[];
+  hints: string[];
+}
+
 /**
  * Warnings about compressions whose float16 scales or tables float16 holds badly (subnormal,
- * zero or infinite), naming each weight, then what to do about it.
+ * zero or infinite), naming each weight, and the hint of what to do about it.
  */
-export function float16Warnings(weights: readonly WeightReport[]): string[] {
+export function float16Advice(weights: readonly WeightReport[]): Advice {
   const lossy = weights.filter((w) => w.float16Loss);
-  if (lossy.length === 0) return [];
-  const lines = lossy.map(({ name, float16Loss: loss }) => {
+  if (lossy.length === 0) return { warnings: [], hints: [] };
+  const warnings = lossy.map(({ name, float16Loss: loss }) => {
     const parts = [
       loss!.subnormal && `${loss!.subnormal} subnormal`,
       loss!.zero && `${loss!.zero} zero`,
@@ -171,10 +179,17 @@ export function float16Warnings(weights: readonly WeightReport[]): string[] {
     ].filter(Boolean);
     return `${name}: float16 makes ${parts.join(", ")} of its scales or table entries`;
   });
-  lines.push(
-    "leave such weights alone (--op-name NAME=skip), or give them larger blocks (per_channel or per_tensor) so that their scales stay in float16's normal range",
-  );
-  return lines;
+  const hint =
+    "leave such weights alone (--op-name NAME=skip), or give them larger blocks (per_channel or per_tensor) so that their scales stay in float16's normal range";
+  return { warnings, hints: [hint] };
+}
+
+/** The warnings of several parts of a run, each hint once. */
+export function mergeAdvice(parts: readonly Advice[]): Advice {
+  return {
+    warnings: parts.flatMap((p) => p.warnings),
+    hints: [...new Set(parts.flatMap((p) => p.hints))],
+  };
 }
 
 /** How many skips of one reason are named one by one before the rest are counted. */
@@ -216,25 +231,10 @@ export function renderReport(report: CommandReport, verb?: string): string {
   if (report.weights.length > 0) parts.push(weightTable(report.weights));
   if (report.skipped.length > 0) parts.push(skipList(report.skipped));
   parts.push(...report.warnings.map((w) => `warning: ${w}`));
+  parts.push(...report.hints.map((h) => `hint: ${h}`));
   parts.push(closingLines(report, verb));
   if (report.check) parts.push(renderComparison(report.check));
   return `${parts.join("\n")}\n`;
-}
-
-/** JSON with infinities and NaN as the strings "inf", "-inf" and "nan" (JSON has none). */
-export function toJson(value: unknown): string {
-  return JSON.stringify(
-    value,
-    (_key, v: unknown) =>
-      typeof v === "number" && !Number.isFinite(v)
-        ? Number.isNaN(v)
-          ? "nan"
-          : v > 0
-            ? "inf"
-            : "-inf"
-        : v,
-    2,
-  );
 }
 
 /** Likely fixes for the commonest reasons a run compressed nothing. */

@@ -1,22 +1,11 @@
 /** Seeded random inputs shaped like a program's inputs, for checks without user data. */
 import { ELEMENT_TYPES, elementCount, type Tensor } from "../kernels/dtype.js";
 import { UnsupportedError } from "../errors.js";
+import { seededRandom } from "../kernels/random.js";
 import type { ProgramIO } from "./interpreter.js";
 
 /** Integer inputs (token ids, indices) are drawn from [0, INDEX_RANGE) so they stay valid. */
 const INDEX_RANGE = 8;
-
-/** mulberry32: a small, fast, seedable generator of uniform numbers in [0, 1). */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * One sample per count: float inputs standard normal, integer inputs uniform in [0, 8), bool

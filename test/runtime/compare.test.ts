@@ -5,7 +5,8 @@ import { test } from "node:test";
 import { loadModel } from "../../src/format/model.js";
 import { Interpreter } from "../../src/runtime/interpreter.js";
 import { compareModels, compareOutputs } from "../../src/runtime/compare.js";
-import { randomSamples, seededRandom } from "../../src/runtime/inputs.js";
+import { randomSamples } from "../../src/runtime/inputs.js";
+import { seededRandom } from "../../src/kernels/random.js";
 import { GOLDEN } from "../support/paths.js";
 
 const scores = (values: number[]) => ({

@@ -3,11 +3,11 @@ import { compareModels } from "../../runtime/compare.js";
 import { renderComparison, type CompareReport } from "../check.js";
 import { loadRunner } from "../../runtime/runner.js";
 import { readInputsDir, samplesFor } from "../inputs.js";
-import { collect, parseCount, parseStage } from "../flags.js";
+import { collect, parseInteger, parseStage } from "../flags.js";
 import { printJson, withInterpreterPool, withModel } from "../run.js";
 
 interface CompareOptions {
-  input: string[];
+  input?: string[];
   samples: string;
   inputs?: string;
   seed: string;
@@ -21,7 +21,7 @@ export function registerCompare(program: Command): void {
     .description("run two models on the same inputs and measure how far their outputs differ")
     .argument("<reference>", "the reference model (e.g. the uncompressed one)")
     .argument("<candidate>", "the model to check against it")
-    .option("-i, --input <name=file.npy>", "an input tensor (repeat per input)", collect, [])
+    .option("-i, --input <name=file.npy>", "an input tensor (repeat per input)", collect)
     .option(
       "--inputs <dir>",
       "a folder of <input>.npy (or raw <input>.raw) files, or of one such folder per sample",
@@ -37,9 +37,17 @@ export function registerCompare(program: Command): void {
     )
     .option("--seed <n>", "seed of the random inputs", "0")
     .option("--json", "print machine-readable JSON")
+    .addHelpText(
+      "after",
+      `
+Examples:
+  coreml-optimize compare model.mlpackage model-int4.mlpackage
+  coreml-optimize compare model.mlpackage model-int4.mlpackage --samples 16 --seed 1
+  coreml-optimize compare model.mlpackage model-int4.mlpackage --inputs calib/ --json`,
+    )
     .action(async (referencePath: string, candidatePath: string, options: CompareOptions) => {
-      const count = parseCount(options.samples, "--samples");
-      const seed = parseCount(options.seed, "--seed");
+      const count = parseInteger(options.samples, "--samples", 1);
+      const seed = parseInteger(options.seed, "--seed");
       const report = await withInterpreterPool((pool) =>
         withModel(referencePath, (reference) =>
           withModel(candidatePath, async (candidate): Promise<CompareReport> => {
@@ -47,7 +55,7 @@ export function registerCompare(program: Command): void {
             const { inputs } = await loadRunner(reference, load);
             const samples = options.inputs
               ? await readInputsDir(options.inputs, inputs)
-              : await samplesFor(options.input, inputs, count, seed);
+              : await samplesFor(options.input ?? [], inputs, count, seed);
             const outputs = await compareModels(reference, candidate, samples, load);
             return {
               reference: referencePath,
