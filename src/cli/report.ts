@@ -34,7 +34,7 @@ export interface ReportedSkip {
 export interface CommandReport {
   command: string;
   input: string;
-  /** Null on `--dry-run`. */
+  /** Null when nothing was written (`--dry-run`, or nothing changed). */
   output: string | null;
   dryRun: boolean;
   /** Bytes of the input model on disk, and of the output (estimated on `--dry-run`). */
@@ -221,7 +221,12 @@ export function closingLines(report: CommandReport, verb = "compressed"): string
     `model size ${formatBytes(report.sizeBefore)} -> ` +
     `${report.dryRun ? "about " : ""}${formatBytes(report.sizeAfter)}` +
     ratio(report.sizeBefore, report.sizeAfter);
-  const where = report.output === null ? "dry run: nothing written" : `wrote ${report.output}`;
+  const where =
+    report.output !== null
+      ? `wrote ${report.output}`
+      : report.dryRun
+        ? "dry run: nothing written"
+        : "nothing written";
   return `${counts}; ${size}; ${where}`;
 }
 

@@ -142,6 +142,7 @@ export async function runWrite(run: WriteRun): Promise<CommandReport> {
       const text = result.text ?? "";
       if ((result.changed ?? report.weights.length) === 0 && !flags.allowEmpty) {
         report.sizeAfter = report.sizeBefore;
+        report.output = null;
         print(report, flags, run.verb, text);
         throw nothingDone(report, run.verb);
       }

@@ -8,8 +8,8 @@ import type { ProgramIO } from "./interpreter.js";
 const INDEX_RANGE = 8;
 
 /**
- * One sample per count: float inputs standard normal, integer inputs uniform in [0, 8), bool
- * inputs fair coins. Open dimensions are given size 1.
+ * One sample per count: float inputs standard normal, integer inputs and indices (below their
+ * table's size) uniform in [0, 8), bool inputs fair coins. Open dimensions are given size 1.
  */
 export function randomSamples(
   inputs: readonly ProgramIO[],
@@ -27,7 +27,14 @@ export function randomSamples(
       const shape = input.shape.map((d) => d ?? 1);
       const n = elementCount(shape);
       const kind = ELEMENT_TYPES[input.dtype].kind;
-      if (input.image) {
+      if (input.indexRange !== undefined) {
+        const range = Math.min(input.indexRange, INDEX_RANGE);
+        const values = Array.from({ length: n }, () => Math.floor(random() * range));
+        sample[input.name] =
+          kind === "float"
+            ? { dtype: "fp32", shape, data: Float32Array.from(values) }
+            : { dtype: "int32", shape, data: Int32Array.from(values) };
+      } else if (input.image) {
         const data = Float32Array.from({ length: n }, () => Math.floor(random() * 256));
         sample[input.name] = { dtype: "fp32", shape, data };
       } else if (kind === "float") {

@@ -104,6 +104,7 @@ test("a run that changes nothing exits 3 with the likely fix, and --allow-empty 
   const empty = runCli("quantize", COMPRESSED, "-o", output);
   assert.equal(empty.status, 3, empty.stderr);
   assert.match(empty.stderr, /--joint/);
+  assert.match(empty.stdout, /; nothing written\n/);
   assert.equal(existsSync(output), false);
   const allowed = runCli("quantize", COMPRESSED, "-o", output, "--allow-empty", "--json");
   assert.equal(allowed.status, 0, allowed.stderr);
