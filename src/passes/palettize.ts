@@ -29,6 +29,7 @@ import {
   maxDistinctPerGroup,
   nbitsForDistinct,
   palettizeGroups,
+  IOS16_PALETTE_NBITS,
   PALETTE_NBITS,
   rounding,
   type GroupsInput,
@@ -150,16 +151,24 @@ function sparseOps(weight: WeightCandidate, palette: Palette): Operation[] {
   return sparseJointOps(joint, sparseOp, weight.tensor.dtype, false);
 }
 
+/** The table sizes the weight's deployment target can index (iOS18 added 3 bits). */
+function paletteBits(weight: WeightCandidate): readonly number[] {
+  return supports(weight.specificationVersion, "iOS18") ? PALETTE_NBITS : IOS16_PALETTE_NBITS;
+}
+
 function checkTarget(weight: WeightCandidate, config: OpPalettizerConfig): void {
   if (supports(weight.specificationVersion, "iOS18")) return;
+  const fixedBits = config.mode === "kmeans" || config.mode === "uniform";
   const needs =
-    config.granularity === "per_grouped_channel"
-      ? "per_grouped_channel palettization"
-      : config.clusterDim > 1
-        ? "vector palettization (cluster_dim > 1)"
-        : config.enablePerChannelScale
-          ? "palettization with per-channel scales"
-          : undefined;
+    fixedBits && config.nbits !== undefined && !paletteBits(weight).includes(config.nbits)
+      ? `${config.nbits}-bit palettization`
+      : config.granularity === "per_grouped_channel"
+        ? "per_grouped_channel palettization"
+        : config.clusterDim > 1
+          ? "vector palettization (cluster_dim > 1)"
+          : config.enablePerChannelScale
+            ? "palettization with per-channel scales"
+            : undefined;
   if (needs) requireTarget(weight.specificationVersion, "iOS18", `weight ${weight.name}: ${needs}`);
 }
 
@@ -240,11 +249,18 @@ async function palettize(
   let result: GroupsPalette & { nbits: number; packed?: boolean };
   if (config.mode === "custom") {
     result = customPalette(weight.name, groupedValues(), layout, config, valueType);
+    if (!paletteBits(weight).includes(result.nbits)) {
+      requireTarget(
+        weight.specificationVersion,
+        "iOS18",
+        `weight ${weight.name}: ${result.nbits}-bit palettization`,
+      );
+    }
   } else {
     let nbits = config.nbits;
     if (config.mode === "unique") {
       const distinct = maxDistinctPerGroup(groupedValues(), layout.groupCount, layout.clusterDim);
-      nbits = nbitsForDistinct(distinct);
+      nbits = nbitsForDistinct(distinct, paletteBits(weight));
       if (nbits === undefined) {
         return { skipped: "more than 256 distinct values in a group: more than 8 bits can index" };
       }

@@ -8,6 +8,7 @@ import { palettizerConfig } from "../../src/config/palettizer.js";
 import { ConfigError } from "../../src/errors.js";
 import { loadModel } from "../../src/format/model.js";
 import { palettizeWeights } from "../../src/passes/palettize.js";
+import { IOS16_PALETTE_NBITS, nbitsForDistinct } from "../../src/kernels/palettize/modes.js";
 import { opName } from "../../src/program/ops.js";
 import { allOperations } from "../../src/program/walk.js";
 import { goldenPath } from "../support/golden.js";
@@ -145,6 +146,14 @@ test("iOS16 models refuse what the iOS16 op cannot hold", async () => {
     const names = [...allOperations(raised.spec.Type.value as never)].map((s) => opName(s.op));
     assert.ok(names.includes("conv1_weight_0_to_fp16_palettized"));
     await raised.close();
+    // iOS16's table holds 2, 4, 16, 64 or 256 entries: 3 bits need iOS18 (found by fuzzing).
+    await assert.rejects(
+      palettizeWeights(model, { globalConfig: palettizerConfig({ nbits: 3 }) }, { workers: 0 }),
+      /3-bit palettization needs iOS18/,
+    );
+    // Unique mode picks a width the target can index: 4 bits for 5 to 16 distinct values.
+    assert.equal(nbitsForDistinct(5, IOS16_PALETTE_NBITS), 4);
+    assert.equal(nbitsForDistinct(5), 3);
   } finally {
     await model.close();
   }

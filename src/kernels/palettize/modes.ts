@@ -287,7 +287,13 @@ export function maxDistinctPerGroup(
   return most;
 }
 
-/** Smallest supported bit width whose table holds `distinct` entries, if any. */
-export function nbitsForDistinct(distinct: number): number | undefined {
-  return PALETTE_NBITS.find((nbits) => distinct <= 1 << nbits);
+/** Bit widths iOS16's `constexpr_lut_to_dense` indexes its table with (3 came with iOS18). */
+export const IOS16_PALETTE_NBITS = [1, 2, 4, 6, 8] as const;
+
+/** Smallest of the `allowed` bit widths whose table holds `distinct` entries, if any. */
+export function nbitsForDistinct(
+  distinct: number,
+  allowed: readonly number[] = PALETTE_NBITS,
+): number | undefined {
+  return allowed.find((nbits) => distinct <= 1 << nbits);
 }
