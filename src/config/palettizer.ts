@@ -6,6 +6,11 @@ export const PALETTIZER = "OpPalettizerConfig";
 export const PALETTIZATION_MODES = ["kmeans", "uniform", "unique", "custom"] as const;
 export const PALETTIZATION_GRANULARITIES = ["per_tensor", "per_grouped_channel"] as const;
 export const PALETTIZATION_NBITS = [1, 2, 3, 4, 6, 8] as const;
+/**
+ * "sensitive-kmeans": k-means weighting each element by the activation energy of its input
+ * (needs calibration samples, calibrate/); absent means plain k-means.
+ */
+export const PALETTIZATION_ALGORITHMS = ["kmeans", "sensitive-kmeans"] as const;
 
 export type PalettizationMode = (typeof PALETTIZATION_MODES)[number];
 export type PalettizationGranularity = (typeof PALETTIZATION_GRANULARITIES)[number];
@@ -37,6 +42,7 @@ export interface OpPalettizerConfig extends OpConfig {
   /** Worker threads for k-means (default: every core). */
   readonly numKmeansWorkers?: number;
   readonly weightThreshold: number;
+  readonly algorithm?: "sensitive-kmeans";
 }
 
 export type PalettizerOptions = Partial<Omit<OpPalettizerConfig, "kind">>;
@@ -72,6 +78,10 @@ function parseFields(fields: FieldReader, lutFunction?: LutFunction): OpPalettiz
       "vector palettization (cluster_dim > 1) does not support uniform mode",
     );
   }
+  const algorithm = fields.oneOf("algorithm", PALETTIZATION_ALGORITHMS, "kmeans");
+  if (algorithm === "sensitive-kmeans" && (mode !== "kmeans" || clusterDim > 1)) {
+    fields.fail("algorithm", "sensitive-kmeans needs mode kmeans and cluster_dim 1");
+  }
   const rawAxis = fields.raw("channel_axis");
   if (rawAxis !== undefined && rawAxis !== null && !Number.isInteger(rawAxis)) {
     fields.fail("channel_axis", `expected an integer, got ${JSON.stringify(rawAxis)}`);
@@ -95,6 +105,7 @@ function parseFields(fields: FieldReader, lutFunction?: LutFunction): OpPalettiz
   return {
     ...config,
     ...(nbits !== undefined && { nbits }),
+    ...(algorithm === "sensitive-kmeans" && { algorithm }),
     ...(lutFunction && { lutFunction }),
     ...(rawAxis !== undefined && rawAxis !== null && { channelAxis: rawAxis as number }),
     ...(rawWorkers !== undefined && { numKmeansWorkers: rawWorkers as number }),

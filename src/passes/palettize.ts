@@ -55,6 +55,7 @@ import {
   DISAGREEING_CONSUMERS,
 } from "./driver.js";
 import { keptValues, SPARSE_DATA, sparseJointOps } from "./joint.js";
+import { elementImportance, type Calibration } from "./calibration.js";
 
 /** Weights smaller than this are clustered on the calling thread (a worker round trip costs more). */
 const INLINE_ELEMENTS = 1 << 15;
@@ -89,10 +90,11 @@ export const palettizer: WeightCompressor<OpPalettizerConfig> = {
   workersFor: (config) =>
     allConfigs(config).find((c) => c.kind === PALETTIZER && c.numKmeansWorkers !== undefined)
       ?.numKmeansWorkers,
-  async compress(weight, config, { pool }) {
+  async compress(weight, config, { pool, calibration }) {
     checkTarget(weight, config);
     if (weight.joint) checkJoint(weight, config);
-    const palette = await palettize(weight, config, pool);
+    const sensitivity = sensitivityOf(weight, config, calibration);
+    const palette = await palettize(weight, config, pool, sensitivity.importance);
     if ("skipped" in palette) return palette;
     const ops = weight.joint
       ? sparseOps(weight, palette.palette)
@@ -106,9 +108,33 @@ export const palettizer: WeightCompressor<OpPalettizerConfig> = {
       ops,
       snrDb: palette.snrDb,
       ...(loss && hasHalfRangeLoss(loss) && { float16Loss: loss }),
+      ...(sensitivity.fallback && { fallback: `plain k-means: ${sensitivity.fallback}` }),
     };
   },
 };
+
+/**
+ * Sensitive k-means: each element's importance (its input's activation energy), or why the
+ * weight is clustered plainly.
+ */
+function sensitivityOf(
+  weight: WeightCandidate,
+  config: OpPalettizerConfig,
+  calibration: Calibration | undefined,
+): { importance?: Float64Array; fallback?: string } {
+  if (config.algorithm !== "sensitive-kmeans") return {};
+  if (!calibration) {
+    throw new ConfigError(
+      `weight ${weight.name}: algorithm sensitive-kmeans needs calibration samples (compressWithCalibration, --inputs or --samples)`,
+    );
+  }
+  if (weight.joint)
+    return { fallback: "a pruned weight's kept values have no inputs of their own" };
+  const statistics = calibration.statistics(weight.functionName, weight.name);
+  if (!statistics) return { fallback: "no calibration statistics for its consumers" };
+  const importance = elementImportance(weight.tensor, statistics);
+  return importance ? { importance } : { fallback: "its consumers do not use it as one matrix" };
+}
 
 /**
  * What a pruned weight's palettization cannot hold: the sparse op's indices share the dense
@@ -187,6 +213,7 @@ async function palettize(
   weight: WeightCandidate,
   config: OpPalettizerConfig,
   pool: TaskPool | undefined,
+  importance?: Float64Array,
 ): Promise<
   | { palette: Palette; scale?: { data: Float64Array; shape: number[] }; snrDb?: number }
   | { skipped: string }
@@ -206,6 +233,9 @@ async function palettize(
   }
 
   let halfBits = tensor.dtype === "fp16" ? (tensor.data as Uint16Array) : undefined;
+  // Sensitive k-means weighs each element's error by its input's energy (with per-channel
+  // scales, by both).
+  let elementWeights = importance;
   // fp16 weights travel as their half patterns, decoded only where a mode needs numbers.
   let values: Float64Array | undefined =
     halfBits && !config.enablePerChannelScale
@@ -224,13 +254,15 @@ async function palettize(
     // it is exact too (fp16 groups of 10,000+ values). Elsewhere each value's error is weighted
     // by its squared scale, so the clusters minimize the error of the weight itself.
     const groupLength = values.length / layout.groupCount;
-    if (config.mode === "kmeans" && !(halfBits && groupLength >= KMEANS1D_MINIMUM)) {
-      pointWeights = gatherGroups(
-        layout,
-        squaredScales(normalized.scale, tensor.shape, channelAxis),
-      );
+    if (
+      config.mode === "kmeans" &&
+      (importance || !(halfBits && groupLength >= KMEANS1D_MINIMUM))
+    ) {
+      const squares = squaredScales(normalized.scale, tensor.shape, channelAxis);
+      elementWeights = importance ? squares.map((s, i) => s * importance[i]) : squares;
     }
   }
+  if (elementWeights) pointWeights = gatherGroups(layout, elementWeights);
 
   const groupedHalf = halfBits && gatherGroups(layout, halfBits);
   // Half patterns hold fp16 values exactly (normalized ones are rounded to half as well).
@@ -273,8 +305,9 @@ async function palettize(
       packed: result.packed ?? false,
     },
     scale,
-    // Errors of normalized values tell the weight's own only when weighted by the scales.
-    snrDb: scale && !pointWeights ? undefined : snrDb(result.signal, result.noise),
+    // Errors of normalized values tell the weight's own only when weighted by the scales (and
+    // only by them: importance-weighted errors are not the weight's).
+    snrDb: (scale && !pointWeights) || importance ? undefined : snrDb(result.signal, result.noise),
   };
 }
 
