@@ -63,7 +63,7 @@ const int4 = (granularity: "per_channel" | "per_block", algorithm?: "gptq") =>
     blockSize: 32,
     ...(algorithm && { algorithm }),
   });
-const lut = (nbits: number, algorithm?: "sensitive-kmeans") =>
+const lut = (nbits: number, algorithm?: "sensitive-kmeans" | "gptq-kmeans") =>
   palettizerConfig({ mode: "kmeans", nbits, ...(algorithm && { algorithm }) });
 
 const VARIANTS: [string, OpConfig][] = [
@@ -75,6 +75,8 @@ const VARIANTS: [string, OpConfig][] = [
   ["sensitive-kmeans 4-bit", lut(4, "sensitive-kmeans")],
   ["kmeans 3-bit", lut(3)],
   ["sensitive-kmeans 3-bit", lut(3, "sensitive-kmeans")],
+  ["gptq-kmeans 4-bit", lut(4, "gptq-kmeans")],
+  ["gptq-kmeans 3-bit", lut(3, "gptq-kmeans")],
 ];
 
 const filters = process.argv.slice(2);

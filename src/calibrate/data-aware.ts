@@ -31,7 +31,7 @@ function needs(config: OptimizationConfig): "none" | "diagonal" | "gram" {
   const algorithms = new Set(
     allConfigs(config).map((c: OpConfig & { algorithm?: string }) => c.algorithm),
   );
-  if (algorithms.has("gptq")) return "gram";
+  if (algorithms.has("gptq") || algorithms.has("gptq-kmeans")) return "gram";
   return algorithms.has("sensitive-kmeans") ? "diagonal" : "none";
 }
 

@@ -112,47 +112,99 @@ export function gptq(
       : BATCH_COLUMNS;
 
   const q = new Int32Array(rows * columns);
+  errorFeedback(byColumn, rows, columns, upper, order, batch, (c, values, reconstructed) => {
+    if (lazy && c % columnBlock === 0) setBlockParameters(c / columnBlock);
+    const blockColumn = Math.floor(c / columnBlock);
+    for (let r = 0; r < rows; r++) {
+      const b = Math.floor(r / rowBlock) * columnBlocks + blockColumn;
+      const scale = scales[b];
+      const zeroPoint = zeroPoints[b];
+      let level = zeroPoint;
+      if (scale !== 0) {
+        level = roundHalfEven(values[r] / scale) + zeroPoint;
+        level = level < grid.qMin ? grid.qMin : level > grid.qMax ? grid.qMax : level;
+      }
+      q[r * columns + c] = level;
+      reconstructed[r] = (level - zeroPoint) * scale;
+    }
+  });
+  return { q, scales, zeroPoints };
+}
+
+/**
+ * Rounds column `column` of the matrix: `values` are its entries as updated so far (one per
+ * row); `reconstructed` receives what each becomes.
+ */
+export type ColumnRounder = (
+  column: number,
+  values: Float64Array,
+  reconstructed: Float64Array,
+) => void;
+
+/**
+ * GPTQ with any rounding, e.g. to the nearest entry of a palettization table: the columns of
+ * `weight` (rows × columns, row-major) are rounded in activation order or as they come, each
+ * one's error spread over the later ones through the inverse Hessian.
+ */
+export function gptqRound(
+  weight: Float64Array,
+  rows: number,
+  columns: number,
+  hessian: Float64Array,
+  options: GptqOptions,
+  round: ColumnRounder,
+): void {
+  const byColumn = new Float64Array(rows * columns);
+  for (let r = 0; r < rows; r++) {
+    for (let c = 0; c < columns; c++) byColumn[c * rows + r] = weight[r * columns + c];
+  }
+  const order = columnOrder(hessian, columns, options.activationOrder);
+  const upper = inverseFactor(hessian, columns, order, options.dampening);
+  errorFeedback(byColumn, rows, columns, upper, order, BATCH_COLUMNS, round);
+}
+
+/**
+ * The loop both share: columns (of `byColumn`, column-major) in `order`, batches of `batch`
+ * updated at once beyond the batch (GPTQ's lazy updates), errors scaled by U (inverseFactor).
+ */
+function errorFeedback(
+  byColumn: Float64Array,
+  rows: number,
+  columns: number,
+  upper: Float64Array,
+  order: Int32Array,
+  batch: number,
+  round: ColumnRounder,
+): void {
   const errors = new Float64Array(Math.min(batch, columns) * rows);
+  const reconstructed = new Float64Array(rows);
   for (let start = 0; start < columns; start += batch) {
     const end = Math.min(start + batch, columns);
     for (let k = start; k < end; k++) {
       const c = order[k];
-      if (lazy && c % columnBlock === 0) setBlockParameters(c / columnBlock);
-      const column = c * rows;
+      const values = byColumn.subarray(c * rows, (c + 1) * rows);
+      round(c, values, reconstructed);
       const error = errors.subarray((k - start) * rows, (k - start + 1) * rows);
       const diagonal = upper[k * columns + k];
-      const blockColumn = Math.floor(c / columnBlock);
-      for (let r = 0; r < rows; r++) {
-        const b = Math.floor(r / rowBlock) * columnBlocks + blockColumn;
-        const scale = scales[b];
-        const zeroPoint = zeroPoints[b];
-        const v = byColumn[column + r];
-        let level = zeroPoint;
-        if (scale !== 0) {
-          level = roundHalfEven(v / scale) + zeroPoint;
-          level = level < grid.qMin ? grid.qMin : level > grid.qMax ? grid.qMax : level;
-        }
-        q[r * columns + c] = level;
-        error[r] = (v - (level - zeroPoint) * scale) / diagonal;
-      }
-      for (let j = k + 1; j < end; j++)
+      for (let r = 0; r < rows; r++) error[r] = (values[r] - reconstructed[r]) / diagonal;
+      for (let j = k + 1; j < end; j++) {
         subtractScaled(byColumn, order[j] * rows, error, upper[k * columns + j]);
+      }
     }
     for (let j = end; j < columns; j++) {
       const target = order[j] * rows;
       for (let k = start; k < end; k++) {
         const u = upper[k * columns + j];
-        if (u !== 0)
-          subtractScaled(
-            byColumn,
-            target,
-            errors.subarray((k - start) * rows, (k - start + 1) * rows),
-            u,
-          );
+        if (u === 0) continue;
+        subtractScaled(
+          byColumn,
+          target,
+          errors.subarray((k - start) * rows, (k - start + 1) * rows),
+          u,
+        );
       }
     }
   }
-  return { q, scales, zeroPoints };
 }
 
 /** column[at..at+n) -= factor · error. */

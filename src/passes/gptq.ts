@@ -6,7 +6,7 @@
  */
 import { ELEMENT_TYPES, type Tensor } from "../kernels/dtype.js";
 import { floatToHalf, roundToHalf } from "../kernels/fp16.js";
-import { gptq, type GptqOptions } from "../kernels/gptq.js";
+import { gptq, gptqRound, type GptqOptions } from "../kernels/gptq.js";
 import {
   quantizationRange,
   type LinearQuantized,
@@ -155,4 +155,65 @@ function blockIndexer(
     }
     return block;
   };
+}
+
+/** A table's distinct entries as stored, ascending, and where each is in the table. */
+export interface PaletteTable {
+  values: Float64Array;
+  entries: Uint8Array;
+}
+
+/**
+ * GPTQ with a palettization's tables as the grid: each element's index becomes the nearest
+ * entry of its table to its value as updated by the errors of the columns before it. `tables`
+ * gives an element's (tensor offset) table, ascending, as stored; `indices` (tensor order) are
+ * rewritten in place. Undefined when done, else why the indices are left as they are.
+ */
+export function gptqPaletteIndices(
+  tensor: Tensor,
+  tables: (offset: number) => PaletteTable,
+  indices: Uint8Array,
+  statistics: InputStatistics,
+  options: GptqOptions,
+): { fallback: string } | undefined {
+  const { inputAxes, groups, gram, columns } = statistics;
+  if (!gram) return { fallback: "no input Gram matrix for this weight" };
+  const view = matrixView(tensor.shape, inputAxes);
+  if (!view || view.columns !== columns || view.rows % groups !== 0) {
+    return { fallback: "its consumers do not use it as one matrix of outputs × inputs" };
+  }
+  const values = numericValues(tensor);
+  const rowsPerGroup = view.rows / groups;
+  const matrix = new Float64Array(rowsPerGroup * columns);
+  for (let g = 0; g < groups; g++) {
+    const firstRow = g * rowsPerGroup;
+    for (let r = 0; r < rowsPerGroup; r++) {
+      for (let c = 0; c < columns; c++) {
+        matrix[r * columns + c] = values[view.offset(firstRow + r, c)];
+      }
+    }
+    const hessian = gram.subarray(g * columns * columns, (g + 1) * columns * columns);
+    gptqRound(matrix, rowsPerGroup, columns, hessian, options, (c, column, reconstructed) => {
+      for (let r = 0; r < rowsPerGroup; r++) {
+        const offset = view.offset(firstRow + r, c);
+        const table = tables(offset);
+        const nearest = nearestEntry(table.values, column[r]);
+        indices[offset] = table.entries[nearest];
+        reconstructed[r] = table.values[nearest];
+      }
+    });
+  }
+  return undefined;
+}
+
+/** Index of the entry of ascending `table` nearest to `x` (the lower one on a tie). */
+function nearestEntry(table: Float64Array, x: number): number {
+  let lo = 0;
+  let hi = table.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (x > (table[mid] + table[mid + 1]) / 2) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }

@@ -55,7 +55,8 @@ import {
   DISAGREEING_CONSUMERS,
 } from "./driver.js";
 import { keptValues, SPARSE_DATA, sparseJointOps } from "./joint.js";
-import { elementImportance, type Calibration } from "./calibration.js";
+import { elementImportance, type Calibration, type InputStatistics } from "./calibration.js";
+import { gptqPaletteIndices, type PaletteTable } from "./gptq.js";
 
 /** Weights smaller than this are clustered on the calling thread (a worker round trip costs more). */
 const INLINE_ELEMENTS = 1 << 15;
@@ -94,8 +95,14 @@ export const palettizer: WeightCompressor<OpPalettizerConfig> = {
     checkTarget(weight, config);
     if (weight.joint) checkJoint(weight, config);
     const sensitivity = sensitivityOf(weight, config, calibration);
-    const palette = await palettize(weight, config, pool, sensitivity.importance);
+    const errorFeedback = config.algorithm === "gptq-kmeans" && sensitivity.statistics;
+    const palette = await palettize(weight, config, pool, sensitivity.importance, !errorFeedback);
     if ("skipped" in palette) return palette;
+    let fallback = sensitivity.fallback && `plain k-means: ${sensitivity.fallback}`;
+    if (errorFeedback) {
+      const reason = gptqIndices(weight, palette.palette, errorFeedback);
+      if (reason) fallback = `nearest-entry indices: ${reason.fallback}`;
+    }
     const ops = weight.joint
       ? sparseOps(weight, palette.palette)
       : buildOps(weight, palette.palette, palette.scale);
@@ -108,7 +115,7 @@ export const palettizer: WeightCompressor<OpPalettizerConfig> = {
       ops,
       snrDb: palette.snrDb,
       ...(loss && hasHalfRangeLoss(loss) && { float16Loss: loss }),
-      ...(sensitivity.fallback && { fallback: `plain k-means: ${sensitivity.fallback}` }),
+      ...(fallback && { fallback }),
     };
   },
 };
@@ -121,11 +128,11 @@ function sensitivityOf(
   weight: WeightCandidate,
   config: OpPalettizerConfig,
   calibration: Calibration | undefined,
-): { importance?: Float64Array; fallback?: string } {
-  if (config.algorithm !== "sensitive-kmeans") return {};
+): { importance?: Float64Array; statistics?: InputStatistics; fallback?: string } {
+  if (config.algorithm === undefined) return {};
   if (!calibration) {
     throw new ConfigError(
-      `weight ${weight.name}: algorithm sensitive-kmeans needs calibration samples (compressWithCalibration, --inputs or --samples)`,
+      `weight ${weight.name}: algorithm ${config.algorithm} needs calibration samples (compressWithCalibration, --inputs or --samples)`,
     );
   }
   if (weight.joint)
@@ -133,7 +140,53 @@ function sensitivityOf(
   const statistics = calibration.statistics(weight.functionName, weight.name);
   if (!statistics) return { fallback: "no calibration statistics for its consumers" };
   const importance = elementImportance(weight.tensor, statistics);
-  return importance ? { importance } : { fallback: "its consumers do not use it as one matrix" };
+  return importance
+    ? { importance, statistics }
+    : { fallback: "its consumers do not use it as one matrix" };
+}
+
+/** Error-feedback indices for a palette's tables (GPTQ with the tables as the grid). */
+function gptqIndices(
+  weight: WeightCandidate,
+  palette: Palette,
+  statistics: InputStatistics,
+): { fallback: string } | undefined {
+  const { layout, lut, nbits } = palette;
+  const count = palette.indices.length;
+  const entries = 1 << nbits;
+  // The group of each element: gathered offsets list the elements group by group.
+  const offsets = gatherGroups(
+    layout,
+    Float64Array.from({ length: count }, (_, i) => i),
+  );
+  const groupLength = count / layout.groupCount;
+  const groupOf = new Int32Array(count);
+  offsets.forEach((offset, j) => (groupOf[offset] = Math.floor(j / groupLength)));
+  const round = rounding(valueTypeOf(weight.tensor));
+  // Entries k-means left unused (fewer distinct values than entries) are not candidates.
+  const used = new Uint8Array(layout.groupCount * entries);
+  palette.indices.forEach((index, i) => (used[groupOf[i] * entries + index] = 1));
+  const tables: PaletteTable[] = Array.from({ length: layout.groupCount }, (_, g) => {
+    const stored = Array.from(lut.subarray(g * entries, (g + 1) * entries), round);
+    const order = stored
+      .map((_, e) => e)
+      .filter((e) => used[g * entries + e] === 1)
+      .sort((a, b) => stored[a] - stored[b]);
+    return {
+      values: Float64Array.from(order, (e) => stored[e]),
+      entries: Uint8Array.from(order),
+    };
+  });
+  return gptqPaletteIndices(
+    weight.tensor,
+    (offset) => tables[groupOf[offset]],
+    palette.indices,
+    statistics,
+    {
+      dampening: 0.01,
+      activationOrder: false,
+    },
+  );
 }
 
 /**
@@ -214,6 +267,7 @@ async function palettize(
   config: OpPalettizerConfig,
   pool: TaskPool | undefined,
   importance?: Float64Array,
+  mayPack = true,
 ): Promise<
   | { palette: Palette; scale?: { data: Float64Array; shape: number[] }; snrDb?: number }
   | { skipped: string }
@@ -293,7 +347,7 @@ async function palettize(
     // The weight's own buffer may go to a worker as it is when nothing else reads it.
     const movable = weight.ownsBuffer && groupedHalf === tensor.data && !values;
     // Workers may pack the indices where they are stored in group order as they are.
-    const packable = layout.channelAxis === 0 && !weight.joint && nbits! < 8;
+    const packable = mayPack && layout.channelAxis === 0 && !weight.joint && nbits! < 8;
     result = { ...(await runGroups(input, pool, movable, packable)), nbits: nbits! };
   }
   return {
