@@ -324,3 +324,33 @@ test("data-aware configs need samples; weights the calibration does not cover fa
   );
   await Promise.all([result.model.close(), model.close()]);
 });
+
+test("gptq-kmeans: the sensitive tables, indices by error feedback, closer outputs", async () => {
+  const model = await linearModel();
+  const samples = linearSamples(4, 70);
+  const config = (algorithm: "sensitive-kmeans" | "gptq-kmeans"): OptimizationConfig => ({
+    globalConfig: palettizerConfig({ nbits: 3, weightThreshold: 0, algorithm }),
+  });
+  const sensitive = await compressWithCalibration(model, config("sensitive-kmeans"), samples);
+  const gptq = await compressWithCalibration(model, config("gptq-kmeans"), samples);
+  const [s, g] = [await constexprTensors(sensitive.model), await constexprTensors(gptq.model)];
+  assert.equal(g.op.type, s.op.type);
+  assert.deepEqual(
+    Array.from(g.inputs.lut.data as Float32Array),
+    Array.from(s.inputs.lut.data as Float32Array),
+  );
+  assert.notDeepEqual(
+    Array.from(g.inputs.indices.data as Uint8Array),
+    Array.from(s.inputs.indices.data as Uint8Array),
+  );
+  const [gptqError, sensitiveError] = [
+    await outputError(gptq.model, model, samples),
+    await outputError(sensitive.model, model, samples),
+  ];
+  assert.ok(
+    gptqError < 0.8 * sensitiveError,
+    `gptq-kmeans ${gptqError} vs sensitive ${sensitiveError}`,
+  );
+  assert.equal(gptq.weights[0].fallback, undefined);
+  await Promise.all([sensitive.model.close(), gptq.model.close(), model.close()]);
+});
