@@ -89,4 +89,14 @@ export {
   type ActivationRange,
   type QuantizationParameters,
 } from "./calibrate/activation-quantize.js";
-export type { PredictOptions, ValueObserver } from "./runtime/interpreter.js";
+export type { OpInspector, PredictOptions, ValueObserver } from "./runtime/interpreter.js";
+export {
+  compressWithCalibration,
+  type CalibratedCompressionOptions,
+} from "./calibrate/data-aware.js";
+export {
+  collectInputStatistics,
+  InputStatisticsTable,
+  type StatisticsOptions,
+} from "./calibrate/statistics.js";
+export type { Calibration, InputStatistics } from "./passes/calibration.js";

@@ -77,11 +77,11 @@ const DESCRIBE: Record<string, (config: never) => string> = {
       c.granularity === "per_block"
         ? ` ${typeof c.blockSize === "number" ? c.blockSize : c.blockSize.join("x")}`
         : "";
-    return `${c.dtype} ${c.mode} ${c.granularity}${block}`;
+    return `${c.algorithm ? `${c.algorithm} ` : ""}${c.dtype} ${c.mode} ${c.granularity}${block}`;
   },
   [PALETTIZER]: (c: OpPalettizerConfig) =>
     [
-      c.mode,
+      c.algorithm ?? c.mode,
       c.nbits !== undefined ? `${c.nbits}-bit` : "",
       c.granularity === "per_grouped_channel" ? `group ${c.groupSize}` : "per_tensor",
       c.clusterDim > 1 ? `vector ${c.clusterDim}` : "",

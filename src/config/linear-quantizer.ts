@@ -6,6 +6,8 @@ export const LINEAR_QUANTIZER = "OpLinearQuantizerConfig";
 export const QUANTIZATION_MODES = ["linear_symmetric", "linear"] as const;
 export const QUANTIZATION_DTYPES = ["int8", "uint8", "int4", "uint4"] as const;
 export const QUANTIZATION_GRANULARITIES = ["per_tensor", "per_channel", "per_block"] as const;
+/** Round to nearest (coremltools' linear_quantize_weights), or GPTQ on calibration data. */
+export const QUANTIZATION_ALGORITHMS = ["rtn", "gptq"] as const;
 
 export type QuantizationMode = (typeof QUANTIZATION_MODES)[number];
 export type QuantizationDtype = (typeof QUANTIZATION_DTYPES)[number];
@@ -22,6 +24,12 @@ export interface OpLinearQuantizerConfig extends OpConfig {
    */
   readonly blockSize: number | readonly number[];
   readonly weightThreshold: number;
+  /** "gptq" needs calibration samples (calibrate/); absent means round to nearest. */
+  readonly algorithm?: "gptq";
+  /** GPTQ: added to the Hessian's diagonal, as a fraction of its mean (default 0.01). */
+  readonly hessianDampening?: number;
+  /** GPTQ: quantize the inputs of largest activation energy first (default false). */
+  readonly useActivationOrder?: boolean;
 }
 
 export type LinearQuantizerOptions = Partial<Omit<OpLinearQuantizerConfig, "kind">>;
@@ -40,6 +48,17 @@ function parseFields(fields: FieldReader): OpLinearQuantizerConfig {
   if (granularity === "per_block" && blockSize === 0) {
     fields.fail("block_size", "must be at least 1 with per_block granularity");
   }
+  const algorithm = fields.oneOf("algorithm", QUANTIZATION_ALGORITHMS, "rtn");
+  const gptq = algorithm === "gptq" && {
+    algorithm,
+    hessianDampening: fields.number("hessian_dampening", 0.01, { min: 0 }),
+    useActivationOrder: fields.boolean("use_activation_order", false),
+  };
+  if (!gptq) {
+    for (const key of ["hessian_dampening", "use_activation_order"]) {
+      if (fields.raw(key) !== undefined) fields.fail(key, "is a GPTQ setting (algorithm: gptq)");
+    }
+  }
   return {
     kind: LINEAR_QUANTIZER,
     mode: fields.oneOf("mode", QUANTIZATION_MODES, DEFAULTS.mode),
@@ -47,6 +66,7 @@ function parseFields(fields: FieldReader): OpLinearQuantizerConfig {
     granularity,
     blockSize,
     weightThreshold: fields.integer("weight_threshold", DEFAULTS.weightThreshold),
+    ...gptq,
   };
 }
 

@@ -6,6 +6,12 @@ export const PALETTIZER = "OpPalettizerConfig";
 export const PALETTIZATION_MODES = ["kmeans", "uniform", "unique", "custom"] as const;
 export const PALETTIZATION_GRANULARITIES = ["per_tensor", "per_grouped_channel"] as const;
 export const PALETTIZATION_NBITS = [1, 2, 3, 4, 6, 8] as const;
+/**
+ * "sensitive-kmeans": k-means weighting each element by the activation energy of its input;
+ * "gptq-kmeans": those tables, with indices chosen by GPTQ's error feedback (both need
+ * calibration samples, calibrate/); absent means plain k-means.
+ */
+export const PALETTIZATION_ALGORITHMS = ["kmeans", "sensitive-kmeans", "gptq-kmeans"] as const;
 
 export type PalettizationMode = (typeof PALETTIZATION_MODES)[number];
 export type PalettizationGranularity = (typeof PALETTIZATION_GRANULARITIES)[number];
@@ -37,6 +43,7 @@ export interface OpPalettizerConfig extends OpConfig {
   /** Worker threads for k-means (default: every core). */
   readonly numKmeansWorkers?: number;
   readonly weightThreshold: number;
+  readonly algorithm?: "sensitive-kmeans" | "gptq-kmeans";
 }
 
 export type PalettizerOptions = Partial<Omit<OpPalettizerConfig, "kind">>;
@@ -72,6 +79,10 @@ function parseFields(fields: FieldReader, lutFunction?: LutFunction): OpPalettiz
       "vector palettization (cluster_dim > 1) does not support uniform mode",
     );
   }
+  const algorithm = fields.oneOf("algorithm", PALETTIZATION_ALGORITHMS, "kmeans");
+  if (algorithm !== "kmeans" && (mode !== "kmeans" || clusterDim > 1)) {
+    fields.fail("algorithm", `${algorithm} needs mode kmeans and cluster_dim 1`);
+  }
   const rawAxis = fields.raw("channel_axis");
   if (rawAxis !== undefined && rawAxis !== null && !Number.isInteger(rawAxis)) {
     fields.fail("channel_axis", `expected an integer, got ${JSON.stringify(rawAxis)}`);
@@ -82,6 +93,9 @@ function parseFields(fields: FieldReader, lutFunction?: LutFunction): OpPalettiz
       "num_kmeans_workers",
       `expected an integer >= 1, got ${JSON.stringify(rawWorkers)}`,
     );
+  }
+  if (algorithm === "gptq-kmeans" && fields.raw("enable_per_channel_scale") === true) {
+    fields.fail("enable_per_channel_scale", "gptq-kmeans does not scale channels");
   }
   const config: OpPalettizerConfig = {
     kind: PALETTIZER,
@@ -95,6 +109,7 @@ function parseFields(fields: FieldReader, lutFunction?: LutFunction): OpPalettiz
   return {
     ...config,
     ...(nbits !== undefined && { nbits }),
+    ...(algorithm !== "kmeans" && { algorithm }),
     ...(lutFunction && { lutFunction }),
     ...(rawAxis !== undefined && rawAxis !== null && { channelAxis: rawAxis as number }),
     ...(rawWorkers !== undefined && { numKmeansWorkers: rawWorkers as number }),

@@ -317,24 +317,10 @@ function quantizeBand(
   const zeroPoints = new Float64Array(blocks);
   const fastBlocks = new Uint8Array(blocks);
   for (let b = 0; b < blocks; b++) {
-    let lo: number, hi: number;
-    if (spec.mode === "linear_symmetric") {
-      hi = Math.max(Math.abs(low[b]), Math.abs(high[b]));
-      lo = -hi;
-    } else {
-      lo = Math.min(0, low[b]);
-      hi = Math.max(0, high[b]);
-    }
-    const span = round(hi - lo);
-    scales[b] = round(span / (qMax - qMin));
-    fastBlocks[b] = Math.max(-lo, hi) / scales[b] < FAST_QUOTIENT_LIMIT ? 1 : 0;
-    if (spec.mode === "linear") {
-      const numerator = round(round(qMin * hi) - round(qMax * lo));
-      const zp = roundHalfEven(round(numerator / span));
-      zeroPoints[b] = Math.min(Math.max(zp, qMin), qMax);
-    } else if (!signed) {
-      zeroPoints[b] = Math.floor(qMax / 2);
-    }
+    const block = blockParameters(low[b], high[b], spec.mode, signed, qMin, qMax, round);
+    scales[b] = block.scale;
+    zeroPoints[b] = block.zeroPoint;
+    fastBlocks[b] = block.largest / block.scale < FAST_QUOTIENT_LIMIT ? 1 : 0;
   }
 
   const offsets = zeroPoints.map(toInteger);
@@ -353,6 +339,41 @@ function quantizeBand(
   return simd && fromHalves
     ? quantizeWithSimd(simd, out.data, parameters)
     : quantizeRows(rows, layout, out.data, parameters);
+}
+
+/**
+ * A block's scale and zero point from its smallest and largest value, by coremltools' formulas
+ * in the weight's precision (`round`). The zero point is NaN for an all-zero affine block (it
+ * is stored as 0); `largest` is the largest magnitude the scale covers.
+ */
+export function blockParameters(
+  low: number,
+  high: number,
+  mode: LinearQuantizationMode,
+  signed: boolean,
+  qMin: number,
+  qMax: number,
+  round: (value: number) => number,
+): { scale: number; zeroPoint: number; largest: number } {
+  let lo: number, hi: number;
+  if (mode === "linear_symmetric") {
+    hi = Math.max(Math.abs(low), Math.abs(high));
+    lo = -hi;
+  } else {
+    lo = Math.min(0, low);
+    hi = Math.max(0, high);
+  }
+  const span = round(hi - lo);
+  const scale = round(span / (qMax - qMin));
+  let zeroPoint = 0;
+  if (mode === "linear") {
+    const numerator = round(round(qMin * hi) - round(qMax * lo));
+    const zp = roundHalfEven(round(numerator / span));
+    zeroPoint = Math.min(Math.max(zp, qMin), qMax);
+  } else if (!signed) {
+    zeroPoint = Math.floor(qMax / 2);
+  }
+  return { scale, zeroPoint, largest: Math.max(-lo, hi) };
 }
 
 /**

@@ -18,6 +18,7 @@ import {
   type OptimizationConfig,
 } from "../config/optimization-config.js";
 import { OWN_POOL_MINIMUM_BYTES, type TaskPool } from "../parallel/task-pool.js";
+import type { Calibration } from "./calibration.js";
 import { opName } from "../program/ops.js";
 import { rewriteWeights, type RewriteContext, type RewriteOptions } from "../program/rewriter.js";
 import { supports, requireTarget, raiseTarget, type Target } from "../program/targets.js";
@@ -72,6 +73,8 @@ export interface CompressedWeight {
    * subnormals, zeros or infinities, when there are some.
    */
   float16Loss?: HalfRangeLoss;
+  /** A data-aware config's weight compressed the data-free way instead, and why. */
+  fallback?: string;
 }
 
 export interface WeightCompressor<C extends OpConfig> {
@@ -121,12 +124,15 @@ export interface WeightReport {
   snrDb?: number;
   /** See CompressedWeight. */
   float16Loss?: HalfRangeLoss;
+  fallback?: string;
 }
 
 /** Shared means a compression may use for its numeric work. */
 export interface CompressionResources {
   /** Worker threads for large tensors' kernels (absent: run them inline). */
   pool?: TaskPool;
+  /** Statistics of the weights' inputs, for data-aware configs (GPTQ, sensitive k-means). */
+  calibration?: Calibration;
 }
 
 export interface CompressionOptions extends Omit<RewriteOptions, "filter" | "alsoVisit"> {
@@ -145,6 +151,8 @@ export interface CompressionOptions extends Omit<RewriteOptions, "filter" | "als
    * made (see joint.ts), as coremltools' `joint_compression=True`.
    */
   joint?: boolean;
+  /** See CompressionResources (collected by calibrate/'s compressWithCalibration). */
+  calibration?: Calibration;
 }
 
 export interface CompressionResult {
@@ -280,7 +288,7 @@ export async function compressWeights<C extends OpConfig>(
         namedInConfig: Object.prototype.hasOwnProperty.call(config.opNameConfigs ?? {}, name),
       },
       opConfig,
-      { pool },
+      { pool, calibration: options.calibration },
     );
     if ("skipped" in compressed) return skip(name, compressed.skipped, opConfig);
     reports.push({
@@ -297,6 +305,7 @@ export async function compressWeights<C extends OpConfig>(
         bytesAfter,
         snrDb: compressed.snrDb,
         ...(compressed.float16Loss && { float16Loss: compressed.float16Loss }),
+        ...(compressed.fallback && { fallback: compressed.fallback }),
       },
     });
     const replacement = compressed.ops[compressed.ops.length - 1].outputs[0].name;

@@ -15,6 +15,7 @@ import {
   linearQuantize,
   linearQuantizeKept,
   type LinearQuantized,
+  type LinearQuantizeSpec,
 } from "../kernels/linear-quantize.js";
 import { makeOperation } from "../program/ops.js";
 import { supports, requireTarget } from "../program/targets.js";
@@ -27,6 +28,9 @@ import {
   type WeightCompressor,
   DISAGREEING_CONSUMERS,
 } from "./driver.js";
+import type { TaskPool } from "../parallel/task-pool.js";
+import type { Calibration } from "./calibration.js";
+import { gptqQuantize } from "./gptq.js";
 import { denseJointOps, LUT, SPARSE_DATA, sparseJointOps, type JointParameter } from "./joint.js";
 
 export type LinearQuantizeOptions = CompressionOptions;
@@ -155,7 +159,7 @@ export const linearQuantizer: WeightCompressor<OpLinearQuantizerConfig> = {
     constexpr_lut_to_dense: LUT,
     constexpr_lut_to_sparse: LUT,
   },
-  async compress(weight, config, { pool }) {
+  async compress(weight, config, { pool, calibration }) {
     requireIos18(weight, config);
     // A table's axes are not the weight's: only one scale for the whole table makes sense.
     if (weight.joint?.input === LUT && config.granularity !== "per_tensor") {
@@ -169,24 +173,13 @@ export const linearQuantizer: WeightCompressor<OpLinearQuantizerConfig> = {
     const mismatch = blockMismatch(weight.tensor.shape, blockSizes);
     if (mismatch) return { skipped: mismatch };
     const spec = { mode: config.mode, dtype: config.dtype, blockSizes };
-    // A pruned weight's kept data is gathered where it is quantized (its mask is not needed after).
-    const keep = weight.joint?.mask?.packed;
-    const transfer = [
-      ...(weight.ownsBuffer ? [weight.tensor.data as ArrayBufferView] : []),
-      ...(keep ? [keep] : []),
-    ]
-      .filter((view) => view.byteLength === view.buffer.byteLength)
-      .map((view) => view.buffer as ArrayBuffer);
+    const calibrated =
+      config.algorithm === "gptq" ? gptqFor(weight, config, spec, calibration) : undefined;
+    const fallback = calibrated && "fallback" in calibrated ? calibrated.fallback : undefined;
     const quantized =
-      pool && weight.tensor.data.length >= WORKER_MINIMUM_ELEMENTS
-        ? await pool.run<LinearQuantized | undefined>(
-            "linearQuantize",
-            { weight: weight.tensor, spec, keep },
-            transfer,
-          )
-        : keep
-          ? linearQuantizeKept(weight.tensor, spec, keep)
-          : linearQuantize(weight.tensor, spec);
+      calibrated && !("fallback" in calibrated)
+        ? calibrated
+        : await roundToNearest(weight, spec, pool);
     if (!quantized) return { skipped: "a block holds an infinity or a NaN" };
     const ops = weight.joint
       ? jointOps(weight, weight.joint, quantized)
@@ -200,9 +193,57 @@ export const linearQuantizer: WeightCompressor<OpLinearQuantizerConfig> = {
       ops,
       snrDb: quantized.snrDb,
       ...(loss && hasHalfRangeLoss(loss) && { float16Loss: loss }),
+      ...(fallback && { fallback: `round to nearest: ${fallback}` }),
     };
   },
 };
+
+/** coremltools' quantization, on a worker for large weights. */
+function roundToNearest(
+  weight: WeightCandidate,
+  spec: LinearQuantizeSpec,
+  pool: TaskPool | undefined,
+): Promise<LinearQuantized | undefined> | LinearQuantized | undefined {
+  // A pruned weight's kept data is gathered where it is quantized (its mask is not needed after).
+  const keep = weight.joint?.mask?.packed;
+  if (pool && weight.tensor.data.length >= WORKER_MINIMUM_ELEMENTS) {
+    const transfer = [
+      ...(weight.ownsBuffer ? [weight.tensor.data as ArrayBufferView] : []),
+      ...(keep ? [keep] : []),
+    ]
+      .filter((view) => view.byteLength === view.buffer.byteLength)
+      .map((view) => view.buffer as ArrayBuffer);
+    return pool.run<LinearQuantized | undefined>(
+      "linearQuantize",
+      { weight: weight.tensor, spec, keep },
+      transfer,
+    );
+  }
+  return keep ? linearQuantizeKept(weight.tensor, spec, keep) : linearQuantize(weight.tensor, spec);
+}
+
+/** GPTQ on the weight's calibration statistics, or why it cannot be done. */
+function gptqFor(
+  weight: WeightCandidate,
+  config: OpLinearQuantizerConfig,
+  spec: LinearQuantizeSpec,
+  calibration: Calibration | undefined,
+): LinearQuantized | { fallback: string } {
+  if (!calibration) {
+    throw new ConfigError(
+      `weight ${weight.name}: algorithm gptq needs calibration samples (compressWithCalibration, --inputs or --samples)`,
+    );
+  }
+  if (weight.joint) {
+    throw new ConfigError(`weight ${weight.name}: algorithm gptq does not do joint compression`);
+  }
+  const statistics = calibration.statistics(weight.functionName, weight.name);
+  if (!statistics) return { fallback: "no calibration statistics for its consumers" };
+  return gptqQuantize(weight.tensor, spec, statistics, {
+    dampening: config.hessianDampening ?? 0.01,
+    activationOrder: config.useActivationOrder ?? false,
+  });
+}
 
 /** Quantizes the model's weights linearly; the input model is not modified. */
 export function linearQuantizeWeights(

@@ -57,6 +57,8 @@ import {
   DISAGREEING_CONSUMERS,
 } from "./driver.js";
 import { keptValues, SPARSE_DATA, sparseJointOps } from "./joint.js";
+import { elementImportance, type Calibration, type InputStatistics } from "./calibration.js";
+import { gptqPaletteIndices, type PaletteTable } from "./gptq.js";
 
 /** Weights smaller than this are clustered on the calling thread (a worker round trip costs more). */
 const INLINE_ELEMENTS = 1 << 15;
@@ -91,11 +93,18 @@ export const palettizer: WeightCompressor<OpPalettizerConfig> = {
   workersFor: (config) =>
     allConfigs(config).find((c) => c.kind === PALETTIZER && c.numKmeansWorkers !== undefined)
       ?.numKmeansWorkers,
-  async compress(weight, config, { pool }) {
+  async compress(weight, config, { pool, calibration }) {
     checkTarget(weight, config);
     if (weight.joint) checkJoint(weight, config);
-    const palette = await palettize(weight, config, pool);
+    const sensitivity = sensitivityOf(weight, config, calibration);
+    const errorFeedback = config.algorithm === "gptq-kmeans" && sensitivity.statistics;
+    const palette = await palettize(weight, config, pool, sensitivity.importance, !errorFeedback);
     if ("skipped" in palette) return palette;
+    let fallback = sensitivity.fallback && `plain k-means: ${sensitivity.fallback}`;
+    if (errorFeedback) {
+      const reason = gptqIndices(weight, palette.palette, errorFeedback);
+      if (reason) fallback = `nearest-entry indices: ${reason.fallback}`;
+    }
     const ops = weight.joint
       ? sparseOps(weight, palette.palette)
       : buildOps(weight, palette.palette, palette.scale);
@@ -108,9 +117,79 @@ export const palettizer: WeightCompressor<OpPalettizerConfig> = {
       ops,
       snrDb: palette.snrDb,
       ...(loss && hasHalfRangeLoss(loss) && { float16Loss: loss }),
+      ...(fallback && { fallback }),
     };
   },
 };
+
+/**
+ * Sensitive k-means: each element's importance (its input's activation energy), or why the
+ * weight is clustered plainly.
+ */
+function sensitivityOf(
+  weight: WeightCandidate,
+  config: OpPalettizerConfig,
+  calibration: Calibration | undefined,
+): { importance?: Float64Array; statistics?: InputStatistics; fallback?: string } {
+  if (config.algorithm === undefined) return {};
+  if (!calibration) {
+    throw new ConfigError(
+      `weight ${weight.name}: algorithm ${config.algorithm} needs calibration samples (compressWithCalibration, --inputs or --samples)`,
+    );
+  }
+  if (weight.joint)
+    return { fallback: "a pruned weight's kept values have no inputs of their own" };
+  const statistics = calibration.statistics(weight.functionName, weight.name);
+  if (!statistics) return { fallback: "no calibration statistics for its consumers" };
+  const importance = elementImportance(weight.tensor, statistics);
+  return importance
+    ? { importance, statistics }
+    : { fallback: "its consumers do not use it as one matrix" };
+}
+
+/** Error-feedback indices for a palette's tables (GPTQ with the tables as the grid). */
+function gptqIndices(
+  weight: WeightCandidate,
+  palette: Palette,
+  statistics: InputStatistics,
+): { fallback: string } | undefined {
+  const { layout, lut, nbits } = palette;
+  const count = palette.indices.length;
+  const entries = 1 << nbits;
+  // The group of each element: gathered offsets list the elements group by group.
+  const offsets = gatherGroups(
+    layout,
+    Float64Array.from({ length: count }, (_, i) => i),
+  );
+  const groupLength = count / layout.groupCount;
+  const groupOf = new Int32Array(count);
+  offsets.forEach((offset, j) => (groupOf[offset] = Math.floor(j / groupLength)));
+  const round = rounding(valueTypeOf(weight.tensor));
+  // Entries k-means left unused (fewer distinct values than entries) are not candidates.
+  const used = new Uint8Array(layout.groupCount * entries);
+  palette.indices.forEach((index, i) => (used[groupOf[i] * entries + index] = 1));
+  const tables: PaletteTable[] = Array.from({ length: layout.groupCount }, (_, g) => {
+    const stored = Array.from(lut.subarray(g * entries, (g + 1) * entries), round);
+    const order = stored
+      .map((_, e) => e)
+      .filter((e) => used[g * entries + e] === 1)
+      .sort((a, b) => stored[a] - stored[b]);
+    return {
+      values: Float64Array.from(order, (e) => stored[e]),
+      entries: Uint8Array.from(order),
+    };
+  });
+  return gptqPaletteIndices(
+    weight.tensor,
+    (offset) => tables[groupOf[offset]],
+    palette.indices,
+    statistics,
+    {
+      dampening: 0.01,
+      activationOrder: false,
+    },
+  );
+}
 
 /**
  * What a pruned weight's palettization cannot hold: the sparse op's indices share the dense
@@ -197,6 +276,8 @@ async function palettize(
   weight: WeightCandidate,
   config: OpPalettizerConfig,
   pool: TaskPool | undefined,
+  importance?: Float64Array,
+  mayPack = true,
 ): Promise<
   | { palette: Palette; scale?: { data: Float64Array; shape: number[] }; snrDb?: number }
   | { skipped: string }
@@ -216,6 +297,9 @@ async function palettize(
   }
 
   let halfBits = tensor.dtype === "fp16" ? (tensor.data as Uint16Array) : undefined;
+  // Sensitive k-means weighs each element's error by its input's energy (with per-channel
+  // scales, by both).
+  let elementWeights = importance;
   // fp16 weights travel as their half patterns, decoded only where a mode needs numbers.
   let values: Float64Array | undefined =
     halfBits && !config.enablePerChannelScale
@@ -234,13 +318,15 @@ async function palettize(
     // it is exact too (fp16 groups of 10,000+ values). Elsewhere each value's error is weighted
     // by its squared scale, so the clusters minimize the error of the weight itself.
     const groupLength = values.length / layout.groupCount;
-    if (config.mode === "kmeans" && !(halfBits && groupLength >= KMEANS1D_MINIMUM)) {
-      pointWeights = gatherGroups(
-        layout,
-        squaredScales(normalized.scale, tensor.shape, channelAxis),
-      );
+    if (
+      config.mode === "kmeans" &&
+      (importance || !(halfBits && groupLength >= KMEANS1D_MINIMUM))
+    ) {
+      const squares = squaredScales(normalized.scale, tensor.shape, channelAxis);
+      elementWeights = importance ? squares.map((s, i) => s * importance[i]) : squares;
     }
   }
+  if (elementWeights) pointWeights = gatherGroups(layout, elementWeights);
 
   const groupedHalf = halfBits && gatherGroups(layout, halfBits);
   // Half patterns hold fp16 values exactly (normalized ones are rounded to half as well).
@@ -278,7 +364,7 @@ async function palettize(
     // The weight's own buffer may go to a worker as it is when nothing else reads it.
     const movable = weight.ownsBuffer && groupedHalf === tensor.data && !values;
     // Workers may pack the indices where they are stored in group order as they are.
-    const packable = layout.channelAxis === 0 && !weight.joint && nbits! < 8;
+    const packable = mayPack && layout.channelAxis === 0 && !weight.joint && nbits! < 8;
     result = { ...(await runGroups(input, pool, movable, packable)), nbits: nbits! };
   }
   return {
@@ -290,8 +376,9 @@ async function palettize(
       packed: result.packed ?? false,
     },
     scale,
-    // Errors of normalized values tell the weight's own only when weighted by the scales.
-    snrDb: scale && !pointWeights ? undefined : snrDb(result.signal, result.noise),
+    // Errors of normalized values tell the weight's own only when weighted by the scales (and
+    // only by them: importance-weighted errors are not the weight's).
+    snrDb: (scale && !pointWeights) || importance ? undefined : snrDb(result.signal, result.noise),
   };
 }
 

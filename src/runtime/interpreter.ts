@@ -218,7 +218,7 @@ export class Interpreter {
       scope.values.set(input.name, this.convertInput(input, given));
     }
     try {
-      this.runSteps(this.steps, scope, options.observe, this.simd);
+      this.runSteps(this.steps, scope, options, this.simd);
       const result: Record<string, Tensor> = {};
       for (const output of this.outputs) {
         const value = this.lookup(scope, output.name);
@@ -241,9 +241,10 @@ export class Interpreter {
   private runSteps(
     steps: readonly Step[],
     scope: Scope,
-    observe: ValueObserver | undefined,
+    options: PredictOptions,
     simd: SimdRuntime | undefined,
   ): void {
+    const { observe, inspect } = options;
     for (const step of steps) {
       if (step.absorbed && !observe) continue;
       const resolve = (input: string) =>
@@ -262,7 +263,7 @@ export class Interpreter {
           throw new FormatError(`op ${step.op.type} "${step.name}"`, `has no block ${index}`);
         const inner = new Scope(scope);
         block.inputs.forEach((name, i) => inner.values.set(name, inputs[i]));
-        this.runSteps(block.steps, inner, observe, undefined);
+        this.runSteps(block.steps, inner, options, undefined);
         return block.outputs.map((name) => this.lookup(inner, name));
       };
       const fused = observe ? undefined : step.fused;
@@ -274,6 +275,7 @@ export class Interpreter {
           clamp: fused?.clamp,
         });
       let ctx = context(this.heapFull ? undefined : simd);
+      inspect?.(ctx);
       let produced: RuntimeValue[] | RuntimeValue;
       try {
         try {
@@ -358,8 +360,16 @@ export class Interpreter {
 /** Sees one op output: its value name, its value (not to be modified) and the op. */
 export type ValueObserver = (name: string, value: NumericValue, op: Operation) => void;
 
+/**
+ * Sees an op with its inputs resolved, just before it runs (read them through the context;
+ * modify nothing, keep nothing past the call).
+ */
+export type OpInspector = (ctx: OpContext) => void;
+
 export interface PredictOptions {
   observe?: ValueObserver;
+  /** Unlike observe, leaves fused activations fused: an op's inputs exist either way. */
+  inspect?: OpInspector;
 }
 
 export interface LoadOptions {

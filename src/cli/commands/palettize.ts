@@ -4,7 +4,6 @@ import { pathToFileURL } from "node:url";
 import type { Command } from "commander";
 import { PALETTIZER, palettizerConfig, type LutFunction } from "../../config/index.js";
 import { ConfigError } from "../../errors.js";
-import { palettizeWeights } from "../../passes/palettize.js";
 import { parseTarget } from "../../program/targets.js";
 import {
   outputOptions,
@@ -15,9 +14,16 @@ import {
   type OutputFlags,
 } from "../write-command.js";
 import { collect, layeredConfig, parseInteger, withEntries } from "../flags.js";
-import { float16Advice, passSkips, passWeights } from "../report.js";
+import {
+  calibrationOptions,
+  compressCalibrated,
+  fallbackWarnings,
+  type CalibrationFlags,
+} from "../calibration.js";
+import { float16Advice, mergeAdvice, passSkips, passWeights } from "../report.js";
 
-interface PalettizeFlags extends OutputFlags {
+interface PalettizeFlags extends OutputFlags, CalibrationFlags {
+  algorithm?: string;
   mode?: string;
   nbits?: string;
   granularity?: string;
@@ -65,6 +71,7 @@ async function flagged(flags: PalettizeFlags): Promise<Record<string, unknown>> 
     enablePerChannelScale: flags.perChannelScale || undefined,
     weightThreshold: integer(flags.weightThreshold, "--weight-threshold"),
     lutFunction,
+    algorithm: flags.algorithm,
   };
   return Object.fromEntries(Object.entries(settings).filter(([, v]) => v !== undefined));
 }
@@ -88,7 +95,12 @@ export function registerPalettize(program: Command): void {
     )
     .option("--op-type <T=spec>", "config for an op type: T=skip or T=key:value,...", collect)
     .option("--op-name <N=spec>", "config for one op: N=skip or N=key:value,...", collect)
-    .option("--config <file>", `${PALETTIZER} file (YAML or JSON, coremltools' shape)`);
+    .option("--config <file>", `${PALETTIZER} file (YAML or JSON, coremltools' shape)`)
+    .option(
+      "--algorithm <a>",
+      "kmeans, or sensitive-kmeans (calibrated: each weight's error weighed by its input's energy)",
+    );
+  calibrationOptions(command, "sensitive-kmeans");
   targetOption(command, "iOS18 for grouped, vector and scaled tables on older models")
     .option("--joint", "joint compression (iOS18+): palettize the kept values of pruned weights")
     .option(...WORKERS_OPTION);
@@ -99,7 +111,8 @@ export function registerPalettize(program: Command): void {
 Examples:
   coreml-optimize palettize model.mlpackage -o model-lut4.mlpackage --nbits 4
   coreml-optimize palettize model.mlpackage -o out.mlpackage --nbits 3 --granularity per_grouped_channel --group-size 16
-  coreml-optimize palettize model.mlpackage -o out.mlpackage --mode unique`,
+  coreml-optimize palettize model.mlpackage -o out.mlpackage --mode unique
+  coreml-optimize palettize model.mlpackage -o out.mlpackage --nbits 4 --algorithm sensitive-kmeans --inputs calib/`,
     )
     .action(async (input: string, flags: PalettizeFlags) => {
       const base = await flagged(flags);
@@ -114,10 +127,10 @@ Examples:
         command: "palettize",
         input,
         flags,
-        otherInputs: [flags.config, flags.lutFunction],
+        otherInputs: [flags.config, flags.lutFunction, flags.inputs],
         verb: "palettized",
         work: async (model, onProgress) => {
-          const result = await palettizeWeights(model, config, {
+          const result = await compressCalibrated(model, config, flags, {
             raiseTarget,
             joint: flags.joint,
             workers: parseWorkers(flags.workers),
@@ -127,7 +140,10 @@ Examples:
             model: result.model,
             weights: passWeights(result.weights),
             skipped: passSkips(result.skipped),
-            ...float16Advice(result.weights),
+            ...mergeAdvice([
+              float16Advice(result.weights),
+              { warnings: fallbackWarnings(result.weights), hints: [] },
+            ]),
           };
         },
       });

@@ -1,7 +1,6 @@
 /** `coreml-optimize quantize IN -o OUT`: linear quantization of a model's weights. */
 import type { Command } from "commander";
 import { LINEAR_QUANTIZER, linearQuantizerConfig } from "../../config/index.js";
-import { linearQuantizeWeights } from "../../passes/linear-quantize.js";
 import { parseTarget } from "../../program/targets.js";
 import {
   outputOptions,
@@ -11,10 +10,26 @@ import {
   WORKERS_OPTION,
   type OutputFlags,
 } from "../write-command.js";
-import { collect, layeredConfig, parseInteger, parseSizes, withEntries } from "../flags.js";
-import { float16Advice, passSkips, passWeights } from "../report.js";
+import {
+  collect,
+  layeredConfig,
+  parseInteger,
+  parseNumber,
+  parseSizes,
+  withEntries,
+} from "../flags.js";
+import {
+  calibrationOptions,
+  compressCalibrated,
+  fallbackWarnings,
+  type CalibrationFlags,
+} from "../calibration.js";
+import { float16Advice, mergeAdvice, passSkips, passWeights } from "../report.js";
 
-interface QuantizeFlags extends OutputFlags {
+interface QuantizeFlags extends OutputFlags, CalibrationFlags {
+  algorithm?: string;
+  hessianDampening?: string;
+  activationOrder?: boolean;
   mode?: string;
   dtype?: string;
   granularity?: string;
@@ -38,6 +53,10 @@ function flagged(flags: QuantizeFlags): Record<string, unknown> {
       blockSize: flags.blockSize && parseSizes(flags.blockSize, "--block-size"),
       weightThreshold:
         flags.weightThreshold && parseInteger(flags.weightThreshold, "--weight-threshold"),
+      algorithm: flags.algorithm,
+      hessianDampening:
+        flags.hessianDampening && parseNumber(flags.hessianDampening, "--hessian-dampening"),
+      useActivationOrder: flags.activationOrder,
     }).filter(([, value]) => value !== undefined),
   );
 }
@@ -60,7 +79,17 @@ export function registerQuantize(program: Command): void {
     )
     .option("--op-type <T=spec>", "config for an op type: T=skip or T=key:value,...", collect)
     .option("--op-name <N=spec>", "config for one op: N=skip or N=key:value,...", collect)
-    .option("--config <file>", `${LINEAR_QUANTIZER} file (YAML or JSON, coremltools' shape)`);
+    .option("--config <file>", `${LINEAR_QUANTIZER} file (YAML or JSON, coremltools' shape)`)
+    .option(
+      "--algorithm <a>",
+      "rtn (round to nearest) or gptq (calibrated: error feedback through the inputs' Hessian)",
+    )
+    .option(
+      "--hessian-dampening <x>",
+      "gptq: added to the Hessian's diagonal, times its mean (default: 0.01)",
+    )
+    .option("--activation-order", "gptq: quantize the inputs of largest activation energy first");
+  calibrationOptions(command, "gptq");
   targetOption(command, "iOS18 for 4-bit and per_block on older models")
     .option(
       "--joint",
@@ -74,7 +103,8 @@ export function registerQuantize(program: Command): void {
 Examples:
   coreml-optimize quantize model.mlpackage -o model-int8.mlpackage
   coreml-optimize quantize model.mlpackage -o model-int4.mlpackage --dtype int4 --granularity per_block --block-size 32
-  coreml-optimize quantize model.mlpackage -o out.mlpackage --op-type gather=skip --config q.yaml`,
+  coreml-optimize quantize model.mlpackage -o out.mlpackage --op-type gather=skip --config q.yaml
+  coreml-optimize quantize model.mlpackage -o model-gptq.mlpackage --dtype int4 --algorithm gptq --inputs calib/`,
     )
     .action(async (input: string, flags: QuantizeFlags) => {
       const base = flagged(flags);
@@ -89,9 +119,9 @@ Examples:
         command: "quantize",
         input,
         flags,
-        otherInputs: [flags.config],
+        otherInputs: [flags.config, flags.inputs],
         work: async (model, onProgress) => {
-          const result = await linearQuantizeWeights(model, config, {
+          const result = await compressCalibrated(model, config, flags, {
             raiseTarget,
             joint: flags.joint,
             workers: parseWorkers(flags.workers),
@@ -101,7 +131,10 @@ Examples:
             model: result.model,
             weights: passWeights(result.weights),
             skipped: passSkips(result.skipped),
-            ...float16Advice(result.weights),
+            ...mergeAdvice([
+              float16Advice(result.weights),
+              { warnings: fallbackWarnings(result.weights), hints: [] },
+            ]),
           };
         },
       });

@@ -29,7 +29,7 @@ import { RowKernel, runMaxPool, runRows } from "../../kernels/simd/gemm.js";
 import { namedActivation } from "./elementwise.js";
 
 /** Views a 1-D (N, C, W) tensor as 2-D (N, C, 1, W); 3-D convolutions are not implemented. */
-function as2d(ctx: OpContext, t: Dense): Dense {
+export function as2d(ctx: OpContext, t: Dense): Dense {
   if (t.shape.length === 4) return t;
   if (t.shape.length === 3) return { shape: [t.shape[0], t.shape[1], 1, t.shape[2]], data: t.data };
   throw new UnsupportedError(
@@ -43,7 +43,12 @@ function pair(values: number[], spatial: number, fallback: number): [number, num
 }
 
 /** The window of a conv/pool op over x (already viewed as 2-D), with its padding resolved. */
-function windowOf(ctx: OpContext, x: Dense, kernel: [number, number], spatial: number): Window2d {
+export function windowOf(
+  ctx: OpContext,
+  x: Dense,
+  kernel: [number, number],
+  spatial: number,
+): Window2d {
   const strides = pair(ctx.ints("strides", []), spatial, 1);
   const dilations = pair(ctx.ints("dilations", []), spatial, 1);
   const padType = ctx.string("pad_type", "valid") as PadType;

@@ -1,0 +1,74 @@
+/**
+ * Data-aware compression from the command line (`--algorithm gptq`, `--algorithm
+ * sensitive-kmeans`): the calibration options, and running a compression through
+ * compressWithCalibration on the samples they name.
+ */
+import type { Command } from "commander";
+import { compressWithCalibration } from "../calibrate/data-aware.js";
+import type { OptimizationConfig } from "../config/optimization-config.js";
+import type { MLModel } from "../format/model.js";
+import type { CompressionOptions, CompressionResult, WeightReport } from "../passes/driver.js";
+import { compressModel } from "../passes/registry.js";
+import { randomSamples } from "../runtime/inputs.js";
+import { Interpreter } from "../runtime/interpreter.js";
+import { parseInteger } from "./flags.js";
+import { readInputsDir } from "./inputs.js";
+import { withInterpreterPool } from "./run.js";
+
+export interface CalibrationFlags {
+  inputs?: string;
+  samples: string;
+  seed: string;
+}
+
+/** `--inputs`, `--samples`, `--seed`: the calibration data of data-aware algorithms. */
+export function calibrationOptions(command: Command, algorithms: string): Command {
+  return command
+    .option(
+      "--inputs <dir>",
+      `${algorithms}: calibrate on a folder of <input>.npy or .raw files (or one folder per sample)`,
+    )
+    .option("--samples <n>", `${algorithms}: seeded random calibration samples instead`, "16")
+    .option("--seed <n>", "seed of the random samples (default: 0)", "0");
+}
+
+/** Whether any config of `config` is data-aware. */
+function isDataAware(config: OptimizationConfig): boolean {
+  const configs = [
+    config.globalConfig,
+    ...Object.values(config.opTypeConfigs ?? {}),
+    ...Object.values(config.opNameConfigs ?? {}),
+  ];
+  return configs.some((c) => c && "algorithm" in c && c.algorithm !== undefined);
+}
+
+/**
+ * Compresses `model` by `config`, calibrating on the flags' samples first when a config is
+ * data-aware (then the calibration runs and the compression share one pool of workers).
+ */
+export async function compressCalibrated(
+  model: MLModel,
+  config: OptimizationConfig,
+  flags: CalibrationFlags,
+  options: CompressionOptions,
+): Promise<CompressionResult> {
+  if (!isDataAware(config)) return compressModel(model, config, options);
+  const count = parseInteger(flags.samples, "--samples", 1);
+  const seed = parseInteger(flags.seed, "--seed");
+  const { inputs } = await Interpreter.load(model);
+  const samples = flags.inputs
+    ? await readInputsDir(flags.inputs, inputs)
+    : randomSamples(inputs, count, seed);
+  return withInterpreterPool((pool) =>
+    compressWithCalibration(model, config, samples, {
+      ...options,
+      pool,
+      onCalibrationProgress: options.onProgress,
+    }),
+  );
+}
+
+/** One warning per weight a data-aware config compressed the data-free way. */
+export function fallbackWarnings(weights: readonly WeightReport[]): string[] {
+  return weights.filter((w) => w.fallback).map((w) => `${w.name}: ${w.fallback}`);
+}
