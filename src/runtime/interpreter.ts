@@ -215,8 +215,14 @@ export class Interpreter {
       if (!given) throw new ConfigError(`missing input "${input.name}"`);
       scope.values.set(input.name, this.convertInput(input, given));
     }
+    // Replaced constants shadow the loaded ones: the scope is searched first.
+    for (const [name, value] of options.replace ?? []) {
+      if (!this.constants.has(name)) throw new ConfigError(`the program has no constant "${name}"`);
+      scope.values.set(name, value);
+    }
+    for (const [name, value] of options.resume?.values ?? []) scope.values.set(name, value);
     try {
-      this.runSteps(this.steps, scope, options.observe, this.simd);
+      this.runSteps(this.steps.slice(options.resume?.step ?? 0), scope, options.observe, this.simd);
       const result: Record<string, Tensor> = {};
       for (const output of this.outputs) {
         const value = this.lookup(scope, output.name);
@@ -227,6 +233,17 @@ export class Interpreter {
     } finally {
       this.simd?.endPrediction();
     }
+  }
+
+  /**
+   * The index of the first top-level step that reads `name` (in its nested blocks too), where a
+   * prediction with `resume` may start when only that value changed; undefined if none reads it.
+   */
+  firstReader(name: string): number | undefined {
+    const index = this.steps.findIndex((step) => namesRead(step.op).includes(name));
+    if (index < 0) return undefined;
+    // A step folded into the one before it starts with that one.
+    return this.steps[index].absorbed ? index - 1 : index;
   }
 
   private lookup(scope: Scope, name: string): RuntimeValue {
@@ -358,6 +375,13 @@ export type ValueObserver = (name: string, value: NumericValue, op: Operation) =
 
 export interface PredictOptions {
   observe?: ValueObserver;
+  /** Constants (by value name) replaced for this prediction, e.g. one weight compressed. */
+  replace?: ReadonlyMap<string, RuntimeValue>;
+  /**
+   * Start at top-level step `step`, with `values` holding what the steps before it computed
+   * (e.g. observed on an earlier prediction with the same inputs), so only the rest runs.
+   */
+  resume?: { step: number; values: ReadonlyMap<string, RuntimeValue> };
 }
 
 export interface LoadOptions {
