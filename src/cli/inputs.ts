@@ -7,7 +7,8 @@ import { readNpy } from "../format/npy.js";
 import { ELEMENT_TYPES, elementCount, type Tensor } from "../kernels/dtype.js";
 import type { ProgramIO } from "../runtime/interpreter.js";
 import { randomSamples } from "../runtime/inputs.js";
-import { parseCount } from "./flags.js";
+import type { Command } from "commander";
+import { collect, parseCount } from "./flags.js";
 
 /** Reads `name=file.npy` assignments into one sample; every program input must be given. */
 async function readInputAssignments(
@@ -182,4 +183,32 @@ export async function samplesFromFlags(
   if (flags.inputs) return (await readInputsDir(flags.inputs, inputs)).slice(0, limit);
   const count = parseCount(flags.samples, "--samples", 1);
   return samplesFor(flags.input ?? [], inputs, count, parseCount(flags.seed, "--seed"));
+}
+
+/** The sample options (`SampleFlags`) of the commands that run a model on samples. */
+export function sampleOptions(command: Command, defaultSamples = "4"): Command {
+  return command
+    .option(
+      "--data <name=file.npy>",
+      "a batch of samples: each row of the file's first axis is one sample of that input (repeat per input)",
+      collect,
+      [],
+    )
+    .option(
+      "--inputs <dir>",
+      "a folder of <input>.npy (or raw <input>.raw) files, or of one such folder per sample",
+    )
+    .option(
+      "-i, --input <name=file.npy>",
+      "one sample: an input tensor (repeat per input)",
+      collect,
+      [],
+    )
+    .option("--limit <n>", "use only the first n samples of --data or --inputs")
+    .option(
+      "--samples <n>",
+      "number of seeded random samples when no data is given",
+      defaultSamples,
+    )
+    .option("--seed <n>", "seed of the random samples", "0");
 }
