@@ -1,5 +1,6 @@
 /** Text renderings of the quality commands' reports: per-op comparisons, sensitivity, recipes. */
 import type { PerOpComparison } from "../analysis/per-op.js";
+import type { SensitivityTable, Trial } from "../analysis/sensitivity.js";
 import { formatNumber, formatTable } from "./format.js";
 
 const db = (value: number) => formatNumber(value, 1);
@@ -30,5 +31,48 @@ export function renderPerOp(
       `not compared: ${report.onlyInReference} value(s) only in the reference, ${report.onlyInCandidate} only in the candidate`,
     );
   }
+  return lines.join("\n");
+}
+
+/** Weights as rows, candidates as columns: the output's SNR (dB) with that weight compressed. */
+export function renderSensitivity(table: SensitivityTable): string {
+  const labels = table.candidates.map((c) => c.label);
+  const trial = new Map(table.trials.map((t) => [`${t.weight}\u0000${t.candidate}`, t]));
+  const cell = (weight: string, label: string, show: (t: Trial) => string) => {
+    const t = trial.get(`${weight}\u0000${label}`);
+    return t ? show(t) : "-";
+  };
+  const grid = (show: (t: Trial) => string) =>
+    table.weights.map((w) => [
+      w.name,
+      String(w.elements),
+      ...labels.map((l) => cell(w.name, l, show)),
+    ]);
+  // Bits per weight of each candidate over the weights it compresses.
+  const bits = labels.map((label) => {
+    const trials = table.trials.filter((t) => t.candidate === label);
+    const bytes = trials.reduce((n, t) => n + t.bytes, 0);
+    const elements = trials.reduce((n, t) => n + (t.bytes * 8) / t.bitsPerWeight, 0);
+    return elements ? ((bytes * 8) / elements).toFixed(2) : "-";
+  });
+  const lines = [
+    `output ${table.output} over ${table.samples} sample(s): its SNR (dB) with each weight alone compressed`,
+    formatTable(
+      ["weight", "elements", ...labels],
+      [...grid((t) => db(t.snrDb)), ["bits/weight", "", ...bits]],
+    ),
+  ];
+  if (table.scores) {
+    lines.push(
+      "",
+      "mean KL divergence (nats) of the output's class distribution, same trials",
+      formatTable(
+        ["weight", "elements", ...labels],
+        grid((t) => (t.meanKl ?? NaN).toExponential(2)),
+      ),
+    );
+  }
+  for (const s of table.skipped)
+    lines.push(`note: ${s.candidate} leaves ${s.weight} alone: ${s.reason}`);
   return lines.join("\n");
 }

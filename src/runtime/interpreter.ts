@@ -235,6 +235,11 @@ export class Interpreter {
     }
   }
 
+  /** A constant as loaded (compressed weights materialized densely), by value name. */
+  constant(name: string): RuntimeValue | undefined {
+    return this.constants.get(name);
+  }
+
   /**
    * The index of the first top-level step that reads `name` (in its nested blocks too), where a
    * prediction with `resume` may start when only that value changed; undefined if none reads it.
