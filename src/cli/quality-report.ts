@@ -1,5 +1,7 @@
 /** Text renderings of the quality commands' reports: per-op comparisons, sensitivity, recipes. */
 import type { PerOpComparison } from "../analysis/per-op.js";
+import type { RecipeChoice, RecipePrediction } from "../analysis/recipe.js";
+import type { RecipeMeasurement } from "../analysis/recipe-check.js";
 import type { SensitivityTable, Trial } from "../analysis/sensitivity.js";
 import { formatNumber, formatTable } from "./format.js";
 
@@ -75,4 +77,45 @@ export function renderSensitivity(table: SensitivityTable): string {
   for (const s of table.skipped)
     lines.push(`note: ${s.candidate} leaves ${s.weight} alone: ${s.reason}`);
   return lines.join("\n");
+}
+
+export interface RecipeSummary {
+  model: string;
+  recipe: string;
+  choices: RecipeChoice[];
+  predicted: RecipePrediction;
+  measured?: RecipeMeasurement;
+  samples?: number;
+}
+
+/** The choice per weight, then predicted against measured size and quality. */
+export function renderRecipe(summary: RecipeSummary): string {
+  const rows = summary.choices.map((c) => [
+    c.weight,
+    c.candidate ?? "(as is)",
+    c.bitsPerWeight.toFixed(2),
+    db(c.snrDb),
+    c.meanKl === undefined ? "" : c.meanKl.toExponential(2),
+  ]);
+  const { predicted, measured } = summary;
+  const line = (name: string, m: RecipePrediction | RecipeMeasurement) => [
+    name,
+    m.bitsPerWeight.toFixed(3),
+    String(m.bytes),
+    db(m.snrDb),
+    m.meanKl === undefined ? "" : m.meanKl.toExponential(2),
+    "top1" in m && m.top1 !== undefined ? `${(m.top1 * 100).toFixed(1)}%` : "",
+  ];
+  return [
+    formatTable(["weight", "config", "bits", "alone: SNR dB", "alone: KL"], rows),
+    "",
+    formatTable(
+      ["", "bits/weight", "bytes", "output SNR dB", "mean KL", "top-1"],
+      [
+        line("predicted", predicted),
+        ...(measured ? [line(`measured (${summary.samples} samples)`, measured)] : []),
+      ],
+    ),
+    `wrote ${summary.recipe}; apply it with: coreml-optimize compress ${summary.model} -o OUT.mlpackage --config ${summary.recipe}`,
+  ].join("\n");
 }

@@ -12,6 +12,7 @@ import { registerQuantizeActivations } from "./quantize-activations.js";
 import { registerServe } from "./serve.js";
 import { registerEvaluate } from "./evaluate.js";
 import { registerSensitivity } from "./sensitivity.js";
+import { registerRecipe } from "./recipe.js";
 
 /** Every subcommand, in the order `--help` lists them. */
 export const COMMANDS: ((program: Command) => void)[] = [
@@ -27,5 +28,6 @@ export const COMMANDS: ((program: Command) => void)[] = [
   registerCompare,
   registerEvaluate,
   registerSensitivity,
+  registerRecipe,
   registerServe,
 ];
