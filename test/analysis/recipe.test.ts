@@ -103,6 +103,30 @@ test("recipe on the CLI: writes steps compress --config runs, predicted and meas
   const compressed = join(work, "out.mlpackage");
   const apply = runCli("compress", path, "-o", compressed, "--config", out, "--json");
   assert.equal(apply.status, 0, apply.stderr);
+  // A saved table (infinities written as strings) gives a recipe without measuring again.
+  const sensitivity = runCli("sensitivity", path, "--data", `ids=${data}`, "--json");
+  assert.equal(sensitivity.status, 0, sensitivity.stderr);
+  const saved = join(work, "table.json");
+  await writeFile(saved, sensitivity.stdout);
+  const floor = runCli(
+    "recipe",
+    path,
+    "-o",
+    join(work, "floor.yaml"),
+    "--min-snr",
+    "25",
+    "--table",
+    saved,
+    "--no-verify",
+    "--json",
+  );
+  assert.equal(floor.status, 0, floor.stderr);
+  const floorReport = JSON.parse(floor.stdout) as {
+    predicted: { snrDb: number };
+    measured?: unknown;
+  };
+  assert.ok(floorReport.predicted.snrDb >= 25);
+  assert.equal(floorReport.measured, undefined);
   const none = runCli("recipe", path, "-o", join(work, "x.yaml"), "--samples", "1");
   assert.equal(none.status, 1);
   assert.match(none.stderr, /give one target: --bits B, --size S or --min-snr D/);

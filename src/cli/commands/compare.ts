@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { compareModels } from "../../runtime/compare.js";
 import { renderComparison } from "../check.js";
+import { toJson } from "../report.js";
 import { loadRunner } from "../../runtime/runner.js";
 import { samplesFromFlags } from "../inputs.js";
 import { collect, parseNumber, parseStage } from "../flags.js";
@@ -73,7 +74,8 @@ export function registerCompare(program: Command): void {
           }),
         ),
       );
-      if (options.json) printJson(report.perOp ?? report.outputs);
+      if (options.json && report.perOp) process.stdout.write(`${toJson(report.perOp)}\n`);
+      else if (options.json) printJson(report.outputs);
       else if (report.perOp) process.stdout.write(`${renderPerOp(report.perOp)}\n`);
       else if (report.outputs) process.stdout.write(`${renderComparison(report.outputs)}\n`);
     });

@@ -6,7 +6,8 @@ import { loadRunner } from "../../runtime/runner.js";
 import { formatTable } from "../format.js";
 import { sampleOptions, samplesFromFlags, type SampleFlags } from "../inputs.js";
 import { parseStage } from "../flags.js";
-import { printJson, withInterpreterPool, withModel } from "../run.js";
+import { withInterpreterPool, withModel } from "../run.js";
+import { toJson } from "../report.js";
 import type { MLModel } from "../../format/model.js";
 
 interface EvaluateFlags extends SampleFlags {
@@ -75,7 +76,10 @@ export function registerEvaluate(program: Command): void {
         }),
       ),
     );
-    if (flags.json) return printJson(report);
+    if (flags.json) {
+      process.stdout.write(`${toJson(report)}\n`);
+      return;
+    }
     const lines = [`${report.model}, ${report.samples} sample(s):`];
     if ("agreement" in report) {
       const a = report.agreement;

@@ -22,8 +22,8 @@ import { parseNumber } from "../flags.js";
 import { sampleOptions, samplesFromFlags, type SampleFlags } from "../inputs.js";
 import { createProgress } from "../progress.js";
 import { renderRecipe } from "../quality-report.js";
-import { configObject } from "../report.js";
-import { printJson, withInterpreterPool, withModel } from "../run.js";
+import { withInterpreterPool, withModel } from "../run.js";
+import { configObject, toJson } from "../report.js";
 import { CANDIDATES_OPTION, candidatesFromFlags, type CandidateFlags } from "./sensitivity.js";
 
 interface RecipeFlags extends SampleFlags, CandidateFlags {
@@ -95,8 +95,13 @@ async function readTable(path: string): Promise<SensitivityTable> {
   if (!Array.isArray(t.weights) || !Array.isArray(t.trials) || !Array.isArray(t.candidates)) {
     throw new ConfigError(`${path}: not a sensitivity table (write one with sensitivity --json)`);
   }
-  // JSON has no Infinity: an exact trial was written as null.
-  for (const trial of t.trials) trial.snrDb ??= Infinity;
+  // JSON has no infinities: they are written as strings (report.ts toJson).
+  const number = (v: unknown) =>
+    typeof v === "number" ? v : v === "inf" ? Infinity : v === "-inf" ? -Infinity : NaN;
+  for (const trial of t.trials) {
+    trial.snrDb = number(trial.snrDb);
+    trial.psnrDb = number(trial.psnrDb);
+  }
   return t as SensitivityTable;
 }
 
@@ -189,7 +194,7 @@ export function registerRecipe(program: Command): void {
       predicted: report.recipe.predicted,
       ...(report.measured && { measured: report.measured, samples: report.samples }),
     };
-    if (flags.json) printJson(summary);
+    if (flags.json) process.stdout.write(`${toJson(summary)}\n`);
     else process.stdout.write(`${renderRecipe(summary)}\n`);
   });
 }

@@ -11,7 +11,8 @@ import { Interpreter } from "../../runtime/interpreter.js";
 import { sampleOptions, samplesFromFlags, type SampleFlags } from "../inputs.js";
 import { createProgress } from "../progress.js";
 import { renderSensitivity } from "../quality-report.js";
-import { printJson, withInterpreterPool, withModel } from "../run.js";
+import { withInterpreterPool, withModel } from "../run.js";
+import { toJson } from "../report.js";
 
 export interface CandidateFlags {
   candidates?: string;
@@ -58,7 +59,7 @@ export function registerSensitivity(program: Command): void {
         });
       }),
     ).finally(() => progress.stop());
-    if (flags.json) printJson({ model: modelPath, ...table });
+    if (flags.json) process.stdout.write(`${toJson({ model: modelPath, ...table })}\n`);
     else process.stdout.write(`${renderSensitivity(table)}\n`);
   });
 }
