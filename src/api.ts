@@ -90,3 +90,27 @@ export {
   type QuantizationParameters,
 } from "./calibrate/activation-quantize.js";
 export type { PredictOptions, ValueObserver } from "./runtime/interpreter.js";
+export {
+  comparePerOp,
+  type PerOpComparison,
+  type PerOpOptions,
+  type ValueComparison,
+} from "./analysis/per-op.js";
+export { agreement, perplexity, type Agreement, type Perplexity } from "./analysis/task-metrics.js";
+export {
+  defaultCandidates,
+  measureSensitivity,
+  type Candidate,
+  type SensitivityOptions,
+  type SensitivityTable,
+  type Trial,
+} from "./analysis/sensitivity.js";
+export { parseCandidates } from "./analysis/candidates.js";
+export {
+  chooseRecipe,
+  recipeSteps,
+  type Recipe,
+  type RecipeChoice,
+  type RecipeTarget,
+} from "./analysis/recipe.js";
+export { applyRecipe, measureRecipe, type RecipeMeasurement } from "./analysis/recipe-check.js";
