@@ -23,7 +23,7 @@ import { loadModel, type MLModel } from "../src/format/model.js";
 import { readNpy } from "../src/format/npy.js";
 import type { Tensor } from "../src/kernels/dtype.js";
 import { compressModel } from "../src/passes/registry.js";
-import { quantizeWeights } from "../src/passes/nn-quantize.js";
+import { quantizeWeights } from "../src/passes/neural-quantize.js";
 import { WorkerPool } from "../src/parallel/pool.js";
 import { loadRunner } from "../src/runtime/runner.js";
 

@@ -49,7 +49,7 @@ export type { ElementType, Tensor } from "./kernels/dtype.js";
 export { floatToHalf, halfToFloat, floatToHalfArray, halfToFloatArray } from "./kernels/fp16.js";
 export { palettizeWeights, palettizer, type PalettizeOptions } from "./passes/palettize.js";
 export { optimalKMeans1D, kmeans1D, type Clustering1D } from "./kernels/palettize/kmeans1d.js";
-export { neuralNetworkWeights, type NeuralWeightInfo } from "./neural/weights.js";
+export { neuralNetworkWeights, neuralWeightName, type NeuralWeightInfo } from "./neural/weights.js";
 export { dequantizeWeightParams, type WeightStorage } from "./neural/dequantize.js";
 export {
   advancedLayerSelector,
@@ -60,7 +60,7 @@ export {
   type LayerSelector,
   type MatrixMultiplySelectorOptions,
 } from "./neural/selectors.js";
-export { decompressNeuralNetwork, hasNeuralNetwork } from "./passes/nn-decompress.js";
+export { decompressNeuralNetwork, hasNeuralNetwork } from "./passes/neural-decompress.js";
 export {
   quantizeWeights,
   NN_QUANTIZATION_MODES,
@@ -69,7 +69,7 @@ export {
   type Float16Loss,
   type QuantizedFieldEvent,
   type QuantizeWeightsOptions,
-} from "./passes/nn-quantize.js";
+} from "./passes/neural-quantize.js";
 export { readNpy, writeNpy } from "./format/npy.js";
 export { Interpreter, type LoadOptions, type ProgramIO } from "./runtime/interpreter.js";
 export { NeuralNetworkInterpreter } from "./runtime/neural-network.js";

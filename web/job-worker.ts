@@ -13,6 +13,7 @@ import {
   loadRunner,
   modelToFiles,
   neuralNetworkWeights,
+  neuralWeightName,
   parseStepsText,
   quantizeWeights,
   randomSamples,
@@ -21,7 +22,6 @@ import {
   type LayerSelector,
   type MLModel,
   type NeuralQuantizationMode,
-  type NeuralWeightInfo,
   type Target,
 } from "../src/browser.js";
 import { describeConfig } from "./describe.js";
@@ -112,9 +112,6 @@ function neuralSelector(settings: NeuralSettings): LayerSelector | undefined {
   return selector;
 }
 
-const neuralName = (w: NeuralWeightInfo) =>
-  [...w.modelPath, ...w.enclosingLayers, w.layer, w.field].join("/");
-
 async function compressNeural(
   model: MLModel,
   settings: NeuralSettings,
@@ -127,14 +124,14 @@ async function compressNeural(
     pool,
     onProgress: ({ done, total, name }) => progress(label, done, total, name),
   });
-  const before = new Map(neuralNetworkWeights(model.spec).map((w) => [neuralName(w), w]));
+  const before = new Map(neuralNetworkWeights(model.spec).map((w) => [neuralWeightName(w), w]));
   const weights = neuralNetworkWeights(result.spec).flatMap((w): WeightRow[] => {
-    const input = before.get(neuralName(w));
+    const input = before.get(neuralWeightName(w));
     if (!input || input.storage.kind === w.storage.kind) return [];
     return [
       {
         pass: label,
-        name: neuralName(w),
+        name: neuralWeightName(w),
         type: `${w.layerType} ×${w.elementCount}`,
         config:
           w.storage.kind === "quantized"

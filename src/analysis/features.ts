@@ -2,6 +2,7 @@
 import {
   ArrayFeatureType_ArrayDataType,
   ImageFeatureType_ColorSpace,
+  type ArrayFeatureType,
   type FeatureType,
 } from "../format/gen/FeatureTypes_pb.js";
 
@@ -18,7 +19,7 @@ export function formatFeatureType(type: FeatureType | undefined): string {
   const t = type?.Type;
   switch (t?.case) {
     case "multiArrayType":
-      return `${optional}${ARRAY_TYPES[t.value.dataType] ?? "array"}[${t.value.shape.join(",")}]`;
+      return `${optional}${ARRAY_TYPES[t.value.dataType] ?? "array"}${formatArrayShape(t.value)}`;
     case "imageType": {
       const space = ImageFeatureType_ColorSpace[t.value.colorSpace] ?? "image";
       return `${optional}image ${space} ${t.value.width}x${t.value.height}`;
@@ -38,4 +39,24 @@ export function formatFeatureType(type: FeatureType | undefined): string {
     default:
       return "unknown";
   }
+}
+
+/**
+ * `[1,3,224,224]`; a flexible shape as its ranges (`[1,1..128]`, `-1` upper bound as `*`) or
+ * its enumerated shapes joined by `|`; `[?]` when the model does not say (common for outputs).
+ */
+function formatArrayShape(array: ArrayFeatureType): string {
+  const flexibility = array.ShapeFlexibility;
+  if (flexibility.case === "shapeRange" && flexibility.value.sizeRanges.length > 0) {
+    const ranges = flexibility.value.sizeRanges.map(({ lowerBound, upperBound }) =>
+      lowerBound === upperBound
+        ? `${lowerBound}`
+        : `${lowerBound}..${upperBound < 0n ? "*" : upperBound}`,
+    );
+    return `[${ranges.join(",")}]`;
+  }
+  if (flexibility.case === "enumeratedShapes" && flexibility.value.shapes.length > 0) {
+    return flexibility.value.shapes.map((s) => `[${s.shape.join(",")}]`).join("|");
+  }
+  return array.shape.length > 0 ? `[${array.shape.join(",")}]` : "[?]";
 }

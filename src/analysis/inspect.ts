@@ -18,7 +18,7 @@ import {
   isConstexpr,
   storedBytes,
   type StorageStep,
-} from "./compression.js";
+} from "./storage-forms.js";
 import { formatFeatureType } from "./features.js";
 import { neuralNetworkWeights, type NeuralWeightInfo } from "../neural/weights.js";
 

@@ -14,6 +14,10 @@ import { tensorTypeInfo } from "../program/types.js";
 import { readTensorValue } from "../program/values.js";
 import { functionBlocks, walkOperations } from "../program/walk.js";
 import { evaluateConstexpr, isConstexprOp, parameterBindings } from "../program/constexpr.js";
+import type { Model } from "../format/gen/Model_pb.js";
+import { dequantizeWeightParams, weightStorage } from "../neural/dequantize.js";
+import { layerWeightFields, neuralNetworksIn, walkLayers } from "../neural/walk.js";
+import { fieldLayout, neuralWeightName } from "../neural/weights.js";
 
 export interface ChildOp {
   name: string;
@@ -84,7 +88,7 @@ export async function getWeightsMetadata(
   await validateProgram(model);
   const threshold = options.weightThreshold ?? 2048;
   const result = new Map<string, WeightMetadata>();
-  if (model.spec.Type.case !== "mlProgram") return result;
+  if (model.spec.Type.case !== "mlProgram") return neuralWeightsMetadata(model.spec, threshold);
   const seen = new Set<string>();
   for (const { functionName, block } of functionBlocks(model.spec.Type.value)) {
     if (seen.has(functionName)) continue;
@@ -142,9 +146,37 @@ export async function getWeightsMetadata(
   return result;
 }
 
+/**
+ * The same facts for the weight fields of a neural network's layers (pipelines included), named
+ * as `quantize_weights` reports them, each shaped as its layer sees it; the one child is the
+ * layer that holds the field.
+ */
+function neuralWeightsMetadata(spec: Model, threshold: number): Map<string, WeightMetadata> {
+  const result = new Map<string, WeightMetadata>();
+  for (const { modelPath, network } of neuralNetworksIn(spec)) {
+    for (const { layer, enclosing } of walkLayers(network)) {
+      for (const { field, params } of layerWeightFields(layer)) {
+        if (weightStorage(params).kind === "empty") continue;
+        const name = neuralWeightName({
+          modelPath,
+          enclosingLayers: enclosing,
+          layer: layer.name,
+          field,
+        });
+        const data = dequantizeWeightParams(params, fieldLayout(layer, field), name);
+        if (data.length <= threshold) continue;
+        const layout = fieldLayout(layer, field);
+        const shape =
+          layout && elementCount(layout.shape) === data.length ? [...layout.shape] : [data.length];
+        const child = { name: layer.name, type: layer.layer.case ?? "unknown", inputs: [field] };
+        result.set(name, describeValues(name, { dtype: "fp32", shape, data }, [child]));
+      }
+    }
+  }
+  return result;
+}
+
 function weightMetadata(name: string, tensor: Tensor, graph: BlockGraph): WeightMetadata {
-  const values = numericValues(tensor);
-  const { zeros, ...stats } = statsOf(values);
   const childOps = graph.consumers(name).map((child) => ({
     name: opName(child),
     type: child.type,
@@ -154,6 +186,12 @@ function weightMetadata(name: string, tensor: Tensor, graph: BlockGraph): Weight
       )
       .map(([input]) => input),
   }));
+  return describeValues(name, tensor, childOps);
+}
+
+function describeValues(name: string, tensor: Tensor, childOps: ChildOp[]): WeightMetadata {
+  const values = numericValues(tensor);
+  const { zeros, ...stats } = statsOf(values);
   return {
     name,
     value: tensor,

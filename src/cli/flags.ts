@@ -22,11 +22,6 @@ export function parseInteger(text: string, flag: string, min = 0): number {
   return value;
 }
 
-/** A count (a whole number ≥ `min`, 0 by default). */
-export function parseCount(text: string, flag: string, min = 0): number {
-  return parseInteger(text, flag, min);
-}
-
 export function parseNumber(text: string, flag: string): number {
   const value = Number(text);
   if (text.trim() === "" || !Number.isFinite(value)) {
@@ -43,7 +38,7 @@ export function parseSizes(text: string, flag: string, separator = ","): number 
 
 /** The `--stage` option: which stage of a pipeline to run. */
 export function parseStage(value: string | undefined): number | undefined {
-  return value === undefined ? undefined : parseCount(value, "--stage");
+  return value === undefined ? undefined : parseInteger(value, "--stage");
 }
 
 /** An entry's value as the config field wants it: numbers, booleans and `a/b` lists typed. */
@@ -104,7 +99,7 @@ export async function layeredConfig<C extends OpConfig>(
  */
 export function withEntries<C extends OpConfig>(
   config: OptimizationConfig<C>,
-  entries: { opType: readonly string[]; opName: readonly string[] },
+  entries: { opType?: readonly string[]; opName?: readonly string[] },
   base: Record<string, unknown>,
   build: (options: Record<string, unknown>, path: string) => C,
 ): OptimizationConfig<C> {
@@ -117,7 +112,7 @@ export function withEntries<C extends OpConfig>(
   };
   return {
     ...config,
-    opTypeConfigs: layer("--op-type", entries.opType, { ...config.opTypeConfigs }),
-    opNameConfigs: layer("--op-name", entries.opName, { ...config.opNameConfigs }),
+    opTypeConfigs: layer("--op-type", entries.opType ?? [], { ...config.opTypeConfigs }),
+    opNameConfigs: layer("--op-name", entries.opName ?? [], { ...config.opNameConfigs }),
   };
 }

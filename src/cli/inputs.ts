@@ -8,7 +8,7 @@ import { ELEMENT_TYPES, elementCount, type Tensor } from "../kernels/dtype.js";
 import type { ProgramIO } from "../runtime/interpreter.js";
 import { randomSamples } from "../runtime/inputs.js";
 import type { Command } from "commander";
-import { collect, parseCount } from "./flags.js";
+import { collect, parseInteger } from "./flags.js";
 
 /** Reads `name=file.npy` assignments into one sample; every program input must be given. */
 async function readInputAssignments(
@@ -178,11 +178,11 @@ export async function samplesFromFlags(
   flags: SampleFlags,
   inputs: readonly ProgramIO[],
 ): Promise<Record<string, Tensor>[]> {
-  const limit = flags.limit === undefined ? undefined : parseCount(flags.limit, "--limit", 1);
+  const limit = flags.limit === undefined ? undefined : parseInteger(flags.limit, "--limit", 1);
   if (flags.data?.length) return readBatches(flags.data, inputs, limit);
   if (flags.inputs) return (await readInputsDir(flags.inputs, inputs)).slice(0, limit);
-  const count = parseCount(flags.samples, "--samples", 1);
-  return samplesFor(flags.input ?? [], inputs, count, parseCount(flags.seed, "--seed"));
+  const count = parseInteger(flags.samples, "--samples", 1);
+  return samplesFor(flags.input ?? [], inputs, count, parseInteger(flags.seed, "--seed"));
 }
 
 /** The sample options (`SampleFlags`) of the commands that run a model on samples. */

@@ -3,17 +3,25 @@
  * The `coreml-optimize` command line. Each subcommand lives in its own module under
  * `commands/` and registers itself on the program.
  */
+import { readFileSync } from "node:fs";
 import { Command } from "commander";
 import { COMMANDS } from "./commands/index.js";
 import { commitTemporaries } from "../format/temporaries.js";
 import { installProcessHandlers, reportFailure } from "./process.js";
 
+const { version } = JSON.parse(
+  readFileSync(new URL("../../../package.json", import.meta.url), "utf8"),
+) as { version: string };
+
+/** Commander's own errors (unknown option, missing argument) as one line, like ours. */
+const oneLine = (text: string) =>
+  `coreml-optimize: ${text.replace(/^error: /, "").trim()} (see --help)\n`;
+
 const program = new Command("coreml-optimize")
   .description("Compress, inspect and run the weights of Core ML models.")
-  .version(process.env.npm_package_version ?? "0.1.0")
-  .showHelpAfterError()
+  .version(version)
   .option("--debug", "print the stack trace of internal errors")
-  .configureOutput({ outputError: (text, write) => write(text) });
+  .configureOutput({ outputError: (text, write) => write(oneLine(text)) });
 
 installProcessHandlers();
 

@@ -34,7 +34,7 @@ export interface ReportedSkip {
 export interface CommandReport {
   command: string;
   input: string;
-  /** Null on `--dry-run`. */
+  /** Null when nothing was written (`--dry-run`, or nothing changed). */
   output: string | null;
   dryRun: boolean;
   /** Bytes of the input model on disk, and of the output (estimated on `--dry-run`). */
@@ -43,6 +43,8 @@ export interface CommandReport {
   weights: ReportedWeight[];
   skipped: ReportedSkip[];
   warnings: string[];
+  /** What to do about the warnings (e.g. which flag keeps such weights). */
+  hints: string[];
   check?: CompareReport;
   /** What a command adds: `activations` (quantize-activations), `steps` (compress). */
   [extra: string]: unknown;
@@ -156,14 +158,20 @@ export function weightTable(weights: readonly ReportedWeight[]): string {
   );
 }
 
+/** Warnings for a report, and what to do about them. */
+export interface Advice {
+  warnings: string[];
+  hints: string[];
+}
+
 /**
  * Warnings about compressions whose float16 scales or tables float16 holds badly (subnormal,
- * zero or infinite), naming each weight, then what to do about it.
+ * zero or infinite), naming each weight, and the hint of what to do about it.
  */
-export function float16Warnings(weights: readonly WeightReport[]): string[] {
+export function float16Advice(weights: readonly WeightReport[]): Advice {
   const lossy = weights.filter((w) => w.float16Loss);
-  if (lossy.length === 0) return [];
-  const lines = lossy.map(({ name, float16Loss: loss }) => {
+  if (lossy.length === 0) return { warnings: [], hints: [] };
+  const warnings = lossy.map(({ name, float16Loss: loss }) => {
     const parts = [
       loss!.subnormal && `${loss!.subnormal} subnormal`,
       loss!.zero && `${loss!.zero} zero`,
@@ -171,10 +179,17 @@ export function float16Warnings(weights: readonly WeightReport[]): string[] {
     ].filter(Boolean);
     return `${name}: float16 makes ${parts.join(", ")} of its scales or table entries`;
   });
-  lines.push(
-    "leave such weights alone (--op-name NAME=skip), or give them larger blocks (per_channel or per_tensor) so that their scales stay in float16's normal range",
-  );
-  return lines;
+  const hint =
+    "leave such weights alone (--op-name NAME=skip), or give them larger blocks (per_channel or per_tensor) so that their scales stay in float16's normal range";
+  return { warnings, hints: [hint] };
+}
+
+/** The warnings of several parts of a run, each hint once. */
+export function mergeAdvice(parts: readonly Advice[]): Advice {
+  return {
+    warnings: parts.flatMap((p) => p.warnings),
+    hints: [...new Set(parts.flatMap((p) => p.hints))],
+  };
 }
 
 /** How many skips of one reason are named one by one before the rest are counted. */
@@ -206,7 +221,12 @@ export function closingLines(report: CommandReport, verb = "compressed"): string
     `model size ${formatBytes(report.sizeBefore)} -> ` +
     `${report.dryRun ? "about " : ""}${formatBytes(report.sizeAfter)}` +
     ratio(report.sizeBefore, report.sizeAfter);
-  const where = report.output === null ? "dry run: nothing written" : `wrote ${report.output}`;
+  const where =
+    report.output !== null
+      ? `wrote ${report.output}`
+      : report.dryRun
+        ? "dry run: nothing written"
+        : "nothing written";
   return `${counts}; ${size}; ${where}`;
 }
 
@@ -216,25 +236,10 @@ export function renderReport(report: CommandReport, verb?: string): string {
   if (report.weights.length > 0) parts.push(weightTable(report.weights));
   if (report.skipped.length > 0) parts.push(skipList(report.skipped));
   parts.push(...report.warnings.map((w) => `warning: ${w}`));
+  parts.push(...report.hints.map((h) => `hint: ${h}`));
   parts.push(closingLines(report, verb));
   if (report.check) parts.push(renderComparison(report.check));
   return `${parts.join("\n")}\n`;
-}
-
-/** JSON with infinities and NaN as the strings "inf", "-inf" and "nan" (JSON has none). */
-export function toJson(value: unknown): string {
-  return JSON.stringify(
-    value,
-    (_key, v: unknown) =>
-      typeof v === "number" && !Number.isFinite(v)
-        ? Number.isNaN(v)
-          ? "nan"
-          : v > 0
-            ? "inf"
-            : "-inf"
-        : v,
-    2,
-  );
 }
 
 /** Likely fixes for the commonest reasons a run compressed nothing. */

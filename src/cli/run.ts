@@ -35,8 +35,24 @@ export async function checkOutput(
   );
 }
 
+/** JSON with infinities and NaN as the strings "inf", "-inf" and "nan" (JSON has none). */
+function toJson(value: unknown): string {
+  return JSON.stringify(
+    value,
+    (_key, v: unknown) =>
+      typeof v === "number" && !Number.isFinite(v)
+        ? Number.isNaN(v)
+          ? "nan"
+          : v > 0
+            ? "inf"
+            : "-inf"
+        : v,
+    2,
+  );
+}
+
 export function printJson(value: unknown): void {
-  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+  process.stdout.write(`${toJson(value)}\n`);
 }
 
 /**

@@ -4,7 +4,8 @@
  * (iOS18 `constexpr_blockwise_shift_scale`).
  */
 import { floatToHalf, roundToHalf } from "./fp16.js";
-import { blockSizes, rowOffsets, stridesOf } from "./layout.js";
+import { blockSizes, rowOffsets } from "./block-broadcast.js";
+import { stridesOf } from "./ops/shape.js";
 import { ELEMENT_TYPES, elementCount, type ElementType, type Tensor } from "./dtype.js";
 import { numericValues } from "./values.js";
 
@@ -110,7 +111,7 @@ function dequantizeRuns(
  * is rounded to the scale's type at the end); `scale` and `zeroPoint` are scalars or vectors
  * along `axis`.
  */
-export function affineDequantize(
+export function linearDequantize(
   data: Tensor,
   zeroPoint: Tensor,
   scale: Tensor,

@@ -4,7 +4,7 @@
  * rounded to fp16, as numpy's float16 arithmetic does), rounding is half to even, and a block of
  * zeros quantizes to data 0, scale 0, zero point 0 (numpy's NaN-to-integer cast gives 0 there).
  */
-import { ELEMENT_TYPES, type ElementType, type Tensor } from "./dtype.js";
+import { ELEMENT_TYPES, type ElementType, type Tensor, elementCount } from "./dtype.js";
 import { floatToHalf, halfToFloat, halfToFloatArray, roundToHalf } from "./fp16.js";
 import { SimdHalfTensor } from "./linear-quantize-simd.js";
 import { snrDb } from "./snr.js";
@@ -98,7 +98,7 @@ function quantizeInBands(
   const columns = keep ? undefined : columnRuns(weight, spec);
   if (columns) return quantizeColumns(weight, spec, scaleShape, columns);
   const traits = ELEMENT_TYPES[spec.dtype];
-  const blocks = scaleShape.reduce((a, b) => a * b, 1);
+  const blocks = elementCount(scaleShape);
   const kept = keep ? countSetBits(keep, weight.data.length) : weight.data.length;
   const out = bandOutput(spec, weight.dtype, kept, blocks);
 
@@ -296,7 +296,7 @@ function quantizeBand(
   const isHalf = weight.dtype === "fp16";
   const round = isHalf ? roundToHalf : Math.fround;
   const layout = blockLayout(shape, spec.blockSizes, scaleShape);
-  const blocks = scaleShape.reduce((a, b) => a * b, 1);
+  const blocks = elementCount(scaleShape);
   const rows = new RowReader(weight, layout.inner);
   const simd =
     rows.halves && layout.innerRun % 8 === 0
@@ -630,7 +630,7 @@ function blockLayout(
     stride *= scaleShape[axis];
   }
   const outerShape = shape.slice(0, -1);
-  const rows = outerShape.reduce((a, b) => a * b, 1);
+  const rows = elementCount(outerShape);
   const rowBlocks = new Int32Array(rows);
   const index = new Array<number>(rank - 1).fill(0);
   for (let row = 0; row < rows; row++) {

@@ -3,7 +3,8 @@
  * Values are copied as stored (fp16 bit patterns included), so decoding is exact.
  */
 import { unpackSubByte } from "./bitpack.js";
-import { blockSizes, rowOffsets, stridesOf } from "./layout.js";
+import { blockSizes, rowOffsets } from "./block-broadcast.js";
+import { stridesOf } from "./ops/shape.js";
 import { ELEMENT_TYPES, elementCount, type Tensor, type TypedArray } from "./dtype.js";
 
 function allocate(like: Tensor, count: number): TypedArray {

@@ -432,13 +432,3 @@ function sumOfSquares(data: Uint16Array | Float32Array, halves: boolean): number
   }
   return sum;
 }
-
-/** The dense values of a sparse weight (zeros where the mask is 0). */
-export function sparseToDense<T extends Uint16Array | Float32Array>(
-  mask: Uint8Array,
-  nonzeroData: T,
-): T {
-  const dense = new (nonzeroData.constructor as new (length: number) => T)(mask.length);
-  for (let i = 0, j = 0; i < mask.length; i++) if (mask[i]) dense[i] = nonzeroData[j++];
-  return dense;
-}

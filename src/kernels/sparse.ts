@@ -3,7 +3,7 @@
  * Values are copied as stored (fp16 bit patterns included).
  */
 import { ELEMENT_TYPES, elementCount, type Tensor, type TypedArray } from "./dtype.js";
-import { stridesOf } from "./layout.js";
+import { stridesOf } from "./ops/shape.js";
 
 function allocate(like: Tensor, count: number): TypedArray {
   const ArrayType = ELEMENT_TYPES[like.dtype].array;

@@ -8,7 +8,7 @@ import {
   dequantizeLut,
   unpackBitsMsbFirst,
   type ChannelLayout,
-} from "../kernels/nn-quantization.js";
+} from "../kernels/neural-quantization.js";
 import { UnsupportedError } from "../errors.js";
 
 export type WeightStorage =

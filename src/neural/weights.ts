@@ -1,14 +1,14 @@
 /** A listing of every weight tensor in the neural networks of a model. */
 import type { Model } from "../format/gen/Model_pb.js";
 import type { NeuralNetworkLayer } from "../format/gen/NeuralNetwork_pb.js";
-import type { ChannelLayout } from "../kernels/nn-quantization.js";
+import type { ChannelLayout } from "../kernels/neural-quantization.js";
 import {
   storedByteSize,
   weightElementCount,
   weightStorage,
   type WeightStorage,
 } from "./dequantize.js";
-import { quantizableFields } from "./layouts.js";
+import { quantizableFields } from "./weight-fields.js";
 import { layerWeightFields, neuralNetworksIn, walkLayers } from "./walk.js";
 
 export interface NeuralWeightInfo {
@@ -30,6 +30,13 @@ export interface NeuralWeightInfo {
 /** The shape `quantize_weights` gives a field of `layer`, when it quantizes that field. */
 export function fieldLayout(layer: NeuralNetworkLayer, field: string): ChannelLayout | undefined {
   return quantizableFields(layer).find((f) => f.field === field)?.layout;
+}
+
+/** A weight's name in reports and selectors: pipeline members, enclosing layers, layer, field. */
+export function neuralWeightName(
+  w: Pick<NeuralWeightInfo, "modelPath" | "enclosingLayers" | "layer" | "field">,
+): string {
+  return [...w.modelPath, ...w.enclosingLayers, w.layer, w.field].join("/");
 }
 
 export function neuralNetworkWeights(spec: Model): NeuralWeightInfo[] {

@@ -12,7 +12,8 @@ const TASKS = {
   linearQuantize: async () =>
     (await import("../kernels/linear-quantize-task.js")).linearQuantizeTask,
   prune: async () => (await import("../kernels/prune-task.js")).pruneTask,
-  kmeans1d: async () => (await import("../kernels/kmeans1d-task.js")).kmeans1dTask,
+  kmeans1DCentroids: async () =>
+    (await import("../kernels/palettize/kmeans1d.js")).kmeans1DCentroids,
   palettizeGroups: async () => (await import("../kernels/palettize/modes.js")).palettizeGroups,
   gemmRows: async () => (await import("../kernels/gemm-task.js")).runGemmRows,
   simdServe: async () => (await import("../kernels/simd/task.js")).simdServeTask,

@@ -4,7 +4,7 @@
  * Ops and consts that only fed constexpr ops are removed. Neural networks are left as they are.
  */
 import type { Operation } from "../format/gen/MIL_pb.js";
-import { decompressNeuralNetwork, hasNeuralNetwork } from "./nn-decompress.js";
+import { decompressNeuralNetwork, hasNeuralNetwork } from "./neural-decompress.js";
 import type { MLModel } from "../format/model.js";
 import { byteLength, elementCount, type Tensor } from "../kernels/dtype.js";
 import { BlockGraph } from "../program/graph.js";

@@ -17,7 +17,7 @@ import {
   type OpConfig,
   type OptimizationConfig,
 } from "../config/optimization-config.js";
-import type { TaskPool } from "../parallel/task-pool.js";
+import { OWN_POOL_MINIMUM_BYTES, type TaskPool } from "../parallel/task-pool.js";
 import { opName } from "../program/ops.js";
 import { rewriteWeights, type RewriteContext, type RewriteOptions } from "../program/rewriter.js";
 import { supports, requireTarget, raiseTarget, type Target } from "../program/targets.js";
@@ -153,13 +153,6 @@ export interface CompressionResult {
   /** Weights the pass left alone, in program order, with the reason. */
   skipped: SkippedWeight[];
 }
-
-/**
- * Below this much weight data a pool started for one call costs more than it saves: on the
- * 2-core development machine, models of 2.6 MB (DTLN) to 32 MB palettized 1.2–1.7× slower
- * with two new workers than on the calling thread. Pools passed in are used at any size.
- */
-const OWN_POOL_MINIMUM_BYTES = 64 << 20;
 
 async function weightFileBytes(model: MLModel): Promise<number> {
   let total = 0;

@@ -22,7 +22,7 @@ import {
 } from "../format/gen/MIL_pb.js";
 import type { MLModel } from "../format/model.js";
 import { modelTree } from "../format/model-tree.js";
-import { ConfigError } from "../errors.js";
+import { ConfigError, FormatError } from "../errors.js";
 import { elementCount, type ElementType, type Tensor } from "../kernels/dtype.js";
 import { gatherMaskedBits, sparseToDenseBits } from "../kernels/sparse.js";
 import type { OutputSpec } from "../program/ops.js";
@@ -146,9 +146,19 @@ export async function readJointCandidate(
   if (!shape || shape.includes(null)) return undefined;
   const packed = await context.readPackedBits(maskValue);
   return {
-    tensor: sparseToDenseBits(stored, packed, shape as number[]),
+    tensor: denseOfSparse(op, stored, packed, shape as number[]),
     parameter: { op, input, mask: { packed, kept: stored.data.length, value: maskValue } },
   };
+}
+
+/** The dense weight of a sparse op; a mask that disagrees with its values is a broken file. */
+function denseOfSparse(op: Operation, values: Tensor, packed: Uint8Array, shape: number[]): Tensor {
+  try {
+    return sparseToDenseBits(values, packed, shape);
+  } catch (error) {
+    if (!(error instanceof RangeError)) throw error;
+    throw new FormatError(`op ${op.type} "${opName(op)}"`, error.message);
+  }
 }
 
 /** A copy of a stored value for another op (the rewriter copies each use's blob once). */

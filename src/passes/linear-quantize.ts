@@ -4,6 +4,7 @@
  * `constexpr_affine_dequantize` on iOS16/17 models and `constexpr_blockwise_shift_scale` on
  * iOS18 and newer.
  */
+import { WORKER_MINIMUM_ELEMENTS } from "../parallel/task-pool.js";
 import type { Operation } from "../format/gen/MIL_pb.js";
 import { ConfigError } from "../errors.js";
 import { LINEAR_QUANTIZER, type OpLinearQuantizerConfig } from "../config/linear-quantizer.js";
@@ -27,9 +28,6 @@ import {
   DISAGREEING_CONSUMERS,
 } from "./driver.js";
 import { denseJointOps, LUT, SPARSE_DATA, sparseJointOps, type JointParameter } from "./joint.js";
-
-/** Below this many elements, handing a tensor to a worker costs more than it saves. */
-const POOL_MINIMUM_ELEMENTS = 1 << 16;
 
 export type LinearQuantizeOptions = CompressionOptions;
 
@@ -180,7 +178,7 @@ export const linearQuantizer: WeightCompressor<OpLinearQuantizerConfig> = {
       .filter((view) => view.byteLength === view.buffer.byteLength)
       .map((view) => view.buffer as ArrayBuffer);
     const quantized =
-      pool && weight.tensor.data.length >= POOL_MINIMUM_ELEMENTS
+      pool && weight.tensor.data.length >= WORKER_MINIMUM_ELEMENTS
         ? await pool.run<LinearQuantized | undefined>(
             "linearQuantize",
             { weight: weight.tensor, spec, keep },

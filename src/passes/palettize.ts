@@ -21,8 +21,9 @@ import {
   lutShape,
   perChannelScale,
   scatterIndices,
+  squaredScales,
   type GroupLayout,
-} from "../kernels/palettize/layout.js";
+} from "../kernels/palettize/groups.js";
 import {
   accumulatePaletteError,
   maxDistinctPerGroup,
@@ -276,24 +277,6 @@ async function palettize(
     // Errors of normalized values tell the weight's own only when weighted by the scales.
     snrDb: scale && !pointWeights ? undefined : snrDb(result.signal, result.noise),
   };
-}
-
-/** Each element's squared per-channel scale (scales are shared along the channel axis). */
-function squaredScales(
-  scale: Float64Array,
-  shape: readonly number[],
-  channelAxis: number,
-): Float64Array {
-  let inner = 1;
-  for (let d = channelAxis + 1; d < shape.length; d++) inner *= shape[d];
-  const channels = shape[channelAxis];
-  const out = new Float64Array(scale.length * channels);
-  for (let p = 0; p < out.length; p++) {
-    const outer = Math.floor(p / (channels * inner));
-    const s = scale[outer * inner + (p % inner)];
-    out[p] = s * s;
-  }
-  return out;
 }
 
 /** Most elements in one worker job of a tensor's groups. */

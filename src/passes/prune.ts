@@ -3,6 +3,7 @@
  * as `constexpr_sparse_to_dense` (iOS16/17: attributes with a byte-packed mask and the shape;
  * iOS18+: inputs with a uint1 mask of the weight's shape), as coremltools does.
  */
+import { WORKER_MINIMUM_ELEMENTS } from "../parallel/task-pool.js";
 import type { Operation } from "../format/gen/MIL_pb.js";
 import type { MLModel } from "../format/model.js";
 import {
@@ -40,9 +41,6 @@ function feedsConvOrLinearWeight(weight: WeightCandidate): boolean {
       ),
   );
 }
-
-/** Below this many elements, handing a tensor to a worker costs more than it saves. */
-const POOL_MINIMUM_ELEMENTS = 1 << 16;
 
 /** What `config` asks of each weight. */
 function pruneSpec(config: PrunerConfig): PruneSpec {
@@ -105,7 +103,7 @@ export const pruner: WeightCompressor<PrunerConfig> = {
     }
     const spec = pruneSpec(config);
     const result =
-      pool && tensor.data.length >= POOL_MINIMUM_ELEMENTS
+      pool && tensor.data.length >= WORKER_MINIMUM_ELEMENTS
         ? await pool.run<PruneResult>(
             "prune",
             { weight: tensor, spec },

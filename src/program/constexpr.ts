@@ -4,7 +4,7 @@
  * parameters coremltools writes as attributes) and the iOS18 ones (written as inputs); where
  * both opsets share an op name, the parameters tell them apart.
  */
-import { affineDequantize, blockwiseShiftScale } from "../kernels/dequantize.js";
+import { linearDequantize, blockwiseShiftScale } from "../kernels/dequantize.js";
 import { elementCount, type Tensor } from "../kernels/dtype.js";
 import { halfToFloatArray } from "../kernels/fp16.js";
 import { lutToDense, lutToDensePacked } from "../kernels/lut.js";
@@ -53,7 +53,7 @@ export const CONSTEXPR_OPS: ReadonlyMap<string, ConstexprEvaluator> = new Map([
     {
       required: ["quantized_data", "zero_point", "scale", "axis"],
       evaluate: (p: ConstexprInputs) => [
-        affineDequantize(p.quantized_data, p.zero_point, p.scale, scalar(p.axis, "axis")),
+        linearDequantize(p.quantized_data, p.zero_point, p.scale, scalar(p.axis, "axis")),
       ],
     },
   ],

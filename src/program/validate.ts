@@ -19,7 +19,7 @@ import type { MLModel } from "../format/ml-model.js";
 import { modelTree } from "../format/model-tree.js";
 import { checkFeatureDescriptions } from "../format/description.js";
 import { FormatError } from "../errors.js";
-import { byteLength, type ElementType } from "../kernels/dtype.js";
+import { byteLength, type ElementType, elementCount } from "../kernels/dtype.js";
 import { CONSTEXPR_OPS, isConstexprOp, parameterBindings } from "./constexpr.js";
 import { opName } from "./ops.js";
 import { tensorTypeInfo } from "./types.js";
@@ -149,7 +149,7 @@ class ProgramChecker {
     if (info.shape.includes(null)) {
       throw new FormatError(label, "literal value has an unknown dimension");
     }
-    const count = (info.shape as number[]).reduce((n, d) => n * d, 1);
+    const count = elementCount(info.shape as number[]);
     if (!Number.isSafeInteger(count)) {
       throw new FormatError(label, `literal value declares ${count} elements`);
     }

@@ -6,7 +6,8 @@
 import type { MLModel } from "../format/model.js";
 import type { Tensor, TypedArray } from "../kernels/dtype.js";
 import { ConfigError } from "../errors.js";
-import type { LoadOptions } from "./interpreter.js";
+import { snrDb } from "../kernels/snr.js";
+import type { LoadOptions, ProgramIO } from "./interpreter.js";
 import { loadRunner } from "./runner.js";
 
 export interface OutputComparison {
@@ -128,8 +129,9 @@ export class OutputStats {
       count: this.count,
       maxAbsError: this.maxAbsError,
       mse,
-      snrDb: ratioDb(this.signal, this.noise),
-      psnrDb: ratioDb(this.peak * this.peak, mse),
+      snrDb: snrDb(this.signal, this.noise),
+      psnrDb: snrDb(this.peak * this.peak, mse),
+      // Undefined (NaN) when exactly one side is all zeros: no direction to compare.
       cosine:
         this.signal === 0 && this.candidateEnergy === 0
           ? 1
@@ -157,11 +159,6 @@ export class OutputStats {
     }
     return comparison;
   }
-}
-
-function ratioDb(signal: number, noise: number): number {
-  if (noise === 0) return signal === 0 ? 0 : Infinity;
-  return 10 * Math.log10(signal / noise);
 }
 
 /** Compares output tensors computed elsewhere (one record per sample, same output names). */
@@ -193,6 +190,7 @@ export async function compareModels(
     loadRunner(reference, options),
     loadRunner(candidate, options),
   ]);
+  requireSameInputs(a.inputs, b.inputs);
   const refOutputs: Record<string, Tensor>[] = [];
   const candOutputs: Record<string, Tensor>[] = [];
   for (const sample of samples) {
@@ -200,4 +198,22 @@ export async function compareModels(
     candOutputs.push(b.predict(sample));
   }
   return compareOutputs(refOutputs, candOutputs);
+}
+
+const describeInputs = (inputs: readonly ProgramIO[]) =>
+  inputs
+    .map((io) => `${io.name} ${io.dtype}[${io.shape.map((d) => d ?? "?").join(",")}]`)
+    .join(", ");
+
+/** Both models must read the same inputs for a comparison to mean anything. */
+function requireSameInputs(reference: readonly ProgramIO[], candidate: readonly ProgramIO[]): void {
+  const names = (list: readonly ProgramIO[]) =>
+    list
+      .map((io) => io.name)
+      .sort()
+      .join("\n");
+  if (names(reference) === names(candidate)) return;
+  throw new ConfigError(
+    `the models take different inputs: the reference takes ${describeInputs(reference) || "none"}; the candidate takes ${describeInputs(candidate) || "none"}`,
+  );
 }

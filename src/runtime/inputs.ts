@@ -1,26 +1,15 @@
 /** Seeded random inputs shaped like a program's inputs, for checks without user data. */
 import { ELEMENT_TYPES, elementCount, type Tensor } from "../kernels/dtype.js";
 import { UnsupportedError } from "../errors.js";
+import { seededRandom } from "../kernels/random.js";
 import type { ProgramIO } from "./interpreter.js";
 
 /** Integer inputs (token ids, indices) are drawn from [0, INDEX_RANGE) so they stay valid. */
 const INDEX_RANGE = 8;
 
-/** mulberry32: a small, fast, seedable generator of uniform numbers in [0, 1). */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /**
- * One sample per count: float inputs standard normal, integer inputs uniform in [0, 8), bool
- * inputs fair coins. Open dimensions are given size 1.
+ * One sample per count: float inputs standard normal, integer inputs and indices (below their
+ * table's size) uniform in [0, 8), bool inputs fair coins. Open dimensions are given size 1.
  */
 export function randomSamples(
   inputs: readonly ProgramIO[],
@@ -38,7 +27,14 @@ export function randomSamples(
       const shape = input.shape.map((d) => d ?? 1);
       const n = elementCount(shape);
       const kind = ELEMENT_TYPES[input.dtype].kind;
-      if (input.image) {
+      if (input.indexRange !== undefined) {
+        const range = Math.min(input.indexRange, INDEX_RANGE);
+        const values = Array.from({ length: n }, () => Math.floor(random() * range));
+        sample[input.name] =
+          kind === "float"
+            ? { dtype: "fp32", shape, data: Float32Array.from(values) }
+            : { dtype: "int32", shape, data: Int32Array.from(values) };
+      } else if (input.image) {
         const data = Float32Array.from({ length: n }, () => Math.floor(random() * 256));
         sample[input.name] = { dtype: "fp32", shape, data };
       } else if (kind === "float") {

@@ -50,6 +50,8 @@ export interface ProgramIO {
   shape: Dim[];
   /** An image input: pixel values, 0–255 per channel. */
   image?: boolean;
+  /** Values index a table of this many rows (an embedding's input): whole numbers below it. */
+  indexRange?: number;
 }
 
 interface Step {

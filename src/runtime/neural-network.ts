@@ -134,6 +134,10 @@ export class NeuralNetworkInterpreter {
         preprocessingOf(network.preprocessing, feature.name, description!.input.length),
       ),
     );
+    markIndexInputs(
+      inputs.map((p) => p.io),
+      network.layers,
+    );
     const classifier = spec.Type.case === "neuralNetworkClassifier" ? spec.Type.value : undefined;
     const labels = classifier
       ? classifier.ClassLabels.case === "stringClassLabels"
@@ -253,6 +257,25 @@ interface ShapeMapping {
 }
 
 /** An input's blob from its declared type and the network's shape mapping; images preprocessed. */
+/** Rows of the table an embedding layer looks its input up in. */
+const TABLE_ROWS: Partial<Record<string, (layer: NeuralNetworkLayer) => bigint | undefined>> = {
+  embedding: (layer) => (layer.layer.case === "embedding" ? layer.layer.value.inputDim : undefined),
+  embeddingND: (layer) =>
+    layer.layer.case === "embeddingND" ? layer.layer.value.vocabSize : undefined,
+};
+
+/** Inputs read by embedding layers hold indices: random samples must stay inside the table. */
+function markIndexInputs(inputs: ProgramIO[], layers: readonly NeuralNetworkLayer[]): void {
+  for (const layer of layers) {
+    const rows = TABLE_ROWS[layer.layer.case ?? ""]?.(layer);
+    if (rows === undefined) continue;
+    for (const io of inputs) {
+      if (!layer.input.includes(io.name)) continue;
+      io.indexRange = Math.min(io.indexRange ?? Infinity, Number(rows));
+    }
+  }
+}
+
 function inputPlan(
   feature: FeatureDescription,
   mapping: ShapeMapping,

@@ -2,8 +2,8 @@
 import type { OpKernel } from "./kernel.js";
 import { CONTROL_KERNELS } from "./ops/control.js";
 import { ELEMENTWISE_KERNELS } from "./ops/elementwise.js";
-import { LAYOUT_KERNELS } from "./ops/layout.js";
-import { NN_KERNELS } from "./ops/nn.js";
+import { LAYOUT_KERNELS } from "./ops/movement.js";
+import { NN_KERNELS } from "./ops/linear-conv-norm.js";
 import { QUANTIZE_KERNELS } from "./ops/quantize.js";
 import { REARRANGE_KERNELS } from "./ops/rearrange.js";
 

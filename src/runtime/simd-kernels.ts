@@ -6,7 +6,7 @@
  */
 import { convOutputSize, type Window2d } from "../kernels/ops/conv.js";
 import type { Dense } from "../kernels/ops/elementwise.js";
-import { broadcastShapes, sizeOf, stridesOf } from "../kernels/ops/shape.js";
+import { planMatmul } from "../kernels/ops/matmul.js";
 import {
   packedABytes,
   packedBBytes,
@@ -316,40 +316,14 @@ export function simdMatmul(
   transposeX: boolean,
   transposeY: boolean,
 ): Dense {
-  let xs = [...x.shape];
-  let ys = [...y.shape];
-  const vectorX = xs.length === 1;
-  const vectorY = ys.length === 1;
-  if (vectorX) xs = [1, xs[0]];
-  if (vectorY) ys = [ys[0], 1];
-  const [xr, xc] = xs.slice(-2);
-  const [yr, yc] = ys.slice(-2);
-  const m = transposeX ? xc : xr;
-  const k = transposeX ? xr : xc;
-  const n = transposeY ? yr : yc;
-  if (k !== (transposeY ? yc : yr)) throw new RangeError(`matmul inner dimensions differ`);
-  const batch = broadcastShapes(xs.slice(0, -2), ys.slice(0, -2));
-  const batches = sizeOf(batch);
-  const out = simd.output(batches * m * n);
-  const xBatch = xs.slice(0, -2);
-  const yBatch = ys.slice(0, -2);
-  const xStrides = stridesOf(xBatch);
-  const yStrides = stridesOf(yBatch);
-  const batchStrides = stridesOf(batch);
+  const plan = planMatmul(x.shape, y.shape, transposeX, transposeY);
+  const { m, k, n } = plan;
+  const out = simd.output(plan.batches * m * n);
   const xAt = simd.input(x.data).byteOffset;
   const yAt = simd.input(y.data).byteOffset;
   const a = simd.scratch(packedABytes(m, k) / 4).byteOffset;
-  for (let bi = 0; bi < batches; bi++) {
-    let xi = 0;
-    let yi = 0;
-    for (let d = 0; d < batch.length; d++) {
-      const idx = Math.floor(bi / batchStrides[d]) % batch[d];
-      const dx = d - (batch.length - xBatch.length);
-      const dy = d - (batch.length - yBatch.length);
-      if (dx >= 0 && xBatch[dx] !== 1) xi += idx * xStrides[dx];
-      if (dy >= 0 && yBatch[dy] !== 1) yi += idx * yStrides[dy];
-    }
-    const xBase = xAt + xi * xr * xc * 4;
+  for (let bi = 0; bi < plan.batches; bi++) {
+    const xBase = xAt + plan.xOffset(bi) * 4;
     // Row i, column p of the product's left operand.
     simd.heap.kernels.packA(xBase, (transposeX ? 1 : k) * 4, (transposeX ? m : 1) * 4, m, k, a);
     runGemm(simd.team, {
@@ -359,7 +333,7 @@ export function simdMatmul(
       cols: n,
       b: {
         kind: "strided",
-        at: yAt + yi * yr * yc * 4,
+        at: yAt + plan.yOffset(bi) * 4,
         rowStride: (transposeY ? 1 : n) * 4,
         colStride: (transposeY ? k : 1) * 4,
       },
@@ -368,8 +342,5 @@ export function simdMatmul(
       start: Start.Zero,
     });
   }
-  let shape = [...batch, m, n];
-  if (vectorX) shape = [...batch, n];
-  if (vectorY) shape = vectorX ? [...batch] : [...batch, m];
-  return { shape, data: out };
+  return { shape: plan.shape, data: out };
 }

@@ -6,7 +6,15 @@
 import assert from "node:assert/strict";
 import { clone, create } from "@bufbuild/protobuf";
 import { execFileSync } from "node:child_process";
-import { cpSync, existsSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  cpSync,
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -137,4 +145,23 @@ test("an empty file is not a model, whatever its name", () => {
     writeFileSync(join(dir, name), "");
     assertCleanFailure(join(dir, name), /not a Core ML model \(no model type\)/);
   }
+});
+
+test("a sparse weight whose mask disagrees with its values, compressed jointly", () => {
+  const dir = mkdtempSync(join(tmpdir(), "mask-"));
+  const input = join(dir, "in.mlpackage");
+  cpSync(join(FIXTURES, "golden/cases/prune_block4__zoo_fp16_ios18.mlpackage"), input, {
+    recursive: true,
+  });
+  // Read the mask one byte late (as a fuzz case did): it sets more positions than there are values.
+  const weights = join(input, "Data/com.apple.CoreML/weights/weight.bin");
+  const bytes = readFileSync(weights);
+  const at = 168064;
+  bytes.writeBigUInt64LE(bytes.readBigUInt64LE(at + 16) + 1n, at + 16);
+  writeFileSync(weights, bytes);
+  assertCleanFailure(
+    input,
+    /op constexpr_sparse_to_dense "fc2_weight_0_to_fp16_sparsified": mask sets \d+ positions but \d+ values are given/,
+    [["palettize", "IN", "--nbits", "6", "--joint", "-o", "OUT"]],
+  );
 });

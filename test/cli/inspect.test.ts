@@ -90,5 +90,5 @@ test("inspect --weights lists value statistics and child ops", () => {
     "-3",
   );
   assert.equal(bad.status, 1);
-  assert.match(bad.stderr, /--weight-threshold: expected a non-negative integer/);
+  assert.match(bad.stderr, /--weight-threshold: expected a whole number of at least 0, got "-3"/);
 });

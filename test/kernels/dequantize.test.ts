@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { affineDequantize, blockwiseShiftScale } from "../../src/kernels/dequantize.js";
+import { linearDequantize, blockwiseShiftScale } from "../../src/kernels/dequantize.js";
 import { floatToHalf, halfToFloat, halfToFloatArray } from "../../src/kernels/fp16.js";
 import type { Tensor } from "../../src/kernels/dtype.js";
 
@@ -20,17 +20,17 @@ const int8 = (shape: number[], values: number[]): Tensor => ({
   data: Int8Array.from(values),
 });
 
-describe("affineDequantize", () => {
+describe("linearDequantize", () => {
   it("broadcasts scale and zero point along the axis", () => {
     const q = int8([2, 3], [1, 2, 3, 4, 5, 6]);
-    const out = affineDequantize(q, int8([3], [0, 1, 2]), fp32([3], [1, 2, 0.5]), 1);
+    const out = linearDequantize(q, int8([3], [0, 1, 2]), fp32([3], [1, 2, 0.5]), 1);
     assert.deepEqual([...(out.data as Float32Array)], [1, 2, 0.5, 4, 8, 2]);
-    const rows = affineDequantize(q, int8([2], [1, 0]), fp32([2], [2, -1]), -2);
+    const rows = linearDequantize(q, int8([2], [1, 0]), fp32([2], [2, -1]), -2);
     assert.deepEqual([...(rows.data as Float32Array)], [0, 2, 4, -4, -5, -6]);
   });
 
   it("takes scalar parameters and rounds float32 results to an fp16 scale's type", () => {
-    const out = affineDequantize(
+    const out = linearDequantize(
       { dtype: "uint8", shape: [3], data: Uint8Array.from([0, 128, 255]) },
       { dtype: "uint8", shape: [], data: Uint8Array.from([128]) },
       fp16([], [0.1]),
@@ -44,7 +44,7 @@ describe("affineDequantize", () => {
 
   it("rejects a vector scale of the wrong length", () => {
     assert.throws(
-      () => affineDequantize(int8([2, 3], [0, 0, 0, 0, 0, 0]), int8([], [0]), fp32([2], [1, 1]), 1),
+      () => linearDequantize(int8([2, 3], [0, 0, 0, 0, 0, 0]), int8([], [0]), fp32([2], [1, 1]), 1),
       RangeError,
     );
   });
@@ -195,7 +195,7 @@ describe("dequantization fast paths match the per-element definition", () => {
     }
   });
 
-  it("affineDequantize along either axis, vector or scalar parameters", () => {
+  it("linearDequantize along either axis, vector or scalar parameters", () => {
     for (const scaleType of ["fp16", "fp32"] as const) {
       for (const axis of [0, 1]) {
         const size = dataShape[axis];
@@ -208,7 +208,7 @@ describe("dequantization fast paths match the per-element definition", () => {
           const data = ints("int8", dataShape);
           const scale = floats(scaleType, [scaleCount]);
           const zero = ints("int8", [zeroCount]);
-          const out = affineDequantize(data, zero, scale, axis);
+          const out = linearDequantize(data, zero, scale, axis);
           assert.deepEqual(
             [...(out.data as Uint16Array | Float32Array)],
             referenceAffine(data, zero, scale, axis),

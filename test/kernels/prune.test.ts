@@ -8,10 +8,10 @@ import {
   pruneByMagnitude,
   pruneByThreshold,
   pruneNM,
-  sparseToDense,
   type PrunableTensor,
   type PruneResult,
 } from "../../src/kernels/prune.js";
+import { sparseToDense } from "../../src/kernels/sparse.js";
 import { constValue, opName } from "../../src/program/ops.js";
 import { readTensorValue } from "../../src/program/values.js";
 import { referencePruneByMagnitude } from "../support/prune-reference.js";
@@ -27,7 +27,11 @@ function dense(result: PruneResult, count: number): number[] {
   if (result.kind !== "sparse") return [];
   const { mask, nonzeroData } = result.weight;
   const values = nonzeroData instanceof Uint16Array ? halfToFloatArray(nonzeroData) : nonzeroData;
-  return Array.from(sparseToDense(unpackSubByte(mask, 1, count, false) as Uint8Array, values));
+  const bits = unpackSubByte(mask, 1, count, false) as Uint8Array;
+  const tensor = sparseToDense({ dtype: "fp32", shape: [values.length], data: values }, bits, [
+    count,
+  ]);
+  return Array.from(tensor.data as Float32Array);
 }
 
 describe("threshold pruning", () => {

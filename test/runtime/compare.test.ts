@@ -5,8 +5,10 @@ import { test } from "node:test";
 import { loadModel } from "../../src/format/model.js";
 import { Interpreter } from "../../src/runtime/interpreter.js";
 import { compareModels, compareOutputs } from "../../src/runtime/compare.js";
-import { randomSamples, seededRandom } from "../../src/runtime/inputs.js";
-import { GOLDEN } from "../support/paths.js";
+import { randomSamples } from "../../src/runtime/inputs.js";
+import { seededRandom } from "../../src/kernels/random.js";
+import { FIXTURES, GOLDEN } from "../support/paths.js";
+import { loadRunner } from "../../src/runtime/runner.js";
 
 const scores = (values: number[]) => ({
   y: { dtype: "fp32" as const, shape: [1, values.length], data: Float32Array.from(values) },
@@ -84,4 +86,20 @@ test("infinite or NaN outputs are counted apart and left out of the statistics",
   assert.ok(Number.isNaN(none.snrDb) && Number.isNaN(none.cosine));
   const [clean] = compareOutputs([{ y: tensor([1, 2]) }], [{ y: tensor([1, 2.5]) }]);
   assert.equal(clean.nonFinite, undefined);
+});
+
+test("random samples for an input an embedding reads are whole indices inside its table", async () => {
+  const model = await loadModel(join(FIXTURES, "golden/bases/nn.mlmodel"));
+  const runner = await loadRunner(model);
+  const indexed = runner.inputs.filter((io) => io.indexRange !== undefined);
+  assert.ok(indexed.length > 0, "the fixture's embedding input is marked");
+  for (const sample of randomSamples(runner.inputs, 3, 5)) {
+    for (const io of indexed) {
+      for (const v of sample[io.name].data as Float32Array) {
+        assert.ok(Number.isInteger(v) && v >= 0 && v < io.indexRange!, `${io.name}: ${v}`);
+      }
+    }
+    assert.doesNotThrow(() => runner.predict(sample));
+  }
+  await model.close();
 });

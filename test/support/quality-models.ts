@@ -9,7 +9,7 @@ import { join } from "node:path";
 import type { MLModel } from "../../src/format/model.js";
 import { buildModel } from "../../src/program/builder.js";
 import type { Tensor } from "../../src/kernels/dtype.js";
-import { seededRandom } from "../../src/runtime/inputs.js";
+import { seededRandom } from "../../src/kernels/random.js";
 
 export const VOCAB = 64;
 export const WINDOW = 16;

@@ -1,7 +1,6 @@
 import type { Command } from "commander";
 import { compareModels } from "../../runtime/compare.js";
 import { renderComparison } from "../check.js";
-import { toJson } from "../report.js";
 import { loadRunner } from "../../runtime/runner.js";
 import { samplesFromFlags } from "../inputs.js";
 import { collect, parseNumber, parseStage } from "../flags.js";
@@ -53,6 +52,15 @@ export function registerCompare(program: Command): void {
       [],
     )
     .option("--limit <n>", "with --data: use only the first n samples")
+    .addHelpText(
+      "after",
+      `
+Examples:
+  coreml-optimize compare model.mlpackage model-int4.mlpackage
+  coreml-optimize compare model.mlpackage model-int4.mlpackage --samples 16 --seed 1
+  coreml-optimize compare model.mlpackage model-int4.mlpackage --inputs calib/ --json
+  coreml-optimize compare model.mlpackage model-2bit.mlpackage --per-op --data ids=windows.npy`,
+    )
     .action(async (referencePath: string, candidatePath: string, options: CompareOptions) => {
       const thresholdDb = parseNumber(options.threshold, "--threshold");
       const report = await withInterpreterPool((pool) =>
@@ -74,8 +82,7 @@ export function registerCompare(program: Command): void {
           }),
         ),
       );
-      if (options.json && report.perOp) process.stdout.write(`${toJson(report.perOp)}\n`);
-      else if (options.json) printJson(report.outputs);
+      if (options.json) printJson(report.perOp ?? report.outputs);
       else if (report.perOp) process.stdout.write(`${renderPerOp(report.perOp)}\n`);
       else if (report.outputs) process.stdout.write(`${renderComparison(report.outputs)}\n`);
     });

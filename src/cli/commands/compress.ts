@@ -12,8 +12,14 @@ import {
   targetOption,
   WORKERS_OPTION,
   type OutputFlags,
-} from "../compression.js";
-import { configObject, float16Warnings, passSkips, type ReportedWeight } from "../report.js";
+} from "../write-command.js";
+import {
+  configObject,
+  float16Advice,
+  mergeAdvice,
+  passSkips,
+  type ReportedWeight,
+} from "../report.js";
 import type { ProgressCallback } from "../../progress.js";
 
 interface CompressFlags extends OutputFlags {
@@ -76,15 +82,16 @@ export function registerCompress(program: Command): void {
     .addHelpText(
       "after",
       `
-Example steps.yaml (prune, then quantize the kept values):
+Examples:
+  coreml-optimize compress model.mlpackage -o out.mlpackage --config steps.yaml --target ios18
+
+steps.yaml (prune, then quantize the kept values):
   steps:
     - config_type: OpMagnitudePrunerConfig
       global_config: { target_sparsity: 0.5 }
     - config_type: OpLinearQuantizerConfig
       global_config: { dtype: int8 }
-      joint_compression: true
-
-  coreml-optimize compress model.mlpackage -o out.mlpackage --config steps.yaml --target ios18`,
+      joint_compression: true`,
     )
     .action(async (input: string, flags: CompressFlags) => {
       const steps = await loadStepsFile(flags.config);
@@ -107,7 +114,7 @@ Example steps.yaml (prune, then quantize the kept values):
             model: result.model,
             weights: await endToEnd(model, result.model, result.steps),
             skipped: passSkips(skipped),
-            warnings: result.steps.flatMap((step) => float16Warnings(step.weights)),
+            ...mergeAdvice(result.steps.map((step) => float16Advice(step.weights))),
             extra: {
               steps: result.steps.map((step) => ({
                 pass: step.pass,

@@ -1,7 +1,7 @@
 /** `coreml-optimize decompress IN -o OUT`: every compressed weight back to dense floats. */
 import type { Command } from "commander";
 import { decompressWeights, type DecompressedOp } from "../../passes/decompress.js";
-import { outputOptions, runWrite, type OutputFlags } from "../compression.js";
+import { outputOptions, runWrite, type OutputFlags } from "../write-command.js";
 import type { ReportedWeight } from "../report.js";
 
 export function registerDecompress(program: Command): void {

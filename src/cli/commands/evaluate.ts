@@ -6,8 +6,7 @@ import { loadRunner } from "../../runtime/runner.js";
 import { formatTable } from "../format.js";
 import { sampleOptions, samplesFromFlags, type SampleFlags } from "../inputs.js";
 import { parseStage } from "../flags.js";
-import { withInterpreterPool, withModel } from "../run.js";
-import { toJson } from "../report.js";
+import { printJson, withInterpreterPool, withModel } from "../run.js";
 import type { MLModel } from "../../format/model.js";
 
 interface EvaluateFlags extends SampleFlags {
@@ -77,7 +76,7 @@ export function registerEvaluate(program: Command): void {
       ),
     );
     if (flags.json) {
-      process.stdout.write(`${toJson(report)}\n`);
+      printJson(report);
       return;
     }
     const lines = [`${report.model}, ${report.samples} sample(s):`];

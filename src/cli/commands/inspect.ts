@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { inspectModel, type ModelSummary } from "../../analysis/inspect.js";
 import { getWeightsMetadata, type WeightMetadata } from "../../analysis/weights-metadata.js";
-import { ConfigError } from "../../errors.js";
+import { parseInteger } from "../flags.js";
 import { formatBytes, formatTable } from "../format.js";
 import { printJson, withModel } from "../run.js";
 
@@ -16,6 +16,14 @@ export function registerInspect(program: Command): void {
       "with --weights: only weights with more elements (default 2048)",
     )
     .option("--json", "print machine-readable JSON")
+    .addHelpText(
+      "after",
+      `
+Examples:
+  coreml-optimize inspect model.mlpackage
+  coreml-optimize inspect model.mlmodel --weights --weight-threshold 0
+  coreml-optimize inspect model.mlpackage --json`,
+    )
     .action(async (path: string, options: InspectFlags) => {
       if (options.weights) {
         const weightThreshold = parseThreshold(options.weightThreshold);
@@ -40,12 +48,7 @@ interface InspectFlags {
 }
 
 function parseThreshold(text: string | undefined): number | undefined {
-  if (text === undefined) return undefined;
-  const value = Number(text);
-  if (!Number.isInteger(value) || value < 0) {
-    throw new ConfigError(`--weight-threshold: expected a non-negative integer, got "${text}"`);
-  }
-  return value;
+  return text === undefined ? undefined : parseInteger(text, "--weight-threshold");
 }
 
 /** Metadata without the values themselves, for printing. */

@@ -13,9 +13,9 @@ import {
   targetOption,
   WORKERS_OPTION,
   type OutputFlags,
-} from "../compression.js";
+} from "../write-command.js";
 import { collect, layeredConfig, parseInteger, withEntries } from "../flags.js";
-import { float16Warnings, passSkips, passWeights } from "../report.js";
+import { float16Advice, passSkips, passWeights } from "../report.js";
 
 interface PalettizeFlags extends OutputFlags {
   mode?: string;
@@ -28,8 +28,8 @@ interface PalettizeFlags extends OutputFlags {
   lutFunction?: string;
   weightThreshold?: string;
   workers?: string;
-  opType: string[];
-  opName: string[];
+  opType?: string[];
+  opName?: string[];
   config?: string;
   target?: string;
   joint?: boolean;
@@ -86,8 +86,8 @@ export function registerPalettize(program: Command): void {
       "--weight-threshold <n>",
       "palettize only weights with more elements than this (default: 2048)",
     )
-    .option("--op-type <T=spec>", "config for an op type: T=skip or T=key:value,...", collect, [])
-    .option("--op-name <N=spec>", "config for one op: N=skip or N=key:value,...", collect, [])
+    .option("--op-type <T=spec>", "config for an op type: T=skip or T=key:value,...", collect)
+    .option("--op-name <N=spec>", "config for one op: N=skip or N=key:value,...", collect)
     .option("--config <file>", `${PALETTIZER} file (YAML or JSON, coremltools' shape)`);
   targetOption(command, "iOS18 for grouped, vector and scaled tables on older models")
     .option("--joint", "joint compression (iOS18+): palettize the kept values of pruned weights")
@@ -127,7 +127,7 @@ Examples:
             model: result.model,
             weights: passWeights(result.weights),
             skipped: passSkips(result.skipped),
-            warnings: float16Warnings(result.weights),
+            ...float16Advice(result.weights),
           };
         },
       });

@@ -6,7 +6,7 @@ import type { Tensor, TypedArray } from "../../kernels/dtype.js";
 import { loadRunner } from "../../runtime/runner.js";
 import { formatTable } from "../format.js";
 import { samplesFor } from "../inputs.js";
-import { collect, parseCount, parseStage } from "../flags.js";
+import { collect, parseInteger, parseStage } from "../flags.js";
 import { checkOutput, printJson, withInterpreterPool, withModel } from "../run.js";
 import { writeAtomically } from "../../format/node-package.js";
 
@@ -32,7 +32,7 @@ export interface PredictReport {
 }
 
 interface PredictOptions {
-  input: string[];
+  input?: string[];
   output?: string;
   seed: string;
   stage?: string;
@@ -44,7 +44,7 @@ export function registerPredict(program: Command): void {
     .command("predict")
     .description("run an ML program or neural network on the CPU and show or save its outputs")
     .argument("<model>", ".mlpackage folder or .mlmodel file")
-    .option("-i, --input <name=file.npy>", "an input tensor (repeat per input)", collect, [])
+    .option("-i, --input <name=file.npy>", "an input tensor (repeat per input)", collect)
     .option("-o, --output <dir>", "write each output as <dir>/<name>.npy (float32)")
     .option(
       "--stage <n>",
@@ -52,9 +52,16 @@ export function registerPredict(program: Command): void {
     )
     .option("--seed <n>", "seed of the random inputs used when no --input is given", "0")
     .option("--json", "print machine-readable JSON")
+    .addHelpText(
+      "after",
+      `
+Examples:
+  coreml-optimize predict model.mlpackage
+  coreml-optimize predict model.mlpackage -i image=photo.npy -o outputs/`,
+    )
     .action(async (path: string, options: PredictOptions) => {
       if (options.output !== undefined) {
-        await checkOutput(options.output, "folder", [path, ...inputFiles(options.input)]);
+        await checkOutput(options.output, "folder", [path, ...inputFiles(options.input ?? [])]);
       }
       const report = await withInterpreterPool((pool) =>
         withModel(path, async (model) => {
@@ -62,14 +69,14 @@ export function registerPredict(program: Command): void {
             pipelineStage: parseStage(options.stage),
             pool,
           });
-          const seed = parseCount(options.seed, "--seed");
-          const [sample] = await samplesFor(options.input, interpreter.inputs, 1, seed);
+          const seed = parseInteger(options.seed, "--seed");
+          const [sample] = await samplesFor(options.input ?? [], interpreter.inputs, 1, seed);
           const start = performance.now();
           const outputs = interpreter.predict(sample);
           const milliseconds = performance.now() - start;
           const result: PredictReport = {
             model: path,
-            inputs: options.input.length ? options.input.join(" ") : `random (seed ${seed})`,
+            inputs: options.input?.length ? options.input.join(" ") : `random (seed ${seed})`,
             milliseconds,
             outputs: {},
           };

@@ -18,7 +18,7 @@ import {
   targetOption,
   WORKERS_OPTION,
   type OutputFlags,
-} from "../compression.js";
+} from "../write-command.js";
 import { collect, layeredConfig, parseInteger, parseNumber, withEntries } from "../flags.js";
 import { passSkips, passWeights } from "../report.js";
 
@@ -31,8 +31,8 @@ interface PruneFlags extends OutputFlags {
   nM?: string;
   dim?: string;
   weightThreshold?: string;
-  opType: string[];
-  opName: string[];
+  opType?: string[];
+  opName?: string[];
   config?: string;
   target?: string;
   workers?: string;
@@ -97,7 +97,7 @@ export async function pruneConfig(
   flags: Partial<PruneFlags>,
 ): Promise<OptimizationConfig<PrunerConfig>> {
   const base = flagged(flags as PruneFlags);
-  const entries = { opType: flags.opType ?? [], opName: flags.opName ?? [] };
+  const entries = { opType: flags.opType, opName: flags.opName };
   return withEntries(
     await layeredConfig(flags.config, base, prunerConfig),
     entries,
@@ -128,8 +128,8 @@ export function registerPrune(program: Command): void {
       "--weight-threshold <n>",
       "prune only weights with more elements than this (default: 2048)",
     )
-    .option("--op-type <T=spec>", "config for an op type: T=skip or T=key:value,...", collect, [])
-    .option("--op-name <N=spec>", "config for one op: N=skip or N=key:value,...", collect, [])
+    .option("--op-type <T=spec>", "config for an op type: T=skip or T=key:value,...", collect)
+    .option("--op-name <N=spec>", "config for one op: N=skip or N=key:value,...", collect)
     .option(
       "--config <file>",
       "a pruner OptimizationConfig file (YAML or JSON, coremltools' shape)",

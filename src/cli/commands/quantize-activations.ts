@@ -16,8 +16,8 @@ import {
 import { parseTarget } from "../../program/targets.js";
 import { randomSamples } from "../../runtime/inputs.js";
 import { Interpreter } from "../../runtime/interpreter.js";
-import { outputOptions, runWrite, targetOption, type OutputFlags } from "../compression.js";
-import { layeredConfig, parseCount } from "../flags.js";
+import { outputOptions, runWrite, targetOption, type OutputFlags } from "../write-command.js";
+import { layeredConfig, parseInteger } from "../flags.js";
 import { formatTable } from "../format.js";
 import { readInputsDir } from "../inputs.js";
 import { withInterpreterPool } from "../run.js";
@@ -70,8 +70,8 @@ Examples:
   coreml-optimize quantize-activations model.mlpackage -o a8.mlpackage --inputs calib/ --target ios17`,
     )
     .action(async (input: string, flags: ActivationFlags) => {
-      const count = parseCount(flags.samples, "--samples", 1);
-      const seed = parseCount(flags.seed, "--seed");
+      const count = parseInteger(flags.samples, "--samples", 1);
+      const seed = parseInteger(flags.seed, "--seed");
       const config = await activationConfig(flags);
       const raiseTarget = flags.target ? parseTarget(flags.target) : undefined;
       await runWrite({

@@ -9,24 +9,28 @@ import {
   type LayerSelector,
 } from "../../neural/selectors.js";
 import { neuralNetworksIn, walkLayers } from "../../neural/walk.js";
-import { neuralNetworkWeights, type NeuralWeightInfo } from "../../neural/weights.js";
+import {
+  neuralNetworkWeights,
+  neuralWeightName,
+  type NeuralWeightInfo,
+} from "../../neural/weights.js";
 import {
   NN_QUANTIZATION_MODES,
   quantizeWeights,
   type Float16Loss,
   type NeuralQuantizationMode,
   type QuantizedFieldEvent,
-} from "../../passes/nn-quantize.js";
+} from "../../passes/neural-quantize.js";
 import {
   outputOptions,
   parseWorkers,
   runWrite,
   WORKERS_OPTION,
   type OutputFlags,
-} from "../compression.js";
+} from "../write-command.js";
 import { parseInteger } from "../flags.js";
 import { formatNumber } from "../format.js";
-import type { ReportedSkip, ReportedWeight } from "../report.js";
+import { mergeAdvice, type Advice, type ReportedSkip, type ReportedWeight } from "../report.js";
 
 interface QuantizeWeightsCliOptions extends OutputFlags {
   nbits: string;
@@ -113,9 +117,6 @@ function checkLayerNames(names: string[], model: MLModel): void {
   }
 }
 
-const weightName = (w: NeuralWeightInfo) =>
-  [...w.modelPath, ...w.enclosingLayers, w.layer, w.field].join("/");
-
 /**
  * Each weight of the output, with its size before (as the same layer field of the input) and
  * what the pass said of it.
@@ -125,16 +126,16 @@ function fieldOutcomes(
   after: NeuralWeightInfo[],
   events: Map<string, QuantizedFieldEvent>,
 ): FieldOutcome[] {
-  const inputs = new Map(before.map((w) => [weightName(w), w]));
+  const inputs = new Map(before.map((w) => [neuralWeightName(w), w]));
   return after.map((w) => {
-    const input = inputs.get(weightName(w));
+    const input = inputs.get(neuralWeightName(w));
     const event = events.get(`${w.layer}/${w.field}`);
     const note =
       event?.outcome === "kept in float32"
         ? event.outcome
         : input && storageNote(input.storage.kind, w.storage.kind);
     return {
-      name: weightName(w),
+      name: neuralWeightName(w),
       layerType: w.layerType,
       elementCount: w.elementCount,
       shape: w.shape,
@@ -152,10 +153,9 @@ function fieldOutcomes(
  * One warning per weight that float16 holds badly, and how to keep such weights: the
  * remedies the options offer.
  */
-function float16Warnings(weights: FieldOutcome[], kept: boolean): string[] {
+function float16Advice(weights: FieldOutcome[], kept: boolean): Advice {
   const lossy = weights.filter((w) => w.float16Loss);
-  if (lossy.length === 0) return [];
-  const lines = lossy.map(({ name, layerType, elementCount, float16Loss: loss, note }) => {
+  const warnings = lossy.map(({ name, layerType, elementCount, float16Loss: loss, note }) => {
     const { subnormal, zero, overflow, snrDb, channels, inexactIntegers } = loss!;
     const parts = [
       subnormal && `${subnormal} subnormal`,
@@ -172,12 +172,13 @@ function float16Warnings(weights: FieldOutcome[], kept: boolean): string[] {
     const outcome = note === "kept in float32" ? " (kept in float32)" : "";
     return `${name} (${layerType}): float16 makes ${parts.join(", ")} of ${elementCount} values; ${effect}${outcome}`;
   });
-  if (!kept) {
-    lines.push(
-      "--keep-lossy keeps these weights in float32; --fuse folds batchnorm, scale and bias layers into the layers before them first; --skip-layers leaves whole layers alone",
-    );
-  }
-  return lines;
+  const hints =
+    lossy.length > 0 && !kept
+      ? [
+          "--keep-lossy keeps these weights in float32; --fuse folds batchnorm, scale and bias layers into the layers before them first; --skip-layers leaves whole layers alone",
+        ]
+      : [];
+  return { warnings, hints };
 }
 
 function storageNote(
@@ -303,7 +304,10 @@ Examples:
             model: quantized,
             weights,
             skipped,
-            warnings: [...notes, ...float16Warnings(fields, options.keepLossy ?? false)],
+            ...mergeAdvice([
+              { warnings: notes, hints: [] },
+              float16Advice(fields, options.keepLossy ?? false),
+            ]),
           };
         },
       });

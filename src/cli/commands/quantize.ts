@@ -10,9 +10,9 @@ import {
   targetOption,
   WORKERS_OPTION,
   type OutputFlags,
-} from "../compression.js";
+} from "../write-command.js";
 import { collect, layeredConfig, parseInteger, parseSizes, withEntries } from "../flags.js";
-import { float16Warnings, passSkips, passWeights } from "../report.js";
+import { float16Advice, passSkips, passWeights } from "../report.js";
 
 interface QuantizeFlags extends OutputFlags {
   mode?: string;
@@ -20,8 +20,8 @@ interface QuantizeFlags extends OutputFlags {
   granularity?: string;
   blockSize?: string;
   weightThreshold?: string;
-  opType: string[];
-  opName: string[];
+  opType?: string[];
+  opName?: string[];
   config?: string;
   target?: string;
   joint?: boolean;
@@ -58,8 +58,8 @@ export function registerQuantize(program: Command): void {
       "--weight-threshold <n>",
       "quantize only weights with more elements than this (default: 2048)",
     )
-    .option("--op-type <T=spec>", "config for an op type: T=skip or T=key:value,...", collect, [])
-    .option("--op-name <N=spec>", "config for one op: N=skip or N=key:value,...", collect, [])
+    .option("--op-type <T=spec>", "config for an op type: T=skip or T=key:value,...", collect)
+    .option("--op-name <N=spec>", "config for one op: N=skip or N=key:value,...", collect)
     .option("--config <file>", `${LINEAR_QUANTIZER} file (YAML or JSON, coremltools' shape)`);
   targetOption(command, "iOS18 for 4-bit and per_block on older models")
     .option(
@@ -101,7 +101,7 @@ Examples:
             model: result.model,
             weights: passWeights(result.weights),
             skipped: passSkips(result.skipped),
-            warnings: float16Warnings(result.weights),
+            ...float16Advice(result.weights),
           };
         },
       });

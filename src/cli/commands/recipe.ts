@@ -22,8 +22,8 @@ import { parseNumber } from "../flags.js";
 import { sampleOptions, samplesFromFlags, type SampleFlags } from "../inputs.js";
 import { createProgress } from "../progress.js";
 import { renderRecipe } from "../quality-report.js";
-import { withInterpreterPool, withModel } from "../run.js";
-import { configObject, toJson } from "../report.js";
+import { printJson, withInterpreterPool, withModel } from "../run.js";
+import { configObject } from "../report.js";
 import { CANDIDATES_OPTION, candidatesFromFlags, type CandidateFlags } from "./sensitivity.js";
 
 interface RecipeFlags extends SampleFlags, CandidateFlags {
@@ -194,7 +194,7 @@ export function registerRecipe(program: Command): void {
       predicted: report.recipe.predicted,
       ...(report.measured && { measured: report.measured, samples: report.samples }),
     };
-    if (flags.json) process.stdout.write(`${toJson(summary)}\n`);
+    if (flags.json) printJson(summary);
     else process.stdout.write(`${renderRecipe(summary)}\n`);
   });
 }

@@ -11,8 +11,7 @@ import { Interpreter } from "../../runtime/interpreter.js";
 import { sampleOptions, samplesFromFlags, type SampleFlags } from "../inputs.js";
 import { createProgress } from "../progress.js";
 import { renderSensitivity } from "../quality-report.js";
-import { withInterpreterPool, withModel } from "../run.js";
-import { toJson } from "../report.js";
+import { printJson, withInterpreterPool, withModel } from "../run.js";
 
 export interface CandidateFlags {
   candidates?: string;
@@ -59,7 +58,7 @@ export function registerSensitivity(program: Command): void {
         });
       }),
     ).finally(() => progress.stop());
-    if (flags.json) process.stdout.write(`${toJson({ model: modelPath, ...table })}\n`);
+    if (flags.json) printJson({ model: modelPath, ...table });
     else process.stdout.write(`${renderSensitivity(table)}\n`);
   });
 }

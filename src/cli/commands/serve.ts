@@ -9,7 +9,7 @@ import { extname, join, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Command } from "commander";
 import { CoreMLOptimizeError } from "../../errors.js";
-import { parseCount } from "../flags.js";
+import { parseInteger } from "../flags.js";
 
 /** The built app, beside the compiled CLI (dist/src/cli/commands → dist/web). */
 export const WEB_APP = fileURLToPath(new URL("../../../web/", import.meta.url));
@@ -88,7 +88,7 @@ export function registerServe(program: Command): void {
     .option("--port <n>", "port to listen on (0: any free port)", "8080")
     .option("--host <address>", "address to listen on", "127.0.0.1")
     .action(async (flags: { port: string; host: string }) => {
-      const port = parseCount(flags.port, "--port");
+      const port = parseInteger(flags.port, "--port");
       if (port > 65535) throw new CoreMLOptimizeError(`--port: expected 0 to 65535, got ${port}`);
       if (!existsSync(join(WEB_APP, "index.html"))) {
         throw new CoreMLOptimizeError(

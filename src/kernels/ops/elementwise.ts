@@ -1,5 +1,6 @@
 /** Elementwise kernels over Float32Array with numpy broadcasting. */
-import { broadcastShapes, broadcastStrides, sizeOf } from "./shape.js";
+import { broadcastShapes, broadcastStrides } from "./shape.js";
+import { elementCount } from "../dtype.js";
 
 export interface Dense {
   readonly shape: readonly number[];
@@ -45,7 +46,7 @@ export function arithmetic(
   allocate: Allocate = freshArray,
 ): Dense {
   const shape = broadcastShapes(a.shape, b.shape);
-  const total = sizeOf(shape);
+  const total = elementCount(shape);
   const [la, lb] = [repeatLength(a.shape, shape), repeatLength(b.shape, shape)];
   if (!la || !lb || (la !== total && lb !== total)) {
     return mapBinary(a, b, (x, y) => apply(op, x, y), allocate);
@@ -75,7 +76,7 @@ export function mapBinary(
   allocate: Allocate = freshArray,
 ): Dense {
   const shape = broadcastShapes(a.shape, b.shape);
-  const total = sizeOf(shape);
+  const total = elementCount(shape);
   const out = allocate(total);
   const x = a.data;
   const y = b.data;
@@ -121,7 +122,7 @@ export function mapBinary(
 /** `cond ? a : b` elementwise, all three broadcast together. */
 export function select(cond: Dense, a: Dense, b: Dense, allocate: Allocate = freshArray): Dense {
   const shape = broadcastShapes(broadcastShapes(cond.shape, a.shape), b.shape);
-  const total = sizeOf(shape);
+  const total = elementCount(shape);
   const [lc, la, lb] = [cond, a, b].map((t) => repeatLength(t.shape, shape));
   if (lc && la && lb) {
     // Each operand repeats along the leading axes: walk blocks of the longest repeat, the

@@ -3,7 +3,8 @@
  * cumulative sums and one-hot encoding.
  */
 import type { Dense } from "./elementwise.js";
-import { sizeOf, stridesOf } from "./shape.js";
+import { stridesOf } from "./shape.js";
+import { elementCount } from "../dtype.js";
 
 /** Calls `visit(base, stride, length)` for every line of `shape` along `axis`. */
 export function forEachLine(
@@ -13,7 +14,7 @@ export function forEachLine(
 ): void {
   const stride = stridesOf(shape)[axis];
   const length = shape[axis];
-  const outer = sizeOf(shape.slice(0, axis));
+  const outer = elementCount(shape.slice(0, axis));
   for (let o = 0; o < outer; o++) {
     for (let inner = 0; inner < stride; inner++) visit(o * length * stride + inner, stride, length);
   }
@@ -44,7 +45,7 @@ export function topK(
   ascending: boolean,
 ): { values: Dense; indices: Dense } {
   const shape = x.shape.map((d, i) => (i === axis ? k : d));
-  const values = new Float32Array(sizeOf(shape));
+  const values = new Float32Array(elementCount(shape));
   const indices = new Float32Array(values.length);
   const outStride = stridesOf(shape)[axis];
   let line = 0;
@@ -100,8 +101,8 @@ export function oneHot(
   off: number,
 ): Dense {
   const shape = [...indices.shape.slice(0, axis), depth, ...indices.shape.slice(axis)];
-  const inner = sizeOf(indices.shape.slice(axis));
-  const out = new Float32Array(sizeOf(shape)).fill(off);
+  const inner = elementCount(indices.shape.slice(axis));
+  const out = new Float32Array(elementCount(shape)).fill(off);
   indices.data.forEach((value, i) => {
     if (value < 0 || value >= depth) return;
     const outer = Math.floor(i / inner);

@@ -1,5 +1,6 @@
 /** Matrix products on Float32Array: a cache-blocked GEMM and the batched/broadcast matmul. */
-import { broadcastShapes, sizeOf, stridesOf } from "./shape.js";
+import { broadcastShapes, stridesOf } from "./shape.js";
+import { elementCount } from "../dtype.js";
 import type { Dense } from "./elementwise.js";
 
 const BLOCK_N = 512;
@@ -116,6 +117,70 @@ export function linear(x: Dense, weight: Dense, bias?: Float32Array, multiply: G
   return { shape: [...x.shape.slice(0, -1), outFeatures], data: out };
 }
 
+/**
+ * The shapes of a numpy matmul with optional transposition of the last two axes: each product's
+ * m × k × n, the broadcast batch, the output shape (vector operands' unit axes dropped), and
+ * where each batch's operands start (in elements).
+ */
+export interface MatmulPlan {
+  m: number;
+  k: number;
+  n: number;
+  batches: number;
+  shape: number[];
+  xOffset(batch: number): number;
+  yOffset(batch: number): number;
+}
+
+export function planMatmul(
+  xShape: readonly number[],
+  yShape: readonly number[],
+  transposeX: boolean,
+  transposeY: boolean,
+): MatmulPlan {
+  const vectorX = xShape.length === 1;
+  const vectorY = yShape.length === 1;
+  const xs = vectorX ? [1, xShape[0]] : [...xShape];
+  const ys = vectorY ? [yShape[0], 1] : [...yShape];
+  const [xr, xc] = xs.slice(-2);
+  const [yr, yc] = ys.slice(-2);
+  const m = transposeX ? xc : xr;
+  const k = transposeX ? xr : xc;
+  const k2 = transposeY ? yc : yr;
+  const n = transposeY ? yr : yc;
+  if (k !== k2) throw new RangeError(`matmul inner dimensions ${k} and ${k2} differ`);
+  const xBatch = xs.slice(0, -2);
+  const yBatch = ys.slice(0, -2);
+  const batch = broadcastShapes(xBatch, yBatch);
+  const batchStrides = stridesOf(batch);
+  // Element offset of a batch in an operand whose batch axes broadcast against `batch`.
+  const offsetIn = (own: number[], matrix: number) => {
+    const strides = stridesOf(own);
+    const skipped = batch.length - own.length;
+    return (index: number) => {
+      let at = 0;
+      for (let d = skipped; d < batch.length; d++) {
+        const size = own[d - skipped];
+        if (size !== 1)
+          at += (Math.floor(index / batchStrides[d]) % batch[d]) * strides[d - skipped];
+      }
+      return at * matrix;
+    };
+  };
+  let shape = [...batch, m, n];
+  if (vectorX) shape = [...batch, n];
+  if (vectorY) shape = vectorX ? [...batch] : [...batch, m];
+  return {
+    m,
+    k,
+    n,
+    batches: elementCount(batch),
+    shape,
+    xOffset: offsetIn(xBatch, xr * xc),
+    yOffset: offsetIn(yBatch, yr * yc),
+  };
+}
+
 /** numpy matmul with optional transposition of the last two axes of either operand. */
 export function matmul(
   x: Dense,
@@ -124,53 +189,23 @@ export function matmul(
   transposeY: boolean,
   multiply: Gemm = gemm,
 ): Dense {
-  let xs = [...x.shape];
-  let ys = [...y.shape];
-  const vectorX = xs.length === 1;
-  const vectorY = ys.length === 1;
-  if (vectorX) xs = [1, xs[0]];
-  if (vectorY) ys = [ys[0], 1];
-  const [xr, xc] = xs.slice(-2);
-  const [yr, yc] = ys.slice(-2);
-  const m = transposeX ? xc : xr;
-  const k = transposeX ? xr : xc;
-  const k2 = transposeY ? yc : yr;
-  const n = transposeY ? yr : yc;
-  if (k !== k2) throw new RangeError(`matmul inner dimensions ${k} and ${k2} differ`);
-  const batch = broadcastShapes(xs.slice(0, -2), ys.slice(0, -2));
-  const batches = sizeOf(batch);
-  const out = new Float32Array(batches * m * n);
-  const xBatch = xs.slice(0, -2);
-  const yBatch = ys.slice(0, -2);
-  const xStrides = stridesOf(xBatch);
-  const yStrides = stridesOf(yBatch);
-  const batchStrides = stridesOf(batch);
-  for (let bi = 0; bi < batches; bi++) {
-    let xi = 0;
-    let yi = 0;
-    for (let d = 0; d < batch.length; d++) {
-      const idx = Math.floor(bi / batchStrides[d]) % batch[d];
-      const dx = d - (batch.length - xBatch.length);
-      const dy = d - (batch.length - yBatch.length);
-      if (dx >= 0 && xBatch[dx] !== 1) xi += idx * xStrides[dx];
-      if (dy >= 0 && yBatch[dy] !== 1) yi += idx * yStrides[dy];
-    }
+  const plan = planMatmul(x.shape, y.shape, transposeX, transposeY);
+  const { m, k, n } = plan;
+  const out = new Float32Array(plan.batches * m * n);
+  for (let b = 0; b < plan.batches; b++) {
     multiply(
       m,
       n,
       k,
       x.data,
-      xi * xr * xc,
+      plan.xOffset(b),
       transposeX,
       y.data,
-      yi * yr * yc,
+      plan.yOffset(b),
       transposeY,
       out,
-      bi * m * n,
+      b * m * n,
     );
   }
-  let shape = [...batch, m, n];
-  if (vectorX) shape = [...batch, n];
-  if (vectorY) shape = vectorX ? [...batch] : [...batch, m];
-  return { shape, data: out };
+  return { shape: plan.shape, data: out };
 }

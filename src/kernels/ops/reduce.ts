@@ -1,6 +1,7 @@
 /** Reductions, normalizations and softmax along axes of dense Float32 tensors. */
 import { freshArray, type Allocate, type Dense } from "./elementwise.js";
-import { sizeOf, stridesOf } from "./shape.js";
+import { stridesOf } from "./shape.js";
+import { elementCount } from "../dtype.js";
 
 export type Reduction =
   | "sum"
@@ -29,7 +30,7 @@ function groups(
   const keptAxes = shape.map((_, i) => i).filter((i) => !reduced.has(i));
   const kept = keptAxes.map((i) => shape[i]);
   const reducedSizes = axes.map((a) => shape[a]);
-  const offsets = new Int32Array(sizeOf(reducedSizes));
+  const offsets = new Int32Array(elementCount(reducedSizes));
   for (let r = 0; r < offsets.length; r++) {
     let rem = r;
     let off = 0;
@@ -39,7 +40,7 @@ function groups(
     }
     offsets[r] = off;
   }
-  const bases = new Int32Array(sizeOf(kept));
+  const bases = new Int32Array(elementCount(kept));
   for (let o = 0; o < bases.length; o++) {
     let rem = o;
     let off = 0;

@@ -3,7 +3,8 @@
  * `updates` written into a copy of a container, replacing or accumulating.
  */
 import type { Dense } from "./elementwise.js";
-import { sizeOf, stridesOf } from "./shape.js";
+import { stridesOf } from "./shape.js";
+import { elementCount } from "../dtype.js";
 
 /** How an update meets the value already there. */
 export type ScatterMode = "update" | "add" | "sub" | "mul" | "div" | "max" | "min";
@@ -36,9 +37,9 @@ export function scatter(
   mode: ScatterMode,
 ): Dense {
   const out = Float32Array.from(container.data);
-  const outer = sizeOf(container.shape.slice(0, axis));
+  const outer = elementCount(container.shape.slice(0, axis));
   const size = container.shape[axis];
-  const inner = sizeOf(container.shape.slice(axis + 1));
+  const inner = elementCount(container.shape.slice(axis + 1));
   const count = indices.data.length;
   if (updates.data.length !== outer * count * inner) {
     throw new RangeError(
@@ -65,11 +66,11 @@ export function scatterAlongAxis(
   mode: ScatterMode,
 ): Dense {
   const out = Float32Array.from(container.data);
-  const outer = sizeOf(indices.shape.slice(0, axis));
+  const outer = elementCount(indices.shape.slice(0, axis));
   const count = indices.shape[axis];
-  const inner = sizeOf(indices.shape.slice(axis + 1));
+  const inner = elementCount(indices.shape.slice(axis + 1));
   const size = container.shape[axis];
-  const containerInner = sizeOf(container.shape.slice(axis + 1));
+  const containerInner = elementCount(container.shape.slice(axis + 1));
   const combine = COMBINE[mode];
   for (let o = 0; o < outer; o++) {
     for (let k = 0; k < count; k++) {
@@ -100,7 +101,7 @@ function pointOffsets(
       offset += wrap(indices.data[p * depth + d], shape[d]) * strides[d];
     return offset;
   });
-  return { offsets, slice: sizeOf(shape.slice(depth)) };
+  return { offsets, slice: elementCount(shape.slice(depth)) };
 }
 
 /** params[indices[..., :]] for every point: shape indices[:-1] + params[depth:]. */

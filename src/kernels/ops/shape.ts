@@ -1,4 +1,5 @@
 /** Shape arithmetic shared by the tensor kernels: strides, broadcasting, axis normalization. */
+import { elementCount } from "../dtype.js";
 
 /** Row-major strides of `shape`. */
 export function stridesOf(shape: readonly number[]): number[] {
@@ -9,12 +10,6 @@ export function stridesOf(shape: readonly number[]): number[] {
     step *= shape[i];
   }
   return strides;
-}
-
-export function sizeOf(shape: readonly number[]): number {
-  let n = 1;
-  for (const d of shape) n *= d;
-  return n;
 }
 
 /** An axis counted from the end when negative, checked against `rank`. */
@@ -61,14 +56,14 @@ export function reshapeTarget(
   input: readonly number[],
   requested: readonly number[],
 ): number[] | undefined {
-  const count = sizeOf(input);
+  const count = elementCount(input);
   const shape = requested.map((d, i) => (d === 0 && i < input.length ? input[i] : d));
   const unknown = shape.indexOf(-1);
   if (unknown >= 0) {
     const known = shape.reduce((p, d, i) => (i === unknown ? p : p * d), 1);
     shape[unknown] = known === 0 ? 0 : count / known;
   }
-  return sizeOf(shape) === count && shape.every((d) => Number.isInteger(d) && d >= 0)
+  return elementCount(shape) === count && shape.every((d) => Number.isInteger(d) && d >= 0)
     ? shape
     : undefined;
 }

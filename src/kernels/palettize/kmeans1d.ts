@@ -561,3 +561,15 @@ export function kmeans1D(values: Float64Array, weights: Float64Array, k: number)
     ? optimalKMeans1D(values, weights, k)
     : histogramKMeans1D(values, weights, k);
 }
+
+/** Centres clustering raw `data` (repeated values counted with their multiplicity), ascending. */
+export function kmeans1DCentroids({
+  values,
+  k,
+}: {
+  values: Float64Array;
+  k: number;
+}): Float64Array {
+  const distinct = distinctWithCounts(values);
+  return kmeans1D(distinct.values, distinct.counts, k).centroids;
+}

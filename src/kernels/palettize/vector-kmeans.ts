@@ -13,6 +13,7 @@
  * best of those is refined on the exact points. Lloyd's steps creep on these smooth unimodal
  * point clouds, so they are over-relaxed while that lowers the error.
  */
+import { seededRandom } from "../random.js";
 
 export interface VectorClustering {
   /** k × dim centroids, row-major (rows past the number of distinct vectors are zero). */
@@ -59,18 +60,6 @@ const GRID_SAMPLE = 1 << 14;
 const SUB_BINS = 1024;
 /** Relative slack in the pruning test, far above the rounding of its terms. */
 const SLACK = 1e-12;
-
-/** Small, fast, deterministic PRNG (mulberry32) returning floats in [0, 1). */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * For each coordinate, the Morton code bits of each of SUB_BINS even sub-bins of its range
@@ -614,7 +603,7 @@ function bestOnPoints(
 ): Float64Array {
   const n = tree.order.length;
   const points = { count: n, weight: new Float64Array(n).fill(1), mean: tree.sorted };
-  const next = random(seed);
+  const next = seededRandom(seed);
   let best: { centroids: Float64Array; error: number } = {
     centroids: new Float64Array(0),
     error: Infinity,
@@ -638,7 +627,7 @@ function bestThroughLevels(
 ): Float64Array {
   const coarseLevel = tree.levels.findIndex((level) => level.count <= COARSE_NODES);
   const coarse = new TreeAssignment(tree, k, coarseLevel);
-  const next = random(seed);
+  const next = seededRandom(seed);
   const starts: { centroids: Float64Array; error: number }[] = [];
   for (let attempt = 0; attempt < RESTARTS; attempt++) {
     const start = seedCentroids(tree.levels[coarseLevel], tree.dim, k, next);

@@ -1,12 +1,13 @@
 /** Layers that make blobs from parameters or shapes: constants, fills, ranges, one-hot vectors. */
+import { elementCount } from "../../kernels/dtype.js";
 import type { NeuralNetworkLayer } from "../../format/gen/NeuralNetwork_pb.js";
 import type { Dense } from "../../kernels/ops/elementwise.js";
 import { oneHot } from "../../kernels/ops/lines.js";
-import { sizeOf } from "../../kernels/ops/shape.js";
+
 import { intsOf, num, paramsOf, unsupported, weightValues, type LayerCompiler } from "./params.js";
 
 function filled(shape: readonly number[], value: number): Dense {
-  return { shape: [...shape], data: new Float32Array(sizeOf(shape)).fill(value) };
+  return { shape: [...shape], data: new Float32Array(elementCount(shape)).fill(value) };
 }
 
 /** numpy.arange(start, end, step). */
@@ -28,13 +29,13 @@ export const CONSTANT_LAYERS = {
     const p = paramsOf(layer, "loadConstant");
     const shape = p.shape.map(num);
     if (shape.length !== 3) throw unsupported(layer, `a constant of shape [${shape}]`);
-    const data = weightValues(layer, "data", p.data, sizeOf(shape));
+    const data = weightValues(layer, "data", p.data, elementCount(shape));
     return () => ({ shape: [1, 1, ...shape], data });
   },
   loadConstantND: (layer) => {
     const p = paramsOf(layer, "loadConstantND");
     const shape = p.shape.map(num);
-    const data = weightValues(layer, "data", p.data, sizeOf(shape));
+    const data = weightValues(layer, "data", p.data, elementCount(shape));
     return () => ({ shape, data });
   },
   fillLike: (layer) => {

@@ -25,7 +25,7 @@ import {
 } from "../../kernels/ops/conv.js";
 import { conv3d, pool3d, type Window3d } from "../../kernels/ops/conv3d.js";
 import type { Dense } from "../../kernels/ops/elementwise.js";
-import { pad, stridedSlice, transpose, upsampleNearest } from "../../kernels/ops/layout.js";
+import { pad, stridedSlice, transpose, upsampleNearest } from "../../kernels/ops/movement.js";
 import { bilinearResize, cropAndResize, type BilinearGrid } from "../../kernels/ops/resample.js";
 import {
   borderPads,

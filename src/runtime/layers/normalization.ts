@@ -1,4 +1,5 @@
 /** Normalization layers: batchnorm, mean-variance, L2, local response and layer normalization. */
+import { elementCount } from "../../kernels/dtype.js";
 import type { Dense } from "../../kernels/ops/elementwise.js";
 import { normalize } from "../../kernels/ops/reduce.js";
 import {
@@ -130,7 +131,7 @@ const lrn: LayerCompiler = (layer) => {
 const layerNormalization: LayerCompiler = (layer) => {
   const p = paramsOf(layer, "layerNormalization");
   const shape = p.normalizedShape.map(num);
-  const size = shape.reduce((a, b) => a * b, 1);
+  const size = elementCount(shape);
   const gamma = weightValues(layer, "gamma", p.gamma, size);
   const beta = weightValues(layer, "beta", p.beta, size);
   return ([x]) => {

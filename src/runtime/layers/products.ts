@@ -1,4 +1,5 @@
 /** Layers that multiply by weight matrices: inner products, batched matmul, embeddings. */
+import { elementCount } from "../../kernels/dtype.js";
 import type { NeuralNetworkLayer } from "../../format/gen/NeuralNetwork_pb.js";
 import type { Dense } from "../../kernels/ops/elementwise.js";
 import { linear, matmul } from "../../kernels/ops/matmul.js";
@@ -26,7 +27,7 @@ const innerProduct: LayerCompiler = (layer) => {
   const bias = p.hasBias ? weightValues(layer, "bias", p.bias, outputs) : undefined;
   return ([x], run) => {
     const shape = innerProductShape(x, outputs);
-    const rows = shape.slice(0, x.shape.length <= 3 ? -1 : -3).reduce((a, b) => a * b, 1);
+    const rows = elementCount(shape.slice(0, x.shape.length <= 3 ? -1 : -3));
     if (rows * inputs !== x.data.length) {
       throw unsupported(
         layer,

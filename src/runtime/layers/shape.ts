@@ -8,8 +8,9 @@ import {
   ReshapeLayerParams_ReshapeOrder,
 } from "../../format/gen/NeuralNetwork_pb.js";
 import { mapBinary, type Dense } from "../../kernels/ops/elementwise.js";
-import { concat, tile, transpose } from "../../kernels/ops/layout.js";
-import { broadcastShapes, normalizeAxis, reshapeTarget, sizeOf } from "../../kernels/ops/shape.js";
+import { concat, tile, transpose } from "../../kernels/ops/movement.js";
+import { broadcastShapes, normalizeAxis, reshapeTarget } from "../../kernels/ops/shape.js";
+import { elementCount } from "../../kernels/dtype.js";
 import {
   channelView,
   intsOf,
@@ -51,11 +52,11 @@ const reshape: LayerCompiler = (layer) => {
       target.length === 4
         ? [target[0], ...(lead.length > 1 ? [lead[1]] : []), ...chw]
         : [...lead, ...chw];
-    if (sizeOf(shape) !== x.data.length) {
+    if (elementCount(shape) !== x.data.length) {
       throw unsupported(layer, `cannot reshape [${x.shape.join(",")}] to [${target.join(",")}]`);
     }
     if (!channelsLast) return { shape, data: x.data };
-    const items = x.data.length / sizeOf(chw);
+    const items = x.data.length / elementCount(chw);
     const flat = channelLast(x);
     const [c, h, w] = chw;
     const back = transpose({ shape: [items, h, w, c], data: flat }, [0, 3, 1, 2]);
@@ -140,7 +141,10 @@ const flattenTo2D: LayerCompiler = (layer) => {
   return ([x]) => {
     const at = axis < 0 ? axis + x.shape.length : axis;
     if (at < 0 || at > x.shape.length) throw unsupported(layer, `axis ${axis} of [${x.shape}]`);
-    return { shape: [sizeOf(x.shape.slice(0, at)), sizeOf(x.shape.slice(at))], data: x.data };
+    return {
+      shape: [elementCount(x.shape.slice(0, at)), elementCount(x.shape.slice(at))],
+      data: x.data,
+    };
   };
 };
 
@@ -152,7 +156,7 @@ function broadcastTo(layer: NeuralNetworkLayer, x: Dense, shape: readonly number
   } catch {
     throw unsupported(layer, `[${x.shape}] does not broadcast to [${shape}]`);
   }
-  return mapBinary(x, { shape: target, data: new Float32Array(sizeOf(target)) }, (a) => a);
+  return mapBinary(x, { shape: target, data: new Float32Array(elementCount(target)) }, (a) => a);
 }
 
 /** Tiles x by `reps`, ones prepended to reach x's rank. */

@@ -12,7 +12,7 @@ import {
   interleave,
   pad,
   stridedSlice,
-} from "../../kernels/ops/layout.js";
+} from "../../kernels/ops/movement.js";
 import { reverseAxes } from "../../kernels/ops/lines.js";
 import {
   gatherND,

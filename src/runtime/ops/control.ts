@@ -1,6 +1,6 @@
 /** Control flow and list MIL ops: while_loop, cond, make_list and the list_* family. */
-import { ELEMENT_TYPES } from "../../kernels/dtype.js";
-import { sizeOf } from "../../kernels/ops/shape.js";
+import { ELEMENT_TYPES, elementCount } from "../../kernels/dtype.js";
+
 import type { OpContext, OpKernel } from "../kernel.js";
 import {
   isNumeric,
@@ -50,7 +50,7 @@ function element(ctx: OpContext, ls: ListValue, i: number): NumericValue {
   if (item) return item;
   const shape = ls.data.find((written) => written)?.shape ?? ls.elementShape;
   if (shape.some((d) => d < 0)) ctx.fail("reading an unwritten element of unknown shape");
-  return { dtype: ls.elementType, shape, data: new Float32Array(sizeOf(shape)) };
+  return { dtype: ls.elementType, shape, data: new Float32Array(elementCount(shape)) };
 }
 
 function withItems(ls: ListValue, items: (NumericValue | undefined)[]): ListValue {
@@ -102,7 +102,7 @@ export const CONTROL_KERNELS: Record<string, OpKernel> = {
     const ls = list(ctx);
     const picked = ctx.ints("indices").map((at) => element(ctx, ls, index(ctx, ls, at, false)));
     const shape = picked[0]?.shape ?? ls.elementShape;
-    const size = sizeOf(shape);
+    const size = elementCount(shape);
     const data = new Float32Array(picked.length * size);
     picked.forEach((item, k) => {
       if (item.data.length !== size) ctx.fail("list elements differ in shape");
@@ -115,7 +115,7 @@ export const CONTROL_KERNELS: Record<string, OpKernel> = {
     const value = ctx.tensor("value");
     const positions = ctx.ints("indices");
     const shape = value.shape.slice(1);
-    const size = sizeOf(shape);
+    const size = elementCount(shape);
     const items = [...ls.data];
     positions.forEach((at, k) => {
       const i = index(ctx, { ...ls, data: items }, at, true);

@@ -9,7 +9,8 @@ import {
   select,
   type Arithmetic,
 } from "../../kernels/ops/elementwise.js";
-import { broadcastShapes, sizeOf } from "../../kernels/ops/shape.js";
+import { broadcastShapes } from "../../kernels/ops/shape.js";
+import { elementCount } from "../../kernels/dtype.js";
 import { RowKernel, runRows } from "../../kernels/simd/gemm.js";
 import { GELU, sigmoid, type GeluMode } from "../../kernels/ops/activations.js";
 import type { OpContext, OpKernel } from "../kernel.js";
@@ -26,7 +27,7 @@ function arithmeticOp(op: Arithmetic): OpKernel {
     if (simd) {
       // Operands whole, single, or repeating in whole vectors along the leading axes.
       const shape = broadcastShapes(x.shape, y.shape);
-      const total = sizeOf(shape);
+      const total = elementCount(shape);
       const [lx, ly] = [repeatLength(x.shape, shape), repeatLength(y.shape, shape)];
       const fits = (l: number | undefined) => l === total || l === 1 || (!!l && l % 4 === 0);
       if (total > 0 && fits(lx) && fits(ly)) {

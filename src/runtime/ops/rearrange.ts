@@ -2,7 +2,7 @@
  * Less common tensor ops: bilinear upsampling, depth/space rearrangements, reverse, top-k,
  * cumulative sums and one-hot encoding.
  */
-import { transpose } from "../../kernels/ops/layout.js";
+import { transpose } from "../../kernels/ops/movement.js";
 import { bilinearResize } from "../../kernels/ops/resample.js";
 import { cumulativeSum, oneHot, reverseAxes, topK } from "../../kernels/ops/lines.js";
 import { normalizeAxis } from "../../kernels/ops/shape.js";

@@ -12,7 +12,7 @@ import {
   tile,
   transpose,
   upsampleNearest,
-} from "../../../src/kernels/ops/layout.js";
+} from "../../../src/kernels/ops/movement.js";
 import { gemm, linear, matmul } from "../../../src/kernels/ops/matmul.js";
 import { lstm } from "../../../src/kernels/ops/recurrent.js";
 import { normalize, reduce, softmax } from "../../../src/kernels/ops/reduce.js";

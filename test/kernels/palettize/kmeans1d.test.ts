@@ -4,6 +4,7 @@ import {
   clusteringError,
   distinctWithCounts,
   histogramKMeans1D,
+  kmeans1DCentroids,
   optimalKMeans1D,
   optimalKMeans1DWithin,
 } from "../../../src/kernels/palettize/kmeans1d.js";
@@ -249,4 +250,28 @@ test("windows too narrow above or below are refused, full windows are exact", ()
   const high = Int32Array.from({ length: k }, () => n - 1);
   const whole = Int32Array.from({ length: k }, () => n - 1);
   assert.equal(optimalKMeans1DWithin(values, counts, k, { starts: high, ends: whole }), undefined);
+});
+
+test("raw values cluster with their multiplicity, and fewer distinct values than k each get a centre", () => {
+  const centres = (values: number[], k: number) => [
+    ...kmeans1DCentroids({ values: Float64Array.from(values), k }),
+  ];
+  assert.deepEqual(centres([3, 3, 3, 1, 1, 2], 8), [1, 2, 3]);
+  assert.deepEqual(centres([0, 0, 0, 0, 10, 11], 2), [0, 10.5]);
+});
+
+test("many distinct raw values still cluster near the optimum", () => {
+  const values = Float64Array.from(
+    { length: 200_000 },
+    (_, i) => (Math.sin(i * 12.9898) * 43758.5453) % 1,
+  );
+  const centroids = kmeans1DCentroids({ values, k: 64 });
+  let error = 0;
+  for (const v of values) {
+    let best = Infinity;
+    for (const c of centroids) best = Math.min(best, (v - c) ** 2);
+    error += best;
+  }
+  // Uniform data on (-1, 1): the optimum with 64 equal cells is (2/64)^2 / 12.
+  assert.ok(error / values.length < (1.1 * (2 / 64) ** 2) / 12, `mse ${error / values.length}`);
 });

@@ -6,6 +6,7 @@
  * deconvolution kernels); rank-1 tensors form a single channel. Arithmetic is float64, rounding
  * is half to even, matching coremltools so that outputs agree bit for bit.
  */
+import { elementCount } from "./dtype.js";
 import { roundHalfEven } from "./rounding.js";
 
 /**
@@ -57,10 +58,10 @@ export function channelCount({ shape, axis }: ChannelLayout): number {
 /** The channel of every element, in row-major order. */
 export function channelIndices(layout: ChannelLayout): Uint32Array {
   const { shape, axis } = layout;
-  const count = shape.reduce((a, b) => a * b, 1);
+  const count = elementCount(shape);
   const out = new Uint32Array(count);
   if (shape.length <= 1) return out;
-  const inner = shape.slice(axis + 1).reduce((a, b) => a * b, 1);
+  const inner = elementCount(shape.slice(axis + 1));
   const channels = shape[axis];
   for (let i = 0; i < count; i++) out[i] = Math.floor(i / inner) % channels;
   return out;

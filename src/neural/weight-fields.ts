@@ -4,7 +4,7 @@
  * vectors and other rank-1 tensors form a single channel.
  */
 import type { NeuralNetworkLayer, WeightParams } from "../format/gen/NeuralNetwork_pb.js";
-import type { ChannelLayout } from "../kernels/nn-quantization.js";
+import type { ChannelLayout } from "../kernels/neural-quantization.js";
 import { LSTM_WEIGHT_FIELDS } from "./walk.js";
 
 export interface QuantizableField {

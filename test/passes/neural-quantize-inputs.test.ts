@@ -13,7 +13,7 @@ import {
   quantizeWeights,
   type QuantizedFieldEvent,
   type QuantizeWeightsOptions,
-} from "../../src/passes/nn-quantize.js";
+} from "../../src/passes/neural-quantize.js";
 import { innerProduct, layer, neuralNetworkModel, noise } from "../support/neural-networks.js";
 
 function halfWeights(values: number[]): WeightParams {

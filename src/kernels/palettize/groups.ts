@@ -198,3 +198,21 @@ export function broadcastTo(
   }
   return out;
 }
+
+/** Each element's squared per-channel scale (scales are shared along the channel axis). */
+export function squaredScales(
+  scale: Float64Array,
+  shape: readonly number[],
+  channelAxis: number,
+): Float64Array {
+  let inner = 1;
+  for (let d = channelAxis + 1; d < shape.length; d++) inner *= shape[d];
+  const channels = shape[channelAxis];
+  const out = new Float64Array(scale.length * channels);
+  for (let p = 0; p < out.length; p++) {
+    const outer = Math.floor(p / (channels * inner));
+    const s = scale[outer * inner + (p % inner)];
+    out[p] = s * s;
+  }
+  return out;
+}

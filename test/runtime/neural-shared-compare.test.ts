@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { loadModel, type MLModel } from "../../src/format/model.js";
 import { neuralNetworkWeights } from "../../src/neural/weights.js";
-import { quantizeWeights } from "../../src/passes/nn-quantize.js";
+import { quantizeWeights } from "../../src/passes/neural-quantize.js";
 import { compareOutputs } from "../../src/runtime/compare.js";
 import { randomSamples } from "../../src/runtime/inputs.js";
 import { loadRunner } from "../../src/runtime/runner.js";

@@ -3,17 +3,6 @@
  * lookup tables) over blocks of a larger tensor.
  */
 
-/** Row-major strides of `shape` (in elements). */
-export function stridesOf(shape: readonly number[]): number[] {
-  const strides = new Array<number>(shape.length);
-  let stride = 1;
-  for (let d = shape.length - 1; d >= 0; d--) {
-    strides[d] = stride;
-    stride *= shape[d];
-  }
-  return strides;
-}
-
 /**
  * For each row of `shape` (every position of all but the last dimension, in row-major order),
  * the sum over those dimensions of `floor(coordinate / blocks[d]) * strides[d]`. Kernels add the

@@ -14,10 +14,10 @@ import { modelKindOf } from "../format/output-path.js";
 import { encodeModel } from "../format/ml-model.js";
 import type { ProgressCallback } from "../progress.js";
 import { checkResult } from "./check.js";
-import { parseCount } from "./flags.js";
+import { parseInteger } from "./flags.js";
 import { createProgress } from "./progress.js";
-import { nothingDone, renderReport, toJson, type CommandReport } from "./report.js";
-import { checkOutput, withModel } from "./run.js";
+import { nothingDone, renderReport, type CommandReport } from "./report.js";
+import { checkOutput, printJson, withModel } from "./run.js";
 
 /** The options every writing command takes. */
 export interface OutputFlags {
@@ -50,7 +50,7 @@ export const WORKERS_OPTION = [
 ] as const;
 
 export function parseWorkers(text: string | undefined): number | undefined {
-  return text === undefined ? undefined : parseCount(text, "--workers");
+  return text === undefined ? undefined : parseInteger(text, "--workers");
 }
 
 /** `--target`: raise an older model's deployment target first. */
@@ -67,6 +67,7 @@ export interface WorkResult {
   weights: CommandReport["weights"];
   skipped: CommandReport["skipped"];
   warnings?: string[];
+  hints?: string[];
   /** Command-specific report fields. */
   extra?: Record<string, unknown>;
   /** How many things were changed, when not the weights (e.g. activations quantized). */
@@ -118,7 +119,7 @@ export async function runWrite(run: WriteRun): Promise<CommandReport> {
   if (output !== undefined) {
     await checkOutput(output, modelKindOf(output), [run.input, ...(run.otherInputs ?? [])]);
   }
-  const checks = flags.check === undefined ? undefined : parseCount(flags.check, "--check", 1);
+  const checks = flags.check === undefined ? undefined : parseInteger(flags.check, "--check", 1);
   const progress = createProgress(run.title ?? run.command, Boolean(flags.quiet || flags.json));
   const report = await withModel(run.input, async (model) => {
     const result = await run
@@ -135,11 +136,13 @@ export async function runWrite(run: WriteRun): Promise<CommandReport> {
         weights: result.weights,
         skipped: result.skipped,
         warnings: result.warnings ?? [],
+        hints: result.hints ?? [],
         ...result.extra,
       };
       const text = result.text ?? "";
       if ((result.changed ?? report.weights.length) === 0 && !flags.allowEmpty) {
         report.sizeAfter = report.sizeBefore;
+        report.output = null;
         print(report, flags, run.verb, text);
         throw nothingDone(report, run.verb);
       }
@@ -164,5 +167,6 @@ export async function runWrite(run: WriteRun): Promise<CommandReport> {
 }
 
 function print(report: CommandReport, flags: OutputFlags, verb?: string, text = ""): void {
-  process.stdout.write(flags.json ? `${toJson(report)}\n` : text + renderReport(report, verb));
+  if (flags.json) printJson(report);
+  else process.stdout.write(text + renderReport(report, verb));
 }

@@ -9,8 +9,9 @@ import {
   tile,
   transpose,
   type PadMode,
-} from "../../kernels/ops/layout.js";
-import { normalizeAxis, reshapeTarget, resolveSlice, sizeOf } from "../../kernels/ops/shape.js";
+} from "../../kernels/ops/movement.js";
+import { normalizeAxis, reshapeTarget, resolveSlice } from "../../kernels/ops/shape.js";
+import { elementCount } from "../../kernels/dtype.js";
 import type { OpContext, OpKernel } from "../kernel.js";
 import type { NumericValue } from "../value.js";
 
@@ -189,7 +190,7 @@ export const LAYOUT_KERNELS: Record<string, OpKernel> = {
   flatten2d: (ctx) => {
     const x = ctx.tensor("x");
     const axis = normalizeAxis(ctx.int("axis", 1), x.shape.length + 1);
-    return withShape(x, [sizeOf(x.shape.slice(0, axis)), sizeOf(x.shape.slice(axis))]);
+    return withShape(x, [elementCount(x.shape.slice(0, axis)), elementCount(x.shape.slice(axis))]);
   },
   shape: (ctx) => {
     const x = ctx.tensor("x");
@@ -200,7 +201,7 @@ export const LAYOUT_KERNELS: Record<string, OpKernel> = {
     return {
       dtype: "fp32",
       shape,
-      data: new Float32Array(sizeOf(shape)).fill(ctx.float("value", 0)),
+      data: new Float32Array(elementCount(shape)).fill(ctx.float("value", 0)),
     };
   },
   range_1d: (ctx) => {

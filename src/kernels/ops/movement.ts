@@ -1,6 +1,7 @@
 /** Data movement kernels: transpose, concat, strided slices, pad, tile, gathers, upsampling. */
 import { freshArray, type Allocate, type Dense } from "./elementwise.js";
-import { sizeOf, stridesOf } from "./shape.js";
+import { stridesOf } from "./shape.js";
+import { elementCount } from "../dtype.js";
 
 export function transpose(
   x: Dense,
@@ -21,7 +22,7 @@ function gatherStrided(
   offset: number,
   allocate: Allocate = freshArray,
 ): Float32Array {
-  const total = sizeOf(shape);
+  const total = elementCount(shape);
   const out = allocate(total);
   const rank = shape.length;
   if (rank === 0) {
@@ -63,12 +64,12 @@ export function stridedSlice(
 export function concat(parts: readonly Dense[], axis: number): Dense {
   const shape = [...parts[0].shape];
   shape[axis] = parts.reduce((s, p) => s + p.shape[axis], 0);
-  const outer = sizeOf(shape.slice(0, axis));
-  const out = new Float32Array(sizeOf(shape));
-  const rowOut = sizeOf(shape.slice(axis));
+  const outer = elementCount(shape.slice(0, axis));
+  const out = new Float32Array(elementCount(shape));
+  const rowOut = elementCount(shape.slice(axis));
   let start = 0;
   for (const p of parts) {
-    const row = sizeOf(p.shape.slice(axis));
+    const row = elementCount(p.shape.slice(axis));
     for (let o = 0; o < outer; o++)
       out.set(p.data.subarray(o * row, (o + 1) * row), o * rowOut + start);
     start += row;
@@ -80,10 +81,10 @@ export function concat(parts: readonly Dense[], axis: number): Dense {
 export function interleave(parts: readonly Dense[], axis: number): Dense {
   const shape = [...parts[0].shape];
   shape[axis] = parts.reduce((s, p) => s + p.shape[axis], 0);
-  const outer = sizeOf(shape.slice(0, axis));
-  const inner = sizeOf(shape.slice(axis + 1));
+  const outer = elementCount(shape.slice(0, axis));
+  const inner = elementCount(shape.slice(axis + 1));
   const steps = parts[0].shape[axis];
-  const out = new Float32Array(sizeOf(shape));
+  const out = new Float32Array(elementCount(shape));
   let pos = 0;
   for (let o = 0; o < outer; o++) {
     for (let s = 0; s < steps; s++) {
@@ -106,7 +107,7 @@ export function pad(
   value: number,
 ): Dense {
   const shape = x.shape.map((s, i) => s + pads[i][0] + pads[i][1]);
-  const total = sizeOf(shape);
+  const total = elementCount(shape);
   const out = new Float32Array(total);
   const inStrides = stridesOf(x.shape);
   const rank = shape.length;
@@ -143,7 +144,7 @@ export function pad(
 export function tile(x: Dense, reps: readonly number[]): Dense {
   const shape = x.shape.map((s, i) => s * reps[i]);
   const inStrides = stridesOf(x.shape);
-  const total = sizeOf(shape);
+  const total = elementCount(shape);
   const out = new Float32Array(total);
   const index = new Array<number>(shape.length).fill(0);
   for (let o = 0; o < total; o++) {
@@ -166,17 +167,17 @@ function wrapIndex(i: number, size: number): number {
 
 /** Takes slices of x along `axis` at `indices`, with `batchDims` leading axes shared. */
 export function gather(x: Dense, indices: Dense, axis: number, batchDims: number): Dense {
-  const batch = sizeOf(x.shape.slice(0, batchDims));
-  const outer = sizeOf(x.shape.slice(batchDims, axis));
+  const batch = elementCount(x.shape.slice(0, batchDims));
+  const outer = elementCount(x.shape.slice(batchDims, axis));
   const size = x.shape[axis];
-  const inner = sizeOf(x.shape.slice(axis + 1));
+  const inner = elementCount(x.shape.slice(axis + 1));
   const perBatch = indices.data.length / batch;
   const shape = [
     ...x.shape.slice(0, axis),
     ...indices.shape.slice(batchDims),
     ...x.shape.slice(axis + 1),
   ];
-  const out = new Float32Array(sizeOf(shape));
+  const out = new Float32Array(elementCount(shape));
   let pos = 0;
   for (let b = 0; b < batch; b++) {
     for (let o = 0; o < outer; o++) {
@@ -194,12 +195,12 @@ export function gather(x: Dense, indices: Dense, axis: number, batchDims: number
 /** out[..., j, ...] = x[..., indices[..., j, ...], ...] along `axis` (indices has x's rank). */
 export function gatherAlongAxis(x: Dense, indices: Dense, axis: number): Dense {
   const shape = [...indices.shape];
-  const outer = sizeOf(shape.slice(0, axis));
-  const inner = sizeOf(shape.slice(axis + 1));
+  const outer = elementCount(shape.slice(0, axis));
+  const inner = elementCount(shape.slice(axis + 1));
   const count = shape[axis];
   const size = x.shape[axis];
-  const xInner = sizeOf(x.shape.slice(axis + 1));
-  const out = new Float32Array(sizeOf(shape));
+  const xInner = elementCount(x.shape.slice(axis + 1));
+  const out = new Float32Array(elementCount(shape));
   for (let o = 0; o < outer; o++) {
     for (let k = 0; k < count; k++) {
       for (let j = 0; j < inner; j++) {

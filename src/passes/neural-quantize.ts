@@ -6,6 +6,7 @@
  * Beyond coremltools, float16 weights are quantized too (from their float values) below 16 bits;
  * weights already stored quantized are kept as they are, and both are reported per field.
  */
+import { elementCount } from "../kernels/dtype.js";
 import type { ProgressCallback } from "../progress.js";
 import { clone, create, toBinary } from "@bufbuild/protobuf";
 import { ModelSchema } from "../format/gen/Model_pb.js";
@@ -28,16 +29,16 @@ import {
   type HalfRangeLoss,
 } from "../kernels/fp16.js";
 import { snrDb } from "../kernels/snr.js";
-import { kmeans1d, type Clustering } from "../kernels/kmeans1d.js";
+import { kmeans1DCentroids } from "../kernels/palettize/kmeans1d.js";
 import {
   linearLookupTable,
   nearestEntries,
   packBitsMsbFirst,
   quantizeLinear,
   type ChannelLayout,
-} from "../kernels/nn-quantization.js";
+} from "../kernels/neural-quantization.js";
 import { dequantizeWeightParams, weightStorage, type WeightStorage } from "../neural/dequantize.js";
-import { quantizableFields } from "../neural/layouts.js";
+import { quantizableFields } from "../neural/weight-fields.js";
 import {
   QUANTIZABLE_LAYER_TYPES,
   defaultLayerSelector,
@@ -45,9 +46,9 @@ import {
 } from "../neural/selectors.js";
 import { nestedNetworks, neuralNetworkOf } from "../neural/walk.js";
 import { neuralNetworkWeights } from "../neural/weights.js";
-import type { TaskPool } from "../parallel/task-pool.js";
+import { OWN_POOL_MINIMUM_BYTES, type TaskPool } from "../parallel/task-pool.js";
 import { createDefaultPool } from "../parallel/default-pool.js";
-import { fuseBeforeQuantization } from "./nn-fuse.js";
+import { fuseBeforeQuantization } from "./neural-fuse.js";
 
 export const NN_QUANTIZATION_MODES = [
   "linear",
@@ -198,9 +199,6 @@ export function float16Loss(
   if (channels !== undefined) return channels > 0 ? { ...loss, channels } : undefined;
   return range.overflow > 0 || !(loss.snrDb >= FLOAT16_SNR_FLOOR) ? loss : undefined;
 }
-
-/** Below this model size, starting worker threads for k-means costs more than it saves. */
-const OWN_POOL_MINIMUM_BYTES = 64 << 20;
 
 /** Lowest specification versions that can hold float16, and quantized, weights. */
 const FLOAT16_SPEC_VERSION = 2;
@@ -401,9 +399,9 @@ async function quantizeWithKmeans(
 ): Promise<void> {
   const size = 2 ** settings.nbits;
   const job = { values: weights, k: Math.min(weights.length, size) };
-  const { centroids } = settings.pool
-    ? await settings.pool.run<Clustering>("kmeans1d", job)
-    : kmeans1d(job.values, job.k);
+  const centroids = settings.pool
+    ? await settings.pool.run<Float64Array>("kmeans1DCentroids", job)
+    : kmeans1DCentroids(job);
   // The stored table is float32: assign each weight to its nearest stored entry.
   const lut = new Float32Array(size);
   lut.set(centroids);
@@ -412,7 +410,7 @@ async function quantizeWithKmeans(
 
 /** The float32 or float16 values of a field, which must fill the layer's shape. */
 function fieldWeights(params: WeightParams, layout: ChannelLayout, where: string): Float64Array {
-  const count = layout.shape.reduce((a, b) => a * b, 1);
+  const count = elementCount(layout.shape);
   const values = dequantizeWeightParams(params, layout, where);
   if (values.length !== count) {
     throw new UnsupportedError(

@@ -9,7 +9,7 @@ import {
   packBitsMsbFirst,
   quantizeLinear,
   unpackBitsMsbFirst,
-} from "../../src/kernels/nn-quantization.js";
+} from "../../src/kernels/neural-quantization.js";
 import { roundHalfEven } from "../../src/kernels/rounding.js";
 
 test("roundHalfEven rounds ties to the even neighbour", () => {

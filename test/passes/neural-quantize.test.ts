@@ -8,8 +8,8 @@ import type { NeuralNetworkLayer, WeightParams } from "../../src/format/gen/Neur
 import { encodeModel, loadModel, MLModel } from "../../src/format/model.js";
 import { ConfigError, UnsupportedError } from "../../src/errors.js";
 import { WorkerPool } from "../../src/parallel/pool.js";
-import { quantizeWeights, type QuantizeWeightsOptions } from "../../src/passes/nn-quantize.js";
-import { decompressNeuralNetwork } from "../../src/passes/nn-decompress.js";
+import { quantizeWeights, type QuantizeWeightsOptions } from "../../src/passes/neural-quantize.js";
+import { decompressNeuralNetwork } from "../../src/passes/neural-decompress.js";
 import {
   advancedLayerSelector,
   defaultLayerSelector,

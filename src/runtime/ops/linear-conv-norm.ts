@@ -1,4 +1,5 @@
 /** Layer MIL ops: linear/matmul, convolutions, pooling, normalizations, reductions, recurrences. */
+import { elementCount } from "../../kernels/dtype.js";
 import { UnsupportedError } from "../../errors.js";
 import {
   conv2d,
@@ -10,7 +11,7 @@ import {
   type Window2d,
 } from "../../kernels/ops/conv.js";
 import { mapBinary, type Dense } from "../../kernels/ops/elementwise.js";
-import { upsampleNearest } from "../../kernels/ops/layout.js";
+import { upsampleNearest } from "../../kernels/ops/movement.js";
 import { linear, matmul } from "../../kernels/ops/matmul.js";
 import { gru, lstm } from "../../kernels/ops/recurrent.js";
 import {
@@ -210,7 +211,7 @@ function argReduction(kind: "argmax" | "argmin"): OpKernel {
 /** Index into a per-channel parameter (axis 1) of the element at flat index i. */
 function channelIndexer(shape: readonly number[]): (i: number) => number {
   const channels = shape[1] ?? 1;
-  const inner = shape.slice(2).reduce((a, b) => a * b, 1);
+  const inner = elementCount(shape.slice(2));
   return (i) => Math.floor(i / inner) % channels;
 }
 

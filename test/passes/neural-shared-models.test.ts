@@ -11,7 +11,7 @@ import { ModelSchema } from "../../src/format/gen/Model_pb.js";
 import type { NeuralNetworkLayer } from "../../src/format/gen/NeuralNetwork_pb.js";
 import { loadModel, type MLModel } from "../../src/format/model.js";
 import { roundToHalf } from "../../src/kernels/fp16.js";
-import { channelCount, channelIndices } from "../../src/kernels/nn-quantization.js";
+import { channelCount, channelIndices } from "../../src/kernels/neural-quantization.js";
 import { dequantizeWeightParams, weightStorage } from "../../src/neural/dequantize.js";
 import {
   layerWeightFields,
@@ -20,8 +20,8 @@ import {
   walkLayers,
 } from "../../src/neural/walk.js";
 import { fieldLayout } from "../../src/neural/weights.js";
-import { fuseBeforeQuantization } from "../../src/passes/nn-fuse.js";
-import { quantizeWeights } from "../../src/passes/nn-quantize.js";
+import { fuseBeforeQuantization } from "../../src/passes/neural-fuse.js";
+import { quantizeWeights } from "../../src/passes/neural-quantize.js";
 import { SHARED } from "../support/paths.js";
 
 /** The .mlmodel files of ../shared/models holding a neural network. */
