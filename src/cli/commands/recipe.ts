@@ -95,7 +95,7 @@ async function readTable(path: string): Promise<SensitivityTable> {
   if (!Array.isArray(t.weights) || !Array.isArray(t.trials) || !Array.isArray(t.candidates)) {
     throw new ConfigError(`${path}: not a sensitivity table (write one with sensitivity --json)`);
   }
-  // JSON has no infinities: they are written as strings (report.ts toJson).
+  // JSON has no infinities: printJson writes them as strings.
   const number = (v: unknown) =>
     typeof v === "number" ? v : v === "inf" ? Infinity : v === "-inf" ? -Infinity : NaN;
   for (const trial of t.trials) {
