@@ -100,3 +100,27 @@ export {
   type StatisticsOptions,
 } from "./calibrate/statistics.js";
 export type { Calibration, InputStatistics } from "./passes/calibration.js";
+export {
+  comparePerOp,
+  type PerOpComparison,
+  type PerOpOptions,
+  type ValueComparison,
+} from "./analysis/per-op.js";
+export { agreement, perplexity, type Agreement, type Perplexity } from "./analysis/task-metrics.js";
+export {
+  defaultCandidates,
+  measureSensitivity,
+  type Candidate,
+  type SensitivityOptions,
+  type SensitivityTable,
+  type Trial,
+} from "./analysis/sensitivity.js";
+export { parseCandidates } from "./analysis/candidates.js";
+export {
+  chooseRecipe,
+  recipeSteps,
+  type Recipe,
+  type RecipeChoice,
+  type RecipeTarget,
+} from "./analysis/recipe.js";
+export { applyRecipe, measureRecipe, type RecipeMeasurement } from "./analysis/recipe-check.js";

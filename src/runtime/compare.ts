@@ -40,8 +40,8 @@ export interface OutputComparison {
   nonFinite?: { reference: number; candidate: number };
 }
 
-/** Accumulates the statistics of one output over samples. */
-class OutputStats {
+/** Accumulates the statistics of one output (or any value two runs share) over samples. */
+export class OutputStats {
   count = 0;
   maxAbsError = 0;
   peak = 0;

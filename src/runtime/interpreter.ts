@@ -217,8 +217,14 @@ export class Interpreter {
       if (!given) throw new ConfigError(`missing input "${input.name}"`);
       scope.values.set(input.name, this.convertInput(input, given));
     }
+    // Replaced constants shadow the loaded ones: the scope is searched first.
+    for (const [name, value] of options.replace ?? []) {
+      if (!this.constants.has(name)) throw new ConfigError(`the program has no constant "${name}"`);
+      scope.values.set(name, value);
+    }
+    for (const [name, value] of options.resume?.values ?? []) scope.values.set(name, value);
     try {
-      this.runSteps(this.steps, scope, options, this.simd);
+      this.runSteps(this.steps.slice(options.resume?.step ?? 0), scope, options, this.simd);
       const result: Record<string, Tensor> = {};
       for (const output of this.outputs) {
         const value = this.lookup(scope, output.name);
@@ -229,6 +235,22 @@ export class Interpreter {
     } finally {
       this.simd?.endPrediction();
     }
+  }
+
+  /** A constant as loaded (compressed weights materialized densely), by value name. */
+  constant(name: string): RuntimeValue | undefined {
+    return this.constants.get(name);
+  }
+
+  /**
+   * The index of the first top-level step that reads `name` (in its nested blocks too), where a
+   * prediction with `resume` may start when only that value changed; undefined if none reads it.
+   */
+  firstReader(name: string): number | undefined {
+    const index = this.steps.findIndex((step) => namesRead(step.op).includes(name));
+    if (index < 0) return undefined;
+    // A step folded into the one before it starts with that one.
+    return this.steps[index].absorbed ? index - 1 : index;
   }
 
   private lookup(scope: Scope, name: string): RuntimeValue {
@@ -370,6 +392,13 @@ export interface PredictOptions {
   observe?: ValueObserver;
   /** Unlike observe, leaves fused activations fused: an op's inputs exist either way. */
   inspect?: OpInspector;
+  /** Constants (by value name) replaced for this prediction, e.g. one weight compressed. */
+  replace?: ReadonlyMap<string, RuntimeValue>;
+  /**
+   * Start at top-level step `step`, with `values` holding what the steps before it computed
+   * (e.g. observed on an earlier prediction with the same inputs), so only the rest runs.
+   */
+  resume?: { step: number; values: ReadonlyMap<string, RuntimeValue> };
 }
 
 export interface LoadOptions {

@@ -36,7 +36,14 @@ import type {
   Step,
 } from "./layers/params.js";
 import { layerCompiler } from "./layers/table.js";
-import { fromTensor, isNumeric } from "./value.js";
+import { fromTensor, isNumeric, type NumericValue } from "./value.js";
+
+/** Sees one blob a layer computed: its name, its value and the layer (its name and inputs). */
+export type LayerObserver = (
+  name: string,
+  value: NumericValue,
+  layer: { readonly name: string; readonly inputs: readonly string[] },
+) => void;
 
 interface InputPlan {
   io: ProgramIO;
@@ -150,7 +157,14 @@ export class NeuralNetworkInterpreter {
     return new NeuralNetworkInterpreter(inputs, outputs, compiled, multiply);
   }
 
-  predict(inputs: Record<string, Tensor>): Record<string, Tensor> {
+  /**
+   * Runs the network on one set of inputs. An `observe` callback sees every blob a layer
+   * computes (not to be modified), nested networks' included.
+   */
+  predict(
+    inputs: Record<string, Tensor>,
+    options: { observe?: LayerObserver } = {},
+  ): Record<string, Tensor> {
     const blobs = new Map<string, Dense>();
     for (const plan of this.inputPlans) {
       const given = inputs[plan.io.name];
@@ -159,17 +173,21 @@ export class NeuralNetworkInterpreter {
       if (!isNumeric(value)) throw new ConfigError(`input "${plan.io.name}" must be numeric`);
       blobs.set(plan.io.name, plan.toBlob(Float32Array.from(value.data), given.shape));
     }
-    this.execute(this.network, blobs);
+    this.execute(this.network, blobs, options.observe);
     const result: Record<string, Tensor> = {};
     for (const plan of this.outputPlans) result[plan.io.name] = plan.read(blobs);
     return result;
   }
 
   /** Runs a network's steps over `blobs`; the loop signal that stopped it early, if any. */
-  private execute(network: CompiledNetwork, blobs: Map<string, Dense>): LoopSignal | undefined {
+  private execute(
+    network: CompiledNetwork,
+    blobs: Map<string, Dense>,
+    observe?: LayerObserver,
+  ): LoopSignal | undefined {
     const context: RunContext = {
       multiply: this.multiply,
-      run: (nested) => this.execute(nested, blobs),
+      run: (nested) => this.execute(nested, blobs, observe),
       blob: (name) => {
         const blob = blobs.get(name);
         if (!blob) throw new ConfigError(`no layer has computed "${name}"`);
@@ -197,7 +215,11 @@ export class NeuralNetworkInterpreter {
           `layer "${s.name}" computes ${results.length} outputs, the model names ${s.outputs.length}`,
         );
       }
-      s.outputs.forEach((name, i) => blobs.set(name, results[i]));
+      s.outputs.forEach((name, i) => {
+        blobs.set(name, results[i]);
+        const value = { dtype: "fp32" as const, shape: results[i].shape, data: results[i].data };
+        observe?.(name, value, s);
+      });
       for (const name of s.release) blobs.delete(name);
     }
     return undefined;

@@ -1,9 +1,11 @@
 import type { Command } from "commander";
 import { compareModels } from "../../runtime/compare.js";
-import { renderComparison, type CompareReport } from "../check.js";
+import { renderComparison } from "../check.js";
 import { loadRunner } from "../../runtime/runner.js";
-import { readInputsDir, samplesFor } from "../inputs.js";
-import { collect, parseInteger, parseStage } from "../flags.js";
+import { samplesFromFlags } from "../inputs.js";
+import { collect, parseNumber, parseStage } from "../flags.js";
+import { comparePerOp } from "../../analysis/per-op.js";
+import { renderPerOp } from "../quality-report.js";
 import { printJson, withInterpreterPool, withModel } from "../run.js";
 
 interface CompareOptions {
@@ -13,6 +15,10 @@ interface CompareOptions {
   seed: string;
   stage?: string;
   json?: boolean;
+  data?: string[];
+  limit?: string;
+  perOp?: boolean;
+  threshold: string;
 }
 
 export function registerCompare(program: Command): void {
@@ -36,37 +42,47 @@ export function registerCompare(program: Command): void {
       "for pipelines: run only this stage (default: the whole pipeline, when every stage can run)",
     )
     .option("--seed <n>", "seed of the random inputs", "0")
+    .option("--per-op", "compare every intermediate value both models compute (same name)")
+    .option("--threshold <dB>", "with --per-op: flag the first value whose SNR is below this", "20")
     .option("--json", "print machine-readable JSON")
+    .option(
+      "--data <name=file.npy>",
+      "a batch of samples: each row of the file's first axis is one sample of that input (repeat per input)",
+      collect,
+    )
+    .option("--limit <n>", "with --data: use only the first n samples")
     .addHelpText(
       "after",
       `
 Examples:
   coreml-optimize compare model.mlpackage model-int4.mlpackage
   coreml-optimize compare model.mlpackage model-int4.mlpackage --samples 16 --seed 1
-  coreml-optimize compare model.mlpackage model-int4.mlpackage --inputs calib/ --json`,
+  coreml-optimize compare model.mlpackage model-int4.mlpackage --inputs calib/ --json
+  coreml-optimize compare model.mlpackage model-2bit.mlpackage --per-op --data ids=windows.npy`,
     )
     .action(async (referencePath: string, candidatePath: string, options: CompareOptions) => {
-      const count = parseInteger(options.samples, "--samples", 1);
-      const seed = parseInteger(options.seed, "--seed");
+      const thresholdDb = parseNumber(options.threshold, "--threshold");
       const report = await withInterpreterPool((pool) =>
         withModel(referencePath, (reference) =>
-          withModel(candidatePath, async (candidate): Promise<CompareReport> => {
+          withModel(candidatePath, async (candidate) => {
             const load = { pipelineStage: parseStage(options.stage), pool };
             const { inputs } = await loadRunner(reference, load);
-            const samples = options.inputs
-              ? await readInputsDir(options.inputs, inputs)
-              : await samplesFor(options.input ?? [], inputs, count, seed);
+            const samples = await samplesFromFlags(options, inputs);
+            const names = { reference: referencePath, candidate: candidatePath };
+            if (options.perOp) {
+              const perOp = await comparePerOp(reference, candidate, samples, {
+                ...load,
+                thresholdDb,
+              });
+              return { perOp: { ...names, ...perOp } };
+            }
             const outputs = await compareModels(reference, candidate, samples, load);
-            return {
-              reference: referencePath,
-              candidate: candidatePath,
-              samples: samples.length,
-              outputs,
-            };
+            return { outputs: { ...names, samples: samples.length, outputs } };
           }),
         ),
       );
-      if (options.json) printJson(report);
-      else process.stdout.write(`${renderComparison(report)}\n`);
+      if (options.json) printJson(report.perOp ?? report.outputs);
+      else if (report.perOp) process.stdout.write(`${renderPerOp(report.perOp)}\n`);
+      else if (report.outputs) process.stdout.write(`${renderComparison(report.outputs)}\n`);
     });
 }

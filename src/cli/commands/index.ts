@@ -10,6 +10,9 @@ import { registerCompare } from "./compare.js";
 import { registerPredict } from "./predict.js";
 import { registerQuantizeActivations } from "./quantize-activations.js";
 import { registerServe } from "./serve.js";
+import { registerEvaluate } from "./evaluate.js";
+import { registerSensitivity } from "./sensitivity.js";
+import { registerRecipe } from "./recipe.js";
 
 /** Every subcommand, in the order `--help` lists them. */
 export const COMMANDS: ((program: Command) => void)[] = [
@@ -23,5 +26,8 @@ export const COMMANDS: ((program: Command) => void)[] = [
   registerQuantizeActivations,
   registerPredict,
   registerCompare,
+  registerEvaluate,
+  registerSensitivity,
+  registerRecipe,
   registerServe,
 ];

@@ -1,0 +1,209 @@
+/**
+ * `npm run eval`: what per-weight recipes buy on the shared evaluation kit (../shared/eval).
+ * The byte LM: sensitivity on 8 calibration windows (training files), recipes at 4.5 and 3
+ * bits per weight, and uniform configs, all judged by perplexity on the 64 held-out windows.
+ * SqueezeNet (a neural network: uniform `quantize-weights` configs only) by top-1 agreement
+ * with the float16 model on the shared photos. Writes dist/bench/quality.json and prints
+ * markdown tables.
+ */
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { chooseRecipe, type RecipeTarget } from "../src/analysis/recipe.js";
+import { applyRecipe } from "../src/analysis/recipe-check.js";
+import {
+  defaultCandidates,
+  measureSensitivity,
+  type Candidate,
+} from "../src/analysis/sensitivity.js";
+import { agreement, perplexity } from "../src/analysis/task-metrics.js";
+import { palettizerConfig } from "../src/config/palettizer.js";
+import { linearQuantizerConfig } from "../src/config/linear-quantizer.js";
+import type { OpConfig } from "../src/config/optimization-config.js";
+import { loadModel, type MLModel } from "../src/format/model.js";
+import { readNpy } from "../src/format/npy.js";
+import type { Tensor } from "../src/kernels/dtype.js";
+import { compressModel } from "../src/passes/registry.js";
+import { quantizeWeights } from "../src/passes/neural-quantize.js";
+import { WorkerPool } from "../src/parallel/pool.js";
+import { loadRunner } from "../src/runtime/runner.js";
+
+const SHARED = resolve("../shared");
+const BYTELM = join(SHARED, "eval/bytelm");
+const IMAGES = join(SHARED, "eval/images");
+const CALIBRATION_WINDOWS = 8;
+
+/** Rows of an .npy batch as samples of `input` shaped [1, ...row]. */
+function rows(file: string, input: string, limit = Infinity): Record<string, Tensor>[] {
+  const batch = readNpy(readFileSync(file), file);
+  const shape = [1, ...batch.shape.slice(1)];
+  const size = shape.reduce((a, b) => a * b, 1);
+  const count = Math.min(batch.shape[0], limit);
+  const data = batch.data as Int32Array | Float32Array;
+  return Array.from({ length: count }, (_, i) => ({
+    [input]: { dtype: batch.dtype, shape, data: data.subarray(i * size, (i + 1) * size) } as Tensor,
+  }));
+}
+
+interface Row {
+  variant: string;
+  bitsPerWeight: number;
+  perplexity: number;
+  change: number;
+}
+
+const candidates: Candidate[] = [
+  ...defaultCandidates(),
+  ...[4, 3].map((nbits) => ({
+    label: `kmeans${nbits}/g32`,
+    config: palettizerConfig({ nbits, granularity: "per_grouped_channel", groupSize: 32 }),
+  })),
+];
+
+const uniform: [string, OpConfig][] = [
+  ["uniform int8 per channel", linearQuantizerConfig({ dtype: "int8" })],
+  [
+    "uniform int4 per block 32",
+    linearQuantizerConfig({ dtype: "int4", granularity: "per_block", blockSize: 32 }),
+  ],
+  [
+    "uniform 4-bit k-means per grouped channel (32)",
+    palettizerConfig({ nbits: 4, granularity: "per_grouped_channel", groupSize: 32 }),
+  ],
+  ["uniform 4-bit k-means per tensor", palettizerConfig({ nbits: 4 })],
+  [
+    "uniform 3-bit k-means per grouped channel (32)",
+    palettizerConfig({ nbits: 3, granularity: "per_grouped_channel", groupSize: 32 }),
+  ],
+  ["uniform 3-bit k-means per tensor", palettizerConfig({ nbits: 3 })],
+];
+
+async function byteLm(pool: WorkerPool): Promise<{ rows: Row[]; sensitivitySeconds: number }> {
+  const model = await loadModel(join(BYTELM, "bytelm_fp32.mlpackage"));
+  const calibration = rows(join(BYTELM, "calib_ids.npy"), "ids", CALIBRATION_WINDOWS);
+  const evaluation = rows(join(BYTELM, "eval_ids.npy"), "ids");
+  const evaluate = async (candidate: MLModel) =>
+    perplexity(await loadRunner(candidate, { pool }), evaluation).perplexity;
+  const base = await evaluate(model);
+  const result: Row[] = [{ variant: "float32", bitsPerWeight: 32, perplexity: base, change: 0 }];
+  const add = (variant: string, bitsPerWeight: number, value: number) => {
+    const row = { variant, bitsPerWeight, perplexity: value, change: value / base - 1 };
+    result.push(row);
+    console.error(JSON.stringify(row));
+  };
+
+  const started = Date.now();
+  const table = await measureSensitivity(model, calibration, { pool, candidates });
+  const sensitivitySeconds = (Date.now() - started) / 1000;
+  writeFileSync("dist/bench/quality-sensitivity.json", JSON.stringify(table, null, 1));
+  const elements = table.weights.reduce((n, w) => n + w.elements, 0);
+  for (const [label, target] of [
+    ["recipe 4.5 bits", { bits: 4.5 }],
+    ["recipe 3 bits", { bits: 3 }],
+  ] as [string, RecipeTarget][]) {
+    const recipe = chooseRecipe(table, target);
+    const applied = await applyRecipe(model, recipe, { pool });
+    const bytes = table.weights.reduce(
+      (n, w) => n + (applied.bytesAfter.get(w.name) ?? w.bytes),
+      0,
+    );
+    add(label, (bytes * 8) / elements, await evaluate(applied.model));
+    await applied.model.close();
+  }
+  for (const [label, config] of uniform) {
+    const compressed = await compressModel(model, { globalConfig: config }, { pool });
+    const bytes = compressed.weights.reduce((n, w) => n + w.bytesAfter, 0);
+    add(label, (bytes * 8) / elements, await evaluate(compressed.model));
+    await compressed.model.close();
+  }
+  await model.close();
+  return { rows: result, sensitivitySeconds };
+}
+
+interface ImageRow {
+  variant: string;
+  top1: number;
+  top5: number;
+  meanKl: number;
+  snrDb: number;
+}
+
+async function squeezeNet(pool: WorkerPool): Promise<ImageRow[]> {
+  const path = join(SHARED, "models/apple_squeezenet_fp16/SqueezeNetFP16.mlmodel");
+  const model = await loadModel(path);
+  const reference = await loadRunner(model, { pool });
+  const photos = rows(join(IMAGES, "images.npy"), reference.inputs[0].name).map((sample) => {
+    // The network takes [3, 227, 227] images; the batch rows are [1, 3, 227, 227].
+    const [name, tensor] = Object.entries(sample)[0];
+    return { [name]: { ...tensor, shape: tensor.shape.slice(1) } };
+  });
+  const result: ImageRow[] = [];
+  const variants: [string, Parameters<typeof quantizeWeights>[1]][] = [
+    ["8-bit linear", { nbits: 8, mode: "linear" }],
+    ["6-bit k-means", { nbits: 6, mode: "kmeans_lut" }],
+    ["4-bit k-means", { nbits: 4, mode: "kmeans_lut" }],
+    ["3-bit k-means", { nbits: 3, mode: "kmeans_lut" }],
+  ];
+  for (const [variant, options] of variants) {
+    const compressed = await quantizeWeights(model, options);
+    const scores = agreement(reference, await loadRunner(compressed, { pool }), photos);
+    const row = { variant, ...scores };
+    delete (row as Partial<typeof row> & { rows?: number }).rows;
+    result.push(row);
+    console.error(JSON.stringify(row));
+    await compressed.close();
+  }
+  await model.close();
+  return result;
+}
+
+const table = (header: string[], body: string[][]) =>
+  [
+    `| ${header.join(" | ")} |`,
+    `|${header.map(() => "---").join("|")}|`,
+    ...body.map((r) => `| ${r.join(" | ")} |`),
+  ].join("\n");
+
+if (!existsSync(BYTELM)) {
+  console.error(`npm run eval needs the evaluation kit at ${SHARED}/eval`);
+  process.exit(1);
+}
+const pool = new WorkerPool(1);
+try {
+  const lm = await byteLm(pool);
+  const images = await squeezeNet(pool);
+  writeFileSync(
+    "dist/bench/quality.json",
+    JSON.stringify({ byteLm: lm, squeezeNet: images }, null, 2),
+  );
+  console.log(
+    `byte LM, perplexity on 64 held-out windows (sensitivity: ${lm.sensitivitySeconds.toFixed(0)} s on ${CALIBRATION_WINDOWS} calibration windows)\n`,
+  );
+  console.log(
+    table(
+      ["variant", "bits/weight", "perplexity", "change"],
+      lm.rows.map((r) => [
+        r.variant,
+        r.bitsPerWeight.toFixed(2),
+        r.perplexity.toFixed(4),
+        `${(r.change * 100).toFixed(2)}%`,
+      ]),
+    ),
+  );
+  console.log(
+    "\nSqueezeNet (neural network, uniform quantize-weights) against float16 on 12 photos\n",
+  );
+  console.log(
+    table(
+      ["variant", "top-1 agreement", "top-5", "mean KL", "SNR dB"],
+      images.map((r) => [
+        r.variant,
+        `${(r.top1 * 100).toFixed(1)}%`,
+        `${(r.top5 * 100).toFixed(1)}%`,
+        r.meanKl.toExponential(2),
+        r.snrDb.toFixed(1),
+      ]),
+    ),
+  );
+} finally {
+  await pool.close();
+}

@@ -1,0 +1,82 @@
+/**
+ * A recipe applied and measured: the model compressed with the recipe's steps (the passes
+ * `compress --config` runs) and run beside the original on the same samples, so the predicted
+ * size and quality can be set against what the recipe really gives.
+ */
+import type { MLModel } from "../format/model.js";
+import type { Tensor } from "../kernels/dtype.js";
+import { compressInSteps } from "../passes/compress-steps.js";
+import { OutputStats } from "../runtime/compare.js";
+import type { LoadOptions } from "../runtime/interpreter.js";
+import { loadRunner } from "../runtime/runner.js";
+import { recipeSteps, type Recipe } from "./recipe.js";
+import type { SensitivityTable } from "./sensitivity.js";
+import { AgreementStats } from "./task-metrics.js";
+
+export interface RecipeMeasurement {
+  bytes: number;
+  bitsPerWeight: number;
+  snrDb: number;
+  psnrDb: number;
+  top1?: number;
+  meanKl?: number;
+}
+
+/** Compresses `model` with `recipe`; the caller closes the returned model. */
+export async function applyRecipe(
+  model: MLModel,
+  recipe: Recipe,
+  options: LoadOptions = {},
+): Promise<{ model: MLModel; bytesAfter: Map<string, number> }> {
+  const steps = recipeSteps(recipe);
+  if (steps.length === 0) return { model, bytesAfter: new Map() };
+  const result = await compressInSteps(model, steps, { pool: options.pool });
+  const bytesAfter = new Map(
+    result.steps.flatMap((s) => s.weights.map((w) => [w.name, w.bytesAfter] as const)),
+  );
+  return { model: result.model, bytesAfter };
+}
+
+/** Applies the recipe and measures its size and the output's change on `samples`. */
+export async function measureRecipe(
+  model: MLModel,
+  recipe: Recipe,
+  table: SensitivityTable,
+  samples: readonly Record<string, Tensor>[],
+  options: LoadOptions = {},
+): Promise<RecipeMeasurement> {
+  const applied = await applyRecipe(model, recipe, options);
+  try {
+    const bytes = table.weights.reduce(
+      (n, w) => n + (applied.bytesAfter.get(w.name) ?? w.bytes),
+      0,
+    );
+    const elements = table.weights.reduce((n, w) => n + w.elements, 0);
+    const [reference, candidate] = await Promise.all([
+      loadRunner(model, options),
+      loadRunner(applied.model, options),
+    ]);
+    const snr = new OutputStats(table.output);
+    const agreement = new AgreementStats();
+    for (const sample of samples) {
+      const a = reference.predict(sample)[table.output];
+      const b = candidate.predict(sample)[table.output];
+      snr.add(a, b);
+      if (table.scores) {
+        const classes = a.shape[a.shape.length - 1];
+        agreement.add(a.data as Float32Array, b.data as Float32Array, classes);
+      }
+    }
+    const { snrDb, psnrDb } = snr.result();
+    const scores = table.scores ? agreement.result() : undefined;
+    return {
+      bytes,
+      bitsPerWeight: (bytes * 8) / elements,
+      snrDb,
+      psnrDb,
+      ...(scores && { top1: scores.top1, meanKl: scores.meanKl }),
+    };
+  } finally {
+    if (applied.model !== model) await applied.model.close();
+  }
+}
