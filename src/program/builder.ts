@@ -14,10 +14,13 @@ import {
   FunctionSchema,
   NamedValueTypeSchema,
   ProgramSchema,
+  type Function as MILFunction,
   type Operation,
 } from "../format/gen/MIL_pb.js";
 import {
   FeatureDescriptionSchema,
+  FunctionDescriptionSchema,
+  type FeatureDescription,
   ModelDescriptionSchema,
   ModelSchema,
   type Model,
@@ -84,8 +87,20 @@ export class ProgramBuilder {
     target: Target,
     private readonly weights: BlobFileWriter,
     private readonly weightFileName = DEFAULT_WEIGHT_FILE,
+    /** Blob offsets of tensors already written (shared by the builders of one weight file). */
+    private readonly written = new WeakMap<Tensor, number>(),
   ) {
     this.target = target;
+  }
+
+  /** Writes a tensor to the weight file once: the same tensor object given again shares it. */
+  private async blobOffset(tensor: Tensor): Promise<number> {
+    let offset = this.written.get(tensor);
+    if (offset === undefined) {
+      offset = await this.weights.appendTensor(tensor);
+      this.written.set(tensor, offset);
+    }
+    return offset;
   }
 
   private get specificationVersion(): number {
@@ -114,7 +129,7 @@ export class ProgramBuilder {
           tensor.dtype,
           tensor.shape,
           this.weightFileName,
-          await this.weights.appendTensor(tensor),
+          await this.blobOffset(tensor),
         )
       : immediateValue(tensor);
     this.operations.push(makeConstOperation(outName, value));
@@ -340,9 +355,9 @@ export class ProgramBuilder {
     this.outputs.push(v);
   }
 
-  /** The finished model specification (weights must be finished by the caller). */
-  build(): Model {
-    const { specificationVersion, opset } = TARGETS[this.target];
+  /** The function built so far, with its feature descriptions. */
+  buildFunction(): { fn: MILFunction; input: FeatureDescription[]; output: FeatureDescription[] } {
+    const { opset } = TARGETS[this.target];
     const feature = (v: Var) =>
       create(FeatureDescriptionSchema, {
         name: v.name,
@@ -367,17 +382,68 @@ export class ProgramBuilder {
       opset,
       blockSpecializations: { [opset]: block },
     });
+    return { fn, input: this.inputs.map(feature), output: this.outputs.map(feature) };
+  }
+
+  /** The finished model specification (weights must be finished by the caller). */
+  build(): Model {
+    const { fn, input, output } = this.buildFunction();
     return create(ModelSchema, {
-      specificationVersion,
-      description: create(ModelDescriptionSchema, {
-        input: this.inputs.map(feature),
-        output: this.outputs.map(feature),
-      }),
+      specificationVersion: TARGETS[this.target].specificationVersion,
+      description: create(ModelDescriptionSchema, { input, output }),
       Type: {
         case: "mlProgram",
         value: create(ProgramSchema, { version: 1n, functions: { main: fn } }),
       },
     });
+  }
+}
+
+/**
+ * Builds a multifunction ML program (iOS18+), one `define` per function, over one weight file:
+ * a tensor object given to several functions' `constant` is stored once and shared. The first
+ * function is the default unless `defaultFunction` says otherwise.
+ */
+export async function buildMultifunctionModel(
+  target: Target,
+  functions: Record<string, (builder: ProgramBuilder) => Promise<void>>,
+  options: { defaultFunction?: string; tempDir?: string } = {},
+): Promise<MLModel> {
+  const file = await tempFileScratch(options.tempDir).create();
+  const writer = await BlobFileWriter.create(file.writer);
+  try {
+    const written = new WeakMap<Tensor, number>();
+    const built: Record<string, ReturnType<ProgramBuilder["buildFunction"]>> = {};
+    for (const [name, define] of Object.entries(functions)) {
+      const builder = new ProgramBuilder(target, writer, DEFAULT_WEIGHT_FILE, written);
+      await define(builder);
+      built[name] = builder.buildFunction();
+    }
+    await writer.finish();
+    const defaultFunction = options.defaultFunction ?? Object.keys(functions)[0];
+    const spec = create(ModelSchema, {
+      specificationVersion: TARGETS[target].specificationVersion,
+      description: create(ModelDescriptionSchema, {
+        input: built[defaultFunction].input,
+        output: built[defaultFunction].output,
+        functions: Object.entries(built).map(([name, { input, output }]) =>
+          create(FunctionDescriptionSchema, { name, input, output }),
+        ),
+        defaultFunctionName: defaultFunction,
+      }),
+      Type: {
+        case: "mlProgram",
+        value: create(ProgramSchema, {
+          version: 1n,
+          functions: Object.fromEntries(Object.entries(built).map(([name, { fn }]) => [name, fn])),
+        }),
+      },
+    });
+    return new MLModel(spec, new Map([[DEFAULT_WEIGHT_FILE, file.source]]));
+  } catch (error) {
+    await writer.finish().catch(() => undefined);
+    await file.source.discard?.();
+    throw error;
   }
 }
 

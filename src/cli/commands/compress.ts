@@ -11,12 +11,14 @@ import {
   runWrite,
   targetOption,
   WORKERS_OPTION,
+  FUNCTION_OPTION,
   type OutputFlags,
 } from "../compression.js";
 import { configObject, float16Warnings, passSkips, type ReportedWeight } from "../report.js";
 import type { ProgressCallback } from "../../progress.js";
 
 interface CompressFlags extends OutputFlags {
+  function?: string;
   config: string;
   target?: string;
   workers?: string;
@@ -71,7 +73,9 @@ export function registerCompress(program: Command): void {
       "--config <file>",
       "YAML or JSON: `steps:`, a list of coremltools from_dict configs, each optionally with `joint_compression: true` (required)",
     );
-  targetOption(command, "iOS18 for joint compression of older models").option(...WORKERS_OPTION);
+  targetOption(command, "iOS18 for joint compression of older models")
+    .option(...WORKERS_OPTION)
+    .option(...FUNCTION_OPTION);
   outputOptions(command, "compressed")
     .addHelpText(
       "after",
@@ -98,6 +102,7 @@ Example steps.yaml (prune, then quantize the kept values):
           const result = await compressInSteps(model, steps, {
             raiseTarget,
             workers: parseWorkers(flags.workers),
+            functionName: flags.function,
             onProgress,
           });
           const compressed = new Set(result.steps.flatMap((s) => s.weights.map((w) => w.name)));

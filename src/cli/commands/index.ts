@@ -10,6 +10,7 @@ import { registerCompare } from "./compare.js";
 import { registerPredict } from "./predict.js";
 import { registerQuantizeActivations } from "./quantize-activations.js";
 import { registerServe } from "./serve.js";
+import { registerMerge } from "./merge.js";
 
 /** Every subcommand, in the order `--help` lists them. */
 export const COMMANDS: ((program: Command) => void)[] = [
@@ -23,5 +24,6 @@ export const COMMANDS: ((program: Command) => void)[] = [
   registerQuantizeActivations,
   registerPredict,
   registerCompare,
+  registerMerge,
   registerServe,
 ];

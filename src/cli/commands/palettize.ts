@@ -12,12 +12,14 @@ import {
   runWrite,
   targetOption,
   WORKERS_OPTION,
+  FUNCTION_OPTION,
   type OutputFlags,
 } from "../compression.js";
 import { collect, layeredConfig, parseInteger, withEntries } from "../flags.js";
 import { float16Warnings, passSkips, passWeights } from "../report.js";
 
 interface PalettizeFlags extends OutputFlags {
+  function?: string;
   mode?: string;
   nbits?: string;
   granularity?: string;
@@ -91,7 +93,8 @@ export function registerPalettize(program: Command): void {
     .option("--config <file>", `${PALETTIZER} file (YAML or JSON, coremltools' shape)`);
   targetOption(command, "iOS18 for grouped, vector and scaled tables on older models")
     .option("--joint", "joint compression (iOS18+): palettize the kept values of pruned weights")
-    .option(...WORKERS_OPTION);
+    .option(...WORKERS_OPTION)
+    .option(...FUNCTION_OPTION);
   outputOptions(command, "palettized")
     .addHelpText(
       "after",
@@ -121,6 +124,7 @@ Examples:
             raiseTarget,
             joint: flags.joint,
             workers: parseWorkers(flags.workers),
+            functionName: flags.function,
             onProgress,
           });
           return {

@@ -9,12 +9,14 @@ import {
   runWrite,
   targetOption,
   WORKERS_OPTION,
+  FUNCTION_OPTION,
   type OutputFlags,
 } from "../compression.js";
 import { collect, layeredConfig, parseInteger, parseSizes, withEntries } from "../flags.js";
 import { float16Warnings, passSkips, passWeights } from "../report.js";
 
 interface QuantizeFlags extends OutputFlags {
+  function?: string;
   mode?: string;
   dtype?: string;
   granularity?: string;
@@ -66,7 +68,8 @@ export function registerQuantize(program: Command): void {
       "--joint",
       "joint compression (iOS18+): also quantize pruned weights' kept values and palettization tables",
     )
-    .option(...WORKERS_OPTION);
+    .option(...WORKERS_OPTION)
+    .option(...FUNCTION_OPTION);
   outputOptions(command, "quantized")
     .addHelpText(
       "after",
@@ -95,6 +98,7 @@ Examples:
             raiseTarget,
             joint: flags.joint,
             workers: parseWorkers(flags.workers),
+            functionName: flags.function,
             onProgress,
           });
           return {
