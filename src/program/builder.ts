@@ -8,12 +8,16 @@ import { create } from "@bufbuild/protobuf";
 import {
   ArrayFeatureType_ArrayDataType,
   FeatureTypeSchema,
+  StateFeatureTypeSchema,
+  type ArrayFeatureType,
 } from "../format/gen/FeatureTypes_pb.js";
 import {
   BlockSchema,
   FunctionSchema,
   NamedValueTypeSchema,
   ProgramSchema,
+  StateTypeSchema,
+  ValueTypeSchema,
   type Function as MILFunction,
   type Operation,
 } from "../format/gen/MIL_pb.js";
@@ -81,6 +85,7 @@ export class ProgramBuilder {
   private readonly operations: Operation[] = [];
   private readonly inputs: Var[] = [];
   private readonly outputs: Var[] = [];
+  private readonly states: Var[] = [];
   private readonly used = new Map<string, number>();
 
   constructor(
@@ -118,6 +123,30 @@ export class ProgramBuilder {
     const v = { name: this.uniqueName(name), dtype, shape };
     this.inputs.push(v);
     return v;
+  }
+
+  /** A state input (iOS18): a tensor kept across predictions, such as a KV cache. */
+  stateInput(name: string, dtype: ElementType, shape: number[]): Var {
+    const v = { name: this.uniqueName(name), dtype, shape };
+    this.states.push(v);
+    return v;
+  }
+
+  /** The state's current value. */
+  readState(state: Var, name = "read_state"): Var {
+    return this.op("read_state", name, { input: state.name }, state.dtype, state.shape);
+  }
+
+  /** Stores `value` in the state for the ops after it and the next prediction. */
+  writeState(state: Var, value: Var, name = "write_state"): void {
+    this.operations.push(
+      makeOperation(
+        "write_state",
+        this.uniqueName(name),
+        { input: state.name, value: value.name },
+        [],
+      ),
+    );
   }
 
   /** A constant; stored in the weight file when coremltools would store it there. */
@@ -356,7 +385,12 @@ export class ProgramBuilder {
   }
 
   /** The function built so far, with its feature descriptions. */
-  buildFunction(): { fn: MILFunction; input: FeatureDescription[]; output: FeatureDescription[] } {
+  buildFunction(): {
+    fn: MILFunction;
+    input: FeatureDescription[];
+    output: FeatureDescription[];
+    state: FeatureDescription[];
+  } {
     const { opset } = TARGETS[this.target];
     const feature = (v: Var) =>
       create(FeatureDescriptionSchema, {
@@ -375,22 +409,53 @@ export class ProgramBuilder {
       outputs: this.outputs.map((o) => o.name),
       operations: this.operations,
     });
+    const stateType = (v: Var) =>
+      create(ValueTypeSchema, {
+        type: {
+          case: "stateType",
+          value: create(StateTypeSchema, { wrappedType: tensorValueType(v.dtype, v.shape) }),
+        },
+      });
+    const stateFeature = (v: Var) => {
+      const array = feature(v).type!.Type;
+      return create(FeatureDescriptionSchema, {
+        name: v.name,
+        type: create(FeatureTypeSchema, {
+          Type: {
+            case: "stateType",
+            value: create(StateFeatureTypeSchema, {
+              Type: { case: "arrayType", value: array.value as ArrayFeatureType },
+            }),
+          },
+        }),
+      });
+    };
     const fn = create(FunctionSchema, {
-      inputs: this.inputs.map((i) =>
-        create(NamedValueTypeSchema, { name: i.name, type: tensorValueType(i.dtype, i.shape) }),
-      ),
+      inputs: [
+        ...this.inputs.map((i) =>
+          create(NamedValueTypeSchema, { name: i.name, type: tensorValueType(i.dtype, i.shape) }),
+        ),
+        ...this.states.map((v) =>
+          create(NamedValueTypeSchema, { name: v.name, type: stateType(v) }),
+        ),
+      ],
       opset,
       blockSpecializations: { [opset]: block },
     });
-    return { fn, input: this.inputs.map(feature), output: this.outputs.map(feature) };
+    return {
+      fn,
+      input: this.inputs.map(feature),
+      output: this.outputs.map(feature),
+      state: this.states.map(stateFeature),
+    };
   }
 
   /** The finished model specification (weights must be finished by the caller). */
   build(): Model {
-    const { fn, input, output } = this.buildFunction();
+    const { fn, input, output, state } = this.buildFunction();
     return create(ModelSchema, {
       specificationVersion: TARGETS[this.target].specificationVersion,
-      description: create(ModelDescriptionSchema, { input, output }),
+      description: create(ModelDescriptionSchema, { input, output, state }),
       Type: {
         case: "mlProgram",
         value: create(ProgramSchema, { version: 1n, functions: { main: fn } }),
@@ -426,8 +491,9 @@ export async function buildMultifunctionModel(
       description: create(ModelDescriptionSchema, {
         input: built[defaultFunction].input,
         output: built[defaultFunction].output,
-        functions: Object.entries(built).map(([name, { input, output }]) =>
-          create(FunctionDescriptionSchema, { name, input, output }),
+        state: built[defaultFunction].state,
+        functions: Object.entries(built).map(([name, { input, output, state }]) =>
+          create(FunctionDescriptionSchema, { name, input, output, state }),
         ),
         defaultFunctionName: defaultFunction,
       }),
