@@ -12,7 +12,12 @@ import {
   type FeatureDescription,
   type Model,
 } from "../format/gen/Model_pb.js";
-import { ProgramSchema, Value_BlobFileValueSchema, type Function } from "../format/gen/MIL_pb.js";
+import {
+  ProgramSchema,
+  Value_BlobFileValueSchema,
+  type Block,
+  type Function,
+} from "../format/gen/MIL_pb.js";
 import { BlobFileWriter } from "../format/blob/writer.js";
 import { DEFAULT_WEIGHT_FILE, type MLModel } from "../format/ml-model.js";
 import { scratchStorage } from "../format/scratch.js";
@@ -65,6 +70,50 @@ function featuresOf(spec: Model, name: string) {
   return { input: copy(source?.input), output: copy(source?.output), state: copy(source?.state) };
 }
 
+/**
+ * Copies the blobs the ops of `blocks` (nested ones too) reference in `model` into `writer`,
+ * storing identical bytes once (`stored` maps contents to offsets, shared between calls), and
+ * points the values at the copies in the default weight file.
+ */
+export async function copyBlobs(
+  blocks: readonly Block[],
+  model: MLModel,
+  writer: BlobFileWriter,
+  stored: Map<string, number>,
+): Promise<{ referenced: number; bytesSaved: number }> {
+  // The source's blobs: (file, offset) -> new offset, so each is read once.
+  const moved = new Map<string, number>();
+  let bytesSaved = 0;
+  for (const block of blocks) {
+    for (const { op } of walkOperations(block)) {
+      for (const value of literalValues(op)) {
+        if (value.value.case !== "blobFileValue") continue;
+        const { fileName, offset } = value.value.value;
+        const key = `${fileName}\u0000${offset}`;
+        let at = moved.get(key);
+        if (at === undefined) {
+          const reader = await model.blobFile(fileName);
+          const { metadata, bytes } = await reader.readData(Number(offset));
+          const contentKey = `${metadata.dtype}\u0000${metadata.elementCount}\u0000${contentHash(bytes)}`;
+          at = stored.get(contentKey);
+          if (at === undefined) {
+            at = await writer.append(metadata.dtype, bytes, metadata.elementCount);
+            stored.set(contentKey, at);
+          } else {
+            bytesSaved += bytes.byteLength;
+          }
+          moved.set(key, at);
+        }
+        value.value.value = create(Value_BlobFileValueSchema, {
+          fileName: DEFAULT_WEIGHT_FILE,
+          offset: BigInt(at),
+        });
+      }
+    }
+  }
+  return { referenced: moved.size, bytesSaved };
+}
+
 export async function mergeModels(
   sources: readonly MergeSource[],
   options: MergeOptions = {},
@@ -102,36 +151,14 @@ export async function mergeModels(
         );
       }
       version = Math.max(version, spec.specificationVersion);
-      // The source's blobs: (file, offset) -> merged offset, so each is read once.
-      const moved = new Map<string, number>();
-      for (const block of Object.values(fn.blockSpecializations)) {
-        for (const { op } of walkOperations(block)) {
-          for (const value of literalValues(op)) {
-            if (value.value.case !== "blobFileValue") continue;
-            const { fileName, offset } = value.value.value;
-            const key = `${fileName}\u0000${offset}`;
-            let at = moved.get(key);
-            if (at === undefined) {
-              referenced++;
-              const reader = await source.model.blobFile(fileName);
-              const { metadata, bytes } = await reader.readData(Number(offset));
-              const contentKey = `${metadata.dtype}\u0000${metadata.elementCount}\u0000${contentHash(bytes)}`;
-              at = stored.get(contentKey);
-              if (at === undefined) {
-                at = await writer.append(metadata.dtype, bytes, metadata.elementCount);
-                stored.set(contentKey, at);
-              } else {
-                bytesSaved += bytes.byteLength;
-              }
-              moved.set(key, at);
-            }
-            value.value.value = create(Value_BlobFileValueSchema, {
-              fileName: DEFAULT_WEIGHT_FILE,
-              offset: BigInt(at),
-            });
-          }
-        }
-      }
+      const copied = await copyBlobs(
+        Object.values(fn.blockSpecializations),
+        source.model,
+        writer,
+        stored,
+      );
+      referenced += copied.referenced;
+      bytesSaved += copied.bytesSaved;
       taken.push({ name, fn, features: featuresOf(spec, from) });
       origins.push({ name, source: label, from });
     }
