@@ -3,23 +3,10 @@ import { test } from "node:test";
 import { linearQuantizerConfig } from "../../src/config/index.js";
 import type { MLModel } from "../../src/format/model.js";
 import { linearQuantizeWeights } from "../../src/passes/linear-quantize.js";
-import { buildModel } from "../../src/program/builder.js";
 import { splitModel } from "../../src/program/split.js";
 import { Interpreter } from "../../src/runtime/interpreter.js";
 import { randomHalf } from "../support/tensors.js";
-
-/** Four linear layers with relu between them; the input also feeds the last layer's add. */
-function fourLayers(): Promise<MLModel> {
-  return buildModel("iOS18", async (b) => {
-    const x = b.input("x", "fp16", [2, 64]);
-    let h = x;
-    for (let i = 0; i < 4; i++) {
-      const w = await b.constant(`w${i}`, randomHalf([64, 64], i + 1));
-      h = b.unary("relu", b.linear(h, w, undefined, `fc${i}`), `act${i}`);
-    }
-    b.output(b.binary("add", h, x, "out"));
-  });
-}
+import { fourLayers } from "../support/layers.js";
 
 async function run(
   model: MLModel,

@@ -11,6 +11,7 @@ import { registerPredict } from "./predict.js";
 import { registerQuantizeActivations } from "./quantize-activations.js";
 import { registerServe } from "./serve.js";
 import { registerMerge } from "./merge.js";
+import { registerSplit } from "./split.js";
 
 /** Every subcommand, in the order `--help` lists them. */
 export const COMMANDS: ((program: Command) => void)[] = [
@@ -25,5 +26,6 @@ export const COMMANDS: ((program: Command) => void)[] = [
   registerPredict,
   registerCompare,
   registerMerge,
+  registerSplit,
   registerServe,
 ];
