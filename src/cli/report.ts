@@ -150,7 +150,12 @@ export function weightTable(weights: readonly ReportedWeight[]): string {
   const columns: Column[] = [
     ["weight", "left", (w) => w.name, "total"],
     ["shape", "left", (w) => `[${w.shape.join(",")}]`, `${weights.length} weights`],
-    ["config", "left", (w) => describeConfig(w.config), ""],
+    [
+      "config",
+      "left",
+      (w) => describeConfig(w.config) + (w.sharedWith ? `, shares ${w.sharedWith}` : ""),
+      "",
+    ],
     ["before", "right", (w) => formatBytes(w.bytesBefore), total((w) => w.bytesBefore)],
     ["after", "right", (w) => formatBytes(w.bytesAfter), total((w) => w.bytesAfter)],
     ["SNR dB", "right", (w) => (w.snrDb === null ? "" : formatNumber(w.snrDb, 1)), ""],
