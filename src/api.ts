@@ -84,6 +84,8 @@ export {
   type MergeResult,
   type MergeSource,
 } from "./program/merge.js";
+export { splitModel, type SplitOptions, type SplitResult } from "./program/split.js";
+export { ProgramState } from "./runtime/state.js";
 /** coremltools' older `compression_utils` names (op_selector instead of configs). */
 export * as compressionUtils from "./passes/compression-utils.js";
 export {
