@@ -78,6 +78,14 @@ export { supportedOpTypes } from "./runtime/registry.js";
 export { supportedLayerTypes } from "./runtime/layers/table.js";
 export { compareModels, compareOutputs, type OutputComparison } from "./runtime/compare.js";
 export { randomSamples } from "./runtime/inputs.js";
+export {
+  mergeModels,
+  type MergeOptions,
+  type MergeResult,
+  type MergeSource,
+} from "./program/merge.js";
+export { splitModel, type SplitOptions, type SplitResult } from "./program/split.js";
+export { ProgramState } from "./runtime/state.js";
 /** coremltools' older `compression_utils` names (op_selector instead of configs). */
 export * as compressionUtils from "./passes/compression-utils.js";
 export {

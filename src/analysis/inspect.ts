@@ -33,6 +33,11 @@ export interface FunctionSummary {
   name: string;
   opset: string;
   opCounts: Record<string, number>;
+  /** The function's features, from the model description (multifunction models list each). */
+  inputs: FeatureSummary[];
+  outputs: FeatureSummary[];
+  /** State tensors (read_state / write_state), such as a KV cache. */
+  states: FeatureSummary[];
 }
 
 export interface WeightSummary {
@@ -61,6 +66,9 @@ export interface ModelSummary {
   type: string;
   inputs: FeatureSummary[];
   outputs: FeatureSummary[];
+  states: FeatureSummary[];
+  /** The function Core ML runs unless told otherwise ("" for models without functions). */
+  defaultFunction: string;
   models: SubModelSummary[];
   functions: FunctionSummary[];
   weights: WeightSummary[];
@@ -75,6 +83,25 @@ export interface ModelSummary {
 
 const features = (list: FeatureDescription[]): FeatureSummary[] =>
   list.map((f) => ({ name: f.name, type: formatFeatureType(f.type) }));
+
+/**
+ * A function's inputs, outputs and states: its own description in a multifunction model, the
+ * model's description for the default (or only) function.
+ */
+function functionFeatures(
+  model: Model,
+  functionName: string,
+): Pick<FunctionSummary, "inputs" | "outputs" | "states"> {
+  const description = model.description;
+  const own = description?.functions.find((f) => f.name === functionName);
+  const isDefault = (description?.defaultFunctionName || "main") === functionName;
+  const source = own ?? (isDefault ? description : undefined);
+  return {
+    inputs: features(source?.input ?? []),
+    outputs: features(source?.output ?? []),
+    states: features(source?.state ?? []),
+  };
+}
 
 /** Float consts of at least this many elements count as weights (smaller ones are parameters). */
 const MIN_WEIGHT_ELEMENTS = 2;
@@ -96,7 +123,13 @@ function programWeights(
   for (const { functionName, opset, block } of functionBlocks(model.Type.value)) {
     const opCounts: Record<string, number> = {};
     for (const { op } of walkOperations(block)) opCounts[op.type] = (opCounts[op.type] ?? 0) + 1;
-    functions.push({ model: path, name: functionName, opset, opCounts });
+    functions.push({
+      model: path,
+      name: functionName,
+      opset,
+      opCounts,
+      ...functionFeatures(model, functionName),
+    });
     // Specializations of one function share its weights: list them once.
     if (seenFunctions.has(functionName)) continue;
     seenFunctions.add(functionName);
@@ -223,6 +256,9 @@ export async function inspectModel(model: MLModel): Promise<ModelSummary> {
     type: spec.Type.case ?? "none",
     inputs: features(spec.description?.input ?? []),
     outputs: features(spec.description?.output ?? []),
+    states: features(spec.description?.state ?? []),
+    defaultFunction:
+      spec.Type.case === "mlProgram" ? spec.description?.defaultFunctionName || "main" : "",
     models,
     functions,
     weights,

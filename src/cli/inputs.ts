@@ -33,6 +33,30 @@ async function readInputAssignments(
   return sample;
 }
 
+/**
+ * `--state name=file.npy` assignments: the initial values of a stateful model's states (the
+ * others start at zero).
+ */
+export async function readStateAssignments(
+  assignments: readonly string[],
+  states: readonly ProgramIO[],
+): Promise<Record<string, Tensor>> {
+  const values: Record<string, Tensor> = {};
+  for (const assignment of assignments) {
+    const at = assignment.indexOf("=");
+    if (at <= 0) throw new ConfigError(`--state "${assignment}": expected name=file.npy`);
+    const name = assignment.slice(0, at);
+    const file = assignment.slice(at + 1);
+    if (!states.some((s) => s.name === name)) {
+      throw new ConfigError(
+        `--state ${name}: the model has no such state (states: ${states.map((s) => s.name).join(", ") || "none"})`,
+      );
+    }
+    values[name] = readNpy(await readRegularFile(file), file);
+  }
+  return values;
+}
+
 /** The samples to run: the user's one sample when inputs are given, else `count` random ones. */
 export async function samplesFor(
   assignments: readonly string[],

@@ -24,6 +24,8 @@ export interface ReportedWeight {
   bytesAfter: number;
   /** Signal-to-noise ratio of the weight against the input's, when it was measured. */
   snrDb: number | null;
+  /** Multifunction models: the weight (function/name) whose compressed blobs this one shares. */
+  sharedWith?: string;
 }
 
 export interface ReportedSkip {
@@ -122,17 +124,23 @@ export function describeConfig(config: Record<string, unknown>): string {
 /** The report's lines for the weights a compression pass changed and left alone. */
 export function passWeights(weights: readonly WeightReport[]): ReportedWeight[] {
   return weights.map((w) => ({
-    name: w.name,
+    name: qualifiedName(w),
     shape: [...w.shape],
     config: configObject(w.config),
     bytesBefore: w.bytesBefore,
     bytesAfter: w.bytesAfter,
     snrDb: w.snrDb ?? null,
+    ...(w.sharedWith && { sharedWith: qualifiedName(w.sharedWith) }),
   }));
 }
 
 export function passSkips(skipped: readonly SkippedWeight[]): ReportedSkip[] {
-  return skipped.map(({ name, reason }) => ({ name, reason }));
+  return skipped.map((s) => ({ name: qualifiedName(s), reason: s.reason }));
+}
+
+/** A weight's name, after its function's for functions other than `main` (multifunction). */
+function qualifiedName({ name, functionName }: { name: string; functionName: string }): string {
+  return functionName === "main" ? name : `${functionName}/${name}`;
 }
 
 /** A column: its header, its alignment, a weight's cell and the totals row's cell. */
@@ -144,7 +152,12 @@ export function weightTable(weights: readonly ReportedWeight[]): string {
   const columns: Column[] = [
     ["weight", "left", (w) => w.name, "total"],
     ["shape", "left", (w) => `[${w.shape.join(",")}]`, `${weights.length} weights`],
-    ["config", "left", (w) => describeConfig(w.config), ""],
+    [
+      "config",
+      "left",
+      (w) => describeConfig(w.config) + (w.sharedWith ? `, shares ${w.sharedWith}` : ""),
+      "",
+    ],
     ["before", "right", (w) => formatBytes(w.bytesBefore), total((w) => w.bytesBefore)],
     ["after", "right", (w) => formatBytes(w.bytesAfter), total((w) => w.bytesAfter)],
     ["SNR dB", "right", (w) => (w.snrDb === null ? "" : formatNumber(w.snrDb, 1)), ""],

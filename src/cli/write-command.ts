@@ -53,6 +53,12 @@ export function parseWorkers(text: string | undefined): number | undefined {
   return text === undefined ? undefined : parseInteger(text, "--workers");
 }
 
+/** `--function NAME` of the commands that rewrite ML programs (multifunction models). */
+export const FUNCTION_OPTION = [
+  "--function <name>",
+  "work on this function of a multifunction model only (default: every function)",
+] as const;
+
 /** `--target`: raise an older model's deployment target first. */
 export function targetOption(command: Command, needed: string): Command {
   return command.option(

@@ -4,6 +4,7 @@
  * Ops and consts that only fed constexpr ops are removed. Neural networks are left as they are.
  */
 import type { Operation } from "../format/gen/MIL_pb.js";
+import { checkFunctionName } from "./driver.js";
 import { decompressNeuralNetwork, hasNeuralNetwork } from "./neural-decompress.js";
 import type { MLModel } from "../format/model.js";
 import { byteLength, elementCount, type Tensor } from "../kernels/dtype.js";
@@ -33,7 +34,7 @@ export interface DecompressedOp {
 
 export interface DecompressOptions extends Pick<
   RewriteOptions,
-  "tempDir" | "memoryBudget" | "onProgress"
+  "tempDir" | "memoryBudget" | "onProgress" | "functionName"
 > {
   /** Called for every constexpr op evaluated (visits overlap, so not necessarily in program order). */
   onDecompressed?: (op: DecompressedOp) => void;
@@ -58,6 +59,7 @@ export async function decompressWeights(
   model: MLModel,
   options: DecompressOptions = {},
 ): Promise<MLModel> {
+  checkFunctionName(model, options.functionName);
   if (hasNeuralNetwork(model)) model = await decompressNeuralNetwork(model, options.onDecompressed);
   const sharedByGraph = new WeakMap<BlockGraph, Map<string, Shared>>();
   const sharedOf = (graph: BlockGraph) => {
@@ -166,6 +168,7 @@ export async function decompressWeights(
     tempDir: options.tempDir,
     memoryBudget: options.memoryBudget,
     onProgress: options.onProgress,
+    functionName: options.functionName,
     alsoVisit: (op) => isConstexprOp(op.type),
   });
 }

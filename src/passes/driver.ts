@@ -23,6 +23,7 @@ import { opName } from "../program/ops.js";
 import { rewriteWeights, type RewriteContext, type RewriteOptions } from "../program/rewriter.js";
 import { supports, requireTarget, raiseTarget, type Target } from "../program/targets.js";
 import { allOperations } from "../program/walk.js";
+import { WeightSharing, renameReused, sameBlob, type SharingTicket } from "./shared-weights.js";
 import {
   checkJointModel,
   jointParameterNames,
@@ -125,6 +126,11 @@ export interface WeightReport {
   /** See CompressedWeight. */
   float16Loss?: HalfRangeLoss;
   fallback?: string;
+  /**
+   * A weight of another function (or earlier in this one) with the same data, whose compressed
+   * blobs this one shares (then bytesAfter is 0, and bytesBefore too when the input shared them).
+   */
+  sharedWith?: { functionName: string; name: string };
 }
 
 /** Shared means a compression may use for its numeric work. */
@@ -153,6 +159,8 @@ export interface CompressionOptions extends Omit<RewriteOptions, "filter" | "als
   joint?: boolean;
   /** See CompressionResources (collected by calibrate/'s compressWithCalibration). */
   calibration?: Calibration;
+  /** Compress only the weights of this function (multifunction models). */
+  functionName?: string;
 }
 
 export interface CompressionResult {
@@ -206,6 +214,30 @@ function checkOpNames(config: OptimizationConfig, model: MLModel, jointNames: st
   }
 }
 
+/** Fails when `functionName` names no function of the model's ML programs. */
+export function checkFunctionName(model: MLModel, functionName: string | undefined): void {
+  if (functionName === undefined) return;
+  const names = new Set<string>();
+  for (const { model: nested } of modelTree(model.spec)) {
+    if (nested.Type.case === "mlProgram") {
+      for (const name of Object.keys(nested.Type.value.functions)) names.add(name);
+    }
+  }
+  if (!names.has(functionName)) {
+    throw new ConfigError(
+      `--function ${functionName}: the model has no function named ${functionName} (it has ${[...names].join(", ") || "none"})`,
+    );
+  }
+}
+
+/** Whether an ML program of the model has several functions, whose weights may be shared. */
+function hasSeveralFunctions(model: MLModel): boolean {
+  return [...modelTree(model.spec)].some(
+    ({ model: nested }) =>
+      nested.Type.case === "mlProgram" && Object.keys(nested.Type.value.functions).length > 1,
+  );
+}
+
 /**
  * Fails for models without any ML program but with a neural network: ML program passes would
  * find nothing to do, and neural networks have their own pass.
@@ -249,6 +281,7 @@ export async function compressWeights<C extends OpConfig>(
     throw new ConfigError(`${compressor.passName} has no joint compression`);
   }
   checkOpNames(config, input, jointInputs ? jointParameterNames(input, jointInputs) : []);
+  checkFunctionName(input, options.functionName);
   const model = options.raiseTarget ? raiseTarget(input, options.raiseTarget) : input;
   requireCompressibleTarget(model, compressor.passName);
   const reports: { order: number; report: WeightReport }[] = [];
@@ -256,10 +289,24 @@ export async function compressWeights<C extends OpConfig>(
   let visits = 0;
   const joint = { active: jointInputs !== undefined, inputs: compressor.jointInputs };
   const pool = options.pool ?? (await ownPool(model, config, compressor, options));
+  const sharing = hasSeveralFunctions(model) ? new WeightSharing() : undefined;
 
   const visit = async (context: RewriteContext) => {
     // Visits start in program order (but may finish in any order): keep reports in that order.
     const order = visits++;
+    const ticket = sharing?.ticket();
+    try {
+      return await visitInTurn(context, order, ticket);
+    } finally {
+      ticket?.release();
+    }
+  };
+
+  const visitInTurn = async (
+    context: RewriteContext,
+    order: number,
+    ticket: SharingTicket | undefined,
+  ) => {
     const { functionName } = context;
     const choice = await chooseWeight(context, config, joint);
     if (!choice) return undefined;
@@ -269,8 +316,44 @@ export async function compressWeights<C extends OpConfig>(
     };
     if ("skipped" in choice) return skip(choice.name, choice.skipped, choice.config);
     const { name, output, tensor, consumers, axes, opConfig, stored } = choice;
+    const first =
+      ticket && !choice.parameter
+        ? await ticket.claim({
+            functionName,
+            name,
+            output,
+            consumers,
+            config: opConfig,
+            op: context.op,
+            tensor,
+          })
+        : undefined;
+    ticket?.release();
+    if (first) {
+      const earlier = await first.result;
+      if ("skipped" in earlier) return skip(name, earlier.skipped, opConfig);
+      const ops = renameReused(context.reuse(earlier.ops), first.output, output);
+      const replacement = ops[ops.length - 1].outputs[0].name;
+      reports.push({
+        order,
+        report: {
+          name,
+          functionName,
+          source: output,
+          value: replacement,
+          dtype: stored.dtype,
+          shape: stored.shape,
+          config: opConfig,
+          bytesBefore: sameBlob(first, context.op) ? 0 : byteLength(stored.dtype, stored.count),
+          bytesAfter: 0,
+          snrDb: earlier.snrDb,
+          sharedWith: { functionName: first.functionName, name: first.name },
+        },
+      });
+      return { ops, renames: replacement === output ? [] : [{ from: output, to: replacement }] };
+    }
     let bytesAfter = 0;
-    const compressed = await compressor.compress(
+    const compressing = compressor.compress(
       {
         name,
         functionName,
@@ -290,6 +373,8 @@ export async function compressWeights<C extends OpConfig>(
       opConfig,
       { pool, calibration: options.calibration },
     );
+    ticket?.settle(compressing);
+    const compressed = await compressing;
     if ("skipped" in compressed) return skip(name, compressed.skipped, opConfig);
     reports.push({
       order,

@@ -8,16 +8,23 @@ import { create } from "@bufbuild/protobuf";
 import {
   ArrayFeatureType_ArrayDataType,
   FeatureTypeSchema,
+  StateFeatureTypeSchema,
+  type ArrayFeatureType,
 } from "../format/gen/FeatureTypes_pb.js";
 import {
   BlockSchema,
   FunctionSchema,
   NamedValueTypeSchema,
   ProgramSchema,
+  StateTypeSchema,
+  ValueTypeSchema,
+  type Function as MILFunction,
   type Operation,
 } from "../format/gen/MIL_pb.js";
 import {
   FeatureDescriptionSchema,
+  FunctionDescriptionSchema,
+  type FeatureDescription,
   ModelDescriptionSchema,
   ModelSchema,
   type Model,
@@ -78,14 +85,27 @@ export class ProgramBuilder {
   private readonly operations: Operation[] = [];
   private readonly inputs: Var[] = [];
   private readonly outputs: Var[] = [];
+  private readonly states: Var[] = [];
   private readonly used = new Map<string, number>();
 
   constructor(
     target: Target,
     private readonly weights: BlobFileWriter,
     private readonly weightFileName = DEFAULT_WEIGHT_FILE,
+    /** Blob offsets of tensors already written (shared by the builders of one weight file). */
+    private readonly written = new WeakMap<Tensor, number>(),
   ) {
     this.target = target;
+  }
+
+  /** Writes a tensor to the weight file once: the same tensor object given again shares it. */
+  private async blobOffset(tensor: Tensor): Promise<number> {
+    let offset = this.written.get(tensor);
+    if (offset === undefined) {
+      offset = await this.weights.appendTensor(tensor);
+      this.written.set(tensor, offset);
+    }
+    return offset;
   }
 
   private get specificationVersion(): number {
@@ -105,6 +125,30 @@ export class ProgramBuilder {
     return v;
   }
 
+  /** A state input (iOS18): a tensor kept across predictions, such as a KV cache. */
+  stateInput(name: string, dtype: ElementType, shape: number[]): Var {
+    const v = { name: this.uniqueName(name), dtype, shape };
+    this.states.push(v);
+    return v;
+  }
+
+  /** The state's current value. */
+  readState(state: Var, name = "read_state"): Var {
+    return this.op("read_state", name, { input: state.name }, state.dtype, state.shape);
+  }
+
+  /** Stores `value` in the state for the ops after it and the next prediction. */
+  writeState(state: Var, value: Var, name = "write_state"): void {
+    this.operations.push(
+      makeOperation(
+        "write_state",
+        this.uniqueName(name),
+        { input: state.name, value: value.name },
+        [],
+      ),
+    );
+  }
+
   /** A constant; stored in the weight file when coremltools would store it there. */
   async constant(name: string, tensor: Tensor): Promise<Var> {
     const outName = this.uniqueName(name);
@@ -114,7 +158,7 @@ export class ProgramBuilder {
           tensor.dtype,
           tensor.shape,
           this.weightFileName,
-          await this.weights.appendTensor(tensor),
+          await this.blobOffset(tensor),
         )
       : immediateValue(tensor);
     this.operations.push(makeConstOperation(outName, value));
@@ -340,9 +384,14 @@ export class ProgramBuilder {
     this.outputs.push(v);
   }
 
-  /** The finished model specification (weights must be finished by the caller). */
-  build(): Model {
-    const { specificationVersion, opset } = TARGETS[this.target];
+  /** The function built so far, with its feature descriptions. */
+  buildFunction(): {
+    fn: MILFunction;
+    input: FeatureDescription[];
+    output: FeatureDescription[];
+    state: FeatureDescription[];
+  } {
+    const { opset } = TARGETS[this.target];
     const feature = (v: Var) =>
       create(FeatureDescriptionSchema, {
         name: v.name,
@@ -360,24 +409,107 @@ export class ProgramBuilder {
       outputs: this.outputs.map((o) => o.name),
       operations: this.operations,
     });
+    const stateType = (v: Var) =>
+      create(ValueTypeSchema, {
+        type: {
+          case: "stateType",
+          value: create(StateTypeSchema, { wrappedType: tensorValueType(v.dtype, v.shape) }),
+        },
+      });
+    const stateFeature = (v: Var) => {
+      const array = feature(v).type!.Type;
+      return create(FeatureDescriptionSchema, {
+        name: v.name,
+        type: create(FeatureTypeSchema, {
+          Type: {
+            case: "stateType",
+            value: create(StateFeatureTypeSchema, {
+              Type: { case: "arrayType", value: array.value as ArrayFeatureType },
+            }),
+          },
+        }),
+      });
+    };
     const fn = create(FunctionSchema, {
-      inputs: this.inputs.map((i) =>
-        create(NamedValueTypeSchema, { name: i.name, type: tensorValueType(i.dtype, i.shape) }),
-      ),
+      inputs: [
+        ...this.inputs.map((i) =>
+          create(NamedValueTypeSchema, { name: i.name, type: tensorValueType(i.dtype, i.shape) }),
+        ),
+        ...this.states.map((v) =>
+          create(NamedValueTypeSchema, { name: v.name, type: stateType(v) }),
+        ),
+      ],
       opset,
       blockSpecializations: { [opset]: block },
     });
+    return {
+      fn,
+      input: this.inputs.map(feature),
+      output: this.outputs.map(feature),
+      state: this.states.map(stateFeature),
+    };
+  }
+
+  /** The finished model specification (weights must be finished by the caller). */
+  build(): Model {
+    const { fn, input, output, state } = this.buildFunction();
     return create(ModelSchema, {
-      specificationVersion,
-      description: create(ModelDescriptionSchema, {
-        input: this.inputs.map(feature),
-        output: this.outputs.map(feature),
-      }),
+      specificationVersion: TARGETS[this.target].specificationVersion,
+      description: create(ModelDescriptionSchema, { input, output, state }),
       Type: {
         case: "mlProgram",
         value: create(ProgramSchema, { version: 1n, functions: { main: fn } }),
       },
     });
+  }
+}
+
+/**
+ * Builds a multifunction ML program (iOS18+), one `define` per function, over one weight file:
+ * a tensor object given to several functions' `constant` is stored once and shared. The first
+ * function is the default unless `defaultFunction` says otherwise.
+ */
+export async function buildMultifunctionModel(
+  target: Target,
+  functions: Record<string, (builder: ProgramBuilder) => Promise<void>>,
+  options: { defaultFunction?: string; tempDir?: string } = {},
+): Promise<MLModel> {
+  const file = await tempFileScratch(options.tempDir).create();
+  const writer = await BlobFileWriter.create(file.writer);
+  try {
+    const written = new WeakMap<Tensor, number>();
+    const built: Record<string, ReturnType<ProgramBuilder["buildFunction"]>> = {};
+    for (const [name, define] of Object.entries(functions)) {
+      const builder = new ProgramBuilder(target, writer, DEFAULT_WEIGHT_FILE, written);
+      await define(builder);
+      built[name] = builder.buildFunction();
+    }
+    await writer.finish();
+    const defaultFunction = options.defaultFunction ?? Object.keys(functions)[0];
+    const spec = create(ModelSchema, {
+      specificationVersion: TARGETS[target].specificationVersion,
+      description: create(ModelDescriptionSchema, {
+        input: built[defaultFunction].input,
+        output: built[defaultFunction].output,
+        state: built[defaultFunction].state,
+        functions: Object.entries(built).map(([name, { input, output, state }]) =>
+          create(FunctionDescriptionSchema, { name, input, output, state }),
+        ),
+        defaultFunctionName: defaultFunction,
+      }),
+      Type: {
+        case: "mlProgram",
+        value: create(ProgramSchema, {
+          version: 1n,
+          functions: Object.fromEntries(Object.entries(built).map(([name, { fn }]) => [name, fn])),
+        }),
+      },
+    });
+    return new MLModel(spec, new Map([[DEFAULT_WEIGHT_FILE, file.source]]));
+  } catch (error) {
+    await writer.finish().catch(() => undefined);
+    await file.source.discard?.();
+    throw error;
   }
 }
 

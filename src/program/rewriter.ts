@@ -8,20 +8,23 @@
  * copied. The input model is never modified: the output is a new model whose weight files are
  * temporary files until it is saved.
  */
-import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
-import { ModelSchema } from "../format/gen/Model_pb.js";
+import { clone, create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { ModelSchema, type Model } from "../format/gen/Model_pb.js";
 import {
+  OperationSchema,
+  ValueSchema,
   Value_BlobFileValueSchema,
   type Block,
   type Operation,
   type Value,
 } from "../format/gen/MIL_pb.js";
-import { BlobFileWriter } from "../format/blob/writer.js";
+import { BlobFileWriter, tensorBlobBytes } from "../format/blob/writer.js";
 import type { WeightFileSource } from "../format/blob/io.js";
 import { DEFAULT_WEIGHT_FILE, MLModel } from "../format/ml-model.js";
 import { scratchStorage, type ScratchFile, type ScratchStorage } from "../format/scratch.js";
 import { modelTree } from "../format/model-tree.js";
 import { byteLength, elementCount, type Tensor } from "../kernels/dtype.js";
+import { contentHash } from "../kernels/hash.js";
 import type { ProgressEvent } from "../progress.js";
 import { BlockGraph } from "./graph.js";
 import { opName } from "./ops.js";
@@ -54,6 +57,11 @@ export interface RewriteContext {
    * of these calls).
    */
   value(tensor: Tensor): Value;
+  /**
+   * Copies of `ops`, which an earlier visit returned: their weight-file values point at the
+   * blobs that visit writes, so a weight shared between functions is stored once.
+   */
+  reuse(ops: readonly Operation[]): Operation[];
 }
 
 export interface Replacement {
@@ -87,6 +95,8 @@ export interface RewriteOptions {
   filter?: (op: Operation) => boolean;
   /** Ops without literal values to visit too (default: none), e.g. ops fed only by names. */
   alsoVisit?: (op: Operation) => boolean;
+  /** Visit only the ops of this function (the others keep their ops and weights). */
+  functionName?: string;
 }
 
 interface PendingBlob {
@@ -94,11 +104,17 @@ interface PendingBlob {
   tensor: Tensor;
 }
 
+/** A value of a reused op and the value of the earlier op whose blob it shares. */
+interface AliasedBlob {
+  value: Value;
+  source: Value;
+}
+
 /**
  * Literal tensor values of an op: a const's `val`, weight-file attributes (iOS16 constexpr ops
  * hold their parameters there), and values bound inline to its inputs.
  */
-function literalValues(op: Operation): Value[] {
+export function literalValues(op: Operation): Value[] {
   const values: Value[] = [];
   for (const [key, value] of Object.entries(op.attributes)) {
     if ((op.type === "const" && key === "val") || value.value.case === "blobFileValue") {
@@ -129,11 +145,36 @@ class OutputWeights {
   private readonly writers = new Map<string, { writer: BlobFileWriter; file: ScratchFile }>();
   /** Input blob (file, offset) -> output offset, so shared blobs stay shared. */
   private readonly copied = new Map<string, number>();
+  /** Written values, which reused ops may point at. */
+  readonly written = new WeakSet<Value>();
+  /** Output blobs by file, dtype, size and content hash, when identical blobs are stored once. */
+  private readonly byContent?: Map<string, number>;
 
   constructor(
     private readonly input: MLModel,
     private readonly scratch: ScratchStorage,
-  ) {}
+    deduplicate: boolean,
+  ) {
+    if (deduplicate) this.byContent = new Map();
+  }
+
+  /** Appends a blob, or finds an identical one already written when deduplicating. */
+  private async append(
+    fileName: string,
+    dtype: Tensor["dtype"],
+    bytes: Uint8Array,
+    count: number,
+  ): Promise<number> {
+    const writer = await this.writer(fileName);
+    if (!this.byContent) return writer.append(dtype, bytes, count);
+    const key = `${fileName}\u0000${dtype}\u0000${count}\u0000${contentHash(bytes)}`;
+    let offset = this.byContent.get(key);
+    if (offset === undefined) {
+      offset = await writer.append(dtype, bytes, count);
+      this.byContent.set(key, offset);
+    }
+    return offset;
+  }
 
   private async writer(fileName: string): Promise<BlobFileWriter> {
     let entry = this.writers.get(fileName);
@@ -146,8 +187,9 @@ class OutputWeights {
   }
 
   async write(value: Value, tensor: Tensor, fileName: string): Promise<void> {
-    const writer = await this.writer(fileName);
-    const offset = await writer.appendTensor(tensor);
+    const { bytes, elementCount: count } = tensorBlobBytes(tensor);
+    const offset = await this.append(fileName, tensor.dtype, bytes, count);
+    this.written.add(value);
     value.value = {
       case: "blobFileValue",
       value: create(Value_BlobFileValueSchema, { fileName, offset: BigInt(offset) }),
@@ -163,9 +205,7 @@ class OutputWeights {
     if (newOffset === undefined) {
       const reader = await this.input.blobFile(fileName);
       const { metadata, bytes } = await reader.readData(Number(offset));
-      newOffset = await (
-        await this.writer(fileName)
-      ).append(metadata.dtype, bytes, metadata.elementCount);
+      newOffset = await this.append(fileName, metadata.dtype, bytes, metadata.elementCount);
       this.copied.set(key, newOffset);
     }
     value.value.value.offset = BigInt(newOffset);
@@ -200,7 +240,11 @@ export async function rewriteWeights(
   await validateProgram(model);
   // A binary round trip copies a large program faster than clone().
   const spec = fromBinary(ModelSchema, toBinary(ModelSchema, model.spec));
-  const output = new OutputWeights(model, options.scratch ?? scratchStorage(options.tempDir));
+  const output = new OutputWeights(
+    model,
+    options.scratch ?? scratchStorage(options.tempDir),
+    isMultifunction(spec),
+  );
   const started: Promise<Replacement | undefined>[] = [];
   try {
     const work: { context: RewriteContext; bytes: number; visited: boolean }[] = [];
@@ -211,8 +255,9 @@ export async function rewriteWeights(
         for (const { op, block } of walkOperations(root)) {
           const literals = literalValues(op);
           const visited =
-            (literals.length > 0 && (options.filter?.(op) ?? true)) ||
-            (options.alsoVisit?.(op) ?? false);
+            (options.functionName === undefined || options.functionName === functionName) &&
+            ((literals.length > 0 && (options.filter?.(op) ?? true)) ||
+              (options.alsoVisit?.(op) ?? false));
           if (!visited && !literals.some((v) => v.value.case === "blobFileValue")) continue;
           work.push({
             bytes: blobBytes(op),
@@ -271,6 +316,18 @@ export async function rewriteWeights(
   }
 }
 
+/**
+ * Whether any ML program of the model has several functions: their weights are often the same
+ * tensors (prefill and decode, adapters over one base), so identical blobs are stored once.
+ * Single-function models are written blob for blob, as coremltools writes them.
+ */
+function isMultifunction(spec: Model): boolean {
+  return [...modelTree(spec)].some(
+    ({ model }) =>
+      model.Type.case === "mlProgram" && Object.keys(model.Type.value.functions).length > 1,
+  );
+}
+
 const MAXIMUM_DEFAULT_BUDGET = 256 * 1024 * 1024;
 
 function defaultBudget(work: readonly { bytes: number }[]): number {
@@ -280,6 +337,8 @@ function defaultBudget(work: readonly { bytes: number }[]): number {
 
 /** Blobs a visit asked for, written when its replacement is committed. */
 const PENDING = new WeakMap<RewriteContext, PendingBlob[]>();
+/** Blobs of reused ops, pointed at the earlier ops' blobs when the replacement is committed. */
+const ALIASES = new WeakMap<RewriteContext, AliasedBlob[]>();
 
 function makeContext(
   model: MLModel,
@@ -290,6 +349,7 @@ function makeContext(
   specificationVersion: number,
 ): RewriteContext {
   const pending: PendingBlob[] = [];
+  const aliases: AliasedBlob[] = [];
   const context: RewriteContext = {
     op,
     block,
@@ -306,8 +366,19 @@ function makeContext(
       pending.push({ value, tensor });
       return value;
     },
+    reuse(ops) {
+      return ops.map((op) => {
+        const copy = clone(OperationSchema, op);
+        const sources = literalValues(op);
+        literalValues(copy).forEach((value, index) => {
+          if (value.value.case === "blobFileValue") aliases.push({ value, source: sources[index] });
+        });
+        return copy;
+      });
+    },
   };
   PENDING.set(context, pending);
+  ALIASES.set(context, aliases);
   return context;
 }
 
@@ -318,16 +389,24 @@ async function commit(
 ): Promise<void> {
   // Taken out of the context, which lives until the rewrite ends: its tensors must not.
   const pending = PENDING.get(context)?.splice(0) ?? [];
+  const aliases = ALIASES.get(context)?.splice(0) ?? [];
   const { op, block, graph } = context;
   if (!replacement) {
     for (const value of literalValues(op)) await output.copy(value);
     return;
   }
-  const fresh = new Set(pending.map((p) => p.value));
+  const fresh = new Set([...pending, ...aliases].map((p) => p.value));
   const fileName = literalValues(op).find((v) => v.value.case === "blobFileValue");
   const target =
     fileName?.value.case === "blobFileValue" ? fileName.value.value.fileName : DEFAULT_WEIGHT_FILE;
   for (const { value, tensor } of pending) await output.write(value, tensor, target);
+  for (const { value, source } of aliases) {
+    // Visits commit in program order, so the reused op's blob is written by now.
+    if (!output.written.has(source)) {
+      throw new Error(`op ${opName(op)} reuses a blob that no earlier op wrote`);
+    }
+    value.value = clone(ValueSchema, source).value;
+  }
   for (const newOp of replacement.ops) {
     for (const value of literalValues(newOp)) if (!fresh.has(value)) await output.copy(value);
   }

@@ -179,23 +179,34 @@ export function compareOutputs(
   return [...stats.values()].map((s) => s.result());
 }
 
+export interface CompareOptions extends LoadOptions {
+  /**
+   * Stateful models: the states' initial values (zero unless given). Each model keeps its own
+   * states across the samples, which run in order as the steps of one sequence.
+   */
+  states?: Readonly<Record<string, Tensor>>;
+}
+
 /** Runs both models on every sample and compares their outputs. */
 export async function compareModels(
   reference: MLModel,
   candidate: MLModel,
   samples: readonly Record<string, Tensor>[],
-  options: LoadOptions = {},
+  options: CompareOptions = {},
 ): Promise<OutputComparison[]> {
   const [a, b] = await Promise.all([
     loadRunner(reference, options),
     loadRunner(candidate, options),
   ]);
   requireSameInputs(a.inputs, b.inputs);
+  const stateOf = (runner: typeof a) =>
+    runner.states?.length ? runner.newState?.(options.states) : undefined;
+  const [stateA, stateB] = [stateOf(a), stateOf(b)];
   const refOutputs: Record<string, Tensor>[] = [];
   const candOutputs: Record<string, Tensor>[] = [];
   for (const sample of samples) {
-    refOutputs.push(a.predict(sample));
-    candOutputs.push(b.predict(sample));
+    refOutputs.push(a.predict(sample, { state: stateA }));
+    candOutputs.push(b.predict(sample, { state: stateB }));
   }
   return compareOutputs(refOutputs, candOutputs);
 }

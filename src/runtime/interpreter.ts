@@ -32,6 +32,7 @@ import type { TaskPool } from "../parallel/task-pool.js";
 import { parallelGemm } from "./parallel-gemm.js";
 import { OpContext, type Clamp, type DeclaredOutput, type OpKernel } from "./kernel.js";
 import { kernelFor } from "./registry.js";
+import { ProgramState } from "./state.js";
 import { HeapFullError } from "../kernels/simd/heap.js";
 import { SimdRuntime } from "./simd.js";
 import {
@@ -100,7 +101,14 @@ export class Interpreter {
     private readonly steps: Step[],
     private readonly gemm: Gemm,
     private readonly simd: SimdRuntime | undefined,
+    /** State inputs (iOS18), kept across predictions by a ProgramState. */
+    readonly states: readonly ProgramIO[] = [],
   ) {}
+
+  /** States for a sequence of predictions: zero unless `initial` gives them. */
+  newState(initial: Readonly<Record<string, Tensor>> = {}): ProgramState {
+    return new ProgramState(this.states, initial);
+  }
 
   /** Set once the SIMD heap could not grow: the plain kernels run from then on. */
   private heapFull = false;
@@ -192,17 +200,24 @@ export class Interpreter {
     const images = new Set(
       spec.description?.input.filter((f) => f.type?.Type.case === "imageType").map((f) => f.name),
     );
-    const inputs = fn.inputs.map((i) => ({
-      ...io(i.name, i.type),
-      ...(images.has(i.name) && { image: true }),
-    }));
+    const isState = (i: (typeof fn.inputs)[number]) => i.type?.type.case === "stateType";
+    const inputs = fn.inputs
+      .filter((i) => !isState(i))
+      .map((i) => ({
+        ...io(i.name, i.type),
+        ...(images.has(i.name) && { image: true }),
+      }));
+    const states = fn.inputs.filter(isState).map((i) => {
+      const wrapped = i.type?.type.case === "stateType" ? i.type.type.value.wrappedType : undefined;
+      return io(i.name, wrapped);
+    });
     const declared = new Map<string, Parameters<typeof tensorTypeInfo>[0]>();
     for (const i of fn.inputs) declared.set(i.name, i.type);
     for (const op of block.operations) for (const o of op.outputs) declared.set(o.name, o.type);
     const outputs = block.outputs.map((o) => io(o, declared.get(o)));
     const multiply = options.pool ? parallelGemm(options.pool) : gemm;
     const simd = options.reference ? undefined : SimdRuntime.create(constants, options.pool);
-    return new Interpreter(inputs, outputs, constants, literals, steps, multiply, simd);
+    return new Interpreter(inputs, outputs, constants, literals, steps, multiply, simd, states);
   }
 
   /**
@@ -223,6 +238,12 @@ export class Interpreter {
       scope.values.set(name, value);
     }
     for (const [name, value] of options.resume?.values ?? []) scope.values.set(name, value);
+    // Without a state given, a stateful program runs from zero states, updated and dropped.
+    const state = options.state ?? (this.states.length > 0 ? this.newState() : undefined);
+    if (state && state.declared !== this.states) {
+      throw new ConfigError("the state was made for another function or model (use newState())");
+    }
+    for (const [name, value] of state?.values ?? []) scope.values.set(name, value);
     try {
       this.runSteps(this.steps.slice(options.resume?.step ?? 0), scope, options, this.simd);
       const result: Record<string, Tensor> = {};
@@ -399,6 +420,8 @@ export interface PredictOptions {
    * (e.g. observed on an earlier prediction with the same inputs), so only the rest runs.
    */
   resume?: { step: number; values: ReadonlyMap<string, RuntimeValue> };
+  /** The states of a stateful program (see newState), updated in place by the prediction. */
+  state?: ProgramState;
 }
 
 export interface LoadOptions {

@@ -159,11 +159,12 @@ export class NeuralNetworkInterpreter {
 
   /**
    * Runs the network on one set of inputs. An `observe` callback sees every blob a layer
-   * computes (not to be modified), nested networks' included.
+   * computes (not to be modified), nested networks' included. Networks have no states: a
+   * runner's `state` option is ignored.
    */
   predict(
     inputs: Record<string, Tensor>,
-    options: { observe?: LayerObserver } = {},
+    options: { observe?: LayerObserver; state?: unknown } = {},
   ): Record<string, Tensor> {
     const blobs = new Map<string, Dense>();
     for (const plan of this.inputPlans) {

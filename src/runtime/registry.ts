@@ -6,6 +6,7 @@ import { LAYOUT_KERNELS } from "./ops/movement.js";
 import { NN_KERNELS } from "./ops/linear-conv-norm.js";
 import { QUANTIZE_KERNELS } from "./ops/quantize.js";
 import { REARRANGE_KERNELS } from "./ops/rearrange.js";
+import { STATE_KERNELS } from "./ops/state.js";
 
 const KERNELS = new Map<string, OpKernel>(
   Object.entries({
@@ -15,6 +16,7 @@ const KERNELS = new Map<string, OpKernel>(
     ...CONTROL_KERNELS,
     ...QUANTIZE_KERNELS,
     ...REARRANGE_KERNELS,
+    ...STATE_KERNELS,
   }),
 );
 

@@ -13,12 +13,20 @@ import { validateNeuralNetworks } from "../neural/validate.js";
 import { Interpreter, stageSpec, type LoadOptions, type ProgramIO } from "./interpreter.js";
 import { NeuralNetworkInterpreter } from "./neural-network.js";
 import { parallelGemm } from "./parallel-gemm.js";
+import type { ProgramState } from "./state.js";
 
 export interface ModelRunner {
   readonly inputs: readonly ProgramIO[];
   readonly outputs: readonly ProgramIO[];
+  /** State inputs of a stateful ML program (none for other models). */
+  readonly states?: readonly ProgramIO[];
+  /** States for a sequence of predictions (stateful ML programs). */
+  newState?(initial?: Readonly<Record<string, Tensor>>): ProgramState;
   /** Outputs for one set of inputs; float outputs come back as fp32. */
-  predict(inputs: Record<string, Tensor>): Record<string, Tensor>;
+  predict(
+    inputs: Record<string, Tensor>,
+    options?: { state?: ProgramState },
+  ): Record<string, Tensor>;
 }
 
 /** Prepares a model to run; fails (before running anything) on ops or layers it cannot run. */

@@ -2,14 +2,17 @@ import type { Command } from "commander";
 import { compareModels } from "../../runtime/compare.js";
 import { renderComparison } from "../check.js";
 import { loadRunner } from "../../runtime/runner.js";
-import { samplesFromFlags } from "../inputs.js";
-import { collect, parseNumber, parseStage } from "../flags.js";
+import { readStateAssignments, samplesFromFlags } from "../inputs.js";
+import { collect, parseInteger, parseNumber, parseStage } from "../flags.js";
 import { comparePerOp } from "../../analysis/per-op.js";
 import { renderPerOp } from "../quality-report.js";
 import { printJson, withInterpreterPool, withModel } from "../run.js";
 
 interface CompareOptions {
   input?: string[];
+  state?: string[];
+  steps?: string;
+  function?: string;
   samples: string;
   inputs?: string;
   seed: string;
@@ -44,6 +47,19 @@ export function registerCompare(program: Command): void {
     .option("--seed <n>", "seed of the random inputs", "0")
     .option("--per-op", "compare every intermediate value both models compute (same name)")
     .option("--threshold <dB>", "with --per-op: flag the first value whose SNR is below this", "20")
+    .option(
+      "--state <name=file.npy>",
+      "stateful models: a state's initial value (repeat per state; default: zeros)",
+      collect,
+    )
+    .option(
+      "--steps <n>",
+      "stateful models: run n random samples in order as one sequence, each model keeping its states",
+    )
+    .option(
+      "--function <name>",
+      "the function of a multifunction model to run (default: its default)",
+    )
     .option("--json", "print machine-readable JSON")
     .option(
       "--data <name=file.npy>",
@@ -62,12 +78,20 @@ Examples:
     )
     .action(async (referencePath: string, candidatePath: string, options: CompareOptions) => {
       const thresholdDb = parseNumber(options.threshold, "--threshold");
+      const steps =
+        options.steps === undefined ? undefined : parseInteger(options.steps, "--steps", 1);
       const report = await withInterpreterPool((pool) =>
         withModel(referencePath, (reference) =>
           withModel(candidatePath, async (candidate) => {
-            const load = { pipelineStage: parseStage(options.stage), pool };
-            const { inputs } = await loadRunner(reference, load);
-            const samples = await samplesFromFlags(options, inputs);
+            const load = {
+              pipelineStage: parseStage(options.stage),
+              pool,
+              ...(options.function && { functionName: options.function }),
+            };
+            const { inputs, states = [] } = await loadRunner(reference, load);
+            // --steps N: N random samples run in order as one sequence (states carried along).
+            const sampleFlags = steps === undefined ? options : { ...options, samples: `${steps}` };
+            const samples = await samplesFromFlags(sampleFlags, inputs);
             const names = { reference: referencePath, candidate: candidatePath };
             if (options.perOp) {
               const perOp = await comparePerOp(reference, candidate, samples, {
@@ -76,7 +100,11 @@ Examples:
               });
               return { perOp: { ...names, ...perOp } };
             }
-            const outputs = await compareModels(reference, candidate, samples, load);
+            const initial = await readStateAssignments(options.state ?? [], states);
+            const outputs = await compareModels(reference, candidate, samples, {
+              ...load,
+              states: initial,
+            });
             return { outputs: { ...names, samples: samples.length, outputs } };
           }),
         ),

@@ -11,6 +11,7 @@ import {
   runWrite,
   targetOption,
   WORKERS_OPTION,
+  FUNCTION_OPTION,
   type OutputFlags,
 } from "../write-command.js";
 import {
@@ -23,6 +24,7 @@ import {
 import type { ProgressCallback } from "../../progress.js";
 
 interface CompressFlags extends OutputFlags {
+  function?: string;
   config: string;
   target?: string;
   workers?: string;
@@ -77,7 +79,9 @@ export function registerCompress(program: Command): void {
       "--config <file>",
       "YAML or JSON: `steps:`, a list of coremltools from_dict configs, each optionally with `joint_compression: true` (required)",
     );
-  targetOption(command, "iOS18 for joint compression of older models").option(...WORKERS_OPTION);
+  targetOption(command, "iOS18 for joint compression of older models")
+    .option(...WORKERS_OPTION)
+    .option(...FUNCTION_OPTION);
   outputOptions(command, "compressed")
     .addHelpText(
       "after",
@@ -105,6 +109,7 @@ steps.yaml (prune, then quantize the kept values):
           const result = await compressInSteps(model, steps, {
             raiseTarget,
             workers: parseWorkers(flags.workers),
+            functionName: flags.function,
             onProgress,
           });
           const compressed = new Set(result.steps.flatMap((s) => s.weights.map((w) => w.name)));

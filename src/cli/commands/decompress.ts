@@ -1,7 +1,7 @@
 /** `coreml-optimize decompress IN -o OUT`: every compressed weight back to dense floats. */
 import type { Command } from "commander";
 import { decompressWeights, type DecompressedOp } from "../../passes/decompress.js";
-import { outputOptions, runWrite, type OutputFlags } from "../write-command.js";
+import { FUNCTION_OPTION, outputOptions, runWrite, type OutputFlags } from "../write-command.js";
 import type { ReportedWeight } from "../report.js";
 
 export function registerDecompress(program: Command): void {
@@ -12,13 +12,14 @@ export function registerDecompress(program: Command): void {
     )
     .argument("<input>", "model (.mlpackage or .mlmodel)");
   outputOptions(command, "decompressed")
+    .option(...FUNCTION_OPTION)
     .addHelpText(
       "after",
       `
 Example:
   coreml-optimize decompress model-int4.mlpackage -o model-dense.mlpackage`,
     )
-    .action(async (input: string, flags: OutputFlags) => {
+    .action(async (input: string, flags: OutputFlags & { function?: string }) => {
       await runWrite({
         command: "decompress",
         input,
@@ -28,6 +29,7 @@ Example:
           const decompressed: DecompressedOp[] = [];
           const dense = await decompressWeights(model, {
             onProgress,
+            functionName: flags.function,
             onDecompressed: (op) => decompressed.push(op),
           });
           const weights: ReportedWeight[] = decompressed

@@ -13,6 +13,8 @@ import { registerServe } from "./serve.js";
 import { registerEvaluate } from "./evaluate.js";
 import { registerSensitivity } from "./sensitivity.js";
 import { registerRecipe } from "./recipe.js";
+import { registerMerge } from "./merge.js";
+import { registerSplit } from "./split.js";
 
 /** Every subcommand, in the order `--help` lists them. */
 export const COMMANDS: ((program: Command) => void)[] = [
@@ -29,5 +31,7 @@ export const COMMANDS: ((program: Command) => void)[] = [
   registerEvaluate,
   registerSensitivity,
   registerRecipe,
+  registerMerge,
+  registerSplit,
   registerServe,
 ];

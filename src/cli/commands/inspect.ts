@@ -104,13 +104,30 @@ function renderSummary(path: string, s: ModelSummary): string {
   out.push(...s.inputs.map((f) => `  ${f.name}: ${f.type}`));
   out.push("Outputs:");
   out.push(...s.outputs.map((f) => `  ${f.name}: ${f.type}`));
+  if (s.states.length > 0) {
+    out.push("States:");
+    out.push(...s.states.map((f) => `  ${f.name}: ${f.type}`));
+  }
+  const several = new Set(s.functions.map((fn) => `${fn.model}/${fn.name}`)).size > 1;
   for (const fn of s.functions) {
     const where = fn.model ? `${fn.model}/` : "";
     const ops = Object.entries(fn.opCounts).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
+    const isDefault = several && !fn.model && fn.name === s.defaultFunction ? ", default" : "";
     out.push(
       "",
-      `Function ${where}${fn.name} (${fn.opset}): ${ops.reduce((n, [, c]) => n + c, 0)} ops`,
+      `Function ${where}${fn.name} (${fn.opset}${isDefault}): ${ops.reduce((n, [, c]) => n + c, 0)} ops`,
     );
+    // The model's inputs and outputs above are the default function's; others list their own.
+    if (several) {
+      for (const [title, list] of [
+        ["inputs", fn.inputs],
+        ["outputs", fn.outputs],
+        ["states", fn.states],
+      ] as const) {
+        if (list.length > 0)
+          out.push(`  ${title}: ${list.map((f) => `${f.name} ${f.type}`).join(", ")}`);
+      }
+    }
     out.push(`  ${ops.map(([type, count]) => `${type} ×${count}`).join(", ")}`);
   }
   if (s.weights.length > 0) {
@@ -119,7 +136,7 @@ function renderSummary(path: string, s: ModelSummary): string {
       formatTable(
         ["name", "consumers", "dtype", "shape", "storage", "dense", "stored"],
         s.weights.map((w) => [
-          w.model ? `${w.model}/${w.name}` : w.name,
+          [w.model, several ? w.function : "", w.name].filter(Boolean).join("/"),
           w.consumers.join(", "),
           w.dtype,
           `[${w.shape.join(",")}]`,

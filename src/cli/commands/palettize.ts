@@ -11,6 +11,7 @@ import {
   runWrite,
   targetOption,
   WORKERS_OPTION,
+  FUNCTION_OPTION,
   type OutputFlags,
 } from "../write-command.js";
 import { collect, layeredConfig, parseInteger, withEntries } from "../flags.js";
@@ -24,6 +25,7 @@ import { float16Advice, mergeAdvice, passSkips, passWeights } from "../report.js
 
 interface PalettizeFlags extends OutputFlags, CalibrationFlags {
   algorithm?: string;
+  function?: string;
   mode?: string;
   nbits?: string;
   granularity?: string;
@@ -103,7 +105,8 @@ export function registerPalettize(program: Command): void {
   calibrationOptions(command, "sensitive-kmeans");
   targetOption(command, "iOS18 for grouped, vector and scaled tables on older models")
     .option("--joint", "joint compression (iOS18+): palettize the kept values of pruned weights")
-    .option(...WORKERS_OPTION);
+    .option(...WORKERS_OPTION)
+    .option(...FUNCTION_OPTION);
   outputOptions(command, "palettized")
     .addHelpText(
       "after",
@@ -134,6 +137,7 @@ Examples:
             raiseTarget,
             joint: flags.joint,
             workers: parseWorkers(flags.workers),
+            functionName: flags.function,
             onProgress,
           });
           return {

@@ -5,7 +5,8 @@ import { writeNpy } from "../../format/npy.js";
 import type { Tensor, TypedArray } from "../../kernels/dtype.js";
 import { loadRunner } from "../../runtime/runner.js";
 import { formatTable } from "../format.js";
-import { samplesFor } from "../inputs.js";
+import { readStateAssignments, samplesFor } from "../inputs.js";
+import { ConfigError } from "../../errors.js";
 import { collect, parseInteger, parseStage } from "../flags.js";
 import { checkOutput, printJson, withInterpreterPool, withModel } from "../run.js";
 import { writeAtomically } from "../../format/node-package.js";
@@ -28,11 +29,18 @@ export interface PredictReport {
   /** "random (seed N)" or the input files. */
   inputs: string;
   milliseconds: number;
+  /** Outputs of the last step. */
   outputs: Record<string, OutputSummary>;
+  /** Stateful models: predictions run in sequence, and the states after the last one. */
+  steps?: number;
+  states?: Record<string, OutputSummary>;
 }
 
 interface PredictOptions {
   input?: string[];
+  state?: string[];
+  steps: string;
+  function?: string;
   output?: string;
   seed: string;
   stage?: string;
@@ -51,6 +59,20 @@ export function registerPredict(program: Command): void {
       "for pipelines: run only this stage (default: the whole pipeline, when every stage can run)",
     )
     .option("--seed <n>", "seed of the random inputs used when no --input is given", "0")
+    .option(
+      "--state <name=file.npy>",
+      "stateful models: a state's initial value (repeat per state; default: zeros)",
+      collect,
+    )
+    .option(
+      "--steps <n>",
+      "predictions in sequence, keeping the states (random inputs: seed, seed+1, ...)",
+      "1",
+    )
+    .option(
+      "--function <name>",
+      "the function of a multifunction model to run (default: its default)",
+    )
     .option("--json", "print machine-readable JSON")
     .addHelpText(
       "after",
@@ -68,18 +90,50 @@ Examples:
           const interpreter = await loadRunner(model, {
             pipelineStage: parseStage(options.stage),
             pool,
+            ...(options.function && { functionName: options.function }),
           });
           const seed = parseInteger(options.seed, "--seed");
-          const [sample] = await samplesFor(options.input ?? [], interpreter.inputs, 1, seed);
+          const steps = parseInteger(options.steps, "--steps", 1);
+          const states = interpreter.states ?? [];
+          const state = states.length
+            ? interpreter.newState?.(await readStateAssignments(options.state ?? [], states))
+            : undefined;
+          if ((options.state ?? []).length > 0 && !state) {
+            throw new ConfigError("--state: the model has no states");
+          }
           const start = performance.now();
-          const outputs = interpreter.predict(sample);
+          let outputs: Record<string, Tensor> = {};
+          for (let step = 0; step < steps; step++) {
+            // Given inputs are fed at every step; random ones change with the step.
+            const [sample] = await samplesFor(
+              options.input ?? [],
+              interpreter.inputs,
+              1,
+              seed + step,
+            );
+            outputs = interpreter.predict(sample, { state });
+          }
           const milliseconds = performance.now() - start;
           const result: PredictReport = {
             model: path,
-            inputs: options.input?.length ? options.input.join(" ") : `random (seed ${seed})`,
+            inputs: options.input?.length
+              ? options.input.join(" ")
+              : steps > 1
+                ? `random (seeds ${seed}–${seed + steps - 1})`
+                : `random (seed ${seed})`,
             milliseconds,
             outputs: {},
+            ...(state && { steps, states: {} }),
           };
+          for (const [name, tensor] of Object.entries(state?.tensors() ?? {})) {
+            const summary = summarize(tensor);
+            if (options.output) {
+              summary.file = join(options.output, `state_${fileStem(name)}.npy`);
+              const data = writeNpy(tensor);
+              await writeAtomically(summary.file, (temp) => writeFile(temp, data));
+            }
+            result.states![name] = summary;
+          }
           for (const [name, tensor] of Object.entries(outputs)) {
             const summary = summarize(tensor);
             if (options.output) {
@@ -141,8 +195,20 @@ function render(report: PredictReport): string {
       : [o.min!.toPrecision(5), o.max!.toPrecision(5), o.mean!.toPrecision(5)]),
     o.file ?? "",
   ]);
+  const stateRows = Object.entries(report.states ?? {}).map(([name, o]) => [
+    name,
+    `${o.dtype}[${o.shape.join(",")}]`,
+    o.min!.toPrecision(5),
+    o.max!.toPrecision(5),
+    o.mean!.toPrecision(5),
+    o.file ?? "",
+  ]);
+  const steps = report.steps ? `, ${report.steps} steps` : "";
   return [
-    `${report.model}: inputs ${report.inputs}, ${report.milliseconds.toFixed(1)} ms`,
+    `${report.model}: inputs ${report.inputs}${steps}, ${report.milliseconds.toFixed(1)} ms`,
     formatTable(["output", "type", "min", "max", "mean", "file"], rows),
+    ...(stateRows.length
+      ? ["", formatTable(["state", "type", "min", "max", "mean", "file"], stateRows)]
+      : []),
   ].join("\n");
 }

@@ -17,12 +17,14 @@ import {
   runWrite,
   targetOption,
   WORKERS_OPTION,
+  FUNCTION_OPTION,
   type OutputFlags,
 } from "../write-command.js";
 import { collect, layeredConfig, parseInteger, parseNumber, withEntries } from "../flags.js";
 import { passSkips, passWeights } from "../report.js";
 
 interface PruneFlags extends OutputFlags {
+  function?: string;
   mode?: string;
   threshold?: string;
   minimumSparsityPercentile?: string;
@@ -134,7 +136,9 @@ export function registerPrune(program: Command): void {
       "--config <file>",
       "a pruner OptimizationConfig file (YAML or JSON, coremltools' shape)",
     );
-  targetOption(command, "iOS16 for older models").option(...WORKERS_OPTION);
+  targetOption(command, "iOS16 for older models")
+    .option(...WORKERS_OPTION)
+    .option(...FUNCTION_OPTION);
   outputOptions(command, "pruned")
     .addHelpText(
       "after",
@@ -157,6 +161,7 @@ Examples:
           const result = await pruneWeights(model, config, {
             raiseTarget,
             workers: parseWorkers(flags.workers),
+            functionName: flags.function,
             onProgress,
           });
           return {

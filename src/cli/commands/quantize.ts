@@ -8,6 +8,7 @@ import {
   runWrite,
   targetOption,
   WORKERS_OPTION,
+  FUNCTION_OPTION,
   type OutputFlags,
 } from "../write-command.js";
 import {
@@ -30,6 +31,7 @@ interface QuantizeFlags extends OutputFlags, CalibrationFlags {
   algorithm?: string;
   hessianDampening?: string;
   activationOrder?: boolean;
+  function?: string;
   mode?: string;
   dtype?: string;
   granularity?: string;
@@ -95,7 +97,8 @@ export function registerQuantize(program: Command): void {
       "--joint",
       "joint compression (iOS18+): also quantize pruned weights' kept values and palettization tables",
     )
-    .option(...WORKERS_OPTION);
+    .option(...WORKERS_OPTION)
+    .option(...FUNCTION_OPTION);
   outputOptions(command, "quantized")
     .addHelpText(
       "after",
@@ -125,6 +128,7 @@ Examples:
             raiseTarget,
             joint: flags.joint,
             workers: parseWorkers(flags.workers),
+            functionName: flags.function,
             onProgress,
           });
           return {

@@ -55,11 +55,8 @@ export class BlobFileWriter {
 
   /** Appends a tensor, packing sub-byte types unless they come packed. */
   appendTensor(tensor: Tensor): Promise<number> {
-    const data = tensor.data as TypedArray;
-    if (tensor.packed) {
-      return this.append(tensor.dtype, data as Uint8Array, elementCount(tensor.shape));
-    }
-    return this.append(tensor.dtype, encodeBlobBytes(tensor.dtype, data), data.length);
+    const { bytes, elementCount } = tensorBlobBytes(tensor);
+    return this.append(tensor.dtype, bytes, elementCount);
   }
 
   async finish(): Promise<void> {
@@ -69,6 +66,13 @@ export class BlobFileWriter {
       await this.sink.close();
     }
   }
+}
+
+/** The bytes a blob stores for `tensor` (sub-byte types packed) and its element count. */
+export function tensorBlobBytes(tensor: Tensor): { bytes: Uint8Array; elementCount: number } {
+  const data = tensor.data as TypedArray;
+  if (tensor.packed) return { bytes: data as Uint8Array, elementCount: elementCount(tensor.shape) };
+  return { bytes: encodeBlobBytes(tensor.dtype, data), elementCount: data.length };
 }
 
 function encodeBlobBytes(dtype: ElementType, data: TypedArray): Uint8Array {
