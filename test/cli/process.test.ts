@@ -46,15 +46,21 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
     const dir = mkdtempSync(join(tmpdir(), "signal-"));
     const scratch = join(dir, "tmp");
     const input = join(dir, "big.mlpackage");
-    // Grouped k-means over 4 M weights takes seconds: long enough to interrupt.
+    // Grouped k-means over two weights of 2 M takes seconds; the scratch weight file exists from
+    // when the first is written until the end, long enough to interrupt.
     const model = await buildModel("iOS18", async (b) => {
       const x = b.input("x", "fp32", [1, 2048]);
-      const w = await b.constant("w", {
+      const w1 = await b.constant("w1", {
         dtype: "fp32",
-        shape: [2048, 2048],
-        data: pseudoRandom(2048 * 2048),
+        shape: [1024, 2048],
+        data: pseudoRandom(1024 * 2048),
       });
-      b.output(b.linear(x, w));
+      const w2 = await b.constant("w2", {
+        dtype: "fp32",
+        shape: [2048, 1024],
+        data: pseudoRandom(2048 * 1024).reverse(),
+      });
+      b.output(b.linear(b.linear(x, w1), w2));
     });
     await model.save(input);
     await model.close();
@@ -79,11 +85,16 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
     );
     let stderr = "";
     child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+    let ended = false;
     const exited = new Promise<number | null>((resolve) =>
-      child.on("exit", (code) => resolve(code)),
+      child.on("exit", (code) => {
+        ended = true;
+        resolve(code);
+      }),
     );
     // Wait for the scratch weight file: the compression is under way.
-    await until(() => readdirSync(scratch).length > 0);
+    await until(() => ended || readdirSync(scratch).length > 0);
+    assert.ok(!ended, `the run ended before it could be interrupted: ${stderr}`);
     child.kill(signal);
     const status = await exited;
     assert.equal(status, signal === "SIGINT" ? 130 : 143, stderr);
