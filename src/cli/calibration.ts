@@ -7,7 +7,7 @@ import type { Command } from "commander";
 import { compressWithCalibration } from "../calibrate/data-aware.js";
 import type { OptimizationConfig } from "../config/optimization-config.js";
 import type { MLModel } from "../format/model.js";
-import type { CompressionOptions, CompressionResult, WeightReport } from "../passes/driver.js";
+import type { CompressionOptions, CompressionResult } from "../passes/driver.js";
 import { compressModel } from "../passes/registry.js";
 import { randomSamples } from "../runtime/inputs.js";
 import { Interpreter } from "../runtime/interpreter.js";
@@ -66,9 +66,4 @@ export async function compressCalibrated(
       onCalibrationProgress: options.onProgress,
     }),
   );
-}
-
-/** One warning per weight a data-aware config compressed the data-free way. */
-export function fallbackWarnings(weights: readonly WeightReport[]): string[] {
-  return weights.filter((w) => w.fallback).map((w) => `${w.name}: ${w.fallback}`);
 }

@@ -9,7 +9,7 @@ import type { OpConfig } from "../config/optimization-config.js";
 import { PALETTIZER, type OpPalettizerConfig } from "../config/palettizer.js";
 import { MAGNITUDE_PRUNER, THRESHOLD_PRUNER, type PrunerConfig } from "../config/pruner.js";
 import { CoreMLOptimizeError } from "../errors.js";
-import type { SkippedWeight, WeightReport } from "../passes/driver.js";
+import type { CompressionResult, SkippedWeight, WeightReport } from "../passes/driver.js";
 import type { CompareReport } from "./check.js";
 import { renderComparison } from "./check.js";
 import { formatBytes, formatNumber, formatTable, type Align } from "./format.js";
@@ -122,7 +122,7 @@ export function describeConfig(config: Record<string, unknown>): string {
 }
 
 /** The report's lines for the weights a compression pass changed and left alone. */
-export function passWeights(weights: readonly WeightReport[]): ReportedWeight[] {
+function passWeights(weights: readonly WeightReport[]): ReportedWeight[] {
   return weights.map((w) => ({
     name: qualifiedName(w),
     shape: [...w.shape],
@@ -202,6 +202,23 @@ export function mergeAdvice(parts: readonly Advice[]): Advice {
   return {
     warnings: parts.flatMap((p) => p.warnings),
     hints: [...new Set(parts.flatMap((p) => p.hints))],
+  };
+}
+
+/**
+ * Everything a compression pass's result tells a command's report: the weights, the skips, the
+ * float16 warnings and the weights that fell back to a data-free method.
+ */
+export function passReport(result: CompressionResult) {
+  const fallbacks = result.weights.filter((w) => w.fallback);
+  return {
+    model: result.model,
+    weights: passWeights(result.weights),
+    skipped: passSkips(result.skipped),
+    ...mergeAdvice([
+      float16Advice(result.weights),
+      { warnings: fallbacks.map((w) => `${w.name}: ${w.fallback}`), hints: [] },
+    ]),
   };
 }
 

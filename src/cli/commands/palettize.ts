@@ -15,13 +15,8 @@ import {
   type OutputFlags,
 } from "../write-command.js";
 import { collect, layeredConfig, parseInteger, withEntries } from "../flags.js";
-import {
-  calibrationOptions,
-  compressCalibrated,
-  fallbackWarnings,
-  type CalibrationFlags,
-} from "../calibration.js";
-import { float16Advice, mergeAdvice, passSkips, passWeights } from "../report.js";
+import { calibrationOptions, compressCalibrated, type CalibrationFlags } from "../calibration.js";
+import { passReport } from "../report.js";
 
 interface PalettizeFlags extends OutputFlags, CalibrationFlags {
   algorithm?: string;
@@ -140,15 +135,7 @@ Examples:
             functionName: flags.function,
             onProgress,
           });
-          return {
-            model: result.model,
-            weights: passWeights(result.weights),
-            skipped: passSkips(result.skipped),
-            ...mergeAdvice([
-              float16Advice(result.weights),
-              { warnings: fallbackWarnings(result.weights), hints: [] },
-            ]),
-          };
+          return passReport(result);
         },
       });
     });

@@ -21,7 +21,7 @@ import {
   type OutputFlags,
 } from "../write-command.js";
 import { collect, layeredConfig, parseInteger, parseNumber, withEntries } from "../flags.js";
-import { passSkips, passWeights } from "../report.js";
+import { passReport } from "../report.js";
 
 interface PruneFlags extends OutputFlags {
   function?: string;
@@ -164,11 +164,7 @@ Examples:
             functionName: flags.function,
             onProgress,
           });
-          return {
-            model: result.model,
-            weights: passWeights(result.weights),
-            skipped: passSkips(result.skipped),
-          };
+          return passReport(result);
         },
       });
     });
