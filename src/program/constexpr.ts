@@ -22,6 +22,11 @@ export type ConstexprInputs = Readonly<Record<string, Tensor>>;
 export interface ConstexprEvaluator {
   /** Parameters the op needs; the others are optional. */
   readonly required: readonly string[];
+  /**
+   * Sparse ops: the parameter holding the mask and the one holding the values its set bits
+   * place, whose counts must agree (validation checks them against the bytes present).
+   */
+  readonly masked?: readonly [mask: string, values: string];
   evaluate(inputs: ConstexprInputs): Tensor[];
 }
 
@@ -85,6 +90,7 @@ export const CONSTEXPR_OPS: ReadonlyMap<string, ConstexprEvaluator> = new Map([
     "constexpr_sparse_to_dense",
     {
       required: ["nonzero_data", "mask"],
+      masked: ["mask", "nonzero_data"],
       evaluate: (p: ConstexprInputs) => {
         if (!p.shape)
           return [sparseToDense(p.nonzero_data, p.mask.data as Uint8Array, p.mask.shape)];
@@ -112,6 +118,7 @@ export const CONSTEXPR_OPS: ReadonlyMap<string, ConstexprEvaluator> = new Map([
     "constexpr_lut_to_sparse",
     {
       required: ["indices_mask", "indices_nonzero_data", "lut"],
+      masked: ["indices_mask", "indices_nonzero_data"],
       evaluate: (p: ConstexprInputs) => {
         const mask = p.indices_mask;
         const vectorAxis = optionalAxis(p);
@@ -126,6 +133,7 @@ export const CONSTEXPR_OPS: ReadonlyMap<string, ConstexprEvaluator> = new Map([
     "constexpr_sparse_blockwise_shift_scale",
     {
       required: ["data_mask", "nonzero_data", "scale"],
+      masked: ["data_mask", "nonzero_data"],
       evaluate: (p: ConstexprInputs) => {
         const mask = p.data_mask;
         const dense = sparseToDense(p.nonzero_data, mask.data as Uint8Array, mask.shape);

@@ -20,10 +20,16 @@ import { modelTree } from "../format/model-tree.js";
 import { checkFeatureDescriptions } from "../format/description.js";
 import { FormatError } from "../errors.js";
 import { byteLength, type ElementType, elementCount } from "../kernels/dtype.js";
+import { countSetBits } from "../kernels/sparse.js";
 import { CONSTEXPR_OPS, isConstexprOp, parameterBindings } from "./constexpr.js";
 import { opName } from "./ops.js";
 import { tensorTypeInfo } from "./types.js";
-import { immediateFieldHolds, type WeightFiles } from "./values.js";
+import {
+  immediateFieldHolds,
+  readPackedBits,
+  readTensorValue,
+  type WeightFiles,
+} from "./values.js";
 
 /** Larger dimensions are not sizes but corrupt numbers (no tensor dimension comes near). */
 const MAX_DIMENSION = 2 ** 32;
@@ -37,6 +43,9 @@ const MUST_HAVE_OUTPUTS = (type: string) => type === "const" || type.startsWith(
 class ProgramChecker {
   /** Blob offsets already checked, per weight file and element type. */
   private readonly blobs = new Set<string>();
+  /** Declared types of the values defined so far, and the literal each const op holds. */
+  private readonly types = new Map<string, ValueType | undefined>();
+  private readonly constants = new Map<string, Value>();
 
   constructor(
     private readonly weights: WeightFiles & { weightFiles: MLModel["weightFiles"] },
@@ -58,6 +67,7 @@ class ProgramChecker {
     if (value.name === "") throw new FormatError(label, "declares a value without a name");
     this.type(value.type, `${label}: value "${value.name}"`);
     scope.add(value.name);
+    this.types.set(value.name, value.type);
   }
 
   private async block(block: Block, outer: ReadonlySet<string>, label: string): Promise<void> {
@@ -98,16 +108,18 @@ class ProgramChecker {
       throw new FormatError(label, "has no outputs");
     }
     if (op.type === "const" && !op.attributes["val"]) throw new FormatError(label, "has no value");
-    if (isConstexprOp(op.type)) this.constexpr(op, label);
+    if (isConstexprOp(op.type)) await this.constexpr(op, label);
     for (const nested of op.blocks) await this.block(nested, scope, label);
     for (const output of op.outputs) this.define(output, scope, label);
+    const literal = op.attributes["val"];
+    if (op.type === "const" && literal) this.constants.set(op.outputs[0].name, literal);
   }
 
   /**
    * A compile-time op: the parameters its evaluator needs are bound, and its outputs are
    * tensors of known shape (what decompression and the interpreter produce in their place).
    */
-  private constexpr(op: Operation, label: string): void {
+  private async constexpr(op: Operation, label: string): Promise<void> {
     const evaluator = CONSTEXPR_OPS.get(op.type);
     if (evaluator) {
       const bound = new Set(parameterBindings(op).map(([key]) => key));
@@ -119,6 +131,54 @@ class ProgramChecker {
       if (!info || info.shape.includes(null)) {
         throw new FormatError(label, `output "${output.name}" is not a tensor of known shape`);
       }
+    }
+    if (evaluator?.masked) await this.maskedCount(op, evaluator.masked, label);
+  }
+
+  /**
+   * A sparse op's mask sets as many positions as it has values: the only count of a compressed
+   * weight that its types cannot tell, so the mask bits are read and counted.
+   */
+  private async maskedCount(
+    op: Operation,
+    [maskKey, valuesKey]: readonly [string, string],
+    label: string,
+  ): Promise<void> {
+    const bindings = new Map(parameterBindings(op));
+    const literal = (binding: string | Value | undefined) =>
+      typeof binding === "string" ? this.constants.get(binding) : binding;
+    const values = bindings.get(valuesKey);
+    const valuesInfo = this.tensorType(
+      typeof values === "string" ? this.types.get(values) : values?.type,
+      label,
+    );
+    const mask = literal(bindings.get(maskKey));
+    const maskInfo = mask && this.tensorType(mask.type, label);
+    if (!valuesInfo || valuesInfo.shape.includes(null) || !mask || !maskInfo) return;
+    let bits: Uint8Array;
+    let length: number;
+    if (maskInfo.dtype === "uint1") {
+      bits = await readPackedBits(mask, this.weights, label);
+      length = elementCount(maskInfo.shape as number[]);
+    } else {
+      // iOS16 packs the mask into bytes; its shape parameter says how many bits count.
+      const shape = literal(bindings.get("shape"));
+      if (!shape) return;
+      const dimensions = (await readTensorValue(shape, this.weights, label)).data;
+      length = elementCount(Array.from(dimensions as ArrayLike<number>, Number));
+      bits = (await readTensorValue(mask, this.weights, label)).data as Uint8Array;
+      if (bits.length !== Math.ceil(length / 8)) {
+        const needed = Math.ceil(length / 8);
+        throw new FormatError(
+          label,
+          `mask holds ${bits.length} bytes, ${length} elements need ${needed}`,
+        );
+      }
+    }
+    const kept = countSetBits(bits, length);
+    const count = elementCount(valuesInfo.shape as number[]);
+    if (kept !== count) {
+      throw new FormatError(label, `mask sets ${kept} positions but ${count} values are given`);
     }
   }
 

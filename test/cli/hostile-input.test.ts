@@ -147,7 +147,7 @@ test("an empty file is not a model, whatever its name", () => {
   }
 });
 
-test("a sparse weight whose mask disagrees with its values, compressed jointly", () => {
+test("a sparse weight whose mask disagrees with its values, copied or compressed", () => {
   const dir = mkdtempSync(join(tmpdir(), "mask-"));
   const input = join(dir, "in.mlpackage");
   cpSync(join(FIXTURES, "golden/cases/prune_block4__zoo_fp16_ios18.mlpackage"), input, {
@@ -162,6 +162,40 @@ test("a sparse weight whose mask disagrees with its values, compressed jointly",
   assertCleanFailure(
     input,
     /op constexpr_sparse_to_dense "fc2_weight_0_to_fp16_sparsified": mask sets \d+ positions but \d+ values are given/,
-    [["palettize", "IN", "--nbits", "6", "--joint", "-o", "OUT"]],
+    [
+      ["palettize", "IN", "--nbits", "6", "--joint", "-o", "OUT"],
+      // Without --joint the sparse op is copied as it is: the copy must not load either.
+      ["quantize", "IN", "-o", "OUT"],
+      ["decompress", "IN", "-o", "OUT"],
+    ],
   );
+});
+
+test("an iOS16 sparse weight whose packed mask sets one bit too many", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "mask16-"));
+  const input = join(dir, "in.mlpackage");
+  cpSync(join(FIXTURES, "golden/cases/prune_magnitude50__zoo_fp16_ios16.mlpackage"), input, {
+    recursive: true,
+  });
+  const model = await loadModel(input);
+  const spec = model.spec;
+  await model.close();
+  if (spec.Type.case !== "mlProgram") throw new Error("not a program");
+  const fn = spec.Type.value.functions["main"];
+  const sparse = fn.blockSpecializations[fn.opset].operations.find(
+    (o) => o.type === "constexpr_sparse_to_dense",
+  )!;
+  const mask = sparse.attributes["mask"].value;
+  assert.equal(mask.case, "blobFileValue");
+  const weights = join(input, "Data/com.apple.CoreML/weights/weight.bin");
+  const bytes = readFileSync(weights);
+  // The blob's metadata holds its data offset 16 bytes in; set the first clear bit of the mask.
+  let at = Number(bytes.readBigUInt64LE(Number(mask.value.offset) + 16));
+  while (bytes[at] === 0xff) at++;
+  bytes[at] |= ~bytes[at] & (bytes[at] + 1);
+  writeFileSync(weights, bytes);
+  assertCleanFailure(input, /constexpr_sparse_to_dense .*mask sets \d+ positions but \d+ values/, [
+    ["quantize", "IN", "-o", "OUT"],
+    ["inspect", "IN", "--weights"],
+  ]);
 });
