@@ -51,6 +51,14 @@ const RANKING_PASSES = 40;
  */
 const EXACT_PASSES = 10;
 const CONVERGED_POINTS = 1 << 15;
+/**
+ * Point–centroid distances at most (points × centroids × passes) for the restarts on the points
+ * themselves, and for the passes converging on the exact points: large tables (e.g. 8 bits of
+ * 4-vectors) on groups of a few thousand points would otherwise spend minutes on restarts and
+ * creeping passes that change the error in its fourth digit.
+ */
+const RANKING_WORK = 1 << 25;
+const EXACT_WORK = 1 << 26;
 /** Points × centroids at most for seeding on the points themselves, and see onPoints. */
 const POINT_SEEDING_WORK = 1 << 17;
 const SMALL_SEEDING_WORK = 1 << 15;
@@ -293,6 +301,60 @@ interface WeightedPoints {
 }
 
 /**
+ * One k-means++ trial: candidate[p] = min(nearest[p], ‖p − point‖²) for every point; returns
+ * Σ weight × candidate. Unrolled for vectors of 2 and 4 (2–4× faster than the loop over
+ * coordinates), the common cluster_dim values.
+ */
+type NearerStep = (
+  points: WeightedPoints,
+  dim: number,
+  point: number,
+  nearest: Float64Array,
+  candidate: Float64Array,
+) => number;
+
+const nearerAnyDim: NearerStep = ({ count, weight, mean }, dim, point, nearest, candidate) => {
+  let sum = 0;
+  for (let p = 0; p < count; p++) {
+    const d = Math.min(nearest[p], squaredDistance(mean, p, mean, point, dim));
+    candidate[p] = d;
+    sum += weight[p] * d;
+  }
+  return sum;
+};
+
+const NEARER: Partial<Record<number, NearerStep>> = {
+  2: ({ count, weight, mean }, _dim, point, nearest, candidate) => {
+    const x = mean[2 * point];
+    const y = mean[2 * point + 1];
+    let sum = 0;
+    for (let p = 0; p < count; p++) {
+      const dx = mean[2 * p] - x;
+      const dy = mean[2 * p + 1] - y;
+      const d = Math.min(nearest[p], dx * dx + dy * dy);
+      candidate[p] = d;
+      sum += weight[p] * d;
+    }
+    return sum;
+  },
+  4: ({ count, weight, mean }, _dim, point, nearest, candidate) => {
+    const at = 4 * point;
+    const [x0, x1, x2, x3] = [mean[at], mean[at + 1], mean[at + 2], mean[at + 3]];
+    let sum = 0;
+    for (let p = 0, q = 0; p < count; p++, q += 4) {
+      const e0 = mean[q] - x0;
+      const e1 = mean[q + 1] - x1;
+      const e2 = mean[q + 2] - x2;
+      const e3 = mean[q + 3] - x3;
+      const d = Math.min(nearest[p], e0 * e0 + e1 * e1 + e2 * e2 + e3 * e3);
+      candidate[p] = d;
+      sum += weight[p] * d;
+    }
+    return sum;
+  },
+};
+
+/**
  * Greedy k-means++ on weighted points: each new centroid is the best (least total weighted
  * squared distance) of 2 + ⌊ln k⌋ candidates drawn with probability ∝ weight × D².
  */
@@ -331,24 +393,7 @@ function seedCentroids(
     let bestPoint = 0;
     for (let t = 0; t < trials; t++) {
       const point = draw(next() * total);
-      let sum = 0;
-      if (dim === 2) {
-        const x = mean[2 * point];
-        const y = mean[2 * point + 1];
-        for (let p = 0; p < count; p++) {
-          const dx = mean[2 * p] - x;
-          const dy = mean[2 * p + 1] - y;
-          const d = Math.min(nearest[p], dx * dx + dy * dy);
-          candidate[p] = d;
-          sum += weight[p] * d;
-        }
-      } else {
-        for (let p = 0; p < count; p++) {
-          const d = Math.min(nearest[p], squaredDistance(mean, p, mean, point, dim));
-          candidate[p] = d;
-          sum += weight[p] * d;
-        }
-      }
+      const sum = (NEARER[dim] ?? nearerAnyDim)(points, dim, point, nearest, candidate);
       if (sum < bestPotential) {
         bestPotential = sum;
         bestPoint = point;
@@ -361,12 +406,166 @@ function seedCentroids(
   return centroids;
 }
 
+/** Lloyd's assignment step: evaluate assigns and returns the squared error, means the update. */
+interface Assignment {
+  evaluate(centroids: Float64Array, labels?: Uint8Array): number;
+  means(): Float64Array;
+}
+
+/**
+ * Lloyd's assignment step point by point, for groups seeded on their points (large tables on
+ * few points per centroid), where walking the tree costs more than it prunes.
+ */
+class PointAssignment implements Assignment {
+  private readonly totals: Float64Array;
+  private readonly sums: Float64Array;
+  private readonly squares: Float64Array;
+  /** Each point's nearest centroid, in tree order. */
+  private readonly nearest: Uint8Array;
+  private centroids: Float64Array = new Float64Array(0);
+
+  constructor(
+    private readonly tree: PointTree,
+    private readonly k: number,
+  ) {
+    this.totals = new Float64Array(k);
+    this.sums = new Float64Array(k * tree.dim);
+    this.squares = new Float64Array(k);
+    this.nearest = new Uint8Array(tree.order.length);
+  }
+
+  evaluate(centroids: Float64Array, labels?: Uint8Array): number {
+    const { k, totals, sums, squares } = this;
+    const { dim, sorted, order } = this.tree;
+    this.centroids = centroids;
+    totals.fill(0);
+    sums.fill(0);
+    squares.fill(0);
+    const nearest = this.nearest;
+    (LABELLERS[dim] ?? labelAnyDim)(sorted, dim, centroids, k, nearest);
+    for (let q = 0, at = 0; q < order.length; q++, at += dim) {
+      const label = nearest[q];
+      let square = 0;
+      for (let t = 0; t < dim; t++) {
+        const v = sorted[at + t];
+        sums[label * dim + t] += v;
+        square += v * v;
+      }
+      squares[label] += square;
+      totals[label]++;
+      if (labels) labels[order[q]] = label;
+    }
+    return clusterError(centroids, sums, squares, totals, dim);
+  }
+
+  means(): Float64Array {
+    return clusterMeans(this.centroids, this.sums, this.totals, this.tree.dim);
+  }
+}
+
+/**
+ * labels[p] = the centroid nearest point p (the first of equals), for every point. Unrolled
+ * for vectors of 2 and 4 like NEARER.
+ */
+type Labeller = (
+  points: Float64Array,
+  dim: number,
+  centroids: Float64Array,
+  k: number,
+  labels: Uint8Array,
+) => void;
+
+const labelAnyDim: Labeller = (points, dim, centroids, k, labels) => {
+  for (let p = 0; p < labels.length; p++) {
+    let nearest = Infinity;
+    for (let j = 0; j < k; j++) {
+      const d = squaredDistance(points, p, centroids, j, dim);
+      if (d < nearest) {
+        nearest = d;
+        labels[p] = j;
+      }
+    }
+  }
+};
+
+const LABELLERS: Partial<Record<number, Labeller>> = {
+  2: (points, _dim, centroids, k, labels) => {
+    for (let p = 0; p < labels.length; p++) {
+      const x = points[2 * p];
+      const y = points[2 * p + 1];
+      let nearest = Infinity;
+      for (let j = 0, c = 0; j < k; j++, c += 2) {
+        const dx = x - centroids[c];
+        const dy = y - centroids[c + 1];
+        const d = dx * dx + dy * dy;
+        if (d < nearest) {
+          nearest = d;
+          labels[p] = j;
+        }
+      }
+    }
+  },
+  4: (points, _dim, centroids, k, labels) => {
+    for (let p = 0, at = 0; p < labels.length; p++, at += 4) {
+      const [x0, x1, x2, x3] = [points[at], points[at + 1], points[at + 2], points[at + 3]];
+      let nearest = Infinity;
+      for (let j = 0, c = 0; j < k; j++, c += 4) {
+        const e0 = x0 - centroids[c];
+        const e1 = x1 - centroids[c + 1];
+        const e2 = x2 - centroids[c + 2];
+        const e3 = x3 - centroids[c + 3];
+        const d = e0 * e0 + e1 * e1 + e2 * e2 + e3 * e3;
+        if (d < nearest) {
+          nearest = d;
+          labels[p] = j;
+        }
+      }
+    }
+  },
+};
+
+/** Σ ‖x − c‖² = Σ (squares − 2 c·sum + weight ‖c‖²) over the clusters. */
+function clusterError(
+  centroids: Float64Array,
+  sums: Float64Array,
+  squares: Float64Array,
+  totals: Float64Array,
+  dim: number,
+): number {
+  let error = 0;
+  for (let j = 0; j < totals.length; j++) {
+    let dot = 0;
+    let norm = 0;
+    for (let t = 0; t < dim; t++) {
+      dot += centroids[j * dim + t] * sums[j * dim + t];
+      norm += centroids[j * dim + t] ** 2;
+    }
+    error += squares[j] - 2 * dot + totals[j] * norm;
+  }
+  return Math.max(0, error);
+}
+
+/** The clusters' means (Lloyd's next centroids); an empty cluster's centroid stays. */
+function clusterMeans(
+  centroids: Float64Array,
+  sums: Float64Array,
+  totals: Float64Array,
+  dim: number,
+): Float64Array {
+  const means = centroids.slice();
+  for (let j = 0; j < totals.length; j++) {
+    if (totals[j] === 0) continue;
+    for (let t = 0; t < dim; t++) means[j * dim + t] = sums[j * dim + t] / totals[j];
+  }
+  return means;
+}
+
 /**
  * Lloyd's assignment step over a tree, down to `atomLevel`: its nodes are weighted points (each
  * joins the centroid nearest its mean), except at level -1, where leaves straddling a boundary
  * are resolved point by point. Keeps each cluster's weight, sum and sum of squares.
  */
-class TreeAssignment {
+class TreeAssignment implements Assignment {
   readonly totals: Float64Array;
   readonly sums: Float64Array;
   private readonly squares: Float64Array;
@@ -404,14 +603,7 @@ class TreeAssignment {
     }
     for (let j = 0; j < k; j++) this.candidates[j] = j;
     this.visit(tree.levels.length - 1, 0, 0, k);
-    // Σ ‖x − c‖² = Σ (squares − 2 c·sum + weight ‖c‖²) per cluster.
-    let error = 0;
-    for (let j = 0; j < k; j++) {
-      let dot = 0;
-      for (let t = 0; t < dim; t++) dot += centroids[j * dim + t] * this.sums[j * dim + t];
-      error += this.squares[j] - 2 * dot + this.totals[j] * this.norms[j];
-    }
-    return Math.max(0, error);
+    return clusterError(centroids, this.sums, this.squares, this.totals, dim);
   }
 
   /** Node i of level l with the `count` candidates at candidates[offset …]. */
@@ -538,15 +730,8 @@ class TreeAssignment {
     }
   }
 
-  /** The clusters' means (Lloyd's next centroids); an empty cluster's centroid stays. */
   means(): Float64Array {
-    const { dim } = this.tree;
-    const means = this.centroids.slice();
-    for (let j = 0; j < this.k; j++) {
-      if (this.totals[j] === 0) continue;
-      for (let t = 0; t < dim; t++) means[j * dim + t] = this.sums[j * dim + t] / this.totals[j];
-    }
-    return means;
+    return clusterMeans(this.centroids, this.sums, this.totals, this.tree.dim);
   }
 }
 
@@ -557,7 +742,7 @@ class TreeAssignment {
  * their clusters) and the error before that last move.
  */
 function converge(
-  assignment: TreeAssignment,
+  assignment: Assignment,
   start: Float64Array,
   limit: number,
 ): { centroids: Float64Array; error: number } {
@@ -595,12 +780,7 @@ function onPoints(tree: PointTree, k: number): boolean {
   return fewLeaves || work <= SMALL_SEEDING_WORK || (work <= POINT_SEEDING_WORK && tree.dim > 2);
 }
 
-function bestOnPoints(
-  tree: PointTree,
-  exact: TreeAssignment,
-  k: number,
-  seed: number,
-): Float64Array {
+function bestOnPoints(tree: PointTree, exact: Assignment, k: number, seed: number): Float64Array {
   const n = tree.order.length;
   const points = { count: n, weight: new Float64Array(n).fill(1), mean: tree.sorted };
   const next = seededRandom(seed);
@@ -608,11 +788,22 @@ function bestOnPoints(
     centroids: new Float64Array(0),
     error: Infinity,
   };
-  for (let attempt = 0; attempt < RESTARTS; attempt++) {
-    const result = converge(exact, seedCentroids(points, tree.dim, k, next), RANKING_PASSES);
+  const restarts = Math.min(
+    RESTARTS,
+    Math.max(1, Math.floor(RANKING_WORK / (n * k * RANKING_PASSES))),
+  );
+  const passes = exactPasses(n, k, MAX_PASSES);
+  for (let attempt = 0; attempt < restarts; attempt++) {
+    const start = seedCentroids(points, tree.dim, k, next);
+    const result = converge(exact, start, Math.min(RANKING_PASSES, passes));
     if (result.error < best.error) best = result;
   }
-  return converge(exact, best.centroids, MAX_PASSES).centroids;
+  return converge(exact, best.centroids, passes).centroids;
+}
+
+/** Passes on the exact points: `wanted`, within EXACT_WORK (but never fewer than EXACT_PASSES). */
+function exactPasses(n: number, k: number, wanted: number): number {
+  return Math.min(wanted, Math.max(EXACT_PASSES, Math.floor(EXACT_WORK / (n * k))));
 }
 
 /**
@@ -621,7 +812,7 @@ function bestOnPoints(
  */
 function bestThroughLevels(
   tree: PointTree,
-  exact: TreeAssignment,
+  exact: Assignment,
   k: number,
   seed: number,
 ): Float64Array {
@@ -649,7 +840,7 @@ function bestThroughLevels(
     best = converge(new TreeAssignment(tree, k, 0), best.centroids, MAX_PASSES);
   }
   const n = tree.order.length;
-  const passes = n <= CONVERGED_POINTS ? MAX_PASSES : EXACT_PASSES;
+  const passes = n <= CONVERGED_POINTS ? exactPasses(n, k, MAX_PASSES) : EXACT_PASSES;
   return converge(exact, best.centroids, passes).centroids;
 }
 
@@ -680,8 +871,9 @@ export function vectorKMeans(
   for (let p = 0; p < n; p++) for (let j = 0; j < dim; j++) center[j] += points[p * dim + j];
   for (let j = 0; j < dim; j++) center[j] /= n;
   const tree = buildTree(points, dim, center);
-  const exact = new TreeAssignment(tree, k, -1);
-  const centroids = onPoints(tree, k)
+  const seededOnPoints = onPoints(tree, k);
+  const exact = seededOnPoints ? new PointAssignment(tree, k) : new TreeAssignment(tree, k, -1);
+  const centroids = seededOnPoints
     ? bestOnPoints(tree, exact, k, seed)
     : bestThroughLevels(tree, exact, k, seed);
   // The table as stored, and every point assigned to its nearest stored entry.
