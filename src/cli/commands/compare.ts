@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import { compareModels } from "../../runtime/compare.js";
 import { renderComparison } from "../check.js";
 import { loadRunner } from "../../runtime/runner.js";
-import { readStateAssignments, samplesFromFlags } from "../inputs.js";
+import { readStateAssignments, sampleOptions, samplesFromFlags } from "../inputs.js";
 import { collect, parseInteger, parseNumber, parseStage } from "../flags.js";
 import { comparePerOp } from "../../analysis/per-op.js";
 import { renderPerOp } from "../quality-report.js";
@@ -25,26 +25,16 @@ interface CompareOptions {
 }
 
 export function registerCompare(program: Command): void {
-  program
+  const command = program
     .command("compare")
     .description("run two models on the same inputs and measure how far their outputs differ")
     .argument("<reference>", "the reference model (e.g. the uncompressed one)")
-    .argument("<candidate>", "the model to check against it")
-    .option("-i, --input <name=file.npy>", "an input tensor (repeat per input)", collect)
-    .option(
-      "--inputs <dir>",
-      "a folder of <input>.npy (or raw <input>.raw) files, or of one such folder per sample",
-    )
-    .option(
-      "--samples <n>",
-      "number of seeded random samples when no --input or --inputs is given",
-      "4",
-    )
+    .argument("<candidate>", "the model to check against it");
+  sampleOptions(command)
     .option(
       "--stage <n>",
       "for pipelines: run only this stage (default: the whole pipeline, when every stage can run)",
     )
-    .option("--seed <n>", "seed of the random inputs", "0")
     .option("--per-op", "compare every intermediate value both models compute (same name)")
     .option("--threshold <dB>", "with --per-op: flag the first value whose SNR is below this", "20")
     .option(
@@ -61,12 +51,6 @@ export function registerCompare(program: Command): void {
       "the function of a multifunction model to run (default: its default)",
     )
     .option("--json", "print machine-readable JSON")
-    .option(
-      "--data <name=file.npy>",
-      "a batch of samples: each row of the file's first axis is one sample of that input (repeat per input)",
-      collect,
-    )
-    .option("--limit <n>", "with --data: use only the first n samples")
     .addHelpText(
       "after",
       `
