@@ -12,14 +12,19 @@ import { compressModel } from "../passes/registry.js";
 import { randomSamples } from "../runtime/inputs.js";
 import { Interpreter } from "../runtime/interpreter.js";
 import { parseInteger } from "./flags.js";
+import { parseTarget } from "../program/targets.js";
 import { readInputsDir } from "./inputs.js";
+import { passReport } from "./report.js";
 import { withInterpreterPool } from "./run.js";
+import { parseWorkers, runWrite, type OutputFlags } from "./write-command.js";
 
 export interface CalibrationFlags {
   inputs?: string;
   samples: string;
   seed: string;
 }
+
+const DEFAULT_SAMPLES = "16";
 
 /** `--inputs`, `--samples`, `--seed`: the calibration data of data-aware algorithms. */
 export function calibrationOptions(command: Command, algorithms: string): Command {
@@ -28,7 +33,11 @@ export function calibrationOptions(command: Command, algorithms: string): Comman
       "--inputs <dir>",
       `${algorithms}: calibrate on a folder of <input>.npy or .raw files (or one folder per sample)`,
     )
-    .option("--samples <n>", `${algorithms}: seeded random calibration samples instead`, "16")
+    .option(
+      "--samples <n>",
+      `${algorithms}: seeded random calibration samples instead`,
+      DEFAULT_SAMPLES,
+    )
     .option("--seed <n>", "seed of the random samples (default: 0)", "0");
 }
 
@@ -49,12 +58,12 @@ function isDataAware(config: OptimizationConfig): boolean {
 export async function compressCalibrated(
   model: MLModel,
   config: OptimizationConfig,
-  flags: CalibrationFlags,
+  flags: Partial<CalibrationFlags>,
   options: CompressionOptions,
 ): Promise<CompressionResult> {
   if (!isDataAware(config)) return compressModel(model, config, options);
-  const count = parseInteger(flags.samples, "--samples", 1);
-  const seed = parseInteger(flags.seed, "--seed");
+  const count = parseInteger(flags.samples ?? DEFAULT_SAMPLES, "--samples", 1);
+  const seed = parseInteger(flags.seed ?? "0", "--seed");
   const { inputs } = await Interpreter.load(model);
   const samples = flags.inputs
     ? await readInputsDir(flags.inputs, inputs)
@@ -66,4 +75,45 @@ export async function compressCalibrated(
       onCalibrationProgress: options.onProgress,
     }),
   );
+}
+
+/** The flags quantize, palettize and prune share around their config. */
+export interface CompressionFlags extends OutputFlags, Partial<CalibrationFlags> {
+  target?: string;
+  joint?: boolean;
+  workers?: string;
+  function?: string;
+  config?: string;
+}
+
+/**
+ * The action of quantize, palettize and prune: writes `input` compressed by `config` (calibrated
+ * first when a config is data-aware) and reports it.
+ */
+export async function writeCompressed(
+  command: string,
+  input: string,
+  flags: CompressionFlags,
+  config: OptimizationConfig,
+  verb?: string,
+  otherInputs: (string | undefined)[] = [],
+): Promise<void> {
+  const raiseTarget = flags.target ? parseTarget(flags.target) : undefined;
+  await runWrite({
+    command,
+    input,
+    flags,
+    otherInputs: [flags.config, flags.inputs, ...otherInputs],
+    ...(verb && { verb }),
+    work: async (model, onProgress) => {
+      const result = await compressCalibrated(model, config, flags, {
+        raiseTarget,
+        joint: flags.joint,
+        workers: parseWorkers(flags.workers),
+        functionName: flags.function,
+        onProgress,
+      });
+      return passReport(result);
+    },
+  });
 }

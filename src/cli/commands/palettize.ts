@@ -4,19 +4,15 @@ import { pathToFileURL } from "node:url";
 import type { Command } from "commander";
 import { PALETTIZER, palettizerConfig, type LutFunction } from "../../config/index.js";
 import { ConfigError } from "../../errors.js";
-import { parseTarget } from "../../program/targets.js";
 import {
   outputOptions,
-  parseWorkers,
-  runWrite,
   targetOption,
   WORKERS_OPTION,
   FUNCTION_OPTION,
   type OutputFlags,
 } from "../write-command.js";
 import { collect, layeredConfig, parseInteger, withEntries } from "../flags.js";
-import { calibrationOptions, compressCalibrated, type CalibrationFlags } from "../calibration.js";
-import { passReport } from "../report.js";
+import { calibrationOptions, writeCompressed, type CalibrationFlags } from "../calibration.js";
 
 interface PalettizeFlags extends OutputFlags, CalibrationFlags {
   algorithm?: string;
@@ -120,23 +116,6 @@ Examples:
         base,
         palettizerConfig,
       );
-      const raiseTarget = flags.target ? parseTarget(flags.target) : undefined;
-      await runWrite({
-        command: "palettize",
-        input,
-        flags,
-        otherInputs: [flags.config, flags.lutFunction, flags.inputs],
-        verb: "palettized",
-        work: async (model, onProgress) => {
-          const result = await compressCalibrated(model, config, flags, {
-            raiseTarget,
-            joint: flags.joint,
-            workers: parseWorkers(flags.workers),
-            functionName: flags.function,
-            onProgress,
-          });
-          return passReport(result);
-        },
-      });
+      await writeCompressed("palettize", input, flags, config, "palettized", [flags.lutFunction]);
     });
 }

@@ -9,19 +9,15 @@ import {
 } from "../../config/pruner.js";
 import type { OptimizationConfig } from "../../config/optimization-config.js";
 import { ConfigError } from "../../errors.js";
-import { pruneWeights } from "../../passes/prune.js";
-import { parseTarget } from "../../program/targets.js";
+import { writeCompressed } from "../calibration.js";
 import {
   outputOptions,
-  parseWorkers,
-  runWrite,
   targetOption,
   WORKERS_OPTION,
   FUNCTION_OPTION,
   type OutputFlags,
 } from "../write-command.js";
 import { collect, layeredConfig, parseInteger, parseNumber, withEntries } from "../flags.js";
-import { passReport } from "../report.js";
 
 interface PruneFlags extends OutputFlags {
   function?: string;
@@ -150,22 +146,6 @@ Examples:
     )
     .action(async (input: string, flags: PruneFlags) => {
       const config = await pruneConfig(flags);
-      const raiseTarget = flags.target ? parseTarget(flags.target) : undefined;
-      await runWrite({
-        command: "prune",
-        input,
-        flags,
-        otherInputs: [flags.config],
-        verb: "pruned",
-        work: async (model, onProgress) => {
-          const result = await pruneWeights(model, config, {
-            raiseTarget,
-            workers: parseWorkers(flags.workers),
-            functionName: flags.function,
-            onProgress,
-          });
-          return passReport(result);
-        },
-      });
+      await writeCompressed("prune", input, flags, config, "pruned");
     });
 }

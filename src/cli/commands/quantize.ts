@@ -1,11 +1,8 @@
 /** `coreml-optimize quantize IN -o OUT`: linear quantization of a model's weights. */
 import type { Command } from "commander";
 import { LINEAR_QUANTIZER, linearQuantizerConfig } from "../../config/index.js";
-import { parseTarget } from "../../program/targets.js";
 import {
   outputOptions,
-  parseWorkers,
-  runWrite,
   targetOption,
   WORKERS_OPTION,
   FUNCTION_OPTION,
@@ -19,8 +16,7 @@ import {
   parseSizes,
   withEntries,
 } from "../flags.js";
-import { calibrationOptions, compressCalibrated, type CalibrationFlags } from "../calibration.js";
-import { passReport } from "../report.js";
+import { calibrationOptions, writeCompressed, type CalibrationFlags } from "../calibration.js";
 
 interface QuantizeFlags extends OutputFlags, CalibrationFlags {
   algorithm?: string;
@@ -112,22 +108,6 @@ Examples:
         base,
         linearQuantizerConfig,
       );
-      const raiseTarget = flags.target ? parseTarget(flags.target) : undefined;
-      await runWrite({
-        command: "quantize",
-        input,
-        flags,
-        otherInputs: [flags.config, flags.inputs],
-        work: async (model, onProgress) => {
-          const result = await compressCalibrated(model, config, flags, {
-            raiseTarget,
-            joint: flags.joint,
-            workers: parseWorkers(flags.workers),
-            functionName: flags.function,
-            onProgress,
-          });
-          return passReport(result);
-        },
-      });
+      await writeCompressed("quantize", input, flags, config);
     });
 }
