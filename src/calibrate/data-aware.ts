@@ -17,6 +17,7 @@ import {
 import type { CompressionOptions, CompressionResult } from "../passes/driver.js";
 import { compressModel } from "../passes/registry.js";
 import type { ProgressCallback } from "../progress.js";
+import { compressSequentially } from "./sequential.js";
 import { collectInputStatistics } from "./statistics.js";
 
 export interface CalibratedCompressionOptions extends CompressionOptions {
@@ -24,6 +25,11 @@ export interface CalibratedCompressionOptions extends CompressionOptions {
   functionName?: string;
   /** Progress of the calibration runs (then of the compression, through `onProgress`). */
   onCalibrationProgress?: ProgressCallback;
+  /**
+   * Calibrate each layer on the outputs of the layers before it, already compressed (GPTQ's
+   * sequential mode; one calibration run per layer, see sequential.ts).
+   */
+  sequential?: boolean;
 }
 
 /** What a config needs of the calibration: nothing, diagonals, or full Gram matrices. */
@@ -49,6 +55,12 @@ export async function compressWithCalibration(
   if (need === "none") return compressModel(model, config, options);
   if (samples.length === 0) {
     throw new ConfigError("data-aware compression needs at least one calibration sample");
+  }
+  if (options.sequential) {
+    return compressSequentially(model, config, samples, {
+      ...options,
+      gram: need === "gram",
+    });
   }
   const calibration = await collectInputStatistics(model, samples, {
     gram: need === "gram",

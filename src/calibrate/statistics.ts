@@ -10,7 +10,7 @@
  * unfolds, one Gram matrix per group; gather — the one-hot rows of the indices (so only counts,
  * the diagonal).
  */
-import type { Operation } from "../format/gen/MIL_pb.js";
+import type { Block, Operation } from "../format/gen/MIL_pb.js";
 import type { MLModel } from "../format/model.js";
 import { ConfigError, UnsupportedError } from "../errors.js";
 import type { Tensor } from "../kernels/dtype.js";
@@ -28,6 +28,8 @@ export interface StatisticsOptions extends LoadOptions {
   gram?: boolean;
   /** Called after each sample has run. */
   onProgress?: ProgressCallback;
+  /** Only these weights' statistics (default: every weight calibration covers). */
+  weights?: ReadonlySet<string>;
 }
 
 /** Vectors unfolded at a time: bounds the chunk buffer to columns × this many doubles. */
@@ -266,6 +268,24 @@ export class InputStatisticsTable implements Calibration {
   }
 }
 
+/** The function calibration runs (`functionName`, else the default one) and its block. */
+export function calibratedFunction(
+  model: MLModel,
+  functionName: string | undefined,
+): { functionName: string; block: Block } {
+  const spec = model.spec;
+  if (spec.Type.case !== "mlProgram") {
+    throw new UnsupportedError(
+      `calibration runs ML programs (this model is a ${spec.Type.case ?? "empty model"})`,
+    );
+  }
+  const name = functionName ?? (spec.description?.defaultFunctionName || "main");
+  const fn = spec.Type.value.functions[name];
+  const block = fn?.blockSpecializations[fn.opset];
+  if (!fn || !block) throw new ConfigError(`the program has no function "${name}"`);
+  return { functionName: name, block };
+}
+
 /** Runs `samples` through the model and sums its weights' input statistics. */
 export async function collectInputStatistics(
   model: MLModel,
@@ -273,18 +293,11 @@ export async function collectInputStatistics(
   options: StatisticsOptions = {},
 ): Promise<InputStatisticsTable> {
   if (samples.length === 0) throw new ConfigError("calibration needs at least one sample");
-  const spec = model.spec;
-  if (spec.Type.case !== "mlProgram") {
-    throw new UnsupportedError(
-      `calibration runs ML programs (this model is a ${spec.Type.case ?? "empty model"})`,
-    );
-  }
-  const functionName = options.functionName ?? (spec.description?.defaultFunctionName || "main");
-  const fn = spec.Type.value.functions[functionName];
-  const block = fn?.blockSpecializations[fn.opset];
-  if (!fn || !block) throw new ConfigError(`the program has no function "${functionName}"`);
+  const { functionName, block } = calibratedFunction(model, options.functionName);
   const interpreter = await Interpreter.load(model, options);
   const consumers = findConsumers(block.operations, options.gram ?? false);
+  const wanted = options.weights;
+  if (wanted) for (const [op, c] of consumers) if (!wanted.has(c.weight)) consumers.delete(op);
 
   const accumulators = new Map<string, Accumulator>();
   const keysOfWeight = new Map<string, Set<string>>();
@@ -328,6 +341,19 @@ export async function collectInputStatistics(
     if (combined) weights.set(weight, combined);
   }
   return new InputStatisticsTable(functionName, weights, samples.length);
+}
+
+/** The weights calibration covers, each with the first op that reads it, in program order. */
+export function calibratedWeights(
+  operations: readonly Operation[],
+): { weight: string; reader: Operation }[] {
+  const seen = new Set<string>();
+  const found: { weight: string; reader: Operation }[] = [];
+  for (const [reader, { weight }] of findConsumers(operations, false)) {
+    if (!seen.has(weight)) found.push({ weight, reader });
+    seen.add(weight);
+  }
+  return found;
 }
 
 /** One weight's statistics over all its consumers; undefined when they see it differently. */

@@ -22,6 +22,7 @@ export interface CalibrationFlags {
   inputs?: string;
   samples: string;
   seed: string;
+  sequential?: boolean;
 }
 
 const DEFAULT_SAMPLES = "16";
@@ -38,7 +39,11 @@ export function calibrationOptions(command: Command, algorithms: string): Comman
       `${algorithms}: seeded random calibration samples instead`,
       DEFAULT_SAMPLES,
     )
-    .option("--seed <n>", "seed of the random samples (default: 0)", "0");
+    .option("--seed <n>", "seed of the random samples (default: 0)", "0")
+    .option(
+      "--sequential",
+      `${algorithms}: calibrate each layer on the outputs of the layers before it, already compressed (one calibration run per layer)`,
+    );
 }
 
 /** Whether any config of `config` is data-aware. */
@@ -71,6 +76,7 @@ export async function compressCalibrated(
   return withInterpreterPool((pool) =>
     compressWithCalibration(model, config, samples, {
       ...options,
+      sequential: flags.sequential,
       pool,
       onCalibrationProgress: options.onProgress,
     }),

@@ -161,6 +161,11 @@ export interface CompressionOptions extends Omit<RewriteOptions, "filter" | "als
   calibration?: Calibration;
   /** Compress only the weights of this function (multifunction models). */
   functionName?: string;
+  /**
+   * Compress only the weights (const op names) this accepts; the others pass through
+   * unreported (sequential calibration compresses a model a few weights at a time).
+   */
+  weights?: (name: string) => boolean;
 }
 
 export interface CompressionResult {
@@ -309,7 +314,7 @@ export async function compressWeights<C extends OpConfig>(
   ) => {
     const { functionName } = context;
     const choice = await chooseWeight(context, config, joint);
-    if (!choice) return undefined;
+    if (!choice || (options.weights && !options.weights(choice.name))) return undefined;
     const skip = (name: string, reason: string, config?: OpConfig) => {
       skipped.push({ order, skip: { name, functionName, reason, ...(config && { config }) } });
       return undefined;

@@ -1,0 +1,98 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import type { MLModel } from "../../src/format/model.js";
+import { compressWithCalibration } from "../../src/calibrate/data-aware.js";
+import { calibrationStages } from "../../src/calibrate/sequential.js";
+import { collectInputStatistics } from "../../src/calibrate/statistics.js";
+import { linearQuantizerConfig } from "../../src/config/linear-quantizer.js";
+import type { Tensor } from "../../src/kernels/dtype.js";
+import { compressModel } from "../../src/passes/registry.js";
+import { buildModel } from "../../src/program/builder.js";
+import { Interpreter } from "../../src/runtime/interpreter.js";
+
+function random(seed: number): () => number {
+  let s = seed;
+  return () => (s = (s * 1103515245 + 12345) % 2 ** 31) / 2 ** 31 - 0.5;
+}
+
+function tensor(shape: number[], seed: number): Tensor {
+  const next = random(seed);
+  const size = shape.reduce((a, b) => a * b, 1);
+  return { dtype: "fp32", shape, data: Float32Array.from({ length: size }, next) };
+}
+
+/** x → fc1 and fc1b (the same input: one stage) → relu(fc1) → fc2 (the next stage). */
+function twoLayers(): Promise<MLModel> {
+  return buildModel("iOS18", async (b) => {
+    const x = b.input("x", "fp32", [16, 32]);
+    const w1 = await b.constant("w1", tensor([24, 32], 1));
+    const w1b = await b.constant("w1b", tensor([8, 32], 2));
+    const w2 = await b.constant("w2", tensor([16, 24], 3));
+    const hidden = b.unary("relu", b.linear(x, w1, undefined, "fc1"), "act");
+    b.output(b.linear(x, w1b, undefined, "fc1b"));
+    b.output(b.linear(hidden, w2, undefined, "fc2"));
+  });
+}
+
+const samples = [0, 1, 2, 3].map((s) => ({ x: tensor([16, 32], 10 + s) }));
+const config = {
+  globalConfig: linearQuantizerConfig({
+    dtype: "int4",
+    granularity: "per_channel",
+    algorithm: "gptq",
+    weightThreshold: 0,
+  }),
+};
+
+const WEIGHT_OF: Record<string, string> = { fc1: "w1", fc1b: "w1b", fc2: "w2" };
+
+/** Each weight's dense values as the compressed model computes them. */
+async function denseWeights(model: MLModel): Promise<Map<string, Float32Array>> {
+  const interpreter = await Interpreter.load(model);
+  const found = new Map<string, Float32Array>();
+  interpreter.predict(samples[0], {
+    inspect: (ctx) => {
+      const weight = WEIGHT_OF[ctx.name];
+      if (weight) found.set(weight, ctx.tensor("weight").data as Float32Array);
+    },
+  });
+  assert.equal(found.size, 3, "every linear's weight was seen");
+  return found;
+}
+
+test("sequential GPTQ: stages by shared input, each calibrated on the compressed layers before it", async () => {
+  const model = await twoLayers();
+  if (model.spec.Type.case !== "mlProgram") throw new Error("not a program");
+  const fn = model.spec.Type.value.functions.main;
+  assert.deepEqual(calibrationStages(fn.blockSpecializations[fn.opset].operations), [
+    ["w1", "w1b"],
+    ["w2"],
+  ]);
+
+  const sequential = await compressWithCalibration(model, config, samples, { sequential: true });
+  const oneShot = await compressWithCalibration(model, config, samples);
+  assert.deepEqual(sequential.weights.map((w) => w.name).sort(), ["w1", "w1b", "w2"]);
+  const [seq, once] = await Promise.all([
+    denseWeights(sequential.model),
+    denseWeights(oneShot.model),
+  ]);
+  // The first stage sees the float model either way; fc2 sees fc1 compressed.
+  assert.deepEqual(seq.get("w1"), once.get("w1"));
+  assert.deepEqual(seq.get("w1b"), once.get("w1b"));
+  assert.notDeepEqual(seq.get("w2"), once.get("w2"));
+
+  // fc2 as GPTQ makes it from the statistics of the model with fc1 already compressed.
+  const firstStage = await compressModel(model, config, {
+    calibration: await collectInputStatistics(model, samples, { gram: true }),
+    weights: (name) => name !== "w2",
+  });
+  const calibration = await collectInputStatistics(firstStage.model, samples, { gram: true });
+  const expected = await compressModel(firstStage.model, config, {
+    calibration,
+    weights: (name) => name === "w2",
+  });
+  assert.deepEqual(seq.get("w2"), (await denseWeights(expected.model)).get("w2"));
+  for (const m of [sequential.model, oneShot.model, firstStage.model, expected.model, model]) {
+    await m.close();
+  }
+});
