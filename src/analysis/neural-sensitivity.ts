@@ -8,7 +8,8 @@
  *
  * Candidates are the ML program configs `sensitivity` takes, read as quantize_weights
  * settings: a per-channel linear quantizer is `linear` with its dtype's bits, a per-tensor
- * palettizer `kmeans_lut` (k-means) or `linear_lut` (uniform). Networks are fused first (as
+ * palettizer `kmeans_lut` (k-means) or `linear_lut` (uniform); or quantize_weights settings
+ * themselves (`config_type: quantize_weights`, any nbits). Networks are fused first (as
  * quantize_weights does below 16 bits), so the reference and the trials have the same layers.
  */
 import { clone } from "@bufbuild/protobuf";
@@ -29,6 +30,7 @@ import { neuralNetworkOf } from "../neural/walk.js";
 import { neuralNetworkWeights } from "../neural/weights.js";
 import { fuseBeforeQuantization } from "../passes/neural-fuse.js";
 import { quantizeWeights, type LayerQuantization } from "../passes/neural-quantize.js";
+import { QUANTIZE_WEIGHTS_CONFIG } from "../passes/neural-quantize-config.js";
 import { OutputStats } from "../runtime/compare.js";
 import { NeuralNetworkInterpreter } from "../runtime/neural-network.js";
 import { parallelGemm } from "../runtime/parallel-gemm.js";
@@ -54,8 +56,21 @@ export function defaultNeuralCandidates(): Candidate[] {
 
 const LINEAR_BITS: Record<string, number> = { int8: 8, uint8: 8, int4: 4, uint4: 4 };
 
+/** A candidate given as quantize_weights settings (any bits, e.g. 6-bit linear per channel). */
+export interface QuantizeWeightsCandidate extends OpConfig, LayerQuantization {
+  readonly kind: typeof QUANTIZE_WEIGHTS_CONFIG;
+}
+
+export function quantizeWeightsCandidate(settings: LayerQuantization): QuantizeWeightsCandidate {
+  return { kind: QUANTIZE_WEIGHTS_CONFIG, weightThreshold: 0, ...settings };
+}
+
 /** The quantize_weights settings a candidate's config stands for, or why it has none. */
 export function neuralSettings(config: OpConfig): LayerQuantization | string {
+  if (config.kind === QUANTIZE_WEIGHTS_CONFIG) {
+    const { nbits, mode } = config as QuantizeWeightsCandidate;
+    return { nbits, mode };
+  }
   if (config.kind === LINEAR_QUANTIZER) {
     const c = config as OpLinearQuantizerConfig;
     if (c.granularity !== "per_channel" || c.algorithm) {

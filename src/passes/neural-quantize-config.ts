@@ -34,7 +34,8 @@ const FILE_MODES = NN_QUANTIZATION_MODES.filter((m) => m !== "custom_lut");
 const isDict = (value: unknown): value is Record<string, unknown> =>
   typeof value === "object" && value !== null && !Array.isArray(value);
 
-function layerQuantization(value: unknown, path: string): LayerQuantization {
+/** One layer's `{ nbits, mode }` (mode defaults to linear); errors name `path`. */
+export function parseLayerQuantization(value: unknown, path: string): LayerQuantization {
   if (!isDict(value)) throw new ConfigError(`${path}: expected a mapping { nbits, mode } or null`);
   const fields = new FieldReader(value, path);
   if (fields.raw("nbits") === undefined) fields.fail("nbits", "required (16, or 1 to 8)");
@@ -56,7 +57,7 @@ export function parseQuantizeWeightsConfig(dict: unknown): QuantizeWeightsConfig
   const global = top.raw("global_config");
   const config: QuantizeWeightsConfig = { layers: {}, skip: [] };
   if (global !== undefined && global !== null) {
-    config.global = layerQuantization(global, "global_config");
+    config.global = parseLayerQuantization(global, "global_config");
   }
   const entries = top.raw("op_name_configs") ?? {};
   if (!isDict(entries)) {
@@ -64,7 +65,7 @@ export function parseQuantizeWeightsConfig(dict: unknown): QuantizeWeightsConfig
   }
   for (const [name, value] of Object.entries(entries)) {
     if (value === null) config.skip.push(name);
-    else config.layers[name] = layerQuantization(value, `op_name_configs.${name}`);
+    else config.layers[name] = parseLayerQuantization(value, `op_name_configs.${name}`);
   }
   top.finish();
   if (!config.global && Object.keys(config.layers).length === 0) {

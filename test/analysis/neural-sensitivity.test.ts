@@ -3,7 +3,9 @@ import { existsSync, readFileSync } from "node:fs";
 import { rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, test } from "node:test";
-import { measureSensitivity } from "../../src/analysis/sensitivity.js";
+import { parseCandidates } from "../../src/analysis/candidates.js";
+import { neuralSettings } from "../../src/analysis/neural-sensitivity.js";
+import { defaultCandidates, measureSensitivity } from "../../src/analysis/sensitivity.js";
 import { OutputStats } from "../../src/runtime/compare.js";
 import { loadModel } from "../../src/format/model.js";
 import { neuralNetworkWeights } from "../../src/neural/weights.js";
@@ -145,5 +147,23 @@ test("NN recipe on the CLI: a per-layer config quantize-weights --config applies
     /give --nbits \(every layer alike\) or --config FILE/,
     "--nbits",
     "8",
+  );
+});
+
+test("candidates files: quantize_weights settings for networks, any bits", () => {
+  const [lin6] = parseCandidates({
+    candidates: [{ label: "lin6", config_type: "quantize_weights", nbits: 6 }],
+  });
+  assert.deepEqual(neuralSettings(lin6.config), { nbits: 6, mode: "linear" });
+  assert.throws(
+    () =>
+      parseCandidates({
+        candidates: [{ label: "x", config_type: "quantize_weights", nbits: 12 }],
+      }),
+    /candidates\[0\]\.nbits: expected 16 or 1 to 8, got 12/,
+  );
+  assert.match(
+    neuralSettings(defaultCandidates().at(-1)!.config) as string,
+    /per channel, rounded to nearest/,
   );
 });
