@@ -2,7 +2,7 @@
  * `npm run eval`: what per-weight recipes buy on the shared evaluation kit (../shared/eval).
  * The byte LM: sensitivity on 8 calibration windows (training files), recipes at 4.5 and 3
  * bits per weight, and uniform configs, all judged by perplexity on the 64 held-out windows.
- * SqueezeNet (a neural network): sensitivity per layer on 2 of the 12 shared photos (7 candidates), recipes
+ * SqueezeNet (a neural network): sensitivity per layer on 2 of the 12 shared photos (8 candidates), recipes
  * at 4.5 and 3 bits per weight and uniform `quantize-weights` configs, by top-1 agreement, top-5,
  * KL and SNR against the float16 model on all 12 photos and on the 10 held out. Writes
  * dist/bench/quality.json and prints markdown tables; `--squeezenet` runs only SqueezeNet.
@@ -193,6 +193,7 @@ async function squeezeNet(
       ["lin6/ch", 6, "linear"],
       ["lin5/ch", 5, "linear"],
       ["kmeans6", 6, "kmeans_lut"],
+      ["kmeans5", 5, "kmeans_lut"],
       ["kmeans4", 4, "kmeans_lut"],
       ["kmeans3", 3, "kmeans_lut"],
       ["kmeans2", 2, "kmeans_lut"],
