@@ -2,9 +2,10 @@
  * `npm run eval`: what per-weight recipes buy on the shared evaluation kit (../shared/eval).
  * The byte LM: sensitivity on 8 calibration windows (training files), recipes at 4.5 and 3
  * bits per weight, and uniform configs, all judged by perplexity on the 64 held-out windows.
- * SqueezeNet (a neural network: uniform `quantize-weights` configs only) by top-1 agreement
- * with the float16 model on the shared photos. Writes dist/bench/quality.json and prints
- * markdown tables.
+ * SqueezeNet (a neural network): sensitivity per layer on 2 of the 12 shared photos (8 candidates), recipes
+ * at 4.5 and 3 bits per weight and uniform `quantize-weights` configs, by top-1 agreement, top-5,
+ * KL and SNR against the float16 model on all 12 photos and on the 10 held out. Writes
+ * dist/bench/quality.json and prints markdown tables; `--squeezenet` runs only SqueezeNet.
  */
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
@@ -15,7 +16,14 @@ import {
   measureSensitivity,
   type Candidate,
 } from "../src/analysis/sensitivity.js";
-import { agreement, perplexity } from "../src/analysis/task-metrics.js";
+import {
+  AgreementStats,
+  perplexity,
+  scoresOutput,
+  type Agreement,
+} from "../src/analysis/task-metrics.js";
+import { quantizeWeightsCandidate } from "../src/analysis/neural-sensitivity.js";
+import { neuralNetworkWeights } from "../src/neural/weights.js";
 import { palettizerConfig } from "../src/config/palettizer.js";
 import { linearQuantizerConfig } from "../src/config/linear-quantizer.js";
 import type { OpConfig } from "../src/config/optimization-config.js";
@@ -119,15 +127,29 @@ async function byteLm(pool: WorkerPool): Promise<{ rows: Row[]; sensitivitySecon
   return { rows: result, sensitivitySeconds };
 }
 
+type Scores = Omit<Agreement, "rows">;
+
 interface ImageRow {
   variant: string;
-  top1: number;
-  top5: number;
-  meanKl: number;
-  snrDb: number;
+  bitsPerWeight: number;
+  /** On all 12 photos, and on the 10 not used for calibration. */
+  all: Scores;
+  heldOut: Scores;
 }
 
-async function squeezeNet(pool: WorkerPool): Promise<ImageRow[]> {
+/** Photos the SqueezeNet recipes are calibrated on: a colour photo and a gray one. */
+const CALIBRATION_PHOTOS = [0, 8];
+
+/** Bits per weight over every weight of a neural network (indices, tables, scales). */
+function networkBits(model: MLModel): number {
+  const weights = neuralNetworkWeights(model.spec);
+  const bytes = weights.reduce((n, w) => n + w.byteSize, 0);
+  return (bytes * 8) / weights.reduce((n, w) => n + w.elementCount, 0);
+}
+
+async function squeezeNet(
+  pool: WorkerPool,
+): Promise<{ rows: ImageRow[]; sensitivitySeconds: number }> {
   const path = join(SHARED, "models/apple_squeezenet_fp16/SqueezeNetFP16.mlmodel");
   const model = await loadModel(path);
   const reference = await loadRunner(model, { pool });
@@ -136,24 +158,73 @@ async function squeezeNet(pool: WorkerPool): Promise<ImageRow[]> {
     const [name, tensor] = Object.entries(sample)[0];
     return { [name]: { ...tensor, shape: tensor.shape.slice(1) } };
   });
+  const calibration = CALIBRATION_PHOTOS.map((i) => photos[i]);
   const result: ImageRow[] = [];
-  const variants: [string, Parameters<typeof quantizeWeights>[1]][] = [
-    ["8-bit linear", { nbits: 8, mode: "linear" }],
-    ["6-bit k-means", { nbits: 6, mode: "kmeans_lut" }],
-    ["4-bit k-means", { nbits: 4, mode: "kmeans_lut" }],
-    ["3-bit k-means", { nbits: 3, mode: "kmeans_lut" }],
-  ];
-  for (const [variant, options] of variants) {
-    const compressed = await quantizeWeights(model, options);
-    const scores = agreement(reference, await loadRunner(compressed, { pool }), photos);
-    const row = { variant, ...scores };
-    delete (row as Partial<typeof row> & { rows?: number }).rows;
+  const output = scoresOutput(reference);
+  const expected = photos.map((photo) => reference.predict(photo)[output]);
+  const add = async (variant: string, compressed: MLModel) => {
+    const runner = await loadRunner(compressed, { pool });
+    const [all, held] = [new AgreementStats(), new AgreementStats()];
+    photos.forEach((photo, i) => {
+      const a = expected[i].data as Float32Array;
+      const b = runner.predict(photo)[output].data as Float32Array;
+      all.add(a, b, a.length);
+      if (!CALIBRATION_PHOTOS.includes(i)) held.add(a, b, a.length);
+    });
+    const scores = (stats: AgreementStats): Scores => {
+      const { top1, top5, meanKl, snrDb } = stats.result();
+      return { top1, top5, meanKl, snrDb };
+    };
+    const row = {
+      variant,
+      bitsPerWeight: networkBits(compressed),
+      all: scores(all),
+      heldOut: scores(held),
+    };
     result.push(row);
     console.error(JSON.stringify(row));
+  };
+
+  const started = Date.now();
+  const table = await measureSensitivity(model, calibration, {
+    pool,
+    candidates: [
+      ["int8/ch", 8, "linear"],
+      ["lin6/ch", 6, "linear"],
+      ["lin5/ch", 5, "linear"],
+      ["kmeans6", 6, "kmeans_lut"],
+      ["kmeans5", 5, "kmeans_lut"],
+      ["kmeans4", 4, "kmeans_lut"],
+      ["kmeans3", 3, "kmeans_lut"],
+      ["kmeans2", 2, "kmeans_lut"],
+    ].map(([label, nbits, mode]) => ({
+      label: label as string,
+      config: quantizeWeightsCandidate({ nbits: nbits as number, mode: mode as "linear" }),
+    })),
+  });
+  const sensitivitySeconds = (Date.now() - started) / 1000;
+  writeFileSync("dist/bench/quality-squeezenet-sensitivity.json", JSON.stringify(table, null, 1));
+  for (const bits of [4.5, 3]) {
+    const applied = await applyRecipe(model, chooseRecipe(table, { bits }), { pool });
+    await add(`recipe ${bits} bits`, applied.model);
+  }
+  const variants: [string, Parameters<typeof quantizeWeights>[1]][] = [
+    ["uniform 8-bit linear", { nbits: 8, mode: "linear" }],
+    ["uniform 6-bit linear", { nbits: 6, mode: "linear" }],
+    ["uniform 6-bit k-means", { nbits: 6, mode: "kmeans_lut" }],
+    ["uniform 5-bit linear", { nbits: 5, mode: "linear" }],
+    ["uniform 5-bit k-means", { nbits: 5, mode: "kmeans_lut" }],
+    ["uniform 4-bit linear", { nbits: 4, mode: "linear" }],
+    ["uniform 4-bit k-means", { nbits: 4, mode: "kmeans_lut" }],
+    ["uniform 3-bit k-means", { nbits: 3, mode: "kmeans_lut" }],
+  ];
+  for (const [variant, options] of variants) {
+    const compressed = await quantizeWeights(model, { ...options, pool });
+    await add(variant, compressed);
     await compressed.close();
   }
   await model.close();
-  return result;
+  return { rows: result, sensitivitySeconds };
 }
 
 const table = (header: string[], body: string[][]) =>
@@ -167,14 +238,22 @@ if (!existsSync(BYTELM)) {
   console.error(`npm run eval needs the evaluation kit at ${SHARED}/eval`);
   process.exit(1);
 }
+const onlySqueezeNet = process.argv.includes("--squeezenet");
 const pool = new WorkerPool(1);
 try {
-  const lm = await byteLm(pool);
+  const lm = onlySqueezeNet ? undefined : await byteLm(pool);
   const images = await squeezeNet(pool);
   writeFileSync(
-    "dist/bench/quality.json",
+    onlySqueezeNet ? "dist/bench/quality-squeezenet.json" : "dist/bench/quality.json",
     JSON.stringify({ byteLm: lm, squeezeNet: images }, null, 2),
   );
+  if (lm) printByteLm(lm);
+  printSqueezeNet(images);
+} finally {
+  await pool.close();
+}
+
+function printByteLm(lm: Awaited<ReturnType<typeof byteLm>>): void {
   console.log(
     `byte LM, perplexity on 64 held-out windows (sensitivity: ${lm.sensitivitySeconds.toFixed(0)} s on ${CALIBRATION_WINDOWS} calibration windows)\n`,
   );
@@ -189,21 +268,25 @@ try {
       ]),
     ),
   );
+}
+
+function printSqueezeNet(images: Awaited<ReturnType<typeof squeezeNet>>): void {
   console.log(
-    "\nSqueezeNet (neural network, uniform quantize-weights) against float16 on 12 photos\n",
+    `\nSqueezeNet against float16: all 12 photos / the 10 held out (sensitivity: ${images.sensitivitySeconds.toFixed(0)} s on photos ${CALIBRATION_PHOTOS.join(", ")})\n`,
   );
+  const both = (f: (s: Scores) => string) => (r: ImageRow) => `${f(r.all)} / ${f(r.heldOut)}`;
+  const percent = (x: number) => `${(x * 100).toFixed(1)}%`;
   console.log(
     table(
-      ["variant", "top-1 agreement", "top-5", "mean KL", "SNR dB"],
-      images.map((r) => [
+      ["variant", "bits/weight", "top-1 agreement", "top-5", "mean KL", "SNR dB"],
+      images.rows.map((r) => [
         r.variant,
-        `${(r.top1 * 100).toFixed(1)}%`,
-        `${(r.top5 * 100).toFixed(1)}%`,
-        r.meanKl.toExponential(2),
-        r.snrDb.toFixed(1),
+        r.bitsPerWeight.toFixed(2),
+        both((s) => percent(s.top1))(r),
+        both((s) => percent(s.top5))(r),
+        both((s) => s.meanKl.toExponential(2))(r),
+        both((s) => s.snrDb.toFixed(1))(r),
       ]),
     ),
   );
-} finally {
-  await pool.close();
 }

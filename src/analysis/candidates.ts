@@ -6,9 +6,15 @@
  *     - { label: kmeans4/g16, config_type: OpPalettizerConfig, nbits: 4,
  *         granularity: per_grouped_channel, group_size: 16 }
  *     - { label: int8, config_type: OpLinearQuantizerConfig, dtype: int8 }
+ *     - { label: lin6, config_type: quantize_weights, nbits: 6, mode: linear }  # networks
  */
 import { inFile, parseConfigDict, parseOptimizationConfig } from "../config/parse.js";
 import { ConfigError } from "../errors.js";
+import {
+  parseLayerQuantization,
+  QUANTIZE_WEIGHTS_CONFIG,
+} from "../passes/neural-quantize-config.js";
+import { quantizeWeightsCandidate } from "./neural-sensitivity.js";
 import type { Candidate } from "./sensitivity.js";
 
 const isDict = (value: unknown): value is Record<string, unknown> =>
@@ -30,6 +36,9 @@ export function parseCandidates(dict: unknown): Candidate[] {
     }
     if (labels.has(label)) throw new ConfigError(`${path}.label: "${label}" is used twice`);
     labels.add(label);
+    if (kind === QUANTIZE_WEIGHTS_CONFIG) {
+      return { label, config: quantizeWeightsCandidate(parseLayerQuantization(fields, path)) };
+    }
     try {
       const parsed = parseOptimizationConfig({ config_type: kind, global_config: fields }, path);
       return { label, config: parsed.globalConfig! };

@@ -9,7 +9,9 @@ import { compressInSteps } from "../passes/compress-steps.js";
 import { OutputStats } from "../runtime/compare.js";
 import type { LoadOptions } from "../runtime/interpreter.js";
 import { loadRunner } from "../runtime/runner.js";
-import { recipeSteps, type Recipe } from "./recipe.js";
+import { neuralNetworkWeights } from "../neural/weights.js";
+import { quantizeWeights } from "../passes/neural-quantize.js";
+import { recipeLayers, recipeSteps, type Recipe } from "./recipe.js";
 import type { SensitivityTable } from "./sensitivity.js";
 import { AgreementStats } from "./task-metrics.js";
 
@@ -22,12 +24,27 @@ export interface RecipeMeasurement {
   meanKl?: number;
 }
 
-/** Compresses `model` with `recipe`; the caller closes the returned model. */
+/**
+ * Compresses `model` with `recipe` (a neural network by quantize_weights settings per layer);
+ * the caller closes the returned model. `bytesAfter`: the bytes of each compressed weight, or
+ * of each quantized layer's weights.
+ */
 export async function applyRecipe(
   model: MLModel,
   recipe: Recipe,
   options: LoadOptions = {},
 ): Promise<{ model: MLModel; bytesAfter: Map<string, number> }> {
+  if (model.spec.Type.case !== "mlProgram") {
+    const layers = recipeLayers(recipe);
+    if (Object.keys(layers).length === 0) return { model, bytesAfter: new Map() };
+    const quantized = await quantizeWeights(model, { layers, pool: options.pool, workers: 0 });
+    const bytesAfter = new Map<string, number>();
+    for (const w of neuralNetworkWeights(quantized.spec)) {
+      if (w.modelPath.length > 0 || w.enclosingLayers.length > 0 || !(w.layer in layers)) continue;
+      bytesAfter.set(w.layer, (bytesAfter.get(w.layer) ?? 0) + w.byteSize);
+    }
+    return { model: quantized, bytesAfter };
+  }
   const steps = recipeSteps(recipe);
   if (steps.length === 0) return { model, bytesAfter: new Map() };
   const result = await compressInSteps(model, steps, { pool: options.pool });

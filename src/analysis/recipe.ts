@@ -10,6 +10,8 @@ import { PALETTIZER } from "../config/palettizer.js";
 import type { OpConfig } from "../config/optimization-config.js";
 import type { CompressionStep } from "../config/steps.js";
 import { ConfigError } from "../errors.js";
+import type { LayerQuantization } from "../passes/neural-quantize.js";
+import { neuralSettings } from "./neural-sensitivity.js";
 import type { SensitivityTable } from "./sensitivity.js";
 
 /** What the recipe aims at: average bits per weight, total bytes, or output SNR (dB). */
@@ -141,4 +143,19 @@ export function recipeSteps(recipe: Recipe): CompressionStep[] {
   return [...byKind]
     .sort(([a], [b]) => Number(b === PALETTIZER) - Number(a === PALETTIZER))
     .map(([, opNameConfigs]) => ({ config: { opNameConfigs }, joint: false }));
+}
+
+/**
+ * The recipe of a neural network as quantize_weights settings per layer (its choices are
+ * layers); layers that stay as they are are not named.
+ */
+export function recipeLayers(recipe: Recipe): Record<string, LayerQuantization> {
+  const layers: Record<string, LayerQuantization> = {};
+  for (const choice of recipe.choices) {
+    if (!choice.config) continue;
+    const settings = neuralSettings(choice.config);
+    if (typeof settings === "string") throw new ConfigError(`${choice.weight}: ${settings}`);
+    layers[choice.weight] = settings;
+  }
+  return layers;
 }

@@ -4,12 +4,11 @@
  * outputs measured on calibration samples. Each candidate compresses the whole model once, and
  * its weights, materialized, are swapped in one at a time; each trial resumes the program at
  * the first op that reads the weight, from the reference run's values, so only the ops after
- * it run again.
+ * it run again. Neural networks are measured layer by layer (neural-sensitivity.ts).
  */
 import { linearQuantizerConfig } from "../config/linear-quantizer.js";
 import type { OpConfig } from "../config/optimization-config.js";
 import { palettizerConfig } from "../config/palettizer.js";
-import { UnsupportedError } from "../errors.js";
 import type { MLModel } from "../format/model.js";
 import { elementCount, type Tensor } from "../kernels/dtype.js";
 import { compressModel } from "../passes/registry.js";
@@ -17,6 +16,7 @@ import type { ProgressCallback } from "../progress.js";
 import { OutputStats } from "../runtime/compare.js";
 import { Interpreter, type LoadOptions } from "../runtime/interpreter.js";
 import type { RuntimeValue } from "../runtime/value.js";
+import { measureNeuralSensitivity } from "./neural-sensitivity.js";
 import { AgreementStats, scoresOutput } from "./task-metrics.js";
 
 /** A config to try on every weight, with a short label for tables. */
@@ -103,8 +103,11 @@ export async function measureSensitivity(
   samples: readonly Record<string, Tensor>[],
   options: SensitivityOptions = {},
 ): Promise<SensitivityTable> {
+  if (model.spec.Type.case !== "mlProgram") {
+    return measureNeuralSensitivity(model, samples, options);
+  }
   const candidates = options.candidates ?? defaultCandidates();
-  const reference = await loadProgram(model, options);
+  const reference = await Interpreter.load(model, options);
   const output = scoresOutput(reference);
   const outputShape = reference.outputs.find((o) => o.name === output)!.shape;
   const scores = (outputShape[outputShape.length - 1] ?? MINIMUM_CLASSES) >= MINIMUM_CLASSES;
@@ -116,7 +119,7 @@ export async function measureSensitivity(
   for (const candidate of candidates) {
     const result = await compressModel(model, { globalConfig: candidate.config }, options);
     try {
-      const compressed = await loadProgram(result.model, options);
+      const compressed = await Interpreter.load(result.model, options);
       for (const w of result.weights) {
         const value = compressed.constant(w.value);
         if (!value) throw new Error(`compressed weight ${w.value} was not materialized`);
@@ -211,16 +214,6 @@ export async function measureSensitivity(
     trials,
     skipped,
   };
-}
-
-/** Loads an ML program to run; sensitivity swaps its constants, which neural networks lack. */
-async function loadProgram(model: MLModel, options: LoadOptions): Promise<Interpreter> {
-  if (model.spec.Type.case !== "mlProgram") {
-    throw new UnsupportedError(
-      "sensitivity and recipes run ML programs (compress neural networks with quantize-weights)",
-    );
-  }
-  return Interpreter.load(model, options);
 }
 
 function firstReader(program: Interpreter, value: string): number {

@@ -89,7 +89,7 @@ export interface RecipeSummary {
 }
 
 /** The choice per weight, then predicted against measured size and quality. */
-export function renderRecipe(summary: RecipeSummary): string {
+export function renderRecipe(summary: RecipeSummary, neural = false): string {
   const rows = summary.choices.map((c) => [
     c.weight,
     c.candidate ?? "(as is)",
@@ -116,6 +116,8 @@ export function renderRecipe(summary: RecipeSummary): string {
         ...(measured ? [line(`measured (${summary.samples} samples)`, measured)] : []),
       ],
     ),
-    `wrote ${summary.recipe}; apply it with: coreml-optimize compress ${summary.model} -o OUT.mlpackage --config ${summary.recipe}`,
+    neural
+      ? `wrote ${summary.recipe}; apply it with: coreml-optimize quantize-weights ${summary.model} -o OUT.mlmodel --config ${summary.recipe}`
+      : `wrote ${summary.recipe}; apply it with: coreml-optimize compress ${summary.model} -o OUT.mlpackage --config ${summary.recipe}`,
   ].join("\n");
 }

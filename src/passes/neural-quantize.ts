@@ -44,7 +44,7 @@ import {
   defaultLayerSelector,
   type LayerSelector,
 } from "../neural/selectors.js";
-import { nestedNetworks, neuralNetworkOf } from "../neural/walk.js";
+import { nestedNetworks, neuralNetworkOf, neuralNetworksIn, walkLayers } from "../neural/walk.js";
 import { neuralNetworkWeights } from "../neural/weights.js";
 import { OWN_POOL_MINIMUM_BYTES, type TaskPool } from "../parallel/task-pool.js";
 import { createDefaultPool } from "../parallel/default-pool.js";
@@ -67,11 +67,25 @@ export type LutFunction = (
   shape: readonly number[],
 ) => { lut: ArrayLike<number>; indices: ArrayLike<number> };
 
-export interface QuantizeWeightsOptions {
-  /** 16 for float16, or 1–8 bits per weight. */
+/** One layer's own settings (see `QuantizeWeightsOptions.layers`). */
+export interface LayerQuantization {
   nbits: number;
+  mode?: NeuralQuantizationMode;
+}
+
+export interface QuantizeWeightsOptions {
+  /**
+   * 16 for float16, or 1–8 bits per weight. Required unless `layers` is given: without it only
+   * the layers `layers` names are quantized.
+   */
+  nbits?: number;
   /** Default "linear"; "kmeans" is an old name of "kmeans_lut". */
   mode?: NeuralQuantizationMode;
+  /**
+   * Layers (by name) quantized with their own nbits and mode instead of the global ones (a
+   * mixed-bit recipe); the selector still decides whether they are quantized at all.
+   */
+  layers?: Readonly<Record<string, LayerQuantization>>;
   selector?: LayerSelector;
   /** Required by "custom_lut". */
   lutFunction?: LutFunction;
@@ -208,7 +222,8 @@ export async function quantizeWeights(
   model: MLModel,
   options: QuantizeWeightsOptions,
 ): Promise<MLModel> {
-  const kmeans = (options.mode ?? "linear").startsWith("kmeans");
+  const modes = [options.mode, ...Object.values(options.layers ?? {}).map((l) => l.mode)];
+  const kmeans = modes.some((mode) => (mode ?? "linear").startsWith("kmeans"));
   const large = () => toBinary(ModelSchema, model.spec).length >= OWN_POOL_MINIMUM_BYTES;
   const wanted = options.workers === undefined ? kmeans && large() : options.workers > 0;
   const ownPool =
@@ -228,7 +243,7 @@ async function quantizeWith(model: MLModel, options: QuantizeWeightsOptions): Pr
   for (const { model: nested } of modelTree(spec)) {
     const network = neuralNetworkOf(nested);
     if (!network) continue;
-    const minimum = settings.nbits === 16 ? FLOAT16_SPEC_VERSION : QUANTIZED_SPEC_VERSION;
+    const minimum = lowestBits(settings) === 16 ? FLOAT16_SPEC_VERSION : QUANTIZED_SPEC_VERSION;
     nested.specificationVersion = Math.max(minimum, nested.specificationVersion);
     selectLayers(network, settings, layers);
   }
@@ -250,33 +265,87 @@ async function quantizeWith(model: MLModel, options: QuantizeWeightsOptions): Pr
   return model.derive(spec, new Map(model.weightFiles));
 }
 
+type Mode = Exclude<NeuralQuantizationMode, "kmeans">;
+
 interface Settings {
-  nbits: number;
+  /** The global bits and mode; undefined when only the layers in `layers` are quantized. */
+  nbits?: number;
+  mode: Mode;
+  /** Layers with their own bits and mode. */
+  layers: ReadonlyMap<string, { nbits: number; mode: Mode }>;
   keepLossy: boolean;
   fuse: boolean;
-  mode: Exclude<NeuralQuantizationMode, "kmeans">;
   selector: LayerSelector;
   lutFunction?: LutFunction;
   pool?: TaskPool;
 }
 
-function validate(model: MLModel, options: QuantizeWeightsOptions): Settings {
-  const mode = options.mode ?? "linear";
+/** The settings one layer's fields are quantized with. */
+type LayerSettings = Settings & { nbits: number };
+
+/** A layer's own settings, else the global ones; undefined when it is left alone. */
+function settingsFor(layer: NeuralNetworkLayer, settings: Settings): LayerSettings | undefined {
+  const own = settings.layers.get(layer.name);
+  if (own) return { ...settings, ...own };
+  return settings.nbits === undefined ? undefined : (settings as LayerSettings);
+}
+
+/** The fewest bits any layer gets (below 16, networks are fused and need spec 3). */
+function lowestBits(settings: Settings): number {
+  return Math.min(settings.nbits ?? 16, ...[...settings.layers.values()].map((l) => l.nbits));
+}
+
+/** Checks bits and mode; `where` prefixes errors (a layer's name, or "" for the global ones). */
+function validBitsAndMode(
+  nbits: number,
+  given: NeuralQuantizationMode | undefined,
+  options: QuantizeWeightsOptions,
+  where: string,
+): Mode {
+  const mode = given ?? "linear";
   if (!NN_QUANTIZATION_MODES.includes(mode)) {
     throw new ConfigError(
-      `unknown quantization mode "${mode}" (one of ${NN_QUANTIZATION_MODES.join(", ")})`,
+      `${where}unknown quantization mode "${mode}" (one of ${NN_QUANTIZATION_MODES.join(", ")})`,
     );
   }
-  const { nbits } = options;
   if (!Number.isInteger(nbits) || !((nbits >= 1 && nbits <= 8) || nbits === 16)) {
-    throw new ConfigError(`nbits must be 16 (float16) or 1 to 8, not ${nbits}`);
+    throw new ConfigError(`${where}nbits must be 16 (float16) or 1 to 8, not ${nbits}`);
   }
   if (mode === "linear_symmetric" && nbits !== 8) {
-    throw new ConfigError("linear_symmetric quantization needs nbits 8");
+    throw new ConfigError(`${where}linear_symmetric quantization needs nbits 8`);
   }
   if (mode === "custom_lut" && !options.lutFunction) {
-    throw new ConfigError("custom_lut quantization needs a lutFunction");
+    throw new ConfigError(`${where}custom_lut quantization needs a lutFunction`);
   }
+  return mode === "kmeans" ? "kmeans_lut" : mode;
+}
+
+/** Each named layer's settings; every name must be a layer of the model. */
+function layerSettings(model: MLModel, options: QuantizeWeightsOptions): Settings["layers"] {
+  const entries = Object.entries(options.layers ?? {});
+  if (entries.length === 0) return new Map();
+  const known = new Set<string>();
+  for (const { network } of neuralNetworksIn(model.spec)) {
+    for (const { layer } of walkLayers(network)) known.add(layer.name);
+  }
+  const unknown = entries.map(([name]) => name).filter((name) => !known.has(name));
+  if (unknown.length > 0) {
+    throw new ConfigError(`the model has no layer named ${unknown.join(", ")}`);
+  }
+  return new Map(
+    entries.map(([name, l]) => [
+      name,
+      { nbits: l.nbits, mode: validBitsAndMode(l.nbits, l.mode, options, `layer ${name}: `) },
+    ]),
+  );
+}
+
+function validate(model: MLModel, options: QuantizeWeightsOptions): Settings {
+  const { nbits } = options;
+  if (nbits === undefined && options.layers === undefined) {
+    throw new ConfigError("nbits is required (or per-layer settings)");
+  }
+  const mode = nbits === undefined ? "linear" : validBitsAndMode(nbits, options.mode, options, "");
   const models = [...modelTree(model.spec)].map((m) => m.model);
   if (!models.some((m) => neuralNetworkOf(m))) {
     if (models.some((m) => m.Type.case === "mlProgram")) {
@@ -291,14 +360,17 @@ function validate(model: MLModel, options: QuantizeWeightsOptions): Settings {
   if (neuralNetworkWeights(model.spec).length === 0) {
     throw new UnsupportedError("the model's neural networks hold no weights to quantize");
   }
-  if (nbits === 16 && model.spec.isUpdatable) {
+  const layers = layerSettings(model, options);
+  const anyHalf = nbits === 16 || [...layers.values()].some((l) => l.nbits === 16);
+  if (anyHalf && model.spec.isUpdatable) {
     throw new ConfigError("updatable models cannot be quantized to float16");
   }
   return {
     nbits,
+    layers,
     keepLossy: options.keepLossy ?? false,
     fuse: options.fuse ?? false,
-    mode: mode === "kmeans" ? "kmeans_lut" : mode,
+    mode,
     selector: options.selector ?? defaultLayerSelector,
     lutFunction: options.lutFunction,
     pool: options.pool,
@@ -317,7 +389,7 @@ function selectLayers(
   settings: Settings,
   out: NeuralNetworkLayer[],
 ): void {
-  if (settings.nbits < 16 || settings.fuse) fuseBeforeQuantization(network.layers);
+  if (lowestBits(settings) < 16 || settings.fuse) fuseBeforeQuantization(network.layers);
   for (const layer of network.layers) {
     if (!settings.selector(layer)) continue;
     const kind = layer.layer.case ?? "unknown";
@@ -325,7 +397,7 @@ function selectLayers(
       for (const nested of nestedNetworks(layer)) selectLayers(nested, settings, out);
       continue;
     }
-    if (LEFT_ALONE.has(kind)) continue;
+    if (LEFT_ALONE.has(kind) || !settingsFor(layer, settings)) continue;
     if (!QUANTIZABLE_LAYER_TYPES.includes(kind)) {
       throw new UnsupportedError(`layer ${layer.name}: ${kind} layers cannot be quantized`);
     }
@@ -335,10 +407,11 @@ function selectLayers(
 
 function quantizeLayer(
   layer: NeuralNetworkLayer,
-  settings: Settings,
+  all: Settings,
   onField: QuantizeWeightsOptions["onField"],
   pending: Promise<void>[],
 ): void {
+  const settings = settingsFor(layer, all)!;
   for (const { field, params, layout, selectableBias } of quantizableFields(layer)) {
     if (selectableBias && !settings.selector(layer, "bias")) continue;
     const from = weightStorage(params).kind;
@@ -359,7 +432,7 @@ function quantizeLayer(
 function quantizeField(
   params: WeightParams,
   layout: ChannelLayout,
-  settings: Settings,
+  settings: LayerSettings,
   where: string,
   pending: Promise<void>[],
 ): "quantized" | "already float16" | "already quantized" {
@@ -395,7 +468,7 @@ function quantizeField(
 async function quantizeWithKmeans(
   params: WeightParams,
   weights: Float64Array,
-  settings: Settings,
+  settings: LayerSettings,
 ): Promise<void> {
   const size = 2 ** settings.nbits;
   const job = { values: weights, k: Math.min(weights.length, size) };
@@ -449,7 +522,7 @@ function storeTable(
 function customTable(
   weights: Float64Array,
   layout: ChannelLayout,
-  settings: Settings,
+  settings: LayerSettings,
   where: string,
 ): { lut: ArrayLike<number>; indices: ArrayLike<number> } {
   const size = 2 ** settings.nbits;

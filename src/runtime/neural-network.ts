@@ -157,14 +157,46 @@ export class NeuralNetworkInterpreter {
     return new NeuralNetworkInterpreter(inputs, outputs, compiled, multiply);
   }
 
+  /** The index of the top-level step running layer `name` (undefined for nested layers). */
+  stepOf(name: string): number | undefined {
+    const index = this.network.steps.findIndex((s) => s.name === name);
+    return index < 0 ? undefined : index;
+  }
+
+  /**
+   * The same network with some top-level layers compiled from other parameters (one layer
+   * compressed, say): the other layers' steps are shared, not compiled again.
+   */
+  withLayers(layers: readonly NeuralNetworkLayer[]): NeuralNetworkInterpreter {
+    const steps = [...this.network.steps];
+    const compiler = new NetworkCompiler();
+    for (const layer of layers) {
+      const index = this.stepOf(layer.name);
+      if (index === undefined) {
+        throw new ConfigError(`layer "${layer.name}" is not a top-level layer of the network`);
+      }
+      const [step] = compiler.compile([layer]).steps;
+      if (!step) throw new UnsupportedError(`layer "${layer.name}" cannot be compiled`);
+      steps[index] = { ...step, release: steps[index].release };
+    }
+    const network = { steps, reads: this.network.reads };
+    return new NeuralNetworkInterpreter(this.inputPlans, this.outputPlans, network, this.multiply);
+  }
+
   /**
    * Runs the network on one set of inputs. An `observe` callback sees every blob a layer
-   * computes (not to be modified), nested networks' included. Networks have no states: a
-   * runner's `state` option is ignored.
+   * computes (not to be modified), nested networks' included. With `resume`, the run starts
+   * at top-level step `step`, from the blobs an earlier run on the same inputs computed (what
+   * `observe` saw, copied), so only the layers from there on run again. Networks have no
+   * states: a runner's `state` option is ignored.
    */
   predict(
     inputs: Record<string, Tensor>,
-    options: { observe?: LayerObserver; state?: unknown } = {},
+    options: {
+      observe?: LayerObserver;
+      resume?: { step: number; values: ReadonlyMap<string, Dense> };
+      state?: unknown;
+    } = {},
   ): Record<string, Tensor> {
     const blobs = new Map<string, Dense>();
     for (const plan of this.inputPlans) {
@@ -174,7 +206,12 @@ export class NeuralNetworkInterpreter {
       if (!isNumeric(value)) throw new ConfigError(`input "${plan.io.name}" must be numeric`);
       blobs.set(plan.io.name, plan.toBlob(Float32Array.from(value.data), given.shape));
     }
-    this.execute(this.network, blobs, options.observe);
+    const resume = options.resume;
+    if (resume) for (const [name, value] of resume.values) blobs.set(name, value);
+    const network = resume
+      ? { ...this.network, steps: this.network.steps.slice(resume.step) }
+      : this.network;
+    this.execute(network, blobs, options.observe);
     const result: Record<string, Tensor> = {};
     for (const plan of this.outputPlans) result[plan.io.name] = plan.read(blobs);
     return result;

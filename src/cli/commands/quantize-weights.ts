@@ -18,9 +18,12 @@ import {
   NN_QUANTIZATION_MODES,
   quantizeWeights,
   type Float16Loss,
+  type LayerQuantization,
   type NeuralQuantizationMode,
   type QuantizedFieldEvent,
 } from "../../passes/neural-quantize.js";
+import { parseQuantizeWeightsText } from "../../passes/neural-quantize-config.js";
+import { readRegularFile } from "../../format/user-files.js";
 import {
   outputOptions,
   parseWorkers,
@@ -33,7 +36,8 @@ import { formatNumber } from "../format.js";
 import { mergeAdvice, type Advice, type ReportedSkip, type ReportedWeight } from "../report.js";
 
 interface QuantizeWeightsCliOptions extends OutputFlags {
-  nbits: string;
+  nbits?: string;
+  config?: string;
   mode?: string;
   skipLayerTypes?: string;
   skipLayers?: string;
@@ -68,12 +72,18 @@ function integerOption(text: string | undefined, flag: string): number | undefin
 
 /** The settings of `quantizeWeights` the options describe. */
 export function quantizeWeightsSettings(options: QuantizeWeightsCliOptions): {
-  nbits: number;
+  nbits?: number;
   mode?: NeuralQuantizationMode;
   selector?: LayerSelector;
   skipLayers?: string[];
 } {
-  const nbits = integerOption(options.nbits, "--nbits")!;
+  if ((options.nbits === undefined) === (options.config === undefined)) {
+    throw new ConfigError("give --nbits (every layer alike) or --config FILE (per layer)");
+  }
+  if (options.config !== undefined && options.mode !== undefined) {
+    throw new ConfigError("--mode: the --config file gives each layer's mode");
+  }
+  const nbits = integerOption(options.nbits, "--nbits");
   const mode = options.mode;
   if (mode !== undefined && !(NN_QUANTIZATION_MODES as readonly string[]).includes(mode)) {
     throw new ConfigError(
@@ -105,15 +115,38 @@ function listOption(text: string | undefined): string[] | undefined {
     .filter(Boolean);
 }
 
-/** Fails on --skip-layers names that no layer of the model has. */
-function checkLayerNames(names: string[], model: MLModel): void {
+/** The settings of a `--config` file (per-layer bits and modes) added to the flags' ones. */
+async function withConfigFile(
+  path: string,
+  settings: ReturnType<typeof quantizeWeightsSettings>,
+): Promise<
+  ReturnType<typeof quantizeWeightsSettings> & {
+    layers: Record<string, LayerQuantization>;
+    configLayers: string[];
+  }
+> {
+  const text = new TextDecoder().decode(await readRegularFile(path));
+  const config = await parseQuantizeWeightsText(text, path);
+  return {
+    ...settings,
+    ...config.global,
+    layers: config.layers,
+    configLayers: [...Object.keys(config.layers), ...config.skip],
+    ...(config.skip.length > 0 && {
+      selector: skipLayersSelector(config.skip, settings.selector),
+    }),
+  };
+}
+
+/** Fails on layer names (of `where`: a flag, or a file's key) that no layer of the model has. */
+function checkLayerNames(names: string[], model: MLModel, where = "--skip-layers"): void {
   const known = new Set<string>();
   for (const { network } of neuralNetworksIn(model.spec)) {
     for (const { layer } of walkLayers(network)) known.add(layer.name);
   }
   const unknown = names.filter((name) => !known.has(name));
   if (unknown.length > 0) {
-    throw new ConfigError(`--skip-layers: the model has no layer named ${unknown.join(", ")}`);
+    throw new ConfigError(`${where}: the model has no layer named ${unknown.join(", ")}`);
   }
 }
 
@@ -213,7 +246,7 @@ function reportLines(fields: FieldOutcome[]): {
   const skipped: ReportedSkip[] = [];
   for (const f of fields) {
     const reason = f.unselected
-      ? "not selected (--skip-layers, --skip-layer-types, --min-*)"
+      ? "not selected (--skip-layers, --skip-layer-types, --min-*, or not named by --config)"
       : f.note && LEFT_ALONE[f.note];
     if (reason) skipped.push({ name: f.name, reason });
     else {
@@ -240,7 +273,11 @@ export function registerQuantizeWeights(program: Command): void {
     .command("quantize-weights")
     .description("Quantize the weights of a neural-network model (coremltools' quantize_weights)")
     .argument("<input>", "neural-network model (.mlmodel)")
-    .requiredOption("--nbits <n>", "16 for float16, or 1 to 8 bits per weight (required)")
+    .option("--nbits <n>", "16 for float16, or 1 to 8 bits per weight (or --config)")
+    .option(
+      "--config <file>",
+      "YAML or JSON: bits and mode per layer (`op_name_configs`, as `recipe` writes), optionally `global_config` for the rest",
+    )
     .option(
       "--mode <mode>",
       `${NN_QUANTIZATION_MODES.filter((m) => m !== "custom_lut").join(", ")} (default linear)`,
@@ -274,17 +311,30 @@ export function registerQuantizeWeights(program: Command): void {
 Examples:
   coreml-optimize quantize-weights model.mlmodel -o model-int8.mlmodel --nbits 8 --check 4
   coreml-optimize quantize-weights model.mlmodel -o model-fp16.mlmodel --nbits 16
-  coreml-optimize quantize-weights model.mlmodel -o out.mlmodel --nbits 4 --mode kmeans_lut --skip-layer-types batchnorm`,
+  coreml-optimize quantize-weights model.mlmodel -o out.mlmodel --nbits 4 --mode kmeans_lut --skip-layer-types batchnorm
+  coreml-optimize quantize-weights model.mlmodel -o out.mlmodel --config recipe.yaml
+
+recipe.yaml (layers not named are left alone without a global_config):
+  op_name_configs:
+    conv1: { nbits: 8, mode: linear }
+    conv10: { nbits: 4, mode: kmeans_lut }`,
     )
     .action(async (input: string, options: QuantizeWeightsCliOptions) => {
-      const { skipLayers, ...settings } = quantizeWeightsSettings(options);
+      const flagSettings = quantizeWeightsSettings(options);
+      const { skipLayers, configLayers, ...settings } = options.config
+        ? await withConfigFile(options.config, flagSettings)
+        : { ...flagSettings, configLayers: undefined };
       await runWrite({
         command: "quantize-weights",
         input,
         flags: options,
         verb: "quantized",
+        ...(options.config && { otherInputs: [options.config] }),
         work: async (model: MLModel, onProgress) => {
           if (skipLayers) checkLayerNames(skipLayers, model);
+          if (configLayers) {
+            checkLayerNames(configLayers, model, `${options.config}: op_name_configs`);
+          }
           const events = new Map<string, QuantizedFieldEvent>();
           const quantized = await quantizeWeights(model, {
             ...settings,

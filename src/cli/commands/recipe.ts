@@ -8,6 +8,7 @@ import { rename, writeFile } from "node:fs/promises";
 import { resolve } from "node:path";
 import {
   chooseRecipe,
+  recipeLayers,
   recipeSteps,
   type Recipe,
   type RecipeTarget,
@@ -17,7 +18,8 @@ import { measureSensitivity, type SensitivityTable } from "../../analysis/sensit
 import { ConfigError } from "../../errors.js";
 import type { MLModel } from "../../format/model.js";
 import { readRegularFile } from "../../format/user-files.js";
-import { Interpreter } from "../../runtime/interpreter.js";
+import { QUANTIZE_WEIGHTS_CONFIG } from "../../passes/neural-quantize-config.js";
+import { loadRunner } from "../../runtime/runner.js";
 import { parseNumber } from "../flags.js";
 import { sampleOptions, samplesFromFlags, type SampleFlags } from "../inputs.js";
 import { createProgress } from "../progress.js";
@@ -105,8 +107,17 @@ async function readTable(path: string): Promise<SensitivityTable> {
   return t as SensitivityTable;
 }
 
-/** The recipe as YAML steps, each weight's line commented with its measured effect. */
-export function recipeYaml(recipe: Recipe, table: SensitivityTable, model: string): string {
+/**
+ * The recipe as YAML, each weight's line commented with its measured effect: steps for
+ * `compress --config`, or for a neural network (`neural`) a per-layer config for
+ * `quantize-weights --config`.
+ */
+export function recipeYaml(
+  recipe: Recipe,
+  table: SensitivityTable,
+  model: string,
+  neural = false,
+): string {
   const { predicted } = recipe;
   const quality = (snrDb: number, meanKl?: number) =>
     `output SNR ${snrDb === Infinity ? "inf" : snrDb.toFixed(1)} dB` +
@@ -117,18 +128,27 @@ export function recipeYaml(recipe: Recipe, table: SensitivityTable, model: strin
   ];
   const kept = recipe.choices.filter((c) => !c.config).map((c) => c.weight);
   if (kept.length > 0) lines.push(`# left as they are: ${kept.join(", ")}`);
+  const entry = (indent: string, name: string, fields: object) => {
+    const choice = recipe.choices.find((c) => c.weight === name)!;
+    lines.push(
+      `${indent}# ${choice.candidate}: ${choice.bitsPerWeight.toFixed(2)} bits; alone: ${quality(choice.snrDb, choice.meanKl)}`,
+      `${indent}${JSON.stringify(name)}: ${JSON.stringify(fields)}`,
+    );
+  };
+  if (neural) {
+    lines.push(`config_type: ${QUANTIZE_WEIGHTS_CONFIG}`, "op_name_configs:");
+    for (const [name, settings] of Object.entries(recipeLayers(recipe)))
+      entry("  ", name, settings);
+    return `${lines.join("\n")}\n`;
+  }
   lines.push("steps:");
   for (const step of recipeSteps(recipe)) {
     const entries = Object.entries(step.config.opNameConfigs ?? {});
     lines.push(`  - config_type: ${entries[0][1]!.kind}`, "    op_name_configs:");
     for (const [name, config] of entries) {
-      const choice = recipe.choices.find((c) => c.weight === name)!;
       const fields = configObject(config!);
       delete fields.config_type;
-      lines.push(
-        `      # ${choice.candidate}: ${choice.bitsPerWeight.toFixed(2)} bits; alone: ${quality(choice.snrDb, choice.meanKl)}`,
-        `      ${JSON.stringify(name)}: ${JSON.stringify(fields)}`,
-      );
+      entry("      ", name, fields);
     }
   }
   return `${lines.join("\n")}\n`;
@@ -144,9 +164,9 @@ export function registerRecipe(program: Command): void {
   const command = program
     .command("recipe")
     .description(
-      "choose a compression config per weight from measured sensitivity, for a size or quality target, and write it for compress --config",
+      "choose a compression config per weight (per layer for neural networks) from measured sensitivity, for a size or quality target, and write it for compress --config (quantize-weights --config)",
     )
-    .argument("<model>", "ML program (.mlpackage)")
+    .argument("<model>", "ML program (.mlpackage) or neural network (.mlmodel)")
     .requiredOption("-o, --output <file>", "the recipe to write (YAML)")
     .option("--bits <b>", "target: average bits per weight (e.g. 4.5)")
     .option("--size <s>", "target: size of the weights, a fraction (0.3) or with a unit (2.5MB)")
@@ -164,7 +184,7 @@ export function registerRecipe(program: Command): void {
     const progress = createProgress("sensitivity", flags.quiet || flags.json);
     const report = await withInterpreterPool((pool) =>
       withModel(modelPath, async (model: MLModel) => {
-        const { inputs } = await Interpreter.load(model);
+        const { inputs } = await loadRunner(model);
         const samples = await samplesFromFlags(flags, inputs);
         const table = flags.table
           ? await readTable(flags.table)
@@ -179,12 +199,13 @@ export function registerRecipe(program: Command): void {
         const measured = flags.verify
           ? await measureRecipe(model, recipe, table, samples, { pool })
           : undefined;
-        return { table, recipe, measured, samples: samples.length };
+        const neural = model.spec.Type.case !== "mlProgram";
+        return { table, recipe, measured, samples: samples.length, neural };
       }),
     ).finally(() => progress.stop());
     // Written last: a failed run leaves nothing behind.
     const temporary = `${flags.output}.partial`;
-    await writeFile(temporary, recipeYaml(report.recipe, report.table, modelPath));
+    await writeFile(temporary, recipeYaml(report.recipe, report.table, modelPath, report.neural));
     await rename(temporary, flags.output);
     const summary = {
       model: modelPath,
@@ -195,6 +216,6 @@ export function registerRecipe(program: Command): void {
       ...(report.measured && { measured: report.measured, samples: report.samples }),
     };
     if (flags.json) printJson(summary);
-    else process.stdout.write(`${renderRecipe(summary)}\n`);
+    else process.stdout.write(`${renderRecipe(summary, report.neural)}\n`);
   });
 }

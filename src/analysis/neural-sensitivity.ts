@@ -1,0 +1,255 @@
+/**
+ * How much each layer of a neural network (.mlmodel) matters: for every top-level layer with
+ * weights and every candidate, that layer alone is quantized (by `quantize_weights` with the
+ * candidate's bits and mode) and the change in the model's output measured on calibration
+ * samples. Each candidate quantizes the whole network once; its layers are compiled one at a
+ * time into the reference network (`withLayers`), and each trial resumes at the layer's step
+ * from the reference run's blobs, so only the layers after it run again.
+ *
+ * Candidates are the ML program configs `sensitivity` takes, read as quantize_weights
+ * settings: a per-channel linear quantizer is `linear` with its dtype's bits, a per-tensor
+ * palettizer `kmeans_lut` (k-means) or `linear_lut` (uniform); or quantize_weights settings
+ * themselves (`config_type: quantize_weights`, any nbits). Networks are fused first (as
+ * quantize_weights does below 16 bits), so the reference and the trials have the same layers.
+ */
+import { clone } from "@bufbuild/protobuf";
+import { LINEAR_QUANTIZER, linearQuantizerConfig } from "../config/linear-quantizer.js";
+import type { OpConfig } from "../config/optimization-config.js";
+import { PALETTIZER, palettizerConfig } from "../config/palettizer.js";
+import type { OpLinearQuantizerConfig } from "../config/linear-quantizer.js";
+import type { OpPalettizerConfig } from "../config/palettizer.js";
+import { UnsupportedError } from "../errors.js";
+import { ModelSchema } from "../format/gen/Model_pb.js";
+import type { NeuralNetworkLayer } from "../format/gen/NeuralNetwork_pb.js";
+import type { MLModel } from "../format/model.js";
+import type { Tensor } from "../kernels/dtype.js";
+import type { Dense } from "../kernels/ops/elementwise.js";
+import { gemm } from "../kernels/ops/matmul.js";
+import { validateNeuralNetworks } from "../neural/validate.js";
+import { neuralNetworkOf } from "../neural/walk.js";
+import { neuralNetworkWeights } from "../neural/weights.js";
+import { fuseBeforeQuantization } from "../passes/neural-fuse.js";
+import { quantizeWeights, type LayerQuantization } from "../passes/neural-quantize.js";
+import { QUANTIZE_WEIGHTS_CONFIG } from "../passes/neural-quantize-config.js";
+import { OutputStats } from "../runtime/compare.js";
+import { NeuralNetworkInterpreter } from "../runtime/neural-network.js";
+import { parallelGemm } from "../runtime/parallel-gemm.js";
+import type {
+  Candidate,
+  SensitivityOptions,
+  SensitivityTable,
+  SensitivityWeight,
+  Trial,
+} from "./sensitivity.js";
+import { AgreementStats, scoresOutput } from "./task-metrics.js";
+
+/** Neural networks' default candidates: 8-bit linear per channel, 6/4/3/2-bit k-means tables. */
+export function defaultNeuralCandidates(): Candidate[] {
+  return [
+    { label: "int8/ch", config: linearQuantizerConfig({ dtype: "int8", mode: "linear" }) },
+    ...[6, 4, 3, 2].map((nbits) => ({
+      label: `kmeans${nbits}`,
+      config: palettizerConfig({ nbits }),
+    })),
+  ];
+}
+
+const LINEAR_BITS: Record<string, number> = { int8: 8, uint8: 8, int4: 4, uint4: 4 };
+
+/** A candidate given as quantize_weights settings (any bits, e.g. 6-bit linear per channel). */
+export interface QuantizeWeightsCandidate extends OpConfig, LayerQuantization {
+  readonly kind: typeof QUANTIZE_WEIGHTS_CONFIG;
+}
+
+export function quantizeWeightsCandidate(settings: LayerQuantization): QuantizeWeightsCandidate {
+  return { kind: QUANTIZE_WEIGHTS_CONFIG, weightThreshold: 0, ...settings };
+}
+
+/** The quantize_weights settings a candidate's config stands for, or why it has none. */
+export function neuralSettings(config: OpConfig): LayerQuantization | string {
+  if (config.kind === QUANTIZE_WEIGHTS_CONFIG) {
+    const { nbits, mode } = config as QuantizeWeightsCandidate;
+    return { nbits, mode };
+  }
+  if (config.kind === LINEAR_QUANTIZER) {
+    const c = config as OpLinearQuantizerConfig;
+    if (c.granularity !== "per_channel" || c.algorithm) {
+      return "neural networks take linear quantization per channel, rounded to nearest";
+    }
+    const nbits = LINEAR_BITS[c.dtype];
+    const symmetric = c.mode === "linear_symmetric" && nbits === 8;
+    return { nbits, mode: symmetric ? "linear_symmetric" : "linear" };
+  }
+  if (config.kind === PALETTIZER) {
+    const c = config as OpPalettizerConfig;
+    const plain = c.granularity === "per_tensor" && c.clusterDim === 1 && !c.enablePerChannelScale;
+    if (!plain || c.algorithm || c.nbits === undefined) {
+      return "neural networks take one k-means or uniform table per tensor";
+    }
+    if (c.mode === "kmeans") return { nbits: c.nbits, mode: "kmeans_lut" };
+    if (c.mode === "uniform") return { nbits: c.nbits, mode: "linear_lut" };
+    return `neural networks take no ${c.mode} tables`;
+  }
+  return `neural networks take no ${config.kind}`;
+}
+
+interface Variant {
+  candidate: Candidate;
+  network: NeuralNetworkInterpreter;
+  bytes: number;
+}
+
+/** Bytes and elements of each top-level layer's weights, and its first weight's shape. */
+function layerSizes(
+  spec: MLModel["spec"],
+): Map<string, { bytes: number; elements: number; shape: number[] }> {
+  const sizes = new Map<string, { bytes: number; elements: number; shape: number[] }>();
+  for (const w of neuralNetworkWeights(spec)) {
+    if (w.modelPath.length > 0 || w.enclosingLayers.length > 0) continue;
+    const size = sizes.get(w.layer) ?? { bytes: 0, elements: 0, shape: w.shape };
+    size.bytes += w.byteSize;
+    size.elements += w.elementCount;
+    sizes.set(w.layer, size);
+  }
+  return sizes;
+}
+
+/** Measures every top-level layer × candidate of a neural network on `samples`. */
+export async function measureNeuralSensitivity(
+  model: MLModel,
+  samples: readonly Record<string, Tensor>[],
+  options: SensitivityOptions = {},
+): Promise<SensitivityTable> {
+  validateNeuralNetworks(model);
+  const candidates = options.candidates ?? defaultNeuralCandidates();
+  const spec = clone(ModelSchema, model.spec);
+  const network = neuralNetworkOf(spec);
+  if (!network) {
+    throw new UnsupportedError(
+      `sensitivity and recipes run an ML program or a neural network, not a ${model.spec.Type.case ?? "model without one"}`,
+    );
+  }
+  fuseBeforeQuantization(network.layers);
+  const fused = model.derive(spec, new Map(model.weightFiles));
+  const multiply = options.pool ? parallelGemm(options.pool) : gemm;
+  const reference = NeuralNetworkInterpreter.fromSpec(spec, multiply);
+  const output = scoresOutput(reference);
+  const outputShape = reference.outputs.find((o) => o.name === output)!.shape;
+  // As for ML programs: five classes or more (or an open axis) make class scores.
+  const scores = (outputShape[outputShape.length - 1] ?? 5) >= 5;
+  const sizesBefore = layerSizes(spec);
+
+  const weights = new Map<string, SensitivityWeight>();
+  const variants = new Map<string, Variant[]>();
+  const skipped: SensitivityTable["skipped"] = [];
+  for (const candidate of candidates) {
+    const settings = neuralSettings(candidate.config);
+    if (typeof settings === "string") {
+      for (const name of sizesBefore.keys()) {
+        skipped.push({ weight: name, candidate: candidate.label, reason: settings });
+      }
+      continue;
+    }
+    const quantizedLayers = new Set<string>();
+    const quantized = await quantizeWeights(fused, {
+      ...settings,
+      pool: options.pool,
+      workers: 0,
+      onField: (event) => {
+        if (event.outcome === "quantized") quantizedLayers.add(event.layer);
+      },
+    });
+    const sizesAfter = layerSizes(quantized.spec);
+    const layers = new Map<string, NeuralNetworkLayer>(
+      neuralNetworkOf(quantized.spec)!.layers.map((l) => [l.name, l]),
+    );
+    for (const name of quantizedLayers) {
+      const layer = layers.get(name);
+      const before = sizesBefore.get(name);
+      if (!layer || !before || reference.stepOf(name) === undefined) {
+        skipped.push({
+          weight: name,
+          candidate: candidate.label,
+          reason: "inside a branch or loop: not measured",
+        });
+        continue;
+      }
+      if (!weights.has(name)) weights.set(name, { name, value: name, ...before });
+      const list = variants.get(name) ?? [];
+      list.push({
+        candidate,
+        network: reference.withLayers([layer]),
+        bytes: sizesAfter.get(name)?.bytes ?? before.bytes,
+      });
+      variants.set(name, list);
+    }
+  }
+  const stepOf = (name: string) => reference.stepOf(name) ?? 0;
+  const ordered = [...weights.values()].sort((a, b) => stepOf(a.name) - stepOf(b.name));
+
+  const stats = new Map<string, { snr: OutputStats; agreement: AgreementStats }>();
+  const key = (weight: string, candidate: string) => `${weight}\u0000${candidate}`;
+  const total = samples.length * [...variants.values()].reduce((n, v) => n + v.length, 0);
+  let done = 0;
+  for (const sample of samples) {
+    // Blobs as the reference computed them; a name written twice (loops) rules resuming out.
+    const recorded = new Map<string, Dense>();
+    let rewritten = false;
+    const expected = reference.predict(sample, {
+      observe: (name, value) => {
+        if (recorded.has(name)) rewritten = true;
+        recorded.set(name, { shape: value.shape, data: (value.data as Float32Array).slice() });
+      },
+    })[output];
+    for (const weight of ordered) {
+      const step = rewritten ? 0 : stepOf(weight.name);
+      for (const variant of variants.get(weight.name) ?? []) {
+        options.onProgress?.({
+          done: done++,
+          total,
+          name: `${weight.name} ${variant.candidate.label}`,
+        });
+        const got = variant.network.predict(sample, {
+          resume: { step, values: recorded },
+        })[output];
+        const k = key(weight.name, variant.candidate.label);
+        let s = stats.get(k);
+        if (!s)
+          stats.set(k, (s = { snr: new OutputStats(output), agreement: new AgreementStats() }));
+        s.snr.add(expected, got);
+        if (scores) {
+          const classes = expected.shape[expected.shape.length - 1];
+          s.agreement.add(expected.data as Float32Array, got.data as Float32Array, classes);
+        }
+      }
+    }
+  }
+  options.onProgress?.({ done: total, total, name: "" });
+
+  const trials: Trial[] = [];
+  for (const weight of ordered) {
+    for (const variant of variants.get(weight.name) ?? []) {
+      const s = stats.get(key(weight.name, variant.candidate.label));
+      const snr = s?.snr.result();
+      const agreement = s && scores ? s.agreement.result() : undefined;
+      trials.push({
+        weight: weight.name,
+        candidate: variant.candidate.label,
+        bytes: variant.bytes,
+        bitsPerWeight: (variant.bytes * 8) / weight.elements,
+        snrDb: snr?.snrDb ?? NaN,
+        psnrDb: snr?.psnrDb ?? NaN,
+        ...(agreement && { top1: agreement.top1, meanKl: agreement.meanKl }),
+      });
+    }
+  }
+  return {
+    output,
+    scores,
+    samples: samples.length,
+    weights: ordered,
+    candidates: [...candidates],
+    trials,
+    skipped,
+  };
+}
