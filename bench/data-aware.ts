@@ -2,7 +2,8 @@
  * Data-aware compression measured by task quality on ../shared/eval/bytelm: perplexity of the
  * byte LM on its 64 held-out windows after round-to-nearest vs GPTQ quantization and plain vs
  * sensitive k-means palettization of the 17 linear weights, calibrated on the 32 training
- * windows. Run: npm run build && node dist/bench/data-aware.js [variant-substring...]
+ * windows, GPTQ also sequentially (each layer calibrated on the compressed layers before it).
+ * Run: npm run build && node dist/bench/data-aware.js [variant-substring...]
  */
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -66,11 +67,14 @@ const int4 = (granularity: "per_channel" | "per_block", algorithm?: "gptq") =>
 const lut = (nbits: number, algorithm?: "sensitive-kmeans" | "gptq-kmeans") =>
   palettizerConfig({ mode: "kmeans", nbits, ...(algorithm && { algorithm }) });
 
-const VARIANTS: [string, OpConfig][] = [
+/** Name, config, and whether calibration is sequential (layer by layer, see sequential.ts). */
+const VARIANTS: [string, OpConfig, boolean?][] = [
   ["rtn int4 per_channel", int4("per_channel")],
   ["gptq int4 per_channel", int4("per_channel", "gptq")],
+  ["sequential gptq int4 per_channel", int4("per_channel", "gptq"), true],
   ["rtn int4 per_block32", int4("per_block")],
   ["gptq int4 per_block32", int4("per_block", "gptq")],
+  ["sequential gptq int4 per_block32", int4("per_block", "gptq"), true],
   ["kmeans 4-bit", lut(4)],
   ["sensitive-kmeans 4-bit", lut(4, "sensitive-kmeans")],
   ["kmeans 3-bit", lut(3)],
@@ -102,10 +106,13 @@ try {
   console.log(`| variant | perplexity | vs float | seconds |`);
   console.log(`|---|---|---|---|`);
   console.log(`| float32 | ${float.toFixed(4)} | | |`);
-  for (const [name, config] of VARIANTS) {
+  for (const [name, config, sequential] of VARIANTS) {
     if (filters.length > 0 && !filters.some((f) => name.includes(f))) continue;
     start = performance.now();
-    const result = await compressWithCalibration(model, linearOnly(config), calibration, { pool });
+    const result = await compressWithCalibration(model, linearOnly(config), calibration, {
+      pool,
+      sequential,
+    });
     const seconds = (performance.now() - start) / 1000;
     const fallbacks = result.weights.filter((w) => w.fallback).length;
     const ppl = await perplexity(result.model, evalWindows);
