@@ -60,9 +60,17 @@ export interface GemmKernels {
     left: number,
     right: number,
   ): void;
-  depthwise(
+  depthwisePlanes(
     src: number,
-    wp: number,
+    first: number,
+    last: number,
+    channels: number,
+    h: number,
+    w: number,
+    top: number,
+    bottom: number,
+    left: number,
+    right: number,
     weights: number,
     kh: number,
     kw: number,
@@ -76,6 +84,7 @@ export interface GemmKernels {
     bias: number,
     lo: number,
     hi: number,
+    scratch: number,
   ): void;
   winogradInput(
     src: number,
@@ -124,18 +133,6 @@ export interface GemmKernels {
     oh: number,
     ow: number,
     dst: number,
-  ): void;
-  depthwise3x3(
-    src: number,
-    wp: number,
-    weights: number,
-    stride: number,
-    oh: number,
-    ow: number,
-    dst: number,
-    bias: number,
-    lo: number,
-    hi: number,
   ): void;
 }
 
