@@ -5,6 +5,7 @@
  */
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
+import "./relaxed-simd-node.js";
 import { QueuedPool, type Slot, type Warn } from "./queued-pool.js";
 import type { Reply, Transfer } from "./task-pool.js";
 import type { TaskName } from "./tasks.js";

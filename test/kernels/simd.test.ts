@@ -2,6 +2,8 @@
  * The SIMD matrix kernels against the plain JavaScript product (kernels/ops/matmul.ts): random
  * shapes with odd sizes, every start (zeros, C, a bias per row or column), clamps, and every
  * way B arrives (packed, strided either way, convolution windows); the same bits with threads.
+ * Each runs with both modules: separate multiplies and adds, and fused multiply-adds (relaxed
+ * SIMD, which the Node entry turns on).
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
@@ -18,7 +20,19 @@ import "../../src/kernels/simd/task.js";
 import { SimdTeam } from "../../src/kernels/simd/team.js";
 import { WorkerPool } from "../../src/parallel/pool.js";
 
-const heap = SimdHeap.create()!;
+/** Heaps running each module; `heap` is the one the running test uses. */
+const HEAPS = { "mul + add": SimdHeap.create(false), fused: SimdHeap.create(true) };
+let heap = HEAPS["mul + add"]!;
+
+/** Defines the test `name` once per module. */
+function eachModule(name: string, body: () => void | Promise<void>) {
+  for (const [module, each] of Object.entries(HEAPS)) {
+    test(`${name} (${module})`, () => {
+      heap = each!;
+      return body();
+    });
+  }
+}
 
 function noise(length: number, seed: number): Float32Array {
   let state = seed >>> 0 || 1;
@@ -131,11 +145,19 @@ function runAll(team: SimdTeam): Float32Array[] {
   return results;
 }
 
-test("the SIMD product matches the plain one on odd shapes, starts, clamps and layouts", () => {
-  runAll(new SimdTeam(heap));
+test("the Node entry turns relaxed SIMD on, so products fuse multiply-adds by default", () => {
+  assert.ok(HEAPS.fused);
+  assert.equal(SimdHeap.create()?.fused, true);
 });
 
-test("convolution windows packed as B: strides, dilations and padding", () => {
+eachModule(
+  "the SIMD product matches the plain one on odd shapes, starts, clamps and layouts",
+  () => {
+    runAll(new SimdTeam(heap));
+  },
+);
+
+eachModule("convolution windows packed as B: strides, dilations and padding", () => {
   const team = new SimdTeam(heap);
   for (const [c, h, w, kh, kw, stride, dilation, pad] of [
     [3, 9, 11, 3, 3, 1, 1, 1],
@@ -196,7 +218,7 @@ test("convolution windows packed as B: strides, dilations and padding", () => {
   }
 });
 
-test("threads give the same bits as the calling thread alone", async () => {
+eachModule("threads give the same bits as the calling thread alone", async () => {
   const alone = runAll(new SimdTeam(heap));
   const pool = new WorkerPool(2);
   try {

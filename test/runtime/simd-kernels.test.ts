@@ -95,6 +95,9 @@ const CONVS: [string, number[], number[], ConvOptions][] = [
   ["1×1 stride 2", [1, 8, 9, 9], [3, 8, 1, 1], { strides: [2, 2] }],
   ["grouped", [1, 6, 8, 8], [9, 2, 3, 3], { groups: 3, padType: "same" }],
   ["depthwise 3×3", [2, 5, 11, 10], [5, 1, 3, 3], { groups: 5, padType: "same" }],
+  // Rows of 7 (the last four overlap the first) and of 3 (one output at a time).
+  ["depthwise 3×3, rows of 7", [1, 6, 7, 7], [6, 1, 3, 3], { groups: 6, padType: "same" }],
+  ["depthwise 3×3, rows of 3", [1, 3, 9, 3], [3, 1, 3, 3], { groups: 3, padType: "same" }],
   [
     "depthwise 3×3 stride 2",
     [1, 7, 13, 12],

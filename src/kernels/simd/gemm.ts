@@ -289,58 +289,33 @@ export function runDepthwise(team: SimdTeam, job: DepthwiseJob): void {
 }
 
 JOBS[DEPTHWISE_JOB] = (heap: SimdHeap, { ints, floats }: JobParams, chunk: number, thread) => {
-  const kernels = heap.kernels;
-  const [h, w, top, bottom, left, right] = [D.h, D.w, D.top, D.bottom, D.left, D.right].map(
-    (i) => ints[i],
-  );
-  const [kh, kw, oh, ow] = [ints[D.kh], ints[D.kw], ints[D.oh], ints[D.ow]];
-  const scratch = ints[D.scratch] + thread * ints[D.scratchStride];
   const first = chunk * ints[D.planesPerChunk];
-  const last = Math.min(ints[D.planes], first + ints[D.planesPerChunk]);
-  const channels = ints[D.channels];
-  const bias = ints[D.bias];
-  const [sh, sw, dh, dw] = [ints[D.sh], ints[D.sw], ints[D.dh], ints[D.dw]];
-  const threeByThree = kh === 3 && kw === 3 && dh === 1 && dw === 1 && sh === sw && sh <= 2;
-  const biases = bias ? heap.floats(bias, channels) : undefined;
-  for (let plane = first; plane < last; plane++) {
-    const channel = plane % channels;
-    const weights = ints[D.weights] + channel * kh * kw * 4;
-    const dst = ints[D.dst] + plane * oh * ow * 4;
-    const start = biases ? biases[channel] : 0;
-    kernels.pad(ints[D.src] + plane * h * w * 4, 1, h, w, scratch, top, bottom, left, right);
-    if (threeByThree) {
-      kernels.depthwise3x3(
-        scratch,
-        w + left + right,
-        weights,
-        sh,
-        oh,
-        ow,
-        dst,
-        start,
-        floats[D.lo],
-        floats[D.hi],
-      );
-      continue;
-    }
-    kernels.depthwise(
-      scratch,
-      w + left + right,
-      weights,
-      kh,
-      kw,
-      sh,
-      sw,
-      dh,
-      dw,
-      oh,
-      ow,
-      dst,
-      start,
-      floats[D.lo],
-      floats[D.hi],
-    );
-  }
+  heap.kernels.depthwisePlanes(
+    ints[D.src],
+    first,
+    Math.min(ints[D.planes], first + ints[D.planesPerChunk]),
+    ints[D.channels],
+    ints[D.h],
+    ints[D.w],
+    ints[D.top],
+    ints[D.bottom],
+    ints[D.left],
+    ints[D.right],
+    ints[D.weights],
+    ints[D.kh],
+    ints[D.kw],
+    ints[D.sh],
+    ints[D.sw],
+    ints[D.dh],
+    ints[D.dw],
+    ints[D.oh],
+    ints[D.ow],
+    ints[D.dst],
+    ints[D.bias],
+    floats[D.lo],
+    floats[D.hi],
+    ints[D.scratch] + thread * ints[D.scratchStride],
+  );
 };
 
 /**

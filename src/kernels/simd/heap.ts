@@ -9,8 +9,9 @@
  */
 import { ERF_TABLE } from "../ops/elementwise.js";
 import { ELEMENTWISE_WASM } from "../wasm/elementwise-module.js";
+import { GEMM_FUSED_WASM } from "../wasm/gemm-fused-module.js";
 import { GEMM_WASM } from "../wasm/gemm-module.js";
-import { instantiateKernel } from "../wasm/instantiate.js";
+import { hasRelaxedSimd, instantiateKernel } from "../wasm/instantiate.js";
 
 /** The module's exports (see gemm.wat for each). */
 export interface GemmKernels {
@@ -59,9 +60,17 @@ export interface GemmKernels {
     left: number,
     right: number,
   ): void;
-  depthwise(
+  depthwisePlanes(
     src: number,
-    wp: number,
+    first: number,
+    last: number,
+    channels: number,
+    h: number,
+    w: number,
+    top: number,
+    bottom: number,
+    left: number,
+    right: number,
     weights: number,
     kh: number,
     kw: number,
@@ -75,6 +84,7 @@ export interface GemmKernels {
     bias: number,
     lo: number,
     hi: number,
+    scratch: number,
   ): void;
   winogradInput(
     src: number,
@@ -123,18 +133,6 @@ export interface GemmKernels {
     oh: number,
     ow: number,
     dst: number,
-  ): void;
-  depthwise3x3(
-    src: number,
-    wp: number,
-    weights: number,
-    stride: number,
-    oh: number,
-    ow: number,
-    dst: number,
-    bias: number,
-    lo: number,
-    hi: number,
   ): void;
 }
 
@@ -201,27 +199,35 @@ export class SimdHeap {
     readonly elementwise: ElementwiseKernels,
     /** Names the heap to other threads (which attach to it and allocate nothing). */
     readonly id: number,
+    /**
+     * Whether the products use fused multiply-adds (relaxed SIMD): every thread of a heap
+     * runs the same module, so which thread computes a value never changes its bits.
+     */
+    readonly fused: boolean,
   ) {
     this.top = ALIGN;
   }
 
-  /** A new heap, or undefined without WebAssembly SIMD or shared memory. */
-  static create(): SimdHeap | undefined {
+  /**
+   * A new heap, or undefined without WebAssembly SIMD or shared memory. Its products fuse
+   * multiply-adds where the host has relaxed SIMD, unless `fused` is false.
+   */
+  static create(fused = hasRelaxedSimd()): SimdHeap | undefined {
     let memory: WebAssembly.Memory;
     try {
       memory = new WebAssembly.Memory({ initial: 16, maximum: MAX_PAGES, shared: true });
     } catch {
       return undefined;
     }
-    return SimdHeap.attach(memory, Math.floor(Math.random() * 2 ** 31));
+    return SimdHeap.attach(memory, Math.floor(Math.random() * 2 ** 31), fused);
   }
 
   /** Another thread's view of the heap with this memory (it allocates nothing). */
-  static attach(memory: WebAssembly.Memory, id: number): SimdHeap | undefined {
+  static attach(memory: WebAssembly.Memory, id: number, fused: boolean): SimdHeap | undefined {
     const imports = { env: { memory } };
-    const kernels = instantiateKernel<GemmKernels>(GEMM_WASM, imports);
+    const kernels = instantiateKernel<GemmKernels>(fused ? GEMM_FUSED_WASM : GEMM_WASM, imports);
     const elementwise = instantiateKernel<ElementwiseKernels>(ELEMENTWISE_WASM, imports);
-    return kernels && elementwise && new SimdHeap(memory, kernels, elementwise, id);
+    return kernels && elementwise && new SimdHeap(memory, kernels, elementwise, id, fused);
   }
 
   /**

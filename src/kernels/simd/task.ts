@@ -10,7 +10,7 @@ const attached = new Map<number, SimdHeap>();
 export function simdServeTask(payload: ServePayload): void {
   let heap = attached.get(payload.heapId);
   if (!heap) {
-    heap = SimdHeap.attach(payload.memory, payload.heapId);
+    heap = SimdHeap.attach(payload.memory, payload.heapId, payload.fused);
     if (!heap) throw new Error("this worker cannot run the SIMD kernels");
     attached.set(payload.heapId, heap);
   }

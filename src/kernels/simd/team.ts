@@ -57,6 +57,7 @@ export const SERVE_TASK = "simdServe";
 export interface ServePayload {
   memory: WebAssembly.Memory;
   heapId: number;
+  fused: boolean;
   control: number;
   thread: number;
 }
@@ -121,6 +122,7 @@ export class SimdTeam {
       const payload: ServePayload = {
         memory: this.heap.memory,
         heapId: this.heap.id,
+        fused: this.heap.fused,
         control: this.words.byteOffset,
         thread: i + 1,
       };

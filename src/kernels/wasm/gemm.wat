@@ -322,7 +322,7 @@
 
   ;; Copies `planes` planes of h × w floats from src into planes of (h + top + bottom) ×
   ;; (w + left + right) at dst, framed by zeros.
-  (func (export "pad")
+  (func $pad (export "pad")
     (param $src i32) (param $planes i32) (param $h i32) (param $w i32) (param $dst i32)
     (param $top i32) (param $bottom i32) (param $left i32) (param $right i32)
     (local $wp i32) (local $y i32) (local $row i32) (local $gap i32)
@@ -453,7 +453,7 @@
   ;; Depthwise convolution of one padded plane (rows of wp floats at src) with a kh × kw filter
   ;; at weights, to oh × ow outputs at dst: bias plus the taps in row-major order (as the
   ;; JavaScript kernel adds them), clamped. Four outputs at a time where the stride is 1 or 2.
-  (func (export "depthwise")
+  (func $depthwise
     (param $src i32) (param $wp i32) (param $weights i32) (param $kh i32) (param $kw i32)
     (param $sh i32) (param $sw i32) (param $dh i32) (param $dw i32) (param $oh i32) (param $ow i32)
     (param $dst i32) (param $bias f32) (param $lo f32) (param $hi f32)
@@ -522,15 +522,15 @@
 
   ;; The same for a 3 × 3 filter (no dilation) at stride 1 or 2: the nine taps kept in
   ;; registers, four outputs at a time, the taps added in the same order.
-  (func (export "depthwise3x3")
+  (func $depthwise3x3
     (param $src i32) (param $wp i32) (param $weights i32) (param $stride i32) (param $oh i32)
     (param $ow i32) (param $dst i32) (param $bias f32) (param $lo f32) (param $hi f32)
     (local $oy i32) (local $ox i32) (local $r0 i32) (local $r1 i32) (local $r2 i32) (local $at i32)
     (local $w0 v128) (local $w1 v128) (local $w2 v128) (local $w3 v128) (local $w4 v128)
     (local $w5 v128) (local $w6 v128) (local $w7 v128) (local $w8 v128)
-    (local $acc v128) (local $vlo v128) (local $vhi v128) (local $vbias v128)
-    (local $e v128) (local $o v128) (local $f v128) (local $vectors i32) (local $s f32)
-    (local $step i32)
+    (local $acc v128) (local $last i32)
+    (local $vlo v128) (local $vhi v128) (local $vbias v128)
+    (local $e v128) (local $o v128) (local $f v128) (local $s f32) (local $step i32)
     (local.set $w0 (v128.load32_splat (local.get $weights)))
     (local.set $w1 (v128.load32_splat offset=4 (local.get $weights)))
     (local.set $w2 (v128.load32_splat offset=8 (local.get $weights)))
@@ -544,19 +544,23 @@
     (local.set $vhi (f32x4.splat (local.get $hi)))
     (local.set $vbias (f32x4.splat (local.get $bias)))
     (local.set $wp (i32.shl (local.get $wp) (i32.const 2)))
-    (local.set $vectors (i32.and (local.get $ow) (i32.const -4)))
-    ;; Bytes between one output's window and the next's.
+    ;; Bytes between one output's window and the next's; the first of a row's last four outputs.
     (local.set $step (i32.shl (local.get $stride) (i32.const 2)))
+    (local.set $last (i32.sub (local.get $ow) (i32.const 4)))
     (loop $rows
       (local.set $r0 (i32.add (local.get $src) (i32.mul (i32.mul (local.get $oy) (local.get $stride)) (local.get $wp))))
       (local.set $r1 (i32.add (local.get $r0) (local.get $wp)))
       (local.set $r2 (i32.add (local.get $r1) (local.get $wp)))
       (local.set $ox (i32.const 0))
-      (if (i32.eq (local.get $stride) (i32.const 1))
-        (then
-          (block $done
-            (br_if $done (i32.eqz (local.get $vectors)))
+      ;; Rows of four or more outputs, four at a time; a row's last four start at ow − 4
+      ;; (recomputing some outputs with the same bits), so the 7- and 14-wide rows of small
+      ;; planes need no output alone.
+      (block $done
+        (br_if $done (i32.lt_u (local.get $ow) (i32.const 4)))
+        (if (i32.eq (local.get $stride) (i32.const 1))
+          (then
             (loop $four
+              (local.set $ox (select (local.get $last) (local.get $ox) (i32.gt_u (local.get $ox) (local.get $last))))
               (local.set $at (i32.shl (local.get $ox) (i32.const 2)))
               (local.set $acc (local.get $vbias))
               (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul (local.get $w0) (v128.load (i32.add (local.get $r0) (local.get $at))))))
@@ -571,13 +575,10 @@
               (v128.store (i32.add (local.get $dst) (local.get $at))
                 (f32x4.pmin (f32x4.pmax (local.get $acc) (local.get $vlo)) (local.get $vhi)))
               (local.set $ox (i32.add (local.get $ox) (i32.const 4)))
-              (br_if $four (i32.lt_u (local.get $ox) (local.get $vectors))))))
-        (else
-          (block $done
-            (br_if $done (i32.eqz (local.get $vectors)))
+              (br_if $four (i32.lt_u (local.get $ox) (local.get $ow)))))
+          (else
             (loop $four
-              ;; Even, odd and next-even columns of each window row: x0 x2 x4 x6, x1 x3 x5 x7,
-              ;; x2 x4 x6 x8.
+              (local.set $ox (select (local.get $last) (local.get $ox) (i32.gt_u (local.get $ox) (local.get $last))))
               (local.set $at (i32.shl (local.get $ox) (i32.const 3)))
               (local.set $acc (local.get $vbias))
               (local.set $e (v128.load (i32.add (local.get $r0) (local.get $at))))
@@ -610,8 +611,8 @@
               (v128.store (i32.add (local.get $dst) (i32.shl (local.get $ox) (i32.const 2)))
                 (f32x4.pmin (f32x4.pmax (local.get $acc) (local.get $vlo)) (local.get $vhi)))
               (local.set $ox (i32.add (local.get $ox) (i32.const 4)))
-              (br_if $four (i32.lt_u (local.get $ox) (local.get $vectors)))))))
-      ;; The last columns one at a time.
+              (br_if $four (i32.lt_u (local.get $ox) (local.get $ow)))))))
+      ;; Rows under four wide one output at a time.
       (block $tail_done
         (br_if $tail_done (i32.ge_u (local.get $ox) (local.get $ow)))
         (loop $one
@@ -633,6 +634,46 @@
       (local.set $dst (i32.add (local.get $dst) (i32.shl (local.get $ow) (i32.const 2))))
       (local.set $oy (i32.add (local.get $oy) (i32.const 1)))
       (br_if $rows (i32.lt_u (local.get $oy) (local.get $oh)))))
+
+  ;; Depthwise convolution of planes [first, last) of h × w floats at src (plane i filtered by
+  ;; channel i % channels: kh · kw floats at weights, a float at bias unless bias is 0), each
+  ;; padded into `scratch` then convolved into its oh × ow outputs at dst, clamped: one call
+  ;; for a thread's planes, so small planes do not pay a call from JavaScript each.
+  (func (export "depthwisePlanes")
+    (param $src i32) (param $first i32) (param $last i32) (param $channels i32) (param $h i32)
+    (param $w i32) (param $top i32) (param $bottom i32) (param $left i32) (param $right i32)
+    (param $weights i32) (param $kh i32) (param $kw i32) (param $sh i32) (param $sw i32)
+    (param $dh i32) (param $dw i32) (param $oh i32) (param $ow i32) (param $dst i32)
+    (param $bias i32) (param $lo f32) (param $hi f32) (param $scratch i32)
+    (local $plane i32) (local $channel i32) (local $wp i32) (local $filter i32) (local $start f32)
+    (local $out i32) (local $three i32)
+    (local.set $wp (i32.add (i32.add (local.get $w) (local.get $left)) (local.get $right)))
+    (local.set $three (i32.and (i32.and (i32.eq (local.get $kh) (i32.const 3)) (i32.eq (local.get $kw) (i32.const 3)))
+      (i32.and (i32.and (i32.eq (local.get $dh) (i32.const 1)) (i32.eq (local.get $dw) (i32.const 1)))
+        (i32.and (i32.eq (local.get $sh) (local.get $sw)) (i32.le_u (local.get $sh) (i32.const 2))))))
+    (local.set $plane (local.get $first))
+    (block $done
+      (loop $planes
+        (br_if $done (i32.ge_u (local.get $plane) (local.get $last)))
+        (local.set $channel (i32.rem_u (local.get $plane) (local.get $channels)))
+        (local.set $filter (i32.add (local.get $weights)
+          (i32.shl (i32.mul (local.get $channel) (i32.mul (local.get $kh) (local.get $kw))) (i32.const 2))))
+        (local.set $out (i32.add (local.get $dst)
+          (i32.shl (i32.mul (local.get $plane) (i32.mul (local.get $oh) (local.get $ow))) (i32.const 2))))
+        (local.set $start (if (result f32) (local.get $bias)
+          (then (f32.load (i32.add (local.get $bias) (i32.shl (local.get $channel) (i32.const 2)))))
+          (else (f32.const 0))))
+        (call $pad (i32.add (local.get $src) (i32.shl (i32.mul (local.get $plane) (i32.mul (local.get $h) (local.get $w))) (i32.const 2)))
+          (i32.const 1) (local.get $h) (local.get $w) (local.get $scratch)
+          (local.get $top) (local.get $bottom) (local.get $left) (local.get $right))
+        (if (local.get $three)
+          (then (call $depthwise3x3 (local.get $scratch) (local.get $wp) (local.get $filter) (local.get $sh)
+            (local.get $oh) (local.get $ow) (local.get $out) (local.get $start) (local.get $lo) (local.get $hi)))
+          (else (call $depthwise (local.get $scratch) (local.get $wp) (local.get $filter) (local.get $kh)
+            (local.get $kw) (local.get $sh) (local.get $sw) (local.get $dh) (local.get $dw) (local.get $oh)
+            (local.get $ow) (local.get $out) (local.get $start) (local.get $lo) (local.get $hi))))
+        (local.set $plane (i32.add (local.get $plane) (i32.const 1)))
+        (br $planes))))
 
   ;; Winograd F(2×2, 3×3) transforms, around products of the gemm above (../simd/gemm.ts
   ;; runs them): a 3 × 3 convolution at stride 1 computes each 2 × 2 block of outputs from the

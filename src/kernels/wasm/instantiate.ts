@@ -15,3 +15,25 @@ export function instantiateKernel<Exports>(
     return undefined;
   }
 }
+
+/** A module of one function using `f32x4.relaxed_madd`: valid only where relaxed SIMD is on. */
+// prettier-ignore
+const RELAXED_PROBE = Uint8Array.of(
+  0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, // magic, version
+  0x01, 0x08, 0x01, 0x60, 0x03, 0x7b, 0x7b, 0x7b, 0x01, 0x7b, // type: (v128 ×3) → v128
+  0x03, 0x02, 0x01, 0x00, // one function of that type
+  0x0a, 0x0d, 0x01, 0x0b, 0x00, // code: one body, no locals
+  0x20, 0x00, 0x20, 0x01, 0x20, 0x02, 0xfd, 0x85, 0x02, 0x0b, // relaxed_madd of the 3 params
+);
+
+/**
+ * Whether this host compiles relaxed SIMD (Chrome 114+ by default; Node 20 once
+ * its entry turns V8's flag on). Asked when a kernel is instantiated, not at import.
+ */
+export function hasRelaxedSimd(): boolean {
+  try {
+    return WebAssembly.validate(RELAXED_PROBE);
+  } catch {
+    return false;
+  }
+}

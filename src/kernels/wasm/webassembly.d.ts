@@ -16,4 +16,5 @@ declare namespace WebAssembly {
   class Global {
     value: unknown;
   }
+  function validate(bytes: Uint8Array): boolean;
 }
