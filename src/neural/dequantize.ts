@@ -164,10 +164,19 @@ function linearParams(params: WeightParams, where: string) {
   return type.value;
 }
 
-/** The layer's layout when its channel count matches the scales, else scales along axis 0. */
+/**
+ * The layer's layout when it describes the values held and its channel count matches the
+ * scales, else scales along axis 0 (a layer whose sizes disagree with its weights is not
+ * trusted to size anything).
+ */
 function channelLayout(count: number, scales: number, layout?: ChannelLayout): ChannelLayout {
   if (scales === 1) return { shape: [count], axis: 0 };
-  if (layout && layout.shape.length > 1 && layout.shape[layout.axis] === scales) return layout;
+  const fits =
+    layout !== undefined &&
+    layout.shape.length > 1 &&
+    layout.shape[layout.axis] === scales &&
+    layout.shape.reduce((a, b) => a * b, 1) === count;
+  if (fits) return layout;
   if (count % scales !== 0) {
     throw new UnsupportedError(
       `${count} values do not divide into ${scales} quantization channels`,

@@ -50,3 +50,16 @@ test("linear weights without matching scales, and raw bytes without quantization
   assert.equal(weightStorage(raw).kind, "raw");
   assert.throws(() => dequantizeWeightParams(raw, undefined, "layer x weights"), /layer x weights/);
 });
+
+test("linear weights whose layer claims more elements than it holds are read by what is held", () => {
+  // 8 bytes of 8-bit indices, 2 channels; the layer (a corrupt kernel size) claims [2, 1, 1000, 1000].
+  const params = create(WeightParamsSchema, {
+    rawValue: Uint8Array.from([0, 1, 2, 3, 4, 5, 6, 7]),
+    quantization: {
+      numberOfBits: 8n,
+      QuantizationType: { case: "linearQuantization", value: { scale: [1, 10], bias: [0, 0.5] } },
+    },
+  });
+  const values = dequantizeWeightParams(params, { shape: [2, 1, 1000, 1000], axis: 0 });
+  assert.deepEqual([...values], [0, 1, 2, 3, 40.5, 50.5, 60.5, 70.5]);
+});
