@@ -26,13 +26,14 @@ export interface CalibratedCompressionOptions extends CompressionOptions {
   onCalibrationProgress?: ProgressCallback;
 }
 
-/** What a config needs of the calibration: nothing, diagonals, or full Gram matrices. */
-function needs(config: OptimizationConfig): "none" | "diagonal" | "gram" {
+/** What a config needs of the calibration: nothing, or the full Gram matrices. */
+function needs(config: OptimizationConfig): "none" | "gram" {
   const algorithms = new Set(
     allConfigs(config).map((c: OpConfig & { algorithm?: string }) => c.algorithm),
   );
-  if (algorithms.has("gptq") || algorithms.has("gptq-kmeans")) return "gram";
-  return algorithms.has("sensitive-kmeans") ? "diagonal" : "none";
+  // Sensitive k-means chooses its importance exponent by the layer-output error through XᵀX.
+  const gram = ["gptq", "gptq-kmeans", "sensitive-kmeans"];
+  return gram.some((a) => algorithms.has(a)) ? "gram" : "none";
 }
 
 /**
