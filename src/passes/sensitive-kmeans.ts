@@ -24,7 +24,7 @@ export const DEFAULT_IMPORTANCE_EXPONENT = 1;
  * Rows × columns² multiply-adds the error estimate may spend per weight: beyond it, it sums
  * over evenly spaced rows only (the same rows for every exponent, so they compare fairly).
  */
-const ERROR_BUDGET = 1 << 27;
+const ERROR_BUDGET = 1 << 25;
 
 /** Importance raised to `exponent` (0: none, i.e. plain k-means). */
 export function dampedImportance(
