@@ -86,6 +86,78 @@ const LAYER_SUMS: Partial<Record<string, LayerSums>> = {
   },
 };
 
+/** Convolutions whose output only a ReLU reads, by name, with that output's name. */
+function reluFed(layers: Iterable<NeuralNetworkLayer>): Map<string, string> {
+  const readers = new Map<string, NeuralNetworkLayer[]>();
+  const all = [...layers];
+  for (const layer of all)
+    for (const input of layer.input) readers.set(input, [...(readers.get(input) ?? []), layer]);
+  const out = new Map<string, string>();
+  for (const layer of all) {
+    if (layer.layer.case !== "convolution" || layer.layer.value.isDeconvolution) continue;
+    const read = readers.get(layer.output[0]) ?? [];
+    const relu = read.every(
+      (r) => r.layer.case === "activation" && r.layer.value.NonlinearityType.case === "ReLU",
+    );
+    if (read.length > 0 && relu) out.set(layer.name, layer.output[0]);
+  }
+  return out;
+}
+
+/**
+ * Adds to `energy` (rows × columns) the squares of each patch of `x` for the rows (output
+ * channels) whose output `y` at the patch's position is positive.
+ */
+function addActiveEnergy(
+  energy: Float64Array,
+  layer: NeuralNetworkLayer,
+  x: Dense,
+  y: Dense,
+): void {
+  if (layer.layer.case !== "convolution") return;
+  const p = layer.layer.value;
+  const [kh, kw] = pair(p.kernelSize, 3);
+  const strides = pair(p.stride, 1);
+  const dilations = pair(p.dilationFactor, 1);
+  const groups = Math.max(1, num(p.nGroups));
+  const [n, c, h, w] = channelView(x);
+  const [, rows, oh, ow] = channelView(y);
+  const [pt, , pl] =
+    p.ConvolutionPaddingType.case === "same"
+      ? samePads(p.ConvolutionPaddingType.value, [h, w], [kh, kw], strides, dilations)
+      : borderPads(p.ConvolutionPaddingType.value?.paddingAmounts);
+  const perGroup = c / groups;
+  const rowsPerGroup = rows / groups;
+  const columns = perGroup * kh * kw;
+  const squares = new Float64Array(columns);
+  for (let image = 0; image < n; image++) {
+    for (let g = 0; g < groups; g++) {
+      for (let oy = 0; oy < oh; oy++) {
+        for (let ox = 0; ox < ow; ox++) {
+          squares.fill(0);
+          for (let ch = 0; ch < perGroup; ch++) {
+            const plane = (image * c + g * perGroup + ch) * h * w;
+            for (let ky = 0; ky < kh; ky++) {
+              const iy = oy * strides[0] - pt + ky * dilations[0];
+              if (iy < 0 || iy >= h) continue;
+              for (let kx = 0; kx < kw; kx++) {
+                const ix = ox * strides[1] - pl + kx * dilations[1];
+                if (ix < 0 || ix >= w) continue;
+                squares[(ch * kh + ky) * kw + kx] = x.data[plane + iy * w + ix] ** 2;
+              }
+            }
+          }
+          for (let r = g * rowsPerGroup; r < (g + 1) * rowsPerGroup; r++) {
+            if (!(y.data[((image * rows + r) * oh + oy) * ow + ox] > 0)) continue;
+            const base = r * columns;
+            for (let j = 0; j < columns; j++) energy[base + j] += squares[j];
+          }
+        }
+      }
+    }
+  }
+}
+
 /** Runs `samples` through the network and sums its convolution and innerProduct inputs. */
 export function collectNeuralStatistics(
   model: MLModel,
@@ -100,7 +172,28 @@ export function collectNeuralStatistics(
   const interpreter = NeuralNetworkInterpreter.fromSpec(model.spec);
   const accumulators = new Map<string, Accumulator>();
   const gram = options.gram ?? false;
+  // Convolutions feeding a ReLU: their inputs wait for their outputs (see activeEnergy).
+  const relus = reluFed(layers.values());
+  const waiting = new Map<string, Dense>();
+  const active = new Map<string, Float64Array>();
+  const observe = (
+    blob: string,
+    value: { data: ArrayLike<unknown> },
+    { name }: { name: string },
+  ) => {
+    const x = waiting.get(name);
+    const layer = layers.get(name);
+    if (!x || !layer || relus.get(name) !== blob || layer.layer.case !== "convolution") return;
+    waiting.delete(name);
+    const rows = num(layer.layer.value.outputChannels);
+    const columns = accumulators.get(name)!.columns;
+    const energy = active.get(name) ?? new Float64Array(rows * columns);
+    active.set(name, energy);
+    const y = value as Dense;
+    addActiveEnergy(energy, layer, x, y);
+  };
   const inspect = ({ name }: { name: string }, [x]: readonly Dense[]) => {
+    if (relus.has(name) && x) waiting.set(name, x);
     const layer = layers.get(name);
     const sums = layer?.layer.case && LAYER_SUMS[layer.layer.case];
     if (!layer || !sums || !x) return;
@@ -114,7 +207,7 @@ export function collectNeuralStatistics(
     });
   };
   samples.forEach((sample, index) => {
-    interpreter.predict(sample, { inspect });
+    interpreter.predict(sample, { inspect, observe });
     options.onProgress?.({
       done: index + 1,
       total: samples.length,
@@ -127,7 +220,8 @@ export function collectNeuralStatistics(
     for (let g = 0; sums.gram && g < sums.groups; g++)
       mirrorUpper(sums.gram.subarray(g * size, (g + 1) * size), sums.columns);
     const combined = combine([sums]);
-    if (combined) statistics.set(name, combined);
+    const energy = active.get(name);
+    if (combined) statistics.set(name, { ...combined, ...(energy && { activeEnergy: energy }) });
   }
   return new LayerStatisticsTable(statistics, samples.length);
 }

@@ -16,7 +16,7 @@ import { NeuralNetworkInterpreter } from "../../src/runtime/neural-network.js";
 import { runCli } from "../support/cli.js";
 import { floatWeights, ndNetwork, noise } from "../support/neural-networks.js";
 
-/** x [4, 5, 5] → grouped 3×3 conv, stride 2, "same" → [6, 3, 3] → innerProduct over the last axis. */
+/** x [4, 5, 5] → grouped 3×3 conv, stride 2, "same" → [6, 3, 3] → ReLU → innerProduct over the last axis. */
 function network(): Model {
   return ndNetwork(
     { x: [4, 5, 5] },
@@ -39,8 +39,14 @@ function network(): Model {
         },
       },
       {
-        name: "fc",
+        name: "relu",
         input: ["c"],
+        output: ["r"],
+        layer: { case: "activation", value: { NonlinearityType: { case: "ReLU", value: {} } } },
+      },
+      {
+        name: "fc",
+        input: ["r"],
         output: ["y"],
         layer: {
           case: "innerProduct",
@@ -94,6 +100,7 @@ test("neural-network statistics: each conv group's im2col patches and each inner
   const interpreter = NeuralNetworkInterpreter.fromSpec(spec);
   const convVectors: number[][][] = [[], []];
   const fcVectors: number[][] = [];
+  const activeEnergy = new Float64Array(6 * 18);
   for (const sample of data) {
     const x = sample.x.data as Float32Array;
     // "same" with stride 2 on 5: 3 outputs, one row and column of padding before and after.
@@ -114,13 +121,20 @@ test("neural-network statistics: each conv group's im2col patches and each inner
         }
       }
     }
-    let conv: Float32Array | undefined;
+    const blobs: Record<string, Float32Array> = {};
     interpreter.predict(sample, {
-      observe: (name, value) => {
-        if (name === "c") conv = Float32Array.from(value.data as Float32Array);
-      },
+      observe: (name, value) => (blobs[name] = Float32Array.from(value.data as Float32Array)),
     });
-    for (let r = 0; r < 18; r++) fcVectors.push(Array.from(conv!.subarray(r * 3, r * 3 + 3)));
+    for (let r = 0; r < 18; r++) fcVectors.push(Array.from(blobs.r.subarray(r * 3, r * 3 + 3)));
+    // Each conv weight's input energy where its output channel is positive (the ReLU passes it).
+    for (let row = 0; row < 6; row++) {
+      const g = Math.floor(row / 3);
+      const patches = convVectors[g].slice(-9);
+      patches.forEach((v, position) => {
+        if (blobs.c[row * 9 + position] > 0)
+          v.forEach((x, j) => (activeEnergy[row * 18 + j] += x * x));
+      });
+    }
   }
   const conv = table.statistics("conv")!;
   assert.deepEqual([conv.groups, conv.columns, conv.vectors], [2, 18, 18]);
@@ -132,7 +146,9 @@ test("neural-network statistics: each conv group's im2col patches and each inner
     Float64Array.from({ length: 36 }, (_, i) => expected[Math.floor(i / 18) * 324 + (i % 18) * 19]),
     "conv diagonal",
   );
+  assertClose(conv.activeEnergy!, activeEnergy, "conv energy where active");
   const fc = table.statistics("fc")!;
+  assert.equal(fc.activeEnergy, undefined);
   assert.deepEqual([fc.groups, fc.columns, fc.vectors], [1, 3, 36]);
   assertClose(fc.gram!, gramOf(fcVectors, 3), "fc gram");
   const diagonalOnly = collectNeuralStatistics(model, data);
