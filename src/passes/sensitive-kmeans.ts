@@ -184,11 +184,11 @@ export function sensitiveTable(
   statistics: InputStatistics,
 ): SensitiveTable | undefined {
   const size = 2 ** nbits;
-  if (statistics.activeEnergy?.length === weights.length) {
-    return activeTable(weights, nbits, statistics.activeEnergy);
-  }
   const importance = elementImportance({ shape }, statistics);
   if (!importance) return undefined;
+  if (statistics.activeEnergy?.length === weights.length) {
+    return activeTable(weights, nbits, statistics.activeEnergy, importance);
+  }
   const exponents = statistics.gram ? IMPORTANCE_EXPONENTS : [DEFAULT_IMPORTANCE_EXPONENT];
   let best: (SensitiveTable & { error: number }) | undefined;
   for (const exponent of exponents) {
@@ -217,14 +217,22 @@ export function sensitiveTable(
 }
 
 /**
- * A layer feeding a ReLU: each weight weighed by its input's energy where its output is
- * positive, which is that error's exact diagonal measure (so fully, α = 1).
+ * How much the input energy where a ReLU clips the output counts: errors there do not pass
+ * the ReLU unless they are large enough to make the output positive, so they count a little.
  */
-function activeTable(weights: Float64Array, nbits: number, energy: Float64Array): SensitiveTable {
-  let mean = 0;
-  for (const e of energy) mean += e / energy.length;
-  const floor = mean > 0 ? mean * 1e-3 : 1;
-  const importance = energy.map((e) => Math.max(e, floor));
+const INACTIVE_SHARE = 0.25;
+
+/**
+ * A layer feeding a ReLU: each weight weighed by its input's energy where its output is
+ * positive, plus INACTIVE_SHARE of the energy where it is not.
+ */
+function activeTable(
+  weights: Float64Array,
+  nbits: number,
+  energy: Float64Array,
+  all: Float64Array,
+): SensitiveTable {
+  const importance = energy.map((e, i) => e + INACTIVE_SHARE * Math.max(all[i] - e, 0));
   const distinct = distinctWithWeights(weights, importance);
   const size = 2 ** nbits;
   const { centroids } = kmeans1D(
