@@ -64,9 +64,7 @@ import {
   DEFAULT_IMPORTANCE_EXPONENT,
   IMPORTANCE_EXPONENTS,
   outputError,
-  refitTable,
 } from "./sensitive-kmeans.js";
-import { nearestEntries } from "../kernels/neural-quantization.js";
 
 /** Weights smaller than this are clustered on the calling thread (a worker round trip costs more). */
 const INLINE_ELEMENTS = 1 << 15;
@@ -156,32 +154,11 @@ async function sensitivePalette(
     const damped = dampedImportance(importance, candidate);
     const palette = await palettize(weight, config, pool, damped, false, false);
     if ("skipped" in palette) return palette;
-    for (const option of [palette, refitted(weight, palette, original, statistics)]) {
-      if (!option) continue;
-      const decoded = decodePalette(weight, option.palette, option.scale);
-      const error = outputError(weight.tensor.shape, original, decoded, statistics) ?? Infinity;
-      if (!best || error < best.error) best = { palette: option, error, exponent: candidate };
-    }
+    const decoded = decodePalette(weight, palette.palette, palette.scale);
+    const error = outputError(weight.tensor.shape, original, decoded, statistics) ?? Infinity;
+    if (!best || error < best.error) best = { palette, error, exponent: candidate };
   }
   return { ...best!.palette, exponent: best!.exponent };
-}
-
-/**
- * A one-table palette with its table refitted to the layer-output error and each weight's
- * nearest refitted entry (see sensitive-kmeans.ts); undefined for other palettes.
- */
-function refitted(
-  weight: WeightCandidate,
-  { palette, scale }: PaletteResult,
-  original: ArrayLike<number>,
-  statistics: InputStatistics,
-): PaletteResult | undefined {
-  if (palette.layout.groupCount !== 1 || scale) return undefined;
-  const shape = weight.tensor.shape;
-  const refit = refitTable(shape, original, palette.indices, palette.lut, statistics);
-  if (!refit) return undefined;
-  const lut = refit.map(rounding(valueTypeOf(weight.tensor)));
-  return { palette: { ...palette, lut, indices: nearestEntries(original, lut) } };
 }
 
 /** A scalar palette's values (indices unpacked), in the weight's element order. */
