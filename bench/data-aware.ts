@@ -115,11 +115,18 @@ try {
     });
     const seconds = (performance.now() - start) / 1000;
     const fallbacks = result.weights.filter((w) => w.fallback).length;
+    // Sensitive k-means: how many weights took each exponent α of their input energies.
+    const exponents = new Map<number, number>();
+    for (const { importanceExponent: a } of result.weights)
+      if (a !== undefined) exponents.set(a, (exponents.get(a) ?? 0) + 1);
     const ppl = await perplexity(result.model, evalWindows);
     const delta = ((ppl / float - 1) * 100).toFixed(2);
     console.log(
       `| ${name} | ${ppl.toFixed(4)} | ${delta.startsWith("-") ? "" : "+"}${delta}% | ${seconds.toFixed(1)} |` +
-        (fallbacks > 0 ? ` (${fallbacks} fallbacks)` : ""),
+        (fallbacks > 0 ? ` (${fallbacks} fallbacks)` : "") +
+        (exponents.size > 0
+          ? ` (α: ${[...exponents].map(([a, n]) => `${n}× ${a}`).join(", ")})`
+          : ""),
     );
     await result.model.close();
   }

@@ -109,6 +109,12 @@ export {
 } from "./calibrate/statistics.js";
 export type { Calibration, InputStatistics } from "./passes/calibration.js";
 export {
+  collectNeuralStatistics,
+  LayerStatisticsTable,
+  type NeuralStatisticsOptions,
+} from "./calibrate/neural-statistics.js";
+export type { LayerCalibration, NeuralKmeansAlgorithm } from "./passes/neural-quantize.js";
+export {
   comparePerOp,
   type PerOpComparison,
   type PerOpOptions,

@@ -32,13 +32,15 @@ export interface CalibratedCompressionOptions extends CompressionOptions {
   sequential?: boolean;
 }
 
-/** What a config needs of the calibration: nothing, diagonals, or full Gram matrices. */
-function needs(config: OptimizationConfig): "none" | "diagonal" | "gram" {
+/**
+ * Whether a config is data-aware. Each needs the full Gram matrices (sensitive k-means chooses
+ * its importance exponent by the layer-output error through XᵀX).
+ */
+export function isDataAware(config: OptimizationConfig): boolean {
   const algorithms = new Set(
     allConfigs(config).map((c: OpConfig & { algorithm?: string }) => c.algorithm),
   );
-  if (algorithms.has("gptq") || algorithms.has("gptq-kmeans")) return "gram";
-  return algorithms.has("sensitive-kmeans") ? "diagonal" : "none";
+  return ["gptq", "gptq-kmeans", "sensitive-kmeans"].some((a) => algorithms.has(a));
 }
 
 /**
@@ -51,19 +53,13 @@ export async function compressWithCalibration(
   samples: readonly Record<string, Tensor>[],
   options: CalibratedCompressionOptions = {},
 ): Promise<CompressionResult> {
-  const need = needs(config);
-  if (need === "none") return compressModel(model, config, options);
+  if (!isDataAware(config)) return compressModel(model, config, options);
   if (samples.length === 0) {
     throw new ConfigError("data-aware compression needs at least one calibration sample");
   }
-  if (options.sequential) {
-    return compressSequentially(model, config, samples, {
-      ...options,
-      gram: need === "gram",
-    });
-  }
+  if (options.sequential) return compressSequentially(model, config, samples, options);
   const calibration = await collectInputStatistics(model, samples, {
-    gram: need === "gram",
+    gram: true,
     pool: options.pool,
     functionName: options.functionName,
     onProgress: options.onCalibrationProgress,

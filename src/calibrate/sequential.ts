@@ -21,8 +21,6 @@ import {
 } from "./statistics.js";
 
 export interface SequentialOptions extends CompressionOptions {
-  /** Full Gram matrices (GPTQ), not only their diagonals. */
-  gram: boolean;
   /** Progress over all stages' calibration runs. */
   onCalibrationProgress?: ProgressCallback;
 }
@@ -57,7 +55,7 @@ export async function compressSequentially(
   samples: readonly Record<string, Tensor>[],
   options: SequentialOptions,
 ): Promise<CompressionResult> {
-  const { gram, onCalibrationProgress, ...compression } = options;
+  const { onCalibrationProgress, ...compression } = options;
   const { functionName, block } = calibratedFunction(model, options.functionName);
   const stages = calibrationStages(block.operations);
   const staged = new Set(stages.flat());
@@ -85,7 +83,7 @@ export async function compressSequentially(
     for (const [index, stage] of stages.entries()) {
       const members = new Set(stage);
       const calibration = await collectInputStatistics(current, samples, {
-        gram,
+        gram: true,
         pool: options.pool,
         functionName,
         weights: members,

@@ -15,7 +15,7 @@ import type { MLModel } from "../format/model.js";
 import { ConfigError, UnsupportedError } from "../errors.js";
 import type { Tensor } from "../kernels/dtype.js";
 import { accumulateGram, accumulateSquares, mirrorUpper } from "../kernels/gram.js";
-import { convOutputSize } from "../kernels/ops/conv.js";
+import { convOutputSize, type Window2d } from "../kernels/ops/conv.js";
 import type { Calibration, InputStatistics } from "../passes/calibration.js";
 import type { ProgressCallback } from "../progress.js";
 import { inputNames, opName } from "../program/ops.js";
@@ -36,7 +36,7 @@ export interface StatisticsOptions extends LoadOptions {
 const CHUNK_VECTORS = 256;
 
 /** Sums for one input as one kind of consumer sees it (several weights may share them). */
-class Accumulator {
+export class Accumulator {
   vectors = 0;
   readonly diagonal: Float64Array;
   readonly gram: Float64Array | undefined;
@@ -127,43 +127,59 @@ function convConsumer(weight: string, gram: boolean): Consumer {
       const [kh, kw] = [kernel[2], kernel[3]];
       const win = windowOf(ctx, x, [kh, kw], spatial);
       const groups = ctx.int("groups", 1);
-      const [n, channels, h, w] = x.shape;
-      const perGroup = channels / groups;
-      const [pt, pb, pl, pr] = win.pads;
-      const oh = convOutputSize(h, kh, win.strides[0], win.dilations[0], pt, pb);
-      const ow = convOutputSize(w, kw, win.strides[1], win.dilations[1], pl, pr);
-      const columns = perGroup * kh * kw;
+      const columns = (x.shape[1] / groups) * kh * kw;
       const inputAxes = weightShape.map((_, axis) => axis).slice(1);
       const sums = statistics(() => new Accumulator(inputAxes, groups, columns, gram));
-      const positions = n * oh * ow;
-      const chunk = new Float64Array(columns * Math.min(CHUNK_VECTORS, positions));
-      for (let g = 0; g < groups; g++) {
-        for (let first = 0; first < positions; first += CHUNK_VECTORS) {
-          const count = Math.min(CHUNK_VECTORS, positions - first);
-          chunk.fill(0, 0, columns * count);
-          for (let v = 0; v < count; v++) {
-            const p = first + v;
-            const image = Math.floor(p / (oh * ow));
-            const oy = Math.floor(p / ow) % oh;
-            const ox = p % ow;
-            for (let c = 0; c < perGroup; c++) {
-              const plane = (image * channels + g * perGroup + c) * h * w;
-              for (let ky = 0; ky < kh; ky++) {
-                const iy = oy * win.strides[0] - pt + ky * win.dilations[0];
-                if (iy < 0 || iy >= h) continue;
-                for (let kx = 0; kx < kw; kx++) {
-                  const ix = ox * win.strides[1] - pl + kx * win.dilations[1];
-                  if (ix < 0 || ix >= w) continue;
-                  chunk[((c * kh + ky) * kw + kx) * count + v] = x.data[plane + iy * w + ix];
-                }
-              }
-            }
-          }
-          sums.add(g, chunk, count);
-        }
-      }
+      addPatches(sums, x, win, groups);
     },
   };
+}
+
+/**
+ * Adds the im2col patches of `x` ([n, c, h, w]) to `sums`, per group, each patch's columns in
+ * the weight's (c, ky, kx) order (positions in the padding are zeros).
+ */
+export function addPatches(
+  sums: Accumulator,
+  x: { readonly shape: readonly number[]; readonly data: ArrayLike<number> },
+  window: Window2d,
+  groups: number,
+): void {
+  const { kernel, strides, dilations, pads } = window;
+  const [kh, kw] = kernel;
+  const [n, channels, h, w] = x.shape;
+  const perGroup = channels / groups;
+  const [pt, pb, pl, pr] = pads;
+  const oh = convOutputSize(h, kh, strides[0], dilations[0], pt, pb);
+  const ow = convOutputSize(w, kw, strides[1], dilations[1], pl, pr);
+  const columns = perGroup * kh * kw;
+  const positions = n * oh * ow;
+  const chunk = new Float64Array(columns * Math.min(CHUNK_VECTORS, positions));
+  for (let g = 0; g < groups; g++) {
+    for (let first = 0; first < positions; first += CHUNK_VECTORS) {
+      const count = Math.min(CHUNK_VECTORS, positions - first);
+      chunk.fill(0, 0, columns * count);
+      for (let v = 0; v < count; v++) {
+        const p = first + v;
+        const image = Math.floor(p / (oh * ow));
+        const oy = Math.floor(p / ow) % oh;
+        const ox = p % ow;
+        for (let c = 0; c < perGroup; c++) {
+          const plane = (image * channels + g * perGroup + c) * h * w;
+          for (let ky = 0; ky < kh; ky++) {
+            const iy = oy * strides[0] - pt + ky * dilations[0];
+            if (iy < 0 || iy >= h) continue;
+            for (let kx = 0; kx < kw; kx++) {
+              const ix = ox * strides[1] - pl + kx * dilations[1];
+              if (ix < 0 || ix >= w) continue;
+              chunk[((c * kh + ky) * kw + kx) * count + v] = x.data[plane + iy * w + ix];
+            }
+          }
+        }
+      }
+      sums.add(g, chunk, count);
+    }
+  }
 }
 
 /** A gather's table: how often each entry along the gathered axis is read. */
@@ -357,7 +373,7 @@ export function calibratedWeights(
 }
 
 /** One weight's statistics over all its consumers; undefined when they see it differently. */
-function combine(parts: Accumulator[]): InputStatistics | undefined {
+export function combine(parts: Accumulator[]): InputStatistics | undefined {
   const [first] = parts;
   if (!first) return undefined;
   const same = parts.every(

@@ -4,7 +4,7 @@
  * compressWithCalibration on the samples they name.
  */
 import type { Command } from "commander";
-import { compressWithCalibration } from "../calibrate/data-aware.js";
+import { compressWithCalibration, isDataAware } from "../calibrate/data-aware.js";
 import type { OptimizationConfig } from "../config/optimization-config.js";
 import type { MLModel } from "../format/model.js";
 import type { CompressionOptions, CompressionResult } from "../passes/driver.js";
@@ -44,16 +44,6 @@ export function calibrationOptions(command: Command, algorithms: string): Comman
       "--sequential",
       `${algorithms}: calibrate each layer on the outputs of the layers before it, already compressed (one calibration run per layer)`,
     );
-}
-
-/** Whether any config of `config` is data-aware. */
-function isDataAware(config: OptimizationConfig): boolean {
-  const configs = [
-    config.globalConfig,
-    ...Object.values(config.opTypeConfigs ?? {}),
-    ...Object.values(config.opNameConfigs ?? {}),
-  ];
-  return configs.some((c) => c && "algorithm" in c && c.algorithm !== undefined);
 }
 
 /**

@@ -26,6 +26,8 @@ export interface ReportedWeight {
   snrDb: number | null;
   /** Multifunction models: the weight (function/name) whose compressed blobs this one shares. */
   sharedWith?: string;
+  /** Sensitive k-means: the exponent α of the input energies that weighed the weight's elements. */
+  importanceExponent?: number;
 }
 
 export interface ReportedSkip {
@@ -131,6 +133,7 @@ function passWeights(weights: readonly WeightReport[]): ReportedWeight[] {
     bytesAfter: w.bytesAfter,
     snrDb: w.snrDb ?? null,
     ...(w.sharedWith && { sharedWith: qualifiedName(w.sharedWith) }),
+    ...(w.importanceExponent !== undefined && { importanceExponent: w.importanceExponent }),
   }));
 }
 

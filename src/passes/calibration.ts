@@ -23,6 +23,12 @@ export interface InputStatistics {
   diagonal: Float64Array;
   /** groups × columns × columns: XᵀX, when the compression asked for it. */
   gram?: Float64Array;
+  /**
+   * Rows × columns (the weight's matrix view): the energy of each element's input over only
+   * the vectors where its output is positive, for a layer whose output only a ReLU reads
+   * (errors where the ReLU clips its output to 0 do not propagate).
+   */
+  activeEnergy?: Float64Array;
 }
 
 /** The calibration statistics of the weights (const op names) of one program function. */

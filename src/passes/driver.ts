@@ -76,6 +76,8 @@ export interface CompressedWeight {
   float16Loss?: HalfRangeLoss;
   /** A data-aware config's weight compressed the data-free way instead, and why. */
   fallback?: string;
+  /** Sensitive k-means: the exponent α of the input energies d^α that weighed its elements. */
+  importanceExponent?: number;
 }
 
 export interface WeightCompressor<C extends OpConfig> {
@@ -126,6 +128,8 @@ export interface WeightReport {
   /** See CompressedWeight. */
   float16Loss?: HalfRangeLoss;
   fallback?: string;
+  /** See CompressedWeight. */
+  importanceExponent?: number;
   /**
    * A weight of another function (or earlier in this one) with the same data, whose compressed
    * blobs this one shares (then bytesAfter is 0, and bytesBefore too when the input shared them).
@@ -396,6 +400,9 @@ export async function compressWeights<C extends OpConfig>(
         snrDb: compressed.snrDb,
         ...(compressed.float16Loss && { float16Loss: compressed.float16Loss }),
         ...(compressed.fallback && { fallback: compressed.fallback }),
+        ...(compressed.importanceExponent !== undefined && {
+          importanceExponent: compressed.importanceExponent,
+        }),
       },
     });
     const replacement = compressed.ops[compressed.ops.length - 1].outputs[0].name;

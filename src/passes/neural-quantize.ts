@@ -49,6 +49,8 @@ import { neuralNetworkWeights } from "../neural/weights.js";
 import { OWN_POOL_MINIMUM_BYTES, type TaskPool } from "../parallel/task-pool.js";
 import { createDefaultPool } from "../parallel/default-pool.js";
 import { fuseBeforeQuantization } from "./neural-fuse.js";
+import type { InputStatistics } from "./calibration.js";
+import { sensitiveTable } from "./sensitive-kmeans.js";
 
 export const NN_QUANTIZATION_MODES = [
   "linear",
@@ -107,6 +109,21 @@ export interface QuantizeWeightsOptions {
   onField?: (event: QuantizedFieldEvent) => void;
   /** Called after each selected layer, with how many of them are done. */
   onProgress?: ProgressCallback;
+  /**
+   * kmeans_lut: "sensitive-kmeans" weighs each convolution or innerProduct weight by the
+   * energy of the input it multiplies (see `calibration`; other weights get plain k-means).
+   */
+  algorithm?: NeuralKmeansAlgorithm;
+  /** The layers' input statistics by layer name (collectNeuralStatistics), for `algorithm`. */
+  calibration?: LayerCalibration;
+}
+
+export const NN_KMEANS_ALGORITHMS = ["sensitive-kmeans"] as const;
+export type NeuralKmeansAlgorithm = (typeof NN_KMEANS_ALGORITHMS)[number];
+
+/** Input statistics of a network's weights, by the name of the layer holding them. */
+export interface LayerCalibration {
+  statistics(layer: string): InputStatistics | undefined;
 }
 
 /**
@@ -121,6 +138,8 @@ export interface QuantizedFieldEvent {
   outcome: "quantized" | "already float16" | "already quantized" | "kept in float32";
   /** At 16 bits: how badly float16 holds the field, when it matters (see `float16Loss`). */
   float16Loss?: Float16Loss;
+  /** Sensitive k-means: the exponent α of the input energies that weighed its elements. */
+  importanceExponent?: number;
 }
 
 /**
@@ -278,6 +297,7 @@ interface Settings {
   selector: LayerSelector;
   lutFunction?: LutFunction;
   pool?: TaskPool;
+  calibration?: LayerCalibration;
 }
 
 /** The settings one layer's fields are quantized with. */
@@ -314,6 +334,7 @@ function validBitsAndMode(
   if (mode === "linear_symmetric" && nbits !== 8) {
     throw new ConfigError(`${where}linear_symmetric quantization needs nbits 8`);
   }
+  if (options.algorithm !== undefined) checkAlgorithm(options, mode);
   if (mode === "custom_lut" && !options.lutFunction) {
     throw new ConfigError(`${where}custom_lut quantization needs a lutFunction`);
   }
@@ -374,7 +395,24 @@ function validate(model: MLModel, options: QuantizeWeightsOptions): Settings {
     selector: options.selector ?? defaultLayerSelector,
     lutFunction: options.lutFunction,
     pool: options.pool,
+    ...(options.algorithm && { calibration: options.calibration }),
   };
+}
+
+function checkAlgorithm(options: QuantizeWeightsOptions, mode: NeuralQuantizationMode): void {
+  if (!NN_KMEANS_ALGORITHMS.includes(options.algorithm!)) {
+    throw new ConfigError(
+      `unknown k-means algorithm "${options.algorithm}" (one of ${NN_KMEANS_ALGORITHMS.join(", ")})`,
+    );
+  }
+  if (mode !== "kmeans_lut" && mode !== "kmeans") {
+    throw new ConfigError(`algorithm ${options.algorithm} needs mode kmeans_lut, not ${mode}`);
+  }
+  if (!options.calibration) {
+    throw new ConfigError(
+      `algorithm ${options.algorithm} needs calibration statistics (collectNeuralStatistics, --inputs, --data or --samples)`,
+    );
+  }
 }
 
 /** Layers whose weights coremltools leaves for the user to convert. */
@@ -420,11 +458,25 @@ function quantizeLayer(
       settings.nbits === 16 && from === "float32"
         ? float16Loss(layer, field, params.floatValue)
         : undefined;
+    // Sensitive k-means: the statistics of what the layer's weights (not its bias) multiply.
+    const statistics =
+      field === "weights" ? settings.calibration?.statistics(layer.name) : undefined;
+    const sensitive: { exponent?: number } = {};
     const outcome =
       loss && settings.keepLossy
         ? "kept in float32"
-        : quantizeField(params, layout, settings, `layer ${layer.name} ${field}`, pending);
-    onField?.({ layer: layer.name, field, from, outcome, ...(loss && { float16Loss: loss }) });
+        : quantizeField(params, layout, settings, `layer ${layer.name} ${field}`, pending, {
+            statistics,
+            chosen: sensitive,
+          });
+    onField?.({
+      layer: layer.name,
+      field,
+      from,
+      outcome,
+      ...(loss && { float16Loss: loss }),
+      ...(sensitive.exponent !== undefined && { importanceExponent: sensitive.exponent }),
+    });
   }
 }
 
@@ -435,6 +487,7 @@ function quantizeField(
   settings: LayerSettings,
   where: string,
   pending: Promise<void>[],
+  sensitivity: { statistics?: InputStatistics; chosen: { exponent?: number } } = { chosen: {} },
 ): "quantized" | "already float16" | "already quantized" {
   const { nbits, mode } = settings;
   const from = weightStorage(params).kind;
@@ -446,7 +499,14 @@ function quantizeField(
     return "quantized";
   }
   const weights = fieldWeights(params, layout, where);
-  if (mode === "kmeans_lut") {
+  const sensitive =
+    mode === "kmeans_lut" && sensitivity.statistics
+      ? sensitiveTable(weights, layout.shape, nbits, sensitivity.statistics)
+      : undefined;
+  if (sensitive) {
+    sensitivity.chosen.exponent = sensitive.exponent;
+    storeTable(params, nbits, sensitive);
+  } else if (mode === "kmeans_lut") {
     pending.push(quantizeWithKmeans(params, weights, settings));
   } else if (mode === "linear" || mode === "linear_symmetric") {
     const linear = quantizeLinear(weights, layout, nbits, mode === "linear_symmetric");

@@ -59,6 +59,12 @@ import {
 import { keptValues, SPARSE_DATA, sparseJointOps } from "./joint.js";
 import { elementImportance, type Calibration, type InputStatistics } from "./calibration.js";
 import { gptqPaletteIndices, type PaletteTable } from "./gptq.js";
+import {
+  dampedImportance,
+  DEFAULT_IMPORTANCE_EXPONENT,
+  IMPORTANCE_EXPONENTS,
+  outputError,
+} from "./sensitive-kmeans.js";
 
 /** Weights smaller than this are clustered on the calling thread (a worker round trip costs more). */
 const INLINE_ELEMENTS = 1 << 15;
@@ -98,7 +104,10 @@ export const palettizer: WeightCompressor<OpPalettizerConfig> = {
     if (weight.joint) checkJoint(weight, config);
     const sensitivity = sensitivityOf(weight, config, calibration);
     const errorFeedback = config.algorithm === "gptq-kmeans" && sensitivity.statistics;
-    const palette = await palettize(weight, config, pool, sensitivity.importance, !errorFeedback);
+    const palette: (PaletteResult & { exponent?: number }) | { skipped: string } =
+      config.algorithm === "sensitive-kmeans"
+        ? await sensitivePalette(weight, config, pool, sensitivity)
+        : await palettize(weight, config, pool, sensitivity.importance, !errorFeedback);
     if ("skipped" in palette) return palette;
     let fallback = sensitivity.fallback && `plain k-means: ${sensitivity.fallback}`;
     if (errorFeedback) {
@@ -118,9 +127,67 @@ export const palettizer: WeightCompressor<OpPalettizerConfig> = {
       snrDb: palette.snrDb,
       ...(loss && hasHalfRangeLoss(loss) && { float16Loss: loss }),
       ...(fallback && { fallback }),
+      ...(palette.exponent !== undefined && { importanceExponent: palette.exponent }),
     };
   },
 };
+
+/**
+ * Sensitive k-means: with the weight's Gram matrix, the tables of the importance exponent
+ * whose layer-output error is least (see sensitive-kmeans.ts); without it, fully weighted.
+ */
+async function sensitivePalette(
+  weight: WeightCandidate,
+  config: OpPalettizerConfig,
+  pool: TaskPool | undefined,
+  { importance, statistics }: { importance?: Float64Array; statistics?: InputStatistics },
+): Promise<(PaletteResult & { exponent?: number }) | { skipped: string }> {
+  const exponent = DEFAULT_IMPORTANCE_EXPONENT;
+  if (!importance || !statistics?.gram || config.clusterDim > 1) {
+    const palette = await palettize(weight, config, pool, importance);
+    return importance && !("skipped" in palette) ? { ...palette, exponent } : palette;
+  }
+  const original = numericValues(weight.tensor);
+  let best: { palette: PaletteResult; error: number; exponent: number } | undefined;
+  for (const candidate of IMPORTANCE_EXPONENTS) {
+    // Every candidate reads the weight's buffer: none may move it to a worker.
+    const damped = dampedImportance(importance, candidate);
+    const palette = await palettize(weight, config, pool, damped, false, false);
+    if ("skipped" in palette) return palette;
+    const decoded = decodePalette(weight, palette.palette, palette.scale);
+    const error = outputError(weight.tensor.shape, original, decoded, statistics) ?? Infinity;
+    if (!best || error < best.error) best = { palette, error, exponent: candidate };
+  }
+  return { ...best!.palette, exponent: best!.exponent };
+}
+
+/** A scalar palette's values (indices unpacked), in the weight's element order. */
+function decodePalette(
+  weight: WeightCandidate,
+  palette: Palette,
+  scale: { data: Float64Array; shape: number[] } | undefined,
+): Float64Array {
+  const entries = 1 << palette.nbits;
+  const groupOf = groupOfElements(palette.layout, palette.indices.length);
+  const round = rounding(valueTypeOf(weight.tensor));
+  const scales = scale && broadcastTo(scale.data, scale.shape, weight.tensor.shape);
+  return Float64Array.from(
+    palette.indices,
+    (index, i) => round(palette.lut[groupOf[i] * entries + index]) * (scales ? scales[i] : 1),
+  );
+}
+
+/** The group of each element (gathered offsets list the elements group by group). */
+function groupOfElements(layout: GroupLayout, count: number): Int32Array {
+  const offsets = gatherGroups(
+    layout,
+    Float64Array.from({ length: count }, (_, i) => i),
+  );
+  const groupLength = count / layout.groupCount;
+  const groupOf = new Int32Array(count);
+  offsets.forEach((offset, j) => (groupOf[offset] = Math.floor(j / groupLength)));
+  return groupOf;
+}
 
 /**
  * Sensitive k-means: each element's importance (its input's activation energy), or why the
@@ -156,14 +223,7 @@ function gptqIndices(
   const { layout, lut, nbits } = palette;
   const count = palette.indices.length;
   const entries = 1 << nbits;
-  // The group of each element: gathered offsets list the elements group by group.
-  const offsets = gatherGroups(
-    layout,
-    Float64Array.from({ length: count }, (_, i) => i),
-  );
-  const groupLength = count / layout.groupCount;
-  const groupOf = new Int32Array(count);
-  offsets.forEach((offset, j) => (groupOf[offset] = Math.floor(j / groupLength)));
+  const groupOf = groupOfElements(layout, count);
   const round = rounding(valueTypeOf(weight.tensor));
   // Entries k-means left unused (fewer distinct values than entries) are not candidates.
   const used = new Uint8Array(layout.groupCount * entries);
@@ -272,16 +332,21 @@ function valueTypeOf(tensor: Tensor): ValueType {
   return tensor.dtype === "fp16" ? "fp16" : "fp32";
 }
 
+/** A weight's tables and indices, its per-channel scales, and their SNR when it tells. */
+interface PaletteResult {
+  palette: Palette;
+  scale?: { data: Float64Array; shape: number[] };
+  snrDb?: number;
+}
+
 async function palettize(
   weight: WeightCandidate,
   config: OpPalettizerConfig,
   pool: TaskPool | undefined,
   importance?: Float64Array,
   mayPack = true,
-): Promise<
-  | { palette: Palette; scale?: { data: Float64Array; shape: number[] }; snrDb?: number }
-  | { skipped: string }
-> {
+  mayMove = true,
+): Promise<PaletteResult | { skipped: string }> {
   const { tensor } = weight;
   const channelAxis = channelAxisOf(weight, config);
   if (channelAxis === undefined) return { skipped: DISAGREEING_CONSUMERS };
@@ -362,7 +427,7 @@ async function palettize(
       valueType,
     };
     // The weight's own buffer may go to a worker as it is when nothing else reads it.
-    const movable = weight.ownsBuffer && groupedHalf === tensor.data && !values;
+    const movable = mayMove && weight.ownsBuffer && groupedHalf === tensor.data && !values;
     // Workers may pack the indices where they are stored in group order as they are.
     const packable = mayPack && layout.channelAxis === 0 && !weight.joint && nbits! < 8;
     result = { ...(await runGroups(input, pool, movable, packable)), nbits: nbits! };

@@ -45,6 +45,12 @@ export type LayerObserver = (
   layer: { readonly name: string; readonly inputs: readonly string[] },
 ) => void;
 
+/** Sees the input blobs of one layer just before it runs (not to be modified). */
+export type LayerInspector = (
+  layer: { readonly name: string; readonly inputs: readonly string[] },
+  inputs: readonly Dense[],
+) => void;
+
 interface InputPlan {
   io: ProgramIO;
   /** Maps the given values (of the given shape) to the input blob, preprocessing included. */
@@ -185,15 +191,17 @@ export class NeuralNetworkInterpreter {
 
   /**
    * Runs the network on one set of inputs. An `observe` callback sees every blob a layer
-   * computes (not to be modified), nested networks' included. With `resume`, the run starts
-   * at top-level step `step`, from the blobs an earlier run on the same inputs computed (what
-   * `observe` saw, copied), so only the layers from there on run again. Networks have no
-   * states: a runner's `state` option is ignored.
+   * computes (not to be modified), nested networks' included; an `inspect` callback sees each
+   * layer's inputs just before it runs. With `resume`, the run starts at top-level step `step`,
+   * from the blobs an earlier run on the same inputs computed (what `observe` saw, copied), so
+   * only the layers from there on run again. Networks have no states: a runner's `state`
+   * option is ignored.
    */
   predict(
     inputs: Record<string, Tensor>,
     options: {
       observe?: LayerObserver;
+      inspect?: LayerInspector;
       resume?: { step: number; values: ReadonlyMap<string, Dense> };
       state?: unknown;
     } = {},
@@ -211,7 +219,7 @@ export class NeuralNetworkInterpreter {
     const network = resume
       ? { ...this.network, steps: this.network.steps.slice(resume.step) }
       : this.network;
-    this.execute(network, blobs, options.observe);
+    this.execute(network, blobs, options.observe, options.inspect);
     const result: Record<string, Tensor> = {};
     for (const plan of this.outputPlans) result[plan.io.name] = plan.read(blobs);
     return result;
@@ -222,10 +230,11 @@ export class NeuralNetworkInterpreter {
     network: CompiledNetwork,
     blobs: Map<string, Dense>,
     observe?: LayerObserver,
+    inspect?: LayerInspector,
   ): LoopSignal | undefined {
     const context: RunContext = {
       multiply: this.multiply,
-      run: (nested) => this.execute(nested, blobs, observe),
+      run: (nested) => this.execute(nested, blobs, observe, inspect),
       blob: (name) => {
         const blob = blobs.get(name);
         if (!blob) throw new ConfigError(`no layer has computed "${name}"`);
@@ -238,6 +247,7 @@ export class NeuralNetworkInterpreter {
         if (!blob) throw new ConfigError(`layer "${s.name}" reads "${name}" before it is computed`);
         return blob;
       });
+      inspect?.(s, args);
       let produced: ReturnType<Step["run"]>;
       try {
         produced = s.run(args, context);

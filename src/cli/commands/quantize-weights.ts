@@ -14,9 +14,14 @@ import {
   neuralWeightName,
   type NeuralWeightInfo,
 } from "../../neural/weights.js";
+import { collectNeuralStatistics } from "../../calibrate/neural-statistics.js";
+import { NeuralNetworkInterpreter } from "../../runtime/neural-network.js";
+import { sampleOptions, samplesFromFlags, type SampleFlags } from "../inputs.js";
 import {
+  NN_KMEANS_ALGORITHMS,
   NN_QUANTIZATION_MODES,
   quantizeWeights,
+  type NeuralKmeansAlgorithm,
   type Float16Loss,
   type LayerQuantization,
   type NeuralQuantizationMode,
@@ -38,6 +43,7 @@ import { mergeAdvice, type Advice, type ReportedSkip, type ReportedWeight } from
 interface QuantizeWeightsCliOptions extends OutputFlags {
   nbits?: string;
   config?: string;
+  algorithm?: string;
   mode?: string;
   skipLayerTypes?: string;
   skipLayers?: string;
@@ -268,6 +274,35 @@ function reportLines(fields: FieldOutcome[]): {
   return { weights, skipped, notes };
 }
 
+/** `--algorithm sensitive-kmeans`: checked before the model is read. */
+function algorithmOf(
+  options: QuantizeWeightsCliOptions & SampleFlags,
+): NeuralKmeansAlgorithm | undefined {
+  const { algorithm, mode } = options;
+  if (algorithm === undefined) {
+    if (options.data?.length || options.inputs || options.input?.length) {
+      throw new ConfigError("--data, --inputs and --input calibrate --algorithm sensitive-kmeans");
+    }
+    return undefined;
+  }
+  if (!(NN_KMEANS_ALGORITHMS as readonly string[]).includes(algorithm)) {
+    throw new ConfigError(
+      `--algorithm: expected one of ${NN_KMEANS_ALGORITHMS.join(", ")}, got "${algorithm}"`,
+    );
+  }
+  if (mode !== "kmeans_lut" && mode !== "kmeans") {
+    throw new ConfigError(`--algorithm ${algorithm} needs --mode kmeans_lut`);
+  }
+  return algorithm as NeuralKmeansAlgorithm;
+}
+
+/** Sensitive k-means: the layers' input statistics on the flags' calibration samples. */
+async function calibrationOf(model: MLModel, options: SampleFlags) {
+  const { inputs } = NeuralNetworkInterpreter.fromSpec(model.spec);
+  const samples = await samplesFromFlags(options, inputs);
+  return collectNeuralStatistics(model, samples, { gram: true });
+}
+
 export function registerQuantizeWeights(program: Command): void {
   const command = program
     .command("quantize-weights")
@@ -303,7 +338,12 @@ export function registerQuantizeWeights(program: Command): void {
       "--fuse",
       "at 16 bits, fold batchnorm, scale and bias layers into the layers before them first (always done below 16 bits)",
     )
+    .option(
+      "--algorithm <a>",
+      "kmeans_lut: sensitive-kmeans weighs each weight by its input's energy on calibration samples (--data, --inputs or --samples)",
+    )
     .option(...WORKERS_OPTION);
+  sampleOptions(command, "16");
   outputOptions(command, "quantized")
     .addHelpText(
       "after",
@@ -312,6 +352,7 @@ Examples:
   coreml-optimize quantize-weights model.mlmodel -o model-int8.mlmodel --nbits 8 --check 4
   coreml-optimize quantize-weights model.mlmodel -o model-fp16.mlmodel --nbits 16
   coreml-optimize quantize-weights model.mlmodel -o out.mlmodel --nbits 4 --mode kmeans_lut --skip-layer-types batchnorm
+  coreml-optimize quantize-weights model.mlmodel -o out.mlmodel --nbits 4 --mode kmeans_lut --algorithm sensitive-kmeans --data image=photos.npy
   coreml-optimize quantize-weights model.mlmodel -o out.mlmodel --config recipe.yaml
 
 recipe.yaml (layers not named are left alone without a global_config):
@@ -319,17 +360,18 @@ recipe.yaml (layers not named are left alone without a global_config):
     conv1: { nbits: 8, mode: linear }
     conv10: { nbits: 4, mode: kmeans_lut }`,
     )
-    .action(async (input: string, options: QuantizeWeightsCliOptions) => {
+    .action(async (input: string, options: QuantizeWeightsCliOptions & SampleFlags) => {
       const flagSettings = quantizeWeightsSettings(options);
       const { skipLayers, configLayers, ...settings } = options.config
         ? await withConfigFile(options.config, flagSettings)
         : { ...flagSettings, configLayers: undefined };
+      const algorithm = algorithmOf(options);
       await runWrite({
         command: "quantize-weights",
         input,
         flags: options,
         verb: "quantized",
-        ...(options.config && { otherInputs: [options.config] }),
+        otherInputs: [options.config, options.inputs],
         work: async (model: MLModel, onProgress) => {
           if (skipLayers) checkLayerNames(skipLayers, model);
           if (configLayers) {
@@ -338,6 +380,7 @@ recipe.yaml (layers not named are left alone without a global_config):
           const events = new Map<string, QuantizedFieldEvent>();
           const quantized = await quantizeWeights(model, {
             ...settings,
+            ...(algorithm && { algorithm, calibration: await calibrationOf(model, options) }),
             keepLossy: options.keepLossy,
             fuse: options.fuse,
             onField: (event) => events.set(`${event.layer}/${event.field}`, event),

@@ -47,7 +47,7 @@ const unbatched = (x: Dense, result: Dense): Dense =>
   withChannels(x, result.shape.slice(1), result.data);
 
 /** TensorFlow-style "same" padding of H and W for input [h, w]. */
-function samePads(
+export function samePads(
   same: SamePadding,
   size: [number, number],
   kernel: [number, number],

@@ -1,0 +1,227 @@
+/**
+ * Input statistics of a neural network's (.mlmodel) convolution and innerProduct weights, for
+ * sensitivity-weighted k-means in `quantizeWeights`: the network runs on calibration samples
+ * and, just before each such layer runs, what its weights multiply is summed in float64 — a
+ * convolution's im2col patches (per group; columns in the weight's (c, ky, kx) order), an
+ * innerProduct's input vectors — as XᵀX or only its diagonal, as for ML programs
+ * (statistics.ts). Deconvolutions are not covered (their weights get plain k-means).
+ */
+import { ConfigError, UnsupportedError } from "../errors.js";
+import type { NeuralNetworkLayer } from "../format/gen/NeuralNetwork_pb.js";
+import type { MLModel } from "../format/model.js";
+import type { Tensor } from "../kernels/dtype.js";
+import type { Dense } from "../kernels/ops/elementwise.js";
+import { mirrorUpper } from "../kernels/gram.js";
+import { neuralNetworkOf, walkLayers } from "../neural/walk.js";
+import type { InputStatistics } from "../passes/calibration.js";
+import type { ProgressCallback } from "../progress.js";
+import { samePads } from "../runtime/layers/convolution.js";
+import { borderPads, channelView, num, pair } from "../runtime/layers/params.js";
+import { NeuralNetworkInterpreter } from "../runtime/neural-network.js";
+import { Accumulator, addPatches, combine } from "./statistics.js";
+
+export interface NeuralStatisticsOptions {
+  /** Also the full Gram matrices (sensitive k-means then chooses its exponent by them). */
+  gram?: boolean;
+  /** Called after each sample has run. */
+  onProgress?: ProgressCallback;
+}
+
+/** The input statistics of a network's weights, by layer name. */
+export class LayerStatisticsTable {
+  constructor(
+    readonly layers: ReadonlyMap<string, InputStatistics>,
+    /** Samples the statistics were gathered over. */
+    readonly samples: number,
+  ) {}
+
+  statistics(layer: string): InputStatistics | undefined {
+    return this.layers.get(layer);
+  }
+}
+
+/** Vectors transposed at a time for an innerProduct (bounds the chunk buffer). */
+const CHUNK_VECTORS = 256;
+
+/** Adds a layer's input to its sums (`make` creates them on first use), if the layer is covered. */
+type LayerSums = (layer: NeuralNetworkLayer, x: Dense, make: Make) => void;
+type Make = (inputAxes: number[], groups: number, columns: number) => Accumulator;
+
+const LAYER_SUMS: Partial<Record<string, LayerSums>> = {
+  convolution(layer, x, make) {
+    if (layer.layer.case !== "convolution" || layer.layer.value.isDeconvolution) return;
+    const p = layer.layer.value;
+    const kernel = pair(p.kernelSize, 3);
+    const strides = pair(p.stride, 1);
+    const dilations = pair(p.dilationFactor, 1);
+    const groups = Math.max(1, num(p.nGroups));
+    const [n, c, h, w] = channelView(x);
+    const pads =
+      p.ConvolutionPaddingType.case === "same"
+        ? samePads(p.ConvolutionPaddingType.value, [h, w], kernel, strides, dilations)
+        : borderPads(p.ConvolutionPaddingType.value?.paddingAmounts);
+    const sums = make([1, 2, 3], groups, (c / groups) * kernel[0] * kernel[1]);
+    addPatches(
+      sums,
+      { shape: [n, c, h, w], data: x.data },
+      { kernel, strides, dilations, pads },
+      groups,
+    );
+  },
+  innerProduct(layer, x, make) {
+    if (layer.layer.case !== "innerProduct") return;
+    const columns = num(layer.layer.value.inputChannels);
+    const vectors = x.data.length / columns;
+    if (!Number.isInteger(vectors)) return;
+    const sums = make([1], 1, columns);
+    const chunk = new Float64Array(columns * Math.min(CHUNK_VECTORS, vectors));
+    for (let first = 0; first < vectors; first += CHUNK_VECTORS) {
+      const count = Math.min(CHUNK_VECTORS, vectors - first);
+      for (let v = 0; v < count; v++) {
+        const base = (first + v) * columns;
+        for (let j = 0; j < columns; j++) chunk[j * count + v] = x.data[base + j];
+      }
+      sums.add(0, chunk, count);
+    }
+  },
+};
+
+/** Convolutions whose output only a ReLU reads, by name, with that output's name. */
+function reluFed(layers: Iterable<NeuralNetworkLayer>): Map<string, string> {
+  const readers = new Map<string, NeuralNetworkLayer[]>();
+  const all = [...layers];
+  for (const layer of all)
+    for (const input of layer.input) readers.set(input, [...(readers.get(input) ?? []), layer]);
+  const out = new Map<string, string>();
+  for (const layer of all) {
+    if (layer.layer.case !== "convolution" || layer.layer.value.isDeconvolution) continue;
+    const read = readers.get(layer.output[0]) ?? [];
+    const relu = read.every(
+      (r) => r.layer.case === "activation" && r.layer.value.NonlinearityType.case === "ReLU",
+    );
+    if (read.length > 0 && relu) out.set(layer.name, layer.output[0]);
+  }
+  return out;
+}
+
+/**
+ * Adds to `energy` (rows × columns) the squares of each patch of `x` for the rows (output
+ * channels) whose output `y` at the patch's position is positive.
+ */
+function addActiveEnergy(
+  energy: Float64Array,
+  layer: NeuralNetworkLayer,
+  x: Dense,
+  y: Dense,
+): void {
+  if (layer.layer.case !== "convolution") return;
+  const p = layer.layer.value;
+  const [kh, kw] = pair(p.kernelSize, 3);
+  const strides = pair(p.stride, 1);
+  const dilations = pair(p.dilationFactor, 1);
+  const groups = Math.max(1, num(p.nGroups));
+  const [n, c, h, w] = channelView(x);
+  const [, rows, oh, ow] = channelView(y);
+  const [pt, , pl] =
+    p.ConvolutionPaddingType.case === "same"
+      ? samePads(p.ConvolutionPaddingType.value, [h, w], [kh, kw], strides, dilations)
+      : borderPads(p.ConvolutionPaddingType.value?.paddingAmounts);
+  const perGroup = c / groups;
+  const rowsPerGroup = rows / groups;
+  const columns = perGroup * kh * kw;
+  const squares = new Float64Array(columns);
+  for (let image = 0; image < n; image++) {
+    for (let g = 0; g < groups; g++) {
+      for (let oy = 0; oy < oh; oy++) {
+        for (let ox = 0; ox < ow; ox++) {
+          squares.fill(0);
+          for (let ch = 0; ch < perGroup; ch++) {
+            const plane = (image * c + g * perGroup + ch) * h * w;
+            for (let ky = 0; ky < kh; ky++) {
+              const iy = oy * strides[0] - pt + ky * dilations[0];
+              if (iy < 0 || iy >= h) continue;
+              for (let kx = 0; kx < kw; kx++) {
+                const ix = ox * strides[1] - pl + kx * dilations[1];
+                if (ix < 0 || ix >= w) continue;
+                squares[(ch * kh + ky) * kw + kx] = x.data[plane + iy * w + ix] ** 2;
+              }
+            }
+          }
+          for (let r = g * rowsPerGroup; r < (g + 1) * rowsPerGroup; r++) {
+            if (!(y.data[((image * rows + r) * oh + oy) * ow + ox] > 0)) continue;
+            const base = r * columns;
+            for (let j = 0; j < columns; j++) energy[base + j] += squares[j];
+          }
+        }
+      }
+    }
+  }
+}
+
+/** Runs `samples` through the network and sums its convolution and innerProduct inputs. */
+export function collectNeuralStatistics(
+  model: MLModel,
+  samples: readonly Record<string, Tensor>[],
+  options: NeuralStatisticsOptions = {},
+): LayerStatisticsTable {
+  if (samples.length === 0) throw new ConfigError("calibration needs at least one sample");
+  const network = neuralNetworkOf(model.spec);
+  if (!network) throw new UnsupportedError("the model is not a neural network");
+  const layers = new Map<string, NeuralNetworkLayer>();
+  for (const { layer } of walkLayers(network)) layers.set(layer.name, layer);
+  const interpreter = NeuralNetworkInterpreter.fromSpec(model.spec);
+  const accumulators = new Map<string, Accumulator>();
+  const gram = options.gram ?? false;
+  // Convolutions feeding a ReLU: their inputs wait for their outputs (see activeEnergy).
+  const relus = reluFed(layers.values());
+  const waiting = new Map<string, Dense>();
+  const active = new Map<string, Float64Array>();
+  const observe = (
+    blob: string,
+    value: { data: ArrayLike<unknown> },
+    { name }: { name: string },
+  ) => {
+    const x = waiting.get(name);
+    const layer = layers.get(name);
+    if (!x || !layer || relus.get(name) !== blob || layer.layer.case !== "convolution") return;
+    waiting.delete(name);
+    const rows = num(layer.layer.value.outputChannels);
+    const columns = accumulators.get(name)!.columns;
+    const energy = active.get(name) ?? new Float64Array(rows * columns);
+    active.set(name, energy);
+    const y = value as Dense;
+    addActiveEnergy(energy, layer, x, y);
+  };
+  const inspect = ({ name }: { name: string }, [x]: readonly Dense[]) => {
+    if (relus.has(name) && x) waiting.set(name, x);
+    const layer = layers.get(name);
+    const sums = layer?.layer.case && LAYER_SUMS[layer.layer.case];
+    if (!layer || !sums || !x) return;
+    sums(layer, x, (inputAxes, groups, columns) => {
+      let accumulator = accumulators.get(name);
+      if (!accumulator) {
+        accumulator = new Accumulator(inputAxes, groups, columns, gram);
+        accumulators.set(name, accumulator);
+      }
+      return accumulator;
+    });
+  };
+  samples.forEach((sample, index) => {
+    interpreter.predict(sample, { inspect, observe });
+    options.onProgress?.({
+      done: index + 1,
+      total: samples.length,
+      name: index + 1 < samples.length ? `sample ${index + 2}` : "",
+    });
+  });
+  const statistics = new Map<string, InputStatistics>();
+  for (const [name, sums] of accumulators) {
+    const size = sums.columns * sums.columns;
+    for (let g = 0; sums.gram && g < sums.groups; g++)
+      mirrorUpper(sums.gram.subarray(g * size, (g + 1) * size), sums.columns);
+    const combined = combine([sums]);
+    const energy = active.get(name);
+    if (combined) statistics.set(name, { ...combined, ...(energy && { activeEnergy: energy }) });
+  }
+  return new LayerStatisticsTable(statistics, samples.length);
+}
