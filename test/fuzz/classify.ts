@@ -136,6 +136,12 @@ export function classify(c: Case, o: Observation): Verdict {
       );
     return verdict("success", "", "");
   }
+  // Node drops its signal handlers as the process exits: a signal landing then kills it
+  // silently, after the command finished. Its output must then be whole and loadable.
+  const killedExiting = interrupted && run.signal === c.signal?.name && stderr.trim() === "";
+  if (killedExiting && o.outputChanged && !leftovers && o.verify?.ok) {
+    return verdict("success", "", "");
+  }
   if (leftovers || o.outputChanged) {
     const what = leftovers || `the output path ${c.output} was written`;
     const signature = leftovers

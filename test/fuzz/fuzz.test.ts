@@ -116,6 +116,14 @@ test("verdicts follow the promise: one clear line, nothing written, input untouc
     ),
     "partial-output",
   );
+  // Killed silently while exiting (handlers gone): fine when the output is whole.
+  const exiting = { code: null, signal: "SIGINT", stderr: "" } as const;
+  const whole = { outputChanged: true, verify: { ok: true, detail: "ok" } };
+  assert.equal(verdict(exiting, whole, interrupted), "success");
+  assert.equal(
+    verdict(exiting, { ...whole, verify: { ok: false, detail: "FormatError" } }, interrupted),
+    "partial-output",
+  );
 });
 
 test("a short seeded campaign finds only clean errors and loadable successes", () => {

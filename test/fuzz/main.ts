@@ -116,7 +116,9 @@ async function runCase(c: Case, work: string): Promise<Finished> {
     leftovers: await findLeftovers(root, scratch),
     outputChanged: (await hashOutput()) !== outputBefore,
   };
-  if (run.code === 0 && outputPath && c.outputKind) {
+  // A run killed by its signal while exiting (see classify) may have finished: check it too.
+  const ran = run.code === 0 || (run.signal === c.signal?.name && observation.outputChanged);
+  if (ran && outputPath && c.outputKind) {
     const check = await runChild(VERIFIER, [c.outputKind, outputPath], {
       cwd,
       env: childEnv(scratch),
