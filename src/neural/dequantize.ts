@@ -122,10 +122,8 @@ export function dequantizeWeightParams(
       );
     }
     case "quantized": {
+      checkQuantizedParams(params, where);
       const { nbits } = storage;
-      if (nbits < 1 || nbits > 8) {
-        throw new UnsupportedError(`${where}: ${nbits}-bit quantized weights are not supported`);
-      }
       const count = weightElementCount(params, layout);
       if (params.rawValue.length * 8 < count * nbits) {
         throw new UnsupportedError(
@@ -133,26 +131,45 @@ export function dequantizeWeightParams(
         );
       }
       const indices = unpackBitsMsbFirst(params.rawValue, nbits, count);
-      if (storage.quantization === "lut") {
-        const type = params.quantization!.QuantizationType;
-        const lut = type.case === "lookupTableQuantization" ? type.value.floatValue : [];
-        if (lut.length < 2 ** nbits) {
-          throw new UnsupportedError(
-            `${where}: look-up table has ${lut.length} of ${2 ** nbits} entries`,
-          );
-        }
-        return dequantizeLut(indices, lut);
-      }
+      const type = params.quantization!.QuantizationType;
+      if (type.case === "lookupTableQuantization")
+        return dequantizeLut(indices, type.value.floatValue);
       const { scale, bias } = linearParams(params, where);
-      if (scale.length !== bias.length) {
-        throw new UnsupportedError(`${where}: ${scale.length} scales but ${bias.length} biases`);
-      }
       return dequantizeLinear(indices, scale, bias, channelLayout(count, scale.length, layout));
     }
     case "raw":
       throw new UnsupportedError(
         `${where}: raw bytes without quantization parameters cannot be read as floats`,
       );
+  }
+}
+
+/**
+ * Checks that quantized `params` can be read: a supported bit width, a full look-up table, or
+ * linear scales with one bias each. Validation runs it at load, so a command that keeps such
+ * weights as they are never writes a model that does not load.
+ */
+export function checkQuantizedParams(params: WeightParams, where: string): void {
+  const storage = weightStorage(params);
+  if (storage.kind === "int8") linearParams(params, where);
+  if (storage.kind !== "quantized") return;
+  const { nbits } = storage;
+  if (nbits < 1 || nbits > 8) {
+    throw new UnsupportedError(`${where}: ${nbits}-bit quantized weights are not supported`);
+  }
+  if (storage.quantization === "lut") {
+    const type = params.quantization!.QuantizationType;
+    const lut = type.case === "lookupTableQuantization" ? type.value.floatValue : [];
+    if (lut.length < 2 ** nbits) {
+      throw new UnsupportedError(
+        `${where}: look-up table has ${lut.length} of ${2 ** nbits} entries`,
+      );
+    }
+    return;
+  }
+  const { scale, bias } = linearParams(params, where);
+  if (scale.length !== bias.length) {
+    throw new UnsupportedError(`${where}: ${scale.length} scales but ${bias.length} biases`);
   }
 }
 

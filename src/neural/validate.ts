@@ -1,14 +1,15 @@
 /**
  * Checks the neural networks of a model before anything runs on them: every blob a layer reads
- * is a model input or made by a layer before it (in its network or an enclosing one), and every
- * layer has a name and outputs. The interface's feature sizes are checked too
+ * is a model input or made by a layer before it (in its network or an enclosing one), every
+ * layer has a name and outputs, and its quantized weights' parameters can be read. The interface's feature sizes are checked too
  * (format/description.ts). After it, the interpreter may trust layer wiring.
  */
 import type { NeuralNetworkLayer } from "../format/gen/NeuralNetwork_pb.js";
 import type { MLModel } from "../format/ml-model.js";
 import { checkFeatureDescriptions } from "../format/description.js";
 import { FormatError } from "../errors.js";
-import { nestedNetworks, neuralNetworksIn } from "./walk.js";
+import { checkQuantizedParams } from "./dequantize.js";
+import { layerWeightFields, nestedNetworks, neuralNetworksIn } from "./walk.js";
 
 const validated = new WeakSet<object>();
 
@@ -17,6 +18,9 @@ function checkLayers(layers: readonly NeuralNetworkLayer[], scope: Set<string>, 
   for (const layer of layers) {
     const label = `${where}: layer "${layer.name}"${layer.layer.case ? ` (${layer.layer.case})` : ""}`;
     if (layer.layer.case === undefined) throw new FormatError(label, "has no layer parameters");
+    for (const { field, params } of layerWeightFields(layer)) {
+      checkQuantizedParams(params, `${label} ${field}`);
+    }
     for (const input of layer.input) {
       if (!scope.has(input)) {
         const name = input === "" ? "an empty name" : `"${input}"`;

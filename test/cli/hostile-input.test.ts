@@ -20,7 +20,9 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { DimensionSchema, type Block } from "../../src/format/gen/MIL_pb.js";
 import { ModelSchema, type Model } from "../../src/format/gen/Model_pb.js";
+import type { WeightParams } from "../../src/format/gen/NeuralNetwork_pb.js";
 import { loadModel } from "../../src/format/model.js";
+import { quantizeWeights } from "../../src/passes/neural-quantize.js";
 import { runCli } from "../support/cli.js";
 import { FIXTURES } from "../support/paths.js";
 
@@ -197,5 +199,29 @@ test("an iOS16 sparse weight whose packed mask sets one bit too many", async () 
   assertCleanFailure(input, /constexpr_sparse_to_dense .*mask sets \d+ positions but \d+ values/, [
     ["quantize", "IN", "-o", "OUT"],
     ["inspect", "IN", "--weights"],
+  ]);
+});
+
+test("a neural network whose quantized weights have one scale too few", async () => {
+  const model = await loadModel(NEURAL);
+  const quantized = await quantizeWeights(model, { nbits: 8, mode: "linear" });
+  const spec = clone(ModelSchema, quantized.spec);
+  const layers = spec.Type.case === "neuralNetwork" ? spec.Type.value.layers : [];
+  const quantization = layers
+    .map((layer) => (layer.layer.value as { weights?: WeightParams }).weights?.quantization)
+    .find(
+      (q) =>
+        q?.QuantizationType.case === "linearQuantization" &&
+        q.QuantizationType.value.scale.length > 1,
+    );
+  assert.ok(quantization?.QuantizationType.case === "linearQuantization", "a per-channel weight");
+  quantization.QuantizationType.value.scale.pop();
+  const path = join(mkdtempSync(join(tmpdir(), "broken-")), "broken.mlmodel");
+  await model.derive(spec, new Map()).save(path);
+  // Kept as they are by a command, they would make a model that does not load.
+  assertCleanFailure(path, /weights: \d+ scales but \d+ biases/, [
+    ["inspect", "IN"],
+    ["quantize-weights", "IN", "-o", "OUT", "--nbits", "4", "--mode", "linear_lut"],
+    ["decompress", "IN", "-o", "OUT"],
   ]);
 });
