@@ -31,17 +31,16 @@ import { neuralNetworkWeights } from "../neural/weights.js";
 import { fuseBeforeQuantization } from "../passes/neural-fuse.js";
 import { quantizeWeights, type LayerQuantization } from "../passes/neural-quantize.js";
 import { QUANTIZE_WEIGHTS_CONFIG } from "../passes/neural-quantize-config.js";
-import { OutputStats } from "../runtime/compare.js";
 import { NeuralNetworkInterpreter } from "../runtime/neural-network.js";
 import { parallelGemm } from "../runtime/parallel-gemm.js";
-import type {
-  Candidate,
-  SensitivityOptions,
-  SensitivityTable,
-  SensitivityWeight,
-  Trial,
-} from "./sensitivity.js";
-import { AgreementStats, scoresOutput } from "./task-metrics.js";
+import type { SensitivityOptions } from "./sensitivity.js";
+import {
+  runTrials,
+  type Candidate,
+  type SensitivityTable,
+  type SensitivityWeight,
+  type Variant,
+} from "./trials.js";
 
 /** Neural networks' default candidates: 8-bit linear per channel, 6/4/3/2-bit k-means tables. */
 export function defaultNeuralCandidates(): Candidate[] {
@@ -93,10 +92,8 @@ export function neuralSettings(config: OpConfig): LayerQuantization | string {
   return `neural networks take no ${config.kind}`;
 }
 
-interface Variant {
-  candidate: Candidate;
+interface LayerVariant extends Variant {
   network: NeuralNetworkInterpreter;
-  bytes: number;
 }
 
 /** Bytes and elements of each top-level layer's weights, and its first weight's shape. */
@@ -133,14 +130,10 @@ export async function measureNeuralSensitivity(
   const fused = model.derive(spec, new Map(model.weightFiles));
   const multiply = options.pool ? parallelGemm(options.pool) : gemm;
   const reference = NeuralNetworkInterpreter.fromSpec(spec, multiply);
-  const output = scoresOutput(reference);
-  const outputShape = reference.outputs.find((o) => o.name === output)!.shape;
-  // As for ML programs: five classes or more (or an open axis) make class scores.
-  const scores = (outputShape[outputShape.length - 1] ?? 5) >= 5;
   const sizesBefore = layerSizes(spec);
 
   const weights = new Map<string, SensitivityWeight>();
-  const variants = new Map<string, Variant[]>();
+  const variants = new Map<string, LayerVariant[]>();
   const skipped: SensitivityTable["skipped"] = [];
   for (const candidate of candidates) {
     const settings = neuralSettings(candidate.config);
@@ -187,11 +180,7 @@ export async function measureNeuralSensitivity(
   const stepOf = (name: string) => reference.stepOf(name) ?? 0;
   const ordered = [...weights.values()].sort((a, b) => stepOf(a.name) - stepOf(b.name));
 
-  const stats = new Map<string, { snr: OutputStats; agreement: AgreementStats }>();
-  const key = (weight: string, candidate: string) => `${weight}\u0000${candidate}`;
-  const total = samples.length * [...variants.values()].reduce((n, v) => n + v.length, 0);
-  let done = 0;
-  for (const sample of samples) {
+  const run = (sample: Record<string, Tensor>, output: string) => {
     // Blobs as the reference computed them; a name written twice (loops) rules resuming out.
     const recorded = new Map<string, Dense>();
     let rewritten = false;
@@ -201,55 +190,15 @@ export async function measureNeuralSensitivity(
         recorded.set(name, { shape: value.shape, data: (value.data as Float32Array).slice() });
       },
     })[output];
-    for (const weight of ordered) {
-      const step = rewritten ? 0 : stepOf(weight.name);
-      for (const variant of variants.get(weight.name) ?? []) {
-        options.onProgress?.({
-          done: done++,
-          total,
-          name: `${weight.name} ${variant.candidate.label}`,
-        });
-        const got = variant.network.predict(sample, {
-          resume: { step, values: recorded },
-        })[output];
-        const k = key(weight.name, variant.candidate.label);
-        let s = stats.get(k);
-        if (!s)
-          stats.set(k, (s = { snr: new OutputStats(output), agreement: new AgreementStats() }));
-        s.snr.add(expected, got);
-        if (scores) {
-          const classes = expected.shape[expected.shape.length - 1];
-          s.agreement.add(expected.data as Float32Array, got.data as Float32Array, classes);
-        }
-      }
-    }
-  }
-  options.onProgress?.({ done: total, total, name: "" });
-
-  const trials: Trial[] = [];
-  for (const weight of ordered) {
-    for (const variant of variants.get(weight.name) ?? []) {
-      const s = stats.get(key(weight.name, variant.candidate.label));
-      const snr = s?.snr.result();
-      const agreement = s && scores ? s.agreement.result() : undefined;
-      trials.push({
-        weight: weight.name,
-        candidate: variant.candidate.label,
-        bytes: variant.bytes,
-        bitsPerWeight: (variant.bytes * 8) / weight.elements,
-        snrDb: snr?.snrDb ?? NaN,
-        psnrDb: snr?.psnrDb ?? NaN,
-        ...(agreement && { top1: agreement.top1, meanKl: agreement.meanKl }),
-      });
-    }
-  }
-  return {
-    output,
-    scores,
-    samples: samples.length,
-    weights: ordered,
-    candidates: [...candidates],
-    trials,
-    skipped,
+    const trial = (weight: SensitivityWeight, variant: LayerVariant) =>
+      variant.network.predict(sample, {
+        resume: { step: rewritten ? 0 : stepOf(weight.name), values: recorded },
+      })[output];
+    return { expected, trial };
   };
+  return runTrials(
+    { reference, run, weights: ordered, variants, candidates, skipped },
+    samples,
+    options.onProgress,
+  );
 }
