@@ -9,14 +9,11 @@
 import type { MLModel } from "../format/model.js";
 import { ConfigError } from "../errors.js";
 import type { Tensor } from "../kernels/dtype.js";
-import {
-  allConfigs,
-  type OpConfig,
-  type OptimizationConfig,
-} from "../config/optimization-config.js";
+import type { OptimizationConfig } from "../config/optimization-config.js";
 import type { CompressionOptions, CompressionResult } from "../passes/driver.js";
 import { compressModel } from "../passes/registry.js";
 import type { ProgressCallback } from "../progress.js";
+import { isDataAware } from "./algorithms.js";
 import { compressSequentially } from "./sequential.js";
 import { collectInputStatistics } from "./statistics.js";
 
@@ -32,16 +29,7 @@ export interface CalibratedCompressionOptions extends CompressionOptions {
   sequential?: boolean;
 }
 
-/**
- * Whether a config is data-aware. Each needs the full Gram matrices (sensitive k-means chooses
- * its importance exponent by the layer-output error through XᵀX).
- */
-export function isDataAware(config: OptimizationConfig): boolean {
-  const algorithms = new Set(
-    allConfigs(config).map((c: OpConfig & { algorithm?: string }) => c.algorithm),
-  );
-  return ["gptq", "gptq-kmeans", "sensitive-kmeans"].some((a) => algorithms.has(a));
-}
+export { isDataAware };
 
 /**
  * Compresses `model` by `config` (any kind compressModel takes), calibrating first on

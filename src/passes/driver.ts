@@ -207,10 +207,16 @@ async function ownPool<C extends OpConfig>(
 
 /**
  * Fails when `op_name_configs` names an op the model does not have (or, joint, a parameter
- * name it does not have).
+ * name it does not have). With a weights filter (a compression in parts, whose earlier parts
+ * have replaced their weights), only the names it accepts.
  */
-function checkOpNames(config: OptimizationConfig, model: MLModel, jointNames: string[]): void {
-  const names = Object.keys(config.opNameConfigs ?? {});
+export function checkOpNames(
+  config: OptimizationConfig,
+  model: MLModel,
+  jointNames: readonly string[] = [],
+  accepts: (name: string) => boolean = () => true,
+): void {
+  const names = Object.keys(config.opNameConfigs ?? {}).filter(accepts);
   if (names.length === 0) return;
   const known = new Set<string>(jointNames);
   for (const { model: nested } of modelTree(model.spec)) {
@@ -289,7 +295,8 @@ export async function compressWeights<C extends OpConfig>(
   if (options.joint && !jointInputs) {
     throw new ConfigError(`${compressor.passName} has no joint compression`);
   }
-  checkOpNames(config, input, jointInputs ? jointParameterNames(input, jointInputs) : []);
+  const jointNames = jointInputs ? jointParameterNames(input, jointInputs) : [];
+  checkOpNames(config, input, jointNames, options.weights);
   checkFunctionName(input, options.functionName);
   const model = options.raiseTarget ? raiseTarget(input, options.raiseTarget) : input;
   requireCompressibleTarget(model, compressor.passName);

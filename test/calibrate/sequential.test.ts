@@ -96,3 +96,42 @@ test("sequential GPTQ: stages by shared input, each calibrated on the compressed
     await m.close();
   }
 });
+
+test("sequential: stages no data-aware config compresses are not calibrated, but compressed in order; names per weight work", async () => {
+  const model = await twoLayers();
+  // fc1 and fc1b rounded to nearest, fc2 by GPTQ: one calibration run, on fc1 compressed.
+  const rounded = linearQuantizerConfig({ dtype: "int4", weightThreshold: 0 });
+  const mixed = { ...config, opNameConfigs: { w1: rounded, w1b: rounded } };
+  const progress: number[] = [];
+  const sequential = await compressWithCalibration(model, mixed, samples, {
+    sequential: true,
+    onCalibrationProgress: (event) => progress.push(event.total),
+  });
+  assert.deepEqual(new Set(progress), new Set([samples.length]), "one stage calibrated");
+  assert.deepEqual(
+    sequential.weights.map((w) => w.name),
+    ["w1", "w1b", "w2"],
+    "reported in program order",
+  );
+
+  const firstStage = await compressModel(model, mixed, { weights: (name) => name !== "w2" });
+  const expected = await compressModel(firstStage.model, mixed, {
+    calibration: await collectInputStatistics(firstStage.model, samples, { gram: true }),
+    weights: (name) => name === "w2",
+  });
+  const [seq, want] = await Promise.all([
+    denseWeights(sequential.model),
+    denseWeights(expected.model),
+  ]);
+  for (const name of ["w1", "w1b", "w2"]) assert.deepEqual(seq.get(name), want.get(name), name);
+  for (const m of [sequential.model, firstStage.model, expected.model]) await m.close();
+
+  // Names are still checked, all at once, though each step compresses only some weights.
+  await assert.rejects(
+    compressWithCalibration(model, { ...mixed, opNameConfigs: { w9: rounded } }, samples, {
+      sequential: true,
+    }),
+    /op_name_configs\.w9: the model has no op named w9/,
+  );
+  await model.close();
+});
