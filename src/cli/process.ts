@@ -42,18 +42,36 @@ function isSystemError(error: unknown): error is NodeJS.ErrnoException {
   );
 }
 
+/** Control characters (C0, DEL, C1, line and paragraph separators) that would break a line. */
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g;
+
+/**
+ * `text` with its control characters escaped (as \n, \x12): names read from a damaged file
+ * may hold any of them, and a failure stays one readable line.
+ */
+export function printable(text: string): string {
+  return text.replace(CONTROL, (c) => {
+    const code = c.charCodeAt(0);
+    if (c === "\n") return "\\n";
+    return code > 0xff
+      ? `\\u${code.toString(16).padStart(4, "0")}`
+      : `\\x${code.toString(16).padStart(2, "0")}`;
+  });
+}
+
 /** The one line a failure prints. */
 export function failureMessage(error: unknown): string {
   if (error instanceof CoreMLOptimizeError) {
     const cause = error.cause instanceof Error ? error.cause.stack : undefined;
-    return debug && cause ? `${error.message}\n${cause}` : error.message;
+    const message = printable(error.message);
+    return debug && cause ? `${message}\n${cause}` : message;
   }
   if (isSystemError(error)) {
     const where = error.path ?? (error as { dest?: string }).dest;
-    return `${where ? `${where}: ` : ""}${systemProblem(error)}`;
+    return printable(`${where ? `${where}: ` : ""}${systemProblem(error)}`);
   }
   const message = error instanceof Error ? error.message : String(error);
-  const firstLine = message.split("\n")[0];
+  const firstLine = printable(message.split("\n")[0]);
   if (debug) return `internal error: ${(error as Error)?.stack ?? message}`;
   return `internal error: ${firstLine} (this is a bug in coreml-optimize; rerun with --debug for details)`;
 }

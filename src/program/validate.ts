@@ -215,9 +215,13 @@ class ProgramChecker {
     }
     const data = value.value;
     if (data.case === "immediateValue") {
-      if (data.value.value.case === "tensor") {
-        immediateCount(data.value.value.value.value, info.dtype, count, label);
+      const immediate = data.value.value;
+      // A tensor type holds a tensor literal; what readers would find there instead fails here.
+      if (immediate.case !== "tensor") {
+        const held = immediate.case === undefined ? "nothing" : `a ${immediate.case}`;
+        throw new FormatError(label, `immediate value holds ${held}, its type is a tensor`);
       }
+      immediateCount(immediate.value.value, info.dtype, count, label);
     } else if (data.case === "blobFileValue") {
       await this.blob(data.value.fileName, Number(data.value.offset), info.dtype, count, label);
     } else {

@@ -18,7 +18,11 @@ import {
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { DimensionSchema, type Block } from "../../src/format/gen/MIL_pb.js";
+import {
+  DimensionSchema,
+  Value_ImmediateValueSchema,
+  type Block,
+} from "../../src/format/gen/MIL_pb.js";
 import { ModelSchema, type Model } from "../../src/format/gen/Model_pb.js";
 import type { WeightParams } from "../../src/format/gen/NeuralNetwork_pb.js";
 import { loadModel } from "../../src/format/model.js";
@@ -53,9 +57,12 @@ function assertCleanFailure(input: string, problem: RegExp, commands = COMMANDS)
   }
 }
 
-/** Saves the fixture package with its main block edited by `change`. */
-async function brokenPackage(change: (block: Block, spec: Model) => void): Promise<string> {
-  const model = await loadModel(PACKAGE);
+/** Saves a fixture package (by default the zoo) with its main block edited by `change`. */
+async function brokenPackage(
+  change: (block: Block, spec: Model) => void,
+  source = PACKAGE,
+): Promise<string> {
+  const model = await loadModel(source);
   const spec = clone(ModelSchema, model.spec);
   if (spec.Type.case !== "mlProgram") throw new Error("not a program");
   const fn = spec.Type.value.functions["main"];
@@ -72,6 +79,28 @@ test("a program using an unbound or empty name", async () => {
     relu.inputs["x"].arguments[0].binding = { case: "name", value: "" };
   });
   assertCleanFailure(input, /op relu "relu1_cast_fp16": input x uses an empty name/);
+});
+
+test("a name holding control characters is printed escaped, on one line", async () => {
+  const input = await brokenPackage((block) => {
+    const relu = block.operations.find((o) => o.type === "relu")!;
+    relu.inputs["x"].arguments[0].binding = { case: "name", value: "x\n\u0012y\u2028" };
+  });
+  assertCleanFailure(input, /input x uses "x\\n\\x12y\\u2028", which is not defined before it/);
+});
+
+test("a compressed weight whose data is an empty immediate value, copied or compressed", async () => {
+  const source = join(FIXTURES, "golden/cases/lq_int8_linear_perchannel__zoo_fp16_ios18.mlpackage");
+  const input = await brokenPackage((block) => {
+    const op = block.operations.find((o) => o.type === "constexpr_blockwise_shift_scale")!;
+    const data = op.inputs["data"].arguments[0].binding;
+    if (data.case !== "value") throw new Error("data is not a literal");
+    data.value.value = { case: "immediateValue", value: create(Value_ImmediateValueSchema) };
+  }, source);
+  assertCleanFailure(input, /input data: immediate value holds nothing, its type is a tensor/, [
+    ...COMMANDS,
+    ["palettize", "IN", "--nbits", "8", "--mode", "uniform", "-o", "OUT"],
+  ]);
 });
 
 test("a const op without outputs", async () => {
