@@ -43,6 +43,7 @@ function isSystemError(error: unknown): error is NodeJS.ErrnoException {
 }
 
 /** Control characters (C0, DEL, C1, line and paragraph separators) that would break a line. */
+// eslint-disable-next-line no-control-regex -- finding them is the point
 const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g;
 
 /**
