@@ -23,6 +23,7 @@ import {
   calibratedWeights,
   collectInputStatistics,
   InputStatisticsTable,
+  type RunCheckpoint,
 } from "./statistics.js";
 
 export interface SequentialOptions extends CompressionOptions {
@@ -33,8 +34,14 @@ export interface SequentialOptions extends CompressionOptions {
 /** The operands an op reads its activation from, by the kinds calibration covers. */
 const ACTIVATION_INPUTS = ["x", "y", "indices"];
 
+/** Weights (const op names) read with the same activation, when their readers have one. */
+export interface CalibrationStage {
+  activation: string | undefined;
+  weights: string[];
+}
+
 /** The weights calibration covers, in stages: runs of weights read with the same activation. */
-export function calibrationStages(operations: readonly Operation[]): string[][] {
+export function calibrationStages(operations: readonly Operation[]): CalibrationStage[] {
   const constants = new Set(
     operations.filter((op) => op.type === "const").map((op) => op.outputs[0].name),
   );
@@ -42,7 +49,7 @@ export function calibrationStages(operations: readonly Operation[]): string[][] 
     ACTIVATION_INPUTS.map((input) => inputNames(reader, input)[0]).find(
       (name) => name !== undefined && !constants.has(name),
     );
-  const stages: { activation: string | undefined; weights: string[] }[] = [];
+  const stages: CalibrationStage[] = [];
   for (const { weight, reader } of calibratedWeights(operations)) {
     const activation = activationOf(reader);
     const last = stages[stages.length - 1];
@@ -50,7 +57,7 @@ export function calibrationStages(operations: readonly Operation[]): string[][] 
       last.weights.push(weight);
     } else stages.push({ activation, weights: [weight] });
   }
-  return stages.map((stage) => stage.weights);
+  return stages;
 }
 
 /**
@@ -88,12 +95,12 @@ export async function compressSequentially(
   if (!options.joint) checkOpNames(config, model);
   const consts = constsByFirstRead(block);
   const stages = calibrationStages(block.operations).filter((stage) =>
-    stage.some((name) => {
+    stage.weights.some((name) => {
       const { op, consumers } = consts.get(name)!;
       return usesCalibration(configForWeight(config, op, consumers));
     }),
   );
-  const staged = new Set(stages.flat());
+  const staged = new Set(stages.flatMap((stage) => stage.weights));
   const total = stages.length * samples.length;
   const empty = new InputStatisticsTable(functionName, new Map(), samples.length);
   // Weights no stage calibrates are compressed data-free, in order: before each stage, those
@@ -129,21 +136,28 @@ export async function compressSequentially(
     skipped.push(...result.skipped);
   };
   try {
-    for (const [index, stage] of stages.entries()) {
+    // Each run resumes where the previous stage's activation is first read: the model changes
+    // only from there on (that stage's weights and the data-free ones after it).
+    let kept: RunCheckpoint | undefined;
+    for (const [index, { activation, weights: stage }] of stages.entries()) {
       const members = new Set(stage);
       // The weights before this stage that no stage calibrates go first, data-free.
       const first = Math.min(...stage.map((name) => consts.get(name)!.firstRead));
       if (anyMatrixBefore(first)) await step(empty, uncalibratedBefore(first));
       readUpTo = first;
+      const keep = activation === undefined ? undefined : { activation, values: [] };
       const calibration = await collectInputStatistics(current, samples, {
         gram: true,
         pool: options.pool,
         functionName,
         weights: members,
+        resume: kept,
+        keep,
         onProgress: (event) =>
           onCalibrationProgress?.({ ...event, done: index * samples.length + event.done, total }),
       });
       await step(calibration, (name) => members.has(name));
+      kept = keep?.values.length === samples.length ? keep : undefined;
     }
     // The rest that calibration does not cover: the data-free way, as the report says.
     await step(empty, uncalibratedBefore(Infinity));

@@ -20,6 +20,7 @@ import type { Calibration, InputStatistics } from "../passes/calibration.js";
 import type { ProgressCallback } from "../progress.js";
 import { inputNames, opName } from "../program/ops.js";
 import { Interpreter, type LoadOptions } from "../runtime/interpreter.js";
+import type { RuntimeValue } from "../runtime/value.js";
 import type { OpContext } from "../runtime/kernel.js";
 import { as2d, windowOf } from "../runtime/ops/linear-conv-norm.js";
 
@@ -30,6 +31,19 @@ export interface StatisticsOptions extends LoadOptions {
   onProgress?: ProgressCallback;
   /** Only these weights' statistics (default: every weight calibration covers). */
   weights?: ReadonlySet<string>;
+  /**
+   * Start each sample's run at the first reader of `resume.activation`, from what an earlier
+   * run on the same samples kept there (the model having changed only from there on).
+   */
+  resume?: RunCheckpoint;
+  /** Keep, per sample, what a later run resumed at the first reader of `keep.activation` needs. */
+  keep?: RunCheckpoint;
+}
+
+/** Per sample, the values a run resumed at the first reader of `activation` needs. */
+export interface RunCheckpoint {
+  activation: string;
+  values: Map<string, RuntimeValue>[];
 }
 
 /** Vectors unfolded at a time: bounds the chunk buffer to columns × this many doubles. */
@@ -334,9 +348,23 @@ export async function collectInputStatistics(
     });
   };
   const seenThisSample = new Set<string>();
+  // States change as a run goes: a stateful program runs whole every time.
+  const { resume, keep } = interpreter.states.length === 0 ? options : {};
+  const resumeStep = resume && interpreter.firstReader(resume.activation);
+  const keepStep = keep && interpreter.firstReader(keep.activation);
+  // Kept values are carried from resumed ones only when the keeping point comes later.
+  const keeping = keepStep !== undefined && keepStep >= (resumeStep ?? 0);
+  if (keep) keep.values.length = 0;
   samples.forEach((sample, index) => {
     seenThisSample.clear();
-    interpreter.predict(sample, { inspect });
+    const values = new Map<string, RuntimeValue>();
+    const resumed = resumeStep !== undefined && resume!.values[index];
+    interpreter.predict(sample, {
+      inspect,
+      ...(resumed && { resume: { step: resumeStep, values: resumed } }),
+      ...(keeping && { checkpoint: { step: keepStep, values } }),
+    });
+    if (keeping) keep!.values.push(values);
     options.onProgress?.({
       done: index + 1,
       total: samples.length,

@@ -112,6 +112,8 @@ export class Interpreter {
 
   /** Set once the SIMD heap could not grow: the plain kernels run from then on. */
   private heapFull = false;
+  /** liveAt's answers, by step. */
+  private readonly liveSets = new Map<number, Set<string>>();
 
   /** Prepares a model's program; fails (before running anything) on ops it cannot run. */
   static async load(model: MLModel, options: LoadOptions = {}): Promise<Interpreter> {
@@ -238,6 +240,13 @@ export class Interpreter {
       scope.values.set(name, value);
     }
     for (const [name, value] of options.resume?.values ?? []) scope.values.set(name, value);
+    const checkpoint = options.checkpoint && {
+      live: this.liveAt(options.checkpoint.step),
+      values: options.checkpoint.values,
+    };
+    for (const [name, value] of options.resume?.values ?? []) {
+      if (checkpoint?.live.has(name)) checkpoint.values.set(name, value);
+    }
     // Without a state given, a stateful program runs from zero states, updated and dropped.
     const state = options.state ?? (this.states.length > 0 ? this.newState() : undefined);
     if (state && state.declared !== this.states) {
@@ -245,7 +254,13 @@ export class Interpreter {
     }
     for (const [name, value] of state?.values ?? []) scope.values.set(name, value);
     try {
-      this.runSteps(this.steps.slice(options.resume?.step ?? 0), scope, options, this.simd);
+      this.runSteps(
+        this.steps.slice(options.resume?.step ?? 0),
+        scope,
+        options,
+        this.simd,
+        checkpoint,
+      );
       const result: Record<string, Tensor> = {};
       for (const output of this.outputs) {
         const value = this.lookup(scope, output.name);
@@ -274,6 +289,25 @@ export class Interpreter {
     return this.steps[index].absorbed ? index - 1 : index;
   }
 
+  /**
+   * The values a prediction resumed at top-level step `step` needs from the steps before it:
+   * those they define that a later step or the outputs read (inputs and constants aside).
+   */
+  liveAt(step: number): Set<string> {
+    let live = this.liveSets.get(step);
+    if (live) return live;
+    const defined = new Set(
+      this.steps.slice(0, step).flatMap((s) => s.op.outputs.map((o) => o.name)),
+    );
+    const read = [
+      ...this.outputs.map((o) => o.name),
+      ...this.steps.slice(step).flatMap((s) => namesRead(s.op)),
+    ];
+    live = new Set(read.filter((name) => defined.has(name)));
+    this.liveSets.set(step, live);
+    return live;
+  }
+
   private lookup(scope: Scope, name: string): RuntimeValue {
     const value = scope.get(name) ?? this.constants.get(name);
     if (!value) throw new FormatError(`value "${name}"`, "is used before it is defined");
@@ -286,6 +320,7 @@ export class Interpreter {
     scope: Scope,
     options: PredictOptions,
     simd: SimdRuntime | undefined,
+    checkpoint?: { live: ReadonlySet<string>; values: Map<string, RuntimeValue> },
   ): void {
     const { observe, inspect } = options;
     for (const step of steps) {
@@ -351,6 +386,11 @@ export class Interpreter {
         scope.values.set(output.name, stored);
         simd?.hold(stored);
         if (observe && isNumeric(stored)) observe(output.name, stored, step.op);
+        if (checkpoint?.live.has(output.name)) {
+          // Values may sit in the kernels' heap, reused once released: keep a copy.
+          const copy = isNumeric(stored) ? { ...stored, data: stored.data.slice() } : stored;
+          checkpoint.values.set(output.name, copy);
+        }
       });
       simd?.endOp();
       for (const name of [...step.release, ...(fused ? fused.into.release : [])]) {
@@ -420,6 +460,11 @@ export interface PredictOptions {
    * (e.g. observed on an earlier prediction with the same inputs), so only the rest runs.
    */
   resume?: { step: number; values: ReadonlyMap<string, RuntimeValue> };
+  /**
+   * Fills `values` with copies of what a later prediction on the same inputs resumed at
+   * `step` needs (see liveAt): a checkpoint kept instead of every activation.
+   */
+  checkpoint?: { step: number; values: Map<string, RuntimeValue> };
   /** The states of a stateful program (see newState), updated in place by the prediction. */
   state?: ProgramState;
 }

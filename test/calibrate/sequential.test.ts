@@ -3,7 +3,7 @@ import { test } from "node:test";
 import type { MLModel } from "../../src/format/model.js";
 import { compressWithCalibration } from "../../src/calibrate/data-aware.js";
 import { calibrationStages } from "../../src/calibrate/sequential.js";
-import { collectInputStatistics } from "../../src/calibrate/statistics.js";
+import { collectInputStatistics, type RunCheckpoint } from "../../src/calibrate/statistics.js";
 import { linearQuantizerConfig } from "../../src/config/linear-quantizer.js";
 import type { Tensor } from "../../src/kernels/dtype.js";
 import { compressModel } from "../../src/passes/registry.js";
@@ -64,10 +64,11 @@ test("sequential GPTQ: stages by shared input, each calibrated on the compressed
   const model = await twoLayers();
   if (model.spec.Type.case !== "mlProgram") throw new Error("not a program");
   const fn = model.spec.Type.value.functions.main;
-  assert.deepEqual(calibrationStages(fn.blockSpecializations[fn.opset].operations), [
-    ["w1", "w1b"],
-    ["w2"],
-  ]);
+  const stages = calibrationStages(fn.blockSpecializations[fn.opset].operations);
+  assert.deepEqual(
+    stages.map((s) => s.weights),
+    [["w1", "w1b"], ["w2"]],
+  );
 
   const sequential = await compressWithCalibration(model, config, samples, { sequential: true });
   const oneShot = await compressWithCalibration(model, config, samples);
@@ -134,4 +135,60 @@ test("sequential: stages no data-aware config compresses are not calibrated, but
     /op_name_configs\.w9: the model has no op named w9/,
   );
   await model.close();
+});
+
+/** x → fc1 → h1 → fc2 → h2; h1 + h2 → fc3: three stages, h1 still needed after fc2. */
+function threeLayers(): Promise<MLModel> {
+  return buildModel("iOS18", async (b) => {
+    const x = b.input("x", "fp32", [16, 32]);
+    const w1 = await b.constant("w1", tensor([24, 32], 4));
+    const w2 = await b.constant("w2", tensor([24, 24], 5));
+    const w3 = await b.constant("w3", tensor([8, 24], 6));
+    const h1 = b.unary("relu", b.linear(x, w1, undefined, "fc1"), "h1");
+    const h2 = b.unary("relu", b.linear(h1, w2, undefined, "fc2"), "h2");
+    b.output(b.linear(b.binary("add", h1, h2, "sum"), w3, undefined, "fc3"));
+  });
+}
+
+test("calibration runs resumed from a kept checkpoint gather the same statistics as whole runs", async () => {
+  const model = await threeLayers();
+  const keep: RunCheckpoint = { activation: "h1", values: [] };
+  const whole = await collectInputStatistics(model, samples, { gram: true, keep });
+  assert.equal(keep.values.length, samples.length);
+  // What fc2 and later read from before it: h1 alone (x is an input, the weights constants).
+  assert.deepEqual([...keep.values[0].keys()], ["h1"]);
+  const resumed = await collectInputStatistics(model, samples, { gram: true, resume: keep });
+  assert.equal(resumed.statistics("main", "w1"), undefined, "fc1 did not run again");
+  for (const weight of ["w2", "w3"]) {
+    const [got, want] = [resumed, whole].map((t) => t.statistics("main", weight));
+    assert.ok(want, weight);
+    assert.deepEqual(got, want, weight);
+  }
+  await model.close();
+});
+
+test("sequential GPTQ over three stages equals the chain of whole calibration runs", async () => {
+  const model = await threeLayers();
+  const sequential = await compressWithCalibration(model, config, samples, { sequential: true });
+  let current = model;
+  for (const weight of ["w1", "w2", "w3"]) {
+    const next = await compressModel(current, config, {
+      calibration: await collectInputStatistics(current, samples, { gram: true }),
+      weights: (name) => name === weight,
+    });
+    if (current !== model) await current.close();
+    current = next.model;
+  }
+  const dense = async (m: MLModel) => {
+    const found = new Map<string, Float32Array>();
+    (await Interpreter.load(m)).predict(samples[0], {
+      inspect: (ctx) => {
+        if (ctx.name.startsWith("fc"))
+          found.set(ctx.name, ctx.tensor("weight").data as Float32Array);
+      },
+    });
+    return found;
+  };
+  assert.deepEqual(await dense(sequential.model), await dense(current));
+  for (const m of [sequential.model, current, model]) await m.close();
 });
