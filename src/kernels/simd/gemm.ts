@@ -113,13 +113,19 @@ export function runGemm(team: SimdTeam, job: GemmJob): void {
   const columnPanels = Math.ceil(cols / PANEL_COLS);
   const rowPanels = Math.ceil(rows / PANEL_ROWS);
   const panelBytes = k * PANEL_COLS * 4;
-  const aim = team.threads * CHUNKS_PER_THREAD;
+  // One thread takes the whole product in one chunk (as far as B's cache allows); threads
+  // share it out in several each. More column chunks read A again, more row chunks B: the
+  // smaller operand is the one read again.
+  const aim = team.threads === 1 ? 1 : team.threads * CHUNKS_PER_THREAD;
+  const aBytes = rowPanels * PANEL_ROWS * k * 4;
   let panelsPerChunk = Math.max(
     1,
-    Math.min(Math.ceil(columnPanels / aim), Math.floor(CHUNK_PANEL_BYTES / panelBytes)),
+    Math.min(columnPanels, Math.floor(CHUNK_PANEL_BYTES / panelBytes)),
   );
+  if (aBytes < columnPanels * panelBytes) {
+    panelsPerChunk = Math.min(panelsPerChunk, Math.ceil(columnPanels / aim));
+  }
   let columnChunks = Math.ceil(columnPanels / panelsPerChunk);
-  // Few column panels (small images, single rows): split the rows too.
   const rowChunks = Math.min(rowPanels, Math.max(1, Math.ceil(aim / columnChunks)));
   const rowPanelsPerChunk = Math.ceil(rowPanels / rowChunks);
   const chunkRows = Math.ceil(rowPanels / rowPanelsPerChunk);
@@ -481,7 +487,7 @@ export const enum RowKernel {
   Gelu = 2,
 }
 
-/** `rows` rows of n floats at src to dst (n a multiple of 4 but for GELU). */
+/** `rows` rows of n floats at src to dst (n a multiple of 4). */
 export interface RowsJob {
   kernel: RowKernel;
   src: number;
@@ -509,7 +515,6 @@ const R = {
   beta: 6,
   epsilon: 7,
   per: 8,
-  erfTable: 9,
 } as const;
 
 export function runRows(team: SimdTeam, job: RowsJob): void {
@@ -530,8 +535,6 @@ export function runRows(team: SimdTeam, job: RowsJob): void {
   ints[R.beta] = job.beta ?? 0;
   floats[R.epsilon] = job.epsilon ?? 0;
   ints[R.per] = per;
-  // Made (allocated) by the calling thread: other threads' views of the heap never allocate.
-  ints[R.erfTable] = job.kernel === RowKernel.Gelu ? team.heap.erfTable : 0;
   team.run(ROWS_JOB, Math.ceil(job.rows / per));
 }
 
@@ -550,7 +553,7 @@ JOBS[ROWS_JOB] = (heap: SimdHeap, { ints, floats }: JobParams, chunk: number) =>
       kernels.layerNormRows(src, dst, rows, n, ints[R.gamma], ints[R.beta], floats[R.epsilon]);
       break;
     default:
-      kernels.gelu(src, dst, rows * n, ints[R.erfTable]);
+      kernels.gelu(src, dst, rows * n);
   }
 };
 
