@@ -264,3 +264,37 @@ test("GELU in float32 keeps within 3e-6 relative of the float64 reference, and i
   heap.elementwise.gelu(special.byteOffset, got.byteOffset, 4);
   assert.deepEqual(Array.from(got), Array.from(geluExact({ shape: [4], data: special }).data));
 });
+
+test("A packs into the same panels from rows, from columns (transposed) and strided", () => {
+  for (const [index, [m, , k]] of SHAPES.entries()) {
+    const a = noise(m * k, index + 7);
+    const at = new Float32Array(k * m);
+    for (let r = 0; r < m; r++) for (let p = 0; p < k; p++) at[p * m + r] = a[r * k + p];
+    // Every other element of a matrix twice as wide: neither rows nor columns contiguous.
+    const spread = new Float32Array(2 * m * k);
+    a.forEach((v, i) => (spread[2 * i] = v));
+    const bytes = packedABytes(m, k);
+    const packs = [
+      [inHeap(a), k * 4, 4],
+      [inHeap(at), 4, m * 4],
+      [inHeap(spread), 8 * k, 8],
+    ].map(([source, rs, cs]) => {
+      const dst = heap.allocate(bytes);
+      heap.kernels.packA(
+        (source as Float32Array).byteOffset,
+        rs as number,
+        cs as number,
+        m,
+        k,
+        dst,
+      );
+      return Array.from(heap.floats(dst, bytes / 4));
+    });
+    assert.deepEqual(packs[1], packs[0], `${m}×${k} from columns`);
+    assert.deepEqual(packs[2], packs[0], `${m}×${k} strided`);
+    for (let r = 0; r < m; r++) {
+      for (let p = 0; p < k; p++)
+        assert.equal(packs[0][(r >> 2) * k * 4 + p * 4 + (r & 3)], a[r * k + p]);
+    }
+  }
+});
