@@ -54,6 +54,11 @@ const SOURCE_KINDS = { packed: 0, strided: 1, patches: 2 } as const;
 
 /** Bytes of packed B a chunk aims at: comfortably inside a core's L2 cache. */
 const CHUNK_PANEL_BYTES = 96 * 1024;
+/**
+ * What a chunk's B may grow to when A is the larger operand (a deep product's weights, which
+ * every column chunk reads again from memory): most of a core's L2 (2 MB here).
+ */
+const WIDE_CHUNK_BYTES = 1024 * 1024;
 /** Chunks per thread a job aims at, so threads finishing early take more. */
 const CHUNKS_PER_THREAD = 4;
 /** Bytes of a thread's scratch past its packed panels: one partial tile. */
@@ -118,15 +123,17 @@ export function runGemm(team: SimdTeam, job: GemmJob): void {
   // smaller operand is the one read again.
   const aim = team.threads === 1 ? 1 : team.threads * CHUNKS_PER_THREAD;
   const aBytes = rowPanels * PANEL_ROWS * k * 4;
-  let panelsPerChunk = Math.max(
-    1,
-    Math.min(columnPanels, Math.floor(CHUNK_PANEL_BYTES / panelBytes)),
-  );
-  if (aBytes < columnPanels * panelBytes) {
-    panelsPerChunk = Math.min(panelsPerChunk, Math.ceil(columnPanels / aim));
-  }
+  const aLarger = aBytes > columnPanels * panelBytes;
+  const budget = aLarger ? WIDE_CHUNK_BYTES : CHUNK_PANEL_BYTES;
+  let panelsPerChunk = Math.max(1, Math.min(columnPanels, Math.floor(budget / panelBytes)));
+  if (!aLarger) panelsPerChunk = Math.min(panelsPerChunk, Math.ceil(columnPanels / aim));
   let columnChunks = Math.ceil(columnPanels / panelsPerChunk);
-  const rowChunks = Math.min(rowPanels, Math.max(1, Math.ceil(aim / columnChunks)));
+  // Each row chunk packs its own copy of B, unless B is read in place (packed panels, rows):
+  // then rows split only as far as the threads need.
+  const source = job.b;
+  const inPlace = source.kind === "packed" || (source.kind === "strided" && source.colStride === 4);
+  const rowAim = aLarger && !inPlace ? team.threads : aim;
+  const rowChunks = Math.min(rowPanels, Math.max(1, Math.ceil(rowAim / columnChunks)));
   const rowPanelsPerChunk = Math.ceil(rowPanels / rowChunks);
   const chunkRows = Math.ceil(rowPanels / rowPanelsPerChunk);
   if (columnChunks * chunkRows > MAX_CHUNKS) {
@@ -134,7 +141,6 @@ export function runGemm(team: SimdTeam, job: GemmJob): void {
     columnChunks = Math.ceil(columnPanels / panelsPerChunk);
   }
   const { ints, floats } = team.params;
-  const source = job.b;
   ints[G.a] = job.a;
   ints[G.k] = k;
   ints[G.rows] = rows;
@@ -154,7 +160,6 @@ export function runGemm(team: SimdTeam, job: GemmJob): void {
   ints[G.panelsPerChunk] = panelsPerChunk;
   ints[G.rowPanelsPerChunk] = rowPanelsPerChunk;
   ints[G.columnChunks] = columnChunks;
-  const inPlace = source.kind === "packed" || (source.kind === "strided" && source.colStride === 4);
   const stride = (inPlace ? 0 : panelsPerChunk * panelBytes) + TILE_BYTES;
   ints[G.scratch] = teamScratch(team, stride);
   ints[G.scratchStride] = stride;
