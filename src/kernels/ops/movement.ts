@@ -14,7 +14,7 @@ export function transpose(
   return { shape, data: gatherStrided(x.data, shape, strides, 0, allocate) };
 }
 
-/** Reads `shape` elements of `src` starting at `offset` with per-axis `strides` (may be negative). */
+/** Reads `fullShape` elements of `src` from `offset` with per-axis `fullStrides` (may be negative). */
 function gatherStrided(
   src: Float32Array,
   fullShape: readonly number[],

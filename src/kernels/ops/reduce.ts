@@ -65,82 +65,62 @@ export function reduce(
   const out = new Float32Array(bases.length);
   const d = x.data;
   const count = offsets.length;
-  if (kind === "sum" || kind === "mean") sums(d, bases, offsets, kind === "mean" ? count : 1, out);
-  else
-    for (let o = 0; o < bases.length; o++) {
-      const base = bases[o];
-      let acc: number;
-      switch (kind) {
-        case "max":
-        case "min":
-        case "argmax":
-        case "argmin": {
-          const wantMax = kind === "max" || kind === "argmax";
-          acc = wantMax ? -Infinity : Infinity;
-          let best = 0;
-          for (let r = 0; r < count; r++) {
-            const v = d[base + offsets[r]];
-            if (wantMax ? v > acc : v < acc) {
-              acc = v;
-              best = r;
-            }
+  for (let o = 0; o < bases.length; o++) {
+    const base = bases[o];
+    let acc: number;
+    switch (kind) {
+      case "max":
+      case "min":
+      case "argmax":
+      case "argmin": {
+        const wantMax = kind === "max" || kind === "argmax";
+        acc = wantMax ? -Infinity : Infinity;
+        let best = 0;
+        for (let r = 0; r < count; r++) {
+          const v = d[base + offsets[r]];
+          if (wantMax ? v > acc : v < acc) {
+            acc = v;
+            best = r;
           }
-          if (kind === "argmax" || kind === "argmin") acc = best;
-          break;
         }
-        case "log_sum_exp": {
-          let m = -Infinity;
-          for (let r = 0; r < count; r++) m = Math.max(m, d[base + offsets[r]]);
-          let s = 0;
-          for (let r = 0; r < count; r++) s += Math.exp(d[base + offsets[r]] - m);
-          acc = m + Math.log(s);
-          break;
-        }
-        case "prod":
-          acc = 1;
-          for (let r = 0; r < count; r++) acc *= d[base + offsets[r]];
-          break;
-        default: {
-          acc = 0;
-          for (let r = 0; r < count; r++) {
-            const v = d[base + offsets[r]];
-            acc +=
-              kind === "sum_square" || kind === "l2_norm"
-                ? v * v
-                : kind === "l1_norm"
-                  ? Math.abs(v)
-                  : v;
-          }
-          if (kind === "l2_norm") acc = Math.sqrt(acc);
-          else if (kind === "log_sum") acc = Math.log(acc);
-        }
+        if (kind === "argmax" || kind === "argmin") acc = best;
+        break;
       }
-      out[o] = acc;
+      case "log_sum_exp": {
+        let m = -Infinity;
+        for (let r = 0; r < count; r++) m = Math.max(m, d[base + offsets[r]]);
+        let s = 0;
+        for (let r = 0; r < count; r++) s += Math.exp(d[base + offsets[r]] - m);
+        acc = m + Math.log(s);
+        break;
+      }
+      case "prod":
+        acc = 1;
+        for (let r = 0; r < count; r++) acc *= d[base + offsets[r]];
+        break;
+      default: {
+        acc = 0;
+        for (let r = 0; r < count; r++) {
+          const v = d[base + offsets[r]];
+          acc +=
+            kind === "sum_square" || kind === "l2_norm"
+              ? v * v
+              : kind === "l1_norm"
+                ? Math.abs(v)
+                : v;
+        }
+        if (kind === "mean") acc /= count;
+        else if (kind === "l2_norm") acc = Math.sqrt(acc);
+        else if (kind === "log_sum") acc = Math.log(acc);
+      }
     }
+    out[o] = acc;
+  }
   const reduced = new Set(sorted);
   const shape = keepDims
     ? x.shape.map((s, i) => (reduced.has(i) ? 1 : s))
     : x.shape.filter((_, i) => !reduced.has(i));
   return { shape, data: out };
-}
-
-/**
- * Sums (divided by `divisor`) of the groups: the general loop's arithmetic in the same order,
- * apart from it because its per-element choice of kind makes it several times slower.
- */
-function sums(
-  d: ArrayLike<number>,
-  bases: Int32Array,
-  offsets: Int32Array,
-  divisor: number,
-  out: Float32Array,
-): void {
-  for (let o = 0; o < bases.length; o++) {
-    const base = bases[o];
-    let acc = 0;
-    for (let r = 0; r < offsets.length; r++) acc += d[base + offsets[r]];
-    out[o] = divisor === 1 ? acc : acc / divisor;
-  }
 }
 
 /**
