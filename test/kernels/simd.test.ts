@@ -7,6 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { geluExact } from "../../src/kernels/ops/elementwise.js";
 import { gemm } from "../../src/kernels/ops/matmul.js";
 import {
   packedABytes,
@@ -240,4 +241,60 @@ test("the heap reuses freed blocks of the same size", () => {
   assert.equal(heap.allocate(1000), first);
   assert.equal(heap.used, high);
   assert.throws(() => heap.release(first + 4), /not allocated/);
+});
+
+test("GELU in float32 keeps within 3e-6 relative of the float64 reference, and is 0 where it is", () => {
+  // Every 1/4096 over [−12, 12], an odd count: erf's polynomial, its tail, GELU's zeros.
+  const count = 24 * 4096 + 3;
+  const x = heap.allocateFloats(count);
+  for (let i = 0; i < count; i++) x[i] = -12 + i / 4096;
+  const out = heap.allocateFloats(count);
+  heap.elementwise.gelu(x.byteOffset, out.byteOffset, count);
+  const want = geluExact({ shape: [count], data: x }).data;
+  for (let i = 0; i < count; i++) {
+    // The reference's own erf is good to 1e-11, which the tail's tiny values feel.
+    const bound = x[i] <= -6 * Math.SQRT2 ? 0 : 3e-6 * Math.abs(want[i]) + 1e-10;
+    if (!(Math.abs(out[i] - want[i]) <= bound)) {
+      assert.fail(`GELU(${x[i]}) is ${out[i]}, the reference ${want[i]}`);
+    }
+  }
+  const special = heap.allocateFloats(4);
+  special.set([NaN, Infinity, -Infinity, -0]);
+  const got = heap.allocateFloats(4);
+  heap.elementwise.gelu(special.byteOffset, got.byteOffset, 4);
+  assert.deepEqual(Array.from(got), Array.from(geluExact({ shape: [4], data: special }).data));
+});
+
+test("A packs into the same panels from rows, from columns (transposed) and strided", () => {
+  for (const [index, [m, , k]] of SHAPES.entries()) {
+    const a = noise(m * k, index + 7);
+    const at = new Float32Array(k * m);
+    for (let r = 0; r < m; r++) for (let p = 0; p < k; p++) at[p * m + r] = a[r * k + p];
+    // Every other element of a matrix twice as wide: neither rows nor columns contiguous.
+    const spread = new Float32Array(2 * m * k);
+    a.forEach((v, i) => (spread[2 * i] = v));
+    const bytes = packedABytes(m, k);
+    const packs = [
+      [inHeap(a), k * 4, 4],
+      [inHeap(at), 4, m * 4],
+      [inHeap(spread), 8 * k, 8],
+    ].map(([source, rs, cs]) => {
+      const dst = heap.allocate(bytes);
+      heap.kernels.packA(
+        (source as Float32Array).byteOffset,
+        rs as number,
+        cs as number,
+        m,
+        k,
+        dst,
+      );
+      return Array.from(heap.floats(dst, bytes / 4));
+    });
+    assert.deepEqual(packs[1], packs[0], `${m}×${k} from columns`);
+    assert.deepEqual(packs[2], packs[0], `${m}×${k} strided`);
+    for (let r = 0; r < m; r++) {
+      for (let p = 0; p < k; p++)
+        assert.equal(packs[0][(r >> 2) * k * 4 + p * 4 + (r & 3)], a[r * k + p]);
+    }
+  }
 });

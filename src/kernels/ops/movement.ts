@@ -14,21 +14,32 @@ export function transpose(
   return { shape, data: gatherStrided(x.data, shape, strides, 0, allocate) };
 }
 
-/** Reads `shape` elements of `src` starting at `offset` with per-axis `strides` (may be negative). */
+/** Reads `fullShape` elements of `src` from `offset` with per-axis `fullStrides` (may be negative). */
 function gatherStrided(
   src: Float32Array,
-  shape: readonly number[],
-  strides: readonly number[],
+  fullShape: readonly number[],
+  fullStrides: readonly number[],
   offset: number,
   allocate: Allocate = freshArray,
 ): Float32Array {
-  const total = elementCount(shape);
+  const total = elementCount(fullShape);
   const out = allocate(total);
-  const rank = shape.length;
-  if (rank === 0) {
+  if (fullShape.length === 0) {
     out[0] = src[offset];
     return out;
   }
+  // Axes read as one with the axis after them (a split's or a slice's whole trailing block)
+  // merge, so rows are as long as the source allows.
+  const shape = [fullShape[fullShape.length - 1]];
+  const strides = [fullStrides[fullStrides.length - 1]];
+  for (let d = fullShape.length - 2; d >= 0; d--) {
+    if (fullStrides[d] === shape[0] * strides[0]) shape[0] *= fullShape[d];
+    else {
+      shape.unshift(fullShape[d]);
+      strides.unshift(fullStrides[d]);
+    }
+  }
+  const rank = shape.length;
   const index = new Array<number>(rank).fill(0);
   const inner = shape[rank - 1];
   const innerStride = strides[rank - 1];

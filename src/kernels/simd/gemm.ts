@@ -54,6 +54,11 @@ const SOURCE_KINDS = { packed: 0, strided: 1, patches: 2 } as const;
 
 /** Bytes of packed B a chunk aims at: comfortably inside a core's L2 cache. */
 const CHUNK_PANEL_BYTES = 96 * 1024;
+/**
+ * What a chunk's B may grow to when A is the larger operand (a deep product's weights, which
+ * every column chunk reads again from memory): most of a core's L2 (2 MB here).
+ */
+const WIDE_CHUNK_BYTES = 1024 * 1024;
 /** Chunks per thread a job aims at, so threads finishing early take more. */
 const CHUNKS_PER_THREAD = 4;
 /** Bytes of a thread's scratch past its packed panels: one partial tile. */
@@ -113,14 +118,22 @@ export function runGemm(team: SimdTeam, job: GemmJob): void {
   const columnPanels = Math.ceil(cols / PANEL_COLS);
   const rowPanels = Math.ceil(rows / PANEL_ROWS);
   const panelBytes = k * PANEL_COLS * 4;
-  const aim = team.threads * CHUNKS_PER_THREAD;
-  let panelsPerChunk = Math.max(
-    1,
-    Math.min(Math.ceil(columnPanels / aim), Math.floor(CHUNK_PANEL_BYTES / panelBytes)),
-  );
+  // One thread takes the whole product in one chunk (as far as B's cache allows); threads
+  // share it out in several each. More column chunks read A again, more row chunks B: the
+  // smaller operand is the one read again.
+  const aim = team.threads === 1 ? 1 : team.threads * CHUNKS_PER_THREAD;
+  const aBytes = rowPanels * PANEL_ROWS * k * 4;
+  const aLarger = aBytes > columnPanels * panelBytes;
+  const budget = aLarger ? WIDE_CHUNK_BYTES : CHUNK_PANEL_BYTES;
+  let panelsPerChunk = Math.max(1, Math.min(columnPanels, Math.floor(budget / panelBytes)));
+  if (!aLarger) panelsPerChunk = Math.min(panelsPerChunk, Math.ceil(columnPanels / aim));
   let columnChunks = Math.ceil(columnPanels / panelsPerChunk);
-  // Few column panels (small images, single rows): split the rows too.
-  const rowChunks = Math.min(rowPanels, Math.max(1, Math.ceil(aim / columnChunks)));
+  // Each row chunk packs its own copy of B, unless B is read in place (packed panels, rows):
+  // then rows split only as far as the threads need.
+  const source = job.b;
+  const inPlace = source.kind === "packed" || (source.kind === "strided" && source.colStride === 4);
+  const rowAim = aLarger && !inPlace ? team.threads : aim;
+  const rowChunks = Math.min(rowPanels, Math.max(1, Math.ceil(rowAim / columnChunks)));
   const rowPanelsPerChunk = Math.ceil(rowPanels / rowChunks);
   const chunkRows = Math.ceil(rowPanels / rowPanelsPerChunk);
   if (columnChunks * chunkRows > MAX_CHUNKS) {
@@ -128,7 +141,6 @@ export function runGemm(team: SimdTeam, job: GemmJob): void {
     columnChunks = Math.ceil(columnPanels / panelsPerChunk);
   }
   const { ints, floats } = team.params;
-  const source = job.b;
   ints[G.a] = job.a;
   ints[G.k] = k;
   ints[G.rows] = rows;
@@ -148,7 +160,6 @@ export function runGemm(team: SimdTeam, job: GemmJob): void {
   ints[G.panelsPerChunk] = panelsPerChunk;
   ints[G.rowPanelsPerChunk] = rowPanelsPerChunk;
   ints[G.columnChunks] = columnChunks;
-  const inPlace = source.kind === "packed" || (source.kind === "strided" && source.colStride === 4);
   const stride = (inPlace ? 0 : panelsPerChunk * panelBytes) + TILE_BYTES;
   ints[G.scratch] = teamScratch(team, stride);
   ints[G.scratchStride] = stride;
@@ -481,7 +492,7 @@ export const enum RowKernel {
   Gelu = 2,
 }
 
-/** `rows` rows of n floats at src to dst (n a multiple of 4 but for GELU). */
+/** `rows` rows of n floats at src to dst (n a multiple of 4). */
 export interface RowsJob {
   kernel: RowKernel;
   src: number;
@@ -509,7 +520,6 @@ const R = {
   beta: 6,
   epsilon: 7,
   per: 8,
-  erfTable: 9,
 } as const;
 
 export function runRows(team: SimdTeam, job: RowsJob): void {
@@ -530,8 +540,6 @@ export function runRows(team: SimdTeam, job: RowsJob): void {
   ints[R.beta] = job.beta ?? 0;
   floats[R.epsilon] = job.epsilon ?? 0;
   ints[R.per] = per;
-  // Made (allocated) by the calling thread: other threads' views of the heap never allocate.
-  ints[R.erfTable] = job.kernel === RowKernel.Gelu ? team.heap.erfTable : 0;
   team.run(ROWS_JOB, Math.ceil(job.rows / per));
 }
 
@@ -550,7 +558,7 @@ JOBS[ROWS_JOB] = (heap: SimdHeap, { ints, floats }: JobParams, chunk: number) =>
       kernels.layerNormRows(src, dst, rows, n, ints[R.gamma], ints[R.beta], floats[R.epsilon]);
       break;
     default:
-      kernels.gelu(src, dst, rows * n, ints[R.erfTable]);
+      kernels.gelu(src, dst, rows * n);
   }
 };
 

@@ -7,7 +7,6 @@
  * valid, which is why the kernels need shared memory (SharedArrayBuffer, cross-origin
  * isolated pages in browsers) and are off where it is missing.
  */
-import { ERF_TABLE } from "../ops/elementwise.js";
 import { ELEMENTWISE_WASM } from "../wasm/elementwise-module.js";
 import { GEMM_FUSED_WASM } from "../wasm/gemm-fused-module.js";
 import { GEMM_WASM } from "../wasm/gemm-module.js";
@@ -159,7 +158,7 @@ export interface ElementwiseKernels {
     max: number,
   ): void;
   dequantize(src: number, dst: number, count: number, scale: number, zeroPoint: number): void;
-  gelu(src: number, dst: number, count: number, table: number): void;
+  gelu(src: number, dst: number, count: number): void;
   softmaxRows(src: number, dst: number, rows: number, n: number): void;
   layerNormRows(
     src: number,
@@ -286,17 +285,6 @@ export class SimdHeap {
   /** Whether `array` lies in this heap (so kernels can read it where it is). */
   holds(array: Float32Array): boolean {
     return this.buffers.has(array.buffer);
-  }
-
-  private erf?: number;
-
-  /** tabulatedErf's table (../ops/elementwise.ts), copied into the heap once. */
-  get erfTable(): number {
-    if (this.erf === undefined) {
-      this.erf = this.allocate(ERF_TABLE.byteLength, false);
-      new Float64Array(this.memory.buffer, this.erf, ERF_TABLE.length).set(ERF_TABLE);
-    }
-    return this.erf;
   }
 
   /** Bytes the heap has taken from its memory (its high-water mark). */

@@ -1,11 +1,45 @@
 ;; Elementwise SIMD kernels of the interpreter's activations (called through ../simd/heap.ts;
 ;; the runtime's JavaScript loops in runtime/ops/ are the reference). Each takes `count` floats
 ;; at src (whole vectors: callers round up, the heap leaves room) and writes dst, with the
-;; reference's exact arithmetic: comparisons as `v < lo ? lo : v` (pmax and pmin keep NaN and
-;; the sign of zero as it does), quantization in float64 as JavaScript numbers. Branchless,
-;; where the JavaScript loops mispredict on signs. Assembled by `npm run gen:wasm`.
+;; reference's exact arithmetic (but for GELU and softmax's exponential, within float32's
+;; rounding: see each): comparisons as `v < lo ? lo : v` (pmax and pmin keep NaN and the sign
+;; of zero as it does), quantization in float64 as JavaScript numbers. Branchless, where the
+;; JavaScript loops mispredict on signs. Assembled by `npm run gen:wasm`.
 (module
   (import "env" "memory" (memory 1 65536 shared))
+
+  ;; The constants of the loops below, read into locals before each loop: V8 builds a vector
+  ;; constant anew (three instructions) at every use inside a loop, a local costs at most a load.
+  (global $sqrt_half v128 (v128.const f32x4 0.707106781 0.707106781 0.707106781 0.707106781))
+  (global $erf_p5 v128 (v128.const f32x4 -0.000563178153 -0.000563178153 -0.000563178153 -0.000563178153))
+  (global $erf_p4 v128 (v128.const f32x4 0.00491765048 0.00491765048 0.00491765048 0.00491765048))
+  (global $erf_p3 v128 (v128.const f32x4 -0.0267114118 -0.0267114118 -0.0267114118 -0.0267114118))
+  (global $erf_p2 v128 (v128.const f32x4 0.112801842 0.112801842 0.112801842 0.112801842))
+  (global $erf_p1 v128 (v128.const f32x4 -0.376123279 -0.376123279 -0.376123279 -0.376123279))
+  (global $erf_p0 v128 (v128.const f32x4 1.12837911 1.12837911 1.12837911 1.12837911))
+  (global $one v128 (v128.const f32x4 1 1 1 1))
+  (global $half v128 (v128.const f32x4 0.5 0.5 0.5 0.5))
+  (global $erfc_q7 v128 (v128.const f32x4 0.104823589 0.104823589 0.104823589 0.104823589))
+  (global $erfc_q6 v128 (v128.const f32x4 -0.422165960 -0.422165960 -0.422165960 -0.422165960))
+  (global $erfc_q5 v128 (v128.const f32x4 0.493149579 0.493149579 0.493149579 0.493149579))
+  (global $erfc_q4 v128 (v128.const f32x4 -0.0485677980 -0.0485677980 -0.0485677980 -0.0485677980))
+  (global $erfc_q3 v128 (v128.const f32x4 0.322191030 0.322191030 0.322191030 0.322191030))
+  (global $erfc_q2 v128 (v128.const f32x4 0.266750365 0.266750365 0.266750365 0.266750365))
+  (global $erfc_q1 v128 (v128.const f32x4 0.283843786 0.283843786 0.283843786 0.283843786))
+  (global $erfc_q0 v128 (v128.const f32x4 -0.0000857167470 -0.0000857167470 -0.0000857167470 -0.0000857167470))
+  (global $six v128 (v128.const f32x4 6 6 6 6))
+  (global $two v128 (v128.const f32x4 2 2 2 2))
+  (global $zero v128 (v128.const f32x4 0 0 0 0))
+  (global $exp_floor v128 (v128.const f32x4 -87.3 -87.3 -87.3 -87.3))
+  (global $log2_e v128 (v128.const f32x4 1.44269504 1.44269504 1.44269504 1.44269504))
+  (global $ln2_high v128 (v128.const f32x4 0.693359375 0.693359375 0.693359375 0.693359375))
+  (global $ln2_low v128 (v128.const f32x4 -2.12194440e-4 -2.12194440e-4 -2.12194440e-4 -2.12194440e-4))
+  (global $taylor6 v128 (v128.const f32x4 1.38888889e-3 1.38888889e-3 1.38888889e-3 1.38888889e-3))
+  (global $taylor7 v128 (v128.const f32x4 1.98412698e-4 1.98412698e-4 1.98412698e-4 1.98412698e-4))
+  (global $taylor5 v128 (v128.const f32x4 8.33333333e-3 8.33333333e-3 8.33333333e-3 8.33333333e-3))
+  (global $taylor4 v128 (v128.const f32x4 4.16666667e-2 4.16666667e-2 4.16666667e-2 4.16666667e-2))
+  (global $taylor3 v128 (v128.const f32x4 0.166666667 0.166666667 0.166666667 0.166666667))
+  (global $exponent_bias v128 (v128.const i32x4 127 127 127 127))
 
   ;; dst = min(max(src, lo), hi) as the clip op computes it.
   (func (export "clamp") (param $src i32) (param $dst i32) (param $count i32) (param $lo f32) (param $hi f32)
@@ -115,66 +149,152 @@
         (local.set $dst (i32.add (local.get $dst) (i32.const 16)))
         (br $next))))
 
-  ;; The exact GELU, x·(1 + erf(x/√2))/2, with erf from the table at $table (five float64 per
-  ;; grid point, see tabulatedErf in ../ops/elementwise.ts): the same float64 operations in
-  ;; the same order, one element at a time.
-  (func (export "gelu") (param $src i32) (param $dst i32) (param $count i32) (param $table i32)
-    (local $end i32) (local $v f64) (local $u f64) (local $ax f64) (local $e f64) (local $d f64)
-    (local $k i32) (local $at i32)
+  ;; The exact GELU, x·(1 + erf(x/√2))/2, of `count` floats at src to dst (not src), whole
+  ;; vectors, in float32 (the float64 reference is geluExact in ../ops/elementwise.ts). With
+  ;; u = x/√2 and a = |u|: below a = 1, erf(u) = u·P(u²); from a = 1, erfc(a) =
+  ;; e^(−a²)·Q(1/(1 + a/2)), and 1 + erf(u) is 2 − erfc(a) for u ≥ 0 and erfc(a) itself for
+  ;; u < 0, so negative inputs lose nothing to 1 − erf(a). P and Q are least-squares fits of
+  ;; erf(a)/a over a² in [0, 1] and of erfc(a)·e^(a²) over a in [1, 6] (relative errors 4e-8
+  ;; and 1e-8; under 3e-7 evaluated in float32, e^(−a²) adding 6e-8·a²). From a = 6, erfc(a)
+  ;; < 2.2e-17 is 0 as in the reference: no subnormal outputs to slow the products that read
+  ;; them. NaN and ±∞ give what the reference gives. Blocks of 64 vectors in three passes
+  ;; (−u² into dst, its exponential there, the rest), so each loop's constants stay out of it.
+  (func (export "gelu") (param $src i32) (param $dst i32) (param $count i32)
+    (local $end i32) (local $block_end i32) (local $at i32) (local $out i32)
+    (local $x v128) (local $u v128) (local $a v128) (local $z v128) (local $p v128) (local $t v128)
+    (local $q v128) (local $e v128)
+    (local $sqrt_half v128) (local $erf_p5 v128) (local $erf_p4 v128) (local $erf_p3 v128)
+    (local $erf_p2 v128) (local $erf_p1 v128) (local $erf_p0 v128) (local $one v128)
+    (local $half v128) (local $erfc_q7 v128) (local $erfc_q6 v128) (local $erfc_q5 v128)
+    (local $erfc_q4 v128) (local $erfc_q3 v128) (local $erfc_q2 v128) (local $erfc_q1 v128)
+    (local $erfc_q0 v128) (local $six v128) (local $two v128) (local $zero v128)
+    (local.set $sqrt_half (global.get $sqrt_half))
+    (local.set $erf_p5 (global.get $erf_p5))
+    (local.set $erf_p4 (global.get $erf_p4))
+    (local.set $erf_p3 (global.get $erf_p3))
+    (local.set $erf_p2 (global.get $erf_p2))
+    (local.set $erf_p1 (global.get $erf_p1))
+    (local.set $erf_p0 (global.get $erf_p0))
+    (local.set $one (global.get $one))
+    (local.set $half (global.get $half))
+    (local.set $erfc_q7 (global.get $erfc_q7))
+    (local.set $erfc_q6 (global.get $erfc_q6))
+    (local.set $erfc_q5 (global.get $erfc_q5))
+    (local.set $erfc_q4 (global.get $erfc_q4))
+    (local.set $erfc_q3 (global.get $erfc_q3))
+    (local.set $erfc_q2 (global.get $erfc_q2))
+    (local.set $erfc_q1 (global.get $erfc_q1))
+    (local.set $erfc_q0 (global.get $erfc_q0))
+    (local.set $six (global.get $six))
+    (local.set $two (global.get $two))
+    (local.set $zero (global.get $zero))
+    (local.set $end (i32.add (local.get $src) (i32.shl (local.get $count) (i32.const 2))))
+    (block $done
+      (loop $blocks
+        (br_if $done (i32.ge_u (local.get $src) (local.get $end)))
+        (local.set $block_end (i32.add (local.get $src) (i32.const 1024)))
+        (local.set $block_end (select (local.get $end) (local.get $block_end)
+          (i32.lt_u (local.get $end) (local.get $block_end))))
+        (local.set $at (local.get $src))
+        (local.set $out (local.get $dst))
+        (loop $squares
+          (local.set $u (f32x4.mul (v128.load (local.get $at)) (local.get $sqrt_half)))
+          (v128.store (local.get $out) (f32x4.neg (f32x4.mul (local.get $u) (local.get $u))))
+          (local.set $at (i32.add (local.get $at) (i32.const 16)))
+          (local.set $out (i32.add (local.get $out) (i32.const 16)))
+          (br_if $squares (i32.lt_u (local.get $at) (local.get $block_end))))
+        (drop (call $expShifted (local.get $dst) (local.get $dst)
+          (i32.shr_u (i32.sub (local.get $block_end) (local.get $src)) (i32.const 2)) (f32.const 0)))
+        (loop $finish
+          (local.set $x (v128.load (local.get $src)))
+          (local.set $u (f32x4.mul (local.get $x) (local.get $sqrt_half)))
+          (local.set $a (f32x4.abs (local.get $u)))
+          (local.set $z (f32x4.mul (local.get $u) (local.get $u)))
+          (local.set $p (local.get $erf_p5))
+          (local.set $p (f32x4.add (local.get $erf_p4) (f32x4.mul (local.get $z) (local.get $p))))
+          (local.set $p (f32x4.add (local.get $erf_p3) (f32x4.mul (local.get $z) (local.get $p))))
+          (local.set $p (f32x4.add (local.get $erf_p2) (f32x4.mul (local.get $z) (local.get $p))))
+          (local.set $p (f32x4.add (local.get $erf_p1) (f32x4.mul (local.get $z) (local.get $p))))
+          (local.set $p (f32x4.add (local.get $erf_p0) (f32x4.mul (local.get $z) (local.get $p))))
+          (local.set $t (f32x4.div (local.get $one)
+            (f32x4.add (local.get $one) (f32x4.mul (local.get $a) (local.get $half)))))
+          (local.set $q (local.get $erfc_q7))
+          (local.set $q (f32x4.add (local.get $erfc_q6) (f32x4.mul (local.get $t) (local.get $q))))
+          (local.set $q (f32x4.add (local.get $erfc_q5) (f32x4.mul (local.get $t) (local.get $q))))
+          (local.set $q (f32x4.add (local.get $erfc_q4) (f32x4.mul (local.get $t) (local.get $q))))
+          (local.set $q (f32x4.add (local.get $erfc_q3) (f32x4.mul (local.get $t) (local.get $q))))
+          (local.set $q (f32x4.add (local.get $erfc_q2) (f32x4.mul (local.get $t) (local.get $q))))
+          (local.set $q (f32x4.add (local.get $erfc_q1) (f32x4.mul (local.get $t) (local.get $q))))
+          (local.set $q (f32x4.add (local.get $erfc_q0) (f32x4.mul (local.get $t) (local.get $q))))
+          ;; e^(−u²) from dst.
+          (local.set $e (v128.and (f32x4.mul (v128.load (local.get $dst)) (local.get $q))
+            (f32x4.lt (local.get $a) (local.get $six))))
+          (local.set $e (v128.bitselect (f32x4.sub (local.get $two) (local.get $e)) (local.get $e)
+            (f32x4.ge (local.get $u) (local.get $zero))))
+          (local.set $e (v128.bitselect (f32x4.add (local.get $one) (f32x4.mul (local.get $u) (local.get $p)))
+            (local.get $e) (f32x4.lt (local.get $a) (local.get $one))))
+          (v128.store (local.get $dst) (f32x4.mul (f32x4.mul (local.get $x) (local.get $half)) (local.get $e)))
+          (local.set $src (i32.add (local.get $src) (i32.const 16)))
+          (local.set $dst (i32.add (local.get $dst) (i32.const 16)))
+          (br_if $finish (i32.lt_u (local.get $src) (local.get $block_end))))
+        (br $blocks))))
+
+  ;; e^(src − shift) of `count` floats (whole vectors) to dst (which may be src), returning their
+  ;; sum (the vectors summed in order, then the lanes as $sum does). Each x = src − shift ≤ 0 is
+  ;; k·ln 2 + r with |r| ≤ ln 2 / 2 (ln 2 split in two so k·ln 2 is exact), e^r by its Taylor
+  ;; series to r⁷/7! (the rest is under 1e-8 relative), times 2^k built in the exponent bits.
+  ;; Below −87.3, where e^x leaves float32's normal range, the result is 0: subnormal
+  ;; probabilities would only slow the products that read them (a masked score of −1e4 gives
+  ;; 0, as in JavaScript). One loop over every vector keeps its constants out of the loop.
+  (func $expShifted (param $src i32) (param $dst i32) (param $count i32) (param $shift f32)
+    (result f32)
+    (local $end i32) (local $m v128) (local $s v128) (local $x v128)
+    (local $k v128) (local $r v128) (local $p v128) (local $under v128)
+    (local $exp_floor v128) (local $log2_e v128) (local $ln2_high v128) (local $ln2_low v128)
+    (local $taylor6 v128) (local $taylor7 v128) (local $taylor5 v128) (local $taylor4 v128)
+    (local $taylor3 v128) (local $half v128) (local $one v128) (local $exponent_bias v128)
+    (local.set $exp_floor (global.get $exp_floor))
+    (local.set $log2_e (global.get $log2_e))
+    (local.set $ln2_high (global.get $ln2_high))
+    (local.set $ln2_low (global.get $ln2_low))
+    (local.set $taylor6 (global.get $taylor6))
+    (local.set $taylor7 (global.get $taylor7))
+    (local.set $taylor5 (global.get $taylor5))
+    (local.set $taylor4 (global.get $taylor4))
+    (local.set $taylor3 (global.get $taylor3))
+    (local.set $half (global.get $half))
+    (local.set $one (global.get $one))
+    (local.set $exponent_bias (global.get $exponent_bias))
+    (local.set $m (f32x4.splat (local.get $shift)))
     (local.set $end (i32.add (local.get $src) (i32.shl (local.get $count) (i32.const 2))))
     (block $done
       (loop $next
         (br_if $done (i32.ge_u (local.get $src) (local.get $end)))
-        (local.set $v (f64.promote_f32 (f32.load (local.get $src))))
-        (local.set $u (f64.mul (local.get $v) (f64.const 0x1.6a09e667f3bcdp-1)))
-        (local.set $ax (f64.abs (local.get $u)))
-        (if (f64.lt (local.get $ax) (f64.const 6))
-          (then
-            (local.set $k (i32.trunc_f64_u (f64.add (f64.mul (local.get $ax) (f64.const 64)) (f64.const 0.5))))
-            (local.set $d (f64.sub (local.get $ax) (f64.div (f64.convert_i32_u (local.get $k)) (f64.const 64))))
-            (local.set $at (i32.add (local.get $table) (i32.mul (local.get $k) (i32.const 40))))
-            (local.set $e (f64.add (f64.load (local.get $at))
-              (f64.mul (f64.mul (f64.load offset=8 (local.get $at)) (local.get $d))
-                (f64.add (f64.const 1) (f64.mul (local.get $d)
-                  (f64.add (f64.load offset=16 (local.get $at)) (f64.mul (local.get $d)
-                    (f64.add (f64.load offset=24 (local.get $at))
-                      (f64.mul (local.get $d) (f64.load offset=32 (local.get $at)))))))))))
-            (if (f64.lt (local.get $u) (f64.const 0)) (then (local.set $e (f64.neg (local.get $e))))))
-          (else
-            ;; ±1 beyond the table; NaN stays NaN.
-            (local.set $e (select (f64.copysign (f64.const 1) (local.get $u)) (local.get $u)
-              (f64.ge (local.get $ax) (f64.const 6))))))
-        (f32.store (local.get $dst)
-          (f32.demote_f64 (f64.mul (f64.mul (f64.const 0.5) (local.get $v)) (f64.add (f64.const 1) (local.get $e)))))
-        (local.set $src (i32.add (local.get $src) (i32.const 4)))
-        (local.set $dst (i32.add (local.get $dst) (i32.const 4)))
-        (br $next))))
-
-;; e^x for x ≤ 0 (softmax's shifted inputs), four at a time: x = k·ln 2 + r with |r| ≤ ln 2 / 2
-  ;; (ln 2 split in two so k·ln 2 is exact), e^r by its Taylor series to r⁷/7! (the rest is
-  ;; under 1e-8 relative), times 2^k built in the exponent bits. Below −87.3, where e^x leaves
-  ;; float32's normal range, the result is 0: subnormal probabilities would only slow the
-  ;; products that read them (a masked score of −1e4 gives 0, as in JavaScript).
-  (func $exp (param $x v128) (result v128)
-    (local $k v128) (local $r v128) (local $p v128) (local $under v128)
-    (local.set $under (f32x4.lt (local.get $x) (v128.const f32x4 -87.3 -87.3 -87.3 -87.3)))
-    (local.set $x (f32x4.pmax (local.get $x) (v128.const f32x4 -87.3 -87.3 -87.3 -87.3)))
-    (local.set $k (f32x4.nearest (f32x4.mul (local.get $x) (v128.const f32x4 1.44269504 1.44269504 1.44269504 1.44269504))))
-    (local.set $r (f32x4.sub (f32x4.sub (local.get $x)
-        (f32x4.mul (local.get $k) (v128.const f32x4 0.693359375 0.693359375 0.693359375 0.693359375)))
-      (f32x4.mul (local.get $k) (v128.const f32x4 -2.12194440e-4 -2.12194440e-4 -2.12194440e-4 -2.12194440e-4))))
-    (local.set $p (f32x4.add (v128.const f32x4 1.38888889e-3 1.38888889e-3 1.38888889e-3 1.38888889e-3)
-      (f32x4.mul (local.get $r) (v128.const f32x4 1.98412698e-4 1.98412698e-4 1.98412698e-4 1.98412698e-4))))
-    (local.set $p (f32x4.add (v128.const f32x4 8.33333333e-3 8.33333333e-3 8.33333333e-3 8.33333333e-3) (f32x4.mul (local.get $r) (local.get $p))))
-    (local.set $p (f32x4.add (v128.const f32x4 4.16666667e-2 4.16666667e-2 4.16666667e-2 4.16666667e-2) (f32x4.mul (local.get $r) (local.get $p))))
-    (local.set $p (f32x4.add (v128.const f32x4 0.166666667 0.166666667 0.166666667 0.166666667) (f32x4.mul (local.get $r) (local.get $p))))
-    (local.set $p (f32x4.add (v128.const f32x4 0.5 0.5 0.5 0.5) (f32x4.mul (local.get $r) (local.get $p))))
-    (local.set $p (f32x4.add (v128.const f32x4 1 1 1 1) (f32x4.mul (local.get $r) (local.get $p))))
-    (local.set $p (f32x4.add (v128.const f32x4 1 1 1 1) (f32x4.mul (local.get $r) (local.get $p))))
-    (v128.andnot
-      (f32x4.mul (local.get $p)
-        (i32x4.shl (i32x4.add (i32x4.trunc_sat_f32x4_s (local.get $k)) (v128.const i32x4 127 127 127 127)) (i32.const 23)))
-      (local.get $under)))
+        (local.set $x (f32x4.sub (v128.load (local.get $src)) (local.get $m)))
+        (local.set $under (f32x4.lt (local.get $x) (local.get $exp_floor)))
+        (local.set $x (f32x4.pmax (local.get $x) (local.get $exp_floor)))
+        (local.set $k (f32x4.nearest (f32x4.mul (local.get $x) (local.get $log2_e))))
+        (local.set $r (f32x4.sub (f32x4.sub (local.get $x)
+            (f32x4.mul (local.get $k) (local.get $ln2_high)))
+          (f32x4.mul (local.get $k) (local.get $ln2_low))))
+        (local.set $p (f32x4.add (local.get $taylor6)
+          (f32x4.mul (local.get $r) (local.get $taylor7))))
+        (local.set $p (f32x4.add (local.get $taylor5) (f32x4.mul (local.get $r) (local.get $p))))
+        (local.set $p (f32x4.add (local.get $taylor4) (f32x4.mul (local.get $r) (local.get $p))))
+        (local.set $p (f32x4.add (local.get $taylor3) (f32x4.mul (local.get $r) (local.get $p))))
+        (local.set $p (f32x4.add (local.get $half) (f32x4.mul (local.get $r) (local.get $p))))
+        (local.set $p (f32x4.add (local.get $one) (f32x4.mul (local.get $r) (local.get $p))))
+        (local.set $p (f32x4.add (local.get $one) (f32x4.mul (local.get $r) (local.get $p))))
+        (local.set $x (v128.andnot
+          (f32x4.mul (local.get $p)
+            (i32x4.shl (i32x4.add (i32x4.trunc_sat_f32x4_s (local.get $k)) (local.get $exponent_bias)) (i32.const 23)))
+          (local.get $under)))
+        (v128.store (local.get $dst) (local.get $x))
+        (local.set $s (f32x4.add (local.get $s) (local.get $x)))
+        (local.set $src (i32.add (local.get $src) (i32.const 16)))
+        (local.set $dst (i32.add (local.get $dst) (i32.const 16)))
+        (br $next)))
+    (call $sum (local.get $s)))
 
   ;; The sum of a vector's four lanes.
   (func $sum (param $v v128) (result f32)
@@ -183,7 +303,7 @@
 
   ;; softmax over each of `rows` rows of n floats (n a multiple of 4) at src, to dst.
   (func (export "softmaxRows") (param $src i32) (param $dst i32) (param $rows i32) (param $n i32)
-    (local $end i32) (local $at i32) (local $out i32) (local $m v128) (local $s v128) (local $e v128)
+    (local $end i32) (local $at i32) (local $out i32) (local $m v128) (local $s v128)
     (local $max f32) (local $bytes i32)
     (local.set $bytes (i32.shl (local.get $n) (i32.const 2)))
     (block $done
@@ -198,18 +318,8 @@
           (br_if $maxima (i32.lt_u (local.get $at) (local.get $end))))
         (local.set $max (f32.max (f32.max (f32x4.extract_lane 0 (local.get $m)) (f32x4.extract_lane 1 (local.get $m)))
           (f32.max (f32x4.extract_lane 2 (local.get $m)) (f32x4.extract_lane 3 (local.get $m)))))
-        (local.set $m (f32x4.splat (local.get $max)))
-        (local.set $s (v128.const f32x4 0 0 0 0))
-        (local.set $at (local.get $src))
-        (local.set $out (local.get $dst))
-        (loop $exponentials
-          (local.set $e (call $exp (f32x4.sub (v128.load (local.get $at)) (local.get $m))))
-          (v128.store (local.get $out) (local.get $e))
-          (local.set $s (f32x4.add (local.get $s) (local.get $e)))
-          (local.set $at (i32.add (local.get $at) (i32.const 16)))
-          (local.set $out (i32.add (local.get $out) (i32.const 16)))
-          (br_if $exponentials (i32.lt_u (local.get $at) (local.get $end))))
-        (local.set $s (f32x4.splat (call $sum (local.get $s))))
+        (local.set $s (f32x4.splat
+          (call $expShifted (local.get $src) (local.get $dst) (local.get $n) (local.get $max))))
         (local.set $out (local.get $dst))
         (local.set $end (i32.add (local.get $dst) (local.get $bytes)))
         (loop $divide

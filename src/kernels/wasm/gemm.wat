@@ -203,35 +203,80 @@
       (br_if $row_panels (i32.lt_u (local.get $i) (local.get $rows)))))
 
   ;; Packs A (rows × k, element (r, p) at src + r·rs + p·cs bytes) into panels of 4 rows at dst,
-  ;; rows past the end as zeros.
+  ;; rows past the end as zeros. A whole panel of rows along k (cs 4) goes four depths at a time,
+  ;; transposed in registers; of columns (rs 4, a transposed A), one load per depth; the rest
+  ;; (and the last, partial panel) value by value.
   (func (export "packA")
     (param $src i32) (param $rs i32) (param $cs i32) (param $rows i32) (param $k i32) (param $dst i32)
     (local $i i32) (local $p i32) (local $r i32) (local $at i32)
+    (local $v0 v128) (local $v1 v128) (local $v2 v128) (local $v3 v128) (local $t0 v128) (local $t1 v128)
     (loop $panels
       (local.set $p (i32.const 0))
-      (loop $depth
-        (local.set $r (i32.const 0))
-        (loop $lanes
-          (f32.store (local.get $dst)
-            (if (result f32) (i32.lt_u (i32.add (local.get $i) (local.get $r)) (local.get $rows))
-              (then (f32.load (i32.add (local.get $src)
-                (i32.add (i32.mul (i32.add (local.get $i) (local.get $r)) (local.get $rs))
-                  (i32.mul (local.get $p) (local.get $cs))))))
-              (else (f32.const 0))))
-          (local.set $dst (i32.add (local.get $dst) (i32.const 4)))
-          (local.set $r (i32.add (local.get $r) (i32.const 1)))
-          (br_if $lanes (i32.lt_u (local.get $r) (i32.const 4))))
-        (local.set $p (i32.add (local.get $p) (i32.const 1)))
-        (br_if $depth (i32.lt_u (local.get $p) (local.get $k))))
+      (if (i32.le_u (i32.add (local.get $i) (i32.const 4)) (local.get $rows))
+        (then
+          (if (i32.eq (local.get $cs) (i32.const 4))
+            (then
+              (block $quads_done
+                (loop $quads
+                  (br_if $quads_done (i32.gt_u (i32.add (local.get $p) (i32.const 4)) (local.get $k)))
+                  (local.set $at (i32.add (i32.add (local.get $src) (i32.mul (local.get $i) (local.get $rs)))
+                    (i32.shl (local.get $p) (i32.const 2))))
+                  (local.set $v0 (v128.load (local.get $at)))
+                  (local.set $v1 (v128.load (i32.add (local.get $at) (local.get $rs))))
+                  (local.set $v2 (v128.load (i32.add (local.get $at) (i32.shl (local.get $rs) (i32.const 1)))))
+                  (local.set $v3 (v128.load (i32.add (local.get $at) (i32.mul (local.get $rs) (i32.const 3)))))
+                  ;; Rows 0 and 1 interleaved, then rows 2 and 3; each depth's four rows are
+                  ;; half of one and half of the other.
+                  (local.set $t0 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $v0) (local.get $v1)))
+                  (local.set $t1 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $v2) (local.get $v3)))
+                  (v128.store (local.get $dst) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t0) (local.get $t1)))
+                  (v128.store offset=16 (local.get $dst) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t0) (local.get $t1)))
+                  (local.set $t0 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $v0) (local.get $v1)))
+                  (local.set $t1 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $v2) (local.get $v3)))
+                  (v128.store offset=32 (local.get $dst) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t0) (local.get $t1)))
+                  (v128.store offset=48 (local.get $dst) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t0) (local.get $t1)))
+                  (local.set $dst (i32.add (local.get $dst) (i32.const 64)))
+                  (local.set $p (i32.add (local.get $p) (i32.const 4)))
+                  (br $quads)))))
+          (if (i32.eq (local.get $rs) (i32.const 4))
+            (then
+              (block $columns_done
+                (loop $columns
+                  (br_if $columns_done (i32.ge_u (local.get $p) (local.get $k)))
+                  (v128.store (local.get $dst) (v128.load (i32.add (i32.add (local.get $src) (i32.shl (local.get $i) (i32.const 2)))
+                    (i32.mul (local.get $p) (local.get $cs)))))
+                  (local.set $dst (i32.add (local.get $dst) (i32.const 16)))
+                  (local.set $p (i32.add (local.get $p) (i32.const 1)))
+                  (br $columns)))))))
+      (block $depth_done
+        (loop $depth
+          (br_if $depth_done (i32.ge_u (local.get $p) (local.get $k)))
+          (local.set $r (i32.const 0))
+          (loop $lanes
+            (f32.store (local.get $dst)
+              (if (result f32) (i32.lt_u (i32.add (local.get $i) (local.get $r)) (local.get $rows))
+                (then (f32.load (i32.add (local.get $src)
+                  (i32.add (i32.mul (i32.add (local.get $i) (local.get $r)) (local.get $rs))
+                    (i32.mul (local.get $p) (local.get $cs))))))
+                (else (f32.const 0))))
+            (local.set $dst (i32.add (local.get $dst) (i32.const 4)))
+            (local.set $r (i32.add (local.get $r) (i32.const 1)))
+            (br_if $lanes (i32.lt_u (local.get $r) (i32.const 4))))
+          (local.set $p (i32.add (local.get $p) (i32.const 1)))
+          (br $depth)))
       (local.set $i (i32.add (local.get $i) (i32.const 4)))
       (br_if $panels (i32.lt_u (local.get $i) (local.get $rows)))))
 
   ;; Packs columns [col, col + cols) of B (k × n, element (p, j) at src + p·rs + j·cs bytes)
-  ;; into panels of 8 columns at dst, columns past `cols` as zeros.
+  ;; into panels of 8 columns at dst, columns past `cols` as zeros. Whole panels of rows (cs 4)
+  ;; are two vector copies per depth; of columns (rs 4, a transposed B), four depths at a time
+  ;; transposed in registers; the rest value by value.
   (func (export "packB")
     (param $src i32) (param $rs i32) (param $cs i32) (param $k i32) (param $col i32) (param $cols i32)
     (param $dst i32)
     (local $j i32) (local $p i32) (local $l i32) (local $row i32) (local $left i32)
+    (local $v0 v128) (local $v1 v128) (local $v2 v128) (local $v3 v128) (local $v4 v128)
+    (local $v5 v128) (local $v6 v128) (local $v7 v128) (local $t0 v128) (local $t1 v128)
     (loop $panels
       (local.set $left (i32.sub (local.get $cols) (local.get $j)))
       (local.set $row (i32.add (local.get $src) (i32.mul (i32.add (local.get $col) (local.get $j)) (local.get $cs))))
@@ -244,21 +289,55 @@
             (local.set $row (i32.add (local.get $row) (local.get $rs)))
             (local.set $dst (i32.add (local.get $dst) (i32.const 32)))
             (local.set $p (i32.add (local.get $p) (i32.const 1)))
-            (br_if $contiguous (i32.lt_u (local.get $p) (local.get $k)))))
-        (else
-          (loop $strided
-            (local.set $l (i32.const 0))
-            (loop $lanes
-              (f32.store (local.get $dst)
-                (if (result f32) (i32.lt_u (local.get $l) (local.get $left))
-                  (then (f32.load (i32.add (local.get $row) (i32.mul (local.get $l) (local.get $cs)))))
-                  (else (f32.const 0))))
-              (local.set $dst (i32.add (local.get $dst) (i32.const 4)))
-              (local.set $l (i32.add (local.get $l) (i32.const 1)))
-              (br_if $lanes (i32.lt_u (local.get $l) (i32.const 8))))
-            (local.set $row (i32.add (local.get $row) (local.get $rs)))
-            (local.set $p (i32.add (local.get $p) (i32.const 1)))
-            (br_if $strided (i32.lt_u (local.get $p) (local.get $k))))))
+            (br_if $contiguous (i32.lt_u (local.get $p) (local.get $k))))))
+      (if (i32.and (i32.eq (local.get $rs) (i32.const 4)) (i32.ge_u (local.get $left) (i32.const 8)))
+        (then
+          (block $quads_done
+            (loop $quads
+              (br_if $quads_done (i32.gt_u (i32.add (local.get $p) (i32.const 4)) (local.get $k)))
+              (local.set $v0 (v128.load (i32.add (local.get $row) (i32.mul (local.get $cs) (i32.const 0)))))
+              (local.set $v1 (v128.load (i32.add (local.get $row) (i32.mul (local.get $cs) (i32.const 1)))))
+              (local.set $v2 (v128.load (i32.add (local.get $row) (i32.mul (local.get $cs) (i32.const 2)))))
+              (local.set $v3 (v128.load (i32.add (local.get $row) (i32.mul (local.get $cs) (i32.const 3)))))
+              (local.set $v4 (v128.load (i32.add (local.get $row) (i32.mul (local.get $cs) (i32.const 4)))))
+              (local.set $v5 (v128.load (i32.add (local.get $row) (i32.mul (local.get $cs) (i32.const 5)))))
+              (local.set $v6 (v128.load (i32.add (local.get $row) (i32.mul (local.get $cs) (i32.const 6)))))
+              (local.set $v7 (v128.load (i32.add (local.get $row) (i32.mul (local.get $cs) (i32.const 7)))))
+              (local.set $t0 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $v0) (local.get $v1)))
+              (local.set $t1 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $v2) (local.get $v3)))
+              (v128.store offset=0 (local.get $dst) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t0) (local.get $t1)))
+              (v128.store offset=32 (local.get $dst) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t0) (local.get $t1)))
+              (local.set $t0 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $v0) (local.get $v1)))
+              (local.set $t1 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $v2) (local.get $v3)))
+              (v128.store offset=64 (local.get $dst) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t0) (local.get $t1)))
+              (v128.store offset=96 (local.get $dst) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t0) (local.get $t1)))
+              (local.set $t0 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $v4) (local.get $v5)))
+              (local.set $t1 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $v6) (local.get $v7)))
+              (v128.store offset=16 (local.get $dst) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t0) (local.get $t1)))
+              (v128.store offset=48 (local.get $dst) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t0) (local.get $t1)))
+              (local.set $t0 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $v4) (local.get $v5)))
+              (local.set $t1 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $v6) (local.get $v7)))
+              (v128.store offset=80 (local.get $dst) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t0) (local.get $t1)))
+              (v128.store offset=112 (local.get $dst) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t0) (local.get $t1)))
+              (local.set $row (i32.add (local.get $row) (i32.const 16)))
+              (local.set $dst (i32.add (local.get $dst) (i32.const 128)))
+              (local.set $p (i32.add (local.get $p) (i32.const 4)))
+              (br $quads)))))
+      (block $strided_done
+        (loop $strided
+          (br_if $strided_done (i32.ge_u (local.get $p) (local.get $k)))
+          (local.set $l (i32.const 0))
+          (loop $lanes
+            (f32.store (local.get $dst)
+              (if (result f32) (i32.lt_u (local.get $l) (local.get $left))
+                (then (f32.load (i32.add (local.get $row) (i32.mul (local.get $l) (local.get $cs)))))
+                (else (f32.const 0))))
+            (local.set $dst (i32.add (local.get $dst) (i32.const 4)))
+            (local.set $l (i32.add (local.get $l) (i32.const 1)))
+            (br_if $lanes (i32.lt_u (local.get $l) (i32.const 8))))
+          (local.set $row (i32.add (local.get $row) (local.get $rs)))
+          (local.set $p (i32.add (local.get $p) (i32.const 1)))
+          (br $strided)))
       (local.set $j (i32.add (local.get $j) (i32.const 8)))
       (br_if $panels (i32.lt_s (local.get $j) (local.get $cols)))))
 

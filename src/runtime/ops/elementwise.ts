@@ -206,13 +206,12 @@ export const ELEMENTWISE_KERNELS: Record<string, OpKernel> = {
     const mode = ctx.string("mode", "EXACT");
     const simd = ctx.simd;
     if (mode === "EXACT" && simd) {
-      // Rows of the last axis shared out to the threads; what a short last axis leaves over
-      // (fewer than a row) on this thread.
-      const n = Math.max(x.shape[x.shape.length - 1] ?? 1, 1);
+      // Vectors of four shared out to the threads; the last one's spare lanes land in the
+      // slack past the output's block.
       const out = simd.output(x.data.length);
       const src = simd.input(x.data).byteOffset;
-      const rows = Math.floor(out.length / n);
-      runRows(simd.team, { kernel: RowKernel.Gelu, src, dst: out.byteOffset, rows, n });
+      const rows = Math.ceil(out.length / 4);
+      runRows(simd.team, { kernel: RowKernel.Gelu, src, dst: out.byteOffset, rows, n: 4 });
       return { dtype: x.dtype, shape: x.shape, data: out };
     }
     if (mode === "EXACT") return { dtype: x.dtype, ...geluExact(x, ctx.allocate) };
