@@ -14,6 +14,7 @@
  * point clouds, so they are over-relaxed while that lowers the error.
  */
 import { seededRandom } from "../random.js";
+import { NearestCentroidKernel } from "./nearest-centroid-simd.js";
 
 export interface VectorClustering {
   /** k × dim centroids, row-major (rows past the number of distinct vectors are zero). */
@@ -413,36 +414,48 @@ interface Assignment {
 }
 
 /**
- * Lloyd's assignment step point by point, for groups seeded on their points (large tables on
- * few points per centroid), where walking the tree costs more than it prunes.
+ * Lloyd's assignment step point by point: for groups seeded on their points (large tables on
+ * few points per centroid), where walking the tree costs more than it prunes, and on the nodes
+ * of one level of the tree as weighted points (each joins its nearest centroid as a whole).
  */
 class PointAssignment implements Assignment {
   private readonly totals: Float64Array;
   private readonly sums: Float64Array;
   private readonly squares: Float64Array;
-  /** Each point's nearest centroid, in tree order. */
-  private readonly nearest: Uint8Array;
+  private readonly scratch: Uint8Array;
   private centroids: Float64Array = new Float64Array(0);
 
+  /** `level` undefined: the tree's points themselves. */
   constructor(
     private readonly tree: PointTree,
     private readonly k: number,
+    private readonly level?: Level,
   ) {
     this.totals = new Float64Array(k);
     this.sums = new Float64Array(k * tree.dim);
     this.squares = new Float64Array(k);
-    this.nearest = new Uint8Array(tree.order.length);
+    this.scratch = new Uint8Array(level ? level.count : tree.order.length);
   }
 
   evaluate(centroids: Float64Array, labels?: Uint8Array): number {
-    const { k, totals, sums, squares } = this;
-    const { dim, sorted, order } = this.tree;
+    const { k, totals, sums, squares, level } = this;
+    const { dim } = this.tree;
     this.centroids = centroids;
     totals.fill(0);
     sums.fill(0);
     squares.fill(0);
-    const nearest = this.nearest;
-    (LABELLERS[dim] ?? labelAnyDim)(sorted, dim, centroids, k, nearest);
+    if (level) {
+      const nearest = nearestLabels(level.mean, dim, centroids, k, this.scratch);
+      for (let i = 0; i < level.count; i++) {
+        const label = nearest[i];
+        totals[label] += level.weight[i];
+        squares[label] += level.squares[i];
+        for (let t = 0; t < dim; t++) sums[label * dim + t] += level.sum[i * dim + t];
+      }
+      return clusterError(centroids, sums, squares, totals, dim);
+    }
+    const { sorted, order } = this.tree;
+    const nearest = nearestLabels(sorted, dim, centroids, k, this.scratch);
     for (let q = 0, at = 0; q < order.length; q++, at += dim) {
       const label = nearest[q];
       let square = 0;
@@ -463,6 +476,29 @@ class PointAssignment implements Assignment {
   }
 }
 
+/** The WebAssembly kernel of this thread (null where there is none), loaded on first use. */
+let simdKernel: NearestCentroidKernel | null | undefined;
+
+/**
+ * Each point's nearest centroid (the first of equals): in WebAssembly for 2- and 4-vectors,
+ * else in `scratch` by the loops below. Returns the labels (valid until the next call).
+ */
+function nearestLabels(
+  points: Float64Array,
+  dim: number,
+  centroids: Float64Array,
+  k: number,
+  scratch: Uint8Array,
+): Uint8Array {
+  if (simdKernel === undefined) simdKernel = NearestCentroidKernel.load() ?? null;
+  if (simdKernel && (dim === 2 || dim === 4)) {
+    const labels = simdKernel.label(points, dim, centroids, k);
+    if (labels) return labels;
+  }
+  (LABELLERS[dim] ?? labelAnyDim)(points, dim, centroids, k, scratch);
+  return scratch;
+}
+
 /**
  * labels[p] = the centroid nearest point p (the first of equals), for every point. Unrolled
  * for vectors of 2 and 4 like NEARER.
@@ -478,13 +514,15 @@ type Labeller = (
 const labelAnyDim: Labeller = (points, dim, centroids, k, labels) => {
   for (let p = 0; p < labels.length; p++) {
     let nearest = Infinity;
+    let label = 0;
     for (let j = 0; j < k; j++) {
       const d = squaredDistance(points, p, centroids, j, dim);
       if (d < nearest) {
         nearest = d;
-        labels[p] = j;
+        label = j;
       }
     }
+    labels[p] = label;
   }
 };
 
@@ -494,21 +532,24 @@ const LABELLERS: Partial<Record<number, Labeller>> = {
       const x = points[2 * p];
       const y = points[2 * p + 1];
       let nearest = Infinity;
+      let label = 0;
       for (let j = 0, c = 0; j < k; j++, c += 2) {
         const dx = x - centroids[c];
         const dy = y - centroids[c + 1];
         const d = dx * dx + dy * dy;
         if (d < nearest) {
           nearest = d;
-          labels[p] = j;
+          label = j;
         }
       }
+      labels[p] = label;
     }
   },
   4: (points, _dim, centroids, k, labels) => {
     for (let p = 0, at = 0; p < labels.length; p++, at += 4) {
       const [x0, x1, x2, x3] = [points[at], points[at + 1], points[at + 2], points[at + 3]];
       let nearest = Infinity;
+      let label = 0;
       for (let j = 0, c = 0; j < k; j++, c += 4) {
         const e0 = x0 - centroids[c];
         const e1 = x1 - centroids[c + 1];
@@ -517,9 +558,10 @@ const LABELLERS: Partial<Record<number, Labeller>> = {
         const d = e0 * e0 + e1 * e1 + e2 * e2 + e3 * e3;
         if (d < nearest) {
           nearest = d;
-          labels[p] = j;
+          label = j;
         }
       }
+      labels[p] = label;
     }
   },
 };
@@ -817,7 +859,7 @@ function bestThroughLevels(
   seed: number,
 ): Float64Array {
   const coarseLevel = tree.levels.findIndex((level) => level.count <= COARSE_NODES);
-  const coarse = new TreeAssignment(tree, k, coarseLevel);
+  const coarse = new PointAssignment(tree, k, tree.levels[coarseLevel]);
   const next = seededRandom(seed);
   const starts: { centroids: Float64Array; error: number }[] = [];
   for (let attempt = 0; attempt < RESTARTS; attempt++) {
