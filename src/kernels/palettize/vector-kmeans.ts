@@ -802,7 +802,14 @@ class TreeAssignment implements Assignment {
 }
 
 /**
- * Lloyd's iterations from `start` until the centroids settle (or `limit` passes), over-relaxed:
+ * A step lowering the error by less than this fraction ends the iterations: the passes after
+ * it change mobilenet_v2's error in its sixth digit and cost a tenth of the time.
+ */
+const SETTLED = 1e-6;
+
+/**
+ * Lloyd's iterations from `start` until the centroids stop moving, a step gains less than
+ * SETTLED or `limit` passes are made, over-relaxed:
  * each step goes `stretch` times as far as Lloyd's, the stretch growing while that lowers the
  * error and falling back to a plain step when it does not. Returns the last centroids (means of
  * their clusters) and the error before that last move.
@@ -821,8 +828,13 @@ function converge(
     const tried = assignment.evaluate(ahead);
     if (tried <= error) {
       at = ahead;
+      const settled = error - tried <= SETTLED * tried;
       error = tried;
       stretch = Math.min(stretch * 1.5, 32);
+      if (settled) {
+        means = assignment.means();
+        break;
+      }
     } else {
       stretch = Math.max(1, stretch / 2);
       at = means;
