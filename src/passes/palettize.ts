@@ -66,8 +66,13 @@ import {
   outputError,
 } from "./sensitive-kmeans.js";
 
-/** Weights smaller than this are clustered on the calling thread (a worker round trip costs more). */
+/**
+ * Weights smaller than this are clustered on the calling thread (a worker round trip costs more);
+ * vector k-means restarts cost milliseconds on a few hundred points, so its weights inline only
+ * below VECTOR_INLINE_ELEMENTS.
+ */
 const INLINE_ELEMENTS = 1 << 15;
+const VECTOR_INLINE_ELEMENTS = 1 << 8;
 /** coremltools clusters fp16 groups at least this large exactly (kmeans1d), others with scikit-learn. */
 const KMEANS1D_MINIMUM = 10_000;
 
@@ -464,7 +469,8 @@ async function runGroups(
   packable = false,
 ): Promise<GroupsPalette & { packed?: boolean }> {
   const length = (input.values ?? input.halfBits!).length;
-  if (input.mode !== "kmeans" || !pool || pool.size === 0 || length < INLINE_ELEMENTS) {
+  const inline = input.clusterDim > 1 ? VECTOR_INLINE_ELEMENTS : INLINE_ELEMENTS;
+  if (input.mode !== "kmeans" || !pool || pool.size === 0 || length < inline) {
     return palettizeGroups(input);
   }
   // Two chunks per worker at least, and none over CHUNK_ELEMENTS: the copies in flight stay

@@ -114,6 +114,18 @@ export function gatherGroups<T extends Float64Array | Uint16Array>(
   layout: GroupLayout,
   values: T,
 ): T {
+  const { shape, channelAxis, clusterDim } = layout;
+  if (channelAxis === 0 && clusterDim > 1) {
+    // Vectors across the leading channels: interleave runs of clusterDim rows, no order table.
+    const out = new (values.constructor as new (n: number) => T)(values.length);
+    const rest = elementCount(shape) / shape[0];
+    for (let c = 0, q = 0; c < shape[0]; c += clusterDim) {
+      for (let r = 0; r < rest; r++) {
+        for (let j = 0, at = c * rest + r; j < clusterDim; j++, at += rest) out[q++] = values[at];
+      }
+    }
+    return out;
+  }
   const order = gatherOrder(layout);
   if (!order) return values;
   const out = new (values.constructor as new (n: number) => T)(values.length);
