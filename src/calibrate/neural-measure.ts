@@ -7,8 +7,10 @@
  * is measured at a horizon:
  * - "layer": the layer's own output after its ReLU (if one alone reads it), from the layer's
  *   float input: Σ (relu(y + ΔW∗x) − relu(y))². One extra convolution per candidate.
- * - "output": the model's outputs, Σ (ŷ − y)², with only that layer's weights replaced, each
- *   run resumed at the layer from the float run's blobs (as sensitivity trials are).
+ * - "output": the model's outputs against the float model's, Σ (ŷ − y)², layer by layer in
+ *   network order with the earlier layers' kept tables in place (so each layer also answers the
+ *   error let through before it), each run resumed at the layer from the blobs of the network
+ *   as kept so far (as sensitivity trials resume). One resumed run per candidate and sample.
  * Plain k-means is among the candidates, so per layer, on these samples and at this horizon,
  * the kept table is never worse than plain k-means'.
  */
@@ -30,7 +32,7 @@ import { fuseBeforeQuantization } from "../passes/neural-fuse.js";
 import type { LayerCalibration } from "../passes/neural-quantize.js";
 import type { ProgressCallback } from "../progress.js";
 import { channelView, num } from "../runtime/layers/params.js";
-import { NeuralNetworkInterpreter } from "../runtime/neural-network.js";
+import { NeuralNetworkInterpreter, type LayerObserver } from "../runtime/neural-network.js";
 import { convWindow, reluFed } from "./neural-statistics.js";
 
 export type MeasureHorizon = "layer" | "output";
@@ -149,7 +151,11 @@ async function layerErrors(
   return errors;
 }
 
-/** The "output" horizon: each candidate alone in the network, judged on the model's outputs. */
+/**
+ * The "output" horizon: in network order, each layer's candidates in the network whose earlier
+ * layers already hold their kept tables (the rest float), judged on the model's outputs
+ * against the float model's; the least harmful is kept for the layers after it.
+ */
 async function outputErrors(
   { interpreter, layers }: Fused,
   samples: readonly Record<string, Tensor>[],
@@ -157,37 +163,59 @@ async function outputErrors(
   { onProgress }: MeasuredCalibrationOptions,
 ): Promise<Map<string, number[]>> {
   // Top-level layers only: a resumed run starts at a top-level step.
-  const trials = new Map<string, { step: number; networks: NeuralNetworkInterpreter[] }>();
-  for (const [name, list] of candidates) {
-    const layer = layers.get(name);
-    const step = interpreter.stepOf(name);
-    if (!layer || step === undefined) continue;
-    const networks = list.map((weights) => interpreter.withLayers([withWeights(layer, weights)]));
-    trials.set(name, { step, networks });
-  }
-  const errors = new Map([...trials].map(([name, t]) => [name, t.networks.map(() => 0)]));
-  const total = samples.length * [...trials.values()].reduce((n, t) => n + t.networks.length, 0);
-  let done = 0;
-  for (const sample of samples) {
-    const recorded = new Map<string, Dense>();
+  const trials = [...candidates]
+    .map(([name, list]) => ({
+      name,
+      list,
+      step: interpreter.stepOf(name),
+      layer: layers.get(name),
+    }))
+    .filter((t) => t.step !== undefined && t.layer)
+    .sort((a, b) => a.step! - b.step!);
+  // Per sample: the float outputs, and every blob of the network as kept so far.
+  const runs = samples.map((sample) => {
+    const blobs = new Map<string, Dense>();
     let rewritten = false;
     const expected = interpreter.predict(sample, {
-      observe: (name, value) => {
-        if (recorded.has(name)) rewritten = true;
-        recorded.set(name, { shape: value.shape, data: (value.data as Float32Array).slice() });
-      },
+      observe: record(blobs, () => (rewritten = true)),
     });
-    for (const [name, { step, networks }] of trials) {
-      networks.forEach((network, c) => {
-        const got = network.predict(sample, {
-          resume: { step: rewritten ? 0 : step, values: recorded },
-        });
-        errors.get(name)![c] += squaredDifference(expected, got);
-        onProgress?.({ done: ++done, total, name });
-      });
+    return { sample, expected, blobs, rewritten };
+  });
+  const errors = new Map<string, number[]>();
+  const kept: NeuralNetworkLayer[] = [];
+  const total = trials.reduce((n, t) => n + t.list.length, 0) * samples.length;
+  let done = 0;
+  for (const { name, list, step, layer } of trials) {
+    const networks = list.map((weights) =>
+      interpreter.withLayers([...kept, withWeights(layer!, weights)]),
+    );
+    const sums = networks.map((network) =>
+      runs.reduce((sum, run) => {
+        const resume = { step: run.rewritten ? 0 : step!, values: run.blobs };
+        onProgress?.({ done: done++, total, name });
+        return sum + squaredDifference(run.expected, network.predict(run.sample, { resume }));
+      }, 0),
+    );
+    errors.set(name, sums);
+    const best = sums.reduce((b, e, i) => (e < sums[b] ? i : b), 0);
+    kept.push(withWeights(layer!, list[best]));
+    for (const run of runs) {
+      const resume = { step: run.rewritten ? 0 : step!, values: new Map(run.blobs) };
+      networks[best].predict(run.sample, { resume, observe: record(run.blobs) });
     }
   }
+  onProgress?.({ done: total, total, name: "" });
   return errors;
+}
+
+/** An observer copying each blob into `blobs` (`again`: told when a name comes twice). */
+function record(blobs: Map<string, Dense>, again?: () => void): LayerObserver {
+  const seen = new Set<string>();
+  return (name: string, value: Parameters<LayerObserver>[1]) => {
+    if (seen.has(name)) again?.();
+    seen.add(name);
+    blobs.set(name, { shape: value.shape, data: (value.data as Float32Array).slice() });
+  };
 }
 
 /** A copy of `layer` whose weights are `values` (float32). */
