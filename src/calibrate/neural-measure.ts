@@ -35,7 +35,8 @@ import { channelView, num } from "../runtime/layers/params.js";
 import { NeuralNetworkInterpreter, type LayerObserver } from "../runtime/neural-network.js";
 import { convWindow, reluFed } from "./neural-statistics.js";
 
-export type MeasureHorizon = "layer" | "output";
+export const MEASURE_HORIZONS = ["layer", "output"] as const;
+export type MeasureHorizon = (typeof MEASURE_HORIZONS)[number];
 
 export interface MeasuredCalibrationOptions {
   /** Where each candidate's error is measured (default "layer"; see above). */

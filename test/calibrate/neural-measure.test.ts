@@ -1,16 +1,22 @@
 import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { test } from "node:test";
 import { measuredCalibration, type MeasureHorizon } from "../../src/calibrate/neural-measure.js";
 import { collectNeuralStatistics } from "../../src/calibrate/neural-statistics.js";
 import type { Model } from "../../src/format/gen/Model_pb.js";
 import type { NeuralNetworkLayer } from "../../src/format/gen/NeuralNetwork_pb.js";
-import { MLModel } from "../../src/format/model.js";
+import { encodeModel, MLModel } from "../../src/format/model.js";
+import { writeNpy } from "../../src/format/npy.js";
 import type { Tensor } from "../../src/kernels/dtype.js";
 import { neuralNetworkOf } from "../../src/neural/walk.js";
 import { decompressNeuralNetwork } from "../../src/passes/neural-decompress.js";
 import { quantizeWeights } from "../../src/passes/neural-quantize.js";
 import { candidateTables } from "../../src/passes/sensitive-kmeans.js";
 import { NeuralNetworkInterpreter } from "../../src/runtime/neural-network.js";
+import { runCli } from "../support/cli.js";
 import { floatWeights, ndNetwork, noise } from "../support/neural-networks.js";
 
 const CONV_WEIGHTS = noise(8 * 3 * 9, 7).map((v, i) => v * (1 + (i % 9) * 0.5));
@@ -202,4 +208,38 @@ test("sensitive kmeans_lut keeps, per layer, the candidate its calibration's mea
   );
   const expected = Float32Array.from(tables[1].indices, (i) => tables[1].lut[i]);
   assert.deepEqual(await weightsOf(quantized, "fc"), expected);
+});
+
+test("quantize-weights --measure output writes a model; a bad --measure fails on one line", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "nn-measure-"));
+  try {
+    const input = join(dir, "in.mlmodel");
+    await writeFile(input, encodeModel(network()));
+    const batch = samples(2);
+    const data = join(dir, "x.npy");
+    const values = Float32Array.from(batch.flatMap((s) => [...(s.x.data as Float32Array)]));
+    await writeFile(data, writeNpy({ dtype: "fp32", shape: [2, 3, 6, 6], data: values }));
+    const common = ["--nbits", "2", "--mode", "kmeans_lut", "--data", `x=${data}`];
+    const out = join(dir, "out.mlmodel");
+    const flags = ["--algorithm", "sensitive-kmeans", "--measure", "output"];
+    const ok = runCli("quantize-weights", input, "-o", out, ...common, ...flags);
+    assert.equal(ok.status, 0, ok.stderr);
+    assert.ok(existsSync(out));
+    for (const [bad, message] of [
+      [
+        ["--algorithm", "sensitive-kmeans", "--measure", "nope"],
+        /--measure: expected one of layer, output, got "nope"/,
+      ],
+      [["--measure", "layer"], /--measure needs --algorithm sensitive-kmeans/],
+    ] as [string[], RegExp][]) {
+      const failed = join(dir, "failed.mlmodel");
+      const result = runCli("quantize-weights", input, "-o", failed, ...common, ...bad);
+      assert.equal(result.status, 1, bad.join(" "));
+      assert.match(result.stderr, message);
+      assert.equal(result.stderr.trim().split("\n").length, 1, result.stderr);
+      assert.ok(!existsSync(failed));
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });
