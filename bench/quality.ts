@@ -6,6 +6,9 @@
  * at 4.5 and 3 bits per weight and uniform `quantize-weights` configs, by top-1 agreement, top-5,
  * KL and SNR against the float16 model on all 12 photos and on the 10 held out. Writes
  * dist/bench/quality.json and prints markdown tables; `--squeezenet` runs only SqueezeNet.
+ * SqueezeNet options: `--calibration-photos N` calibrates on the N first even-numbered photos
+ * instead (6: the held-out split of bench/data-aware-nn.ts), `--candidates a,b,…` keeps only
+ * those sensitivity candidates (labels below), `--uniform a,b,…` only those uniform variants.
  */
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
@@ -132,13 +135,27 @@ type Scores = Omit<Agreement, "rows">;
 interface ImageRow {
   variant: string;
   bitsPerWeight: number;
-  /** On all 12 photos, and on the 10 not used for calibration. */
+  /** On all 12 photos, and on those not used for calibration. */
   all: Scores;
   heldOut: Scores;
 }
 
-/** Photos the SqueezeNet recipes are calibrated on: a colour photo and a gray one. */
-const CALIBRATION_PHOTOS = [0, 8];
+/** The value of flag `name` (`--name value`), if given. */
+function flag(name: string): string | undefined {
+  const at = process.argv.indexOf(`--${name}`);
+  return at >= 0 ? process.argv[at + 1] : undefined;
+}
+
+/**
+ * Photos the SqueezeNet recipes are calibrated on: by default a colour photo and a gray one;
+ * with --calibration-photos N, the N first even-numbered ones.
+ */
+const CALIBRATION_PHOTOS = flag("calibration-photos")
+  ? Array.from({ length: Number(flag("calibration-photos")) }, (_, i) => 2 * i)
+  : [0, 8];
+
+/** Only the labels a comma-separated flag lists, if given. */
+const listed = (name: string) => (label: string) => flag(name)?.split(",").includes(label) ?? true;
 
 /** Bits per weight over every weight of a neural network (indices, tables, scales). */
 function networkBits(model: MLModel): number {
@@ -197,10 +214,12 @@ async function squeezeNet(
       ["kmeans4", 4, "kmeans_lut"],
       ["kmeans3", 3, "kmeans_lut"],
       ["kmeans2", 2, "kmeans_lut"],
-    ].map(([label, nbits, mode]) => ({
-      label: label as string,
-      config: quantizeWeightsCandidate({ nbits: nbits as number, mode: mode as "linear" }),
-    })),
+    ]
+      .filter(([label]) => listed("candidates")(label as string))
+      .map(([label, nbits, mode]) => ({
+        label: label as string,
+        config: quantizeWeightsCandidate({ nbits: nbits as number, mode: mode as "linear" }),
+      })),
   });
   const sensitivitySeconds = (Date.now() - started) / 1000;
   writeFileSync("dist/bench/quality-squeezenet-sensitivity.json", JSON.stringify(table, null, 1));
@@ -218,7 +237,7 @@ async function squeezeNet(
     ["uniform 4-bit k-means", { nbits: 4, mode: "kmeans_lut" }],
     ["uniform 3-bit k-means", { nbits: 3, mode: "kmeans_lut" }],
   ];
-  for (const [variant, options] of variants) {
+  for (const [variant, options] of variants.filter(([v]) => listed("uniform")(v))) {
     const compressed = await quantizeWeights(model, { ...options, pool });
     await add(variant, compressed);
     await compressed.close();
@@ -272,7 +291,7 @@ function printByteLm(lm: Awaited<ReturnType<typeof byteLm>>): void {
 
 function printSqueezeNet(images: Awaited<ReturnType<typeof squeezeNet>>): void {
   console.log(
-    `\nSqueezeNet against float16: all 12 photos / the 10 held out (sensitivity: ${images.sensitivitySeconds.toFixed(0)} s on photos ${CALIBRATION_PHOTOS.join(", ")})\n`,
+    `\nSqueezeNet against float16: all 12 photos / the ${12 - CALIBRATION_PHOTOS.length} held out (sensitivity: ${images.sensitivitySeconds.toFixed(0)} s on photos ${CALIBRATION_PHOTOS.join(", ")})\n`,
   );
   const both = (f: (s: Scores) => string) => (r: ImageRow) => `${f(r.all)} / ${f(r.heldOut)}`;
   const percent = (x: number) => `${(x * 100).toFixed(1)}%`;

@@ -113,6 +113,11 @@ export {
   LayerStatisticsTable,
   type NeuralStatisticsOptions,
 } from "./calibrate/neural-statistics.js";
+export {
+  measuredCalibration,
+  type MeasureHorizon,
+  type MeasuredCalibrationOptions,
+} from "./calibrate/neural-measure.js";
 export type { LayerCalibration, NeuralKmeansAlgorithm } from "./passes/neural-quantize.js";
 export {
   comparePerOp,

@@ -7,10 +7,11 @@
  * (statistics.ts). Deconvolutions are not covered (their weights get plain k-means).
  */
 import { ConfigError, UnsupportedError } from "../errors.js";
-import type { NeuralNetworkLayer } from "../format/gen/NeuralNetwork_pb.js";
+import type { ConvolutionLayerParams, NeuralNetworkLayer } from "../format/gen/NeuralNetwork_pb.js";
 import type { MLModel } from "../format/model.js";
 import type { Tensor } from "../kernels/dtype.js";
 import type { Dense } from "../kernels/ops/elementwise.js";
+import type { Window2d } from "../kernels/ops/conv.js";
 import { mirrorUpper } from "../kernels/gram.js";
 import { neuralNetworkOf, walkLayers } from "../neural/walk.js";
 import type { InputStatistics } from "../passes/calibration.js";
@@ -43,6 +44,18 @@ export class LayerStatisticsTable {
 /** Vectors transposed at a time for an innerProduct (bounds the chunk buffer). */
 const CHUNK_VECTORS = 256;
 
+/** The window of a convolution over an input of [h, w]: kernel, strides, dilations and pads. */
+export function convWindow(p: ConvolutionLayerParams, [h, w]: [number, number]): Window2d {
+  const kernel = pair(p.kernelSize, 3);
+  const strides = pair(p.stride, 1);
+  const dilations = pair(p.dilationFactor, 1);
+  const pads =
+    p.ConvolutionPaddingType.case === "same"
+      ? samePads(p.ConvolutionPaddingType.value, [h, w], kernel, strides, dilations)
+      : borderPads(p.ConvolutionPaddingType.value?.paddingAmounts);
+  return { kernel, strides, dilations, pads };
+}
+
 /** Adds a layer's input to its sums (`make` creates them on first use), if the layer is covered. */
 type LayerSums = (layer: NeuralNetworkLayer, x: Dense, make: Make) => void;
 type Make = (inputAxes: number[], groups: number, columns: number) => Accumulator;
@@ -51,22 +64,11 @@ const LAYER_SUMS: Partial<Record<string, LayerSums>> = {
   convolution(layer, x, make) {
     if (layer.layer.case !== "convolution" || layer.layer.value.isDeconvolution) return;
     const p = layer.layer.value;
-    const kernel = pair(p.kernelSize, 3);
-    const strides = pair(p.stride, 1);
-    const dilations = pair(p.dilationFactor, 1);
     const groups = Math.max(1, num(p.nGroups));
     const [n, c, h, w] = channelView(x);
-    const pads =
-      p.ConvolutionPaddingType.case === "same"
-        ? samePads(p.ConvolutionPaddingType.value, [h, w], kernel, strides, dilations)
-        : borderPads(p.ConvolutionPaddingType.value?.paddingAmounts);
-    const sums = make([1, 2, 3], groups, (c / groups) * kernel[0] * kernel[1]);
-    addPatches(
-      sums,
-      { shape: [n, c, h, w], data: x.data },
-      { kernel, strides, dilations, pads },
-      groups,
-    );
+    const window = convWindow(p, [h, w]);
+    const sums = make([1, 2, 3], groups, (c / groups) * window.kernel[0] * window.kernel[1]);
+    addPatches(sums, { shape: [n, c, h, w], data: x.data }, window, groups);
   },
   innerProduct(layer, x, make) {
     if (layer.layer.case !== "innerProduct") return;
@@ -87,7 +89,7 @@ const LAYER_SUMS: Partial<Record<string, LayerSums>> = {
 };
 
 /** Convolutions whose output only a ReLU reads, by name, with that output's name. */
-function reluFed(layers: Iterable<NeuralNetworkLayer>): Map<string, string> {
+export function reluFed(layers: Iterable<NeuralNetworkLayer>): Map<string, string> {
   const readers = new Map<string, NeuralNetworkLayer[]>();
   const all = [...layers];
   for (const layer of all)
@@ -116,16 +118,15 @@ function addActiveEnergy(
 ): void {
   if (layer.layer.case !== "convolution") return;
   const p = layer.layer.value;
-  const [kh, kw] = pair(p.kernelSize, 3);
-  const strides = pair(p.stride, 1);
-  const dilations = pair(p.dilationFactor, 1);
   const groups = Math.max(1, num(p.nGroups));
   const [n, c, h, w] = channelView(x);
   const [, rows, oh, ow] = channelView(y);
-  const [pt, , pl] =
-    p.ConvolutionPaddingType.case === "same"
-      ? samePads(p.ConvolutionPaddingType.value, [h, w], [kh, kw], strides, dilations)
-      : borderPads(p.ConvolutionPaddingType.value?.paddingAmounts);
+  const {
+    kernel: [kh, kw],
+    strides,
+    dilations,
+    pads: [pt, , pl],
+  } = convWindow(p, [h, w]);
   const perGroup = c / groups;
   const rowsPerGroup = rows / groups;
   const columns = perGroup * kh * kw;

@@ -50,7 +50,7 @@ import { OWN_POOL_MINIMUM_BYTES, type TaskPool } from "../parallel/task-pool.js"
 import { createDefaultPool } from "../parallel/default-pool.js";
 import { fuseBeforeQuantization } from "./neural-fuse.js";
 import type { InputStatistics } from "./calibration.js";
-import { sensitiveTable } from "./sensitive-kmeans.js";
+import { candidateTables, sensitiveTable, type SensitiveTable } from "./sensitive-kmeans.js";
 
 export const NN_QUANTIZATION_MODES = [
   "linear",
@@ -124,6 +124,15 @@ export type NeuralKmeansAlgorithm = (typeof NN_KMEANS_ALGORITHMS)[number];
 /** Input statistics of a network's weights, by the name of the layer holding them. */
 export interface LayerCalibration {
   statistics(layer: string): InputStatistics | undefined;
+  /**
+   * Optional: measures on calibration data what each candidate weight of a layer (by name;
+   * values in the layer's weight order) would do to the model, one error per candidate (lower
+   * is better); sensitive k-means then keeps each layer's least. Without it, or for layers it
+   * gives no errors, each keeps the least by the statistics alone (see sensitive-kmeans.ts).
+   */
+  measure?(
+    candidates: ReadonlyMap<string, readonly Float32Array[]>,
+  ): Promise<ReadonlyMap<string, readonly number[]>>;
 }
 
 /**
@@ -140,6 +149,8 @@ export interface QuantizedFieldEvent {
   float16Loss?: Float16Loss;
   /** Sensitive k-means: the exponent α of the input energies that weighed its elements. */
   importanceExponent?: number;
+  /** Sensitive k-means: weighed by the input energy where the ReLU after the layer passes. */
+  reluActive?: boolean;
 }
 
 /**
@@ -266,13 +277,14 @@ async function quantizeWith(model: MLModel, options: QuantizeWeightsOptions): Pr
     nested.specificationVersion = Math.max(minimum, nested.specificationVersion);
     selectLayers(network, settings, layers);
   }
+  const chosen = await measuredTables(layers, settings);
   const pending: Promise<void>[] = [];
   const progress = (done: number) =>
     options.onProgress?.({ done, total: layers.length, name: layers[done]?.name ?? "" });
   try {
     progress(0);
     layers.forEach((layer, i) => {
-      quantizeLayer(layer, settings, options.onField, pending);
+      quantizeLayer(layer, settings, options.onField, pending, chosen.get(layer.name));
       progress(i + 1);
     });
   } catch (error) {
@@ -443,11 +455,56 @@ function selectLayers(
   }
 }
 
+/** A layer's weights field, when it holds float values sensitive k-means may cluster. */
+function sensitiveField(layer: NeuralNetworkLayer) {
+  const field = quantizableFields(layer).find((f) => f.field === "weights");
+  const from = field && weightStorage(field.params).kind;
+  return from === "float32" || from === "float16" ? field : undefined;
+}
+
+/**
+ * With a calibration that measures (see `LayerCalibration.measure`): each kmeans_lut layer's
+ * sensitive k-means candidates, measured together, and the least harmful kept, by layer name.
+ */
+async function measuredTables(
+  layers: readonly NeuralNetworkLayer[],
+  settings: Settings,
+): Promise<Map<string, SensitiveTable>> {
+  const calibration = settings.calibration;
+  if (!calibration?.measure) return new Map();
+  const candidates = new Map<string, SensitiveTable[]>();
+  for (const layer of layers) {
+    const { nbits, mode } = settingsFor(layer, settings)!;
+    const statistics = calibration.statistics(layer.name);
+    const field = sensitiveField(layer);
+    if (mode !== "kmeans_lut" || nbits === 16 || !statistics || !field) continue;
+    const weights = fieldWeights(field.params, field.layout, `layer ${layer.name} weights`);
+    const tables = candidateTables(weights, field.layout.shape, nbits, statistics);
+    if (tables.length > 0) candidates.set(layer.name, tables);
+  }
+  const decoded = new Map(
+    [...candidates].map(([name, tables]) => [
+      name,
+      tables.map((t) => Float32Array.from(t.indices, (index) => t.lut[index])),
+    ]),
+  );
+  const errors = await calibration.measure(decoded);
+  const chosen = new Map<string, SensitiveTable>();
+  for (const [name, tables] of candidates) {
+    const measured = errors.get(name);
+    if (measured?.length !== tables.length) continue;
+    const best = measured.reduce((b, e, i) => (e < measured[b] ? i : b), 0);
+    chosen.set(name, tables[best]);
+  }
+  return chosen;
+}
+
 function quantizeLayer(
   layer: NeuralNetworkLayer,
   all: Settings,
   onField: QuantizeWeightsOptions["onField"],
   pending: Promise<void>[],
+  measured?: SensitiveTable,
 ): void {
   const settings = settingsFor(layer, all)!;
   for (const { field, params, layout, selectableBias } of quantizableFields(layer)) {
@@ -461,12 +518,13 @@ function quantizeLayer(
     // Sensitive k-means: the statistics of what the layer's weights (not its bias) multiply.
     const statistics =
       field === "weights" ? settings.calibration?.statistics(layer.name) : undefined;
-    const sensitive: { exponent?: number } = {};
+    const sensitive: { table?: SensitiveTable } = {};
     const outcome =
       loss && settings.keepLossy
         ? "kept in float32"
         : quantizeField(params, layout, settings, `layer ${layer.name} ${field}`, pending, {
             statistics,
+            measured: field === "weights" ? measured : undefined,
             chosen: sensitive,
           });
     onField?.({
@@ -475,7 +533,8 @@ function quantizeLayer(
       from,
       outcome,
       ...(loss && { float16Loss: loss }),
-      ...(sensitive.exponent !== undefined && { importanceExponent: sensitive.exponent }),
+      ...(sensitive.table && { importanceExponent: sensitive.table.exponent }),
+      ...(sensitive.table?.reluActive && { reluActive: true }),
     });
   }
 }
@@ -487,7 +546,12 @@ function quantizeField(
   settings: LayerSettings,
   where: string,
   pending: Promise<void>[],
-  sensitivity: { statistics?: InputStatistics; chosen: { exponent?: number } } = { chosen: {} },
+  sensitivity: {
+    statistics?: InputStatistics;
+    /** The table a measurement chose (see `measuredTables`). */
+    measured?: SensitiveTable;
+    chosen: { table?: SensitiveTable };
+  } = { chosen: {} },
 ): "quantized" | "already float16" | "already quantized" {
   const { nbits, mode } = settings;
   const from = weightStorage(params).kind;
@@ -501,10 +565,11 @@ function quantizeField(
   const weights = fieldWeights(params, layout, where);
   const sensitive =
     mode === "kmeans_lut" && sensitivity.statistics
-      ? sensitiveTable(weights, layout.shape, nbits, sensitivity.statistics)
+      ? (sensitivity.measured ??
+        sensitiveTable(weights, layout.shape, nbits, sensitivity.statistics))
       : undefined;
   if (sensitive) {
-    sensitivity.chosen.exponent = sensitive.exponent;
+    sensitivity.chosen.table = sensitive;
     storeTable(params, nbits, sensitive);
   } else if (mode === "kmeans_lut") {
     pending.push(quantizeWithKmeans(params, weights, settings));

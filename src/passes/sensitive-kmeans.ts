@@ -42,13 +42,15 @@ export function dampedImportance(
 
 /**
  * The layer-output error Σ_rows Δ_r·H·Δ_rᵀ of replacing `original` by `approximation` (both in
- * the weight's element order), each row with its group's Gram matrix; undefined without one.
+ * the weight's element order), each row with its group's Gram matrix, each element's error
+ * times its `scale` if given; undefined without a Gram matrix.
  */
 export function outputError(
   shape: readonly number[],
   original: ArrayLike<number>,
   approximation: ArrayLike<number>,
   statistics: InputStatistics,
+  scale?: Float64Array,
 ): number | undefined {
   const { gram, columns, groups } = statistics;
   const view = matrixView(shape, statistics.inputAxes);
@@ -60,7 +62,7 @@ export function outputError(
   for (let r = 0; r < view.rows; r += step) {
     for (let c = 0; c < columns; c++) {
       const offset = view.offset(r, c);
-      delta[c] = original[offset] - approximation[offset];
+      delta[c] = (original[offset] - approximation[offset]) * (scale ? scale[offset] : 1);
     }
     const h = gram.subarray(Math.floor(r / rowsPerGroup) * columns * columns);
     for (let i = 0; i < columns; i++) {
@@ -80,11 +82,73 @@ export interface SensitiveTable {
   indices: Uint8Array;
   /** The exponent α whose tables were kept. */
   exponent: number;
+  /** Weighed by the input energy where a ReLU after the layer passes its output (see below). */
+  reluActive?: boolean;
+}
+
+/** A weighted 1-D k-means table of `weights` (plain k-means without `importance`). */
+function weightedTable(
+  weights: Float64Array,
+  nbits: number,
+  importance: Float64Array | undefined,
+): { lut: Float32Array; indices: Uint8Array } {
+  const size = 2 ** nbits;
+  const distinct = distinctWithWeights(
+    weights,
+    importance ?? new Float64Array(weights.length).fill(1),
+  );
+  const { centroids } = kmeans1D(
+    distinct.values,
+    distinct.counts,
+    Math.min(size, distinct.values.length),
+  );
+  const lut = new Float32Array(size);
+  lut.set(centroids);
+  return { lut, indices: nearestEntries(weights, lut) };
 }
 
 /**
- * Sensitive k-means of a whole weight (row-major `shape`) into one float32 table, as the
- * neural-network `kmeans_lut` stores it; undefined when the statistics do not fit the weight.
+ * The candidate tables of a whole weight (row-major `shape`), one float32 table each as the
+ * neural-network `kmeans_lut` stores it: with the Gram matrix, one per exponent of
+ * IMPORTANCE_EXPONENTS and, for a layer feeding a ReLU, the ReLU-active weighting; without
+ * it, the ReLU-active weighting or else the default exponent's alone. Empty when the
+ * statistics do not fit the weight.
+ */
+export function candidateTables(
+  weights: Float64Array,
+  shape: readonly number[],
+  nbits: number,
+  statistics: InputStatistics,
+): SensitiveTable[] {
+  const importance = elementImportance({ shape }, statistics);
+  if (!importance) return [];
+  const active = activeImportance(statistics, importance);
+  const relu = active && {
+    ...weightedTable(weights, nbits, active),
+    exponent: 1,
+    reluActive: true,
+  };
+  // Without the Gram matrix there is nothing to choose by: the weighting that fits best.
+  if (!statistics.gram) {
+    return [
+      relu || {
+        ...weightedTable(weights, nbits, importance),
+        exponent: DEFAULT_IMPORTANCE_EXPONENT,
+      },
+    ];
+  }
+  const tables: SensitiveTable[] = IMPORTANCE_EXPONENTS.map((exponent) => ({
+    ...weightedTable(weights, nbits, dampedImportance(importance, exponent)),
+    exponent,
+  }));
+  if (relu) tables.push(relu);
+  return tables;
+}
+
+/**
+ * Sensitive k-means of a whole weight into one float32 table: of `candidateTables`, the one
+ * with the least layer-output error on the calibration data (after the ReLU, estimated, for a
+ * layer feeding one); undefined when the statistics do not fit the weight.
  */
 export function sensitiveTable(
   weights: Float64Array,
@@ -92,32 +156,16 @@ export function sensitiveTable(
   nbits: number,
   statistics: InputStatistics,
 ): SensitiveTable | undefined {
-  const size = 2 ** nbits;
-  const importance = elementImportance({ shape }, statistics);
-  if (!importance) return undefined;
-  if (statistics.activeEnergy?.length === weights.length) {
-    return activeTable(weights, nbits, statistics.activeEnergy, importance);
+  const tables = candidateTables(weights, shape, nbits, statistics);
+  if (tables.length <= 1) return tables[0];
+  const scale = activeScale(shape, statistics);
+  let best: { table: SensitiveTable; error: number } | undefined;
+  for (const table of tables) {
+    const decoded = Float64Array.from(table.indices, (index) => table.lut[index]);
+    const error = outputError(shape, weights, decoded, statistics, scale) ?? 0;
+    if (!best || error < best.error) best = { table, error };
   }
-  const exponents = statistics.gram ? IMPORTANCE_EXPONENTS : [DEFAULT_IMPORTANCE_EXPONENT];
-  let best: (SensitiveTable & { error: number }) | undefined;
-  for (const exponent of exponents) {
-    const damped =
-      dampedImportance(importance, exponent) ?? new Float64Array(weights.length).fill(1);
-    const distinct = distinctWithWeights(weights, damped);
-    const { centroids } = kmeans1D(
-      distinct.values,
-      distinct.counts,
-      Math.min(size, distinct.values.length),
-    );
-    const lut = new Float32Array(size);
-    lut.set(centroids);
-    const indices = nearestEntries(weights, lut);
-    const decoded = Float64Array.from(indices, (index) => lut[index]);
-    const error = outputError(shape, weights, decoded, statistics) ?? 0;
-    if (!best || error < best.error) best = { lut, indices, exponent, error };
-  }
-  const { lut, indices, exponent } = best!;
-  return { lut, indices, exponent };
+  return best!.table;
 }
 
 /**
@@ -127,24 +175,29 @@ export function sensitiveTable(
 const INACTIVE_SHARE = 0.25;
 
 /**
- * A layer feeding a ReLU: each weight weighed by its input's energy where its output is
- * positive, plus INACTIVE_SHARE of the energy where it is not.
+ * A layer feeding a ReLU: each element's input energy where its output is positive, plus
+ * INACTIVE_SHARE of the energy where it is not (`all`: the energy everywhere, floored).
  */
-function activeTable(
-  weights: Float64Array,
-  nbits: number,
-  energy: Float64Array,
+function activeImportance(
+  statistics: InputStatistics,
   all: Float64Array,
-): SensitiveTable {
-  const importance = energy.map((e, i) => e + INACTIVE_SHARE * Math.max(all[i] - e, 0));
-  const distinct = distinctWithWeights(weights, importance);
-  const size = 2 ** nbits;
-  const { centroids } = kmeans1D(
-    distinct.values,
-    distinct.counts,
-    Math.min(size, distinct.values.length),
-  );
-  const lut = new Float32Array(size);
-  lut.set(centroids);
-  return { lut, indices: nearestEntries(weights, lut), exponent: 1 };
+): Float64Array | undefined {
+  const energy = statistics.activeEnergy;
+  if (energy?.length !== all.length) return undefined;
+  return energy.map((e, i) => e + INACTIVE_SHARE * Math.max(all[i] - e, 0));
+}
+
+/**
+ * For a layer feeding a ReLU, per element (in the weight's order) √(a/d): its ReLU-active
+ * importance a over its input energy d. Scaling each row's error by it turns XᵀX into an
+ * estimate of that row's Gram matrix over the positions the ReLU passes (same correlations,
+ * active energies on the diagonal).
+ */
+function activeScale(
+  shape: readonly number[],
+  statistics: InputStatistics,
+): Float64Array | undefined {
+  const all = elementImportance({ shape }, statistics);
+  const active = all && activeImportance(statistics, all);
+  return all && active?.map((a, i) => Math.sqrt(a / all[i]));
 }

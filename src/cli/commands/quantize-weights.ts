@@ -15,6 +15,11 @@ import {
   type NeuralWeightInfo,
 } from "../../neural/weights.js";
 import { collectNeuralStatistics } from "../../calibrate/neural-statistics.js";
+import {
+  MEASURE_HORIZONS,
+  measuredCalibration,
+  type MeasureHorizon,
+} from "../../calibrate/neural-measure.js";
 import { NeuralNetworkInterpreter } from "../../runtime/neural-network.js";
 import { sampleOptions, samplesFromFlags, type SampleFlags } from "../inputs.js";
 import {
@@ -23,6 +28,7 @@ import {
   quantizeWeights,
   type NeuralKmeansAlgorithm,
   type Float16Loss,
+  type LayerCalibration,
   type LayerQuantization,
   type NeuralQuantizationMode,
   type QuantizedFieldEvent,
@@ -44,6 +50,7 @@ interface QuantizeWeightsCliOptions extends OutputFlags {
   nbits?: string;
   config?: string;
   algorithm?: string;
+  measure?: string;
   mode?: string;
   skipLayerTypes?: string;
   skipLayers?: string;
@@ -279,6 +286,15 @@ function algorithmOf(
   options: QuantizeWeightsCliOptions & SampleFlags,
 ): NeuralKmeansAlgorithm | undefined {
   const { algorithm, mode } = options;
+  if (options.measure !== undefined) {
+    if (algorithm === undefined)
+      throw new ConfigError("--measure needs --algorithm sensitive-kmeans");
+    if (!(MEASURE_HORIZONS as readonly string[]).includes(options.measure)) {
+      throw new ConfigError(
+        `--measure: expected one of ${MEASURE_HORIZONS.join(", ")}, got "${options.measure}"`,
+      );
+    }
+  }
   if (algorithm === undefined) {
     if (options.data?.length || options.inputs || options.input?.length) {
       throw new ConfigError("--data, --inputs and --input calibrate --algorithm sensitive-kmeans");
@@ -296,11 +312,19 @@ function algorithmOf(
   return algorithm as NeuralKmeansAlgorithm;
 }
 
-/** Sensitive k-means: the layers' input statistics on the flags' calibration samples. */
-async function calibrationOf(model: MLModel, options: SampleFlags) {
+/**
+ * Sensitive k-means: the layers' input statistics on the flags' calibration samples, and with
+ * --measure the candidates measured on them.
+ */
+async function calibrationOf(
+  model: MLModel,
+  options: SampleFlags & { measure?: string },
+): Promise<LayerCalibration> {
   const { inputs } = NeuralNetworkInterpreter.fromSpec(model.spec);
   const samples = await samplesFromFlags(options, inputs);
-  return collectNeuralStatistics(model, samples, { gram: true });
+  const statistics = collectNeuralStatistics(model, samples, { gram: true });
+  const horizon = options.measure as MeasureHorizon | undefined;
+  return horizon ? measuredCalibration(model, samples, statistics, { horizon }) : statistics;
 }
 
 export function registerQuantizeWeights(program: Command): void {
@@ -341,6 +365,10 @@ export function registerQuantizeWeights(program: Command): void {
     .option(
       "--algorithm <a>",
       "kmeans_lut: sensitive-kmeans weighs each weight by its input's energy on calibration samples (--data, --inputs or --samples)",
+    )
+    .option(
+      "--measure <horizon>",
+      "sensitive-kmeans: choose each layer's table by measuring the candidates on the samples, at the layer's output (layer) or the model's (output: slower, one resumed run per candidate, layer and sample)",
     )
     .option(...WORKERS_OPTION);
   sampleOptions(command, "16");

@@ -1,0 +1,245 @@
+import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import { measuredCalibration, type MeasureHorizon } from "../../src/calibrate/neural-measure.js";
+import { collectNeuralStatistics } from "../../src/calibrate/neural-statistics.js";
+import type { Model } from "../../src/format/gen/Model_pb.js";
+import type { NeuralNetworkLayer } from "../../src/format/gen/NeuralNetwork_pb.js";
+import { encodeModel, MLModel } from "../../src/format/model.js";
+import { writeNpy } from "../../src/format/npy.js";
+import type { Tensor } from "../../src/kernels/dtype.js";
+import { neuralNetworkOf } from "../../src/neural/walk.js";
+import { decompressNeuralNetwork } from "../../src/passes/neural-decompress.js";
+import { quantizeWeights } from "../../src/passes/neural-quantize.js";
+import { candidateTables } from "../../src/passes/sensitive-kmeans.js";
+import { NeuralNetworkInterpreter } from "../../src/runtime/neural-network.js";
+import { runCli } from "../support/cli.js";
+import { floatWeights, ndNetwork, noise } from "../support/neural-networks.js";
+
+const CONV_WEIGHTS = noise(8 * 3 * 9, 7).map((v, i) => v * (1 + (i % 9) * 0.5));
+const FC_WEIGHTS = noise(10 * 8, 9).map((v, i) => v * (1 + (i % 8)));
+
+/** x [3, 6, 6] → 3×3 conv ("same", 8 channels) → ReLU → innerProduct over channels at each position. */
+function network(): Model {
+  return ndNetwork(
+    { x: [3, 6, 6] },
+    [
+      {
+        name: "conv",
+        input: ["x"],
+        output: ["c"],
+        layer: {
+          case: "convolution",
+          value: {
+            outputChannels: 8n,
+            kernelChannels: 3n,
+            kernelSize: [3n, 3n],
+            weights: floatWeights(CONV_WEIGHTS),
+            hasBias: true,
+            bias: floatWeights(noise(8, 3).map((v) => v * 0.5)),
+            ConvolutionPaddingType: { case: "same", value: {} },
+          },
+        },
+      },
+      {
+        name: "relu",
+        input: ["c"],
+        output: ["r"],
+        layer: { case: "activation", value: { NonlinearityType: { case: "ReLU", value: {} } } },
+      },
+      {
+        name: "transpose",
+        input: ["r"],
+        output: ["t"],
+        layer: { case: "transpose", value: { axes: [1n, 2n, 0n] } },
+      },
+      {
+        name: "fc",
+        input: ["t"],
+        output: ["y"],
+        layer: {
+          case: "innerProduct",
+          value: { inputChannels: 8n, outputChannels: 10n, weights: floatWeights(FC_WEIGHTS) },
+        },
+      },
+    ],
+    ["y"],
+  );
+}
+
+/** Input channels of unequal, correlated energy, so the candidates differ. */
+function samples(count: number): Record<string, Tensor>[] {
+  return Array.from({ length: count }, (_, s) => {
+    const base = noise(36, 20 + s);
+    const data = Float32Array.from(noise(108, 40 + s), (v, i) => {
+      const channel = Math.floor(i / 36);
+      return [4, 1, 0.3][channel] * (0.7 * base[i % 36] + 0.3 * v);
+    });
+    return { x: { dtype: "fp32", shape: [3, 6, 6], data } };
+  });
+}
+
+/** The float32 weights of layer `name` after decompression. */
+async function weightsOf(model: MLModel, name: string): Promise<Float32Array> {
+  const dense = await decompressNeuralNetwork(model);
+  const layer = neuralNetworkOf(dense.spec)!.layers.find((l) => l.name === name)!;
+  return Float32Array.from(
+    (layer.layer.value as { weights: { floatValue: number[] } }).weights.floatValue,
+  );
+}
+
+/** A copy of layer `name` of `spec` with float `weights`. */
+function withWeights(spec: Model, name: string, weights: Float32Array): NeuralNetworkLayer {
+  const layer = neuralNetworkOf(spec)!.layers.find((l) => l.name === name)!;
+  const copy = { ...layer, layer: { ...layer.layer } } as NeuralNetworkLayer;
+  const value = { ...(layer.layer.value as object), weights: floatWeights([...weights]) };
+  (copy.layer as { value: unknown }).value = value;
+  return copy;
+}
+
+/** Σ (blob − float blob)² over `data` with `layers` in place of the float ones. */
+function blobError(
+  spec: Model,
+  data: Record<string, Tensor>[],
+  layers: NeuralNetworkLayer[],
+  blob: string,
+) {
+  const reference = NeuralNetworkInterpreter.fromSpec(spec);
+  const changed = reference.withLayers(layers);
+  let error = 0;
+  for (const sample of data) {
+    const seen: Record<string, Float32Array>[] = [{}, {}];
+    [reference, changed].forEach((interpreter, k) =>
+      interpreter.predict(sample, {
+        observe: (n, v) => (seen[k][n] = Float32Array.from(v.data as Float32Array)),
+      }),
+    );
+    seen[0][blob].forEach((v, i) => (error += (seen[1][blob][i] - v) ** 2));
+  }
+  return error;
+}
+
+for (const [horizon, blobs] of [
+  ["layer", { conv: "r", fc: "y" }],
+  // The model's output, with the earlier layers' kept tables in place.
+  ["output", { conv: "y", fc: "y" }],
+] as [MeasureHorizon, Record<string, string>][]) {
+  test(`sensitive kmeans_lut measured at the ${horizon}: each layer's error there no larger than plain k-means'`, async () => {
+    const spec = network();
+    const model = new MLModel(spec);
+    const data = samples(3);
+    const statistics = collectNeuralStatistics(model, data, { gram: true });
+    const calibration = measuredCalibration(model, data, statistics, { horizon });
+    const chosen = new Map<string, { exponent?: number; relu?: boolean }>();
+    const quantized = await quantizeWeights(model, {
+      nbits: 2,
+      mode: "kmeans_lut",
+      algorithm: "sensitive-kmeans",
+      calibration,
+      onField: (e) =>
+        e.field === "weights" &&
+        chosen.set(e.layer, { exponent: e.importanceExponent, relu: e.reluActive }),
+    });
+    assert.deepEqual([...chosen.keys()].sort(), ["conv", "fc"]);
+    assert.equal(chosen.get("fc")!.relu, undefined, "fc feeds no ReLU");
+    const kept: Record<string, NeuralNetworkLayer> = {};
+    for (const [name, weights] of [
+      ["conv", CONV_WEIGHTS],
+      ["fc", FC_WEIGHTS],
+    ] as const) {
+      const shape = name === "conv" ? [8, 3, 3, 3] : [10, 8];
+      const tables = candidateTables(
+        Float64Array.from(weights, Math.fround),
+        shape,
+        2,
+        statistics.statistics(name)!,
+      );
+      assert.equal(tables.length, name === "conv" ? 4 : 3, `${name}: α 0, 0.5, 1 (+ ReLU-active)`);
+      const plain = tables.find((t) => t.exponent === 0)!;
+      const decode = (t: (typeof tables)[number]) => Float32Array.from(t.indices, (i) => t.lut[i]);
+      // At the output, the fc's candidates are judged with the conv's kept table in place.
+      const before = horizon === "output" && name === "fc" ? [kept.conv] : [];
+      const error = (w: Float32Array) =>
+        blobError(spec, data, [...before, withWeights(spec, name, w)], blobs[name]);
+      const errors = tables.map((t) => error(decode(t)));
+      kept[name] = withWeights(spec, name, await weightsOf(quantized, name));
+      const keptError = error(await weightsOf(quantized, name));
+      // The kept table is the candidate with the least measured error, so no worse than α = 0.
+      const least = Math.min(...errors);
+      assert.ok(Math.abs(keptError - least) <= 1e-6 * least, `${name}: ${keptError} vs ${errors}`);
+      assert.ok(keptError <= error(decode(plain)) * (1 + 1e-9));
+    }
+  });
+}
+
+test("sensitive kmeans_lut keeps, per layer, the candidate its calibration's measure rates least", async () => {
+  const model = new MLModel(network());
+  const data = samples(2);
+  const statistics = collectNeuralStatistics(model, data, { gram: true });
+  const measured: string[] = [];
+  // Rates the α = 0.5 table best everywhere, whatever the statistics say.
+  const calibration = {
+    statistics: (layer: string) => statistics.statistics(layer),
+    measure: async (candidates: ReadonlyMap<string, readonly Float32Array[]>) => {
+      measured.push(...candidates.keys());
+      return new Map(
+        [...candidates].map(([name, list]) => [name, list.map((_, i) => (i === 1 ? 0 : 1))]),
+      );
+    },
+  };
+  const exponents = new Map<string, number | undefined>();
+  const quantized = await quantizeWeights(model, {
+    nbits: 2,
+    mode: "kmeans_lut",
+    algorithm: "sensitive-kmeans",
+    calibration,
+    onField: (e) => e.field === "weights" && exponents.set(e.layer, e.importanceExponent),
+  });
+  assert.deepEqual(measured.sort(), ["conv", "fc"]);
+  assert.deepEqual(Object.fromEntries(exponents), { conv: 0.5, fc: 0.5 });
+  const tables = candidateTables(
+    Float64Array.from(FC_WEIGHTS, Math.fround),
+    [10, 8],
+    2,
+    statistics.statistics("fc")!,
+  );
+  const expected = Float32Array.from(tables[1].indices, (i) => tables[1].lut[i]);
+  assert.deepEqual(await weightsOf(quantized, "fc"), expected);
+});
+
+test("quantize-weights --measure output writes a model; a bad --measure fails on one line", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "nn-measure-"));
+  try {
+    const input = join(dir, "in.mlmodel");
+    await writeFile(input, encodeModel(network()));
+    const batch = samples(2);
+    const data = join(dir, "x.npy");
+    const values = Float32Array.from(batch.flatMap((s) => [...(s.x.data as Float32Array)]));
+    await writeFile(data, writeNpy({ dtype: "fp32", shape: [2, 3, 6, 6], data: values }));
+    const common = ["--nbits", "2", "--mode", "kmeans_lut", "--data", `x=${data}`];
+    const out = join(dir, "out.mlmodel");
+    const flags = ["--algorithm", "sensitive-kmeans", "--measure", "output"];
+    const ok = runCli("quantize-weights", input, "-o", out, ...common, ...flags);
+    assert.equal(ok.status, 0, ok.stderr);
+    assert.ok(existsSync(out));
+    for (const [bad, message] of [
+      [
+        ["--algorithm", "sensitive-kmeans", "--measure", "nope"],
+        /--measure: expected one of layer, output, got "nope"/,
+      ],
+      [["--measure", "layer"], /--measure needs --algorithm sensitive-kmeans/],
+    ] as [string[], RegExp][]) {
+      const failed = join(dir, "failed.mlmodel");
+      const result = runCli("quantize-weights", input, "-o", failed, ...common, ...bad);
+      assert.equal(result.status, 1, bad.join(" "));
+      assert.match(result.stderr, message);
+      assert.equal(result.stderr.trim().split("\n").length, 1, result.stderr);
+      assert.ok(!existsSync(failed));
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
