@@ -97,6 +97,12 @@ function outputChange(layer: NeuralNetworkLayer, x: Dense, delta: Dense): Float3
   return linear({ shape: [x.data.length / columns, columns], data: x.data }, delta).data;
 }
 
+/** Layers whose output change outputChange computes: convolutions (not deconvolutions), inner products. */
+function measurableAtLayer({ layer }: NeuralNetworkLayer): boolean {
+  if (layer.case === "convolution") return !layer.value.isDeconvolution;
+  return layer.case === "innerProduct";
+}
+
 /** The "layer" horizon: each candidate's error on its layer's output (after a sole ReLU). */
 async function layerErrors(
   { interpreter, layers }: Fused,
@@ -108,13 +114,7 @@ async function layerErrors(
   const deltas = new Map<string, Dense[]>();
   for (const [name, list] of candidates) {
     const layer = layers.get(name);
-    const covered = layer?.layer.case === "convolution" || layer?.layer.case === "innerProduct";
-    if (
-      !layer ||
-      !covered ||
-      (layer.layer.case === "convolution" && layer.layer.value.isDeconvolution)
-    )
-      continue;
+    if (!layer || !measurableAtLayer(layer)) continue;
     const { values, layout } = weightsOf(layer);
     deltas.set(
       name,
