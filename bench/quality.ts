@@ -2,13 +2,13 @@
  * `npm run eval`: what per-weight recipes buy on the shared evaluation kit (../shared/eval).
  * The byte LM: sensitivity on 8 calibration windows (training files), recipes at 4.5 and 3
  * bits per weight, and uniform configs, all judged by perplexity on the 64 held-out windows.
- * SqueezeNet (a neural network): sensitivity per layer on 2 of the 12 shared photos (8 candidates), recipes
- * at 4.5 and 3 bits per weight and uniform `quantize-weights` configs, by top-1 agreement, top-5,
- * KL and SNR against the float16 model on all 12 photos and on the 10 held out. Writes
- * dist/bench/quality.json and prints markdown tables; `--squeezenet` runs only SqueezeNet.
- * SqueezeNet options: `--calibration-photos N` calibrates on the N first even-numbered photos
- * instead (6: the held-out split of bench/data-aware-nn.ts), `--candidates a,b,…` keeps only
- * those sensitivity candidates (labels below), `--uniform a,b,…` only those uniform variants.
+ * SqueezeNet (a neural network): sensitivity per layer on 6 of the 12 shared photos (13
+ * candidates, sensitive k-means among them), recipes at 4.5 and 3 bits per weight and uniform
+ * `quantize-weights` configs, by top-1 agreement, top-5, KL and SNR against the float16 model on
+ * all 12 photos and on the 6 held out. Writes dist/bench/quality.json and prints markdown tables;
+ * `--squeezenet` runs only SqueezeNet. SqueezeNet options: `--calibration-photos N` calibrates
+ * on the N first even-numbered photos instead, `--candidates a,b,…` keeps only those
+ * sensitivity candidates (labels below), `--uniform a,b,…` only those uniform variants.
  */
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
@@ -27,6 +27,7 @@ import {
 } from "../src/analysis/task-metrics.js";
 import { quantizeWeightsCandidate } from "../src/analysis/neural-sensitivity.js";
 import { neuralNetworkWeights } from "../src/neural/weights.js";
+import { collectNeuralStatistics } from "../src/calibrate/neural-statistics.js";
 import { palettizerConfig } from "../src/config/palettizer.js";
 import { linearQuantizerConfig } from "../src/config/linear-quantizer.js";
 import type { OpConfig } from "../src/config/optimization-config.js";
@@ -147,12 +148,13 @@ function flag(name: string): string | undefined {
 }
 
 /**
- * Photos the SqueezeNet recipes are calibrated on: by default a colour photo and a gray one;
- * with --calibration-photos N, the N first even-numbered ones.
+ * Photos the SqueezeNet recipes are calibrated on: the N first even-numbered ones (N = 6 unless
+ * --calibration-photos N; 6 is the held-out split of bench/data-aware-nn.ts).
  */
-const CALIBRATION_PHOTOS = flag("calibration-photos")
-  ? Array.from({ length: Number(flag("calibration-photos")) }, (_, i) => 2 * i)
-  : [0, 8];
+const CALIBRATION_PHOTOS = Array.from(
+  { length: Number(flag("calibration-photos") ?? 6) },
+  (_, i) => 2 * i,
+);
 
 /** Only the labels a comma-separated flag lists, if given. */
 const listed = (name: string) => (label: string) => flag(name)?.split(",").includes(label) ?? true;
@@ -214,18 +216,27 @@ async function squeezeNet(
       ["kmeans4", 4, "kmeans_lut"],
       ["kmeans3", 3, "kmeans_lut"],
       ["kmeans2", 2, "kmeans_lut"],
+      ...[6, 5, 4, 3, 2].map((nbits) => [`skm${nbits}`, nbits, "kmeans_lut", "sensitive-kmeans"]),
     ]
       .filter(([label]) => listed("candidates")(label as string))
-      .map(([label, nbits, mode]) => ({
+      .map(([label, nbits, mode, algorithm]) => ({
         label: label as string,
-        config: quantizeWeightsCandidate({ nbits: nbits as number, mode: mode as "linear" }),
+        config: quantizeWeightsCandidate({
+          nbits: nbits as number,
+          mode: mode as "linear",
+          ...(algorithm && { algorithm: algorithm as "sensitive-kmeans" }),
+        }),
       })),
   });
   const sensitivitySeconds = (Date.now() - started) / 1000;
+  let kept: ReturnType<typeof collectNeuralStatistics> | undefined;
+  const statistics = () => (kept ??= collectNeuralStatistics(model, calibration, { gram: true }));
   writeFileSync("dist/bench/quality-squeezenet-sensitivity.json", JSON.stringify(table, null, 1));
   for (const bits of [4.5, 3]) {
-    const applied = await applyRecipe(model, chooseRecipe(table, { bits }), { pool });
+    const recipe = chooseRecipe(table, { bits });
+    const applied = await applyRecipe(model, recipe, { pool, samples: calibration });
     await add(`recipe ${bits} bits`, applied.model);
+    console.error(recipe.choices.map((c) => `${c.weight}: ${c.candidate}`).join(", "));
   }
   const variants: [string, Parameters<typeof quantizeWeights>[1]][] = [
     ["uniform 8-bit linear", { nbits: 8, mode: "linear" }],
@@ -236,6 +247,19 @@ async function squeezeNet(
     ["uniform 4-bit linear", { nbits: 4, mode: "linear" }],
     ["uniform 4-bit k-means", { nbits: 4, mode: "kmeans_lut" }],
     ["uniform 3-bit k-means", { nbits: 3, mode: "kmeans_lut" }],
+    // Where a 4.5-bit budget must put conv10 (41 % of the weights): 4 bits, the rest at 5 or 6.
+    [
+      "5-bit k-means, conv10 4-bit",
+      { nbits: 5, mode: "kmeans_lut", layers: { conv10: { nbits: 4, mode: "kmeans_lut" } } },
+    ],
+    [
+      "6-bit k-means, conv10 4-bit",
+      { nbits: 6, mode: "kmeans_lut", layers: { conv10: { nbits: 4, mode: "kmeans_lut" } } },
+    ],
+    ...[5, 4, 3].map((nbits): (typeof variants)[number] => [
+      `uniform ${nbits}-bit sensitive k-means`,
+      { nbits, mode: "kmeans_lut", algorithm: "sensitive-kmeans", calibration: statistics() },
+    ]),
   ];
   for (const [variant, options] of variants.filter(([v]) => listed("uniform")(v))) {
     const compressed = await quantizeWeights(model, { ...options, pool });

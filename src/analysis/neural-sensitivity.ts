@@ -24,15 +24,15 @@ import type { NeuralNetworkLayer } from "../format/gen/NeuralNetwork_pb.js";
 import type { MLModel } from "../format/model.js";
 import type { Tensor } from "../kernels/dtype.js";
 import type { Dense } from "../kernels/ops/elementwise.js";
-import { gemm } from "../kernels/ops/matmul.js";
 import { validateNeuralNetworks } from "../neural/validate.js";
 import { neuralNetworkOf } from "../neural/walk.js";
 import { neuralNetworkWeights } from "../neural/weights.js";
+import { collectNeuralStatistics } from "../calibrate/neural-statistics.js";
 import { fuseBeforeQuantization } from "../passes/neural-fuse.js";
 import { quantizeWeights, type LayerQuantization } from "../passes/neural-quantize.js";
 import { QUANTIZE_WEIGHTS_CONFIG } from "../passes/neural-quantize-config.js";
 import { NeuralNetworkInterpreter } from "../runtime/neural-network.js";
-import { parallelGemm } from "../runtime/parallel-gemm.js";
+import { fastGemm } from "../runtime/simd-gemm.js";
 import type { SensitivityOptions } from "./sensitivity.js";
 import {
   runTrials,
@@ -67,8 +67,8 @@ export function quantizeWeightsCandidate(settings: LayerQuantization): QuantizeW
 /** The quantize_weights settings a candidate's config stands for, or why it has none. */
 export function neuralSettings(config: OpConfig): LayerQuantization | string {
   if (config.kind === QUANTIZE_WEIGHTS_CONFIG) {
-    const { nbits, mode } = config as QuantizeWeightsCandidate;
-    return { nbits, mode };
+    const { nbits, mode, algorithm } = config as QuantizeWeightsCandidate;
+    return { nbits, mode, ...(algorithm && { algorithm }) };
   }
   if (config.kind === LINEAR_QUANTIZER) {
     const c = config as OpLinearQuantizerConfig;
@@ -82,9 +82,11 @@ export function neuralSettings(config: OpConfig): LayerQuantization | string {
   if (config.kind === PALETTIZER) {
     const c = config as OpPalettizerConfig;
     const plain = c.granularity === "per_tensor" && c.clusterDim === 1 && !c.enablePerChannelScale;
-    if (!plain || c.algorithm || c.nbits === undefined) {
-      return "neural networks take one k-means or uniform table per tensor";
+    const sensitive = c.algorithm === "sensitive-kmeans" && c.mode === "kmeans";
+    if (!plain || (c.algorithm && !sensitive) || c.nbits === undefined) {
+      return "neural networks take one k-means (plain or sensitive) or uniform table per tensor";
     }
+    if (sensitive) return { nbits: c.nbits, mode: "kmeans_lut", algorithm: c.algorithm };
     if (c.mode === "kmeans") return { nbits: c.nbits, mode: "kmeans_lut" };
     if (c.mode === "uniform") return { nbits: c.nbits, mode: "linear_lut" };
     return `neural networks take no ${c.mode} tables`;
@@ -128,9 +130,17 @@ export async function measureNeuralSensitivity(
   }
   fuseBeforeQuantization(network.layers);
   const fused = model.derive(spec, new Map(model.weightFiles));
-  const multiply = options.pool ? parallelGemm(options.pool) : gemm;
-  const reference = NeuralNetworkInterpreter.fromSpec(spec, multiply);
+  const reference = NeuralNetworkInterpreter.fromSpec(spec, fastGemm(options.pool));
   const sizesBefore = layerSizes(spec);
+
+  // Sensitive k-means candidates: the layers' input statistics on the same samples.
+  const calibrated = candidates.some((c) => {
+    const settings = neuralSettings(c.config);
+    return typeof settings !== "string" && settings.algorithm !== undefined;
+  });
+  const calibration = calibrated
+    ? collectNeuralStatistics(fused, samples, { gram: true })
+    : undefined;
 
   const weights = new Map<string, SensitivityWeight>();
   const variants = new Map<string, LayerVariant[]>();
@@ -146,6 +156,7 @@ export async function measureNeuralSensitivity(
     const quantizedLayers = new Set<string>();
     const quantized = await quantizeWeights(fused, {
       ...settings,
+      ...(settings.algorithm && { calibration }),
       pool: options.pool,
       workers: 0,
       onField: (event) => {

@@ -3,6 +3,8 @@
  * `compress --config` runs) and run beside the original on the same samples, so the predicted
  * size and quality can be set against what the recipe really gives.
  */
+import { collectNeuralStatistics } from "../calibrate/neural-statistics.js";
+import { ConfigError } from "../errors.js";
 import type { MLModel } from "../format/model.js";
 import type { Tensor } from "../kernels/dtype.js";
 import { compressInSteps } from "../passes/compress-steps.js";
@@ -24,6 +26,11 @@ export interface RecipeMeasurement {
   meanKl?: number;
 }
 
+export interface ApplyRecipeOptions extends LoadOptions {
+  /** Calibration samples, for a neural network's sensitive k-means layers. */
+  samples?: readonly Record<string, Tensor>[];
+}
+
 /**
  * Compresses `model` with `recipe` (a neural network by quantize_weights settings per layer);
  * the caller closes the returned model. `bytesAfter`: the bytes of each compressed weight, or
@@ -32,12 +39,23 @@ export interface RecipeMeasurement {
 export async function applyRecipe(
   model: MLModel,
   recipe: Recipe,
-  options: LoadOptions = {},
+  options: ApplyRecipeOptions = {},
 ): Promise<{ model: MLModel; bytesAfter: Map<string, number> }> {
   if (model.spec.Type.case !== "mlProgram") {
     const layers = recipeLayers(recipe);
     if (Object.keys(layers).length === 0) return { model, bytesAfter: new Map() };
-    const quantized = await quantizeWeights(model, { layers, pool: options.pool, workers: 0 });
+    const calibrated = Object.values(layers).some((l) => l.algorithm);
+    if (calibrated && !options.samples?.length) {
+      throw new ConfigError("the recipe's sensitive k-means layers need calibration samples");
+    }
+    const quantized = await quantizeWeights(model, {
+      layers,
+      ...(calibrated && {
+        calibration: collectNeuralStatistics(model, options.samples!, { gram: true }),
+      }),
+      pool: options.pool,
+      workers: 0,
+    });
     const bytesAfter = new Map<string, number>();
     for (const w of neuralNetworkWeights(quantized.spec)) {
       if (w.modelPath.length > 0 || w.enclosingLayers.length > 0 || !(w.layer in layers)) continue;
@@ -62,7 +80,7 @@ export async function measureRecipe(
   samples: readonly Record<string, Tensor>[],
   options: LoadOptions = {},
 ): Promise<RecipeMeasurement> {
-  const applied = await applyRecipe(model, recipe, options);
+  const applied = await applyRecipe(model, recipe, { ...options, samples });
   try {
     const bytes = table.weights.reduce(
       (n, w) => n + (applied.bytesAfter.get(w.name) ?? w.bytes),

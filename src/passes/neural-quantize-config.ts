@@ -6,14 +6,16 @@
  *   global_config: { nbits: 8, mode: linear }   # optional: without it, only the named layers
  *   op_name_configs:                     # layer names
  *     conv1: { nbits: 8, mode: linear }
- *     conv10: { nbits: 4, mode: kmeans_lut }
+ *     conv10: { nbits: 4, mode: kmeans_lut, algorithm: sensitive-kmeans }   # needs calibration data
  *     fire9/squeeze1x1: null             # left alone
  */
 import { FieldReader, inFile, parseConfigDict } from "../config/parse.js";
 import { ConfigError } from "../errors.js";
 import {
+  NN_KMEANS_ALGORITHMS,
   NN_QUANTIZATION_MODES,
   type LayerQuantization,
+  type NeuralKmeansAlgorithm,
   type NeuralQuantizationMode,
 } from "./neural-quantize.js";
 
@@ -34,7 +36,7 @@ const FILE_MODES = NN_QUANTIZATION_MODES.filter((m) => m !== "custom_lut");
 const isDict = (value: unknown): value is Record<string, unknown> =>
   typeof value === "object" && value !== null && !Array.isArray(value);
 
-/** One layer's `{ nbits, mode }` (mode defaults to linear); errors name `path`. */
+/** One layer's `{ nbits, mode, algorithm }` (mode defaults to linear); errors name `path`. */
 export function parseLayerQuantization(value: unknown, path: string): LayerQuantization {
   if (!isDict(value)) throw new ConfigError(`${path}: expected a mapping { nbits, mode } or null`);
   const fields = new FieldReader(value, path);
@@ -42,8 +44,15 @@ export function parseLayerQuantization(value: unknown, path: string): LayerQuant
   const nbits = fields.integer("nbits", 0, 1);
   if (nbits > 8 && nbits !== 16) fields.fail("nbits", `expected 16 or 1 to 8, got ${nbits}`);
   const mode = fields.oneOf<NeuralQuantizationMode>("mode", FILE_MODES, "linear");
+  const algorithm =
+    fields.raw("algorithm") === undefined
+      ? undefined
+      : fields.oneOf<NeuralKmeansAlgorithm>("algorithm", NN_KMEANS_ALGORITHMS, "sensitive-kmeans");
+  if (algorithm && mode !== "kmeans_lut" && mode !== "kmeans") {
+    fields.fail("algorithm", `${algorithm} needs mode kmeans_lut`);
+  }
   fields.finish();
-  return { nbits, mode };
+  return { nbits, mode, ...(algorithm && { algorithm }) };
 }
 
 /** A per-layer `quantize_weights` config from a dictionary. */

@@ -73,6 +73,8 @@ export type LutFunction = (
 export interface LayerQuantization {
   nbits: number;
   mode?: NeuralQuantizationMode;
+  /** kmeans_lut only: as `QuantizeWeightsOptions.algorithm`, for this layer. */
+  algorithm?: NeuralKmeansAlgorithm;
 }
 
 export interface QuantizeWeightsOptions {
@@ -112,6 +114,7 @@ export interface QuantizeWeightsOptions {
   /**
    * kmeans_lut: "sensitive-kmeans" weighs each convolution or innerProduct weight by the
    * energy of the input it multiplies (see `calibration`; other weights get plain k-means).
+   * It applies to every kmeans_lut layer; a layer in `layers` may also name it alone.
    */
   algorithm?: NeuralKmeansAlgorithm;
   /** The layers' input statistics by layer name (collectNeuralStatistics), for `algorithm`. */
@@ -302,8 +305,10 @@ interface Settings {
   /** The global bits and mode; undefined when only the layers in `layers` are quantized. */
   nbits?: number;
   mode: Mode;
-  /** Layers with their own bits and mode. */
-  layers: ReadonlyMap<string, { nbits: number; mode: Mode }>;
+  /** The k-means algorithm of kmeans_lut layers without their own. */
+  algorithm?: NeuralKmeansAlgorithm;
+  /** Layers with their own bits, mode and algorithm. */
+  layers: ReadonlyMap<string, { nbits: number; mode: Mode; algorithm?: NeuralKmeansAlgorithm }>;
   keepLossy: boolean;
   fuse: boolean;
   selector: LayerSelector;
@@ -318,7 +323,10 @@ type LayerSettings = Settings & { nbits: number };
 /** A layer's own settings, else the global ones; undefined when it is left alone. */
 function settingsFor(layer: NeuralNetworkLayer, settings: Settings): LayerSettings | undefined {
   const own = settings.layers.get(layer.name);
-  if (own) return { ...settings, ...own };
+  if (own) {
+    const algorithm = own.mode === "kmeans_lut" ? (own.algorithm ?? settings.algorithm) : undefined;
+    return { ...settings, ...own, algorithm };
+  }
   return settings.nbits === undefined ? undefined : (settings as LayerSettings);
 }
 
@@ -331,6 +339,7 @@ function lowestBits(settings: Settings): number {
 function validBitsAndMode(
   nbits: number,
   given: NeuralQuantizationMode | undefined,
+  algorithm: NeuralKmeansAlgorithm | undefined,
   options: QuantizeWeightsOptions,
   where: string,
 ): Mode {
@@ -346,7 +355,7 @@ function validBitsAndMode(
   if (mode === "linear_symmetric" && nbits !== 8) {
     throw new ConfigError(`${where}linear_symmetric quantization needs nbits 8`);
   }
-  if (options.algorithm !== undefined) checkAlgorithm(options, mode);
+  if (algorithm !== undefined) checkAlgorithm(algorithm, options, mode, where);
   if (mode === "custom_lut" && !options.lutFunction) {
     throw new ConfigError(`${where}custom_lut quantization needs a lutFunction`);
   }
@@ -368,7 +377,11 @@ function layerSettings(model: MLModel, options: QuantizeWeightsOptions): Setting
   return new Map(
     entries.map(([name, l]) => [
       name,
-      { nbits: l.nbits, mode: validBitsAndMode(l.nbits, l.mode, options, `layer ${name}: `) },
+      {
+        nbits: l.nbits,
+        mode: validBitsAndMode(l.nbits, l.mode, l.algorithm, options, `layer ${name}: `),
+        ...(l.algorithm && { algorithm: l.algorithm }),
+      },
     ]),
   );
 }
@@ -378,7 +391,15 @@ function validate(model: MLModel, options: QuantizeWeightsOptions): Settings {
   if (nbits === undefined && options.layers === undefined) {
     throw new ConfigError("nbits is required (or per-layer settings)");
   }
-  const mode = nbits === undefined ? "linear" : validBitsAndMode(nbits, options.mode, options, "");
+  // The global algorithm is checked against the global mode; named layers take it only where
+  // they are kmeans_lut themselves.
+  const mode =
+    nbits === undefined
+      ? "linear"
+      : validBitsAndMode(nbits, options.mode, options.algorithm, options, "");
+  if (nbits === undefined && options.algorithm !== undefined) {
+    checkAlgorithm(options.algorithm, options, "kmeans_lut", "");
+  }
   const models = [...modelTree(model.spec)].map((m) => m.model);
   if (!models.some((m) => neuralNetworkOf(m))) {
     if (models.some((m) => m.Type.case === "mlProgram")) {
@@ -407,22 +428,30 @@ function validate(model: MLModel, options: QuantizeWeightsOptions): Settings {
     selector: options.selector ?? defaultLayerSelector,
     lutFunction: options.lutFunction,
     pool: options.pool,
-    ...(options.algorithm && { calibration: options.calibration }),
+    ...(options.algorithm && { algorithm: options.algorithm }),
+    ...((options.algorithm || [...layers.values()].some((l) => l.algorithm)) && {
+      calibration: options.calibration,
+    }),
   };
 }
 
-function checkAlgorithm(options: QuantizeWeightsOptions, mode: NeuralQuantizationMode): void {
-  if (!NN_KMEANS_ALGORITHMS.includes(options.algorithm!)) {
+function checkAlgorithm(
+  algorithm: NeuralKmeansAlgorithm,
+  options: QuantizeWeightsOptions,
+  mode: NeuralQuantizationMode,
+  where: string,
+): void {
+  if (!NN_KMEANS_ALGORITHMS.includes(algorithm)) {
     throw new ConfigError(
-      `unknown k-means algorithm "${options.algorithm}" (one of ${NN_KMEANS_ALGORITHMS.join(", ")})`,
+      `${where}unknown k-means algorithm "${algorithm}" (one of ${NN_KMEANS_ALGORITHMS.join(", ")})`,
     );
   }
   if (mode !== "kmeans_lut" && mode !== "kmeans") {
-    throw new ConfigError(`algorithm ${options.algorithm} needs mode kmeans_lut, not ${mode}`);
+    throw new ConfigError(`${where}algorithm ${algorithm} needs mode kmeans_lut, not ${mode}`);
   }
   if (!options.calibration) {
     throw new ConfigError(
-      `algorithm ${options.algorithm} needs calibration statistics (collectNeuralStatistics, --inputs, --data or --samples)`,
+      `${where}algorithm ${algorithm} needs calibration statistics (collectNeuralStatistics, --inputs, --data or --samples)`,
     );
   }
 }
@@ -474,8 +503,8 @@ async function measuredTables(
   if (!calibration?.measure) return new Map();
   const candidates = new Map<string, SensitiveTable[]>();
   for (const layer of layers) {
-    const { nbits, mode } = settingsFor(layer, settings)!;
-    const statistics = calibration.statistics(layer.name);
+    const { nbits, mode, algorithm } = settingsFor(layer, settings)!;
+    const statistics = algorithm ? calibration.statistics(layer.name) : undefined;
     const field = sensitiveField(layer);
     if (mode !== "kmeans_lut" || nbits === 16 || !statistics || !field) continue;
     const weights = fieldWeights(field.params, field.layout, `layer ${layer.name} weights`);
@@ -517,7 +546,9 @@ function quantizeLayer(
         : undefined;
     // Sensitive k-means: the statistics of what the layer's weights (not its bias) multiply.
     const statistics =
-      field === "weights" ? settings.calibration?.statistics(layer.name) : undefined;
+      field === "weights" && settings.algorithm
+        ? settings.calibration?.statistics(layer.name)
+        : undefined;
     const sensitive: { table?: SensitiveTable } = {};
     const outcome =
       loss && settings.keepLossy

@@ -25,7 +25,8 @@ import {
 } from "../format/gen/NeuralNetwork_pb.js";
 import { elementCount, type Tensor } from "../kernels/dtype.js";
 import type { Dense } from "../kernels/ops/elementwise.js";
-import { gemm, type Gemm } from "../kernels/ops/matmul.js";
+import type { Gemm } from "../kernels/ops/matmul.js";
+import { fastGemm } from "./simd-gemm.js";
 import { neuralNetworkOf } from "../neural/walk.js";
 import type { ProgramIO } from "./interpreter.js";
 import type {
@@ -117,7 +118,7 @@ export class NeuralNetworkInterpreter {
   }
 
   /** Prepares a neural network spec; fails (before running anything) on layers it cannot run. */
-  static fromSpec(spec: Model, multiply: Gemm = gemm): NeuralNetworkInterpreter {
+  static fromSpec(spec: Model, multiply: Gemm = fastGemm()): NeuralNetworkInterpreter {
     const network = neuralNetworkOf(spec);
     if (!network) throw new UnsupportedError("the model is not a neural network");
     const compiler = new NetworkCompiler();

@@ -13,6 +13,7 @@ import { validateNeuralNetworks } from "../neural/validate.js";
 import { Interpreter, stageSpec, type LoadOptions, type ProgramIO } from "./interpreter.js";
 import { NeuralNetworkInterpreter } from "./neural-network.js";
 import { parallelGemm } from "./parallel-gemm.js";
+import { fastGemm } from "./simd-gemm.js";
 import type { ProgramState } from "./state.js";
 
 export interface ModelRunner {
@@ -38,9 +39,10 @@ export async function loadRunner(model: MLModel, options: LoadOptions = {}): Pro
   }
   const spec = stageSpec(model.spec, options.pipelineStage);
   if (neuralNetworkOf(spec)) {
+    const plain = options.pool ? parallelGemm(options.pool) : gemm;
     return NeuralNetworkInterpreter.fromSpec(
       spec,
-      options.pool ? parallelGemm(options.pool) : gemm,
+      options.reference ? plain : fastGemm(options.pool),
     );
   }
   return Interpreter.load(model, options);

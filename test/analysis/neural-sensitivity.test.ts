@@ -5,6 +5,9 @@ import { join } from "node:path";
 import { after, test } from "node:test";
 import { parseCandidates } from "../../src/analysis/candidates.js";
 import { neuralSettings } from "../../src/analysis/neural-sensitivity.js";
+import { chooseRecipe } from "../../src/analysis/recipe.js";
+import { applyRecipe } from "../../src/analysis/recipe-check.js";
+import { collectNeuralStatistics } from "../../src/calibrate/neural-statistics.js";
 import { defaultCandidates, measureSensitivity } from "../../src/analysis/sensitivity.js";
 import { OutputStats } from "../../src/runtime/compare.js";
 import { loadModel } from "../../src/format/model.js";
@@ -166,4 +169,54 @@ test("candidates files: quantize_weights settings for networks, any bits", () =>
     neuralSettings(defaultCandidates().at(-1)!.config) as string,
     /per channel, rounded to nearest/,
   );
+});
+
+test("NN sensitive k-means candidates: trials and recipes calibrate on the table's samples", async () => {
+  const model = await loadModel(FIXTURE);
+  const runner = await loadRunner(model);
+  const samples = randomSamples(runner.inputs, 3, 11);
+  const candidates = parseCandidates({
+    candidates: [
+      { label: "kmeans3", config_type: "quantize_weights", nbits: 3, mode: "kmeans_lut" },
+      {
+        label: "skm3",
+        config_type: "quantize_weights",
+        nbits: 3,
+        mode: "kmeans_lut",
+        algorithm: "sensitive-kmeans",
+      },
+    ],
+  });
+  assert.deepEqual(neuralSettings(candidates[1].config), {
+    nbits: 3,
+    mode: "kmeans_lut",
+    algorithm: "sensitive-kmeans",
+  });
+  const table = await measureSensitivity(model, samples, { candidates });
+  const trial = (weight: string, candidate: string) =>
+    table.trials.find((t) => t.weight === weight && t.candidate === candidate)!;
+  // The trial is the whole model with that layer alone given sensitive k-means on the samples.
+  const whole = await quantizeWeights(model, {
+    layers: { logits: { nbits: 3, mode: "kmeans_lut", algorithm: "sensitive-kmeans" } },
+    calibration: collectNeuralStatistics(model, samples, { gram: true }),
+  });
+  const quantized = await loadRunner(whole);
+  const stats = new OutputStats(table.output);
+  for (const sample of samples) {
+    stats.add(runner.predict(sample)[table.output], quantized.predict(sample)[table.output]);
+  }
+  assert.ok(Math.abs(stats.result().snrDb - trial("logits", "skm3").snrDb) < 1e-6);
+  // A recipe that keeps it: applied with the samples, refused without.
+  const recipe = chooseRecipe(
+    { ...table, trials: table.trials.filter((t) => t.candidate === "skm3") },
+    { bits: 32 },
+  );
+  assert.ok(recipe.choices.some((c) => c.candidate === "skm3"));
+  await assert.rejects(
+    applyRecipe(model, recipe),
+    /sensitive k-means layers need calibration samples/,
+  );
+  const applied = await applyRecipe(model, recipe, { samples });
+  assert.ok(applied.bytesAfter.size > 0);
+  await applied.model.close();
 });

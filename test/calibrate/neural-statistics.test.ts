@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { collectNeuralStatistics } from "../../src/calibrate/neural-statistics.js";
 import type { Model } from "../../src/format/gen/Model_pb.js";
-import { encodeModel, MLModel } from "../../src/format/model.js";
+import { encodeModel, loadModel, MLModel } from "../../src/format/model.js";
 import { writeNpy } from "../../src/format/npy.js";
 import type { Tensor } from "../../src/kernels/dtype.js";
 import { neuralNetworkOf } from "../../src/neural/walk.js";
@@ -279,6 +279,111 @@ test("quantize-weights --algorithm sensitive-kmeans writes a model; bad flags fa
       assert.equal(result.stderr.trim().split("\n").length, 1, result.stderr);
       assert.ok(!existsSync(failed));
     }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test("sensitive k-means per layer: only the layers that name it (or take the global one) get it", async () => {
+  const model = new MLModel(network());
+  const calibration = collectNeuralStatistics(model, samples(3), { gram: true });
+  const sensitiveLayers = async (options: Parameters<typeof quantizeWeights>[1]) => {
+    const names: string[] = [];
+    const quantized = await quantizeWeights(model, {
+      ...options,
+      onField: (e) => e.importanceExponent !== undefined && names.push(e.layer),
+    });
+    return { quantized, names };
+  };
+  const kmeans = { nbits: 2, mode: "kmeans_lut" as const };
+  const sensitive = { ...kmeans, algorithm: "sensitive-kmeans" as const };
+  const mixed = await sensitiveLayers({ layers: { conv: kmeans, fc: sensitive }, calibration });
+  assert.deepEqual(mixed.names, ["fc"]);
+  const global = await sensitiveLayers({ ...sensitive, calibration });
+  const plain = await quantizeWeights(model, kmeans);
+  assert.deepEqual(await weightsOf(mixed.quantized, "fc"), await weightsOf(global.quantized, "fc"));
+  assert.deepEqual(await weightsOf(mixed.quantized, "conv"), await weightsOf(plain, "conv"));
+  // The global algorithm reaches the named k-means layers, not the linear ones.
+  const flagged = await sensitiveLayers({
+    layers: { conv: { nbits: 8 }, fc: kmeans },
+    algorithm: "sensitive-kmeans",
+    calibration,
+  });
+  assert.deepEqual(flagged.names, ["fc"]);
+  await assert.rejects(
+    quantizeWeights(model, { layers: { fc: sensitive } }),
+    /layer fc: algorithm sensitive-kmeans needs calibration statistics/,
+  );
+  await assert.rejects(
+    quantizeWeights(model, {
+      layers: { fc: { nbits: 4, mode: "linear", algorithm: "sensitive-kmeans" } },
+      calibration,
+    }),
+    /layer fc: algorithm sensitive-kmeans needs mode kmeans_lut, not linear/,
+  );
+});
+
+test("quantize-weights --config: a layer naming sensitive-kmeans takes the sample flags", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "nn-sensitive-config-"));
+  try {
+    const input = join(dir, "in.mlmodel");
+    await writeFile(input, encodeModel(network()));
+    const batch = samples(2);
+    const data = join(dir, "x.npy");
+    await writeFile(
+      data,
+      writeNpy({
+        dtype: "fp32",
+        shape: [2, 4, 5, 5],
+        data: Float32Array.from(batch.flatMap((s) => [...(s.x.data as Float32Array)])),
+      }),
+    );
+    const config = join(dir, "recipe.yaml");
+    await writeFile(
+      config,
+      "op_name_configs:\n  conv: { nbits: 8 }\n  fc: { nbits: 2, mode: kmeans_lut, algorithm: sensitive-kmeans }\n",
+    );
+    const out = join(dir, "out.mlmodel");
+    const ok = runCli(
+      "quantize-weights",
+      input,
+      "-o",
+      out,
+      "--config",
+      config,
+      "--data",
+      `x=${data}`,
+    );
+    assert.equal(ok.status, 0, ok.stderr);
+    const expected = await quantizeWeights(new MLModel(network()), {
+      layers: { conv: { nbits: 8 }, fc: { nbits: 2, mode: "kmeans_lut" } },
+      algorithm: "sensitive-kmeans",
+      calibration: collectNeuralStatistics(new MLModel(network()), batch, { gram: true }),
+    });
+    const written = await loadModel(out);
+    assert.deepEqual(await weightsOf(written, "fc"), await weightsOf(expected, "fc"));
+    await writeFile(
+      config,
+      "op_name_configs:\n  fc: { nbits: 4, mode: linear, algorithm: sensitive-kmeans }\n",
+    );
+    const failed = join(dir, "failed.mlmodel");
+    const bad = runCli(
+      "quantize-weights",
+      input,
+      "-o",
+      failed,
+      "--config",
+      config,
+      "--data",
+      `x=${data}`,
+    );
+    assert.equal(bad.status, 1);
+    assert.match(
+      bad.stderr,
+      /recipe\.yaml: op_name_configs\.fc\.algorithm: sensitive-kmeans needs mode kmeans_lut/,
+    );
+    assert.equal(bad.stderr.trim().split("\n").length, 1, bad.stderr);
+    assert.ok(!existsSync(failed));
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -136,6 +136,8 @@ async function withConfigFile(
   ReturnType<typeof quantizeWeightsSettings> & {
     layers: Record<string, LayerQuantization>;
     configLayers: string[];
+    /** Whether the file names a k-means algorithm (which needs calibration samples). */
+    configCalibrates: boolean;
   }
 > {
   const text = new TextDecoder().decode(await readRegularFile(path));
@@ -145,6 +147,7 @@ async function withConfigFile(
     ...config.global,
     layers: config.layers,
     configLayers: [...Object.keys(config.layers), ...config.skip],
+    configCalibrates: [config.global, ...Object.values(config.layers)].some((l) => l?.algorithm),
     ...(config.skip.length > 0 && {
       selector: skipLayersSelector(config.skip, settings.selector),
     }),
@@ -281,13 +284,17 @@ function reportLines(fields: FieldOutcome[]): {
   return { weights, skipped, notes };
 }
 
-/** `--algorithm sensitive-kmeans`: checked before the model is read. */
+/**
+ * `--algorithm sensitive-kmeans`: checked before the model is read. `configCalibrates`: the
+ * --config file names the algorithm itself (for some layers), so it takes the sample flags.
+ */
 function algorithmOf(
   options: QuantizeWeightsCliOptions & SampleFlags,
+  configCalibrates: boolean,
 ): NeuralKmeansAlgorithm | undefined {
   const { algorithm, mode } = options;
   if (options.measure !== undefined) {
-    if (algorithm === undefined)
+    if (algorithm === undefined && !configCalibrates)
       throw new ConfigError("--measure needs --algorithm sensitive-kmeans");
     if (!(MEASURE_HORIZONS as readonly string[]).includes(options.measure)) {
       throw new ConfigError(
@@ -296,6 +303,7 @@ function algorithmOf(
     }
   }
   if (algorithm === undefined) {
+    if (configCalibrates) return undefined;
     if (options.data?.length || options.inputs || options.input?.length) {
       throw new ConfigError("--data, --inputs and --input calibrate --algorithm sensitive-kmeans");
     }
@@ -306,7 +314,8 @@ function algorithmOf(
       `--algorithm: expected one of ${NN_KMEANS_ALGORITHMS.join(", ")}, got "${algorithm}"`,
     );
   }
-  if (mode !== "kmeans_lut" && mode !== "kmeans") {
+  // With --config, the file's modes decide (quantizeWeights names a layer that is not k-means).
+  if (mode !== "kmeans_lut" && mode !== "kmeans" && !options.config) {
     throw new ConfigError(`--algorithm ${algorithm} needs --mode kmeans_lut`);
   }
   return algorithm as NeuralKmeansAlgorithm;
@@ -386,14 +395,15 @@ Examples:
 recipe.yaml (layers not named are left alone without a global_config):
   op_name_configs:
     conv1: { nbits: 8, mode: linear }
-    conv10: { nbits: 4, mode: kmeans_lut }`,
+    conv10: { nbits: 4, mode: kmeans_lut, algorithm: sensitive-kmeans }  # with --data, --inputs or --samples`,
     )
     .action(async (input: string, options: QuantizeWeightsCliOptions & SampleFlags) => {
       const flagSettings = quantizeWeightsSettings(options);
-      const { skipLayers, configLayers, ...settings } = options.config
+      const { skipLayers, configLayers, configCalibrates, ...settings } = options.config
         ? await withConfigFile(options.config, flagSettings)
-        : { ...flagSettings, configLayers: undefined };
-      const algorithm = algorithmOf(options);
+        : { ...flagSettings, configLayers: undefined, configCalibrates: false };
+      const algorithm = algorithmOf(options, configCalibrates);
+      const calibrated = algorithm !== undefined || configCalibrates;
       await runWrite({
         command: "quantize-weights",
         input,
@@ -408,7 +418,8 @@ recipe.yaml (layers not named are left alone without a global_config):
           const events = new Map<string, QuantizedFieldEvent>();
           const quantized = await quantizeWeights(model, {
             ...settings,
-            ...(algorithm && { algorithm, calibration: await calibrationOf(model, options) }),
+            ...(algorithm && { algorithm }),
+            ...(calibrated && { calibration: await calibrationOf(model, options) }),
             keepLossy: options.keepLossy,
             fuse: options.fuse,
             onField: (event) => events.set(`${event.layer}/${event.field}`, event),
