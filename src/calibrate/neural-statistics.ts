@@ -11,7 +11,7 @@ import type { ConvolutionLayerParams, NeuralNetworkLayer } from "../format/gen/N
 import type { MLModel } from "../format/model.js";
 import type { Tensor } from "../kernels/dtype.js";
 import type { Dense } from "../kernels/ops/elementwise.js";
-import type { Window2d } from "../kernels/ops/conv.js";
+import { writePatch, type Window2d } from "../kernels/ops/conv.js";
 import { mirrorUpper } from "../kernels/gram.js";
 import { neuralNetworkOf, walkLayers } from "../neural/walk.js";
 import type { InputStatistics } from "../passes/calibration.js";
@@ -121,12 +121,8 @@ function addActiveEnergy(
   const groups = Math.max(1, num(p.nGroups));
   const [n, c, h, w] = channelView(x);
   const [, rows, oh, ow] = channelView(y);
-  const {
-    kernel: [kh, kw],
-    strides,
-    dilations,
-    pads: [pt, , pl],
-  } = convWindow(p, [h, w]);
+  const win = convWindow(p, [h, w]);
+  const [kh, kw] = win.kernel;
   const perGroup = c / groups;
   const rowsPerGroup = rows / groups;
   const columns = perGroup * kh * kw;
@@ -136,18 +132,9 @@ function addActiveEnergy(
       for (let oy = 0; oy < oh; oy++) {
         for (let ox = 0; ox < ow; ox++) {
           squares.fill(0);
-          for (let ch = 0; ch < perGroup; ch++) {
-            const plane = (image * c + g * perGroup + ch) * h * w;
-            for (let ky = 0; ky < kh; ky++) {
-              const iy = oy * strides[0] - pt + ky * dilations[0];
-              if (iy < 0 || iy >= h) continue;
-              for (let kx = 0; kx < kw; kx++) {
-                const ix = ox * strides[1] - pl + kx * dilations[1];
-                if (ix < 0 || ix >= w) continue;
-                squares[(ch * kh + ky) * kw + kx] = x.data[plane + iy * w + ix] ** 2;
-              }
-            }
-          }
+          const planes = (image * c + g * perGroup) * h * w;
+          writePatch(squares, 0, 1, x.data, planes, perGroup, [h, w], win, oy, ox);
+          for (let j = 0; j < columns; j++) squares[j] *= squares[j];
           for (let r = g * rowsPerGroup; r < (g + 1) * rowsPerGroup; r++) {
             if (!(y.data[((image * rows + r) * oh + oy) * ow + ox] > 0)) continue;
             const base = r * columns;

@@ -15,7 +15,7 @@ import type { MLModel } from "../format/model.js";
 import { ConfigError, UnsupportedError } from "../errors.js";
 import type { Tensor } from "../kernels/dtype.js";
 import { accumulateGram, accumulateSquares, mirrorUpper } from "../kernels/gram.js";
-import { convOutputSize, type Window2d } from "../kernels/ops/conv.js";
+import { convOutputSize, writePatch, type Window2d } from "../kernels/ops/conv.js";
 import type { Calibration, InputStatistics } from "../passes/calibration.js";
 import type { ProgressCallback } from "../progress.js";
 import { inputNames, opName } from "../program/ops.js";
@@ -176,20 +176,9 @@ export function addPatches(
       for (let v = 0; v < count; v++) {
         const p = first + v;
         const image = Math.floor(p / (oh * ow));
-        const oy = Math.floor(p / ow) % oh;
-        const ox = p % ow;
-        for (let c = 0; c < perGroup; c++) {
-          const plane = (image * channels + g * perGroup + c) * h * w;
-          for (let ky = 0; ky < kh; ky++) {
-            const iy = oy * strides[0] - pt + ky * dilations[0];
-            if (iy < 0 || iy >= h) continue;
-            for (let kx = 0; kx < kw; kx++) {
-              const ix = ox * strides[1] - pl + kx * dilations[1];
-              if (ix < 0 || ix >= w) continue;
-              chunk[((c * kh + ky) * kw + kx) * count + v] = x.data[plane + iy * w + ix];
-            }
-          }
-        }
+        const planes = (image * channels + g * perGroup) * h * w;
+        const [oy, ox] = [Math.floor(p / ow) % oh, p % ow];
+        writePatch(chunk, v, count, x.data, planes, perGroup, [h, w], window, oy, ox);
       }
       sums.add(g, chunk, count);
     }

@@ -98,6 +98,7 @@ export function renderRecipe(summary: RecipeSummary, neural = false): string {
     c.meanKl === undefined ? "" : c.meanKl.toExponential(2),
   ]);
   const { predicted, measured } = summary;
+  const calibrates = summary.choices.some((c) => (c.config as { algorithm?: string })?.algorithm);
   const line = (name: string, m: RecipePrediction | RecipeMeasurement) => [
     name,
     m.bitsPerWeight.toFixed(3),
@@ -117,7 +118,7 @@ export function renderRecipe(summary: RecipeSummary, neural = false): string {
       ],
     ),
     neural
-      ? `wrote ${summary.recipe}; apply it with: coreml-optimize quantize-weights ${summary.model} -o OUT.mlmodel --config ${summary.recipe}`
+      ? `wrote ${summary.recipe}; apply it with: coreml-optimize quantize-weights ${summary.model} -o OUT.mlmodel --config ${summary.recipe}${calibrates ? " and the same --data, --inputs or --samples (its sensitive-kmeans layers calibrate on them)" : ""}`
       : `wrote ${summary.recipe}; apply it with: coreml-optimize compress ${summary.model} -o OUT.mlpackage --config ${summary.recipe}`,
   ].join("\n");
 }

@@ -45,6 +45,40 @@ export function convOutputSize(
   return Math.floor((size + before + after - (kernel - 1) * dilation - 1) / stride) + 1;
 }
 
+/**
+ * One im2col column: the window of output position (oy, ox) over the `channels` planes of x
+ * from `planeOffset` (one group of one image, each plane h × w), written to
+ * out[offset + column · stride] with columns in the weight's (c, ky, kx) order. Positions in
+ * the padding are skipped, so `out` must hold zeros there.
+ */
+export function writePatch(
+  out: Float64Array,
+  offset: number,
+  stride: number,
+  x: ArrayLike<number>,
+  planeOffset: number,
+  channels: number,
+  [h, w]: readonly [number, number],
+  win: Window2d,
+  oy: number,
+  ox: number,
+): void {
+  const [kh, kw] = win.kernel;
+  const [pt, , pl] = win.pads;
+  for (let c = 0; c < channels; c++) {
+    const plane = planeOffset + c * h * w;
+    for (let ky = 0; ky < kh; ky++) {
+      const iy = oy * win.strides[0] - pt + ky * win.dilations[0];
+      if (iy < 0 || iy >= h) continue;
+      for (let kx = 0; kx < kw; kx++) {
+        const ix = ox * win.strides[1] - pl + kx * win.dilations[1];
+        if (ix < 0 || ix >= w) continue;
+        out[offset + ((c * kh + ky) * kw + kx) * stride] = x[plane + iy * w + ix];
+      }
+    }
+  }
+}
+
 /** im2col of one group of channels of one image: [C·KH·KW, OH·OW]. */
 function unfold(
   x: Float32Array,
