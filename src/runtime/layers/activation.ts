@@ -85,10 +85,24 @@ const relu: LayerFunction = ([x]) => {
   return { shape: [...x.shape], data: out };
 };
 
+/**
+ * max(floor, a·x + b): the linear activation (floor −∞) and the unary threshold, the pieces
+ * converters build ReLU6 from, in a loop of their own like ReLU.
+ */
+const affineFloor =
+  (a: number, b: number, floor: number): LayerFunction =>
+  ([x]) => {
+    const src = x.data;
+    const out = new Float32Array(src.length);
+    for (let i = 0; i < src.length; i++) out[i] = Math.max(floor, a * src[i] + b);
+    return { shape: [...x.shape], data: out };
+  };
+
 const activation: LayerCompiler = (layer) => {
   const params = paramsOf(layer, "activation");
   const f = params.NonlinearityType;
   if (f.case === "ReLU") return relu;
+  if (f.case === "linear") return affineFloor(f.value.alpha, f.value.beta, -Infinity);
   if (f.case === "PReLU") {
     const alpha = perChannel(weightValues(layer, "alpha", f.value.alpha));
     return channelwise((v, c) => (v >= 0 ? v : alpha(c) * v));
@@ -108,6 +122,7 @@ const unaryFunction: LayerCompiler = (layer) => {
   const scale = p.scale === 0 ? 1 : p.scale;
   const epsilon = p.epsilon === 0 ? 1e-6 : p.epsilon;
   const O = UnaryFunctionLayerParams_Operation;
+  if (p.type === O.THRESHOLD) return affineFloor(scale, p.shift, p.alpha);
   const fn: Record<number, (v: number) => number> = {
     [O.SQRT]: Math.sqrt,
     [O.RSQRT]: (v) => 1 / Math.sqrt(v + epsilon),
@@ -116,7 +131,6 @@ const unaryFunction: LayerCompiler = (layer) => {
     [O.EXP]: Math.exp,
     [O.LOG]: Math.log,
     [O.ABS]: Math.abs,
-    [O.THRESHOLD]: (v) => Math.max(p.alpha, v),
   };
   const apply = fn[p.type];
   if (!apply) throw unsupported(layer, `unary function ${p.type}`);
