@@ -261,9 +261,14 @@ function optionGroups(d: Draft): string[][] {
       maybe(0.2, "--target", "ios18");
       maybe(0.2, "--json");
       break;
-    case "quantize-weights":
+    case "quantize-weights": {
       groups.push(["--nbits", rng.pick(["1", "2", "4", "8", "16"])]);
-      maybe(0.4, "--mode", rng.pick(["linear", "linear_symmetric", "kmeans_lut", "linear_lut"]));
+      const mode = rng.pick(["linear", "linear_symmetric", "kmeans_lut", "linear_lut"]);
+      maybe(0.4, "--mode", mode);
+      if (groups.at(-1)?.[1] === "kmeans_lut" && rng.chance(0.3)) {
+        groups.push(["--algorithm", "sensitive-kmeans"], ["--samples", "1"]);
+        maybe(0.3, "--measure", rng.pick(["layer", "output"]));
+      }
       maybe(0.1, "--skip-layer-types", rng.pick(["convolution", "innerProduct,embedding"]));
       maybe(0.1, "--min-conv-channels", "4");
       maybe(0.1, "--min-weight-count", "4096");
@@ -271,6 +276,7 @@ function optionGroups(d: Draft): string[][] {
       maybe(0.1, "--check", "1");
       maybe(0.2, "--json");
       break;
+    }
     case "quantize-activations":
       groups.push(["--samples", rng.pick(["1", "2", "3"])]);
       maybe(0.2, "--seed", "7");
