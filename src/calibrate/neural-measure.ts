@@ -173,12 +173,14 @@ async function outputErrors(
     }))
     .filter((t) => t.step !== undefined && t.layer)
     .sort((a, b) => a.step! - b.step!);
-  // Per sample: the float outputs, and every blob of the network as kept so far.
+  // Per sample: the float outputs, and the blobs of the network as kept so far that a run
+  // resumed at the next layer reads (not every blob: memory stays at one step's live values).
+  const needed = trials.map((t) => interpreter.neededAt(t.step!));
   const runs = samples.map((sample) => {
     const blobs = new Map<string, Dense>();
     let rewritten = false;
     const expected = interpreter.predict(sample, {
-      observe: record(blobs, () => (rewritten = true)),
+      observe: record(blobs, needed[0], () => (rewritten = true)),
     });
     return { sample, expected, blobs, rewritten };
   });
@@ -186,7 +188,7 @@ async function outputErrors(
   const kept: NeuralNetworkLayer[] = [];
   const total = trials.reduce((n, t) => n + t.list.length, 0) * samples.length;
   let done = 0;
-  for (const { name, list, step, layer } of trials) {
+  for (const [index, { name, list, step, layer }] of trials.entries()) {
     const networks = list.map((weights) =>
       interpreter.withLayers([...kept, withWeights(layer!, weights)]),
     );
@@ -200,22 +202,33 @@ async function outputErrors(
     errors.set(name, sums);
     const best = sums.reduce((b, e, i) => (e < sums[b] ? i : b), 0);
     kept.push(withWeights(layer!, list[best]));
+    const next = needed[index + 1];
+    if (!next) continue;
     for (const run of runs) {
       const resume = { step: run.rewritten ? 0 : step!, values: new Map(run.blobs) };
-      networks[best].predict(run.sample, { resume, observe: record(run.blobs) });
+      networks[best].predict(run.sample, { resume, observe: record(run.blobs, next) });
+      for (const blob of run.blobs.keys()) if (!next(blob)) run.blobs.delete(blob);
     }
   }
   onProgress?.({ done: total, total, name: "" });
   return errors;
 }
 
-/** An observer copying each blob into `blobs` (`again`: told when a name comes twice). */
-function record(blobs: Map<string, Dense>, again?: () => void): LayerObserver {
+/**
+ * An observer copying into `blobs` each blob `keep` accepts (`again`: told when a name comes
+ * twice).
+ */
+function record(
+  blobs: Map<string, Dense>,
+  keep: (blob: string) => boolean,
+  again?: () => void,
+): LayerObserver {
   const seen = new Set<string>();
   return (name: string, value: Parameters<LayerObserver>[1]) => {
     if (seen.has(name)) again?.();
     seen.add(name);
-    blobs.set(name, { shape: value.shape, data: (value.data as Float32Array).slice() });
+    if (keep(name))
+      blobs.set(name, { shape: value.shape, data: (value.data as Float32Array).slice() });
   };
 }
 

@@ -171,6 +171,18 @@ export class NeuralNetworkInterpreter {
   }
 
   /**
+   * Which blobs of an earlier run a run resumed at top-level step `step` may read: those no
+   * step before it released and no step from it on computes again.
+   */
+  neededAt(step: number): (blob: string) => boolean {
+    const gone = new Set<string>();
+    this.network.steps.forEach((s, index) => {
+      for (const name of index < step ? s.release : s.outputs) gone.add(name);
+    });
+    return (blob) => !gone.has(blob);
+  }
+
+  /**
    * The same network with some top-level layers compiled from other parameters (one layer
    * compressed, say): the other layers' steps are shared, not compiled again.
    */

@@ -12,6 +12,7 @@ import { compareOutputs } from "../../src/runtime/compare.js";
 import { randomSamples } from "../../src/runtime/inputs.js";
 import { NeuralNetworkInterpreter } from "../../src/runtime/neural-network.js";
 import { loadRunner } from "../../src/runtime/runner.js";
+import { ndNetwork } from "../support/neural-networks.js";
 import { GOLDEN, SHARED } from "../support/paths.js";
 
 type LayerInit = MessageInitShape<typeof NeuralNetworkLayerSchema>;
@@ -833,5 +834,43 @@ test("array inputs of rank 4 and 2 with a batch of one run as [C, H, W] blobs", 
   assert.throws(
     () => NeuralNetworkInterpreter.fromSpec(network({ v: [3, 4] }, [], [])),
     (error: unknown) => error instanceof UnsupportedError && /input "v"/.test(error.message),
+  );
+});
+
+test("neededAt: a run resumed at a step reads what is live there, not what it computes again", () => {
+  const relu = {
+    case: "activation" as const,
+    value: { NonlinearityType: { case: "ReLU" as const, value: {} } },
+  };
+  const spec = ndNetwork(
+    { x: [4] },
+    [
+      { name: "r0", input: ["x"], output: ["a"], layer: relu },
+      { name: "r1", input: ["a"], output: ["b"], layer: relu },
+      { name: "sum", input: ["b", "x"], output: ["y"], layer: { case: "add", value: {} } },
+    ],
+    ["y"],
+  );
+  const interpreter = NeuralNetworkInterpreter.fromSpec(spec);
+  const live = (step: number) => ["x", "a", "b", "y"].filter(interpreter.neededAt(step));
+  assert.deepEqual(live(0), ["x"]);
+  assert.deepEqual(live(1), ["x", "a"]);
+  assert.deepEqual(live(2), ["x", "b"]);
+  // Resumed at step 2 from those blobs alone, the run gives the whole run's output.
+  const x = { dtype: "fp32" as const, shape: [4], data: Float32Array.from([1, -2, 3, -4]) };
+  const blobs = new Map<string, { shape: number[]; data: Float32Array }>();
+  const whole = interpreter.predict(
+    { x },
+    {
+      observe: (name, value) =>
+        blobs.set(name, { shape: [...value.shape], data: value.data.slice() }),
+    },
+  );
+  const keep = interpreter.neededAt(2);
+  const values = new Map([...blobs].filter(([name]) => keep(name)));
+  assert.deepEqual([...values.keys()], ["b"]);
+  assert.deepEqual(
+    interpreter.predict({ x }, { resume: { step: 2, values } }).y.data,
+    whole.y.data,
   );
 });
