@@ -23,6 +23,8 @@ export interface VectorClustering {
   assignment: Uint8Array;
   /** Σ ‖x − its centroid‖² over the points. */
   error: number;
+  /** Σ ‖x‖² over the points. */
+  signal: number;
 }
 
 /**
@@ -1005,7 +1007,9 @@ export function vectorKMeans(
     for (let p = 0; p < n; p++) assignment[p] = index.get(rowKey(points, p, dim))!;
     const centroids = new Float64Array(k * dim);
     distinct.forEach((key, i) => centroids.set(key.split(",").map(Number), i * dim));
-    return { centroids, assignment, error: 0 };
+    let signal = 0;
+    for (const v of points) signal += v * v;
+    return { centroids, assignment, error: 0, signal };
   }
   const center = new Float64Array(dim);
   for (let p = 0; p < n; p++) for (let j = 0; j < dim; j++) center[j] += points[p * dim + j];
@@ -1026,7 +1030,11 @@ export function vectorKMeans(
     stored.map((v, i) => v - center[i % dim]),
     assignment,
   );
-  return { centroids: stored, assignment, error };
+  // Σ ‖x‖² = Σ ‖x − center‖² + 2 center·Σ (x − center) + n ‖center‖², from the tree's root.
+  const root = tree.levels[tree.levels.length - 1];
+  let signal = root.squares[0];
+  for (let j = 0; j < dim; j++) signal += 2 * center[j] * root.sum[j] + n * center[j] ** 2;
+  return { centroids: stored, assignment, error, signal };
 }
 
 function rowKey(points: Float64Array, p: number, dim: number): string {
