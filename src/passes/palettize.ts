@@ -370,9 +370,12 @@ async function palettize(
   // Sensitive k-means weighs each element's error by its input's energy (with per-channel
   // scales, by both).
   let elementWeights = importance;
-  // fp16 weights travel as their half patterns, decoded only where a mode needs numbers.
+  // fp16 weights travel as their half patterns, decoded only where a mode needs numbers; fp32
+  // ones are gathered into doubles straight from their floats.
+  const floats =
+    !config.enablePerChannelScale && tensor.data instanceof Float32Array ? tensor.data : undefined;
   let values: Float64Array | undefined =
-    halfBits && !config.enablePerChannelScale
+    (halfBits && !config.enablePerChannelScale) || floats
       ? undefined
       : Float64Array.from(numericValues(tensor));
   let scale: { data: Float64Array; shape: number[] } | undefined;
@@ -400,7 +403,7 @@ async function palettize(
 
   const groupedHalf = halfBits && gatherGroups(layout, halfBits);
   // Half patterns hold fp16 values exactly (normalized ones are rounded to half as well).
-  const grouped = groupedHalf ? undefined : gatherGroups(layout, values!);
+  const grouped = groupedHalf ? undefined : gatherGroups(layout, floats ?? values!);
   const groupedValues = () => grouped ?? Float64Array.from(groupedHalf!, halfToFloat);
   let result: GroupsPalette & { nbits: number; packed?: boolean };
   if (config.mode === "custom") {
@@ -431,8 +434,11 @@ async function palettize(
       nbits: nbits!,
       valueType,
     };
-    // The weight's own buffer may go to a worker as it is when nothing else reads it.
-    const movable = mayMove && weight.ownsBuffer && groupedHalf === tensor.data && !values;
+    // The weight's own buffer may go to a worker as it is when nothing else reads it; gathered
+    // doubles are always a copy of our own.
+    const movable = groupedHalf
+      ? mayMove && weight.ownsBuffer && groupedHalf === tensor.data && !values
+      : !pointWeights;
     // Workers may pack the indices where they are stored in group order as they are.
     const packable = mayPack && layout.channelAxis === 0 && !weight.joint && nbits! < 8;
     result = { ...(await runGroups(input, pool, movable, packable)), nbits: nbits! };
@@ -458,8 +464,8 @@ const CHUNK_ELEMENTS = 1 << 20;
 /**
  * k-means runs on workers, split into chunks of whole groups; cheap modes run inline. With
  * `movable`, the input arrays are the caller's to give away: a single chunk moves them to the
- * worker without a copy. With `packable`, the workers of several chunks pack their indices
- * when every chunk starts on a byte (`packed` in the result), so the main thread never holds
+ * worker without a copy. With `packable`, the workers pack their indices (with several chunks,
+ * when every chunk starts on a byte; `packed` in the result), so the main thread never holds
  * them a byte each.
  */
 async function runGroups(
@@ -481,14 +487,16 @@ async function runGroups(
   );
   if (chunks === 1) {
     const payload: GroupsInput = movable
-      ? input
+      ? { ...input, packIndices: packable }
       : {
           ...input,
           values: input.values?.slice(),
           halfBits: input.halfBits?.slice(),
           pointWeights: input.pointWeights?.slice(),
+          packIndices: packable,
         };
-    return pool.run<GroupsPalette>("palettizeGroups", payload, transferList(payload));
+    const part = await pool.run<GroupsPalette>("palettizeGroups", payload, transferList(payload));
+    return { ...part, packed: packable };
   }
   const groupLength = length / input.groupCount;
   const entries = (1 << input.nbits) * input.clusterDim;

@@ -4,7 +4,10 @@
  * iterations over every point against every centroid, the one with the least squared error
  * kept. Deterministic from a fixed seed.
  */
-import type { VectorClustering } from "../../src/kernels/palettize/vector-kmeans.js";
+import type { VectorClustering as Clustering } from "../../src/kernels/palettize/vector-kmeans.js";
+
+/** What the reference computes (not Σ v², which the fast k-means reports too). */
+type VectorClustering = Omit<Clustering, "signal">;
 
 /** Small, fast, deterministic PRNG (mulberry32) returning floats in [0, 1). */
 function random(seed: number): () => number {

@@ -109,16 +109,36 @@ function gatherOrder(layout: GroupLayout): Uint32Array | undefined {
   return order;
 }
 
-/** The weight's values rearranged into group order (see GroupLayout). */
-export function gatherGroups<T extends Float64Array | Uint16Array>(
+/**
+ * The weight's values rearranged into group order (see GroupLayout), in a new array of `T` (or
+ * `values` itself when already in that order). Float32 values come out as doubles, gathered in
+ * the same pass.
+ */
+export function gatherGroups(layout: GroupLayout, values: Uint16Array): Uint16Array;
+export function gatherGroups(
   layout: GroupLayout,
-  values: T,
-): T {
+  values: Float64Array | Float32Array,
+): Float64Array;
+export function gatherGroups(
+  layout: GroupLayout,
+  values: Float64Array | Float32Array | Uint16Array,
+): Float64Array | Uint16Array {
   const { shape, channelAxis, clusterDim } = layout;
+  const make = (n: number) =>
+    values instanceof Uint16Array ? new Uint16Array(n) : new Float64Array(n);
   if (channelAxis === 0 && clusterDim > 1) {
     // Vectors across the leading channels: interleave runs of clusterDim rows, no order table.
-    const out = new (values.constructor as new (n: number) => T)(values.length);
+    const out = make(values.length);
     const rest = elementCount(shape) / shape[0];
+    if (clusterDim === 2) {
+      for (let c = 0, q = 0; c < shape[0]; c += 2) {
+        for (let r = 0, at = c * rest; r < rest; r++, at++, q += 2) {
+          out[q] = values[at];
+          out[q + 1] = values[at + rest];
+        }
+      }
+      return out;
+    }
     for (let c = 0, q = 0; c < shape[0]; c += clusterDim) {
       for (let r = 0; r < rest; r++) {
         for (let j = 0, at = c * rest + r; j < clusterDim; j++, at += rest) out[q++] = values[at];
@@ -127,8 +147,8 @@ export function gatherGroups<T extends Float64Array | Uint16Array>(
     return out;
   }
   const order = gatherOrder(layout);
-  if (!order) return values;
-  const out = new (values.constructor as new (n: number) => T)(values.length);
+  if (!order) return values instanceof Float32Array ? Float64Array.from(values) : values;
+  const out = make(values.length);
   for (let i = 0; i < order.length; i++) out[i] = values[order[i]];
   return out;
 }

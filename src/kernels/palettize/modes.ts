@@ -115,9 +115,23 @@ export function palettizeGroups(input: GroupsInput): GroupsPalette {
       ? values.subarray(start, start + groupLength)
       : Float64Array.from(half!, halfToFloat);
     if (input.mode === "uniform") uniform(group, nbits, input.valueType, groupLut, groupIndices);
-    else if (clusterDim > 1)
-      vectorGroup(input.mode, group, clusterDim, entries, groupLut, groupIndices, round);
-    else scalarGroup(input.mode, group, weights, entries, groupLut, groupIndices);
+    else if (clusterDim > 1) {
+      const clustered = vectorGroup(
+        input.mode,
+        group,
+        clusterDim,
+        entries,
+        groupLut,
+        groupIndices,
+        round,
+      );
+      if (clustered) {
+        // k-means keeps the sums the errors come from: no second pass over the points.
+        sums.signal += clustered.signal;
+        sums.noise += clustered.error;
+        continue;
+      }
+    } else scalarGroup(input.mode, group, weights, entries, groupLut, groupIndices);
     accumulatePaletteError(group, groupLut, groupIndices, clusterDim, round, sums, weights);
   }
   const packed = input.packIndices ? packSubByte(indices, nbits) : indices;
@@ -227,6 +241,7 @@ function firstAtLeast(sorted: Float64Array, x: number): number {
   return lo;
 }
 
+/** Unique or k-means tables of vectors; k-means returns its squared error and Σ v². */
 function vectorGroup(
   mode: PaletteMode,
   points: Float64Array,
@@ -235,7 +250,7 @@ function vectorGroup(
   lut: Float64Array,
   indices: Uint8Array,
   round: (x: number) => number,
-): void {
+): { error: number; signal: number } | undefined {
   if (mode === "unique") {
     const rows = sortedDistinctRows(points, dim);
     if (rows.length > entries) throw new RangeError("too many distinct vectors");
@@ -247,11 +262,12 @@ function vectorGroup(
     for (let p = 0; p < indices.length; p++) {
       indices[p] = index.get(Array.from(points.subarray(p * dim, p * dim + dim)).join(","))!;
     }
-    return;
+    return undefined;
   }
-  const { centroids, assignment } = vectorKMeans(points, dim, entries, round);
+  const { centroids, assignment, error, signal } = vectorKMeans(points, dim, entries, round);
   lut.set(centroids);
   indices.set(assignment);
+  return { error, signal };
 }
 
 /** Distinct rows in lexicographic numeric order (numpy's unique along axis 0). */

@@ -59,11 +59,13 @@ const SHAPES = [
   { count: 1500, dim: 20, k: 8 },
 ];
 
-test("every point goes to its nearest stored centroid, and the error is theirs", () => {
+test("every point goes to its nearest stored centroid, and the error and Σ v² are theirs", () => {
   for (const [i, { count, dim, k }] of SHAPES.entries()) {
     const points = weightVectors(count, dim, i + 1);
     const label = `${count}×${dim}, k=${k}`;
-    const { centroids, assignment, error } = vectorKMeans(points, dim, k, roundToHalf);
+    const { centroids, assignment, error, signal } = vectorKMeans(points, dim, k, roundToHalf);
+    const squares = points.reduce((sum, v) => sum + v * v, 0);
+    assert.ok(Math.abs(signal - squares) <= 1e-12 * squares, `${label}: signal ${signal}`);
     assert.ok(
       centroids.every((v) => v === roundToHalf(v)),
       `${label}: centroids rounded`,
