@@ -226,6 +226,36 @@ test("arithmetic with whole, single and repeating operands matches the reference
   assertClose(fast, reference, 0);
 });
 
+test("select with computed, constant, single and repeating operands matches the reference bit for bit", async () => {
+  const model = await program([2, 3, 8], async (b, x, weight) => {
+    const select = (name: string, cond: Var, a: Var, y: Var) =>
+      b.op("select", name, { cond: cond.name, a: a.name, b: y.name }, "fp32", [2, 3, 8]);
+    const positive = b.binary("greater_equal", x, await weight([]), "positive");
+    // A causal mask's shape: a constant condition repeating over the leading axis.
+    const mask = await weight([3, 8]);
+    b.output(select("masked", mask, await weight([]), x));
+    b.output(select("computed", positive, x, await weight([8])));
+    b.output(select("single", await weight([]), x, await weight([2, 3, 8])));
+    // Rows of 3: not whole vectors, the plain kernel's case.
+    b.output(select("odd", await weight([3, 1]), x, await weight([])));
+  });
+  const { fast, reference } = await bothWays(model);
+  assertClose(fast, reference, 0);
+});
+
+test("transpose with contiguous, strided and merged rows of odd sizes matches the reference bit for bit", async () => {
+  const model = await program([2, 5, 3, 7], async (b, x) => {
+    b.output(b.transpose(x, [0, 2, 1, 3], "rows"));
+    b.output(b.transpose(x, [3, 1, 0, 2], "columns"));
+    b.output(b.transpose(x, [0, 1, 2, 3], "same"));
+    b.output(b.transpose(x, [2, 3, 0, 1], "blocks"));
+    const wide = b.reshape(x, [2, 5, 21], "wide");
+    b.output(b.transpose(wide, [1, 0, 2], "wide_rows"));
+  });
+  const { fast, reference } = await bothWays(model);
+  assertClose(fast, reference, 0);
+});
+
 test("softmax and layer norm over rows match the reference", async () => {
   const model = await program([3, 5, 24], async (b, x, weight) => {
     const scaled = b.binary("mul", x, await weight([]));

@@ -160,6 +160,25 @@ export interface ElementwiseKernels {
   dequantize(src: number, dst: number, count: number, scale: number, zeroPoint: number): void;
   gelu(src: number, dst: number, count: number): void;
   softmaxRows(src: number, dst: number, rows: number, n: number): void;
+  select(
+    cond: number,
+    condLength: number,
+    a: number,
+    aLength: number,
+    b: number,
+    bLength: number,
+    dst: number,
+    count: number,
+  ): void;
+  gatherRows(
+    src: number,
+    dst: number,
+    inner: number,
+    step: number,
+    axes: number,
+    rank: number,
+    rows: number,
+  ): void;
   layerNormRows(
     src: number,
     dst: number,

@@ -410,23 +410,25 @@
     (local.set $row (i32.shl (local.get $w) (i32.const 2)))
     (loop $planes
       ;; Rows above, then each row's left margin, the row, its right margin, then rows below.
-      (memory.fill (local.get $dst) (i32.const 0)
-        (i32.add (i32.mul (local.get $top) (local.get $wp)) (i32.shl (local.get $left) (i32.const 2))))
+      (call $fill (local.get $dst)
+        (i32.add (i32.mul (local.get $top) (local.get $wp)) (i32.shl (local.get $left) (i32.const 2)))
+        (f32.const 0))
       (local.set $dst (i32.add (local.get $dst)
         (i32.add (i32.mul (local.get $top) (local.get $wp)) (i32.shl (local.get $left) (i32.const 2)))))
       (local.set $y (i32.const 0))
       (loop $rows
-        (memory.copy (local.get $dst) (local.get $src) (local.get $row))
+        (call $copy (local.get $dst) (local.get $src) (local.get $row))
         (local.set $src (i32.add (local.get $src) (local.get $row)))
         (local.set $dst (i32.add (local.get $dst) (local.get $row)))
         (local.set $y (i32.add (local.get $y) (i32.const 1)))
         (if (i32.lt_u (local.get $y) (local.get $h))
           (then
-            (memory.fill (local.get $dst) (i32.const 0) (local.get $gap))
+            (call $fill (local.get $dst) (local.get $gap) (f32.const 0))
             (local.set $dst (i32.add (local.get $dst) (local.get $gap)))
             (br $rows))))
-      (memory.fill (local.get $dst) (i32.const 0)
-        (i32.add (i32.mul (local.get $bottom) (local.get $wp)) (i32.shl (local.get $right) (i32.const 2))))
+      (call $fill (local.get $dst)
+        (i32.add (i32.mul (local.get $bottom) (local.get $wp)) (i32.shl (local.get $right) (i32.const 2)))
+        (f32.const 0))
       (local.set $dst (i32.add (local.get $dst)
         (i32.add (i32.mul (local.get $bottom) (local.get $wp)) (i32.shl (local.get $right) (i32.const 2)))))
       (local.set $planes (i32.sub (local.get $planes) (i32.const 1)))
@@ -445,7 +447,7 @@
     (block $done
       (loop $rows
         (br_if $done (i32.ge_u (local.get $y) (local.get $h)))
-        (memory.copy (local.get $dst) (local.get $src) (local.get $row))
+        (call $copy (local.get $dst) (local.get $src) (local.get $row))
         (local.set $src (i32.add (local.get $src) (local.get $row)))
         (local.set $dst (i32.add (local.get $dst) (local.get $row)))
         (local.set $y (i32.add (local.get $y) (i32.const 1)))
@@ -456,15 +458,44 @@
         (br $rows)))
     (call $fill (local.get $dst) (i32.add (i32.mul (local.get $bottom) (local.get $wp)) (i32.shl (local.get $right) (i32.const 2))) (local.get $value)))
 
-  ;; `bytes` bytes at dst set to the float `value`.
+  ;; `bytes` bytes (a multiple of 4) at dst set to the float `value`: vectors, then floats.
+  ;; (memory.fill and memory.copy on a shared memory are calls out of the module: far too
+  ;; slow for the few floats of a row's margins.)
   (func $fill (param $dst i32) (param $bytes i32) (param $value f32)
-    (local $end i32)
+    (local $end i32) (local $v v128)
     (local.set $end (i32.add (local.get $dst) (local.get $bytes)))
+    (local.set $v (f32x4.splat (local.get $value)))
+    (block $vectors_done
+      (loop $vectors
+        (br_if $vectors_done (i32.gt_u (i32.add (local.get $dst) (i32.const 16)) (local.get $end)))
+        (v128.store (local.get $dst) (local.get $v))
+        (local.set $dst (i32.add (local.get $dst) (i32.const 16)))
+        (br $vectors)))
     (block $done
       (loop $next
         (br_if $done (i32.ge_u (local.get $dst) (local.get $end)))
         (f32.store (local.get $dst) (local.get $value))
         (local.set $dst (i32.add (local.get $dst) (i32.const 4)))
+        (br $next))))
+
+  ;; `bytes` bytes (a multiple of 4) copied from src to dst (not overlapping): vectors, then
+  ;; floats.
+  (func $copy (param $dst i32) (param $src i32) (param $bytes i32)
+    (local $end i32)
+    (local.set $end (i32.add (local.get $dst) (local.get $bytes)))
+    (block $vectors_done
+      (loop $vectors
+        (br_if $vectors_done (i32.gt_u (i32.add (local.get $dst) (i32.const 16)) (local.get $end)))
+        (v128.store (local.get $dst) (v128.load (local.get $src)))
+        (local.set $dst (i32.add (local.get $dst) (i32.const 16)))
+        (local.set $src (i32.add (local.get $src) (i32.const 16)))
+        (br $vectors)))
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $dst) (local.get $end)))
+        (f32.store (local.get $dst) (f32.load (local.get $src)))
+        (local.set $dst (i32.add (local.get $dst) (i32.const 4)))
+        (local.set $src (i32.add (local.get $src) (i32.const 4)))
         (br $next))))
 
   ;; Max pooling of one plane padded with −∞ (rows of wp floats at src) with a kh × kw window
