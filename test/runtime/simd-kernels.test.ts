@@ -98,6 +98,12 @@ const CONVS: [string, number[], number[], ConvOptions][] = [
   // Rows of 7 (the last four overlap the first) and of 3 (one output at a time).
   ["depthwise 3×3, rows of 7", [1, 6, 7, 7], [6, 1, 3, 3], { groups: 6, padType: "same" }],
   ["depthwise 3×3, rows of 3", [1, 3, 9, 3], [3, 1, 3, 3], { groups: 3, padType: "same" }],
+  // Read in place (one zero all round, rows of five or more): one and two rows (both
+  // neighbours the zero row), rows of 5 (no middle vector) to 9 (the middle one overlapping).
+  ["depthwise 3×3, one row of 5", [1, 4, 1, 5], [4, 1, 3, 3], { groups: 4, padType: "same" }],
+  ["depthwise 3×3, two rows of 6", [1, 3, 2, 6], [3, 1, 3, 3], { groups: 3, padType: "same" }],
+  ["depthwise 3×3, rows of 8", [1, 2, 3, 8], [2, 1, 3, 3], { groups: 2, padType: "same" }],
+  ["depthwise 3×3, batch 2, rows of 9", [2, 3, 5, 9], [3, 1, 3, 3], { groups: 3, padType: "same" }],
   [
     "depthwise 3×3 stride 2",
     [1, 7, 13, 12],
