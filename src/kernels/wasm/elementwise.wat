@@ -4,7 +4,9 @@
 ;; reference's exact arithmetic (but for GELU and softmax's exponential, within float32's
 ;; rounding: see each): comparisons as `v < lo ? lo : v` (pmax and pmin keep NaN and the sign
 ;; of zero as it does), quantization in float64 as JavaScript numbers. Branchless, where the
-;; JavaScript loops mispredict on signs. Assembled by `npm run gen:wasm`.
+;; JavaScript loops mispredict on signs. Assembled by `npm run gen:wasm`, also with fused
+;; multiply-adds where the host has them (GELU's and the exponential's polynomials, layer
+;; norm's squares: within float32's rounding of the separate operations).
 (module
   (import "env" "memory" (memory 1 65536 shared))
 
