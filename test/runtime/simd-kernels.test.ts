@@ -262,6 +262,24 @@ test("transpose with contiguous, strided and merged rows of odd sizes matches th
   assertClose(fast, reference, 0);
 });
 
+test("sums and means over trailing axes (global pooling) match the reference bit for bit", async () => {
+  const model = await program([2, 5, 3, 7], async (b, x) => {
+    b.output(b.reduceMean(x, [2, 3], true, "pooled"));
+    b.output(b.reduceMean(x, [-1], false, "rows"));
+    b.output(b.reduceMean(x, [3, 1, 2], false, "unsorted"));
+    // Not trailing: the plain kernel.
+    b.output(b.reduceMean(x, [1], false, "middle"));
+    const axes = await b.constant("sum_axes", {
+      dtype: "int32",
+      shape: [2],
+      data: Int32Array.of(-2, -1),
+    });
+    b.output(b.op("reduce_sum", "sum", { x: x.name, axes: axes.name }, "fp32", [2, 5]));
+  });
+  const { fast, reference } = await bothWays(model);
+  assertClose(fast, reference, 0);
+});
+
 test("softmax and layer norm over rows match the reference", async () => {
   const model = await program([3, 5, 24], async (b, x, weight) => {
     const scaled = b.binary("mul", x, await weight([]));
