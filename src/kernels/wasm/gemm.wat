@@ -459,8 +459,8 @@
     (call $fill (local.get $dst) (i32.add (i32.mul (local.get $bottom) (local.get $wp)) (i32.shl (local.get $right) (i32.const 2))) (local.get $value)))
 
   ;; `bytes` bytes (a multiple of 4) at dst set to the float `value`: vectors, then floats.
-  ;; (memory.fill and memory.copy on a shared memory are calls out of the module: far too
-  ;; slow for the few floats of a row's margins.)
+  ;; (Not memory.fill and memory.copy, which V8 runs as calls out of the module: a row's
+  ;; margins are a few floats.)
   (func $fill (param $dst i32) (param $bytes i32) (param $value f32)
     (local $end i32) (local $v v128)
     (local.set $end (i32.add (local.get $dst) (local.get $bytes)))
