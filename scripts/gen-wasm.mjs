@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 
 const dir = "src/kernels/wasm";
-const FUSED = ["gemm"];
+const FUSED = ["gemm", "elementwise"];
 
 /** The end (exclusive) of the balanced s-expression starting at text[start] === "(". */
 function expressionEnd(text, start) {

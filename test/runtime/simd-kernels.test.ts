@@ -98,6 +98,12 @@ const CONVS: [string, number[], number[], ConvOptions][] = [
   // Rows of 7 (the last four overlap the first) and of 3 (one output at a time).
   ["depthwise 3×3, rows of 7", [1, 6, 7, 7], [6, 1, 3, 3], { groups: 6, padType: "same" }],
   ["depthwise 3×3, rows of 3", [1, 3, 9, 3], [3, 1, 3, 3], { groups: 3, padType: "same" }],
+  // Read in place (one zero all round, rows of five or more): one and two rows (both
+  // neighbours the zero row), rows of 5 (no middle vector) to 9 (the middle one overlapping).
+  ["depthwise 3×3, one row of 5", [1, 4, 1, 5], [4, 1, 3, 3], { groups: 4, padType: "same" }],
+  ["depthwise 3×3, two rows of 6", [1, 3, 2, 6], [3, 1, 3, 3], { groups: 3, padType: "same" }],
+  ["depthwise 3×3, rows of 8", [1, 2, 3, 8], [2, 1, 3, 3], { groups: 2, padType: "same" }],
+  ["depthwise 3×3, batch 2, rows of 9", [2, 3, 5, 9], [3, 1, 3, 3], { groups: 3, padType: "same" }],
   [
     "depthwise 3×3 stride 2",
     [1, 7, 13, 12],
@@ -221,6 +227,54 @@ test("arithmetic with whole, single and repeating operands matches the reference
     b.output(b.binary("mul", x, await weight([])));
     b.output(b.binary("real_div", x, b.binary("add", x, await weight([2, 3, 8]), "shifted")));
     b.output(b.binary("mul", x, await weight([3, 1]), "columns"));
+  });
+  const { fast, reference } = await bothWays(model);
+  assertClose(fast, reference, 0);
+});
+
+test("select with computed, constant, single and repeating operands matches the reference bit for bit", async () => {
+  const model = await program([2, 3, 8], async (b, x, weight) => {
+    const select = (name: string, cond: Var, a: Var, y: Var) =>
+      b.op("select", name, { cond: cond.name, a: a.name, b: y.name }, "fp32", [2, 3, 8]);
+    const positive = b.binary("greater_equal", x, await weight([]), "positive");
+    // A causal mask's shape: a constant condition repeating over the leading axis.
+    const mask = await weight([3, 8]);
+    b.output(select("masked", mask, await weight([]), x));
+    b.output(select("computed", positive, x, await weight([8])));
+    b.output(select("single", await weight([]), x, await weight([2, 3, 8])));
+    // Rows of 3: not whole vectors, the plain kernel's case.
+    b.output(select("odd", await weight([3, 1]), x, await weight([])));
+  });
+  const { fast, reference } = await bothWays(model);
+  assertClose(fast, reference, 0);
+});
+
+test("transpose with contiguous, strided and merged rows of odd sizes matches the reference bit for bit", async () => {
+  const model = await program([2, 5, 3, 7], async (b, x) => {
+    b.output(b.transpose(x, [0, 2, 1, 3], "rows"));
+    b.output(b.transpose(x, [3, 1, 0, 2], "columns"));
+    b.output(b.transpose(x, [0, 1, 2, 3], "same"));
+    b.output(b.transpose(x, [2, 3, 0, 1], "blocks"));
+    const wide = b.reshape(x, [2, 5, 21], "wide");
+    b.output(b.transpose(wide, [1, 0, 2], "wide_rows"));
+  });
+  const { fast, reference } = await bothWays(model);
+  assertClose(fast, reference, 0);
+});
+
+test("sums and means over trailing axes (global pooling) match the reference bit for bit", async () => {
+  const model = await program([2, 5, 3, 7], async (b, x) => {
+    b.output(b.reduceMean(x, [2, 3], true, "pooled"));
+    b.output(b.reduceMean(x, [-1], false, "rows"));
+    b.output(b.reduceMean(x, [3, 1, 2], false, "unsorted"));
+    // Not trailing: the plain kernel.
+    b.output(b.reduceMean(x, [1], false, "middle"));
+    const axes = await b.constant("sum_axes", {
+      dtype: "int32",
+      shape: [2],
+      data: Int32Array.of(-2, -1),
+    });
+    b.output(b.op("reduce_sum", "sum", { x: x.name, axes: axes.name }, "fp32", [2, 5]));
   });
   const { fast, reference } = await bothWays(model);
   assertClose(fast, reference, 0);

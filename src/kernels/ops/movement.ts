@@ -14,6 +14,26 @@ export function transpose(
   return { shape, data: gatherStrided(x.data, shape, strides, 0, allocate) };
 }
 
+/**
+ * The axes of a strided read with each axis read as one with the axis after it merged into it
+ * (a split's or a slice's whole trailing block), so rows are as long as the source allows.
+ */
+export function mergeAxes(
+  fullShape: readonly number[],
+  fullStrides: readonly number[],
+): { shape: number[]; strides: number[] } {
+  const shape = [fullShape[fullShape.length - 1]];
+  const strides = [fullStrides[fullStrides.length - 1]];
+  for (let d = fullShape.length - 2; d >= 0; d--) {
+    if (fullStrides[d] === shape[0] * strides[0]) shape[0] *= fullShape[d];
+    else {
+      shape.unshift(fullShape[d]);
+      strides.unshift(fullStrides[d]);
+    }
+  }
+  return { shape, strides };
+}
+
 /** Reads `fullShape` elements of `src` from `offset` with per-axis `fullStrides` (may be negative). */
 function gatherStrided(
   src: Float32Array,
@@ -28,17 +48,7 @@ function gatherStrided(
     out[0] = src[offset];
     return out;
   }
-  // Axes read as one with the axis after them (a split's or a slice's whole trailing block)
-  // merge, so rows are as long as the source allows.
-  const shape = [fullShape[fullShape.length - 1]];
-  const strides = [fullStrides[fullStrides.length - 1]];
-  for (let d = fullShape.length - 2; d >= 0; d--) {
-    if (fullStrides[d] === shape[0] * strides[0]) shape[0] *= fullShape[d];
-    else {
-      shape.unshift(fullShape[d]);
-      strides.unshift(fullStrides[d]);
-    }
-  }
+  const { shape, strides } = mergeAxes(fullShape, fullStrides);
   const rank = shape.length;
   const index = new Array<number>(rank).fill(0);
   const inner = shape[rank - 1];

@@ -7,6 +7,7 @@
  * valid, which is why the kernels need shared memory (SharedArrayBuffer, cross-origin
  * isolated pages in browsers) and are off where it is missing.
  */
+import { ELEMENTWISE_FUSED_WASM } from "../wasm/elementwise-fused-module.js";
 import { ELEMENTWISE_WASM } from "../wasm/elementwise-module.js";
 import { GEMM_FUSED_WASM } from "../wasm/gemm-fused-module.js";
 import { GEMM_WASM } from "../wasm/gemm-module.js";
@@ -160,6 +161,25 @@ export interface ElementwiseKernels {
   dequantize(src: number, dst: number, count: number, scale: number, zeroPoint: number): void;
   gelu(src: number, dst: number, count: number): void;
   softmaxRows(src: number, dst: number, rows: number, n: number): void;
+  select(
+    cond: number,
+    condLength: number,
+    a: number,
+    aLength: number,
+    b: number,
+    bLength: number,
+    dst: number,
+    count: number,
+  ): void;
+  gatherRows(
+    src: number,
+    dst: number,
+    inner: number,
+    step: number,
+    axes: number,
+    rank: number,
+    rows: number,
+  ): void;
   layerNormRows(
     src: number,
     dst: number,
@@ -199,8 +219,9 @@ export class SimdHeap {
     /** Names the heap to other threads (which attach to it and allocate nothing). */
     readonly id: number,
     /**
-     * Whether the products use fused multiply-adds (relaxed SIMD): every thread of a heap
-     * runs the same module, so which thread computes a value never changes its bits.
+     * Whether the products and the row kernels (GELU, softmax, layer norm) use fused
+     * multiply-adds (relaxed SIMD): every thread of a heap runs the same modules, so which
+     * thread computes a value never changes its bits.
      */
     readonly fused: boolean,
   ) {
@@ -225,7 +246,10 @@ export class SimdHeap {
   static attach(memory: WebAssembly.Memory, id: number, fused: boolean): SimdHeap | undefined {
     const imports = { env: { memory } };
     const kernels = instantiateKernel<GemmKernels>(fused ? GEMM_FUSED_WASM : GEMM_WASM, imports);
-    const elementwise = instantiateKernel<ElementwiseKernels>(ELEMENTWISE_WASM, imports);
+    const elementwise = instantiateKernel<ElementwiseKernels>(
+      fused ? ELEMENTWISE_FUSED_WASM : ELEMENTWISE_WASM,
+      imports,
+    );
     return kernels && elementwise && new SimdHeap(memory, kernels, elementwise, id, fused);
   }
 

@@ -4,7 +4,9 @@
 ;; reference's exact arithmetic (but for GELU and softmax's exponential, within float32's
 ;; rounding: see each): comparisons as `v < lo ? lo : v` (pmax and pmin keep NaN and the sign
 ;; of zero as it does), quantization in float64 as JavaScript numbers. Branchless, where the
-;; JavaScript loops mispredict on signs. Assembled by `npm run gen:wasm`.
+;; JavaScript loops mispredict on signs. Assembled by `npm run gen:wasm`, also with fused
+;; multiply-adds where the host has them (GELU's and the exponential's polynomials, layer
+;; norm's squares: within float32's rounding of the separate operations).
 (module
   (import "env" "memory" (memory 1 65536 shared))
 
@@ -376,6 +378,101 @@
           (br_if $scale (i32.lt_u (local.get $at) (local.get $end))))
         (local.set $src (i32.add (local.get $src) (local.get $bytes)))
         (local.set $dst (i32.add (local.get $dst) (local.get $bytes)))
+        (local.set $rows (i32.sub (local.get $rows) (i32.const 1)))
+        (br $next_row))))
+
+  ;; cond ? a : b of `count` floats (cond, a and b each `*_length` floats repeating, as in
+  ;; arithmetic above) to dst: a where cond is not 0 (NaN included, −0 excluded), as the select
+  ;; op compares.
+  (func (export "select")
+    (param $cond i32) (param $c_length i32) (param $a i32) (param $a_length i32) (param $b i32)
+    (param $b_length i32) (param $dst i32) (param $count i32)
+    (local $end i32) (local $ic i32) (local $ia i32) (local $ib i32) (local $cb i32) (local $ab i32)
+    (local $bb i32) (local $c v128) (local $x v128) (local $y v128)
+    (local.set $cb (i32.shl (local.get $c_length) (i32.const 2)))
+    (local.set $ab (i32.shl (local.get $a_length) (i32.const 2)))
+    (local.set $bb (i32.shl (local.get $b_length) (i32.const 2)))
+    (local.set $end (i32.add (local.get $dst) (i32.shl (local.get $count) (i32.const 2))))
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $dst) (local.get $end)))
+        (local.set $c (if (result v128) (i32.eq (local.get $c_length) (i32.const 1))
+          (then (v128.load32_splat (local.get $cond)))
+          (else (v128.load (i32.add (local.get $cond) (local.get $ic))))))
+        (local.set $x (if (result v128) (i32.eq (local.get $a_length) (i32.const 1))
+          (then (v128.load32_splat (local.get $a)))
+          (else (v128.load (i32.add (local.get $a) (local.get $ia))))))
+        (local.set $y (if (result v128) (i32.eq (local.get $b_length) (i32.const 1))
+          (then (v128.load32_splat (local.get $b)))
+          (else (v128.load (i32.add (local.get $b) (local.get $ib))))))
+        (v128.store (local.get $dst) (v128.bitselect (local.get $x) (local.get $y)
+          (f32x4.ne (local.get $c) (v128.const f32x4 0 0 0 0))))
+        (local.set $ic (i32.add (local.get $ic) (i32.const 16)))
+        (if (i32.ge_u (local.get $ic) (local.get $cb)) (then (local.set $ic (i32.const 0))))
+        (local.set $ia (i32.add (local.get $ia) (i32.const 16)))
+        (if (i32.ge_u (local.get $ia) (local.get $ab)) (then (local.set $ia (i32.const 0))))
+        (local.set $ib (i32.add (local.get $ib) (i32.const 16)))
+        (if (i32.ge_u (local.get $ib) (local.get $bb)) (then (local.set $ib (i32.const 0))))
+        (local.set $dst (i32.add (local.get $dst) (i32.const 16)))
+        (br $next))))
+
+  ;; Rows of `inner` floats read from src (element j of a row at j·step bytes) written one
+  ;; after the other at dst; the rows start at the offsets an odometer over `rank` outer axes
+  ;; gives: at axes, `rank` pairs of (size, stride in bytes), and room for `rank` counters.
+  ;; Contiguous rows (step 4) are copied by vectors, then floats.
+  (func (export "gatherRows")
+    (param $src i32) (param $dst i32) (param $inner i32) (param $step i32) (param $axes i32)
+    (param $rank i32) (param $rows i32)
+    (local $at i32) (local $end i32) (local $d i32) (local $counter i32) (local $bytes i32)
+    (local.set $bytes (i32.shl (local.get $inner) (i32.const 2)))
+    ;; Counters after the pairs, all zero.
+    (local.set $d (i32.const 0))
+    (block $zeroed
+      (loop $zero
+        (br_if $zeroed (i32.ge_u (local.get $d) (local.get $rank)))
+        (i32.store (i32.add (local.get $axes) (i32.shl (i32.add (i32.shl (local.get $rank) (i32.const 1)) (local.get $d)) (i32.const 2))) (i32.const 0))
+        (local.set $d (i32.add (local.get $d) (i32.const 1)))
+        (br $zero)))
+    (block $done
+      (loop $next_row
+        (br_if $done (i32.eqz (local.get $rows)))
+        (local.set $at (local.get $src))
+        (local.set $end (i32.add (local.get $dst) (local.get $bytes)))
+        (if (i32.eq (local.get $step) (i32.const 4))
+          (then
+            (block $vectors_done
+              (loop $vectors
+                (br_if $vectors_done (i32.gt_u (i32.add (local.get $dst) (i32.const 16)) (local.get $end)))
+                (v128.store (local.get $dst) (v128.load (local.get $at)))
+                (local.set $at (i32.add (local.get $at) (i32.const 16)))
+                (local.set $dst (i32.add (local.get $dst) (i32.const 16)))
+                (br $vectors)))))
+        (block $floats_done
+          (loop $floats
+            (br_if $floats_done (i32.ge_u (local.get $dst) (local.get $end)))
+            (f32.store (local.get $dst) (f32.load (local.get $at)))
+            (local.set $at (i32.add (local.get $at) (local.get $step)))
+            (local.set $dst (i32.add (local.get $dst) (i32.const 4)))
+            (br $floats)))
+        ;; The next row: the last axis counts up, carrying into the ones before it.
+        (local.set $d (local.get $rank))
+        (block $carried
+          (loop $carry
+            (br_if $carried (i32.eqz (local.get $d)))
+            (local.set $d (i32.sub (local.get $d) (i32.const 1)))
+            (local.set $counter (i32.add (local.get $axes)
+              (i32.shl (i32.add (i32.shl (local.get $rank) (i32.const 1)) (local.get $d)) (i32.const 2))))
+            (i32.store (local.get $counter) (i32.add (i32.load (local.get $counter)) (i32.const 1)))
+            ;; src += stride of axis d
+            (local.set $src (i32.add (local.get $src)
+              (i32.load offset=4 (i32.add (local.get $axes) (i32.shl (local.get $d) (i32.const 3))))))
+            (br_if $carried (i32.lt_u (i32.load (local.get $counter))
+              (i32.load (i32.add (local.get $axes) (i32.shl (local.get $d) (i32.const 3))))))
+            (local.set $src (i32.sub (local.get $src)
+              (i32.mul (i32.load offset=4 (i32.add (local.get $axes) (i32.shl (local.get $d) (i32.const 3))))
+                (i32.load (i32.add (local.get $axes) (i32.shl (local.get $d) (i32.const 3)))))))
+            (i32.store (local.get $counter) (i32.const 0))
+            (br $carry)))
         (local.set $rows (i32.sub (local.get $rows) (i32.const 1)))
         (br $next_row))))
 )

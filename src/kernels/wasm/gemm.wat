@@ -410,23 +410,25 @@
     (local.set $row (i32.shl (local.get $w) (i32.const 2)))
     (loop $planes
       ;; Rows above, then each row's left margin, the row, its right margin, then rows below.
-      (memory.fill (local.get $dst) (i32.const 0)
-        (i32.add (i32.mul (local.get $top) (local.get $wp)) (i32.shl (local.get $left) (i32.const 2))))
+      (call $fill (local.get $dst)
+        (i32.add (i32.mul (local.get $top) (local.get $wp)) (i32.shl (local.get $left) (i32.const 2)))
+        (f32.const 0))
       (local.set $dst (i32.add (local.get $dst)
         (i32.add (i32.mul (local.get $top) (local.get $wp)) (i32.shl (local.get $left) (i32.const 2)))))
       (local.set $y (i32.const 0))
       (loop $rows
-        (memory.copy (local.get $dst) (local.get $src) (local.get $row))
+        (call $copy (local.get $dst) (local.get $src) (local.get $row))
         (local.set $src (i32.add (local.get $src) (local.get $row)))
         (local.set $dst (i32.add (local.get $dst) (local.get $row)))
         (local.set $y (i32.add (local.get $y) (i32.const 1)))
         (if (i32.lt_u (local.get $y) (local.get $h))
           (then
-            (memory.fill (local.get $dst) (i32.const 0) (local.get $gap))
+            (call $fill (local.get $dst) (local.get $gap) (f32.const 0))
             (local.set $dst (i32.add (local.get $dst) (local.get $gap)))
             (br $rows))))
-      (memory.fill (local.get $dst) (i32.const 0)
-        (i32.add (i32.mul (local.get $bottom) (local.get $wp)) (i32.shl (local.get $right) (i32.const 2))))
+      (call $fill (local.get $dst)
+        (i32.add (i32.mul (local.get $bottom) (local.get $wp)) (i32.shl (local.get $right) (i32.const 2)))
+        (f32.const 0))
       (local.set $dst (i32.add (local.get $dst)
         (i32.add (i32.mul (local.get $bottom) (local.get $wp)) (i32.shl (local.get $right) (i32.const 2)))))
       (local.set $planes (i32.sub (local.get $planes) (i32.const 1)))
@@ -445,7 +447,7 @@
     (block $done
       (loop $rows
         (br_if $done (i32.ge_u (local.get $y) (local.get $h)))
-        (memory.copy (local.get $dst) (local.get $src) (local.get $row))
+        (call $copy (local.get $dst) (local.get $src) (local.get $row))
         (local.set $src (i32.add (local.get $src) (local.get $row)))
         (local.set $dst (i32.add (local.get $dst) (local.get $row)))
         (local.set $y (i32.add (local.get $y) (i32.const 1)))
@@ -456,15 +458,44 @@
         (br $rows)))
     (call $fill (local.get $dst) (i32.add (i32.mul (local.get $bottom) (local.get $wp)) (i32.shl (local.get $right) (i32.const 2))) (local.get $value)))
 
-  ;; `bytes` bytes at dst set to the float `value`.
+  ;; `bytes` bytes (a multiple of 4) at dst set to the float `value`: vectors, then floats.
+  ;; (Not memory.fill and memory.copy, which V8 runs as calls out of the module: a row's
+  ;; margins are a few floats.)
   (func $fill (param $dst i32) (param $bytes i32) (param $value f32)
-    (local $end i32)
+    (local $end i32) (local $v v128)
     (local.set $end (i32.add (local.get $dst) (local.get $bytes)))
+    (local.set $v (f32x4.splat (local.get $value)))
+    (block $vectors_done
+      (loop $vectors
+        (br_if $vectors_done (i32.gt_u (i32.add (local.get $dst) (i32.const 16)) (local.get $end)))
+        (v128.store (local.get $dst) (local.get $v))
+        (local.set $dst (i32.add (local.get $dst) (i32.const 16)))
+        (br $vectors)))
     (block $done
       (loop $next
         (br_if $done (i32.ge_u (local.get $dst) (local.get $end)))
         (f32.store (local.get $dst) (local.get $value))
         (local.set $dst (i32.add (local.get $dst) (i32.const 4)))
+        (br $next))))
+
+  ;; `bytes` bytes (a multiple of 4) copied from src to dst (not overlapping): vectors, then
+  ;; floats.
+  (func $copy (param $dst i32) (param $src i32) (param $bytes i32)
+    (local $end i32)
+    (local.set $end (i32.add (local.get $dst) (local.get $bytes)))
+    (block $vectors_done
+      (loop $vectors
+        (br_if $vectors_done (i32.gt_u (i32.add (local.get $dst) (i32.const 16)) (local.get $end)))
+        (v128.store (local.get $dst) (v128.load (local.get $src)))
+        (local.set $dst (i32.add (local.get $dst) (i32.const 16)))
+        (local.set $src (i32.add (local.get $src) (i32.const 16)))
+        (br $vectors)))
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $dst) (local.get $end)))
+        (f32.store (local.get $dst) (f32.load (local.get $src)))
+        (local.set $dst (i32.add (local.get $dst) (i32.const 4)))
+        (local.set $src (i32.add (local.get $src) (i32.const 4)))
         (br $next))))
 
   ;; Max pooling of one plane padded with −∞ (rows of wp floats at src) with a kh × kw window
@@ -714,6 +745,97 @@
       (local.set $oy (i32.add (local.get $oy) (i32.const 1)))
       (br_if $rows (i32.lt_u (local.get $oy) (local.get $oh)))))
 
+  ;; The same for a 3 × 3 filter at stride 1 with one row and column of zero padding all
+  ;; round, read in place (no padded copy): rows above and below the plane are the zero row at
+  ;; $zeros, and the first and last vector of a row mask the one tap that falls outside (the
+  ;; padded copy's zeros, the same bits). Rows of five outputs or more (w = ow).
+  (func $depthwise3x3_pad1
+    (param $src i32) (param $h i32) (param $w i32) (param $weights i32) (param $dst i32)
+    (param $bias f32) (param $lo f32) (param $hi f32) (param $zeros i32)
+    (local $oy i32) (local $ox i32) (local $r0 i32) (local $r1 i32) (local $r2 i32) (local $at i32)
+    (local $w0 v128) (local $w1 v128) (local $w2 v128) (local $w3 v128) (local $w4 v128)
+    (local $w5 v128) (local $w6 v128) (local $w7 v128) (local $w8 v128)
+    (local $acc v128) (local $vlo v128) (local $vhi v128) (local $vbias v128)
+    (local $keep_left v128) (local $keep_right v128) (local $row i32) (local $last i32) (local $middle i32)
+    (local.set $w0 (v128.load32_splat (local.get $weights)))
+    (local.set $w1 (v128.load32_splat offset=4 (local.get $weights)))
+    (local.set $w2 (v128.load32_splat offset=8 (local.get $weights)))
+    (local.set $w3 (v128.load32_splat offset=12 (local.get $weights)))
+    (local.set $w4 (v128.load32_splat offset=16 (local.get $weights)))
+    (local.set $w5 (v128.load32_splat offset=20 (local.get $weights)))
+    (local.set $w6 (v128.load32_splat offset=24 (local.get $weights)))
+    (local.set $w7 (v128.load32_splat offset=28 (local.get $weights)))
+    (local.set $w8 (v128.load32_splat offset=32 (local.get $weights)))
+    (local.set $vlo (f32x4.splat (local.get $lo)))
+    (local.set $vhi (f32x4.splat (local.get $hi)))
+    (local.set $vbias (f32x4.splat (local.get $bias)))
+    ;; Lanes kept by the masks: all but the first (tap 0 of column 0 reads left of the row),
+    ;; all but the last (tap 2 of column w − 1 reads right of it).
+    (local.set $keep_right (v128.const i32x4 0 -1 -1 -1))
+    (local.set $keep_left (v128.const i32x4 -1 -1 -1 0))
+    (local.set $row (i32.shl (local.get $w) (i32.const 2)))
+    ;; Byte columns of the last vector, and of the last middle one (which may overlap it but
+    ;; must not read column w).
+    (local.set $last (i32.shl (i32.sub (local.get $w) (i32.const 4)) (i32.const 2)))
+    (local.set $middle (i32.shl (i32.sub (local.get $w) (i32.const 5)) (i32.const 2)))
+    (loop $rows
+      (local.set $r1 (i32.add (local.get $src) (i32.mul (local.get $oy) (local.get $row))))
+      (local.set $r0 (select (local.get $zeros) (i32.sub (local.get $r1) (local.get $row)) (i32.eqz (local.get $oy))))
+      (local.set $r2 (select (local.get $zeros) (i32.add (local.get $r1) (local.get $row))
+          (i32.eq (i32.add (local.get $oy) (i32.const 1)) (local.get $h))))
+      ;; Tap 0 of column c reads from column c − 1: each row pointer one float left.
+      (local.set $r0 (i32.sub (local.get $r0) (i32.const 4)))
+      (local.set $r1 (i32.sub (local.get $r1) (i32.const 4)))
+      (local.set $r2 (i32.sub (local.get $r2) (i32.const 4)))
+      (local.set $at (i32.const 0))
+      (local.set $acc (local.get $vbias))
+      (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul (local.get $w0) (v128.and (v128.load (i32.add (local.get $r0) (local.get $at))) (local.get $keep_right)))))
+      (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul (local.get $w1) (v128.load offset=4 (i32.add (local.get $r0) (local.get $at))))))
+      (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul (local.get $w2) (v128.load offset=8 (i32.add (local.get $r0) (local.get $at))))))
+      (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul (local.get $w3) (v128.and (v128.load (i32.add (local.get $r1) (local.get $at))) (local.get $keep_right)))))
+      (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul (local.get $w4) (v128.load offset=4 (i32.add (local.get $r1) (local.get $at))))))
+      (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul (local.get $w5) (v128.load offset=8 (i32.add (local.get $r1) (local.get $at))))))
+      (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul (local.get $w6) (v128.and (v128.load (i32.add (local.get $r2) (local.get $at))) (local.get $keep_right)))))
+      (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul (local.get $w7) (v128.load offset=4 (i32.add (local.get $r2) (local.get $at))))))
+      (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul (local.get $w8) (v128.load offset=8 (i32.add (local.get $r2) (local.get $at))))))
+      (v128.store (local.get $dst)
+        (f32x4.pmin (f32x4.pmax (local.get $acc) (local.get $vlo)) (local.get $vhi)))
+      (local.set $ox (i32.const 16))
+      (block $middle_done
+        (loop $four
+          (br_if $middle_done (i32.ge_u (local.get $ox) (local.get $last)))
+          (local.set $at (select (local.get $middle) (local.get $ox) (i32.gt_u (local.get $ox) (local.get $middle))))
+          (local.set $acc (local.get $vbias))
+          (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul (local.get $w0) (v128.load (i32.add (local.get $r0) (local.get $at))))))
+          (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul (local.get $w1) (v128.load offset=4 (i32.add (local.get $r0) (local.get $at))))))
+          (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul (local.get $w2) (v128.load offset=8 (i32.add (local.get $r0) (local.get $at))))))
+          (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul (local.get $w3) (v128.load (i32.add (local.get $r1) (local.get $at))))))
+          (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul (local.get $w4) (v128.load offset=4 (i32.add (local.get $r1) (local.get $at))))))
+          (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul (local.get $w5) (v128.load offset=8 (i32.add (local.get $r1) (local.get $at))))))
+          (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul (local.get $w6) (v128.load (i32.add (local.get $r2) (local.get $at))))))
+          (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul (local.get $w7) (v128.load offset=4 (i32.add (local.get $r2) (local.get $at))))))
+          (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul (local.get $w8) (v128.load offset=8 (i32.add (local.get $r2) (local.get $at))))))
+          (v128.store (i32.add (local.get $dst) (local.get $at))
+            (f32x4.pmin (f32x4.pmax (local.get $acc) (local.get $vlo)) (local.get $vhi)))
+          (local.set $ox (i32.add (local.get $ox) (i32.const 16)))
+          (br $four)))
+      (local.set $at (local.get $last))
+      (local.set $acc (local.get $vbias))
+      (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul (local.get $w0) (v128.load (i32.add (local.get $r0) (local.get $at))))))
+      (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul (local.get $w1) (v128.load offset=4 (i32.add (local.get $r0) (local.get $at))))))
+      (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul (local.get $w2) (v128.and (v128.load offset=8 (i32.add (local.get $r0) (local.get $at))) (local.get $keep_left)))))
+      (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul (local.get $w3) (v128.load (i32.add (local.get $r1) (local.get $at))))))
+      (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul (local.get $w4) (v128.load offset=4 (i32.add (local.get $r1) (local.get $at))))))
+      (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul (local.get $w5) (v128.and (v128.load offset=8 (i32.add (local.get $r1) (local.get $at))) (local.get $keep_left)))))
+      (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul (local.get $w6) (v128.load (i32.add (local.get $r2) (local.get $at))))))
+      (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul (local.get $w7) (v128.load offset=4 (i32.add (local.get $r2) (local.get $at))))))
+      (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul (local.get $w8) (v128.and (v128.load offset=8 (i32.add (local.get $r2) (local.get $at))) (local.get $keep_left)))))
+      (v128.store (i32.add (local.get $dst) (local.get $at))
+        (f32x4.pmin (f32x4.pmax (local.get $acc) (local.get $vlo)) (local.get $vhi)))
+      (local.set $dst (i32.add (local.get $dst) (local.get $row)))
+      (local.set $oy (i32.add (local.get $oy) (i32.const 1)))
+      (br_if $rows (i32.lt_u (local.get $oy) (local.get $h)))))
+
   ;; Depthwise convolution of planes [first, last) of h × w floats at src (plane i filtered by
   ;; channel i % channels: kh · kw floats at weights, a float at bias unless bias is 0), each
   ;; padded into `scratch` then convolved into its oh × ow outputs at dst, clamped: one call
@@ -725,11 +847,20 @@
     (param $dh i32) (param $dw i32) (param $oh i32) (param $ow i32) (param $dst i32)
     (param $bias i32) (param $lo f32) (param $hi f32) (param $scratch i32)
     (local $plane i32) (local $channel i32) (local $wp i32) (local $filter i32) (local $start f32)
-    (local $out i32) (local $three i32)
+    (local $out i32) (local $three i32) (local $pad1 i32) (local $zeros i32)
     (local.set $wp (i32.add (i32.add (local.get $w) (local.get $left)) (local.get $right)))
     (local.set $three (i32.and (i32.and (i32.eq (local.get $kh) (i32.const 3)) (i32.eq (local.get $kw) (i32.const 3)))
       (i32.and (i32.and (i32.eq (local.get $dh) (i32.const 1)) (i32.eq (local.get $dw) (i32.const 1)))
         (i32.and (i32.eq (local.get $sh) (local.get $sw)) (i32.le_u (local.get $sh) (i32.const 2))))))
+    ;; 3 × 3 at stride 1 with one zero all round, rows of five or more: read in place.
+    (local.set $pad1 (i32.and (i32.and (local.get $three) (i32.eq (local.get $sh) (i32.const 1)))
+      (i32.and (i32.and (i32.eq (local.get $top) (i32.const 1)) (i32.eq (local.get $bottom) (i32.const 1)))
+        (i32.and (i32.and (i32.eq (local.get $left) (i32.const 1)) (i32.eq (local.get $right) (i32.const 1)))
+          (i32.ge_u (local.get $w) (i32.const 5))))))
+    ;; Its zero row (read from one float before it to one after), in the scratch.
+    (local.set $zeros (i32.add (local.get $scratch) (i32.const 16)))
+    (if (local.get $pad1)
+      (then (call $fill (local.get $scratch) (i32.add (i32.shl (local.get $w) (i32.const 2)) (i32.const 32)) (f32.const 0))))
     (local.set $plane (local.get $first))
     (block $done
       (loop $planes
@@ -742,6 +873,14 @@
         (local.set $start (if (result f32) (local.get $bias)
           (then (f32.load (i32.add (local.get $bias) (i32.shl (local.get $channel) (i32.const 2)))))
           (else (f32.const 0))))
+        (if (local.get $pad1)
+          (then
+            (call $depthwise3x3_pad1
+              (i32.add (local.get $src) (i32.shl (i32.mul (local.get $plane) (i32.mul (local.get $h) (local.get $w))) (i32.const 2)))
+              (local.get $h) (local.get $w) (local.get $filter) (local.get $out) (local.get $start)
+              (local.get $lo) (local.get $hi) (local.get $zeros))
+            (local.set $plane (i32.add (local.get $plane) (i32.const 1)))
+            (br $planes)))
         (call $pad (i32.add (local.get $src) (i32.shl (i32.mul (local.get $plane) (i32.mul (local.get $h) (local.get $w))) (i32.const 2)))
           (i32.const 1) (local.get $h) (local.get $w) (local.get $scratch)
           (local.get $top) (local.get $bottom) (local.get $left) (local.get $right))

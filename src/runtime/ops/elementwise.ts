@@ -8,6 +8,7 @@ import {
   repeatLength,
   select,
   type Arithmetic,
+  type Dense,
 } from "../../kernels/ops/elementwise.js";
 import { broadcastShapes } from "../../kernels/ops/shape.js";
 import { elementCount } from "../../kernels/dtype.js";
@@ -25,19 +26,18 @@ function arithmeticOp(op: Arithmetic): OpKernel {
     const y = ctx.tensor("y");
     const simd = ctx.simd;
     if (simd) {
-      // Operands whole, single, or repeating in whole vectors along the leading axes.
       const shape = broadcastShapes(x.shape, y.shape);
-      const total = elementCount(shape);
-      const [lx, ly] = [repeatLength(x.shape, shape), repeatLength(y.shape, shape)];
-      const fits = (l: number | undefined) => l === total || l === 1 || (!!l && l % 4 === 0);
-      if (total > 0 && fits(lx) && fits(ly)) {
+      const repeats = vectorRepeats(shape, [x, y]);
+      if (repeats) {
+        const total = elementCount(shape);
         const out = simd.output(total);
         const [xAt, yAt] = [simd.input(x.data).byteOffset, simd.input(y.data).byteOffset];
+        const [lx, ly] = repeats;
         simd.heap.elementwise.arithmetic(
           xAt,
-          lx!,
+          lx,
           yAt,
-          ly!,
+          ly,
           out.byteOffset,
           total,
           ARITHMETIC_CODES[op],
@@ -47,6 +47,17 @@ function arithmeticOp(op: Arithmetic): OpKernel {
     }
     return { dtype: x.dtype, ...arithmetic(x, y, op, ctx.allocate) };
   };
+}
+
+/**
+ * How many floats of each operand (broadcast to `shape`) repeat along the leading axes, when
+ * each is whole, single, or repeats in whole vectors: what the SIMD loops take.
+ */
+function vectorRepeats(shape: readonly number[], operands: readonly Dense[]): number[] | undefined {
+  const total = elementCount(shape);
+  const lengths = operands.map((operand) => repeatLength(operand.shape, shape));
+  const fits = (l: number | undefined) => l === total || l === 1 || (!!l && l % 4 === 0);
+  return total > 0 && lengths.every(fits) ? (lengths as number[]) : undefined;
 }
 
 function binary(fn: (x: number, y: number) => number): OpKernel {
@@ -237,7 +248,22 @@ export const ELEMENTWISE_KERNELS: Record<string, OpKernel> = {
     return { dtype: x.dtype, shape: x.shape, data: Float32Array.from(x.data) };
   },
   select: (ctx) => {
-    const a = ctx.tensor("a");
-    return { dtype: a.dtype, ...select(ctx.tensor("cond"), a, ctx.tensor("b"), ctx.allocate) };
+    const [cond, a, b] = [ctx.tensor("cond"), ctx.tensor("a"), ctx.tensor("b")];
+    const simd = ctx.simd;
+    const shape = broadcastShapes(broadcastShapes(cond.shape, a.shape), b.shape);
+    const repeats = simd && vectorRepeats(shape, [cond, a, b]);
+    if (simd && repeats) {
+      const out = simd.output(elementCount(shape));
+      // A constant operand (an attention mask) goes into the heap once.
+      const [condAt, aAt, bAt] = (["cond", "a", "b"] as const).map((input, i) =>
+        ctx.isConstant(input)
+          ? simd.constant([cond, a, b][i].data)
+          : simd.input([cond, a, b][i].data).byteOffset,
+      );
+      const [lc, la, lb] = repeats;
+      simd.heap.elementwise.select(condAt, lc, aAt, la, bAt, lb, out.byteOffset, out.length);
+      return { dtype: a.dtype, shape, data: out };
+    }
+    return { dtype: a.dtype, ...select(cond, a, b, ctx.allocate) };
   },
 };

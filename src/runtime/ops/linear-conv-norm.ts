@@ -201,8 +201,44 @@ function reduction(kind: Reduction): OpKernel {
     const axes = ctx.has("axes")
       ? ctx.ints("axes").map((a) => normalizeAxis(a, rank))
       : x.shape.map((_, i) => i);
-    return { dtype: x.dtype, ...reduce(x, axes, kind, ctx.bool("keep_dims", false)) };
+    const keepDims = ctx.bool("keep_dims", false);
+    if (ctx.simd && (kind === "sum" || kind === "mean")) {
+      const fast = sumTrailing(x, axes, kind, keepDims, ctx.allocate);
+      if (fast) return { dtype: x.dtype, ...fast };
+    }
+    return { dtype: x.dtype, ...reduce(x, axes, kind, keepDims) };
   };
+}
+
+/**
+ * A sum or mean over trailing axes (global average pooling) as one loop over contiguous rows,
+ * with the reference's arithmetic (each row summed in order as a JavaScript number); undefined
+ * for other axes.
+ */
+function sumTrailing(
+  x: Dense,
+  axes: readonly number[],
+  kind: "sum" | "mean",
+  keepDims: boolean,
+  allocate: (length: number) => Float32Array,
+): Dense | undefined {
+  const rank = x.shape.length;
+  const reduced = [...new Set(axes)].sort((a, b) => a - b);
+  if (reduced.length === 0 || reduced.some((axis, i) => axis !== rank - reduced.length + i)) {
+    return undefined;
+  }
+  const inner = elementCount(x.shape.slice(rank - reduced.length));
+  const outer = elementCount(x.shape.slice(0, rank - reduced.length));
+  if (inner === 0) return undefined;
+  const out = allocate(outer);
+  const data = x.data;
+  for (let o = 0, at = 0; o < outer; o++) {
+    let acc = 0;
+    for (let end = at + inner; at < end; at++) acc += data[at];
+    out[o] = kind === "mean" ? acc / inner : acc;
+  }
+  const kept = x.shape.slice(0, rank - reduced.length);
+  return { shape: keepDims ? [...kept, ...reduced.map(() => 1)] : kept, data: out };
 }
 
 function argReduction(kind: "argmax" | "argmin"): OpKernel {

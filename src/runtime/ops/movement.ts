@@ -7,12 +7,14 @@ import {
   pad,
   stridedSlice,
   tile,
+  mergeAxes,
   transpose,
   type PadMode,
 } from "../../kernels/ops/movement.js";
-import { normalizeAxis, reshapeTarget, resolveSlice } from "../../kernels/ops/shape.js";
+import { normalizeAxis, reshapeTarget, resolveSlice, stridesOf } from "../../kernels/ops/shape.js";
 import { elementCount } from "../../kernels/dtype.js";
 import type { OpContext, OpKernel } from "../kernel.js";
+import type { SimdRuntime } from "../simd.js";
 import type { NumericValue } from "../value.js";
 
 function withShape(x: NumericValue, shape: readonly number[]): NumericValue {
@@ -108,6 +110,51 @@ function split(ctx: OpContext): NumericValue[] {
   });
 }
 
+/**
+ * transpose in the SIMD heap: the strided read's rows (its axes merged as the plain kernel
+ * merges them) copied by the kernel, contiguous ones by vectors. Anything but a permutation
+ * of the axes goes to the plain kernel.
+ */
+function simdTranspose(simd: SimdRuntime, x: NumericValue, perm: number[]): NumericValue {
+  const rank = x.shape.length;
+  if (
+    rank === 0 ||
+    perm.length !== rank ||
+    new Set(perm).size !== rank ||
+    perm.some((p) => !(p >= 0 && p < rank))
+  ) {
+    return { dtype: x.dtype, ...transpose(x, perm) };
+  }
+  const shape = perm.map((p) => x.shape[p]);
+  const inStrides = stridesOf(x.shape);
+  const out = simd.output(elementCount(shape));
+  if (out.length > 0) {
+    const merged = mergeAxes(
+      shape,
+      perm.map((p) => inStrides[p]),
+    );
+    const outer = merged.shape.length - 1;
+    const inner = merged.shape[outer];
+    // Per outer axis its size and stride in bytes, then room for the kernel's counters.
+    const axes = simd.scratch(Math.max(1, 3 * outer)).byteOffset;
+    const table = simd.heap.ints(axes, 3 * outer);
+    for (let d = 0; d < outer; d++) {
+      table[2 * d] = merged.shape[d];
+      table[2 * d + 1] = merged.strides[d] * 4;
+    }
+    simd.heap.elementwise.gatherRows(
+      simd.input(x.data).byteOffset,
+      out.byteOffset,
+      inner,
+      merged.strides[outer] * 4,
+      axes,
+      outer,
+      out.length / inner,
+    );
+  }
+  return { dtype: x.dtype, shape, data: out };
+}
+
 function squeeze(ctx: OpContext): NumericValue {
   const x = ctx.tensor("x");
   const axes = ctx.has("axes")
@@ -161,6 +208,8 @@ function padOp(ctx: OpContext): NumericValue {
 export const LAYOUT_KERNELS: Record<string, OpKernel> = {
   reshape,
   transpose: (ctx) => {
+    const simd = ctx.simd;
+    if (simd) return simdTranspose(simd, ctx.tensor("x"), ctx.ints("perm"));
     const x = ctx.tensor("x");
     const perm = ctx.ints("perm").map((p) => normalizeAxis(p, x.shape.length));
     return { dtype: x.dtype, ...transpose(x, perm, ctx.allocate) };
