@@ -223,21 +223,21 @@ test("sensitive kmeans_lut: tables like plain k-means', no larger layer-output e
   }
 });
 
+/** The network as a file in `dir`, and 2 samples of it as x.npy. */
+async function cliFixture(dir: string) {
+  const input = join(dir, "in.mlmodel");
+  await writeFile(input, encodeModel(network()));
+  const batch = samples(2);
+  const data = join(dir, "x.npy");
+  const values = Float32Array.from(batch.flatMap((s) => [...(s.x.data as Float32Array)]));
+  await writeFile(data, writeNpy({ dtype: "fp32", shape: [2, 4, 5, 5], data: values }));
+  return { input, data, batch };
+}
+
 test("quantize-weights --algorithm sensitive-kmeans writes a model; bad flags fail on one line", async () => {
   const dir = await mkdtemp(join(tmpdir(), "nn-sensitive-"));
   try {
-    const input = join(dir, "in.mlmodel");
-    await writeFile(input, encodeModel(network()));
-    const batch = samples(2);
-    const data = join(dir, "x.npy");
-    await writeFile(
-      data,
-      writeNpy({
-        dtype: "fp32",
-        shape: [2, 4, 5, 5],
-        data: Float32Array.from(batch.flatMap((s) => [...(s.x.data as Float32Array)])),
-      }),
-    );
+    const { input, data } = await cliFixture(dir);
     const out = join(dir, "out.mlmodel");
     const ok = runCli(
       "quantize-weights",
@@ -326,18 +326,7 @@ test("sensitive k-means per layer: only the layers that name it (or take the glo
 test("quantize-weights --config: a layer naming sensitive-kmeans takes the sample flags", async () => {
   const dir = await mkdtemp(join(tmpdir(), "nn-sensitive-config-"));
   try {
-    const input = join(dir, "in.mlmodel");
-    await writeFile(input, encodeModel(network()));
-    const batch = samples(2);
-    const data = join(dir, "x.npy");
-    await writeFile(
-      data,
-      writeNpy({
-        dtype: "fp32",
-        shape: [2, 4, 5, 5],
-        data: Float32Array.from(batch.flatMap((s) => [...(s.x.data as Float32Array)])),
-      }),
-    );
+    const { input, data, batch } = await cliFixture(dir);
     const config = join(dir, "recipe.yaml");
     await writeFile(
       config,
