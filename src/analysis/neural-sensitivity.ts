@@ -31,7 +31,7 @@ import { collectNeuralStatistics } from "../calibrate/neural-statistics.js";
 import { fuseBeforeQuantization } from "../passes/neural-fuse.js";
 import { quantizeWeights, type LayerQuantization } from "../passes/neural-quantize.js";
 import { QUANTIZE_WEIGHTS_CONFIG } from "../passes/neural-quantize-config.js";
-import { NeuralNetworkInterpreter } from "../runtime/neural-network.js";
+import { NeuralNetworkInterpreter, recordBlobs } from "../runtime/neural-network.js";
 import { fastGemm } from "../runtime/simd-gemm.js";
 import type { SensitivityOptions } from "./sensitivity.js";
 import {
@@ -196,10 +196,7 @@ export async function measureNeuralSensitivity(
     const recorded = new Map<string, Dense>();
     let rewritten = false;
     const expected = reference.predict(sample, {
-      observe: (name, value) => {
-        if (recorded.has(name)) rewritten = true;
-        recorded.set(name, { shape: value.shape, data: (value.data as Float32Array).slice() });
-      },
+      observe: recordBlobs(recorded, { onRewrite: () => (rewritten = true) }),
     })[output];
     const trial = (weight: SensitivityWeight, variant: LayerVariant) =>
       variant.network.predict(sample, {

@@ -32,7 +32,7 @@ import { fuseBeforeQuantization } from "../passes/neural-fuse.js";
 import type { LayerCalibration } from "../passes/neural-quantize.js";
 import type { ProgressCallback } from "../progress.js";
 import { channelView, num } from "../runtime/layers/params.js";
-import { NeuralNetworkInterpreter, type LayerObserver } from "../runtime/neural-network.js";
+import { NeuralNetworkInterpreter, recordBlobs } from "../runtime/neural-network.js";
 import { convWindow, reluFed } from "./neural-statistics.js";
 
 export const MEASURE_HORIZONS = ["layer", "output"] as const;
@@ -180,7 +180,7 @@ async function outputErrors(
     const blobs = new Map<string, Dense>();
     let rewritten = false;
     const expected = interpreter.predict(sample, {
-      observe: record(blobs, needed[0], () => (rewritten = true)),
+      observe: recordBlobs(blobs, { keep: needed[0], onRewrite: () => (rewritten = true) }),
     });
     return { sample, expected, blobs, rewritten };
   });
@@ -206,30 +206,15 @@ async function outputErrors(
     if (!next) continue;
     for (const run of runs) {
       const resume = { step: run.rewritten ? 0 : step!, values: new Map(run.blobs) };
-      networks[best].predict(run.sample, { resume, observe: record(run.blobs, next) });
+      networks[best].predict(run.sample, {
+        resume,
+        observe: recordBlobs(run.blobs, { keep: next }),
+      });
       for (const blob of run.blobs.keys()) if (!next(blob)) run.blobs.delete(blob);
     }
   }
   onProgress?.({ done: total, total, name: "" });
   return errors;
-}
-
-/**
- * An observer copying into `blobs` each blob `keep` accepts (`again`: told when a name comes
- * twice).
- */
-function record(
-  blobs: Map<string, Dense>,
-  keep: (blob: string) => boolean,
-  again?: () => void,
-): LayerObserver {
-  const seen = new Set<string>();
-  return (name: string, value: Parameters<LayerObserver>[1]) => {
-    if (seen.has(name)) again?.();
-    seen.add(name);
-    if (keep(name))
-      blobs.set(name, { shape: value.shape, data: (value.data as Float32Array).slice() });
-  };
 }
 
 /** A copy of `layer` whose weights are `values` (float32). */

@@ -46,6 +46,24 @@ export type LayerObserver = (
   layer: { readonly name: string; readonly inputs: readonly string[] },
 ) => void;
 
+/**
+ * An observer copying into `blobs` each blob `keep` accepts (all by default), for a later
+ * run's `resume`; `onRewrite` is told when a name comes twice (a loop), which rules resuming out.
+ */
+export function recordBlobs(
+  blobs: Map<string, Dense>,
+  options: { keep?: (blob: string) => boolean; onRewrite?: () => void } = {},
+): LayerObserver {
+  const seen = new Set<string>();
+  return (name, value) => {
+    if (seen.has(name)) options.onRewrite?.();
+    seen.add(name);
+    if (options.keep?.(name) ?? true) {
+      blobs.set(name, { shape: value.shape, data: (value.data as Float32Array).slice() });
+    }
+  };
+}
+
 /** Sees the input blobs of one layer just before it runs (not to be modified). */
 export type LayerInspector = (
   layer: { readonly name: string; readonly inputs: readonly string[] },

@@ -328,21 +328,14 @@ test("quantize-weights --config: a layer naming sensitive-kmeans takes the sampl
   try {
     const { input, data, batch } = await cliFixture(dir);
     const config = join(dir, "recipe.yaml");
+    const withConfig = (out: string) =>
+      runCli("quantize-weights", input, "-o", out, "--config", config, "--data", `x=${data}`);
     await writeFile(
       config,
       "op_name_configs:\n  conv: { nbits: 8 }\n  fc: { nbits: 2, mode: kmeans_lut, algorithm: sensitive-kmeans }\n",
     );
     const out = join(dir, "out.mlmodel");
-    const ok = runCli(
-      "quantize-weights",
-      input,
-      "-o",
-      out,
-      "--config",
-      config,
-      "--data",
-      `x=${data}`,
-    );
+    const ok = withConfig(out);
     assert.equal(ok.status, 0, ok.stderr);
     const expected = await quantizeWeights(new MLModel(network()), {
       layers: { conv: { nbits: 8 }, fc: { nbits: 2, mode: "kmeans_lut" } },
@@ -356,16 +349,7 @@ test("quantize-weights --config: a layer naming sensitive-kmeans takes the sampl
       "op_name_configs:\n  fc: { nbits: 4, mode: linear, algorithm: sensitive-kmeans }\n",
     );
     const failed = join(dir, "failed.mlmodel");
-    const bad = runCli(
-      "quantize-weights",
-      input,
-      "-o",
-      failed,
-      "--config",
-      config,
-      "--data",
-      `x=${data}`,
-    );
+    const bad = withConfig(failed);
     assert.equal(bad.status, 1);
     assert.match(
       bad.stderr,
