@@ -1,5 +1,5 @@
 /** Models as files and folders on a Node file system: loading from and saving to paths. */
-import { constants, existsSync, renameSync } from "node:fs";
+import { constants, existsSync, renameSync, rmSync } from "node:fs";
 import * as fs from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import type { RandomAccessReader } from "./blob/io.js";
@@ -149,11 +149,20 @@ export async function writeAtomically(
   const createdParent = await fs.mkdir(dirname(target), { recursive: true });
   const parentUndo = createdParent === undefined ? undefined : removeOnExit(createdParent);
   const tempUndo = removeOnExit(temp);
+  /** Whether the rename of `temp` onto `target` has been started. */
+  let placing = false;
+  let restore: symbol | undefined;
   try {
     await write(temp);
-    // Until the new output is in place, an interrupted process puts the old one back.
-    const restore = trackTemporary(() => {
-      if (existsSync(old) && !existsSync(target)) renameSync(old, target);
+    // Until the new output is in place, an interrupted process puts the old one back. `old`
+    // exists only once our rename made it, so then `target` holds nothing of the user's.
+    restore = trackTemporary(() => {
+      if (existsSync(old)) {
+        rmSync(target, { recursive: true, force: true });
+        renameSync(old, target);
+      } else if (placing) {
+        rmSync(target, { recursive: true, force: true });
+      }
     });
     const existed = await fs.rename(target, old).then(
       () => true,
@@ -162,8 +171,8 @@ export async function writeAtomically(
         throw error;
       },
     );
+    placing = true;
     await fs.rename(temp, target);
-    releaseTemporary(restore);
     writtenOutput(target, existed ? old : undefined, createdParent);
   } catch (error) {
     await fs.rm(temp, { recursive: true, force: true });
@@ -171,6 +180,8 @@ export async function writeAtomically(
     if (createdParent !== undefined) await fs.rm(createdParent, { recursive: true, force: true });
     throw error;
   } finally {
+    // The catch above has already put things back; the registered undos must not run again.
+    if (restore) releaseTemporary(restore);
     releaseTemporary(tempUndo);
     if (parentUndo) releaseTemporary(parentUndo);
   }

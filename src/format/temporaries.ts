@@ -3,7 +3,8 @@
  * siblings of outputs being written, and (in a command-line run) the outputs themselves until
  * the run succeeds. Each registers a synchronous undo, so an interrupted run (Ctrl-C, SIGTERM,
  * an exit on error) can still clean up from a signal or `exit` handler, where nothing
- * asynchronous runs. A written output may also register what finishing it takes (removing the
+ * asynchronous runs. Undoing first lets file operations already handed to libuv's threads land,
+ * so one created a moment after the signal is still removed. A written output may also register what finishing it takes (removing the
  * copy of what it replaced): done at once, unless the process holds outputs until it ends.
  */
 import { existsSync, renameSync, rmSync } from "node:fs";
@@ -77,8 +78,21 @@ export function commitTemporaries(): void {
   }
 }
 
+/**
+ * How long an ending process blocks so that file operations already running on libuv's
+ * threads (opening a scratch file, a rename) finish: their callbacks never run, but what they
+ * create must exist before the undos look for it.
+ */
+const SETTLE_MS = 100;
+
+function letRunningFileOperationsLand(): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, SETTLE_MS);
+}
+
 /** Runs every pending undo (newest first), ignoring failures: the process is ending. */
 export function undoTemporaries(): void {
+  if (pending.size === 0) return;
+  letRunningFileOperationsLand();
   for (const [handle, { undo }] of [...pending].reverse()) {
     pending.delete(handle);
     try {
