@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdtemp, rm, stat } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
@@ -35,4 +35,17 @@ test("split writes two halves and --check finds them equal to the whole", async 
     (JSON.parse(inspect.stdout) as { inputs: { name: string }[] }).inputs.map((i) => i.name),
     ["act1", "x"],
   );
+});
+
+test("split that cannot write its second part keeps what was there and leaves no first part", async () => {
+  const input = join(work, "four.mlpackage");
+  await (await fourLayers()).save(input);
+  const out = join(work, "blocked");
+  // The second part's path is taken by a folder that is not a model: saving there must fail.
+  await mkdir(join(out, "four_part2.mlpackage/notes"), { recursive: true });
+  const failing = runCli("split", input, "-o", out);
+  assert.equal(failing.status, 1);
+  assert.match(failing.stderr, /four_part2\.mlpackage/);
+  assert.deepEqual(await readdir(out), ["four_part2.mlpackage"]);
+  assert.deepEqual(await readdir(join(out, "four_part2.mlpackage")), ["notes"]);
 });

@@ -2,7 +2,6 @@
  * `coreml-optimize split model.mlpackage -o parts/`: the model in two packages of about equal
  * weight bytes (coremltools' bisect_model), the second reading what the first computes.
  */
-import { mkdir, rm } from "node:fs/promises";
 import { basename, join } from "node:path";
 import type { Command } from "commander";
 import { ConfigError } from "../../errors.js";
@@ -78,13 +77,9 @@ Example:
                 } satisfies CompareReport;
               })
             : undefined;
-          await mkdir(output, { recursive: true });
-          try {
-            for (const [i, part] of result.parts.entries()) await part.save(paths[i]);
-          } catch (error) {
-            for (const path of paths) await rm(path, { recursive: true, force: true });
-            throw error;
-          }
+          // A failed run takes back the parts already written (and a folder it made for them),
+          // and puts back what they replaced: the CLI holds its outputs until it succeeds.
+          for (const [i, part] of result.parts.entries()) await part.save(paths[i]);
           return {
             command: "split",
             input,
