@@ -18,8 +18,13 @@ export function installProcessHandlers(): void {
   // A run writes all of its outputs or none: they are kept only once the command succeeds.
   holdOutputsUntilCommit();
   process.on("exit", undoTemporaries);
+  // Handlers stay installed while the first signal's cleanup runs: a second Ctrl-C then must
+  // not kill the process with the default action, before the temporaries are gone.
+  let interrupted = false;
   for (const [signal, status] of Object.entries(SIGNAL_EXIT_CODES)) {
-    process.once(signal as NodeJS.Signals, () => {
+    process.on(signal as NodeJS.Signals, () => {
+      if (interrupted) return;
+      interrupted = true;
       undoTemporaries();
       process.stderr.write(`\ncoreml-optimize: interrupted (${signal}); nothing was written\n`);
       process.exit(status);

@@ -173,3 +173,27 @@ test("an interrupted run takes back the outputs it already wrote, and restores w
   assert.equal(readFileSync(replaced, "utf8"), "the user's previous output");
   assert.deepEqual(readdirSync(dir), ["old.bin"]);
 });
+
+test("a second Ctrl-C while the first one cleans up does not cut the cleanup short", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "twice-"));
+  const temporary = join(dir, "scratch.bin");
+  const script = `
+    import { writeFileSync } from "node:fs";
+    import { installProcessHandlers } from ${JSON.stringify(join(REPO_ROOT, "dist/src/cli/process.js"))};
+    import { removeOnExit } from ${JSON.stringify(join(REPO_ROOT, "dist/src/format/temporaries.js"))};
+    installProcessHandlers();
+    writeFileSync(${JSON.stringify(temporary)}, "scratch");
+    removeOnExit(${JSON.stringify(temporary)});
+    process.stdout.write("ready\\n");
+    setTimeout(() => {}, 10_000);
+  `;
+  const child = spawn(process.execPath, ["--input-type=module", "-e", script], { stdio: "pipe" });
+  const exited = new Promise<number | null>((resolve) => child.on("exit", resolve));
+  await new Promise((resolve) => child.stdout.once("data", resolve));
+  child.kill("SIGINT");
+  // The cleanup first waits for file operations in flight: the second signal lands meanwhile.
+  await new Promise((resolve) => setTimeout(resolve, 30));
+  child.kill("SIGINT");
+  assert.equal(await exited, 130);
+  assert.ok(!existsSync(temporary));
+});
