@@ -10,6 +10,8 @@ import { planMatmul } from "../kernels/ops/matmul.js";
 import {
   packedABytes,
   packedBBytes,
+  PANEL_COLS,
+  PANEL_ROWS,
   runDepthwise,
   runGemm,
   runWinograd,
@@ -121,6 +123,13 @@ export function simdConv(
     return winogradConv(ctx, simd, x, weight, biasAt, win, [oh, ow], out, clamp);
   }
   const k = cg * kh * kw;
+  const pointwise = kh === 1 && kw === 1 && sh === 1 && sw === 1 && pt + pb + pl + pr === 0;
+  if (pointwise && groups === 1 && transposedPays(o, spatial)) {
+    return pointwiseTransposed(ctx, simd, src, weight, biasAt, [n, c, o, spatial], out, clamp, [
+      oh,
+      ow,
+    ]);
+  }
   const groupBytes = packedABytes(og, k);
   const a = packed(ctx, simd, "weight", weight.data, "conv", groups * groupBytes, (at) => {
     const values = simd.input(weight.data).byteOffset;
@@ -128,7 +137,6 @@ export function simdConv(
       simd.heap.kernels.packA(values + g * og * k * 4, k * 4, 4, og, k, at + g * groupBytes);
     }
   });
-  const pointwise = kh === 1 && kw === 1 && sh === 1 && sw === 1 && pt + pb + pl + pr === 0;
   const hp = h + pt + pb;
   const wp = w + pl + pr;
   let padded = src;
@@ -174,6 +182,59 @@ export function simdConv(
         ...clamp,
       });
     }
+  }
+  return { shape: [n, o, oh, ow], data: out };
+}
+
+/** Planes up to this many values (16 × 16) are small enough to multiply transposed. */
+const TRANSPOSED_MAX_SPATIAL = 256;
+
+/**
+ * Whether a 1 × 1 convolution of `outputs` channels over `spatial` positions is better
+ * computed transposed (see pointwiseTransposed): on small planes, where the direct product's
+ * 8-column panels read the input rows far apart and waste columns past the plane's end.
+ */
+function transposedPays(outputs: number, spatial: number): boolean {
+  const direct = Math.ceil(outputs / PANEL_ROWS) * Math.ceil(spatial / PANEL_COLS) * 32;
+  const transposed = Math.ceil(spatial / PANEL_ROWS) * Math.ceil(outputs / PANEL_COLS) * 32;
+  return spatial <= TRANSPOSED_MAX_SPATIAL && transposed <= direct;
+}
+
+/**
+ * A 1 × 1 convolution (one group) as the transposed product Yᵀ = Xᵀ · Wᵀ: the input planes
+ * packed as A (4 positions per panel, one vector load per channel), the weights as B panels of
+ * 8 output channels (packed once), each tile stored transposed into the output planes.
+ */
+function pointwiseTransposed(
+  ctx: OpContext,
+  simd: SimdRuntime,
+  src: number,
+  weight: Dense,
+  bias: number | undefined,
+  [n, c, o, spatial]: [number, number, number, number],
+  out: Float32Array,
+  clamp: { lo?: number; hi?: number },
+  [oh, ow]: [number, number],
+): Dense {
+  const b = packed(ctx, simd, "weight", weight.data, "conv-columns", packedBBytes(c, o), (at) =>
+    simd.heap.kernels.packB(simd.input(weight.data).byteOffset, 4, c * 4, c, 0, o, at),
+  );
+  const a = simd.scratch(packedABytes(spatial, c) / 4).byteOffset;
+  for (let i = 0; i < n; i++) {
+    simd.heap.kernels.packA(src + i * c * spatial * 4, 4, spatial * 4, spatial, c, a);
+    runGemm(simd.team, {
+      a,
+      rows: spatial,
+      k: c,
+      cols: o,
+      b: { kind: "packed", at: b },
+      c: out.byteOffset + i * o * spatial * 4,
+      ldc: spatial * 4,
+      transposed: true,
+      start: bias ? Start.ColumnBias : Start.Zero,
+      bias: bias ?? 0,
+      ...clamp,
+    });
   }
   return { shape: [n, o, oh, ow], data: out };
 }

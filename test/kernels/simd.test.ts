@@ -140,6 +140,31 @@ function runAll(team: SimdTeam): Float32Array[] {
         const want = reference(m, n, k, a, b, start, c0, bias, lo, hi);
         assertClose(c, want, k, `${m}×${n}×${k}, source ${s}, start ${start}`);
         results.push(Float32Array.from(c));
+        if (start === Start.FromC) continue;
+        // C stored transposed (n × m).
+        const ct = heap.allocateFloats(m * n);
+        runGemm(team, {
+          a: packedA,
+          rows: m,
+          k,
+          cols: n,
+          b: source,
+          c: ct.byteOffset,
+          ldc: m * 4,
+          transposed: true,
+          start,
+          bias: inHeap(bias).byteOffset,
+          lo,
+          hi,
+        });
+        const wantTransposed = want.map((_, at) => want[(at % m) * n + Math.floor(at / m)]);
+        assertClose(
+          ct,
+          wantTransposed,
+          k,
+          `${m}×${n}×${k} transposed, source ${s}, start ${start}`,
+        );
+        results.push(Float32Array.from(ct));
       }
     }
   });

@@ -92,6 +92,9 @@ const CONVS: [string, number[], number[], ConvOptions][] = [
   ],
   ["5×3 dilated", [1, 4, 15, 14], [5, 4, 5, 3], { dilations: [2, 3], padType: "valid" }],
   ["1×1", [1, 13, 6, 7], [9, 13, 1, 1], {}],
+  // Small planes, multiplied transposed: whole tiles, and partial ones both ways.
+  ["1×1 on 7 × 7, batch 2", [2, 11, 7, 7], [24, 11, 1, 1], {}],
+  ["1×1 on 3 × 3", [1, 10, 3, 3], [28, 10, 1, 1], {}],
   ["1×1 stride 2", [1, 8, 9, 9], [3, 8, 1, 1], { strides: [2, 2] }],
   ["grouped", [1, 6, 8, 8], [9, 2, 3, 3], { groups: 3, padType: "same" }],
   ["depthwise 3×3", [2, 5, 11, 10], [5, 1, 3, 3], { groups: 5, padType: "same" }],

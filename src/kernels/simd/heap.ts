@@ -15,7 +15,7 @@ import { hasRelaxedSimd, instantiateKernel } from "../wasm/instantiate.js";
 
 /** The module's exports (see gemm.wat for each). */
 export interface GemmKernels {
-  epilogue(mode: number, bias: number, lo: number, hi: number): void;
+  epilogue(mode: number, bias: number, lo: number, hi: number, transposed: number): void;
   gemm(
     a: number,
     b: number,

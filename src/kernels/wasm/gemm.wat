@@ -15,9 +15,13 @@
   (global $hi (mut v128) (v128.const f32x4 0 0 0 0))
   (global $lo1 (mut f32) (f32.const 0))
   (global $hi1 (mut f32) (f32.const 0))
+  ;; Whether C is stored transposed: element (i, j) at c + j·ldc + 4·i (modes 0, 2 and 3 only).
+  (global $transposed (mut i32) (i32.const 0))
 
-  ;; Sets what every later tile adds and its clamp.
+  ;; Sets what every later tile adds, its clamp, and how C is laid out.
   (func (export "epilogue") (param $mode i32) (param $bias i32) (param $lo f32) (param $hi f32)
+    (param $transposed i32)
+    (global.set $transposed (local.get $transposed))
     (global.set $mode (local.get $mode))
     (global.set $bias (local.get $bias))
     (global.set $lo1 (local.get $lo))
@@ -31,15 +35,16 @@
     (local.set $v (select (local.get $lo) (local.get $v) (f32.lt (local.get $v) (local.get $lo))))
     (select (local.get $hi) (local.get $v) (f32.gt (local.get $v) (local.get $hi))))
 
-  ;; Finishes a partial tile (rows × cols of its 4 × 8) from the sums stored at $sums.
-  (func $finish_partial (param $c i32) (param $ldc i32) (param $row i32) (param $col i32)
-    (param $rows i32) (param $cols i32) (param $sums i32)
+  ;; Finishes a partial tile (rows × cols of its 4 × 8, element (r, j) at c + r·rs + j·cs)
+  ;; from the sums stored at $sums.
+  (func $finish_partial (param $c i32) (param $rs i32) (param $cs i32) (param $row i32)
+    (param $col i32) (param $rows i32) (param $cols i32) (param $sums i32)
     (local $r i32) (local $j i32) (local $at i32) (local $start f32)
     (loop $each_row
       (local.set $j (i32.const 0))
       (loop $each_col
-        (local.set $at (i32.add (i32.add (local.get $c) (i32.mul (local.get $r) (local.get $ldc)))
-          (i32.shl (local.get $j) (i32.const 2))))
+        (local.set $at (i32.add (i32.add (local.get $c) (i32.mul (local.get $r) (local.get $rs)))
+          (i32.mul (local.get $j) (local.get $cs))))
         (local.set $start (f32.const 0))
         (if (i32.eq (global.get $mode) (i32.const 1))
           (then (local.set $start (f32.load (local.get $at)))))
@@ -122,13 +127,17 @@
           (local.set $bp (i32.add (local.get $bp) (local.get $b_step)))
           (local.set $n (i32.sub (local.get $n) (i32.const 1)))
           (br_if $depth (local.get $n)))
-        (local.set $ct (i32.add (i32.add (local.get $c) (i32.mul (local.get $i) (local.get $ldc)))
-          (i32.shl (local.get $j) (i32.const 2))))
+        (local.set $ct (if (result i32) (global.get $transposed)
+          (then (i32.add (i32.add (local.get $c) (i32.mul (local.get $j) (local.get $ldc)))
+            (i32.shl (local.get $i) (i32.const 2))))
+          (else (i32.add (i32.add (local.get $c) (i32.mul (local.get $i) (local.get $ldc)))
+            (i32.shl (local.get $j) (i32.const 2))))))
         (if (i32.and (i32.le_u (i32.add (local.get $i) (i32.const 4)) (local.get $rows))
                      (i32.le_u (i32.add (local.get $j) (i32.const 8)) (local.get $cols)))
           (then
             ;; The tile's start: C itself, a bias per row, or the column vectors (zeros, or a
             ;; bias per column); added to the sums, clamped and stored row by row.
+            (block $stored
             (block $started
               (if (i32.eq (global.get $mode) (i32.const 1))
                 (then
@@ -170,6 +179,15 @@
               (local.set $c21 (f32x4.add (local.get $s1) (local.get $c21)))
               (local.set $c30 (f32x4.add (local.get $s0) (local.get $c30)))
               (local.set $c31 (f32x4.add (local.get $s1) (local.get $c31))))
+            (if (global.get $transposed)
+              (then
+                ;; Each 4 × 4 half of the tile transposed: its columns are rows of C.
+                (call $store_transposed (local.get $ct) (local.get $ldc) (local.get $lo) (local.get $hi)
+                  (local.get $c00) (local.get $c10) (local.get $c20) (local.get $c30))
+                (call $store_transposed (i32.add (local.get $ct) (i32.shl (local.get $ldc) (i32.const 2)))
+                  (local.get $ldc) (local.get $lo) (local.get $hi)
+                  (local.get $c01) (local.get $c11) (local.get $c21) (local.get $c31))
+                (br $stored)))
             (v128.store (local.get $ct) (f32x4.pmin (f32x4.pmax (local.get $c00) (local.get $lo)) (local.get $hi)))
             (v128.store offset=16 (local.get $ct) (f32x4.pmin (f32x4.pmax (local.get $c01) (local.get $lo)) (local.get $hi)))
             (local.set $ct (i32.add (local.get $ct) (local.get $ldc)))
@@ -180,7 +198,7 @@
             (v128.store offset=16 (local.get $ct) (f32x4.pmin (f32x4.pmax (local.get $c21) (local.get $lo)) (local.get $hi)))
             (local.set $ct (i32.add (local.get $ct) (local.get $ldc)))
             (v128.store (local.get $ct) (f32x4.pmin (f32x4.pmax (local.get $c30) (local.get $lo)) (local.get $hi)))
-            (v128.store offset=16 (local.get $ct) (f32x4.pmin (f32x4.pmax (local.get $c31) (local.get $lo)) (local.get $hi))))
+            (v128.store offset=16 (local.get $ct) (f32x4.pmin (f32x4.pmax (local.get $c31) (local.get $lo)) (local.get $hi)))))
           (else
             (v128.store (local.get $scratch) (local.get $c00))
             (v128.store offset=16 (local.get $scratch) (local.get $c01))
@@ -190,7 +208,9 @@
             (v128.store offset=80 (local.get $scratch) (local.get $c21))
             (v128.store offset=96 (local.get $scratch) (local.get $c30))
             (v128.store offset=112 (local.get $scratch) (local.get $c31))
-            (call $finish_partial (local.get $ct) (local.get $ldc)
+            (call $finish_partial (local.get $ct)
+              (select (i32.const 4) (local.get $ldc) (global.get $transposed))
+              (select (local.get $ldc) (i32.const 4) (global.get $transposed))
               (i32.add (local.get $row0) (local.get $i)) (i32.add (local.get $col0) (local.get $j))
               (select (i32.sub (local.get $rows) (local.get $i)) (i32.const 4)
                 (i32.lt_u (i32.sub (local.get $rows) (local.get $i)) (i32.const 4)))
@@ -201,6 +221,27 @@
         (br_if $column_panels (i32.lt_u (local.get $j) (local.get $cols))))
       (local.set $i (i32.add (local.get $i) (i32.const 4)))
       (br_if $row_panels (i32.lt_u (local.get $i) (local.get $rows)))))
+
+  ;; Rows r0..r3 (4 values each) clamped to [lo, hi] and stored as columns: value j of row r at
+  ;; at + j·ldc + 4·r.
+  (func $store_transposed (param $at i32) (param $ldc i32) (param $lo v128) (param $hi v128)
+    (param $r0 v128) (param $r1 v128) (param $r2 v128) (param $r3 v128)
+    (local $t0 v128) (local $t1 v128) (local $t2 v128) (local $t3 v128)
+    (local.set $r0 (f32x4.pmin (f32x4.pmax (local.get $r0) (local.get $lo)) (local.get $hi)))
+    (local.set $r1 (f32x4.pmin (f32x4.pmax (local.get $r1) (local.get $lo)) (local.get $hi)))
+    (local.set $r2 (f32x4.pmin (f32x4.pmax (local.get $r2) (local.get $lo)) (local.get $hi)))
+    (local.set $r3 (f32x4.pmin (f32x4.pmax (local.get $r3) (local.get $lo)) (local.get $hi)))
+    (local.set $t0 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $r0) (local.get $r1)))
+    (local.set $t1 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $r0) (local.get $r1)))
+    (local.set $t2 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $r2) (local.get $r3)))
+    (local.set $t3 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $r2) (local.get $r3)))
+    (v128.store (local.get $at) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t0) (local.get $t2)))
+    (local.set $at (i32.add (local.get $at) (local.get $ldc)))
+    (v128.store (local.get $at) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t0) (local.get $t2)))
+    (local.set $at (i32.add (local.get $at) (local.get $ldc)))
+    (v128.store (local.get $at) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t1) (local.get $t3)))
+    (local.set $at (i32.add (local.get $at) (local.get $ldc)))
+    (v128.store (local.get $at) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t1) (local.get $t3))))
 
   ;; Packs A (rows × k, element (r, p) at src + r·rs + p·cs bytes) into panels of 4 rows at dst,
   ;; rows past the end as zeros. A whole panel of rows along k (cs 4) goes four depths at a time,
