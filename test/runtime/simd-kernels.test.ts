@@ -113,6 +113,26 @@ const CONVS: [string, number[], number[], ConvOptions][] = [
     [7, 1, 3, 3],
     { groups: 7, strides: [2, 2], padType: "custom", pad: [1, 1, 1, 1] },
   ],
+  // Stride 2 read in place (one zero above and left, none read below or right): rows of 7
+  // outputs (the last four overlapping), of 8, and of 4.
+  [
+    "depthwise 3×3 stride 2, batch 2, 14 × 14",
+    [2, 3, 14, 14],
+    [3, 1, 3, 3],
+    { groups: 3, strides: [2, 2], padType: "custom", pad: [1, 1, 1, 1] },
+  ],
+  [
+    "depthwise 3×3 stride 2, 6 × 17",
+    [1, 2, 6, 17],
+    [2, 1, 3, 3],
+    { groups: 2, strides: [2, 2], padType: "custom", pad: [1, 1, 1, 0] },
+  ],
+  [
+    "depthwise 3×3 stride 2, 9 × 8",
+    [1, 2, 9, 8],
+    [2, 1, 3, 3],
+    { groups: 2, strides: [2, 2], padType: "custom", pad: [1, 0, 1, 1] },
+  ],
   [
     "depthwise 5×5 stride 3",
     [1, 3, 16, 19],

@@ -877,6 +877,82 @@
       (local.set $oy (i32.add (local.get $oy) (i32.const 1)))
       (br_if $rows (i32.lt_u (local.get $oy) (local.get $h)))))
 
+  ;; The same for a 3 × 3 filter at stride 2 with one row and column of zero padding before the
+  ;; plane and none read after it (2·oh ≤ h, 2·ow ≤ w; ow ≥ 4), read in place: the row above
+  ;; the plane is the zero row at $zeros. Output x reads columns 2x − 1, 2x and 2x + 1: for four
+  ;; outputs, the even and the odd lanes of two loads, and the odd ones shifted by one lane with
+  ;; the column before them (masked in a row's first vector: the padded copy's zero, the same
+  ;; bits). A row's last four start at ow − 4, as above.
+  (func $depthwise3x3_stride2_pad1
+    (param $src i32) (param $w i32) (param $oh i32) (param $ow i32) (param $weights i32)
+    (param $dst i32) (param $bias f32) (param $lo f32) (param $hi f32) (param $zeros i32)
+    (local $oy i32) (local $at i32) (local $last i32) (local $end i32) (local $row i32)
+    (local $r0 i32) (local $r1 i32) (local $r2 i32)
+    (local $w0 v128) (local $w1 v128) (local $w2 v128) (local $w3 v128) (local $w4 v128)
+    (local $w5 v128) (local $w6 v128) (local $w7 v128) (local $w8 v128)
+    (local $acc v128) (local $vlo v128) (local $vhi v128) (local $vbias v128) (local $keep v128)
+    (local $e v128) (local $o v128) (local $f v128)
+    (local.set $w0 (v128.load32_splat (local.get $weights)))
+    (local.set $w1 (v128.load32_splat offset=4 (local.get $weights)))
+    (local.set $w2 (v128.load32_splat offset=8 (local.get $weights)))
+    (local.set $w3 (v128.load32_splat offset=12 (local.get $weights)))
+    (local.set $w4 (v128.load32_splat offset=16 (local.get $weights)))
+    (local.set $w5 (v128.load32_splat offset=20 (local.get $weights)))
+    (local.set $w6 (v128.load32_splat offset=24 (local.get $weights)))
+    (local.set $w7 (v128.load32_splat offset=28 (local.get $weights)))
+    (local.set $w8 (v128.load32_splat offset=32 (local.get $weights)))
+    (local.set $vlo (f32x4.splat (local.get $lo)))
+    (local.set $vhi (f32x4.splat (local.get $hi)))
+    (local.set $vbias (f32x4.splat (local.get $bias)))
+    (local.set $row (i32.shl (local.get $w) (i32.const 2)))
+    ;; Input byte columns (8 per output) of a row's last four outputs, and past its end.
+    (local.set $last (i32.shl (i32.sub (local.get $ow) (i32.const 4)) (i32.const 3)))
+    (local.set $end (i32.shl (local.get $ow) (i32.const 3)))
+    (loop $rows
+      (local.set $r1 (i32.add (local.get $src) (i32.mul (i32.shl (local.get $oy) (i32.const 1)) (local.get $row))))
+      (local.set $r0 (select (local.get $zeros) (i32.sub (local.get $r1) (local.get $row)) (i32.eqz (local.get $oy))))
+      (local.set $r2 (i32.add (local.get $r1) (local.get $row)))
+      (local.set $keep (v128.const i32x4 0 -1 -1 -1))
+      (local.set $at (i32.const 0))
+      (loop $four
+        (local.set $at (select (local.get $last) (local.get $at) (i32.gt_u (local.get $at) (local.get $last))))
+        (local.set $acc (local.get $vbias))
+        (local.set $e (v128.load (i32.add (local.get $r0) (local.get $at))))
+        (local.set $f (v128.load offset=16 (i32.add (local.get $r0) (local.get $at))))
+        (local.set $o (i8x16.shuffle 4 5 6 7 12 13 14 15 20 21 22 23 28 29 30 31 (local.get $e) (local.get $f)))
+        (local.set $e (i8x16.shuffle 0 1 2 3 8 9 10 11 16 17 18 19 24 25 26 27 (local.get $e) (local.get $f)))
+        (local.set $f (v128.and (local.get $keep) (i8x16.shuffle 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27
+          (v128.load (i32.sub (i32.add (local.get $r0) (local.get $at)) (i32.const 16))) (local.get $o))))
+        (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul (local.get $w0) (local.get $f))))
+        (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul (local.get $w1) (local.get $e))))
+        (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul (local.get $w2) (local.get $o))))
+        (local.set $e (v128.load (i32.add (local.get $r1) (local.get $at))))
+        (local.set $f (v128.load offset=16 (i32.add (local.get $r1) (local.get $at))))
+        (local.set $o (i8x16.shuffle 4 5 6 7 12 13 14 15 20 21 22 23 28 29 30 31 (local.get $e) (local.get $f)))
+        (local.set $e (i8x16.shuffle 0 1 2 3 8 9 10 11 16 17 18 19 24 25 26 27 (local.get $e) (local.get $f)))
+        (local.set $f (v128.and (local.get $keep) (i8x16.shuffle 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27
+          (v128.load (i32.sub (i32.add (local.get $r1) (local.get $at)) (i32.const 16))) (local.get $o))))
+        (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul (local.get $w3) (local.get $f))))
+        (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul (local.get $w4) (local.get $e))))
+        (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul (local.get $w5) (local.get $o))))
+        (local.set $e (v128.load (i32.add (local.get $r2) (local.get $at))))
+        (local.set $f (v128.load offset=16 (i32.add (local.get $r2) (local.get $at))))
+        (local.set $o (i8x16.shuffle 4 5 6 7 12 13 14 15 20 21 22 23 28 29 30 31 (local.get $e) (local.get $f)))
+        (local.set $e (i8x16.shuffle 0 1 2 3 8 9 10 11 16 17 18 19 24 25 26 27 (local.get $e) (local.get $f)))
+        (local.set $f (v128.and (local.get $keep) (i8x16.shuffle 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27
+          (v128.load (i32.sub (i32.add (local.get $r2) (local.get $at)) (i32.const 16))) (local.get $o))))
+        (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul (local.get $w6) (local.get $f))))
+        (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul (local.get $w7) (local.get $e))))
+        (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul (local.get $w8) (local.get $o))))
+        (v128.store (i32.add (local.get $dst) (i32.shr_u (local.get $at) (i32.const 1)))
+          (f32x4.pmin (f32x4.pmax (local.get $acc) (local.get $vlo)) (local.get $vhi)))
+        (local.set $keep (v128.const i32x4 -1 -1 -1 -1))
+        (local.set $at (i32.add (local.get $at) (i32.const 32)))
+        (br_if $four (i32.lt_u (local.get $at) (local.get $end))))
+      (local.set $dst (i32.add (local.get $dst) (i32.shl (local.get $ow) (i32.const 2))))
+      (local.set $oy (i32.add (local.get $oy) (i32.const 1)))
+      (br_if $rows (i32.lt_u (local.get $oy) (local.get $oh)))))
+
   ;; Depthwise convolution of planes [first, last) of h × w floats at src (plane i filtered by
   ;; channel i % channels: kh · kw floats at weights, a float at bias unless bias is 0), each
   ;; padded into `scratch` then convolved into its oh × ow outputs at dst, clamped: one call
@@ -888,7 +964,7 @@
     (param $dh i32) (param $dw i32) (param $oh i32) (param $ow i32) (param $dst i32)
     (param $bias i32) (param $lo f32) (param $hi f32) (param $scratch i32)
     (local $plane i32) (local $channel i32) (local $wp i32) (local $filter i32) (local $start f32)
-    (local $out i32) (local $three i32) (local $pad1 i32) (local $zeros i32)
+    (local $out i32) (local $three i32) (local $pad1 i32) (local $stride2 i32) (local $zeros i32)
     (local.set $wp (i32.add (i32.add (local.get $w) (local.get $left)) (local.get $right)))
     (local.set $three (i32.and (i32.and (i32.eq (local.get $kh) (i32.const 3)) (i32.eq (local.get $kw) (i32.const 3)))
       (i32.and (i32.and (i32.eq (local.get $dh) (i32.const 1)) (i32.eq (local.get $dw) (i32.const 1)))
@@ -898,9 +974,15 @@
       (i32.and (i32.and (i32.eq (local.get $top) (i32.const 1)) (i32.eq (local.get $bottom) (i32.const 1)))
         (i32.and (i32.and (i32.eq (local.get $left) (i32.const 1)) (i32.eq (local.get $right) (i32.const 1)))
           (i32.ge_u (local.get $w) (i32.const 5))))))
-    ;; Its zero row (read from one float before it to one after), in the scratch.
+    ;; 3 × 3 at stride 2 with one zero above and left and none read below or right: in place.
+    (local.set $stride2 (i32.and (i32.and (local.get $three) (i32.eq (local.get $sh) (i32.const 2)))
+      (i32.and (i32.and (i32.eq (local.get $top) (i32.const 1)) (i32.eq (local.get $left) (i32.const 1)))
+        (i32.and (i32.and (i32.le_u (i32.shl (local.get $oh) (i32.const 1)) (local.get $h))
+                          (i32.le_u (i32.shl (local.get $ow) (i32.const 1)) (local.get $w)))
+          (i32.ge_u (local.get $ow) (i32.const 4))))))
+    ;; Their zero row (read from four floats before it to four after), in the scratch.
     (local.set $zeros (i32.add (local.get $scratch) (i32.const 16)))
-    (if (local.get $pad1)
+    (if (i32.or (local.get $pad1) (local.get $stride2))
       (then (call $fill (local.get $scratch) (i32.add (i32.shl (local.get $w) (i32.const 2)) (i32.const 32)) (f32.const 0))))
     (local.set $plane (local.get $first))
     (block $done
@@ -920,6 +1002,14 @@
               (i32.add (local.get $src) (i32.shl (i32.mul (local.get $plane) (i32.mul (local.get $h) (local.get $w))) (i32.const 2)))
               (local.get $h) (local.get $w) (local.get $filter) (local.get $out) (local.get $start)
               (local.get $lo) (local.get $hi) (local.get $zeros))
+            (local.set $plane (i32.add (local.get $plane) (i32.const 1)))
+            (br $planes)))
+        (if (local.get $stride2)
+          (then
+            (call $depthwise3x3_stride2_pad1
+              (i32.add (local.get $src) (i32.shl (i32.mul (local.get $plane) (i32.mul (local.get $h) (local.get $w))) (i32.const 2)))
+              (local.get $w) (local.get $oh) (local.get $ow) (local.get $filter) (local.get $out)
+              (local.get $start) (local.get $lo) (local.get $hi) (local.get $zeros))
             (local.set $plane (i32.add (local.get $plane) (i32.const 1)))
             (br $planes)))
         (call $pad (i32.add (local.get $src) (i32.shl (i32.mul (local.get $plane) (i32.mul (local.get $h) (local.get $w))) (i32.const 2)))
