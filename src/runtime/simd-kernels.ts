@@ -124,19 +124,6 @@ export function simdConv(
   }
   const k = cg * kh * kw;
   const pointwise = kh === 1 && kw === 1 && sh === 1 && sw === 1 && pt + pb + pl + pr === 0;
-  if (pointwise && groups === 1 && transposedPays(o, spatial)) {
-    return pointwiseTransposed(ctx, simd, src, weight, biasAt, [n, c, o, spatial], out, clamp, [
-      oh,
-      ow,
-    ]);
-  }
-  const groupBytes = packedABytes(og, k);
-  const a = packed(ctx, simd, "weight", weight.data, "conv", groups * groupBytes, (at) => {
-    const values = simd.input(weight.data).byteOffset;
-    for (let g = 0; g < groups; g++) {
-      simd.heap.kernels.packA(values + g * og * k * 4, k * 4, 4, og, k, at + g * groupBytes);
-    }
-  });
   const hp = h + pt + pb;
   const wp = w + pl + pr;
   let padded = src;
@@ -163,6 +150,22 @@ export function simdConv(
       simd.heap.kernels.pad(src, n * c, h, w, padded, pt, pb, pl, pr);
     }
   }
+  if (groups === 1 && transposedPays(o, spatial)) {
+    const kernels = simd.heap.kernels;
+    transposedConv(ctx, simd, weight.data, biasAt, [n, o, k, spatial], out, clamp, (b, at) =>
+      pointwise
+        ? kernels.packA(src + b * c * spatial * 4, 4, spatial * 4, spatial, c, at)
+        : kernels.packPatchesA(padded + b * c * hp * wp * 4, origins, taps, k, spatial, at),
+    );
+    return { shape: [n, o, oh, ow], data: out };
+  }
+  const groupBytes = packedABytes(og, k);
+  const a = packed(ctx, simd, "weight", weight.data, "conv", groups * groupBytes, (at) => {
+    const values = simd.input(weight.data).byteOffset;
+    for (let g = 0; g < groups; g++) {
+      simd.heap.kernels.packA(values + g * og * k * 4, k * 4, 4, og, k, at + g * groupBytes);
+    }
+  });
   for (let b = 0; b < n; b++) {
     for (let g = 0; g < groups; g++) {
       const channel = b * c + g * cg;
@@ -190,9 +193,9 @@ export function simdConv(
 const TRANSPOSED_MAX_SPATIAL = 256;
 
 /**
- * Whether a 1 × 1 convolution of `outputs` channels over `spatial` positions is better
- * computed transposed (see pointwiseTransposed): on small planes, where the direct product's
- * 8-column panels read the input rows far apart and waste columns past the plane's end.
+ * Whether a convolution of `outputs` channels over `spatial` positions is better computed
+ * transposed (see transposedConv): on small planes, where the direct product's 8-column panels
+ * (read in place, 1 × 1, far apart) waste columns past the plane's end.
  */
 function transposedPays(outputs: number, spatial: number): boolean {
   const direct = Math.ceil(outputs / PANEL_ROWS) * Math.ceil(spatial / PANEL_COLS) * 32;
@@ -201,31 +204,31 @@ function transposedPays(outputs: number, spatial: number): boolean {
 }
 
 /**
- * A 1 × 1 convolution (one group) as the transposed product Yᵀ = Xᵀ · Wᵀ: the input planes
- * packed as A (4 positions per panel, one vector load per channel), the weights as B panels of
- * 8 output channels (packed once), each tile stored transposed into the output planes.
+ * A convolution of one group as the transposed product Yᵀ = Xᵀ · Wᵀ, on small planes: per
+ * image, its windows packed as A by `packInput` (4 output positions per panel), the weights as
+ * B panels of 8 output channels (packed once), each tile stored transposed into the output
+ * planes.
  */
-function pointwiseTransposed(
+function transposedConv(
   ctx: OpContext,
   simd: SimdRuntime,
-  src: number,
-  weight: Dense,
+  weight: Float32Array,
   bias: number | undefined,
-  [n, c, o, spatial]: [number, number, number, number],
+  [n, o, k, spatial]: [number, number, number, number],
   out: Float32Array,
   clamp: { lo?: number; hi?: number },
-  [oh, ow]: [number, number],
-): Dense {
-  const b = packed(ctx, simd, "weight", weight.data, "conv-columns", packedBBytes(c, o), (at) =>
-    simd.heap.kernels.packB(simd.input(weight.data).byteOffset, 4, c * 4, c, 0, o, at),
+  packInput: (image: number, at: number) => void,
+): void {
+  const b = packed(ctx, simd, "weight", weight, "conv-columns", packedBBytes(k, o), (at) =>
+    simd.heap.kernels.packB(simd.input(weight).byteOffset, 4, k * 4, k, 0, o, at),
   );
-  const a = simd.scratch(packedABytes(spatial, c) / 4).byteOffset;
+  const a = simd.scratch(packedABytes(spatial, k) / 4).byteOffset;
   for (let i = 0; i < n; i++) {
-    simd.heap.kernels.packA(src + i * c * spatial * 4, 4, spatial * 4, spatial, c, a);
+    packInput(i, a);
     runGemm(simd.team, {
       a,
       rows: spatial,
-      k: c,
+      k,
       cols: o,
       b: { kind: "packed", at: b },
       c: out.byteOffset + i * o * spatial * 4,
@@ -236,7 +239,6 @@ function pointwiseTransposed(
       ...clamp,
     });
   }
-  return { shape: [n, o, oh, ow], data: out };
 }
 
 /**

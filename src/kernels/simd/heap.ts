@@ -49,6 +49,14 @@ export interface GemmKernels {
     cols: number,
     dst: number,
   ): void;
+  packPatchesA(
+    src: number,
+    origins: number,
+    taps: number,
+    k: number,
+    rows: number,
+    dst: number,
+  ): void;
   pad(
     src: number,
     planes: number,

@@ -440,6 +440,47 @@
       (local.set $j (i32.add (local.get $j) (i32.const 8)))
       (br_if $panels (i32.lt_s (local.get $j) (local.get $cols)))))
 
+  ;; Packs the transposed patch matrix of a convolution (`rows` windows × k taps: element (r, p)
+  ;; the input value at src + origins[r] + taps[p]) as A, in panels of 4 windows at dst, windows
+  ;; past `rows` as zeros. Four windows side by side in one input row (origins 4 bytes apart)
+  ;; are one vector load per tap.
+  (func (export "packPatchesA")
+    (param $src i32) (param $origins i32) (param $taps i32) (param $k i32) (param $rows i32)
+    (param $dst i32)
+    (local $i i32) (local $p i32) (local $r i32) (local $o i32) (local $at i32) (local $left i32)
+    (loop $panels
+      (local.set $o (i32.add (local.get $origins) (i32.shl (local.get $i) (i32.const 2))))
+      (local.set $left (i32.sub (local.get $rows) (local.get $i)))
+      (local.set $p (i32.const 0))
+      (if (if (result i32) (i32.ge_u (local.get $left) (i32.const 4))
+            (then (i32.eq (i32.sub (i32.load offset=12 (local.get $o)) (i32.load (local.get $o))) (i32.const 12)))
+            (else (i32.const 0)))
+        (then
+          (local.set $at (i32.add (local.get $src) (i32.load (local.get $o))))
+          (loop $contiguous
+            (v128.store (local.get $dst) (v128.load (i32.add (local.get $at)
+              (i32.load (i32.add (local.get $taps) (i32.shl (local.get $p) (i32.const 2)))))))
+            (local.set $dst (i32.add (local.get $dst) (i32.const 16)))
+            (local.set $p (i32.add (local.get $p) (i32.const 1)))
+            (br_if $contiguous (i32.lt_u (local.get $p) (local.get $k)))))
+        (else
+          (loop $gathered
+            (local.set $at (i32.add (local.get $src) (i32.load (i32.add (local.get $taps) (i32.shl (local.get $p) (i32.const 2))))))
+            (local.set $r (i32.const 0))
+            (loop $lanes
+              (f32.store (local.get $dst)
+                (if (result f32) (i32.lt_s (local.get $r) (local.get $left))
+                  (then (f32.load (i32.add (local.get $at)
+                    (i32.load (i32.add (local.get $o) (i32.shl (local.get $r) (i32.const 2)))))))
+                  (else (f32.const 0))))
+              (local.set $dst (i32.add (local.get $dst) (i32.const 4)))
+              (local.set $r (i32.add (local.get $r) (i32.const 1)))
+              (br_if $lanes (i32.lt_u (local.get $r) (i32.const 4))))
+            (local.set $p (i32.add (local.get $p) (i32.const 1)))
+            (br_if $gathered (i32.lt_u (local.get $p) (local.get $k))))))
+      (local.set $i (i32.add (local.get $i) (i32.const 4)))
+      (br_if $panels (i32.lt_u (local.get $i) (local.get $rows)))))
+
   ;; Copies `planes` planes of h × w floats from src into planes of (h + top + bottom) ×
   ;; (w + left + right) at dst, framed by zeros.
   (func $pad (export "pad")
