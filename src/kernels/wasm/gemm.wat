@@ -245,50 +245,61 @@
 
   ;; Packs A (rows × k, element (r, p) at src + r·rs + p·cs bytes) into panels of 4 rows at dst,
   ;; rows past the end as zeros. A whole panel of rows along k (cs 4) goes four depths at a time,
-  ;; transposed in registers; of columns (rs 4, a transposed A), one load per depth; the rest
-  ;; (and the last, partial panel) value by value.
+  ;; transposed in registers; a transposed A (rs 4), one load per depth and panel (below); the
+  ;; rest (and the last, partial panel) value by value.
   (func (export "packA")
     (param $src i32) (param $rs i32) (param $cs i32) (param $rows i32) (param $k i32) (param $dst i32)
     (local $i i32) (local $p i32) (local $r i32) (local $at i32)
     (local $v0 v128) (local $v1 v128) (local $v2 v128) (local $v3 v128) (local $t0 v128) (local $t1 v128)
+    (local $full i32) (local $panel i32) (local $out i32)
+    ;; A stored transposed (rs 4): depth by depth, each depth's row of A read along memory, one
+    ;; vector per whole panel, the panels written side by side; the last, partial panel below.
+    (if (i32.and (i32.eq (local.get $rs) (i32.const 4))
+                 (i32.and (i32.ge_u (local.get $rows) (i32.const 4)) (i32.gt_u (local.get $k) (i32.const 0))))
+      (then
+        (local.set $full (i32.and (local.get $rows) (i32.const -4)))
+        (local.set $panel (i32.shl (local.get $k) (i32.const 4)))
+        (loop $depths
+          (local.set $at (i32.add (local.get $src) (i32.mul (local.get $p) (local.get $cs))))
+          (local.set $out (i32.add (local.get $dst) (i32.shl (local.get $p) (i32.const 4))))
+          (local.set $r (i32.const 0))
+          (loop $panel_rows
+            (v128.store (local.get $out) (v128.load (i32.add (local.get $at) (i32.shl (local.get $r) (i32.const 2)))))
+            (local.set $out (i32.add (local.get $out) (local.get $panel)))
+            (local.set $r (i32.add (local.get $r) (i32.const 4)))
+            (br_if $panel_rows (i32.lt_u (local.get $r) (local.get $full))))
+          (local.set $p (i32.add (local.get $p) (i32.const 1)))
+          (br_if $depths (i32.lt_u (local.get $p) (local.get $k))))
+        (local.set $dst (i32.add (local.get $dst) (i32.mul (i32.shr_u (local.get $full) (i32.const 2)) (local.get $panel))))
+        (local.set $i (local.get $full))
+        (if (i32.ge_u (local.get $i) (local.get $rows)) (then (return)))))
     (loop $panels
       (local.set $p (i32.const 0))
-      (if (i32.le_u (i32.add (local.get $i) (i32.const 4)) (local.get $rows))
+      (if (i32.and (i32.le_u (i32.add (local.get $i) (i32.const 4)) (local.get $rows))
+                   (i32.eq (local.get $cs) (i32.const 4)))
         (then
-          (if (i32.eq (local.get $cs) (i32.const 4))
-            (then
-              (block $quads_done
-                (loop $quads
-                  (br_if $quads_done (i32.gt_u (i32.add (local.get $p) (i32.const 4)) (local.get $k)))
-                  (local.set $at (i32.add (i32.add (local.get $src) (i32.mul (local.get $i) (local.get $rs)))
-                    (i32.shl (local.get $p) (i32.const 2))))
-                  (local.set $v0 (v128.load (local.get $at)))
-                  (local.set $v1 (v128.load (i32.add (local.get $at) (local.get $rs))))
-                  (local.set $v2 (v128.load (i32.add (local.get $at) (i32.shl (local.get $rs) (i32.const 1)))))
-                  (local.set $v3 (v128.load (i32.add (local.get $at) (i32.mul (local.get $rs) (i32.const 3)))))
-                  ;; Rows 0 and 1 interleaved, then rows 2 and 3; each depth's four rows are
-                  ;; half of one and half of the other.
-                  (local.set $t0 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $v0) (local.get $v1)))
-                  (local.set $t1 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $v2) (local.get $v3)))
-                  (v128.store (local.get $dst) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t0) (local.get $t1)))
-                  (v128.store offset=16 (local.get $dst) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t0) (local.get $t1)))
-                  (local.set $t0 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $v0) (local.get $v1)))
-                  (local.set $t1 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $v2) (local.get $v3)))
-                  (v128.store offset=32 (local.get $dst) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t0) (local.get $t1)))
-                  (v128.store offset=48 (local.get $dst) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t0) (local.get $t1)))
-                  (local.set $dst (i32.add (local.get $dst) (i32.const 64)))
-                  (local.set $p (i32.add (local.get $p) (i32.const 4)))
-                  (br $quads)))))
-          (if (i32.eq (local.get $rs) (i32.const 4))
-            (then
-              (block $columns_done
-                (loop $columns
-                  (br_if $columns_done (i32.ge_u (local.get $p) (local.get $k)))
-                  (v128.store (local.get $dst) (v128.load (i32.add (i32.add (local.get $src) (i32.shl (local.get $i) (i32.const 2)))
-                    (i32.mul (local.get $p) (local.get $cs)))))
-                  (local.set $dst (i32.add (local.get $dst) (i32.const 16)))
-                  (local.set $p (i32.add (local.get $p) (i32.const 1)))
-                  (br $columns)))))))
+          (block $quads_done
+            (loop $quads
+              (br_if $quads_done (i32.gt_u (i32.add (local.get $p) (i32.const 4)) (local.get $k)))
+              (local.set $at (i32.add (i32.add (local.get $src) (i32.mul (local.get $i) (local.get $rs)))
+                (i32.shl (local.get $p) (i32.const 2))))
+              (local.set $v0 (v128.load (local.get $at)))
+              (local.set $v1 (v128.load (i32.add (local.get $at) (local.get $rs))))
+              (local.set $v2 (v128.load (i32.add (local.get $at) (i32.shl (local.get $rs) (i32.const 1)))))
+              (local.set $v3 (v128.load (i32.add (local.get $at) (i32.mul (local.get $rs) (i32.const 3)))))
+              ;; Rows 0 and 1 interleaved, then rows 2 and 3; each depth's four rows are
+              ;; half of one and half of the other.
+              (local.set $t0 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $v0) (local.get $v1)))
+              (local.set $t1 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $v2) (local.get $v3)))
+              (v128.store (local.get $dst) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t0) (local.get $t1)))
+              (v128.store offset=16 (local.get $dst) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t0) (local.get $t1)))
+              (local.set $t0 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $v0) (local.get $v1)))
+              (local.set $t1 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $v2) (local.get $v3)))
+              (v128.store offset=32 (local.get $dst) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t0) (local.get $t1)))
+              (v128.store offset=48 (local.get $dst) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t0) (local.get $t1)))
+              (local.set $dst (i32.add (local.get $dst) (i32.const 64)))
+              (local.set $p (i32.add (local.get $p) (i32.const 4)))
+              (br $quads)))))
       (block $depth_done
         (loop $depth
           (br_if $depth_done (i32.ge_u (local.get $p) (local.get $k)))
