@@ -189,17 +189,18 @@ export function simdConv(
   return { shape: [n, o, oh, ow], data: out };
 }
 
-/** Planes up to this many values (16 × 16) are small enough to multiply transposed. */
+/** Planes of up to this many output positions (16 × 16) may be multiplied transposed. */
 const TRANSPOSED_MAX_SPATIAL = 256;
 
 /**
  * Whether a convolution of `outputs` channels over `spatial` positions is better computed
- * transposed (see transposedConv): on small planes, where the direct product's 8-column panels
- * (read in place, 1 × 1, far apart) waste columns past the plane's end.
+ * transposed (see transposedConv), in as many tiles or fewer: on small planes, where the
+ * direct product's 8-column panels waste columns past the plane's end (a 7 × 7 plane: 49 of 56)
+ * and read the input rows of a 1 × 1 convolution in place, far apart.
  */
 function transposedPays(outputs: number, spatial: number): boolean {
-  const direct = Math.ceil(outputs / PANEL_ROWS) * Math.ceil(spatial / PANEL_COLS) * 32;
-  const transposed = Math.ceil(spatial / PANEL_ROWS) * Math.ceil(outputs / PANEL_COLS) * 32;
+  const direct = Math.ceil(outputs / PANEL_ROWS) * Math.ceil(spatial / PANEL_COLS);
+  const transposed = Math.ceil(spatial / PANEL_ROWS) * Math.ceil(outputs / PANEL_COLS);
   return spatial <= TRANSPOSED_MAX_SPATIAL && transposed <= direct;
 }
 

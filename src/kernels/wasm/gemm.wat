@@ -2,8 +2,9 @@
 ;; plain JavaScript product these are checked against). A is packed in panels of 4 rows (per k,
 ;; the 4 rows' values), B in panels of 8 columns (per k, the 8 columns' values), both padded with
 ;; zeros; each 4×8 tile of C is summed in 8 vector registers over the whole of k, then finished
-;; in one pass: plus C itself or a bias (per row or per column), clamped, stored. The memory is
-;; the caller's (shared between threads where it can be). Assembled by `npm run gen:wasm`.
+;; in one pass: plus C itself or a bias (per row or per column), clamped, stored (along C's
+;; rows, or transposed: each 4 × 4 half of the tile transposed in registers). The memory is the
+;; caller's (shared between threads where it can be). Assembled by `npm run gen:wasm`.
 (module
   (import "env" "memory" (memory 1 65536 shared))
 
@@ -64,14 +65,14 @@
       (local.set $r (i32.add (local.get $r) (i32.const 1)))
       (br_if $each_row (i32.lt_u (local.get $r) (local.get $rows)))))
 
-  ;; C[rows, cols] (row stride ldc bytes; C at its row `row0`, column `col0`) from the packed A
-  ;; panels at $a (k·16 bytes each, ceil(rows / 4) of them) times B at $b, whose 8 columns of
-  ;; panel j at depth p are the 8 floats at b + j·b_panel + p·b_step: packed panels (b_step 32,
-  ;; b_panel k·32), or a row-major matrix read in place (b_step its row stride, b_panel 32; a
-  ;; last panel past the end reads values it never stores). Row panel by row panel, each
-  ;; against every column panel: the A panel stays in the nearest cache, the B panels (a
-  ;; chunk's, sized for it) in the next, and C is written along its rows. $scratch: 128 bytes
-  ;; for partial tiles.
+  ;; C[rows, cols] (row stride ldc bytes, the column stride if stored transposed; C at its row
+  ;; `row0`, column `col0`) from the packed A panels at $a (k·16 bytes each, ceil(rows / 4) of
+  ;; them) times B at $b, whose 8 columns of panel j at depth p are the 8 floats at b + j·b_panel
+  ;; + p·b_step: packed panels (b_step 32, b_panel k·32), or a row-major matrix read in place
+  ;; (b_step its row stride, b_panel 32; a last panel past the end reads values it never
+  ;; stores). Row panel by row panel, each against every column panel: the A panel stays in
+  ;; the nearest cache, the B panels (a chunk's, sized for it) in the next, and C is written
+  ;; along its rows (its columns, transposed). $scratch: 128 bytes for partial tiles.
   (func (export "gemm")
     (param $a i32) (param $b i32) (param $b_step i32) (param $b_panel i32) (param $k i32)
     (param $rows i32) (param $cols i32)
