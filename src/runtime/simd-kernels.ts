@@ -10,6 +10,8 @@ import { planMatmul } from "../kernels/ops/matmul.js";
 import {
   packedABytes,
   packedBBytes,
+  PANEL_COLS,
+  PANEL_ROWS,
   runDepthwise,
   runGemm,
   runWinograd,
@@ -121,13 +123,6 @@ export function simdConv(
     return winogradConv(ctx, simd, x, weight, biasAt, win, [oh, ow], out, clamp);
   }
   const k = cg * kh * kw;
-  const groupBytes = packedABytes(og, k);
-  const a = packed(ctx, simd, "weight", weight.data, "conv", groups * groupBytes, (at) => {
-    const values = simd.input(weight.data).byteOffset;
-    for (let g = 0; g < groups; g++) {
-      simd.heap.kernels.packA(values + g * og * k * 4, k * 4, 4, og, k, at + g * groupBytes);
-    }
-  });
   const pointwise = kh === 1 && kw === 1 && sh === 1 && sw === 1 && pt + pb + pl + pr === 0;
   const hp = h + pt + pb;
   const wp = w + pl + pr;
@@ -155,6 +150,22 @@ export function simdConv(
       simd.heap.kernels.pad(src, n * c, h, w, padded, pt, pb, pl, pr);
     }
   }
+  if (groups === 1 && transposedPays(o, spatial)) {
+    const kernels = simd.heap.kernels;
+    transposedConv(ctx, simd, weight.data, biasAt, [n, o, k, spatial], out, clamp, (b, at) =>
+      pointwise
+        ? kernels.packA(src + b * c * spatial * 4, 4, spatial * 4, spatial, c, at)
+        : kernels.packPatchesA(padded + b * c * hp * wp * 4, origins, taps, k, spatial, at),
+    );
+    return { shape: [n, o, oh, ow], data: out };
+  }
+  const groupBytes = packedABytes(og, k);
+  const a = packed(ctx, simd, "weight", weight.data, "conv", groups * groupBytes, (at) => {
+    const values = simd.input(weight.data).byteOffset;
+    for (let g = 0; g < groups; g++) {
+      simd.heap.kernels.packA(values + g * og * k * 4, k * 4, 4, og, k, at + g * groupBytes);
+    }
+  });
   for (let b = 0; b < n; b++) {
     for (let g = 0; g < groups; g++) {
       const channel = b * c + g * cg;
@@ -176,6 +187,59 @@ export function simdConv(
     }
   }
   return { shape: [n, o, oh, ow], data: out };
+}
+
+/** Planes of up to this many output positions (16 × 16) may be multiplied transposed. */
+const TRANSPOSED_MAX_SPATIAL = 256;
+
+/**
+ * Whether a convolution of `outputs` channels over `spatial` positions is better computed
+ * transposed (see transposedConv), in as many tiles or fewer: on small planes, where the
+ * direct product's 8-column panels waste columns past the plane's end (a 7 × 7 plane: 49 of 56)
+ * and read the input rows of a 1 × 1 convolution in place, far apart.
+ */
+function transposedPays(outputs: number, spatial: number): boolean {
+  const direct = Math.ceil(outputs / PANEL_ROWS) * Math.ceil(spatial / PANEL_COLS);
+  const transposed = Math.ceil(spatial / PANEL_ROWS) * Math.ceil(outputs / PANEL_COLS);
+  return spatial <= TRANSPOSED_MAX_SPATIAL && transposed <= direct;
+}
+
+/**
+ * A convolution of one group as the transposed product Yᵀ = Xᵀ · Wᵀ, on small planes: per
+ * image, its windows packed as A by `packInput` (4 output positions per panel), the weights as
+ * B panels of 8 output channels (packed once), each tile stored transposed into the output
+ * planes.
+ */
+function transposedConv(
+  ctx: OpContext,
+  simd: SimdRuntime,
+  weight: Float32Array,
+  bias: number | undefined,
+  [n, o, k, spatial]: [number, number, number, number],
+  out: Float32Array,
+  clamp: { lo?: number; hi?: number },
+  packInput: (image: number, at: number) => void,
+): void {
+  const b = packed(ctx, simd, "weight", weight, "conv-columns", packedBBytes(k, o), (at) =>
+    simd.heap.kernels.packB(simd.input(weight).byteOffset, 4, k * 4, k, 0, o, at),
+  );
+  const a = simd.scratch(packedABytes(spatial, k) / 4).byteOffset;
+  for (let i = 0; i < n; i++) {
+    packInput(i, a);
+    runGemm(simd.team, {
+      a,
+      rows: spatial,
+      k,
+      cols: o,
+      b: { kind: "packed", at: b },
+      c: out.byteOffset + i * o * spatial * 4,
+      ldc: spatial * 4,
+      transposed: true,
+      start: bias ? Start.ColumnBias : Start.Zero,
+      bias: bias ?? 0,
+      ...clamp,
+    });
+  }
 }
 
 /**

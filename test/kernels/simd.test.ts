@@ -140,6 +140,31 @@ function runAll(team: SimdTeam): Float32Array[] {
         const want = reference(m, n, k, a, b, start, c0, bias, lo, hi);
         assertClose(c, want, k, `${m}×${n}×${k}, source ${s}, start ${start}`);
         results.push(Float32Array.from(c));
+        if (start === Start.FromC) continue;
+        // C stored transposed (n × m).
+        const ct = heap.allocateFloats(m * n);
+        runGemm(team, {
+          a: packedA,
+          rows: m,
+          k,
+          cols: n,
+          b: source,
+          c: ct.byteOffset,
+          ldc: m * 4,
+          transposed: true,
+          start,
+          bias: inHeap(bias).byteOffset,
+          lo,
+          hi,
+        });
+        const wantTransposed = want.map((_, at) => want[(at % m) * n + Math.floor(at / m)]);
+        assertClose(
+          ct,
+          wantTransposed,
+          k,
+          `${m}×${n}×${k} transposed, source ${s}, start ${start}`,
+        );
+        results.push(Float32Array.from(ct));
       }
     }
   });
@@ -158,7 +183,7 @@ eachModule(
   },
 );
 
-eachModule("convolution windows packed as B: strides, dilations and padding", () => {
+eachModule("convolution windows packed as B and as A: strides, dilations and padding", () => {
   const team = new SimdTeam(heap);
   for (const [c, h, w, kh, kw, stride, dilation, pad] of [
     [3, 9, 11, 3, 3, 1, 1, 1],
@@ -216,6 +241,24 @@ eachModule("convolution windows packed as B: strides, dilations and padding", ()
     const want = new Float32Array(m * n);
     gemm(m, n, k, weights, 0, false, cols, 0, false, want, 0);
     assertClose(out, want, k, `conv ${[c, h, w, kh, kw, stride, dilation, pad]}`);
+    // Transposed: the windows packed as A, the weights as B, C stored transposed.
+    const windows = heap.allocate(packedABytes(n, k));
+    heap.kernels.packPatchesA(padded, tables[0], tables[1], k, n, windows);
+    const filters = heap.allocate(packedBBytes(k, m));
+    heap.kernels.packB(inHeap(weights).byteOffset, 4, k * 4, k, 0, m, filters);
+    const transposed = heap.allocateFloats(m * n);
+    runGemm(team, {
+      a: windows,
+      rows: n,
+      k,
+      cols: m,
+      b: { kind: "packed", at: filters },
+      c: transposed.byteOffset,
+      ldc: n * 4,
+      transposed: true,
+      start: Start.Zero,
+    });
+    assertClose(transposed, want, k, `conv ${[c, h, w, kh, kw, stride, dilation, pad]} transposed`);
   }
 });
 

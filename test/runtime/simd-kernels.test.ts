@@ -92,6 +92,9 @@ const CONVS: [string, number[], number[], ConvOptions][] = [
   ],
   ["5×3 dilated", [1, 4, 15, 14], [5, 4, 5, 3], { dilations: [2, 3], padType: "valid" }],
   ["1×1", [1, 13, 6, 7], [9, 13, 1, 1], {}],
+  // Small planes, multiplied transposed: whole tiles, and partial ones both ways.
+  ["1×1 on 7 × 7, batch 2", [2, 11, 7, 7], [24, 11, 1, 1], {}],
+  ["1×1 on 3 × 3", [1, 10, 3, 3], [28, 10, 1, 1], {}],
   ["1×1 stride 2", [1, 8, 9, 9], [3, 8, 1, 1], { strides: [2, 2] }],
   ["grouped", [1, 6, 8, 8], [9, 2, 3, 3], { groups: 3, padType: "same" }],
   ["depthwise 3×3", [2, 5, 11, 10], [5, 1, 3, 3], { groups: 5, padType: "same" }],
@@ -109,6 +112,26 @@ const CONVS: [string, number[], number[], ConvOptions][] = [
     [1, 7, 13, 12],
     [7, 1, 3, 3],
     { groups: 7, strides: [2, 2], padType: "custom", pad: [1, 1, 1, 1] },
+  ],
+  // Stride 2 read in place (one zero above and left, none read below or right): rows of 7
+  // outputs (the last four overlapping), of 8, and of 4.
+  [
+    "depthwise 3×3 stride 2, batch 2, 14 × 14",
+    [2, 3, 14, 14],
+    [3, 1, 3, 3],
+    { groups: 3, strides: [2, 2], padType: "custom", pad: [1, 1, 1, 1] },
+  ],
+  [
+    "depthwise 3×3 stride 2, 6 × 17",
+    [1, 2, 6, 17],
+    [2, 1, 3, 3],
+    { groups: 2, strides: [2, 2], padType: "custom", pad: [1, 1, 1, 0] },
+  ],
+  [
+    "depthwise 3×3 stride 2, 9 × 8",
+    [1, 2, 9, 8],
+    [2, 1, 3, 3],
+    { groups: 2, strides: [2, 2], padType: "custom", pad: [1, 0, 1, 1] },
   ],
   [
     "depthwise 5×5 stride 3",

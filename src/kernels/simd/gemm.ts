@@ -41,6 +41,11 @@ export interface GemmJob {
   /** C's first element and row stride, in bytes. */
   c: number;
   ldc: number;
+  /**
+   * C stored transposed: element (i, j) at c + j·ldc + 4·i (ldc then separates columns). Tiles
+   * start from zero or a bias, not from C.
+   */
+  transposed?: boolean;
   start: Start;
   /** The bias (floats) for Start.RowBias / ColumnBias. */
   bias?: number;
@@ -85,6 +90,7 @@ const G = {
   columnChunks: 16,
   scratch: 17,
   scratchStride: 18,
+  transposed: 19,
 } as const;
 
 /** Bytes of packed A for `rows` × `k`. */
@@ -115,6 +121,9 @@ export function runGemm(team: SimdTeam, job: GemmJob): void {
   const { rows, k, cols } = job;
   if (rows === 0 || cols === 0) return;
   if (k === 0) throw new RangeError("a product over k = 0 has no kernel");
+  if (job.transposed && job.start === Start.FromC) {
+    throw new RangeError("a product stored transposed cannot start from C");
+  }
   const columnPanels = Math.ceil(cols / PANEL_COLS);
   const rowPanels = Math.ceil(rows / PANEL_ROWS);
   const panelBytes = k * PANEL_COLS * 4;
@@ -148,6 +157,7 @@ export function runGemm(team: SimdTeam, job: GemmJob): void {
   ints[G.c] = job.c;
   ints[G.ldc] = job.ldc;
   ints[G.start] = job.start;
+  ints[G.transposed] = job.transposed ? 1 : 0;
   ints[G.bias] = job.bias ?? 0;
   floats[G.lo] = job.lo ?? -Infinity;
   floats[G.hi] = job.hi ?? Infinity;
@@ -195,7 +205,8 @@ JOBS[GEMM_JOB] = (heap: SimdHeap, { ints, floats }: JobParams, chunk: number, th
     default:
       kernels.packPatches(ints[G.b], ints[G.rowStride], ints[G.colStride], k, col0, cols, scratch);
   }
-  kernels.epilogue(ints[G.start], ints[G.bias], floats[G.lo], floats[G.hi]);
+  const transposed = ints[G.transposed];
+  kernels.epilogue(ints[G.start], ints[G.bias], floats[G.lo], floats[G.hi], transposed);
   const ldc = ints[G.ldc];
   kernels.gemm(
     ints[G.a] + (row0 / PANEL_ROWS) * k * PANEL_ROWS * 4,
@@ -205,7 +216,7 @@ JOBS[GEMM_JOB] = (heap: SimdHeap, { ints, floats }: JobParams, chunk: number, th
     k,
     rows,
     cols,
-    ints[G.c] + row0 * ldc + col0 * 4,
+    ints[G.c] + (transposed ? col0 * ldc + row0 * 4 : row0 * ldc + col0 * 4),
     ldc,
     row0,
     col0,
@@ -450,7 +461,7 @@ JOBS[WINOGRAD_JOB] = (heap: SimdHeap, { ints, floats }: JobParams, chunk: number
     v,
     vProduct,
   );
-  kernels.epilogue(Start.Zero, 0, -Infinity, Infinity);
+  kernels.epilogue(Start.Zero, 0, -Infinity, Infinity, 0);
   for (let product = 0; product < PRODUCTS; product++) {
     kernels.gemm(
       ints[W.filters] + product * ints[W.filterBytes],

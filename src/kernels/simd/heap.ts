@@ -15,7 +15,7 @@ import { hasRelaxedSimd, instantiateKernel } from "../wasm/instantiate.js";
 
 /** The module's exports (see gemm.wat for each). */
 export interface GemmKernels {
-  epilogue(mode: number, bias: number, lo: number, hi: number): void;
+  epilogue(mode: number, bias: number, lo: number, hi: number, transposed: number): void;
   gemm(
     a: number,
     b: number,
@@ -47,6 +47,14 @@ export interface GemmKernels {
     k: number,
     col: number,
     cols: number,
+    dst: number,
+  ): void;
+  packPatchesA(
+    src: number,
+    origins: number,
+    taps: number,
+    k: number,
+    rows: number,
     dst: number,
   ): void;
   pad(

@@ -67,6 +67,19 @@
     (param $count i32) (param $op i32)
     (local $i i32) (local $ix i32) (local $iy i32) (local $a v128) (local $b v128) (local $r v128)
     (local $xb i32) (local $yb i32)
+    ;; Two whole operands added (residual connections): a plain loop.
+    (if (i32.and (i32.eqz (local.get $op))
+          (i32.and (i32.eq (local.get $x_length) (local.get $count)) (i32.eq (local.get $y_length) (local.get $count))))
+      (then
+        (local.set $ix (i32.shl (local.get $count) (i32.const 2)))
+        (block $sums_done
+          (loop $sums
+            (br_if $sums_done (i32.ge_u (local.get $i) (local.get $ix)))
+            (v128.store (i32.add (local.get $dst) (local.get $i))
+              (f32x4.add (v128.load (i32.add (local.get $x) (local.get $i))) (v128.load (i32.add (local.get $y) (local.get $i)))))
+            (local.set $i (i32.add (local.get $i) (i32.const 16)))
+            (br $sums)))
+        (return)))
     (local.set $xb (i32.shl (local.get $x_length) (i32.const 2)))
     (local.set $yb (i32.shl (local.get $y_length) (i32.const 2)))
     (block $done

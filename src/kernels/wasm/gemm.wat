@@ -2,8 +2,9 @@
 ;; plain JavaScript product these are checked against). A is packed in panels of 4 rows (per k,
 ;; the 4 rows' values), B in panels of 8 columns (per k, the 8 columns' values), both padded with
 ;; zeros; each 4×8 tile of C is summed in 8 vector registers over the whole of k, then finished
-;; in one pass: plus C itself or a bias (per row or per column), clamped, stored. The memory is
-;; the caller's (shared between threads where it can be). Assembled by `npm run gen:wasm`.
+;; in one pass: plus C itself or a bias (per row or per column), clamped, stored (along C's
+;; rows, or transposed: each 4 × 4 half of the tile transposed in registers). The memory is the
+;; caller's (shared between threads where it can be). Assembled by `npm run gen:wasm`.
 (module
   (import "env" "memory" (memory 1 65536 shared))
 
@@ -15,9 +16,13 @@
   (global $hi (mut v128) (v128.const f32x4 0 0 0 0))
   (global $lo1 (mut f32) (f32.const 0))
   (global $hi1 (mut f32) (f32.const 0))
+  ;; Whether C is stored transposed: element (i, j) at c + j·ldc + 4·i (modes 0, 2 and 3 only).
+  (global $transposed (mut i32) (i32.const 0))
 
-  ;; Sets what every later tile adds and its clamp.
+  ;; Sets what every later tile adds, its clamp, and how C is laid out.
   (func (export "epilogue") (param $mode i32) (param $bias i32) (param $lo f32) (param $hi f32)
+    (param $transposed i32)
+    (global.set $transposed (local.get $transposed))
     (global.set $mode (local.get $mode))
     (global.set $bias (local.get $bias))
     (global.set $lo1 (local.get $lo))
@@ -31,15 +36,16 @@
     (local.set $v (select (local.get $lo) (local.get $v) (f32.lt (local.get $v) (local.get $lo))))
     (select (local.get $hi) (local.get $v) (f32.gt (local.get $v) (local.get $hi))))
 
-  ;; Finishes a partial tile (rows × cols of its 4 × 8) from the sums stored at $sums.
-  (func $finish_partial (param $c i32) (param $ldc i32) (param $row i32) (param $col i32)
-    (param $rows i32) (param $cols i32) (param $sums i32)
+  ;; Finishes a partial tile (rows × cols of its 4 × 8, element (r, j) at c + r·rs + j·cs)
+  ;; from the sums stored at $sums.
+  (func $finish_partial (param $c i32) (param $rs i32) (param $cs i32) (param $row i32)
+    (param $col i32) (param $rows i32) (param $cols i32) (param $sums i32)
     (local $r i32) (local $j i32) (local $at i32) (local $start f32)
     (loop $each_row
       (local.set $j (i32.const 0))
       (loop $each_col
-        (local.set $at (i32.add (i32.add (local.get $c) (i32.mul (local.get $r) (local.get $ldc)))
-          (i32.shl (local.get $j) (i32.const 2))))
+        (local.set $at (i32.add (i32.add (local.get $c) (i32.mul (local.get $r) (local.get $rs)))
+          (i32.mul (local.get $j) (local.get $cs))))
         (local.set $start (f32.const 0))
         (if (i32.eq (global.get $mode) (i32.const 1))
           (then (local.set $start (f32.load (local.get $at)))))
@@ -59,14 +65,14 @@
       (local.set $r (i32.add (local.get $r) (i32.const 1)))
       (br_if $each_row (i32.lt_u (local.get $r) (local.get $rows)))))
 
-  ;; C[rows, cols] (row stride ldc bytes; C at its row `row0`, column `col0`) from the packed A
-  ;; panels at $a (k·16 bytes each, ceil(rows / 4) of them) times B at $b, whose 8 columns of
-  ;; panel j at depth p are the 8 floats at b + j·b_panel + p·b_step: packed panels (b_step 32,
-  ;; b_panel k·32), or a row-major matrix read in place (b_step its row stride, b_panel 32; a
-  ;; last panel past the end reads values it never stores). Row panel by row panel, each
-  ;; against every column panel: the A panel stays in the nearest cache, the B panels (a
-  ;; chunk's, sized for it) in the next, and C is written along its rows. $scratch: 128 bytes
-  ;; for partial tiles.
+  ;; C[rows, cols] (row stride ldc bytes, the column stride if stored transposed; C at its row
+  ;; `row0`, column `col0`) from the packed A panels at $a (k·16 bytes each, ceil(rows / 4) of
+  ;; them) times B at $b, whose 8 columns of panel j at depth p are the 8 floats at b + j·b_panel
+  ;; + p·b_step: packed panels (b_step 32, b_panel k·32), or a row-major matrix read in place
+  ;; (b_step its row stride, b_panel 32; a last panel past the end reads values it never
+  ;; stores). Row panel by row panel, each against every column panel: the A panel stays in
+  ;; the nearest cache, the B panels (a chunk's, sized for it) in the next, and C is written
+  ;; along its rows (its columns, transposed). $scratch: 128 bytes for partial tiles.
   (func (export "gemm")
     (param $a i32) (param $b i32) (param $b_step i32) (param $b_panel i32) (param $k i32)
     (param $rows i32) (param $cols i32)
@@ -122,13 +128,17 @@
           (local.set $bp (i32.add (local.get $bp) (local.get $b_step)))
           (local.set $n (i32.sub (local.get $n) (i32.const 1)))
           (br_if $depth (local.get $n)))
-        (local.set $ct (i32.add (i32.add (local.get $c) (i32.mul (local.get $i) (local.get $ldc)))
-          (i32.shl (local.get $j) (i32.const 2))))
+        (local.set $ct (if (result i32) (global.get $transposed)
+          (then (i32.add (i32.add (local.get $c) (i32.mul (local.get $j) (local.get $ldc)))
+            (i32.shl (local.get $i) (i32.const 2))))
+          (else (i32.add (i32.add (local.get $c) (i32.mul (local.get $i) (local.get $ldc)))
+            (i32.shl (local.get $j) (i32.const 2))))))
         (if (i32.and (i32.le_u (i32.add (local.get $i) (i32.const 4)) (local.get $rows))
                      (i32.le_u (i32.add (local.get $j) (i32.const 8)) (local.get $cols)))
           (then
             ;; The tile's start: C itself, a bias per row, or the column vectors (zeros, or a
             ;; bias per column); added to the sums, clamped and stored row by row.
+            (block $stored
             (block $started
               (if (i32.eq (global.get $mode) (i32.const 1))
                 (then
@@ -170,6 +180,15 @@
               (local.set $c21 (f32x4.add (local.get $s1) (local.get $c21)))
               (local.set $c30 (f32x4.add (local.get $s0) (local.get $c30)))
               (local.set $c31 (f32x4.add (local.get $s1) (local.get $c31))))
+            (if (global.get $transposed)
+              (then
+                ;; Each 4 × 4 half of the tile transposed: its columns are rows of C.
+                (call $store_transposed (local.get $ct) (local.get $ldc) (local.get $lo) (local.get $hi)
+                  (local.get $c00) (local.get $c10) (local.get $c20) (local.get $c30))
+                (call $store_transposed (i32.add (local.get $ct) (i32.shl (local.get $ldc) (i32.const 2)))
+                  (local.get $ldc) (local.get $lo) (local.get $hi)
+                  (local.get $c01) (local.get $c11) (local.get $c21) (local.get $c31))
+                (br $stored)))
             (v128.store (local.get $ct) (f32x4.pmin (f32x4.pmax (local.get $c00) (local.get $lo)) (local.get $hi)))
             (v128.store offset=16 (local.get $ct) (f32x4.pmin (f32x4.pmax (local.get $c01) (local.get $lo)) (local.get $hi)))
             (local.set $ct (i32.add (local.get $ct) (local.get $ldc)))
@@ -180,7 +199,7 @@
             (v128.store offset=16 (local.get $ct) (f32x4.pmin (f32x4.pmax (local.get $c21) (local.get $lo)) (local.get $hi)))
             (local.set $ct (i32.add (local.get $ct) (local.get $ldc)))
             (v128.store (local.get $ct) (f32x4.pmin (f32x4.pmax (local.get $c30) (local.get $lo)) (local.get $hi)))
-            (v128.store offset=16 (local.get $ct) (f32x4.pmin (f32x4.pmax (local.get $c31) (local.get $lo)) (local.get $hi))))
+            (v128.store offset=16 (local.get $ct) (f32x4.pmin (f32x4.pmax (local.get $c31) (local.get $lo)) (local.get $hi)))))
           (else
             (v128.store (local.get $scratch) (local.get $c00))
             (v128.store offset=16 (local.get $scratch) (local.get $c01))
@@ -190,7 +209,9 @@
             (v128.store offset=80 (local.get $scratch) (local.get $c21))
             (v128.store offset=96 (local.get $scratch) (local.get $c30))
             (v128.store offset=112 (local.get $scratch) (local.get $c31))
-            (call $finish_partial (local.get $ct) (local.get $ldc)
+            (call $finish_partial (local.get $ct)
+              (select (i32.const 4) (local.get $ldc) (global.get $transposed))
+              (select (local.get $ldc) (i32.const 4) (global.get $transposed))
               (i32.add (local.get $row0) (local.get $i)) (i32.add (local.get $col0) (local.get $j))
               (select (i32.sub (local.get $rows) (local.get $i)) (i32.const 4)
                 (i32.lt_u (i32.sub (local.get $rows) (local.get $i)) (i32.const 4)))
@@ -202,52 +223,84 @@
       (local.set $i (i32.add (local.get $i) (i32.const 4)))
       (br_if $row_panels (i32.lt_u (local.get $i) (local.get $rows)))))
 
+  ;; Rows r0..r3 (4 values each) clamped to [lo, hi] and stored as columns: value j of row r at
+  ;; at + j·ldc + 4·r.
+  (func $store_transposed (param $at i32) (param $ldc i32) (param $lo v128) (param $hi v128)
+    (param $r0 v128) (param $r1 v128) (param $r2 v128) (param $r3 v128)
+    (local $t0 v128) (local $t1 v128) (local $t2 v128) (local $t3 v128)
+    (local.set $r0 (f32x4.pmin (f32x4.pmax (local.get $r0) (local.get $lo)) (local.get $hi)))
+    (local.set $r1 (f32x4.pmin (f32x4.pmax (local.get $r1) (local.get $lo)) (local.get $hi)))
+    (local.set $r2 (f32x4.pmin (f32x4.pmax (local.get $r2) (local.get $lo)) (local.get $hi)))
+    (local.set $r3 (f32x4.pmin (f32x4.pmax (local.get $r3) (local.get $lo)) (local.get $hi)))
+    (local.set $t0 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $r0) (local.get $r1)))
+    (local.set $t1 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $r0) (local.get $r1)))
+    (local.set $t2 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $r2) (local.get $r3)))
+    (local.set $t3 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $r2) (local.get $r3)))
+    (v128.store (local.get $at) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t0) (local.get $t2)))
+    (local.set $at (i32.add (local.get $at) (local.get $ldc)))
+    (v128.store (local.get $at) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t0) (local.get $t2)))
+    (local.set $at (i32.add (local.get $at) (local.get $ldc)))
+    (v128.store (local.get $at) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t1) (local.get $t3)))
+    (local.set $at (i32.add (local.get $at) (local.get $ldc)))
+    (v128.store (local.get $at) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t1) (local.get $t3))))
+
   ;; Packs A (rows × k, element (r, p) at src + r·rs + p·cs bytes) into panels of 4 rows at dst,
   ;; rows past the end as zeros. A whole panel of rows along k (cs 4) goes four depths at a time,
-  ;; transposed in registers; of columns (rs 4, a transposed A), one load per depth; the rest
-  ;; (and the last, partial panel) value by value.
+  ;; transposed in registers; a transposed A (rs 4), one load per depth and panel (below); the
+  ;; rest (and the last, partial panel) value by value.
   (func (export "packA")
     (param $src i32) (param $rs i32) (param $cs i32) (param $rows i32) (param $k i32) (param $dst i32)
     (local $i i32) (local $p i32) (local $r i32) (local $at i32)
     (local $v0 v128) (local $v1 v128) (local $v2 v128) (local $v3 v128) (local $t0 v128) (local $t1 v128)
+    (local $full i32) (local $panel i32) (local $out i32)
+    ;; A stored transposed (rs 4): depth by depth, each depth's row of A read along memory, one
+    ;; vector per whole panel, the panels written side by side; the last, partial panel below.
+    (if (i32.and (i32.eq (local.get $rs) (i32.const 4))
+                 (i32.and (i32.ge_u (local.get $rows) (i32.const 4)) (i32.gt_u (local.get $k) (i32.const 0))))
+      (then
+        (local.set $full (i32.and (local.get $rows) (i32.const -4)))
+        (local.set $panel (i32.shl (local.get $k) (i32.const 4)))
+        (loop $depths
+          (local.set $at (i32.add (local.get $src) (i32.mul (local.get $p) (local.get $cs))))
+          (local.set $out (i32.add (local.get $dst) (i32.shl (local.get $p) (i32.const 4))))
+          (local.set $r (i32.const 0))
+          (loop $panel_rows
+            (v128.store (local.get $out) (v128.load (i32.add (local.get $at) (i32.shl (local.get $r) (i32.const 2)))))
+            (local.set $out (i32.add (local.get $out) (local.get $panel)))
+            (local.set $r (i32.add (local.get $r) (i32.const 4)))
+            (br_if $panel_rows (i32.lt_u (local.get $r) (local.get $full))))
+          (local.set $p (i32.add (local.get $p) (i32.const 1)))
+          (br_if $depths (i32.lt_u (local.get $p) (local.get $k))))
+        (local.set $dst (i32.add (local.get $dst) (i32.mul (i32.shr_u (local.get $full) (i32.const 2)) (local.get $panel))))
+        (local.set $i (local.get $full))
+        (if (i32.ge_u (local.get $i) (local.get $rows)) (then (return)))))
     (loop $panels
       (local.set $p (i32.const 0))
-      (if (i32.le_u (i32.add (local.get $i) (i32.const 4)) (local.get $rows))
+      (if (i32.and (i32.le_u (i32.add (local.get $i) (i32.const 4)) (local.get $rows))
+                   (i32.eq (local.get $cs) (i32.const 4)))
         (then
-          (if (i32.eq (local.get $cs) (i32.const 4))
-            (then
-              (block $quads_done
-                (loop $quads
-                  (br_if $quads_done (i32.gt_u (i32.add (local.get $p) (i32.const 4)) (local.get $k)))
-                  (local.set $at (i32.add (i32.add (local.get $src) (i32.mul (local.get $i) (local.get $rs)))
-                    (i32.shl (local.get $p) (i32.const 2))))
-                  (local.set $v0 (v128.load (local.get $at)))
-                  (local.set $v1 (v128.load (i32.add (local.get $at) (local.get $rs))))
-                  (local.set $v2 (v128.load (i32.add (local.get $at) (i32.shl (local.get $rs) (i32.const 1)))))
-                  (local.set $v3 (v128.load (i32.add (local.get $at) (i32.mul (local.get $rs) (i32.const 3)))))
-                  ;; Rows 0 and 1 interleaved, then rows 2 and 3; each depth's four rows are
-                  ;; half of one and half of the other.
-                  (local.set $t0 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $v0) (local.get $v1)))
-                  (local.set $t1 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $v2) (local.get $v3)))
-                  (v128.store (local.get $dst) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t0) (local.get $t1)))
-                  (v128.store offset=16 (local.get $dst) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t0) (local.get $t1)))
-                  (local.set $t0 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $v0) (local.get $v1)))
-                  (local.set $t1 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $v2) (local.get $v3)))
-                  (v128.store offset=32 (local.get $dst) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t0) (local.get $t1)))
-                  (v128.store offset=48 (local.get $dst) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t0) (local.get $t1)))
-                  (local.set $dst (i32.add (local.get $dst) (i32.const 64)))
-                  (local.set $p (i32.add (local.get $p) (i32.const 4)))
-                  (br $quads)))))
-          (if (i32.eq (local.get $rs) (i32.const 4))
-            (then
-              (block $columns_done
-                (loop $columns
-                  (br_if $columns_done (i32.ge_u (local.get $p) (local.get $k)))
-                  (v128.store (local.get $dst) (v128.load (i32.add (i32.add (local.get $src) (i32.shl (local.get $i) (i32.const 2)))
-                    (i32.mul (local.get $p) (local.get $cs)))))
-                  (local.set $dst (i32.add (local.get $dst) (i32.const 16)))
-                  (local.set $p (i32.add (local.get $p) (i32.const 1)))
-                  (br $columns)))))))
+          (block $quads_done
+            (loop $quads
+              (br_if $quads_done (i32.gt_u (i32.add (local.get $p) (i32.const 4)) (local.get $k)))
+              (local.set $at (i32.add (i32.add (local.get $src) (i32.mul (local.get $i) (local.get $rs)))
+                (i32.shl (local.get $p) (i32.const 2))))
+              (local.set $v0 (v128.load (local.get $at)))
+              (local.set $v1 (v128.load (i32.add (local.get $at) (local.get $rs))))
+              (local.set $v2 (v128.load (i32.add (local.get $at) (i32.shl (local.get $rs) (i32.const 1)))))
+              (local.set $v3 (v128.load (i32.add (local.get $at) (i32.mul (local.get $rs) (i32.const 3)))))
+              ;; Rows 0 and 1 interleaved, then rows 2 and 3; each depth's four rows are
+              ;; half of one and half of the other.
+              (local.set $t0 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $v0) (local.get $v1)))
+              (local.set $t1 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $v2) (local.get $v3)))
+              (v128.store (local.get $dst) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t0) (local.get $t1)))
+              (v128.store offset=16 (local.get $dst) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t0) (local.get $t1)))
+              (local.set $t0 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $v0) (local.get $v1)))
+              (local.set $t1 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $v2) (local.get $v3)))
+              (v128.store offset=32 (local.get $dst) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t0) (local.get $t1)))
+              (v128.store offset=48 (local.get $dst) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t0) (local.get $t1)))
+              (local.set $dst (i32.add (local.get $dst) (i32.const 64)))
+              (local.set $p (i32.add (local.get $p) (i32.const 4)))
+              (br $quads)))))
       (block $depth_done
         (loop $depth
           (br_if $depth_done (i32.ge_u (local.get $p) (local.get $k)))
@@ -398,6 +451,47 @@
             (br_if $gathered (i32.lt_u (local.get $p) (local.get $k)))))))
       (local.set $j (i32.add (local.get $j) (i32.const 8)))
       (br_if $panels (i32.lt_s (local.get $j) (local.get $cols)))))
+
+  ;; Packs the transposed patch matrix of a convolution (`rows` windows × k taps: element (r, p)
+  ;; the input value at src + origins[r] + taps[p]) as A, in panels of 4 windows at dst, windows
+  ;; past `rows` as zeros. Four windows side by side in one input row (origins 4 bytes apart)
+  ;; are one vector load per tap.
+  (func (export "packPatchesA")
+    (param $src i32) (param $origins i32) (param $taps i32) (param $k i32) (param $rows i32)
+    (param $dst i32)
+    (local $i i32) (local $p i32) (local $r i32) (local $o i32) (local $at i32) (local $left i32)
+    (loop $panels
+      (local.set $o (i32.add (local.get $origins) (i32.shl (local.get $i) (i32.const 2))))
+      (local.set $left (i32.sub (local.get $rows) (local.get $i)))
+      (local.set $p (i32.const 0))
+      (if (if (result i32) (i32.ge_u (local.get $left) (i32.const 4))
+            (then (i32.eq (i32.sub (i32.load offset=12 (local.get $o)) (i32.load (local.get $o))) (i32.const 12)))
+            (else (i32.const 0)))
+        (then
+          (local.set $at (i32.add (local.get $src) (i32.load (local.get $o))))
+          (loop $contiguous
+            (v128.store (local.get $dst) (v128.load (i32.add (local.get $at)
+              (i32.load (i32.add (local.get $taps) (i32.shl (local.get $p) (i32.const 2)))))))
+            (local.set $dst (i32.add (local.get $dst) (i32.const 16)))
+            (local.set $p (i32.add (local.get $p) (i32.const 1)))
+            (br_if $contiguous (i32.lt_u (local.get $p) (local.get $k)))))
+        (else
+          (loop $gathered
+            (local.set $at (i32.add (local.get $src) (i32.load (i32.add (local.get $taps) (i32.shl (local.get $p) (i32.const 2))))))
+            (local.set $r (i32.const 0))
+            (loop $lanes
+              (f32.store (local.get $dst)
+                (if (result f32) (i32.lt_s (local.get $r) (local.get $left))
+                  (then (f32.load (i32.add (local.get $at)
+                    (i32.load (i32.add (local.get $o) (i32.shl (local.get $r) (i32.const 2)))))))
+                  (else (f32.const 0))))
+              (local.set $dst (i32.add (local.get $dst) (i32.const 4)))
+              (local.set $r (i32.add (local.get $r) (i32.const 1)))
+              (br_if $lanes (i32.lt_u (local.get $r) (i32.const 4))))
+            (local.set $p (i32.add (local.get $p) (i32.const 1)))
+            (br_if $gathered (i32.lt_u (local.get $p) (local.get $k))))))
+      (local.set $i (i32.add (local.get $i) (i32.const 4)))
+      (br_if $panels (i32.lt_u (local.get $i) (local.get $rows)))))
 
   ;; Copies `planes` planes of h × w floats from src into planes of (h + top + bottom) ×
   ;; (w + left + right) at dst, framed by zeros.
@@ -836,6 +930,82 @@
       (local.set $oy (i32.add (local.get $oy) (i32.const 1)))
       (br_if $rows (i32.lt_u (local.get $oy) (local.get $h)))))
 
+  ;; The same for a 3 × 3 filter at stride 2 with one row and column of zero padding before the
+  ;; plane and none read after it (2·oh ≤ h, 2·ow ≤ w; ow ≥ 4), read in place: the row above
+  ;; the plane is the zero row at $zeros. Output x reads columns 2x − 1, 2x and 2x + 1: for four
+  ;; outputs, the even and the odd lanes of two loads, and the odd ones shifted by one lane with
+  ;; the column before them (masked in a row's first vector: the padded copy's zero, the same
+  ;; bits). A row's last four start at ow − 4, as above.
+  (func $depthwise3x3_stride2_pad1
+    (param $src i32) (param $w i32) (param $oh i32) (param $ow i32) (param $weights i32)
+    (param $dst i32) (param $bias f32) (param $lo f32) (param $hi f32) (param $zeros i32)
+    (local $oy i32) (local $at i32) (local $last i32) (local $end i32) (local $row i32)
+    (local $r0 i32) (local $r1 i32) (local $r2 i32)
+    (local $w0 v128) (local $w1 v128) (local $w2 v128) (local $w3 v128) (local $w4 v128)
+    (local $w5 v128) (local $w6 v128) (local $w7 v128) (local $w8 v128)
+    (local $acc v128) (local $vlo v128) (local $vhi v128) (local $vbias v128) (local $keep v128)
+    (local $e v128) (local $o v128) (local $f v128)
+    (local.set $w0 (v128.load32_splat (local.get $weights)))
+    (local.set $w1 (v128.load32_splat offset=4 (local.get $weights)))
+    (local.set $w2 (v128.load32_splat offset=8 (local.get $weights)))
+    (local.set $w3 (v128.load32_splat offset=12 (local.get $weights)))
+    (local.set $w4 (v128.load32_splat offset=16 (local.get $weights)))
+    (local.set $w5 (v128.load32_splat offset=20 (local.get $weights)))
+    (local.set $w6 (v128.load32_splat offset=24 (local.get $weights)))
+    (local.set $w7 (v128.load32_splat offset=28 (local.get $weights)))
+    (local.set $w8 (v128.load32_splat offset=32 (local.get $weights)))
+    (local.set $vlo (f32x4.splat (local.get $lo)))
+    (local.set $vhi (f32x4.splat (local.get $hi)))
+    (local.set $vbias (f32x4.splat (local.get $bias)))
+    (local.set $row (i32.shl (local.get $w) (i32.const 2)))
+    ;; Input byte columns (8 per output) of a row's last four outputs, and past its end.
+    (local.set $last (i32.shl (i32.sub (local.get $ow) (i32.const 4)) (i32.const 3)))
+    (local.set $end (i32.shl (local.get $ow) (i32.const 3)))
+    (loop $rows
+      (local.set $r1 (i32.add (local.get $src) (i32.mul (i32.shl (local.get $oy) (i32.const 1)) (local.get $row))))
+      (local.set $r0 (select (local.get $zeros) (i32.sub (local.get $r1) (local.get $row)) (i32.eqz (local.get $oy))))
+      (local.set $r2 (i32.add (local.get $r1) (local.get $row)))
+      (local.set $keep (v128.const i32x4 0 -1 -1 -1))
+      (local.set $at (i32.const 0))
+      (loop $four
+        (local.set $at (select (local.get $last) (local.get $at) (i32.gt_u (local.get $at) (local.get $last))))
+        (local.set $acc (local.get $vbias))
+        (local.set $e (v128.load (i32.add (local.get $r0) (local.get $at))))
+        (local.set $f (v128.load offset=16 (i32.add (local.get $r0) (local.get $at))))
+        (local.set $o (i8x16.shuffle 4 5 6 7 12 13 14 15 20 21 22 23 28 29 30 31 (local.get $e) (local.get $f)))
+        (local.set $e (i8x16.shuffle 0 1 2 3 8 9 10 11 16 17 18 19 24 25 26 27 (local.get $e) (local.get $f)))
+        (local.set $f (v128.and (local.get $keep) (i8x16.shuffle 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27
+          (v128.load (i32.sub (i32.add (local.get $r0) (local.get $at)) (i32.const 16))) (local.get $o))))
+        (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul (local.get $w0) (local.get $f))))
+        (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul (local.get $w1) (local.get $e))))
+        (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul (local.get $w2) (local.get $o))))
+        (local.set $e (v128.load (i32.add (local.get $r1) (local.get $at))))
+        (local.set $f (v128.load offset=16 (i32.add (local.get $r1) (local.get $at))))
+        (local.set $o (i8x16.shuffle 4 5 6 7 12 13 14 15 20 21 22 23 28 29 30 31 (local.get $e) (local.get $f)))
+        (local.set $e (i8x16.shuffle 0 1 2 3 8 9 10 11 16 17 18 19 24 25 26 27 (local.get $e) (local.get $f)))
+        (local.set $f (v128.and (local.get $keep) (i8x16.shuffle 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27
+          (v128.load (i32.sub (i32.add (local.get $r1) (local.get $at)) (i32.const 16))) (local.get $o))))
+        (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul (local.get $w3) (local.get $f))))
+        (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul (local.get $w4) (local.get $e))))
+        (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul (local.get $w5) (local.get $o))))
+        (local.set $e (v128.load (i32.add (local.get $r2) (local.get $at))))
+        (local.set $f (v128.load offset=16 (i32.add (local.get $r2) (local.get $at))))
+        (local.set $o (i8x16.shuffle 4 5 6 7 12 13 14 15 20 21 22 23 28 29 30 31 (local.get $e) (local.get $f)))
+        (local.set $e (i8x16.shuffle 0 1 2 3 8 9 10 11 16 17 18 19 24 25 26 27 (local.get $e) (local.get $f)))
+        (local.set $f (v128.and (local.get $keep) (i8x16.shuffle 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27
+          (v128.load (i32.sub (i32.add (local.get $r2) (local.get $at)) (i32.const 16))) (local.get $o))))
+        (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul (local.get $w6) (local.get $f))))
+        (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul (local.get $w7) (local.get $e))))
+        (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul (local.get $w8) (local.get $o))))
+        (v128.store (i32.add (local.get $dst) (i32.shr_u (local.get $at) (i32.const 1)))
+          (f32x4.pmin (f32x4.pmax (local.get $acc) (local.get $vlo)) (local.get $vhi)))
+        (local.set $keep (v128.const i32x4 -1 -1 -1 -1))
+        (local.set $at (i32.add (local.get $at) (i32.const 32)))
+        (br_if $four (i32.lt_u (local.get $at) (local.get $end))))
+      (local.set $dst (i32.add (local.get $dst) (i32.shl (local.get $ow) (i32.const 2))))
+      (local.set $oy (i32.add (local.get $oy) (i32.const 1)))
+      (br_if $rows (i32.lt_u (local.get $oy) (local.get $oh)))))
+
   ;; Depthwise convolution of planes [first, last) of h × w floats at src (plane i filtered by
   ;; channel i % channels: kh · kw floats at weights, a float at bias unless bias is 0), each
   ;; padded into `scratch` then convolved into its oh × ow outputs at dst, clamped: one call
@@ -847,7 +1017,7 @@
     (param $dh i32) (param $dw i32) (param $oh i32) (param $ow i32) (param $dst i32)
     (param $bias i32) (param $lo f32) (param $hi f32) (param $scratch i32)
     (local $plane i32) (local $channel i32) (local $wp i32) (local $filter i32) (local $start f32)
-    (local $out i32) (local $three i32) (local $pad1 i32) (local $zeros i32)
+    (local $out i32) (local $three i32) (local $pad1 i32) (local $stride2 i32) (local $zeros i32)
     (local.set $wp (i32.add (i32.add (local.get $w) (local.get $left)) (local.get $right)))
     (local.set $three (i32.and (i32.and (i32.eq (local.get $kh) (i32.const 3)) (i32.eq (local.get $kw) (i32.const 3)))
       (i32.and (i32.and (i32.eq (local.get $dh) (i32.const 1)) (i32.eq (local.get $dw) (i32.const 1)))
@@ -857,9 +1027,15 @@
       (i32.and (i32.and (i32.eq (local.get $top) (i32.const 1)) (i32.eq (local.get $bottom) (i32.const 1)))
         (i32.and (i32.and (i32.eq (local.get $left) (i32.const 1)) (i32.eq (local.get $right) (i32.const 1)))
           (i32.ge_u (local.get $w) (i32.const 5))))))
-    ;; Its zero row (read from one float before it to one after), in the scratch.
+    ;; 3 × 3 at stride 2 with one zero above and left and none read below or right: in place.
+    (local.set $stride2 (i32.and (i32.and (local.get $three) (i32.eq (local.get $sh) (i32.const 2)))
+      (i32.and (i32.and (i32.eq (local.get $top) (i32.const 1)) (i32.eq (local.get $left) (i32.const 1)))
+        (i32.and (i32.and (i32.le_u (i32.shl (local.get $oh) (i32.const 1)) (local.get $h))
+                          (i32.le_u (i32.shl (local.get $ow) (i32.const 1)) (local.get $w)))
+          (i32.ge_u (local.get $ow) (i32.const 4))))))
+    ;; Their zero row (read from four floats before it to four after), in the scratch.
     (local.set $zeros (i32.add (local.get $scratch) (i32.const 16)))
-    (if (local.get $pad1)
+    (if (i32.or (local.get $pad1) (local.get $stride2))
       (then (call $fill (local.get $scratch) (i32.add (i32.shl (local.get $w) (i32.const 2)) (i32.const 32)) (f32.const 0))))
     (local.set $plane (local.get $first))
     (block $done
@@ -879,6 +1055,14 @@
               (i32.add (local.get $src) (i32.shl (i32.mul (local.get $plane) (i32.mul (local.get $h) (local.get $w))) (i32.const 2)))
               (local.get $h) (local.get $w) (local.get $filter) (local.get $out) (local.get $start)
               (local.get $lo) (local.get $hi) (local.get $zeros))
+            (local.set $plane (i32.add (local.get $plane) (i32.const 1)))
+            (br $planes)))
+        (if (local.get $stride2)
+          (then
+            (call $depthwise3x3_stride2_pad1
+              (i32.add (local.get $src) (i32.shl (i32.mul (local.get $plane) (i32.mul (local.get $h) (local.get $w))) (i32.const 2)))
+              (local.get $w) (local.get $oh) (local.get $ow) (local.get $filter) (local.get $out)
+              (local.get $start) (local.get $lo) (local.get $hi) (local.get $zeros))
             (local.set $plane (i32.add (local.get $plane) (i32.const 1)))
             (br $planes)))
         (call $pad (i32.add (local.get $src) (i32.shl (i32.mul (local.get $plane) (i32.mul (local.get $h) (local.get $w))) (i32.const 2)))
