@@ -751,7 +751,8 @@ class TreeAssignment implements Assignment {
       this.norms[j] = norm;
     }
     for (let j = 0; j < k; j++) this.candidates[j] = j;
-    this.visit(tree.levels.length - 1, 0, 0, k);
+    if (dim === 2) this.visitPairs(tree.levels.length - 1, 0, 0, k);
+    else this.visit(tree.levels.length - 1, 0, 0, k);
     return clusterError(centroids, this.sums, this.squares, this.totals, dim);
   }
 
@@ -805,6 +806,109 @@ class TreeAssignment implements Assignment {
       squares[best] -= square;
       squares[label] += square;
       if (labels) labels[order[q]] = label;
+    }
+  }
+
+  /**
+   * visit for 2-vectors, with `nearest`, `dominated` and `join` written out on the node's
+   * coordinates in locals (the same arithmetic, so the same clusters).
+   */
+  private visitPairs(l: number, i: number, offset: number, count: number): void {
+    const { candidates, centroids, norms, k } = this;
+    const level = this.tree.levels[l];
+    if (count === 1) {
+      this.joinPair(level, i, candidates[offset]);
+      return;
+    }
+    const meanX = level.mean[2 * i];
+    const meanY = level.mean[2 * i + 1];
+    let best = candidates[offset];
+    let nearest = Infinity;
+    for (let c = offset; c < offset + count; c++) {
+      const j = candidates[c];
+      const dx = meanX - centroids[2 * j];
+      const dy = meanY - centroids[2 * j + 1];
+      const d = dx * dx + dy * dy;
+      if (d < nearest) {
+        nearest = d;
+        best = j;
+      }
+    }
+    if (l === this.atomLevel) {
+      this.joinPair(level, i, best);
+      return;
+    }
+    const bestX = centroids[2 * best];
+    const bestY = centroids[2 * best + 1];
+    const bestNorm = norms[best];
+    const lowX = level.low[2 * i];
+    const lowY = level.low[2 * i + 1];
+    const highX = level.high[2 * i];
+    const highY = level.high[2 * i + 1];
+    const kept = offset + k;
+    let keptCount = 0;
+    for (let c = offset; c < offset + count; c++) {
+      const j = candidates[c];
+      if (j !== best) {
+        const u = centroids[2 * j] - bestX;
+        const v = centroids[2 * j + 1] - bestY;
+        const a = (u > 0 ? highX : lowX) * u;
+        const b = (v > 0 ? highY : lowY) * v;
+        const scale = Math.abs(a) + Math.abs(b);
+        if (2 * (a + b) < norms[j] - bestNorm - SLACK * (2 * scale + norms[j] + bestNorm)) continue;
+      }
+      candidates[kept + keptCount++] = j;
+    }
+    if (keptCount === 1) {
+      this.joinPair(level, i, best);
+      return;
+    }
+    if (l > 0) {
+      for (let child = level.first[i]; child < level.first[i + 1]; child++) {
+        this.visitPairs(l - 1, child, kept, keptCount);
+      }
+      return;
+    }
+    this.joinPair(level, i, best);
+    const { sorted, order } = this.tree;
+    const { totals, sums, squares, labels } = this;
+    for (let q = level.points[i]; q < level.points[i + 1]; q++) {
+      const x = sorted[2 * q];
+      const y = sorted[2 * q + 1];
+      let label = candidates[kept];
+      let near = Infinity;
+      for (let c = kept; c < kept + keptCount; c++) {
+        const j = candidates[c];
+        const dx = x - centroids[2 * j];
+        const dy = y - centroids[2 * j + 1];
+        const d = dx * dx + dy * dy;
+        if (d < near) {
+          near = d;
+          label = j;
+        }
+      }
+      if (label === best) continue;
+      totals[best]--;
+      totals[label]++;
+      sums[2 * best] -= x;
+      sums[2 * label] += x;
+      sums[2 * best + 1] -= y;
+      sums[2 * label + 1] += y;
+      const square = x * x + y * y;
+      squares[best] -= square;
+      squares[label] += square;
+      if (labels) labels[order[q]] = label;
+    }
+  }
+
+  private joinPair(level: Level, i: number, j: number): void {
+    this.totals[j] += level.weight[i];
+    this.squares[j] += level.squares[i];
+    this.sums[2 * j] += level.sum[2 * i];
+    this.sums[2 * j + 1] += level.sum[2 * i + 1];
+    if (this.labels) {
+      const { order } = this.tree;
+      for (let q = level.points[i]; q < level.points[i + 1]; q++) this.labels[order[q]] = j;
     }
   }
 
