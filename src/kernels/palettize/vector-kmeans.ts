@@ -166,10 +166,9 @@ function buildTree(points: Float64Array, dim: number, center: Float64Array): Poi
     Math.min(Math.floor(CODE_BITS / dim), Math.floor(Math.log2(cells) / dim)),
   );
   const slots = 1 << (bits * dim);
-  const codes = cellCodes(points, dim, densityGrid(points, dim, bits));
   // Counting sort by cell: offsets[s] is cell s's first point.
   const offsets = new Uint32Array(slots + 1);
-  for (let p = 0; p < n; p++) offsets[codes[p] + 1]++;
+  const codes = cellCodes(points, dim, densityGrid(points, dim, bits), offsets);
   let leaves = 0;
   for (let s = 0; s < slots; s++) {
     if (offsets[s + 1] > 0) leaves++;
@@ -189,27 +188,51 @@ function buildTree(points: Float64Array, dim: number, center: Float64Array): Poi
   let levelCodes = leafCodes;
   for (let l = 1; l <= bits; l++) {
     const below = levels[l - 1];
-    const parentCodes: number[] = [];
-    const first: number[] = [];
+    // The nodes below in runs of one parent code (the codes less their last dim bits).
+    const parentCodes = new Uint32Array(below.count);
+    const first = new Uint32Array(below.count + 1);
+    let parents = 0;
     for (let i = 0; i < below.count; i++) {
       const code = levelCodes[i] >>> dim;
-      if (i === 0 || code !== parentCodes[parentCodes.length - 1]) {
-        parentCodes.push(code);
-        first.push(i);
+      if (i === 0 || code !== parentCodes[parents - 1]) {
+        parentCodes[parents] = code;
+        first[parents++] = i;
       }
     }
-    first.push(below.count);
-    levels.push(parentLevel(below, dim, Uint32Array.from(first)));
-    levelCodes = Uint32Array.from(parentCodes);
+    first[parents] = below.count;
+    levels.push(parentLevel(below, dim, first.slice(0, parents + 1)));
+    levelCodes = parentCodes.subarray(0, parents);
   }
   return { dim, sorted, order, levels };
 }
 
-/** Each point's cell: the Morton code of its sub-bins on the grid. */
-function cellCodes(points: Float64Array, dim: number, grid: Grid): Uint32Array {
+/**
+ * Each point's cell: the Morton code of its sub-bins on the grid; counts[code + 1] counts the
+ * points of each cell.
+ */
+function cellCodes(
+  points: Float64Array,
+  dim: number,
+  grid: Grid,
+  counts: Uint32Array,
+): Uint32Array {
   const n = points.length / dim;
   const codes = new Uint32Array(n);
   const { low, scale } = grid;
+  if (dim === 2) {
+    const [codesX, codesY] = grid.codes;
+    const [lowX, lowY, scaleX, scaleY] = [low[0], low[1], scale[0], scale[1]];
+    for (let p = 0, i = 0; p < n; p++, i += 2) {
+      let subX = ((points[i] - lowX) * scaleX) | 0;
+      let subY = ((points[i + 1] - lowY) * scaleY) | 0;
+      subX = subX < 0 ? 0 : subX < SUB_BINS ? subX : SUB_BINS - 1;
+      subY = subY < 0 ? 0 : subY < SUB_BINS ? subY : SUB_BINS - 1;
+      const code = codesX[subX] | codesY[subY];
+      codes[p] = code;
+      counts[code + 1]++;
+    }
+    return codes;
+  }
   for (let p = 0, i = 0; p < n; p++) {
     let code = 0;
     for (let j = 0; j < dim; j++, i++) {
@@ -219,6 +242,7 @@ function cellCodes(points: Float64Array, dim: number, grid: Grid): Uint32Array {
       code |= grid.codes[j][sub];
     }
     codes[p] = code;
+    counts[code + 1]++;
   }
   return codes;
 }
@@ -336,6 +360,10 @@ function parentLevel(below: Level, dim: number, first: Uint32Array): Level {
   const points = new Uint32Array(count + 1);
   for (let i = 0; i <= count; i++) points[i] = below.points[first[i]];
   const level = emptyLevel(count, dim, first, points);
+  if (dim === 2) {
+    pairParents(below, level);
+    return level;
+  }
   const { weight, sum, mean, low, high, squares } = level;
   for (let i = 0; i < count; i++) {
     for (let c = first[i]; c < first[i + 1]; c++) {
@@ -350,6 +378,41 @@ function parentLevel(below: Level, dim: number, first: Uint32Array): Level {
     for (let j = 0; j < dim; j++) mean[i * dim + j] = sum[i * dim + j] / weight[i];
   }
   return level;
+}
+
+/** parentLevel's sums and boxes for 2-vectors, in locals (as pairLeaves). */
+function pairParents(below: Level, level: Level): void {
+  const { count, first, weight, sum, mean, low, high, squares } = level;
+  for (let i = 0; i < count; i++) {
+    let w = 0;
+    let square = 0;
+    let sx = 0;
+    let sy = 0;
+    let lowX = Infinity;
+    let lowY = Infinity;
+    let highX = -Infinity;
+    let highY = -Infinity;
+    for (let c = first[i]; c < first[i + 1]; c++) {
+      w += below.weight[c];
+      square += below.squares[c];
+      sx += below.sum[2 * c];
+      sy += below.sum[2 * c + 1];
+      lowX = Math.min(lowX, below.low[2 * c]);
+      lowY = Math.min(lowY, below.low[2 * c + 1]);
+      highX = Math.max(highX, below.high[2 * c]);
+      highY = Math.max(highY, below.high[2 * c + 1]);
+    }
+    weight[i] = w;
+    squares[i] = square;
+    sum[2 * i] = sx;
+    sum[2 * i + 1] = sy;
+    mean[2 * i] = sx / w;
+    mean[2 * i + 1] = sy / w;
+    low[2 * i] = lowX;
+    low[2 * i + 1] = lowY;
+    high[2 * i] = highX;
+    high[2 * i + 1] = highY;
+  }
 }
 
 function squaredDistance(
@@ -1172,7 +1235,18 @@ export function vectorKMeans(
     return { centroids, assignment, error: 0, signal };
   }
   const center = new Float64Array(dim);
-  for (let p = 0; p < n; p++) for (let j = 0; j < dim; j++) center[j] += points[p * dim + j];
+  if (dim === 2) {
+    // The loop below with the sums in locals (3× faster).
+    let x = 0;
+    let y = 0;
+    for (let i = 0; i < 2 * n; i += 2) {
+      x += points[i];
+      y += points[i + 1];
+    }
+    center.set([x, y]);
+  } else {
+    for (let p = 0; p < n; p++) for (let j = 0; j < dim; j++) center[j] += points[p * dim + j];
+  }
   for (let j = 0; j < dim; j++) center[j] /= n;
   const tree = buildTree(points, dim, center);
   const seededOnPoints = onPoints(tree, k);
