@@ -616,6 +616,17 @@ class PointAssignment implements Assignment {
     squares.fill(0);
     if (level) {
       const nearest = nearestLabels(level.mean, dim, centroids, k, this.scratch);
+      if (dim === 2) {
+        // The loop below with the pair written out (the same sums).
+        for (let i = 0; i < level.count; i++) {
+          const label = nearest[i];
+          totals[label] += level.weight[i];
+          squares[label] += level.squares[i];
+          sums[2 * label] += level.sum[2 * i];
+          sums[2 * label + 1] += level.sum[2 * i + 1];
+        }
+        return clusterError(centroids, sums, squares, totals, dim);
+      }
       for (let i = 0; i < level.count; i++) {
         const label = nearest[i];
         totals[label] += level.weight[i];
@@ -626,6 +637,19 @@ class PointAssignment implements Assignment {
     }
     const { sorted, order } = this.tree;
     const nearest = nearestLabels(sorted, dim, centroids, k, this.scratch);
+    if (dim === 2) {
+      for (let q = 0; q < order.length; q++) {
+        const label = nearest[q];
+        const x = sorted[2 * q];
+        const y = sorted[2 * q + 1];
+        sums[2 * label] += x;
+        sums[2 * label + 1] += y;
+        squares[label] += x * x + y * y;
+        totals[label]++;
+        if (labels) labels[order[q]] = label;
+      }
+      return clusterError(centroids, sums, squares, totals, dim);
+    }
     for (let q = 0, at = 0; q < order.length; q++, at += dim) {
       const label = nearest[q];
       let square = 0;
