@@ -18,7 +18,6 @@ import type { TaskName } from "./tasks.js";
 interface Job {
   task: TaskName;
   prepare: Prepare;
-  work: number;
   resolve: (value: unknown) => void;
   reject: (error: Error) => void;
 }
@@ -114,19 +113,17 @@ export abstract class QueuedPool<W> implements TaskPool {
     runTask(job.task, job.prepare().payload as never).then(job.resolve, job.reject);
   }
 
-  run<T>(task: TaskName, payload: unknown, transfer: Transfer = [], work = 0): Promise<T> {
-    return this.runPrepared(task, () => ({ payload, transfer }), work);
+  run<T>(task: TaskName, payload: unknown, transfer: Transfer = []): Promise<T> {
+    return this.runPrepared(task, () => ({ payload, transfer }));
   }
 
-  runPrepared<T>(task: TaskName, prepare: Prepare, work = 0): Promise<T> {
+  runPrepared<T>(task: TaskName, prepare: Prepare): Promise<T> {
     if (this.closed) return Promise.reject(new Error("worker pool is closed"));
     return new Promise<T>((resolve, reject) => {
-      const job = { task, prepare, work, resolve: resolve as (v: unknown) => void, reject };
+      const job = { task, prepare, resolve: resolve as (v: unknown) => void, reject };
       if (this.size === 0 || this.inline) this.runInline(job);
       else {
-        // The queue runs from most work to least, in arrival order among equals.
-        const at = this.queue.findIndex((waiting) => waiting.work < work);
-        this.queue.splice(at < 0 ? this.queue.length : at, 0, job);
+        this.queue.push(job);
         this.pump();
       }
     });

@@ -27,17 +27,13 @@ export type Prepare = () => { payload: unknown; transfer: Transfer };
 export interface TaskPool {
   /** Workers it may run at once (0: every task runs inline on the calling thread). */
   readonly size: number;
-  /**
-   * Runs `task` on a worker (or inline when the pool has no workers). `work` (any measure, e.g.
-   * elements; default 0): idle workers take the waiting job with the most first, so the longest
-   * jobs do not start last and leave the other workers idle at the end.
-   */
-  run<T>(task: TaskName, payload: unknown, transfer?: Transfer, work?: number): Promise<T>;
+  /** Runs `task` on a worker (or inline when the pool has no workers). */
+  run<T>(task: TaskName, payload: unknown, transfer?: Transfer): Promise<T>;
   /**
    * `run` with the payload made only when a worker takes the job, so copies made for it
    * (chunks of one tensor, say) exist only while they are worked on.
    */
-  runPrepared<T>(task: TaskName, prepare: Prepare, work?: number): Promise<T>;
+  runPrepared<T>(task: TaskName, prepare: Prepare): Promise<T>;
   /**
    * Runs `task` once per payload and returns when every run is done, for synchronous callers
    * whose tasks write their results into SharedArrayBuffers; `meanwhile` runs on the calling

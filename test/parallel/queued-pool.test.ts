@@ -1,7 +1,6 @@
 /**
- * The queue both worker pools share, on workers that only record what they are given: the
- * waiting job with the most work goes first (arrival order among equals), and `start` boots
- * every worker before any job.
+ * The queue both worker pools share, on workers that only record what they are given: jobs go
+ * in the order they came, and `start` boots every worker before any job.
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
@@ -34,19 +33,13 @@ class RecordingPool extends QueuedPool<number> {
   }
 }
 
-test("idle workers take the waiting job with the most work first", async () => {
+test("jobs go to idle workers in the order they came", async () => {
   const pool = new RecordingPool(1);
-  const jobs = [
-    { name: "a", work: 1 },
-    { name: "b", work: 3 },
-    { name: "c", work: 2 },
-    { name: "d", work: 3 },
-    { name: "e", work: 0 },
-  ].map(({ name, work }) => pool.run("palettizeGroups", name, [], work));
+  const jobs = ["a", "b", "c"].map((name) => pool.run("palettizeGroups", name));
   pool.reply(0, true);
   for (let i = 0; i < jobs.length; i++) pool.reply(0);
   await Promise.all(jobs);
-  assert.deepEqual(pool.posted, ["b", "d", "c", "a", "e"]);
+  assert.deepEqual(pool.posted, ["a", "b", "c"]);
 });
 
 test("start boots every worker before any job", () => {
