@@ -72,6 +72,8 @@ for (const name of values.models.split(",")) {
     for (let run = 0; run < 2; run++) {
       runs.push(
         await timed(async () => {
+          // As a pass starting its own pool does: the workers boot while the model is read.
+          pool.start();
           const { model: out, weights } = await palettizeWeights(
             model,
             { globalConfig: config },

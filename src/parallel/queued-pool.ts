@@ -103,6 +103,12 @@ export abstract class QueuedPool<W> implements TaskPool {
     this.idle();
   }
 
+  /** Starts every worker now, ahead of any job: they boot while the caller prepares its jobs. */
+  start(): void {
+    if (this.closed || this.inline) return;
+    while (this.slots.length < this.size) this.spawn();
+  }
+
   private runInline(job: Job): void {
     runTask(job.task, job.prepare().payload as never).then(job.resolve, job.reject);
   }

@@ -41,6 +41,8 @@ export interface TaskPool {
    * those of a browser page).
    */
   runBlocking?(task: TaskName, payloads: readonly unknown[], meanwhile?: () => void): void;
+  /** Starts the workers before any job is given (they take a while to boot). */
+  start?(): void;
   close(): Promise<void>;
 }
 

@@ -202,7 +202,11 @@ async function ownPool<C extends OpConfig>(
   if (size === undefined && (await weightFileBytes(model)) < OWN_POOL_MINIMUM_BYTES) {
     return undefined;
   }
-  return createDefaultPool(size);
+  const pool = createDefaultPool(size);
+  // Its workers boot while the model is read and the first weights prepared (a fresh pool's
+  // jobs otherwise wait 100–200 ms for them).
+  pool?.start?.();
+  return pool;
 }
 
 /**

@@ -83,11 +83,12 @@ export interface RewriteOptions {
   scratch?: ScratchStorage;
   /**
    * Bytes of input weights that may be in flight at once (at least one op). The default is
-   * the largest op's weights (at most 256 MiB): smaller ops go to the cores in parallel, the
-   * largest one at a time, so peak memory stays within about twice the largest tensor, not a
-   * multiple of the model. Kernels that would leave cores idle on one large op split it
-   * themselves (palettization's groups); the others are fast enough that reading and writing
-   * dominate.
+   * the largest op's weights (at least 32 MiB, at most 256 MiB): smaller ops go to the cores in
+   * parallel, the largest one at a time, so peak memory stays within about twice the largest
+   * tensor, not a multiple of the model. Kernels that would leave cores idle on one large op
+   * split it themselves (palettization's groups); the others are fast enough that reading and
+   * writing dominate. Small models are in flight whole: their largest op alone would leave a
+   * core idle for its whole run (mobilenet_v2's classifier under vector k-means).
    */
   memoryBudget?: number;
   onProgress?: (progress: RewriteProgress) => void;
@@ -328,11 +329,12 @@ function isMultifunction(spec: Model): boolean {
   );
 }
 
+const MINIMUM_DEFAULT_BUDGET = 32 * 1024 * 1024;
 const MAXIMUM_DEFAULT_BUDGET = 256 * 1024 * 1024;
 
 function defaultBudget(work: readonly { bytes: number }[]): number {
   const largest = work.reduce((max, item) => Math.max(max, item.bytes), 0);
-  return Math.min(largest, MAXIMUM_DEFAULT_BUDGET);
+  return Math.min(Math.max(largest, MINIMUM_DEFAULT_BUDGET), MAXIMUM_DEFAULT_BUDGET);
 }
 
 /** Blobs a visit asked for, written when its replacement is committed. */

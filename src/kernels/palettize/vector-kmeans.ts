@@ -166,10 +166,9 @@ function buildTree(points: Float64Array, dim: number, center: Float64Array): Poi
     Math.min(Math.floor(CODE_BITS / dim), Math.floor(Math.log2(cells) / dim)),
   );
   const slots = 1 << (bits * dim);
-  const codes = cellCodes(points, dim, densityGrid(points, dim, bits));
   // Counting sort by cell: offsets[s] is cell s's first point.
   const offsets = new Uint32Array(slots + 1);
-  for (let p = 0; p < n; p++) offsets[codes[p] + 1]++;
+  const codes = cellCodes(points, dim, densityGrid(points, dim, bits), offsets);
   let leaves = 0;
   for (let s = 0; s < slots; s++) {
     if (offsets[s + 1] > 0) leaves++;
@@ -189,27 +188,51 @@ function buildTree(points: Float64Array, dim: number, center: Float64Array): Poi
   let levelCodes = leafCodes;
   for (let l = 1; l <= bits; l++) {
     const below = levels[l - 1];
-    const parentCodes: number[] = [];
-    const first: number[] = [];
+    // The nodes below in runs of one parent code (the codes less their last dim bits).
+    const parentCodes = new Uint32Array(below.count);
+    const first = new Uint32Array(below.count + 1);
+    let parents = 0;
     for (let i = 0; i < below.count; i++) {
       const code = levelCodes[i] >>> dim;
-      if (i === 0 || code !== parentCodes[parentCodes.length - 1]) {
-        parentCodes.push(code);
-        first.push(i);
+      if (i === 0 || code !== parentCodes[parents - 1]) {
+        parentCodes[parents] = code;
+        first[parents++] = i;
       }
     }
-    first.push(below.count);
-    levels.push(parentLevel(below, dim, Uint32Array.from(first)));
-    levelCodes = Uint32Array.from(parentCodes);
+    first[parents] = below.count;
+    levels.push(parentLevel(below, dim, first.slice(0, parents + 1)));
+    levelCodes = parentCodes.subarray(0, parents);
   }
   return { dim, sorted, order, levels };
 }
 
-/** Each point's cell: the Morton code of its sub-bins on the grid. */
-function cellCodes(points: Float64Array, dim: number, grid: Grid): Uint32Array {
+/**
+ * Each point's cell: the Morton code of its sub-bins on the grid; counts[code + 1] counts the
+ * points of each cell.
+ */
+function cellCodes(
+  points: Float64Array,
+  dim: number,
+  grid: Grid,
+  counts: Uint32Array,
+): Uint32Array {
   const n = points.length / dim;
   const codes = new Uint32Array(n);
   const { low, scale } = grid;
+  if (dim === 2) {
+    const [codesX, codesY] = grid.codes;
+    const [lowX, lowY, scaleX, scaleY] = [low[0], low[1], scale[0], scale[1]];
+    for (let p = 0, i = 0; p < n; p++, i += 2) {
+      let subX = ((points[i] - lowX) * scaleX) | 0;
+      let subY = ((points[i + 1] - lowY) * scaleY) | 0;
+      subX = subX < 0 ? 0 : subX < SUB_BINS ? subX : SUB_BINS - 1;
+      subY = subY < 0 ? 0 : subY < SUB_BINS ? subY : SUB_BINS - 1;
+      const code = codesX[subX] | codesY[subY];
+      codes[p] = code;
+      counts[code + 1]++;
+    }
+    return codes;
+  }
   for (let p = 0, i = 0; p < n; p++) {
     let code = 0;
     for (let j = 0; j < dim; j++, i++) {
@@ -219,6 +242,7 @@ function cellCodes(points: Float64Array, dim: number, grid: Grid): Uint32Array {
       code |= grid.codes[j][sub];
     }
     codes[p] = code;
+    counts[code + 1]++;
   }
   return codes;
 }
@@ -336,6 +360,10 @@ function parentLevel(below: Level, dim: number, first: Uint32Array): Level {
   const points = new Uint32Array(count + 1);
   for (let i = 0; i <= count; i++) points[i] = below.points[first[i]];
   const level = emptyLevel(count, dim, first, points);
+  if (dim === 2) {
+    pairParents(below, level);
+    return level;
+  }
   const { weight, sum, mean, low, high, squares } = level;
   for (let i = 0; i < count; i++) {
     for (let c = first[i]; c < first[i + 1]; c++) {
@@ -350,6 +378,41 @@ function parentLevel(below: Level, dim: number, first: Uint32Array): Level {
     for (let j = 0; j < dim; j++) mean[i * dim + j] = sum[i * dim + j] / weight[i];
   }
   return level;
+}
+
+/** parentLevel's sums and boxes for 2-vectors, in locals (as pairLeaves). */
+function pairParents(below: Level, level: Level): void {
+  const { count, first, weight, sum, mean, low, high, squares } = level;
+  for (let i = 0; i < count; i++) {
+    let w = 0;
+    let square = 0;
+    let sx = 0;
+    let sy = 0;
+    let lowX = Infinity;
+    let lowY = Infinity;
+    let highX = -Infinity;
+    let highY = -Infinity;
+    for (let c = first[i]; c < first[i + 1]; c++) {
+      w += below.weight[c];
+      square += below.squares[c];
+      sx += below.sum[2 * c];
+      sy += below.sum[2 * c + 1];
+      lowX = Math.min(lowX, below.low[2 * c]);
+      lowY = Math.min(lowY, below.low[2 * c + 1]);
+      highX = Math.max(highX, below.high[2 * c]);
+      highY = Math.max(highY, below.high[2 * c + 1]);
+    }
+    weight[i] = w;
+    squares[i] = square;
+    sum[2 * i] = sx;
+    sum[2 * i + 1] = sy;
+    mean[2 * i] = sx / w;
+    mean[2 * i + 1] = sy / w;
+    low[2 * i] = lowX;
+    low[2 * i + 1] = lowY;
+    high[2 * i] = highX;
+    high[2 * i + 1] = highY;
+  }
 }
 
 function squaredDistance(
@@ -376,58 +439,93 @@ interface WeightedPoints {
 }
 
 /**
- * One k-means++ trial: candidate[p] = min(nearest[p], ‖p − point‖²) for every point; returns
- * Σ weight × candidate. Unrolled for vectors of 2 and 4 (2–4× faster than the loop over
- * coordinates), the common cluster_dim values.
+ * k-means++ trials: sums[t] = Σ weight × min(nearest, ‖p − chosen[t]‖²) over the points, the
+ * potential of adding point chosen[t] as a centroid.
  */
-type NearerStep = (
+type Potentials = (
   points: WeightedPoints,
+  dim: number,
+  chosen: Int32Array,
+  nearest: Float64Array,
+  sums: Float64Array,
+) => void;
+
+const potentialsAnyDim: Potentials = ({ count, weight, mean }, dim, chosen, nearest, sums) => {
+  for (let t = 0; t < chosen.length; t++) {
+    let sum = 0;
+    for (let p = 0; p < count; p++) {
+      sum += weight[p] * Math.min(nearest[p], squaredDistance(mean, p, mean, chosen[t], dim));
+    }
+    sums[t] = sum;
+  }
+};
+
+/**
+ * potentialsAnyDim for 2-vectors, four trials per pass over the points (the last repeated to
+ * make up four): each point is read once for all of them (2–3× faster).
+ */
+const potentialsOfPairs: Potentials = ({ count, weight, mean }, _dim, chosen, nearest, sums) => {
+  const last = chosen.length - 1;
+  for (let t = 0; t <= last; t += 4) {
+    const a = 2 * chosen[t];
+    const b = 2 * chosen[Math.min(t + 1, last)];
+    const c = 2 * chosen[Math.min(t + 2, last)];
+    const d = 2 * chosen[Math.min(t + 3, last)];
+    const [ax, ay, bx, by] = [mean[a], mean[a + 1], mean[b], mean[b + 1]];
+    const [cx, cy, dx, dy] = [mean[c], mean[c + 1], mean[d], mean[d + 1]];
+    let sa = 0;
+    let sb = 0;
+    let sc = 0;
+    let sd = 0;
+    for (let p = 0, q = 0; p < count; p++, q += 2) {
+      const x = mean[q];
+      const y = mean[q + 1];
+      const near = nearest[p];
+      const w = weight[p];
+      sa += w * Math.min(near, (x - ax) * (x - ax) + (y - ay) * (y - ay));
+      sb += w * Math.min(near, (x - bx) * (x - bx) + (y - by) * (y - by));
+      sc += w * Math.min(near, (x - cx) * (x - cx) + (y - cy) * (y - cy));
+      sd += w * Math.min(near, (x - dx) * (x - dx) + (y - dy) * (y - dy));
+    }
+    sums[t] = sa;
+    if (t + 1 <= last) sums[t + 1] = sb;
+    if (t + 2 <= last) sums[t + 2] = sc;
+    if (t + 3 <= last) sums[t + 3] = sd;
+  }
+};
+
+/**
+ * A new centroid at `point`: nearest[p] = min(nearest[p], ‖p − point‖²), and cumulative[p] the
+ * running Σ weight × nearest (k-means++ draws the next centroid from it); returns the total.
+ */
+function nearerTo(
+  { count, weight, mean }: WeightedPoints,
   dim: number,
   point: number,
   nearest: Float64Array,
-  candidate: Float64Array,
-) => number;
-
-const nearerAnyDim: NearerStep = ({ count, weight, mean }, dim, point, nearest, candidate) => {
-  let sum = 0;
-  for (let p = 0; p < count; p++) {
-    const d = Math.min(nearest[p], squaredDistance(mean, p, mean, point, dim));
-    candidate[p] = d;
-    sum += weight[p] * d;
-  }
-  return sum;
-};
-
-const NEARER: Partial<Record<number, NearerStep>> = {
-  2: ({ count, weight, mean }, _dim, point, nearest, candidate) => {
+  cumulative: Float64Array,
+): number {
+  let total = 0;
+  if (dim === 2) {
     const x = mean[2 * point];
     const y = mean[2 * point + 1];
-    let sum = 0;
-    for (let p = 0; p < count; p++) {
-      const dx = mean[2 * p] - x;
-      const dy = mean[2 * p + 1] - y;
-      const d = Math.min(nearest[p], dx * dx + dy * dy);
-      candidate[p] = d;
-      sum += weight[p] * d;
+    for (let p = 0, q = 0; p < count; p++, q += 2) {
+      const d = Math.min(
+        nearest[p],
+        (mean[q] - x) * (mean[q] - x) + (mean[q + 1] - y) * (mean[q + 1] - y),
+      );
+      nearest[p] = d;
+      cumulative[p] = total += weight[p] * d;
     }
-    return sum;
-  },
-  4: ({ count, weight, mean }, _dim, point, nearest, candidate) => {
-    const at = 4 * point;
-    const [x0, x1, x2, x3] = [mean[at], mean[at + 1], mean[at + 2], mean[at + 3]];
-    let sum = 0;
-    for (let p = 0, q = 0; p < count; p++, q += 4) {
-      const e0 = mean[q] - x0;
-      const e1 = mean[q + 1] - x1;
-      const e2 = mean[q + 2] - x2;
-      const e3 = mean[q + 3] - x3;
-      const d = Math.min(nearest[p], e0 * e0 + e1 * e1 + e2 * e2 + e3 * e3);
-      candidate[p] = d;
-      sum += weight[p] * d;
-    }
-    return sum;
-  },
-};
+    return total;
+  }
+  for (let p = 0; p < count; p++) {
+    const d = Math.min(nearest[p], squaredDistance(mean, p, mean, point, dim));
+    nearest[p] = d;
+    cumulative[p] = total += weight[p] * d;
+  }
+  return total;
+}
 
 /**
  * Greedy k-means++ on weighted points: each new centroid is the best (least total weighted
@@ -456,27 +554,25 @@ function seedCentroids(
   };
   const first = draw(next() * total);
   centroids.set(mean.subarray(first * dim, first * dim + dim), 0);
-  let nearest = new Float64Array(count);
-  for (let p = 0; p < count; p++) nearest[p] = squaredDistance(mean, p, centroids, 0, dim);
-  const trials = 2 + Math.floor(Math.log(k));
-  let candidate = new Float64Array(count);
-  let best = new Float64Array(count);
+  const nearest = new Float64Array(count).fill(Infinity);
+  total = nearerTo(points, dim, first, nearest, cumulative);
+  const chosen = new Int32Array(2 + Math.floor(Math.log(k)));
+  const sums = new Float64Array(chosen.length);
+  const potentials = dim === 2 ? potentialsOfPairs : potentialsAnyDim;
   for (let c = 1; c < k; c++) {
-    total = 0;
-    for (let p = 0; p < count; p++) cumulative[p] = total += weight[p] * nearest[p];
+    // The candidates are drawn from one distribution: all of them first, then one pass.
+    for (let t = 0; t < chosen.length; t++) chosen[t] = draw(next() * total);
+    potentials(points, dim, chosen, nearest, sums);
     let bestPotential = Infinity;
     let bestPoint = 0;
-    for (let t = 0; t < trials; t++) {
-      const point = draw(next() * total);
-      const sum = (NEARER[dim] ?? nearerAnyDim)(points, dim, point, nearest, candidate);
-      if (sum < bestPotential) {
-        bestPotential = sum;
-        bestPoint = point;
-        [best, candidate] = [candidate, best];
+    for (let t = 0; t < chosen.length; t++) {
+      if (sums[t] < bestPotential) {
+        bestPotential = sums[t];
+        bestPoint = chosen[t];
       }
     }
     centroids.set(mean.subarray(bestPoint * dim, bestPoint * dim + dim), c * dim);
-    [nearest, best] = [best, nearest];
+    if (c + 1 < k) total = nearerTo(points, dim, bestPoint, nearest, cumulative);
   }
   return centroids;
 }
@@ -520,6 +616,17 @@ class PointAssignment implements Assignment {
     squares.fill(0);
     if (level) {
       const nearest = nearestLabels(level.mean, dim, centroids, k, this.scratch);
+      if (dim === 2) {
+        // The loop below with the pair written out (the same sums).
+        for (let i = 0; i < level.count; i++) {
+          const label = nearest[i];
+          totals[label] += level.weight[i];
+          squares[label] += level.squares[i];
+          sums[2 * label] += level.sum[2 * i];
+          sums[2 * label + 1] += level.sum[2 * i + 1];
+        }
+        return clusterError(centroids, sums, squares, totals, dim);
+      }
       for (let i = 0; i < level.count; i++) {
         const label = nearest[i];
         totals[label] += level.weight[i];
@@ -530,6 +637,19 @@ class PointAssignment implements Assignment {
     }
     const { sorted, order } = this.tree;
     const nearest = nearestLabels(sorted, dim, centroids, k, this.scratch);
+    if (dim === 2) {
+      for (let q = 0; q < order.length; q++) {
+        const label = nearest[q];
+        const x = sorted[2 * q];
+        const y = sorted[2 * q + 1];
+        sums[2 * label] += x;
+        sums[2 * label + 1] += y;
+        squares[label] += x * x + y * y;
+        totals[label]++;
+        if (labels) labels[order[q]] = label;
+      }
+      return clusterError(centroids, sums, squares, totals, dim);
+    }
     for (let q = 0, at = 0; q < order.length; q++, at += dim) {
       const label = nearest[q];
       let square = 0;
@@ -718,7 +838,8 @@ class TreeAssignment implements Assignment {
       this.norms[j] = norm;
     }
     for (let j = 0; j < k; j++) this.candidates[j] = j;
-    this.visit(tree.levels.length - 1, 0, 0, k);
+    if (dim === 2) this.visitPairs(tree.levels.length - 1, 0, 0, k);
+    else this.visit(tree.levels.length - 1, 0, 0, k);
     return clusterError(centroids, this.sums, this.squares, this.totals, dim);
   }
 
@@ -772,6 +893,109 @@ class TreeAssignment implements Assignment {
       squares[best] -= square;
       squares[label] += square;
       if (labels) labels[order[q]] = label;
+    }
+  }
+
+  /**
+   * visit for 2-vectors, with `nearest`, `dominated` and `join` written out on the node's
+   * coordinates in locals (the same arithmetic, so the same clusters).
+   */
+  private visitPairs(l: number, i: number, offset: number, count: number): void {
+    const { candidates, centroids, norms, k } = this;
+    const level = this.tree.levels[l];
+    if (count === 1) {
+      this.joinPair(level, i, candidates[offset]);
+      return;
+    }
+    const meanX = level.mean[2 * i];
+    const meanY = level.mean[2 * i + 1];
+    let best = candidates[offset];
+    let nearest = Infinity;
+    for (let c = offset; c < offset + count; c++) {
+      const j = candidates[c];
+      const dx = meanX - centroids[2 * j];
+      const dy = meanY - centroids[2 * j + 1];
+      const d = dx * dx + dy * dy;
+      if (d < nearest) {
+        nearest = d;
+        best = j;
+      }
+    }
+    if (l === this.atomLevel) {
+      this.joinPair(level, i, best);
+      return;
+    }
+    const bestX = centroids[2 * best];
+    const bestY = centroids[2 * best + 1];
+    const bestNorm = norms[best];
+    const lowX = level.low[2 * i];
+    const lowY = level.low[2 * i + 1];
+    const highX = level.high[2 * i];
+    const highY = level.high[2 * i + 1];
+    const kept = offset + k;
+    let keptCount = 0;
+    for (let c = offset; c < offset + count; c++) {
+      const j = candidates[c];
+      if (j !== best) {
+        const u = centroids[2 * j] - bestX;
+        const v = centroids[2 * j + 1] - bestY;
+        const a = (u > 0 ? highX : lowX) * u;
+        const b = (v > 0 ? highY : lowY) * v;
+        const scale = Math.abs(a) + Math.abs(b);
+        if (2 * (a + b) < norms[j] - bestNorm - SLACK * (2 * scale + norms[j] + bestNorm)) continue;
+      }
+      candidates[kept + keptCount++] = j;
+    }
+    if (keptCount === 1) {
+      this.joinPair(level, i, best);
+      return;
+    }
+    if (l > 0) {
+      for (let child = level.first[i]; child < level.first[i + 1]; child++) {
+        this.visitPairs(l - 1, child, kept, keptCount);
+      }
+      return;
+    }
+    this.joinPair(level, i, best);
+    const { sorted, order } = this.tree;
+    const { totals, sums, squares, labels } = this;
+    for (let q = level.points[i]; q < level.points[i + 1]; q++) {
+      const x = sorted[2 * q];
+      const y = sorted[2 * q + 1];
+      let label = candidates[kept];
+      let near = Infinity;
+      for (let c = kept; c < kept + keptCount; c++) {
+        const j = candidates[c];
+        const dx = x - centroids[2 * j];
+        const dy = y - centroids[2 * j + 1];
+        const d = dx * dx + dy * dy;
+        if (d < near) {
+          near = d;
+          label = j;
+        }
+      }
+      if (label === best) continue;
+      totals[best]--;
+      totals[label]++;
+      sums[2 * best] -= x;
+      sums[2 * label] += x;
+      sums[2 * best + 1] -= y;
+      sums[2 * label + 1] += y;
+      const square = x * x + y * y;
+      squares[best] -= square;
+      squares[label] += square;
+      if (labels) labels[order[q]] = label;
+    }
+  }
+
+  private joinPair(level: Level, i: number, j: number): void {
+    this.totals[j] += level.weight[i];
+    this.squares[j] += level.squares[i];
+    this.sums[2 * j] += level.sum[2 * i];
+    this.sums[2 * j + 1] += level.sum[2 * i + 1];
+    if (this.labels) {
+      const { order } = this.tree;
+      for (let q = level.points[i]; q < level.points[i + 1]; q++) this.labels[order[q]] = j;
     }
   }
 
@@ -1035,7 +1259,18 @@ export function vectorKMeans(
     return { centroids, assignment, error: 0, signal };
   }
   const center = new Float64Array(dim);
-  for (let p = 0; p < n; p++) for (let j = 0; j < dim; j++) center[j] += points[p * dim + j];
+  if (dim === 2) {
+    // The loop below with the sums in locals (3× faster).
+    let x = 0;
+    let y = 0;
+    for (let i = 0; i < 2 * n; i += 2) {
+      x += points[i];
+      y += points[i + 1];
+    }
+    center.set([x, y]);
+  } else {
+    for (let p = 0; p < n; p++) for (let j = 0; j < dim; j++) center[j] += points[p * dim + j];
+  }
   for (let j = 0; j < dim; j++) center[j] /= n;
   const tree = buildTree(points, dim, center);
   const seededOnPoints = onPoints(tree, k);
