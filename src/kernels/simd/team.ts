@@ -46,8 +46,15 @@ export const MAX_CHUNKS = CHUNK_MASK;
 /** Generations wrap within the 11 bits above the chunk (a job never meets one 2,048 back). */
 const GENERATION_MASK = 0x7ff;
 
-/** Polls of a word before sleeping on it: a job often follows within microseconds. */
-const SPINS = 2_000;
+/**
+ * How long a thread polls a word before sleeping on it. Waking a sleeping thread takes tens of
+ * microseconds (more on a virtual machine), as long as a small job: the caller's wait for the
+ * last chunk and a worker's wait for the next job (the caller's work between two ops, a few
+ * tens of microseconds) poll instead, and sleep only after a real pause.
+ */
+const SPIN_MS = 1;
+/** Polls between two looks at the clock. */
+const POLLS = 64;
 /** How long a worker waits for a next job before it leaves. */
 const IDLE_MS = 200;
 
@@ -104,11 +111,10 @@ export class SimdTeam {
     const error = work(this.heap, words, this.params, this.generation, 0);
     // Every chunk finishes before this returns, even after a failure: no thread may still be
     // writing when the caller moves on.
-    for (let spins = 0; Atomics.load(words, FINISHED) < chunks; spins++) {
-      if (spins < SPINS) continue;
-      const finished = Atomics.load(words, FINISHED);
+    spin(() => Atomics.load(words, FINISHED) === chunks, SPIN_MS);
+    for (let finished; (finished = Atomics.load(words, FINISHED)) < chunks; ) {
       // Browsers' main threads may not wait; they keep polling.
-      if (finished < chunks && canWait()) Atomics.wait(words, FINISHED, finished, 5);
+      if (canWait()) Atomics.wait(words, FINISHED, finished, 5);
     }
     if (error) throw error;
     if (Atomics.load(words, FAILED)) throw new Error(`a worker failed in SIMD job ${kind}`);
@@ -187,6 +193,15 @@ function work(
   }
 }
 
+/** Polls `done` for up to about `ms` milliseconds; whether it came true. */
+function spin(done: () => boolean, ms: number): boolean {
+  const until = performance.now() + ms;
+  for (;;) {
+    for (let polls = 0; polls < POLLS; polls++) if (done()) return true;
+    if (performance.now() > until) return false;
+  }
+}
+
 /**
  * A worker's side: takes chunks of every job posted to the control block, sleeping in
  * between, and returns once no job has come for a while.
@@ -199,9 +214,7 @@ export function serve(heap: SimdHeap, control: number, thread: number): void {
     if ((claim & CHUNK_MASK) < Atomics.load(words, TOTAL)) {
       work(heap, words, params, claim >>> CHUNK_BITS, thread);
     }
-    let spins = 0;
-    while (spins < SPINS && Atomics.load(words, CLAIM) === claim) spins++;
-    if (spins < SPINS) continue;
+    if (spin(() => Atomics.load(words, CLAIM) !== claim, SPIN_MS)) continue;
     if (Atomics.wait(words, CLAIM, claim, IDLE_MS) === "timed-out") return;
   }
 }
