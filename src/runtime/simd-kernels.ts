@@ -16,6 +16,7 @@ import {
   Start,
   type PanelSource,
 } from "../kernels/simd/gemm.js";
+import { runPad } from "../kernels/simd/streams.js";
 import type { OpContext } from "./kernel.js";
 import type { SimdRuntime } from "./simd.js";
 
@@ -152,7 +153,7 @@ export function simdConv(
     });
     if (pt + pb + pl + pr > 0) {
       padded = simd.scratch(n * c * hp * wp).byteOffset;
-      simd.heap.kernels.pad(src, n * c, h, w, padded, pt, pb, pl, pr);
+      runPad(simd.team, { src, planes: n * c, h, w, dst: padded, pads: win.pads });
     }
   }
   for (let b = 0; b < n; b++) {
@@ -238,7 +239,8 @@ function winogradConv(
   });
   const src = simd.input(x.data).byteOffset;
   const padded = simd.scratch(n * c * hp * wp).byteOffset;
-  simd.heap.kernels.pad(src, n * c, h, w, padded, pt, hp - h - pt, pl, wp - w - pl);
+  const pads = [pt, hp - h - pt, pl, wp - w - pl] as const;
+  runPad(simd.team, { src, planes: n * c, h, w, dst: padded, pads });
   for (let b = 0; b < n; b++) {
     runWinograd(simd.team, {
       src: padded + b * c * hp * wp * 4,

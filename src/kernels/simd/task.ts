@@ -1,5 +1,6 @@
 /** The SIMD team's serve loop as a worker task (parallel/tasks.ts loads it in pool workers). */
 import "./gemm.js";
+import "./streams.js";
 import { SimdHeap } from "./heap.js";
 import { serve, type ServePayload } from "./team.js";
 

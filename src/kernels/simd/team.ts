@@ -101,7 +101,7 @@ export class SimdTeam {
       for (let chunk = 0; chunk < chunks; chunk++) JOBS[kind](this.heap, this.params, chunk, 0);
       return;
     }
-    this.recruit();
+    this.start();
     this.generation = (this.generation + 1) & GENERATION_MASK;
     Atomics.store(words, FINISHED, 0);
     Atomics.store(words, FAILED, 0);
@@ -112,7 +112,7 @@ export class SimdTeam {
     // Every chunk finishes before this returns, even after a failure: no thread may still be
     // writing when the caller moves on.
     spin(() => Atomics.load(words, FINISHED) === chunks, SPIN_MS);
-    for (let finished; (finished = Atomics.load(words, FINISHED)) < chunks; ) {
+    for (let finished; (finished = Atomics.load(words, FINISHED)) < chunks;) {
       // Browsers' main threads may not wait; they keep polling.
       if (canWait()) Atomics.wait(words, FINISHED, finished, 5);
     }
@@ -120,8 +120,12 @@ export class SimdTeam {
     if (Atomics.load(words, FAILED)) throw new Error(`a worker failed in SIMD job ${kind}`);
   }
 
-  /** Posts a serve task for every worker not serving yet. */
-  private recruit(): void {
+  /**
+   * Posts a serve task for every worker not serving yet. Jobs do so themselves; calling it
+   * ahead (when a program loads) lets the workers start and load the kernels meanwhile, so
+   * the first predictions have them.
+   */
+  start(): void {
     this.posted.forEach((posted, i) => {
       if (posted) return;
       this.posted[i] = true;
