@@ -15,5 +15,5 @@ export function simdServeTask(payload: ServePayload): void {
     if (!heap) throw new Error("this worker cannot run the SIMD kernels");
     attached.set(payload.heapId, heap);
   }
-  serve(heap, payload.control, payload.thread);
+  serve(heap, payload.control, payload.thread, payload.spinMs);
 }

@@ -67,6 +67,8 @@ export interface ServePayload {
   fused: boolean;
   control: number;
   thread: number;
+  /** How long the worker polls for a next job before sleeping. */
+  spinMs: number;
 }
 
 export class SimdTeam {
@@ -75,6 +77,11 @@ export class SimdTeam {
   private generation = 0;
   /** Per worker: whether its serve task is posted and not yet answered. */
   private readonly posted: boolean[];
+  /**
+   * How long threads poll before sleeping: not at all when the team has more threads than the
+   * host has cores, where a polling thread would take a core from one still computing.
+   */
+  private readonly spinMs: number;
 
   constructor(
     readonly heap: SimdHeap,
@@ -85,6 +92,7 @@ export class SimdTeam {
     this.words.fill(0);
     this.params = paramsAt(heap, control);
     this.posted = new Array<boolean>(pool?.size ?? 0).fill(false);
+    this.spinMs = this.threads <= (pool?.cores ?? Infinity) ? SPIN_MS : 0;
   }
 
   /** Threads a job may run on: the caller and the pool's workers. */
@@ -111,7 +119,7 @@ export class SimdTeam {
     const error = work(this.heap, words, this.params, this.generation, 0);
     // Every chunk finishes before this returns, even after a failure: no thread may still be
     // writing when the caller moves on.
-    spin(() => Atomics.load(words, FINISHED) === chunks, SPIN_MS);
+    spin(() => Atomics.load(words, FINISHED) === chunks, this.spinMs);
     for (let finished; (finished = Atomics.load(words, FINISHED)) < chunks;) {
       // Browsers' main threads may not wait; they keep polling.
       if (canWait()) Atomics.wait(words, FINISHED, finished, 5);
@@ -135,6 +143,7 @@ export class SimdTeam {
         fused: this.heap.fused,
         control: this.words.byteOffset,
         thread: i + 1,
+        spinMs: this.spinMs,
       };
       this.pool!.run(SERVE_TASK, payload).then(
         () => (this.posted[i] = false),
@@ -210,7 +219,7 @@ function spin(done: () => boolean, ms: number): boolean {
  * A worker's side: takes chunks of every job posted to the control block, sleeping in
  * between, and returns once no job has come for a while.
  */
-export function serve(heap: SimdHeap, control: number, thread: number): void {
+export function serve(heap: SimdHeap, control: number, thread: number, spinMs: number): void {
   const words = heap.ints(control, CONTROL_BYTES / 4);
   const params = paramsAt(heap, control);
   for (;;) {
@@ -218,7 +227,7 @@ export function serve(heap: SimdHeap, control: number, thread: number): void {
     if ((claim & CHUNK_MASK) < Atomics.load(words, TOTAL)) {
       work(heap, words, params, claim >>> CHUNK_BITS, thread);
     }
-    if (spin(() => Atomics.load(words, CLAIM) !== claim, SPIN_MS)) continue;
+    if (spin(() => Atomics.load(words, CLAIM) !== claim, spinMs)) continue;
     if (Atomics.wait(words, CLAIM, claim, IDLE_MS) === "timed-out") return;
   }
 }
