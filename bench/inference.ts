@@ -32,6 +32,12 @@ const SHARED = resolve(ROOT, "../shared");
 const THREADS = 2;
 /** Timed runs per network and runtime, after a warm-up; each run is `inputs` predictions. */
 const RUNS = 3;
+/**
+ * Pause before each timed run, so the other runtime's idle threads have settled: after a run,
+ * onnxruntime's intra-op threads spin for about 0.1 s (measured: its CPU time keeps growing
+ * that long), on the cores our threads then need; our workers spin 1 ms before sleeping.
+ */
+const SETTLE_MS = 200;
 
 /** One network to time: its model, its inputs, and what to report besides time. */
 interface Network {
@@ -175,17 +181,18 @@ async function sideBySide(ort: OnnxRuntime | undefined, setting: Setting): Promi
       const ours: number[] = [];
       const theirs: number[] = [];
       let scores = ["", ""];
+      const settle = () => new Promise((done) => setTimeout(done, SETTLE_MS));
       for (let run = 0; run < RUNS; run++) {
         if (session) {
+          await settle();
           const timed = await timeRun(inputs, runOnnx, setting.clock);
           theirs.push(timed.ms);
           if (run === 0) scores[1] = network.score?.(inputs, timed.outputs) ?? "";
         }
+        await settle();
         const timed = await timeRun(inputs, runOurs, setting.clock);
         ours.push(timed.ms);
         if (run === 0) scores[0] = network.score?.(inputs, timed.outputs) ?? "";
-        // Lets the worker pool settle between runs, as between separate calls.
-        await new Promise((done) => setTimeout(done, 0));
       }
       scores = scores.filter(Boolean);
       rows.push([

@@ -11,6 +11,8 @@ import type { Reply, Transfer } from "./task-pool.js";
 import type { TaskName } from "./tasks.js";
 
 export class WorkerPool extends QueuedPool<Worker> {
+  readonly cores = availableParallelism();
+
   /** `size` defaults to the number of cores. */
   constructor(size: number = availableParallelism(), warn?: Warn) {
     super(size, warn);

@@ -27,6 +27,8 @@ export type Prepare = () => { payload: unknown; transfer: Transfer };
 export interface TaskPool {
   /** Workers it may run at once (0: every task runs inline on the calling thread). */
   readonly size: number;
+  /** Threads the host runs at once, which the workers share with the caller (if known). */
+  readonly cores?: number;
   /** Runs `task` on a worker (or inline when the pool has no workers). */
   run<T>(task: TaskName, payload: unknown, transfer?: Transfer): Promise<T>;
   /**

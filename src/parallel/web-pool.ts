@@ -37,6 +37,9 @@ export interface WebWorkerPoolOptions {
 }
 
 export class WebWorkerPool extends QueuedPool<WebWorkerLike> {
+  readonly cores = (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator
+    ?.hardwareConcurrency;
+
   private readonly createWorker: WorkerFactory | undefined;
 
   /**

@@ -18,6 +18,7 @@ import {
   Start,
   type PanelSource,
 } from "../kernels/simd/gemm.js";
+import { runPad } from "../kernels/simd/streams.js";
 import type { OpContext } from "./kernel.js";
 import type { SimdRuntime } from "./simd.js";
 
@@ -147,7 +148,7 @@ export function simdConv(
     });
     if (pt + pb + pl + pr > 0) {
       padded = simd.scratch(n * c * hp * wp).byteOffset;
-      simd.heap.kernels.pad(src, n * c, h, w, padded, pt, pb, pl, pr);
+      runPad(simd.team, { src, planes: n * c, h, w, dst: padded, pads: win.pads });
     }
   }
   if (groups === 1 && transposedPays(o, spatial)) {
@@ -302,7 +303,8 @@ function winogradConv(
   });
   const src = simd.input(x.data).byteOffset;
   const padded = simd.scratch(n * c * hp * wp).byteOffset;
-  simd.heap.kernels.pad(src, n * c, h, w, padded, pt, hp - h - pt, pl, wp - w - pl);
+  const pads = [pt, hp - h - pt, pl, wp - w - pl] as const;
+  runPad(simd.team, { src, planes: n * c, h, w, dst: padded, pads });
   for (let b = 0; b < n; b++) {
     runWinograd(simd.team, {
       src: padded + b * c * hp * wp * 4,

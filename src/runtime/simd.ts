@@ -50,6 +50,7 @@ export class SimdRuntime {
     const key = pool ?? NO_POOL;
     let team = teams.get(key);
     if (!team) teams.set(key, (team = new SimdTeam(shared, pool)));
+    team.start();
     const runtime = new SimdRuntime(shared, team);
     packedBlocks.register(owner, { heap: shared, blocks: runtime.blocks });
     return runtime;

@@ -17,6 +17,7 @@ import {
   type GemmJob,
 } from "../../src/kernels/simd/gemm.js";
 import { SimdHeap } from "../../src/kernels/simd/heap.js";
+import { runArithmetic, runPad } from "../../src/kernels/simd/streams.js";
 import "../../src/kernels/simd/task.js";
 import { SimdTeam } from "../../src/kernels/simd/team.js";
 import { WorkerPool } from "../../src/parallel/pool.js";
@@ -262,15 +263,80 @@ eachModule("convolution windows packed as B and as A: strides, dilations and pad
   }
 });
 
+/**
+ * Elementwise arithmetic (operands whole, single or repeating; clamped or not) and padded
+ * copies, large enough to be shared out, against plain loops; their outputs.
+ */
+function runStreams(team: SimdTeam): Float32Array[] {
+  const results: Float32Array[] = [];
+  const repeat = 12;
+  const count = repeat * 6001;
+  const x = noise(count, 41);
+  const operands: [Float32Array, Float32Array][] = [
+    [x, noise(count, 42)],
+    [x, noise(1, 43)],
+    [x, noise(repeat, 44)],
+    [noise(repeat, 45), x],
+  ];
+  for (const [index, [a, b]] of operands.entries()) {
+    for (const op of [0, 1, 2, 3]) {
+      const [lo, hi] = op === 2 ? [-0.125, 0.25] : [undefined, undefined];
+      const out = heap.allocateFloats(count);
+      runArithmetic(team, {
+        x: inHeap(a).byteOffset,
+        xLength: a.length,
+        y: inHeap(b).byteOffset,
+        yLength: b.length,
+        dst: out.byteOffset,
+        count,
+        op,
+        lo,
+        hi,
+      });
+      for (let i = 0; i < count; i++) {
+        const [u, v] = [a[i % a.length], b[i % b.length]];
+        let want = Math.fround([u + v, u - v, u * v, u / v][op]);
+        if (lo !== undefined && hi !== undefined) want = Math.min(Math.max(want, lo), hi);
+        if (!Object.is(out[i], want)) assert.fail(`operands ${index}, op ${op}, element ${i}`);
+      }
+      results.push(Float32Array.from(out));
+    }
+  }
+  const [planes, h, w] = [67, 31, 29];
+  const [top, bottom, left, right] = [1, 2, 3, 0];
+  const [hp, wp] = [h + top + bottom, w + left + right];
+  const src = noise(planes * h * w, 46);
+  const padded = heap.allocateFloats(planes * hp * wp);
+  padded.fill(NaN);
+  const pads = [top, bottom, left, right] as const;
+  runPad(team, { src: inHeap(src).byteOffset, planes, h, w, dst: padded.byteOffset, pads });
+  for (let p = 0; p < planes; p++) {
+    for (let y = 0; y < hp; y++) {
+      for (let x = 0; x < wp; x++) {
+        const [sy, sx] = [y - top, x - left];
+        const inside = sy >= 0 && sy < h && sx >= 0 && sx < w;
+        const want = inside ? src[(p * h + sy) * w + sx] : 0;
+        assert.equal(padded[(p * hp + y) * wp + x], want, `pad plane ${p}, (${y}, ${x})`);
+      }
+    }
+  }
+  results.push(Float32Array.from(padded));
+  return results;
+}
+
+eachModule("streamed elementwise arithmetic and pads match plain loops", () => {
+  runStreams(new SimdTeam(heap));
+});
+
 eachModule("threads give the same bits as the calling thread alone", async () => {
-  const alone = runAll(new SimdTeam(heap));
+  const alone = [...runAll(new SimdTeam(heap)), ...runStreams(new SimdTeam(heap))];
   const pool = new WorkerPool(2);
   try {
     const team = new SimdTeam(heap, pool);
-    runAll(team);
-    // Workers join once their serve tasks have started; the second pass runs with them.
+    team.start();
+    // Workers join once their serve tasks have started.
     await new Promise((resolve) => setTimeout(resolve, 100));
-    const shared = runAll(team);
+    const shared = [...runAll(team), ...runStreams(team)];
     assert.deepEqual(shared, alone);
   } finally {
     await pool.close();

@@ -391,6 +391,7 @@ const W = {
   panelsPerChunk: 15,
   scratch: 16,
   scratchStride: 17,
+  chunks: 18,
 } as const;
 
 /** Bytes of a chunk's transformed inputs (V) and products (M), per panel of 8 tiles. */
@@ -402,14 +403,13 @@ export function runWinograd(team: SimdTeam, job: WinogradJob): void {
   const panels = Math.ceil(job.tiles / PANEL_COLS);
   const perPanel = winogradPanelBytes(job.channels, job.rows);
   // Each chunk streams all 16 transformed filters through the cache: fewer, wider chunks
-  // than products have (two per thread), as wide as a scratch of about 768 KiB allows.
-  const panelsPerChunk = Math.max(
-    1,
-    Math.min(
-      Math.ceil(panels / (team.threads * 2)),
-      Math.floor((8 * CHUNK_PANEL_BYTES) / (perPanel.v + perPanel.m)),
-    ),
-  );
+  // than products have (two per thread), as wide as a scratch of about 768 KiB allows, and
+  // as many per thread, of sizes within a panel of each other, so no thread finishes last
+  // by a whole chunk.
+  const widest = Math.max(1, Math.floor((8 * CHUNK_PANEL_BYTES) / (perPanel.v + perPanel.m)));
+  const fewest = Math.max(Math.ceil(panels / widest), team.threads * 2);
+  const chunks = Math.min(panels, Math.ceil(fewest / team.threads) * team.threads);
+  const panelsPerChunk = Math.ceil(panels / chunks);
   const { ints, floats } = team.params;
   ints[W.src] = job.src;
   ints[W.channels] = job.channels;
@@ -427,10 +427,11 @@ export function runWinograd(team: SimdTeam, job: WinogradJob): void {
   floats[W.lo] = job.lo ?? -Infinity;
   floats[W.hi] = job.hi ?? Infinity;
   ints[W.panelsPerChunk] = panelsPerChunk;
+  ints[W.chunks] = chunks;
   const stride = panelsPerChunk * (perPanel.v + perPanel.m) + TILE_BYTES;
   ints[W.scratch] = teamScratch(team, stride);
   ints[W.scratchStride] = stride;
-  team.run(WINOGRAD_JOB, Math.ceil(panels / panelsPerChunk));
+  team.run(WINOGRAD_JOB, chunks);
 }
 
 JOBS[WINOGRAD_JOB] = (heap: SimdHeap, { ints, floats }: JobParams, chunk: number, thread) => {
@@ -438,8 +439,11 @@ JOBS[WINOGRAD_JOB] = (heap: SimdHeap, { ints, floats }: JobParams, chunk: number
   const panelsPerChunk = ints[W.panelsPerChunk];
   const channels = ints[W.channels];
   const rows = ints[W.rows];
-  const t0 = chunk * panelsPerChunk * PANEL_COLS;
-  const count = Math.min(panelsPerChunk * PANEL_COLS, ints[W.tiles] - t0);
+  // Chunk c takes panels [⌊c·panels / chunks⌋, ⌊(c + 1)·panels / chunks⌋).
+  const panels = Math.ceil(ints[W.tiles] / PANEL_COLS);
+  const [first, last] = [chunk, chunk + 1].map((c) => Math.floor((c * panels) / ints[W.chunks]));
+  const t0 = first * PANEL_COLS;
+  const count = Math.min(last * PANEL_COLS, ints[W.tiles]) - t0;
   const perPanel = winogradPanelBytes(channels, rows);
   const stride = ints[W.scratchStride];
   const v = ints[W.scratch] + thread * stride;

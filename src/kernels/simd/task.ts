@@ -1,5 +1,6 @@
 /** The SIMD team's serve loop as a worker task (parallel/tasks.ts loads it in pool workers). */
 import "./gemm.js";
+import "./streams.js";
 import { SimdHeap } from "./heap.js";
 import { serve, type ServePayload } from "./team.js";
 
@@ -14,5 +15,5 @@ export function simdServeTask(payload: ServePayload): void {
     if (!heap) throw new Error("this worker cannot run the SIMD kernels");
     attached.set(payload.heapId, heap);
   }
-  serve(heap, payload.control, payload.thread);
+  serve(heap, payload.control, payload.thread, payload.spinMs);
 }

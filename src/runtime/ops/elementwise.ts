@@ -13,6 +13,7 @@ import {
 import { broadcastShapes } from "../../kernels/ops/shape.js";
 import { elementCount } from "../../kernels/dtype.js";
 import { RowKernel, runRows } from "../../kernels/simd/gemm.js";
+import { runArithmetic } from "../../kernels/simd/streams.js";
 import { GELU, sigmoid, type GeluMode } from "../../kernels/ops/activations.js";
 import type { OpContext, OpKernel } from "../kernel.js";
 import { roundHalfEven } from "../../kernels/rounding.js";
@@ -32,16 +33,19 @@ function arithmeticOp(op: Arithmetic): OpKernel {
         const total = elementCount(shape);
         const out = simd.output(total);
         const [xAt, yAt] = [simd.input(x.data).byteOffset, simd.input(y.data).byteOffset];
-        const [lx, ly] = repeats;
-        simd.heap.elementwise.arithmetic(
-          xAt,
-          lx,
-          yAt,
-          ly,
-          out.byteOffset,
-          total,
-          ARITHMETIC_CODES[op],
-        );
+        const [xLength, yLength] = repeats;
+        const clamp = ctx.services.clamp;
+        runArithmetic(simd.team, {
+          x: xAt,
+          xLength,
+          y: yAt,
+          yLength,
+          dst: out.byteOffset,
+          count: total,
+          op: ARITHMETIC_CODES[op],
+          ...clamp,
+        });
+        ctx.clamped = clamp !== undefined;
         return { dtype: x.dtype, shape, data: out };
       }
     }
