@@ -35,7 +35,7 @@ const RUNS = 3;
 /**
  * Pause before each timed run, so the other runtime's idle threads have settled: after a run,
  * onnxruntime's intra-op threads spin for about 0.1 s (measured: its CPU time keeps growing
- * that long), on the cores our threads then need; our workers spin 1 ms before sleeping.
+ * that long), on the cores our threads then need; our threads poll 0.2 ms before sleeping.
  */
 const SETTLE_MS = 200;
 
