@@ -14,6 +14,7 @@
  * point clouds, so they are over-relaxed while that lowers the error.
  */
 import { seededRandom } from "../random.js";
+import { KMeansTreeKernel } from "./kmeans-tree-wasm.js";
 import { NearestCentroidKernel } from "./nearest-centroid-simd.js";
 
 export interface VectorClustering {
@@ -154,9 +155,16 @@ interface PointTree {
   order: Uint32Array;
   /** levels[0] holds the leaves, the last level the root. */
   levels: Level[];
+  /** Whether the WebAssembly kernels may run (else the JavaScript loops, their reference). */
+  wasm: boolean;
 }
 
-function buildTree(points: Float64Array, dim: number, center: Float64Array): PointTree {
+function buildTree(
+  points: Float64Array,
+  dim: number,
+  center: Float64Array,
+  wasm: boolean,
+): PointTree {
   const n = points.length / dim;
   // 2^bits cells per coordinate: about one per point in small groups (whose clusters hold few
   // points each), about POINTS_PER_LEAF points per cell in large ones.
@@ -203,7 +211,7 @@ function buildTree(points: Float64Array, dim: number, center: Float64Array): Poi
     levels.push(parentLevel(below, dim, first.slice(0, parents + 1)));
     levelCodes = parentCodes.subarray(0, parents);
   }
-  return { dim, sorted, order, levels };
+  return { dim, sorted, order, levels, wasm };
 }
 
 /**
@@ -615,7 +623,7 @@ class PointAssignment implements Assignment {
     sums.fill(0);
     squares.fill(0);
     if (level) {
-      const nearest = nearestLabels(level.mean, dim, centroids, k, this.scratch);
+      const nearest = nearestLabels(level.mean, dim, centroids, k, this.scratch, this.tree.wasm);
       if (dim === 2) {
         // The loop below with the pair written out (the same sums).
         for (let i = 0; i < level.count; i++) {
@@ -636,7 +644,7 @@ class PointAssignment implements Assignment {
       return clusterError(centroids, sums, squares, totals, dim);
     }
     const { sorted, order } = this.tree;
-    const nearest = nearestLabels(sorted, dim, centroids, k, this.scratch);
+    const nearest = nearestLabels(sorted, dim, centroids, k, this.scratch, this.tree.wasm);
     if (dim === 2) {
       for (let q = 0; q < order.length; q++) {
         const label = nearest[q];
@@ -670,8 +678,9 @@ class PointAssignment implements Assignment {
   }
 }
 
-/** The WebAssembly kernel of this thread (null where there is none), loaded on first use. */
+/** The WebAssembly kernels of this thread (null where there are none), loaded on first use. */
 let simdKernel: NearestCentroidKernel | null | undefined;
+let treeKernel: KMeansTreeKernel | null | undefined;
 
 /**
  * Each point's nearest centroid (the first of equals): in WebAssembly for 2- and 4-vectors,
@@ -683,9 +692,10 @@ function nearestLabels(
   centroids: Float64Array,
   k: number,
   scratch: Uint8Array,
+  wasm: boolean,
 ): Uint8Array {
   if (simdKernel === undefined) simdKernel = NearestCentroidKernel.load() ?? null;
-  if (simdKernel && (dim === 2 || dim === 4)) {
+  if (wasm && simdKernel && (dim === 2 || dim === 4)) {
     const labels = simdKernel.label(points, dim, centroids, k);
     if (labels) return labels;
   }
@@ -836,6 +846,13 @@ class TreeAssignment implements Assignment {
       let norm = 0;
       for (let t = 0; t < dim; t++) norm += centroids[j * dim + t] ** 2;
       this.norms[j] = norm;
+    }
+    if (dim === 2 && tree.wasm) {
+      if (treeKernel === undefined) treeKernel = KMeansTreeKernel.load() ?? null;
+      const out = { totals: this.totals, sums: this.sums, squares: this.squares };
+      if (treeKernel?.evaluate(tree, centroids, this.norms, k, this.atomLevel, out, labels)) {
+        return clusterError(centroids, this.sums, this.squares, this.totals, dim);
+      }
     }
     for (let j = 0; j < k; j++) this.candidates[j] = j;
     if (dim === 2) this.visitPairs(tree.levels.length - 1, 0, 0, k);
@@ -1237,6 +1254,8 @@ function bestThroughLevels(
  * Clusters `points` (n × dim, row-major) into at most `k` ≤ 256 centroids. When there are no
  * more distinct points than `k`, the distinct points themselves are the centroids. `round`
  * rounds the centroids as they will be stored; the points are assigned to the rounded ones.
+ * `kernels` "javascript" runs the reference loops instead of the WebAssembly kernels (the same
+ * results, bit for bit).
  */
 export function vectorKMeans(
   points: Float64Array,
@@ -1244,6 +1263,7 @@ export function vectorKMeans(
   k: number,
   round: (x: number) => number = (x) => x,
   seed = 0,
+  kernels: "wasm" | "javascript" = "wasm",
 ): VectorClustering {
   const n = points.length / dim;
   const distinct = distinctRows(points, dim, k);
@@ -1272,7 +1292,7 @@ export function vectorKMeans(
     for (let p = 0; p < n; p++) for (let j = 0; j < dim; j++) center[j] += points[p * dim + j];
   }
   for (let j = 0; j < dim; j++) center[j] /= n;
-  const tree = buildTree(points, dim, center);
+  const tree = buildTree(points, dim, center, kernels === "wasm");
   const seededOnPoints = onPoints(tree, k);
   const exact = seededOnPoints ? new PointAssignment(tree, k) : levelAssignment(tree, k, -1);
   const centroids = seededOnPoints

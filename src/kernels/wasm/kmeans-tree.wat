@@ -1,0 +1,216 @@
+;; Lloyd's assignment step of vector k-means on 2-vectors over a tree of their points (see
+;; ../palettize/vector-kmeans.ts, TreeAssignment.visitPairs, which owns the algorithm and is the
+;; reference): the same walk, pruning test and sums in the same order, so the same clusters. In
+;; WebAssembly a fresh worker runs it at full speed from its first call (the JavaScript walk
+;; waits for V8 to optimize it) and the warm walk is faster too.
+;; Assembled by `npm run gen:wasm`.
+(module
+  (memory (export "memory") 1)
+
+  ;; The fixed layout of the first page (byte addresses), written by the caller:
+  ;; LEVELS     0      32 × i32: each level's first node record (levels[0] the leaves)
+  ;; CENTROIDS  128    256 × (x, y) f64
+  ;; NORMS      4224   256 × f64: ‖c‖² as the caller computes it
+  ;; TOTALS     6272   256 × f64 \
+  ;; SUMS       8320   256 × 2 f64 } each cluster's weight, sum and Σ ‖x‖², written here
+  ;; SQUARES    12416  256 × f64 /
+  ;; CANDIDATES 14464  33 × 256 × i32: candidate lists, k entries per depth
+  ;; A node record (96 bytes): mean x, y; low x, y; high x, y; sum x, y; weight; Σ ‖x‖² (f64);
+  ;; then its children first … end − 1 in the level below, and its points start … end − 1 (i32).
+  (global $sorted (mut i32) (i32.const 0))
+  (global $order (mut i32) (i32.const 0))
+  (global $labels (mut i32) (i32.const 0))
+  (global $k (mut i32) (i32.const 0))
+  (global $atom (mut i32) (i32.const 0))
+
+  ;; Everything assigned from the root, level $top; labels (one byte per input point, through
+  ;; the sorted points' input indices at $order) written when $labels is not 0.
+  (func (export "evaluate") (param $sorted i32) (param $order i32) (param $labels i32)
+    (param $k i32) (param $top i32) (param $atom i32)
+    (local $j i32)
+    (global.set $sorted (local.get $sorted))
+    (global.set $order (local.get $order))
+    (global.set $labels (local.get $labels))
+    (global.set $k (local.get $k))
+    (global.set $atom (local.get $atom))
+    (memory.fill (i32.const 6272) (i32.const 0) (i32.const 8192))
+    (block $done
+      (loop $each
+        (br_if $done (i32.ge_u (local.get $j) (local.get $k)))
+        (i32.store offset=14464 (i32.shl (local.get $j) (i32.const 2)) (local.get $j))
+        (local.set $j (i32.add (local.get $j) (i32.const 1)))
+        (br $each)))
+    (call $visit (local.get $top) (i32.load (i32.shl (local.get $top) (i32.const 2)))
+      (i32.const 0) (local.get $k)))
+
+  ;; Node record $node joins cluster $j as a whole.
+  (func $join (param $node i32) (param $j i32)
+    (local $q i32) (local $end i32)
+    (f64.store offset=6272 (i32.shl (local.get $j) (i32.const 3))
+      (f64.add (f64.load offset=6272 (i32.shl (local.get $j) (i32.const 3)))
+        (f64.load offset=64 (local.get $node))))
+    (f64.store offset=12416 (i32.shl (local.get $j) (i32.const 3))
+      (f64.add (f64.load offset=12416 (i32.shl (local.get $j) (i32.const 3)))
+        (f64.load offset=72 (local.get $node))))
+    (f64.store offset=8320 (i32.shl (local.get $j) (i32.const 4))
+      (f64.add (f64.load offset=8320 (i32.shl (local.get $j) (i32.const 4)))
+        (f64.load offset=48 (local.get $node))))
+    (f64.store offset=8328 (i32.shl (local.get $j) (i32.const 4))
+      (f64.add (f64.load offset=8328 (i32.shl (local.get $j) (i32.const 4)))
+        (f64.load offset=56 (local.get $node))))
+    (if (global.get $labels)
+      (then
+        (local.set $q (i32.load offset=88 (local.get $node)))
+        (local.set $end (i32.load offset=92 (local.get $node)))
+        (block $done
+          (loop $point
+            (br_if $done (i32.ge_u (local.get $q) (local.get $end)))
+            (i32.store8
+              (i32.add (global.get $labels)
+                (i32.load (i32.add (global.get $order) (i32.shl (local.get $q) (i32.const 2)))))
+              (local.get $j))
+            (local.set $q (i32.add (local.get $q) (i32.const 1)))
+            (br $point))))))
+
+  ;; Node record $node of level $l with the $count candidates at candidate index $offset.
+  (func $visit (param $l i32) (param $node i32) (param $offset i32) (param $count i32)
+    (local $c i32) (local $end i32) (local $j i32) (local $best i32) (local $label i32)
+    (local $kept i32) (local $keptCount i32) (local $child i32) (local $childEnd i32)
+    (local $below i32) (local $q i32) (local $at i32)
+    (local $x f64) (local $y f64) (local $dx f64) (local $dy f64) (local $d f64) (local $nearest f64)
+    (local $bestX f64) (local $bestY f64) (local $bestNorm f64) (local $norm f64)
+    (local $u f64) (local $v f64) (local $a f64) (local $b f64) (local $scale f64) (local $square f64)
+    (if (i32.eq (local.get $count) (i32.const 1))
+      (then
+        (call $join (local.get $node)
+          (i32.load offset=14464 (i32.shl (local.get $offset) (i32.const 2))))
+        (return)))
+    ;; The candidate nearest the node's mean (the first of equals).
+    (local.set $x (f64.load (local.get $node)))
+    (local.set $y (f64.load offset=8 (local.get $node)))
+    (local.set $best (i32.load offset=14464 (i32.shl (local.get $offset) (i32.const 2))))
+    (local.set $nearest (f64.const inf))
+    (local.set $end (i32.add (local.get $offset) (local.get $count)))
+    (local.set $c (local.get $offset))
+    (loop $scan
+      (local.set $j (i32.load offset=14464 (i32.shl (local.get $c) (i32.const 2))))
+      (local.set $dx (f64.sub (local.get $x) (f64.load offset=128 (i32.shl (local.get $j) (i32.const 4)))))
+      (local.set $dy (f64.sub (local.get $y) (f64.load offset=136 (i32.shl (local.get $j) (i32.const 4)))))
+      (local.set $d (f64.add (f64.mul (local.get $dx) (local.get $dx)) (f64.mul (local.get $dy) (local.get $dy))))
+      (if (f64.lt (local.get $d) (local.get $nearest))
+        (then
+          (local.set $nearest (local.get $d))
+          (local.set $best (local.get $j))))
+      (local.set $c (i32.add (local.get $c) (i32.const 1)))
+      (br_if $scan (i32.lt_u (local.get $c) (local.get $end))))
+    (if (i32.eq (local.get $l) (global.get $atom))
+      (then
+        (call $join (local.get $node) (local.get $best))
+        (return)))
+    ;; The candidates some point of the box may be nearer to than to $best.
+    (local.set $bestX (f64.load offset=128 (i32.shl (local.get $best) (i32.const 4))))
+    (local.set $bestY (f64.load offset=136 (i32.shl (local.get $best) (i32.const 4))))
+    (local.set $bestNorm (f64.load offset=4224 (i32.shl (local.get $best) (i32.const 3))))
+    (local.set $kept (i32.add (local.get $offset) (global.get $k)))
+    (local.set $c (local.get $offset))
+    (loop $filter
+      (local.set $j (i32.load offset=14464 (i32.shl (local.get $c) (i32.const 2))))
+      (block $drop
+        (if (i32.ne (local.get $j) (local.get $best))
+          (then
+            (local.set $u (f64.sub (f64.load offset=128 (i32.shl (local.get $j) (i32.const 4))) (local.get $bestX)))
+            (local.set $v (f64.sub (f64.load offset=136 (i32.shl (local.get $j) (i32.const 4))) (local.get $bestY)))
+            (local.set $a (f64.mul
+              (select (f64.load offset=32 (local.get $node)) (f64.load offset=16 (local.get $node))
+                (f64.gt (local.get $u) (f64.const 0)))
+              (local.get $u)))
+            (local.set $b (f64.mul
+              (select (f64.load offset=40 (local.get $node)) (f64.load offset=24 (local.get $node))
+                (f64.gt (local.get $v) (f64.const 0)))
+              (local.get $v)))
+            (local.set $scale (f64.add (f64.abs (local.get $a)) (f64.abs (local.get $b))))
+            (local.set $norm (f64.load offset=4224 (i32.shl (local.get $j) (i32.const 3))))
+            ;; 2 (a + b) < ‖c_j‖² − ‖c_best‖² − SLACK (2 scale + ‖c_j‖² + ‖c_best‖²): dominated.
+            (br_if $drop (f64.lt
+              (f64.mul (f64.const 2) (f64.add (local.get $a) (local.get $b)))
+              (f64.sub
+                (f64.sub (local.get $norm) (local.get $bestNorm))
+                (f64.mul (f64.const 1e-12)
+                  (f64.add
+                    (f64.add (f64.mul (f64.const 2) (local.get $scale)) (local.get $norm))
+                    (local.get $bestNorm))))))))
+        (i32.store offset=14464
+          (i32.shl (i32.add (local.get $kept) (local.get $keptCount)) (i32.const 2))
+          (local.get $j))
+        (local.set $keptCount (i32.add (local.get $keptCount) (i32.const 1))))
+      (local.set $c (i32.add (local.get $c) (i32.const 1)))
+      (br_if $filter (i32.lt_u (local.get $c) (local.get $end))))
+    (if (i32.eq (local.get $keptCount) (i32.const 1))
+      (then
+        (call $join (local.get $node) (local.get $best))
+        (return)))
+    (if (i32.gt_s (local.get $l) (i32.const 0))
+      (then
+        (local.set $below (i32.load (i32.shl (i32.sub (local.get $l) (i32.const 1)) (i32.const 2))))
+        (local.set $child (i32.load offset=80 (local.get $node)))
+        (local.set $childEnd (i32.load offset=84 (local.get $node)))
+        (block $done
+          (loop $children
+            (br_if $done (i32.ge_u (local.get $child) (local.get $childEnd)))
+            (call $visit (i32.sub (local.get $l) (i32.const 1))
+              (i32.add (local.get $below) (i32.mul (local.get $child) (i32.const 96)))
+              (local.get $kept) (local.get $keptCount))
+            (local.set $child (i32.add (local.get $child) (i32.const 1)))
+            (br $children)))
+        (return)))
+    ;; A leaf straddling a boundary joins $best, and the points nearer another candidate move.
+    (call $join (local.get $node) (local.get $best))
+    (local.set $end (i32.add (local.get $kept) (local.get $keptCount)))
+    (local.set $q (i32.load offset=88 (local.get $node)))
+    (block $points
+      (loop $point
+        (br_if $points (i32.ge_u (local.get $q) (i32.load offset=92 (local.get $node))))
+        (local.set $at (i32.add (global.get $sorted) (i32.shl (local.get $q) (i32.const 4))))
+        (local.set $x (f64.load (local.get $at)))
+        (local.set $y (f64.load offset=8 (local.get $at)))
+        (local.set $label (i32.load offset=14464 (i32.shl (local.get $kept) (i32.const 2))))
+        (local.set $nearest (f64.const inf))
+        (local.set $c (local.get $kept))
+        (loop $scan
+          (local.set $j (i32.load offset=14464 (i32.shl (local.get $c) (i32.const 2))))
+          (local.set $dx (f64.sub (local.get $x) (f64.load offset=128 (i32.shl (local.get $j) (i32.const 4)))))
+          (local.set $dy (f64.sub (local.get $y) (f64.load offset=136 (i32.shl (local.get $j) (i32.const 4)))))
+          (local.set $d (f64.add (f64.mul (local.get $dx) (local.get $dx)) (f64.mul (local.get $dy) (local.get $dy))))
+          (if (f64.lt (local.get $d) (local.get $nearest))
+            (then
+              (local.set $nearest (local.get $d))
+              (local.set $label (local.get $j))))
+          (local.set $c (i32.add (local.get $c) (i32.const 1)))
+          (br_if $scan (i32.lt_u (local.get $c) (local.get $end))))
+        (if (i32.ne (local.get $label) (local.get $best))
+          (then
+            (f64.store offset=6272 (i32.shl (local.get $best) (i32.const 3))
+              (f64.sub (f64.load offset=6272 (i32.shl (local.get $best) (i32.const 3))) (f64.const 1)))
+            (f64.store offset=6272 (i32.shl (local.get $label) (i32.const 3))
+              (f64.add (f64.load offset=6272 (i32.shl (local.get $label) (i32.const 3))) (f64.const 1)))
+            (f64.store offset=8320 (i32.shl (local.get $best) (i32.const 4))
+              (f64.sub (f64.load offset=8320 (i32.shl (local.get $best) (i32.const 4))) (local.get $x)))
+            (f64.store offset=8320 (i32.shl (local.get $label) (i32.const 4))
+              (f64.add (f64.load offset=8320 (i32.shl (local.get $label) (i32.const 4))) (local.get $x)))
+            (f64.store offset=8328 (i32.shl (local.get $best) (i32.const 4))
+              (f64.sub (f64.load offset=8328 (i32.shl (local.get $best) (i32.const 4))) (local.get $y)))
+            (f64.store offset=8328 (i32.shl (local.get $label) (i32.const 4))
+              (f64.add (f64.load offset=8328 (i32.shl (local.get $label) (i32.const 4))) (local.get $y)))
+            (local.set $square (f64.add (f64.mul (local.get $x) (local.get $x)) (f64.mul (local.get $y) (local.get $y))))
+            (f64.store offset=12416 (i32.shl (local.get $best) (i32.const 3))
+              (f64.sub (f64.load offset=12416 (i32.shl (local.get $best) (i32.const 3))) (local.get $square)))
+            (f64.store offset=12416 (i32.shl (local.get $label) (i32.const 3))
+              (f64.add (f64.load offset=12416 (i32.shl (local.get $label) (i32.const 3))) (local.get $square)))
+            (if (global.get $labels)
+              (then
+                (i32.store8
+                  (i32.add (global.get $labels)
+                    (i32.load (i32.add (global.get $order) (i32.shl (local.get $q) (i32.const 2)))))
+                  (local.get $label))))))
+        (local.set $q (i32.add (local.get $q) (i32.const 1)))
+        (br $point)))))
