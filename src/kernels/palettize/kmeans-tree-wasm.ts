@@ -18,6 +18,22 @@ interface KMeansTreeExports {
     top: number,
     atom: number,
   ): void;
+  assignNodes(level: number, k: number, scratch: number): void;
+  assignPoints(
+    sorted: number,
+    order: number,
+    labels: number,
+    n: number,
+    k: number,
+    scratch: number,
+  ): void;
+}
+
+/** Each cluster's weight, sum and Σ ‖x‖² (k, 2k and k entries). */
+export interface ClusterSums {
+  totals: Float64Array;
+  sums: Float64Array;
+  squares: Float64Array;
 }
 
 /** A level of the tree as vector-kmeans.ts builds it (2-vectors). */
@@ -56,6 +72,8 @@ export class KMeansTreeKernel {
   private sortedAt = 0;
   private orderAt = 0;
   private labelsAt = 0;
+  /** A byte per point (or node) for the labels of `assign`. */
+  private scratchAt = 0;
 
   private constructor(private readonly exports: KMeansTreeExports) {}
 
@@ -76,35 +94,70 @@ export class KMeansTreeKernel {
     norms: Float64Array,
     k: number,
     atom: number,
-    out: { totals: Float64Array; sums: Float64Array; squares: Float64Array },
+    out: ClusterSums,
     labels?: Uint8Array,
   ): boolean {
-    if (tree !== this.loaded && !this.place(tree)) return false;
-    const { memory, evaluate } = this.exports;
-    const { buffer } = memory;
-    new Float64Array(buffer, CENTROIDS, 2 * k).set(centroids.subarray(0, 2 * k));
-    new Float64Array(buffer, NORMS, k).set(norms.subarray(0, k));
+    if (!this.prepare(tree, centroids, k)) return false;
+    new Float64Array(this.exports.memory.buffer, NORMS, k).set(norms.subarray(0, k));
     const top = tree.levels.length - 1;
-    evaluate(this.sortedAt, this.orderAt, labels ? this.labelsAt : 0, k, top, atom);
+    this.exports.evaluate(this.sortedAt, this.orderAt, labels ? this.labelsAt : 0, k, top, atom);
+    this.collect(k, out, labels);
+    return true;
+  }
+
+  /**
+   * Each node of level `level` (-1: each point) joins its nearest of the k centroids, as
+   * PointAssignment does; the sums and labels as `evaluate`'s.
+   */
+  assign(
+    tree: PairTree,
+    level: number,
+    centroids: Float64Array,
+    k: number,
+    out: ClusterSums,
+    labels?: Uint8Array,
+  ): boolean {
+    if (!this.prepare(tree, centroids, k)) return false;
+    if (level >= 0) this.exports.assignNodes(level, k, this.scratchAt);
+    else {
+      const { sortedAt, orderAt, scratchAt } = this;
+      const n = tree.order.length;
+      this.exports.assignPoints(sortedAt, orderAt, labels ? this.labelsAt : 0, n, k, scratchAt);
+    }
+    this.collect(k, out, labels);
+    return true;
+  }
+
+  /** The tree in memory and the centroids with it; false when it does not fit. */
+  private prepare(tree: PairTree, centroids: Float64Array, k: number): boolean {
+    if (tree !== this.loaded && !this.place(tree)) return false;
+    new Float64Array(this.exports.memory.buffer, CENTROIDS, 2 * k).set(
+      centroids.subarray(0, 2 * k),
+    );
+    return true;
+  }
+
+  private collect(k: number, out: ClusterSums, labels?: Uint8Array): void {
+    const { buffer } = this.exports.memory;
     out.totals.set(new Float64Array(buffer, TOTALS, k));
     out.sums.set(new Float64Array(buffer, SUMS, 2 * k));
     out.squares.set(new Float64Array(buffer, SQUARES, k));
     if (labels) labels.set(new Uint8Array(buffer, this.labelsAt, labels.length));
-    return true;
   }
 
   private place(tree: PairTree): boolean {
     const { memory } = this.exports;
     this.loaded = undefined;
     const { levels, sorted, order } = tree;
-    if (levels.length > MAX_LEVELS) return false;
+    if (levels.length >= MAX_LEVELS) return false;
     const n = order.length;
     let records = 0;
     for (const level of levels) records += level.count;
     this.sortedAt = TREE + records * RECORD_BYTES;
     this.orderAt = this.sortedAt + sorted.byteLength;
     this.labelsAt = this.orderAt + order.byteLength;
-    const end = this.labelsAt + n;
+    this.scratchAt = this.labelsAt + n;
+    const end = this.scratchAt + n;
     if (memory.buffer.byteLength < end) {
       try {
         memory.grow(Math.ceil((end - memory.buffer.byteLength) / 65536));
@@ -121,6 +174,8 @@ export class KMeansTreeKernel {
       writeRecords(levels[l], new Float64Array(buffer, at, levels[l].count * 12));
       at += levels[l].count * RECORD_BYTES;
     }
+    // Where the level above would start: the end of each level's records.
+    bases[levels.length] = at;
     new Float64Array(buffer, this.sortedAt, sorted.length).set(sorted);
     new Uint32Array(buffer, this.orderAt, n).set(order);
     this.loaded = tree;

@@ -619,6 +619,13 @@ class PointAssignment implements Assignment {
     const { k, totals, sums, squares, level } = this;
     const { dim } = this.tree;
     this.centroids = centroids;
+    if (dim === 2 && this.tree.wasm) {
+      if (treeKernel === undefined) treeKernel = KMeansTreeKernel.load() ?? null;
+      const at = level ? this.tree.levels.indexOf(level) : -1;
+      if (treeKernel?.assign(this.tree, at, centroids, k, { totals, sums, squares }, labels)) {
+        return clusterError(centroids, sums, squares, totals, dim);
+      }
+    }
     totals.fill(0);
     sums.fill(0);
     squares.fill(0);

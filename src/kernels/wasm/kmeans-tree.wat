@@ -15,6 +15,7 @@
   ;; SUMS       8320   256 × 2 f64 } each cluster's weight, sum and Σ ‖x‖², written here
   ;; SQUARES    12416  256 × f64 /
   ;; CANDIDATES 14464  33 × 256 × i32: candidate lists, k entries per depth
+  ;; SPLAT      48256  256 × 2 f64x2: the centroids, each coordinate in both lanes
   ;; A node record (96 bytes): mean x, y; low x, y; high x, y; sum x, y; weight; Σ ‖x‖² (f64);
   ;; then its children first … end − 1 in the level below, and its points start … end − 1 (i32).
   (global $sorted (mut i32) (i32.const 0))
@@ -42,6 +43,145 @@
         (br $each)))
     (call $visit (local.get $top) (i32.load (i32.shl (local.get $top) (i32.const 2)))
       (i32.const 0) (local.get $k)))
+
+  ;; Lloyd's assignment step point by point (PointAssignment in vector-kmeans.ts): each node
+  ;; record of level $level joins the centroid nearest its mean as a whole, labelled first into
+  ;; $scratch (a byte per node); the cluster sums as evaluate writes them.
+  (func (export "assignNodes") (param $level i32) (param $k i32) (param $scratch i32)
+    (local $node i32) (local $end i32) (local $label i32) (local $i i32)
+    (local.set $node (i32.load (i32.shl (local.get $level) (i32.const 2))))
+    (local.set $end (i32.load offset=4 (i32.shl (local.get $level) (i32.const 2))))
+    (call $label (local.get $node) (i32.const 96)
+      (i32.div_u (i32.sub (local.get $end) (local.get $node)) (i32.const 96))
+      (local.get $k) (local.get $scratch))
+    (memory.fill (i32.const 6272) (i32.const 0) (i32.const 8192))
+    (block $done
+      (loop $each
+        (br_if $done (i32.ge_u (local.get $node) (local.get $end)))
+        (local.set $label (i32.load8_u (i32.add (local.get $scratch) (local.get $i))))
+        (f64.store offset=6272 (i32.shl (local.get $label) (i32.const 3))
+          (f64.add (f64.load offset=6272 (i32.shl (local.get $label) (i32.const 3)))
+            (f64.load offset=64 (local.get $node))))
+        (f64.store offset=12416 (i32.shl (local.get $label) (i32.const 3))
+          (f64.add (f64.load offset=12416 (i32.shl (local.get $label) (i32.const 3)))
+            (f64.load offset=72 (local.get $node))))
+        (f64.store offset=8320 (i32.shl (local.get $label) (i32.const 4))
+          (f64.add (f64.load offset=8320 (i32.shl (local.get $label) (i32.const 4)))
+            (f64.load offset=48 (local.get $node))))
+        (f64.store offset=8328 (i32.shl (local.get $label) (i32.const 4))
+          (f64.add (f64.load offset=8328 (i32.shl (local.get $label) (i32.const 4)))
+            (f64.load offset=56 (local.get $node))))
+        (local.set $node (i32.add (local.get $node) (i32.const 96)))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $each))))
+
+  ;; The same for the $n sorted points themselves (weight 1 each), with labels as evaluate.
+  (func (export "assignPoints") (param $sorted i32) (param $order i32) (param $labels i32)
+    (param $n i32) (param $k i32) (param $scratch i32)
+    (local $q i32) (local $at i32) (local $label i32) (local $x f64) (local $y f64)
+    (call $label (local.get $sorted) (i32.const 16) (local.get $n) (local.get $k) (local.get $scratch))
+    (memory.fill (i32.const 6272) (i32.const 0) (i32.const 8192))
+    (block $done
+      (loop $each
+        (br_if $done (i32.ge_u (local.get $q) (local.get $n)))
+        (local.set $at (i32.add (local.get $sorted) (i32.shl (local.get $q) (i32.const 4))))
+        (local.set $x (f64.load (local.get $at)))
+        (local.set $y (f64.load offset=8 (local.get $at)))
+        (local.set $label (i32.load8_u (i32.add (local.get $scratch) (local.get $q))))
+        (f64.store offset=8320 (i32.shl (local.get $label) (i32.const 4))
+          (f64.add (f64.load offset=8320 (i32.shl (local.get $label) (i32.const 4))) (local.get $x)))
+        (f64.store offset=8328 (i32.shl (local.get $label) (i32.const 4))
+          (f64.add (f64.load offset=8328 (i32.shl (local.get $label) (i32.const 4))) (local.get $y)))
+        (f64.store offset=12416 (i32.shl (local.get $label) (i32.const 3))
+          (f64.add (f64.load offset=12416 (i32.shl (local.get $label) (i32.const 3)))
+            (f64.add (f64.mul (local.get $x) (local.get $x)) (f64.mul (local.get $y) (local.get $y)))))
+        (f64.store offset=6272 (i32.shl (local.get $label) (i32.const 3))
+          (f64.add (f64.load offset=6272 (i32.shl (local.get $label) (i32.const 3))) (f64.const 1)))
+        (if (local.get $labels)
+          (then
+            (i32.store8
+              (i32.add (local.get $labels)
+                (i32.load (i32.add (local.get $order) (i32.shl (local.get $q) (i32.const 2)))))
+              (local.get $label))))
+        (local.set $q (i32.add (local.get $q) (i32.const 1)))
+        (br $each))))
+
+  ;; Each of $n points (x, y at $points, $stride bytes apart) labelled with its nearest of the
+  ;; k centroids (the first of equals) into $labels, as nearest-centroid.wat's label2 does:
+  ;; four points at a time in f64 lanes, against the centroids splatted first to SPLAT (48256).
+  (func $label (param $points i32) (param $stride i32) (param $n i32) (param $k i32) (param $labels i32)
+    (local $p i32) (local $c i32) (local $end i32) (local $last i32)
+    (local $a i32) (local $b i32) (local $a2 i32) (local $b2 i32)
+    (local $cx v128) (local $cy v128) (local $dx v128) (local $dy v128)
+    (local $x v128) (local $y v128) (local $d v128) (local $best v128) (local $label v128) (local $closer v128)
+    (local $x2 v128) (local $y2 v128) (local $d2 v128) (local $best2 v128) (local $label2 v128) (local $closer2 v128)
+    (local $j v128)
+    (local.set $end (i32.add (i32.const 48256) (i32.shl (local.get $k) (i32.const 5))))
+    (local.set $c (i32.const 48256))
+    (block $splatted
+      (loop $splat
+        (br_if $splatted (i32.ge_u (local.get $c) (local.get $end)))
+        (v128.store (local.get $c)
+          (v128.load64_splat (i32.add (i32.shr_u (i32.sub (local.get $c) (i32.const 48256)) (i32.const 1)) (i32.const 128))))
+        (v128.store offset=16 (local.get $c)
+          (v128.load64_splat offset=8 (i32.add (i32.shr_u (i32.sub (local.get $c) (i32.const 48256)) (i32.const 1)) (i32.const 128))))
+        (local.set $c (i32.add (local.get $c) (i32.const 32)))
+        (br $splat)))
+    (local.set $last (i32.sub (local.get $n) (i32.const 1)))
+    (block $done
+      (loop $quad
+        (br_if $done (i32.ge_s (local.get $p) (local.get $n)))
+        ;; Points p … p + 3 (the last again past it).
+        (local.set $a (i32.add (local.get $points) (i32.mul (local.get $p) (local.get $stride))))
+        (local.set $b (i32.add (local.get $points) (i32.mul (local.get $stride)
+          (select (i32.add (local.get $p) (i32.const 1)) (local.get $last)
+            (i32.lt_s (i32.add (local.get $p) (i32.const 1)) (local.get $last))))))
+        (local.set $a2 (i32.add (local.get $points) (i32.mul (local.get $stride)
+          (select (i32.add (local.get $p) (i32.const 2)) (local.get $last)
+            (i32.lt_s (i32.add (local.get $p) (i32.const 2)) (local.get $last))))))
+        (local.set $b2 (i32.add (local.get $points) (i32.mul (local.get $stride)
+          (select (i32.add (local.get $p) (i32.const 3)) (local.get $last)
+            (i32.lt_s (i32.add (local.get $p) (i32.const 3)) (local.get $last))))))
+        (local.set $x (v128.load64_lane 1 (local.get $b) (v128.load64_zero (local.get $a))))
+        (local.set $y (v128.load64_lane offset=8 1 (local.get $b) (v128.load64_zero offset=8 (local.get $a))))
+        (local.set $x2 (v128.load64_lane 1 (local.get $b2) (v128.load64_zero (local.get $a2))))
+        (local.set $y2 (v128.load64_lane offset=8 1 (local.get $b2) (v128.load64_zero offset=8 (local.get $a2))))
+        (local.set $best (f64x2.splat (f64.const inf)))
+        (local.set $best2 (f64x2.splat (f64.const inf)))
+        (local.set $label (i64x2.splat (i64.const 0)))
+        (local.set $label2 (i64x2.splat (i64.const 0)))
+        (local.set $j (i64x2.splat (i64.const 0)))
+        (local.set $c (i32.const 48256))
+        (loop $centroid
+          (local.set $cx (v128.load (local.get $c)))
+          (local.set $cy (v128.load offset=16 (local.get $c)))
+          (local.set $dx (f64x2.sub (local.get $x) (local.get $cx)))
+          (local.set $dy (f64x2.sub (local.get $y) (local.get $cy)))
+          (local.set $d (f64x2.add (f64x2.mul (local.get $dx) (local.get $dx)) (f64x2.mul (local.get $dy) (local.get $dy))))
+          (local.set $dx (f64x2.sub (local.get $x2) (local.get $cx)))
+          (local.set $dy (f64x2.sub (local.get $y2) (local.get $cy)))
+          (local.set $d2 (f64x2.add (f64x2.mul (local.get $dx) (local.get $dx)) (f64x2.mul (local.get $dy) (local.get $dy))))
+          (local.set $closer (f64x2.lt (local.get $d) (local.get $best)))
+          (local.set $closer2 (f64x2.lt (local.get $d2) (local.get $best2)))
+          (local.set $best (v128.bitselect (local.get $d) (local.get $best) (local.get $closer)))
+          (local.set $best2 (v128.bitselect (local.get $d2) (local.get $best2) (local.get $closer2)))
+          (local.set $label (v128.bitselect (local.get $j) (local.get $label) (local.get $closer)))
+          (local.set $label2 (v128.bitselect (local.get $j) (local.get $label2) (local.get $closer2)))
+          (local.set $j (i64x2.add (local.get $j) (i64x2.splat (i64.const 1))))
+          (local.set $c (i32.add (local.get $c) (i32.const 32)))
+          (br_if $centroid (i32.lt_u (local.get $c) (local.get $end))))
+        (i32.store8 (i32.add (local.get $labels) (local.get $p)) (i32.wrap_i64 (i64x2.extract_lane 0 (local.get $label))))
+        (if (i32.lt_s (i32.add (local.get $p) (i32.const 1)) (local.get $n))
+          (then (i32.store8 offset=1 (i32.add (local.get $labels) (local.get $p))
+            (i32.wrap_i64 (i64x2.extract_lane 1 (local.get $label))))))
+        (if (i32.lt_s (i32.add (local.get $p) (i32.const 2)) (local.get $n))
+          (then (i32.store8 offset=2 (i32.add (local.get $labels) (local.get $p))
+            (i32.wrap_i64 (i64x2.extract_lane 0 (local.get $label2))))))
+        (if (i32.lt_s (i32.add (local.get $p) (i32.const 3)) (local.get $n))
+          (then (i32.store8 offset=3 (i32.add (local.get $labels) (local.get $p))
+            (i32.wrap_i64 (i64x2.extract_lane 1 (local.get $label2))))))
+        (local.set $p (i32.add (local.get $p) (i32.const 4)))
+        (br $quad))))
 
   ;; Node record $node joins cluster $j as a whole.
   (func $join (param $node i32) (param $j i32)
