@@ -19,6 +19,17 @@ interface KMeansTreeExports {
     atom: number,
   ): void;
   assignNodes(level: number, k: number, scratch: number): void;
+  seed(
+    means: number,
+    stride: number,
+    weights: number,
+    weightStride: number,
+    count: number,
+    k: number,
+    trials: number,
+    randoms: number,
+    scratch: number,
+  ): void;
   assignPoints(
     sorted: number,
     order: number,
@@ -61,8 +72,13 @@ const NORMS = 4224;
 const TOTALS = 6272;
 const SUMS = 8320;
 const SQUARES = 12416;
+const SEEDS = 60928;
+/** A weight of 1 (seeding on the points themselves), past the seeds. */
+const ONE = 65024;
 /** Where the tree's node records, points, input indices and labels start. */
 const TREE = 65536;
+/** Bytes for the random draws of a seeding: 1 + (k − 1)(2 + ⌊ln k⌋) ≤ 1786 doubles. */
+const RANDOM_BYTES = 1 << 14;
 const RECORD_BYTES = 96;
 const MAX_LEVELS = 32;
 
@@ -74,6 +90,8 @@ export class KMeansTreeKernel {
   private labelsAt = 0;
   /** A byte per point (or node) for the labels of `assign`. */
   private scratchAt = 0;
+  /** The random draws, then 16 bytes per point (or node), for `seed`. */
+  private seedAt = 0;
 
   private constructor(private readonly exports: KMeansTreeExports) {}
 
@@ -128,6 +146,44 @@ export class KMeansTreeKernel {
     return true;
   }
 
+  /**
+   * Greedy k-means++ seeds (seedCentroids in vector-kmeans.ts) on the nodes of level `level`
+   * (-1: the points) from `randoms`, the uniform draws it takes in order; undefined when the
+   * tree does not fit.
+   */
+  seed(
+    tree: PairTree,
+    level: number,
+    k: number,
+    trials: number,
+    randoms: Float64Array,
+  ): Float64Array | undefined {
+    if (tree !== this.loaded && !this.place(tree)) return undefined;
+    const { memory, seed } = this.exports;
+    const { buffer } = memory;
+    new Float64Array(buffer, this.seedAt, randoms.length).set(randoms);
+    const scratch = this.seedAt + RANDOM_BYTES;
+    if (level >= 0) {
+      const records = new Uint32Array(buffer, 0, MAX_LEVELS)[level];
+      const count = tree.levels[level].count;
+      seed(
+        records,
+        RECORD_BYTES,
+        records + 64,
+        RECORD_BYTES,
+        count,
+        k,
+        trials,
+        this.seedAt,
+        scratch,
+      );
+    } else {
+      const n = tree.order.length;
+      seed(this.sortedAt, 16, ONE, 0, n, k, trials, this.seedAt, scratch);
+    }
+    return new Float64Array(buffer, SEEDS, 2 * k).slice();
+  }
+
   /** The tree in memory and the centroids with it; false when it does not fit. */
   private prepare(tree: PairTree, centroids: Float64Array, k: number): boolean {
     if (tree !== this.loaded && !this.place(tree)) return false;
@@ -157,7 +213,8 @@ export class KMeansTreeKernel {
     this.orderAt = this.sortedAt + sorted.byteLength;
     this.labelsAt = this.orderAt + order.byteLength;
     this.scratchAt = this.labelsAt + n;
-    const end = this.scratchAt + n;
+    this.seedAt = Math.ceil((this.scratchAt + n) / 8) * 8;
+    const end = this.seedAt + RANDOM_BYTES + 16 * n;
     if (memory.buffer.byteLength < end) {
       try {
         memory.grow(Math.ceil((end - memory.buffer.byteLength) / 65536));
@@ -167,6 +224,7 @@ export class KMeansTreeKernel {
       }
     }
     const { buffer } = memory;
+    new Float64Array(buffer, ONE, 1)[0] = 1;
     const bases = new Uint32Array(buffer, 0, MAX_LEVELS);
     let at = TREE;
     for (let l = 0; l < levels.length; l++) {

@@ -564,6 +564,7 @@ function seedCentroids(
   centroids.set(mean.subarray(first * dim, first * dim + dim), 0);
   const nearest = new Float64Array(count).fill(Infinity);
   total = nearerTo(points, dim, first, nearest, cumulative);
+  // (seedsOn draws as many numbers for the WebAssembly seeding.)
   const chosen = new Int32Array(2 + Math.floor(Math.log(k)));
   const sums = new Float64Array(chosen.length);
   const potentials = dim === 2 ? potentialsOfPairs : potentialsAnyDim;
@@ -1192,7 +1193,6 @@ function onPoints(tree: PointTree, k: number): boolean {
 
 function bestOnPoints(tree: PointTree, exact: Assignment, k: number, seed: number): Float64Array {
   const n = tree.order.length;
-  const points = { count: n, weight: new Float64Array(n).fill(1), mean: tree.sorted };
   const { settled } = schedule(tree.dim);
   const next = seededRandom(seed);
   let best: { centroids: Float64Array; error: number } = {
@@ -1205,11 +1205,37 @@ function bestOnPoints(tree: PointTree, exact: Assignment, k: number, seed: numbe
   );
   const passes = exactPasses(n, k, MAX_PASSES);
   for (let attempt = 0; attempt < restarts; attempt++) {
-    const start = seedCentroids(points, tree.dim, k, next);
+    const start = seedsOn(tree, -1, k, next);
     const result = converge(exact, start, Math.min(RANKING_PASSES, passes), settled);
     if (result.error < best.error) best = result;
   }
   return converge(exact, best.centroids, passes, settled).centroids;
+}
+
+/**
+ * seedCentroids on the nodes of a level of the tree (-1: the points, each of weight 1), in
+ * WebAssembly for 2-vectors from the same draws of `next`.
+ */
+function seedsOn(tree: PointTree, level: number, k: number, next: () => number): Float64Array {
+  let draw = next;
+  if (tree.dim === 2 && tree.wasm) {
+    if (treeKernel === undefined) treeKernel = KMeansTreeKernel.load() ?? null;
+    if (treeKernel) {
+      const trials = 2 + Math.floor(Math.log(k));
+      const randoms = new Float64Array(1 + (k - 1) * trials);
+      for (let i = 0; i < randoms.length; i++) randoms[i] = next();
+      const seeds = treeKernel.seed(tree, level, k, trials, randoms);
+      if (seeds) return seeds;
+      let taken = 0;
+      draw = () => randoms[taken++];
+    }
+  }
+  const n = tree.order.length;
+  const points =
+    level >= 0
+      ? tree.levels[level]
+      : { count: n, weight: new Float64Array(n).fill(1), mean: tree.sorted };
+  return seedCentroids(points, tree.dim, k, draw);
 }
 
 /** Passes on the exact points: `wanted`, within EXACT_WORK (but never fewer than EXACT_PASSES). */
@@ -1234,7 +1260,7 @@ function bestThroughLevels(
   const next = seededRandom(seed);
   const starts: { centroids: Float64Array; error: number }[] = [];
   for (let attempt = 0; attempt < RESTARTS; attempt++) {
-    const start = seedCentroids(tree.levels[coarseLevel], tree.dim, k, next);
+    const start = seedsOn(tree, coarseLevel, k, next);
     starts.push(converge(coarse, start, RANKING_PASSES, settled));
   }
   starts.sort((a, b) => a.error - b.error);

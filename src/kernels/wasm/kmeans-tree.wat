@@ -16,6 +16,9 @@
   ;; SQUARES    12416  256 × f64 /
   ;; CANDIDATES 14464  33 × 256 × i32: candidate lists, k entries per depth
   ;; SPLAT      48256  256 × 2 f64x2: the centroids, each coordinate in both lanes
+  ;; CHOSEN     56448  32 × i32: k-means++ candidates
+  ;; POTENTIALS 56576  32 × f64: their potentials
+  ;; SEEDS      60928  256 × (x, y) f64: k-means++ seeds
   ;; A node record (96 bytes): mean x, y; low x, y; high x, y; sum x, y; weight; Σ ‖x‖² (f64);
   ;; then its children first … end − 1 in the level below, and its points start … end − 1 (i32).
   (global $sorted (mut i32) (i32.const 0))
@@ -182,6 +185,172 @@
             (i32.wrap_i64 (i64x2.extract_lane 1 (local.get $label2))))))
         (local.set $p (i32.add (local.get $p) (i32.const 4)))
         (br $quad))))
+
+  ;; Greedy k-means++ (seedCentroids in vector-kmeans.ts): $count weighted points, x and y at
+  ;; $means ($stride bytes apart), weights at $weights ($weightStride apart: 0 for all at one
+  ;; address); $randoms the 1 + (k − 1) × $trials uniform draws the seeding takes, in order;
+  ;; $scratch 16 bytes a point. The k seeds go to SEEDS (60928) as (x, y) f64.
+  (func (export "seed") (param $means i32) (param $stride i32) (param $weights i32)
+    (param $weightStride i32) (param $count i32) (param $k i32) (param $trials i32)
+    (param $randoms i32) (param $scratch i32)
+    (local $p i32) (local $c i32) (local $t i32) (local $point i32) (local $random i32)
+    (local $total f64) (local $potential f64)
+    (local.set $total (f64.const 0))
+    (local.set $p (i32.const 0))
+    (loop $cumulate
+      (local.set $total (f64.add (local.get $total)
+        (f64.load (i32.add (local.get $weights) (i32.mul (local.get $p) (local.get $weightStride))))))
+      (f64.store (i32.add (local.get $scratch) (i32.shl (local.get $p) (i32.const 3))) (local.get $total))
+      ;; nearest (the second half of $scratch) starts at infinity.
+      (f64.store (i32.add (local.get $scratch) (i32.shl (i32.add (local.get $p) (local.get $count)) (i32.const 3)))
+        (f64.const inf))
+      (local.set $p (i32.add (local.get $p) (i32.const 1)))
+      (br_if $cumulate (i32.lt_u (local.get $p) (local.get $count))))
+    (local.set $point (call $draw (local.get $scratch) (local.get $count)
+      (f64.mul (f64.load (local.get $randoms)) (local.get $total))))
+    (local.set $random (i32.add (local.get $randoms) (i32.const 8)))
+    (v128.store (i32.const 60928)
+      (v128.load64_lane offset=8 1 (i32.add (local.get $means) (i32.mul (local.get $point) (local.get $stride)))
+        (v128.load64_zero (i32.add (local.get $means) (i32.mul (local.get $point) (local.get $stride))))))
+    (local.set $total (call $nearer (local.get $means) (local.get $stride) (local.get $weights)
+      (local.get $weightStride) (local.get $count) (local.get $point) (local.get $scratch)))
+    (local.set $c (i32.const 1))
+    (block $seeded
+      (loop $centroid
+        (br_if $seeded (i32.ge_u (local.get $c) (local.get $k)))
+        ;; The candidates, all drawn from one distribution, to CHOSEN (56448).
+        (local.set $t (i32.const 0))
+        (loop $draws
+          (i32.store offset=56448 (i32.shl (local.get $t) (i32.const 2))
+            (call $draw (local.get $scratch) (local.get $count)
+              (f64.mul (f64.load (local.get $random)) (local.get $total))))
+          (local.set $random (i32.add (local.get $random) (i32.const 8)))
+          (local.set $t (i32.add (local.get $t) (i32.const 1)))
+          (br_if $draws (i32.lt_u (local.get $t) (local.get $trials))))
+        (call $potentials (local.get $means) (local.get $stride) (local.get $weights)
+          (local.get $weightStride) (local.get $count) (local.get $trials) (local.get $scratch))
+        ;; The candidate of least potential (the first of equals), read from POTENTIALS (56576).
+        (local.set $potential (f64.const inf))
+        (local.set $point (i32.const 0))
+        (local.set $t (i32.const 0))
+        (loop $best
+          (if (f64.lt (f64.load offset=56576 (i32.shl (local.get $t) (i32.const 3))) (local.get $potential))
+            (then
+              (local.set $potential (f64.load offset=56576 (i32.shl (local.get $t) (i32.const 3))))
+              (local.set $point (i32.load offset=56448 (i32.shl (local.get $t) (i32.const 2))))))
+          (local.set $t (i32.add (local.get $t) (i32.const 1)))
+          (br_if $best (i32.lt_u (local.get $t) (local.get $trials))))
+        (v128.store offset=60928 (i32.shl (local.get $c) (i32.const 4))
+          (v128.load64_lane offset=8 1 (i32.add (local.get $means) (i32.mul (local.get $point) (local.get $stride)))
+            (v128.load64_zero (i32.add (local.get $means) (i32.mul (local.get $point) (local.get $stride))))))
+        (if (i32.lt_u (i32.add (local.get $c) (i32.const 1)) (local.get $k))
+          (then
+            (local.set $total (call $nearer (local.get $means) (local.get $stride) (local.get $weights)
+              (local.get $weightStride) (local.get $count) (local.get $point) (local.get $scratch)))))
+        (local.set $c (i32.add (local.get $c) (i32.const 1)))
+        (br $centroid))))
+
+  ;; The first point whose running total (the first half of $scratch) exceeds $target.
+  (func $draw (param $cumulative i32) (param $count i32) (param $target f64) (result i32)
+    (local $lo i32) (local $hi i32) (local $mid i32)
+    (local.set $hi (i32.sub (local.get $count) (i32.const 1)))
+    (block $found
+      (loop $halve
+        (br_if $found (i32.ge_s (local.get $lo) (local.get $hi)))
+        (local.set $mid (i32.shr_u (i32.add (local.get $lo) (local.get $hi)) (i32.const 1)))
+        (if (f64.le (f64.load (i32.add (local.get $cumulative) (i32.shl (local.get $mid) (i32.const 3))))
+              (local.get $target))
+          (then (local.set $lo (i32.add (local.get $mid) (i32.const 1))))
+          (else (local.set $hi (local.get $mid))))
+        (br $halve)))
+    (local.get $lo))
+
+  ;; A new centroid at point $point: nearest[p] = min(nearest[p], ‖p − point‖²) and the running
+  ;; Σ weight × nearest; returns the total.
+  (func $nearer (param $means i32) (param $stride i32) (param $weights i32) (param $weightStride i32)
+    (param $count i32) (param $point i32) (param $scratch i32) (result f64)
+    (local $p i32) (local $at i32) (local $w i32) (local $near i32)
+    (local $x f64) (local $y f64) (local $dx f64) (local $dy f64) (local $d f64) (local $total f64)
+    (local.set $at (i32.add (local.get $means) (i32.mul (local.get $point) (local.get $stride))))
+    (local.set $x (f64.load (local.get $at)))
+    (local.set $y (f64.load offset=8 (local.get $at)))
+    (local.set $at (local.get $means))
+    (local.set $w (local.get $weights))
+    (local.set $near (i32.add (local.get $scratch) (i32.shl (local.get $count) (i32.const 3))))
+    (loop $each
+      (local.set $dx (f64.sub (f64.load (local.get $at)) (local.get $x)))
+      (local.set $dy (f64.sub (f64.load offset=8 (local.get $at)) (local.get $y)))
+      (local.set $d (f64.min (f64.load (local.get $near))
+        (f64.add (f64.mul (local.get $dx) (local.get $dx)) (f64.mul (local.get $dy) (local.get $dy)))))
+      (f64.store (local.get $near) (local.get $d))
+      (local.set $total (f64.add (local.get $total) (f64.mul (f64.load (local.get $w)) (local.get $d))))
+      (f64.store (i32.add (local.get $scratch) (i32.shl (local.get $p) (i32.const 3))) (local.get $total))
+      (local.set $at (i32.add (local.get $at) (local.get $stride)))
+      (local.set $w (i32.add (local.get $w) (local.get $weightStride)))
+      (local.set $near (i32.add (local.get $near) (i32.const 8)))
+      (local.set $p (i32.add (local.get $p) (i32.const 1)))
+      (br_if $each (i32.lt_u (local.get $p) (local.get $count))))
+    (local.get $total))
+
+  ;; For each candidate t at CHOSEN: Σ weight × min(nearest, ‖p − candidate‖²) to POTENTIALS,
+  ;; four candidates a pass over the points in two pairs of f64 lanes (the last repeated).
+  (func $potentials (param $means i32) (param $stride i32) (param $weights i32)
+    (param $weightStride i32) (param $count i32) (param $trials i32) (param $scratch i32)
+    (local $t i32) (local $p i32) (local $at i32) (local $w i32) (local $near i32) (local $last i32)
+    (local $a i32) (local $b i32)
+    (local $ax v128) (local $ay v128) (local $bx v128) (local $by v128)
+    (local $x v128) (local $y v128) (local $dx v128) (local $dy v128) (local $nearest v128) (local $weight v128)
+    (local $sa v128) (local $sb v128)
+    (local.set $last (i32.sub (local.get $trials) (i32.const 1)))
+    (loop $fours
+      ;; Candidates t, t + 1 in the lanes of a; t + 2, t + 3 in those of b.
+      (local.set $a (i32.load offset=56448 (i32.shl (local.get $t) (i32.const 2))))
+      (local.set $b (i32.load offset=56448 (i32.shl
+        (select (i32.add (local.get $t) (i32.const 1)) (local.get $last)
+          (i32.lt_s (i32.add (local.get $t) (i32.const 1)) (local.get $last))) (i32.const 2))))
+      (local.set $ax (v128.load64_lane 1 (i32.add (local.get $means) (i32.mul (local.get $b) (local.get $stride)))
+        (v128.load64_zero (i32.add (local.get $means) (i32.mul (local.get $a) (local.get $stride))))))
+      (local.set $ay (v128.load64_lane offset=8 1 (i32.add (local.get $means) (i32.mul (local.get $b) (local.get $stride)))
+        (v128.load64_zero offset=8 (i32.add (local.get $means) (i32.mul (local.get $a) (local.get $stride))))))
+      (local.set $a (i32.load offset=56448 (i32.shl
+        (select (i32.add (local.get $t) (i32.const 2)) (local.get $last)
+          (i32.lt_s (i32.add (local.get $t) (i32.const 2)) (local.get $last))) (i32.const 2))))
+      (local.set $b (i32.load offset=56448 (i32.shl
+        (select (i32.add (local.get $t) (i32.const 3)) (local.get $last)
+          (i32.lt_s (i32.add (local.get $t) (i32.const 3)) (local.get $last))) (i32.const 2))))
+      (local.set $bx (v128.load64_lane 1 (i32.add (local.get $means) (i32.mul (local.get $b) (local.get $stride)))
+        (v128.load64_zero (i32.add (local.get $means) (i32.mul (local.get $a) (local.get $stride))))))
+      (local.set $by (v128.load64_lane offset=8 1 (i32.add (local.get $means) (i32.mul (local.get $b) (local.get $stride)))
+        (v128.load64_zero offset=8 (i32.add (local.get $means) (i32.mul (local.get $a) (local.get $stride))))))
+      (local.set $sa (f64x2.splat (f64.const 0)))
+      (local.set $sb (f64x2.splat (f64.const 0)))
+      (local.set $at (local.get $means))
+      (local.set $w (local.get $weights))
+      (local.set $near (i32.add (local.get $scratch) (i32.shl (local.get $count) (i32.const 3))))
+      (local.set $p (i32.const 0))
+      (loop $each
+        (local.set $x (v128.load64_splat (local.get $at)))
+        (local.set $y (v128.load64_splat offset=8 (local.get $at)))
+        (local.set $nearest (v128.load64_splat (local.get $near)))
+        (local.set $weight (v128.load64_splat (local.get $w)))
+        (local.set $dx (f64x2.sub (local.get $x) (local.get $ax)))
+        (local.set $dy (f64x2.sub (local.get $y) (local.get $ay)))
+        (local.set $sa (f64x2.add (local.get $sa) (f64x2.mul (local.get $weight) (f64x2.min (local.get $nearest)
+          (f64x2.add (f64x2.mul (local.get $dx) (local.get $dx)) (f64x2.mul (local.get $dy) (local.get $dy)))))))
+        (local.set $dx (f64x2.sub (local.get $x) (local.get $bx)))
+        (local.set $dy (f64x2.sub (local.get $y) (local.get $by)))
+        (local.set $sb (f64x2.add (local.get $sb) (f64x2.mul (local.get $weight) (f64x2.min (local.get $nearest)
+          (f64x2.add (f64x2.mul (local.get $dx) (local.get $dx)) (f64x2.mul (local.get $dy) (local.get $dy)))))))
+        (local.set $at (i32.add (local.get $at) (local.get $stride)))
+        (local.set $w (i32.add (local.get $w) (local.get $weightStride)))
+        (local.set $near (i32.add (local.get $near) (i32.const 8)))
+        (local.set $p (i32.add (local.get $p) (i32.const 1)))
+        (br_if $each (i32.lt_u (local.get $p) (local.get $count))))
+      ;; POTENTIALS has room past the last trial for the repeats.
+      (v128.store offset=56576 (i32.shl (local.get $t) (i32.const 3)) (local.get $sa))
+      (v128.store offset=56592 (i32.shl (local.get $t) (i32.const 3)) (local.get $sb))
+      (local.set $t (i32.add (local.get $t) (i32.const 4)))
+      (br_if $fours (i32.lt_u (local.get $t) (local.get $trials)))))
 
   ;; Node record $node joins cluster $j as a whole.
   (func $join (param $node i32) (param $j i32)
