@@ -14,7 +14,7 @@
  * point clouds, so they are over-relaxed while that lowers the error.
  */
 import { seededRandom } from "../random.js";
-import { KMeansTreeKernel } from "./kmeans-tree-wasm.js";
+import { KMeansTreeKernel, type ResidentTree } from "./kmeans-tree-wasm.js";
 import { NearestCentroidKernel } from "./nearest-centroid-simd.js";
 
 export interface VectorClustering {
@@ -149,6 +149,8 @@ interface Level {
 
 interface PointTree {
   dim: number;
+  /** Points. */
+  count: number;
   /** The points less their mean (errors come from sums of squares, accurate then), by leaf. */
   sorted: Float64Array;
   /** Index in the input of each sorted point. */
@@ -157,6 +159,12 @@ interface PointTree {
   levels: Level[];
   /** Whether the WebAssembly kernels may run (else the JavaScript loops, their reference). */
   wasm: boolean;
+  /**
+   * Set when the tree was built in the WebAssembly kernel's memory (2-vectors), where every
+   * step then runs: its levels here hold only their counts (the root its sums too), and
+   * `sorted` and `order` are empty.
+   */
+  resident?: ResidentTree;
 }
 
 function buildTree(
@@ -173,10 +181,15 @@ function buildTree(
     0,
     Math.min(Math.floor(CODE_BITS / dim), Math.floor(Math.log2(cells) / dim)),
   );
+  const grid = densityGrid(points, dim, bits);
+  if (wasm && dim === 2) {
+    const resident = residentTree(points, center, bits, grid);
+    if (resident) return resident;
+  }
   const slots = 1 << (bits * dim);
   // Counting sort by cell: offsets[s] is cell s's first point.
   const offsets = new Uint32Array(slots + 1);
-  const codes = cellCodes(points, dim, densityGrid(points, dim, bits), offsets);
+  const codes = cellCodes(points, dim, grid, offsets);
   let leaves = 0;
   for (let s = 0; s < slots; s++) {
     if (offsets[s + 1] > 0) leaves++;
@@ -211,7 +224,32 @@ function buildTree(
     levels.push(parentLevel(below, dim, first.slice(0, parents + 1)));
     levelCodes = parentCodes.subarray(0, parents);
   }
-  return { dim, sorted, order, levels, wasm };
+  return { dim, count: n, sorted, order, levels, wasm };
+}
+
+/** buildTree's tree of 2-vectors built in the WebAssembly kernel's memory, where it fits. */
+function residentTree(
+  points: Float64Array,
+  center: Float64Array,
+  bits: number,
+  grid: Grid,
+): PointTree | undefined {
+  if (treeKernel === undefined) treeKernel = KMeansTreeKernel.load() ?? null;
+  const resident = treeKernel?.build(points, center, bits, grid);
+  if (!resident) return undefined;
+  const none = new Float64Array(0);
+  const indices = new Uint32Array(0);
+  const levels = resident.counts.map((count) => ({
+    count,
+    first: indices,
+    points: indices,
+    ...{ weight: none, sum: none, mean: none, low: none, high: none, squares: none },
+  }));
+  const root = levels[levels.length - 1];
+  root.sum = Float64Array.from(resident.sum);
+  root.squares = Float64Array.of(resident.squares);
+  const count = points.length / 2;
+  return { dim: 2, count, sorted: none, order: indices, levels, wasm: true, resident };
 }
 
 /**
@@ -613,7 +651,7 @@ class PointAssignment implements Assignment {
     this.totals = new Float64Array(k);
     this.sums = new Float64Array(k * tree.dim);
     this.squares = new Float64Array(k);
-    this.scratch = new Uint8Array(level ? level.count : tree.order.length);
+    this.scratch = new Uint8Array(level ? level.count : tree.count);
   }
 
   evaluate(centroids: Float64Array, labels?: Uint8Array): number {
@@ -623,7 +661,16 @@ class PointAssignment implements Assignment {
     if (dim === 2 && this.tree.wasm) {
       if (treeKernel === undefined) treeKernel = KMeansTreeKernel.load() ?? null;
       const at = level ? this.tree.levels.indexOf(level) : -1;
-      if (treeKernel?.assign(this.tree, at, centroids, k, { totals, sums, squares }, labels)) {
+      if (
+        treeKernel?.assign(
+          this.tree.resident ?? this.tree,
+          at,
+          centroids,
+          k,
+          { totals, sums, squares },
+          labels,
+        )
+      ) {
         return clusterError(centroids, sums, squares, totals, dim);
       }
     }
@@ -858,7 +905,17 @@ class TreeAssignment implements Assignment {
     if (dim === 2 && tree.wasm) {
       if (treeKernel === undefined) treeKernel = KMeansTreeKernel.load() ?? null;
       const out = { totals: this.totals, sums: this.sums, squares: this.squares };
-      if (treeKernel?.evaluate(tree, centroids, this.norms, k, this.atomLevel, out, labels)) {
+      if (
+        treeKernel?.evaluate(
+          tree.resident ?? tree,
+          centroids,
+          this.norms,
+          k,
+          this.atomLevel,
+          out,
+          labels,
+        )
+      ) {
         return clusterError(centroids, this.sums, this.squares, this.totals, dim);
       }
     }
@@ -1186,13 +1243,13 @@ function levelAssignment(tree: PointTree, k: number, level: number): Assignment 
  * and its leaves, holding many points, are poor seeds.
  */
 function onPoints(tree: PointTree, k: number): boolean {
-  const work = tree.order.length * k;
+  const work = tree.count * k;
   const fewLeaves = tree.levels[0].count < LEAVES_PER_CENTROID * k;
   return fewLeaves || work <= SMALL_SEEDING_WORK || (work <= POINT_SEEDING_WORK && tree.dim > 2);
 }
 
 function bestOnPoints(tree: PointTree, exact: Assignment, k: number, seed: number): Float64Array {
-  const n = tree.order.length;
+  const n = tree.count;
   const { settled } = schedule(tree.dim);
   const next = seededRandom(seed);
   let best: { centroids: Float64Array; error: number } = {
@@ -1224,13 +1281,13 @@ function seedsOn(tree: PointTree, level: number, k: number, next: () => number):
       const trials = 2 + Math.floor(Math.log(k));
       const randoms = new Float64Array(1 + (k - 1) * trials);
       for (let i = 0; i < randoms.length; i++) randoms[i] = next();
-      const seeds = treeKernel.seed(tree, level, k, trials, randoms);
+      const seeds = treeKernel.seed(tree.resident ?? tree, level, k, trials, randoms);
       if (seeds) return seeds;
       let taken = 0;
       draw = () => randoms[taken++];
     }
   }
-  const n = tree.order.length;
+  const n = tree.count;
   const points =
     level >= 0
       ? tree.levels[level]
@@ -1278,7 +1335,7 @@ function bestThroughLevels(
   if (middleLevel > 0) {
     best = converge(onLevel(0), best.centroids, MAX_PASSES, settled);
   }
-  const n = tree.order.length;
+  const n = tree.count;
   const passes = n <= convergedPoints ? exactPasses(n, k, MAX_PASSES) : EXACT_PASSES;
   return converge(exact, best.centroids, passes, settled).centroids;
 }

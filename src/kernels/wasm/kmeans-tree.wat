@@ -352,6 +352,208 @@
       (local.set $t (i32.add (local.get $t) (i32.const 4)))
       (br_if $fours (i32.lt_u (local.get $t) (local.get $trials)))))
 
+  ;; The tree of $n points (x, y at $points), as buildTree in vector-kmeans.ts builds it for
+  ;; 2-vectors, its node records at $records (levels 0 … $bits, their starts in LEVELS), the
+  ;; points less the center ($cx, $cy) in leaf order at $sorted and their input indices at
+  ;; $order. Each point's cell is the Morton code of its sub-bins on the grid: sub-bin
+  ;; (v − low) × scale truncated and clamped to 0 … 1023, its code bits at $tables (1024 i32 for
+  ;; x, then y). Scratch: $codes (4n bytes), $offsets (4 (slots + 1), zeroed by the caller),
+  ;; $next (4 slots). Returns 0, or 1 (and builds nothing) when a sub-bin lies past ±2^31, where
+  ;; JavaScript's `| 0` wraps around: the caller builds the tree itself then.
+  (func (export "build") (param $points i32) (param $n i32) (param $cx f64) (param $cy f64)
+    (param $lowX f64) (param $lowY f64) (param $scaleX f64) (param $scaleY f64)
+    (param $tables i32) (param $codes i32) (param $offsets i32) (param $next i32)
+    (param $bits i32) (param $sorted i32) (param $order i32) (param $records i32) (result i32)
+    (local $p i32) (local $s i32) (local $slots i32) (local $code i32) (local $at i32) (local $sub i32)
+    (local $v f64)
+    (local.set $slots (i32.shl (i32.const 1) (i32.shl (local.get $bits) (i32.const 1))))
+    ;; Each point's cell, and the count of each (at offsets[cell + 1]).
+    (block $coded
+      (loop $each
+        (br_if $coded (i32.ge_u (local.get $p) (local.get $n)))
+        (local.set $v (f64.mul
+          (f64.sub (f64.load (i32.add (local.get $points) (i32.shl (local.get $p) (i32.const 4)))) (local.get $lowX))
+          (local.get $scaleX)))
+        (if (i32.eqz (f64.lt (f64.abs (local.get $v)) (f64.const 2147483648)))
+          (then (if (f64.eq (local.get $v) (local.get $v)) (then (return (i32.const 1))))))
+        (local.set $sub (i32.trunc_sat_f64_s (local.get $v)))
+        (local.set $code (i32.load (i32.add (local.get $tables) (i32.shl
+          (select (i32.const 0)
+            (select (local.get $sub) (i32.const 1023) (i32.lt_s (local.get $sub) (i32.const 1024)))
+            (i32.lt_s (local.get $sub) (i32.const 0)))
+          (i32.const 2)))))
+        (local.set $v (f64.mul
+          (f64.sub (f64.load offset=8 (i32.add (local.get $points) (i32.shl (local.get $p) (i32.const 4)))) (local.get $lowY))
+          (local.get $scaleY)))
+        (if (i32.eqz (f64.lt (f64.abs (local.get $v)) (f64.const 2147483648)))
+          (then (if (f64.eq (local.get $v) (local.get $v)) (then (return (i32.const 1))))))
+        (local.set $sub (i32.trunc_sat_f64_s (local.get $v)))
+        (local.set $code (i32.or (local.get $code) (i32.load offset=4096 (i32.add (local.get $tables) (i32.shl
+          (select (i32.const 0)
+            (select (local.get $sub) (i32.const 1023) (i32.lt_s (local.get $sub) (i32.const 1024)))
+            (i32.lt_s (local.get $sub) (i32.const 0)))
+          (i32.const 2))))))
+        (i32.store (i32.add (local.get $codes) (i32.shl (local.get $p) (i32.const 2))) (local.get $code))
+        (local.set $at (i32.add (local.get $offsets) (i32.shl (local.get $code) (i32.const 2))))
+        (i32.store offset=4 (local.get $at) (i32.add (i32.load offset=4 (local.get $at)) (i32.const 1)))
+        (local.set $p (i32.add (local.get $p) (i32.const 1)))
+        (br $each)))
+    ;; offsets[s]: cell s's first point; next[s] the same, to count up while sorting.
+    (loop $sum
+      (local.set $at (i32.add (local.get $offsets) (i32.shl (local.get $s) (i32.const 2))))
+      (i32.store offset=4 (local.get $at) (i32.add (i32.load offset=4 (local.get $at)) (i32.load (local.get $at))))
+      (i32.store (i32.add (local.get $next) (i32.shl (local.get $s) (i32.const 2))) (i32.load (local.get $at)))
+      (local.set $s (i32.add (local.get $s) (i32.const 1)))
+      (br_if $sum (i32.lt_u (local.get $s) (local.get $slots))))
+    ;; The points less the center in cell order (stable), and the input index of each.
+    (local.set $p (i32.const 0))
+    (block $sorted
+      (loop $each
+        (br_if $sorted (i32.ge_u (local.get $p) (local.get $n)))
+        (local.set $s (i32.add (local.get $next)
+          (i32.shl (i32.load (i32.add (local.get $codes) (i32.shl (local.get $p) (i32.const 2)))) (i32.const 2))))
+        (local.set $at (i32.load (local.get $s)))
+        (i32.store (local.get $s) (i32.add (local.get $at) (i32.const 1)))
+        (i32.store (i32.add (local.get $order) (i32.shl (local.get $at) (i32.const 2))) (local.get $p))
+        (local.set $code (i32.add (local.get $points) (i32.shl (local.get $p) (i32.const 4))))
+        (local.set $at (i32.add (local.get $sorted) (i32.shl (local.get $at) (i32.const 4))))
+        (f64.store (local.get $at) (f64.sub (f64.load (local.get $code)) (local.get $cx)))
+        (f64.store offset=8 (local.get $at) (f64.sub (f64.load offset=8 (local.get $code)) (local.get $cy)))
+        (local.set $p (i32.add (local.get $p) (i32.const 1)))
+        (br $each)))
+    (call $leaves (local.get $offsets) (local.get $slots) (local.get $codes) (local.get $sorted)
+      (local.get $records))
+    (call $parents (local.get $bits) (local.get $codes))
+    (i32.const 0))
+
+  ;; The leaves (non-empty cells) as node records at $records, LEVELS[0] and LEVELS[1] set; each
+  ;; leaf's cell code to $codes.
+  (func $leaves (param $offsets i32) (param $slots i32) (param $codes i32) (param $sorted i32)
+    (param $records i32)
+    (local $s i32) (local $node i32) (local $start i32) (local $end i32) (local $q i32) (local $at i32)
+    (local $x f64) (local $y f64) (local $sx f64) (local $sy f64) (local $square f64) (local $w f64)
+    (local $lowX f64) (local $lowY f64) (local $highX f64) (local $highY f64)
+    (i32.store (i32.const 0) (local.get $records))
+    (local.set $node (local.get $records))
+    (block $done
+      (loop $cell
+        (br_if $done (i32.ge_u (local.get $s) (local.get $slots)))
+        (local.set $start (i32.load (i32.add (local.get $offsets) (i32.shl (local.get $s) (i32.const 2)))))
+        (local.set $end (i32.load offset=4 (i32.add (local.get $offsets) (i32.shl (local.get $s) (i32.const 2)))))
+        (if (i32.ne (local.get $start) (local.get $end))
+          (then
+            (local.set $sx (f64.const 0))
+            (local.set $sy (f64.const 0))
+            (local.set $square (f64.const 0))
+            (local.set $lowX (f64.const inf))
+            (local.set $lowY (f64.const inf))
+            (local.set $highX (f64.const -inf))
+            (local.set $highY (f64.const -inf))
+            (local.set $q (local.get $start))
+            (loop $point
+              (local.set $at (i32.add (local.get $sorted) (i32.shl (local.get $q) (i32.const 4))))
+              (local.set $x (f64.load (local.get $at)))
+              (local.set $y (f64.load offset=8 (local.get $at)))
+              (local.set $sx (f64.add (local.get $sx) (local.get $x)))
+              (local.set $sy (f64.add (local.get $sy) (local.get $y)))
+              (local.set $square (f64.add (local.get $square)
+                (f64.add (f64.mul (local.get $x) (local.get $x)) (f64.mul (local.get $y) (local.get $y)))))
+              (if (f64.lt (local.get $x) (local.get $lowX)) (then (local.set $lowX (local.get $x))))
+              (if (f64.gt (local.get $x) (local.get $highX)) (then (local.set $highX (local.get $x))))
+              (if (f64.lt (local.get $y) (local.get $lowY)) (then (local.set $lowY (local.get $y))))
+              (if (f64.gt (local.get $y) (local.get $highY)) (then (local.set $highY (local.get $y))))
+              (local.set $q (i32.add (local.get $q) (i32.const 1)))
+              (br_if $point (i32.lt_u (local.get $q) (local.get $end))))
+            (local.set $w (f64.convert_i32_u (i32.sub (local.get $end) (local.get $start))))
+            (f64.store (local.get $node) (f64.div (local.get $sx) (local.get $w)))
+            (f64.store offset=8 (local.get $node) (f64.div (local.get $sy) (local.get $w)))
+            (f64.store offset=16 (local.get $node) (local.get $lowX))
+            (f64.store offset=24 (local.get $node) (local.get $lowY))
+            (f64.store offset=32 (local.get $node) (local.get $highX))
+            (f64.store offset=40 (local.get $node) (local.get $highY))
+            (f64.store offset=48 (local.get $node) (local.get $sx))
+            (f64.store offset=56 (local.get $node) (local.get $sy))
+            (f64.store offset=64 (local.get $node) (local.get $w))
+            (f64.store offset=72 (local.get $node) (local.get $square))
+            (i32.store offset=80 (local.get $node) (local.get $start))
+            (i32.store offset=84 (local.get $node) (local.get $end))
+            (i32.store offset=88 (local.get $node) (local.get $start))
+            (i32.store offset=92 (local.get $node) (local.get $end))
+            ;; (The points' codes are all read by now.)
+            (i32.store (i32.add (local.get $codes)
+              (i32.div_u (i32.sub (local.get $node) (local.get $records)) (i32.const 24)))
+              (local.get $s))
+            (local.set $node (i32.add (local.get $node) (i32.const 96)))))
+        (local.set $s (i32.add (local.get $s) (i32.const 1)))
+        (br $cell)))
+    (i32.store (i32.const 4) (local.get $node)))
+
+;; Levels 1 … $bits above the leaves: each node the run of nodes below whose codes agree but
+  ;; for their last 2 bits ($codes: the codes of the level below, replaced by the level's own).
+  (func $parents (param $bits i32) (param $codes i32)
+    (local $l i32) (local $i i32) (local $count i32) (local $base i32) (local $child i32)
+    (local $node i32) (local $code i32) (local $parents i32)
+    (local $w f64) (local $square f64) (local $sx f64) (local $sy f64)
+    (local $lowX f64) (local $lowY f64) (local $highX f64) (local $highY f64)
+    (local.set $l (i32.const 1))
+    (block $done
+      (loop $level
+        (br_if $done (i32.gt_u (local.get $l) (local.get $bits)))
+        (local.set $base (i32.load (i32.shl (i32.sub (local.get $l) (i32.const 1)) (i32.const 2))))
+        (local.set $node (i32.load (i32.shl (local.get $l) (i32.const 2))))
+        (local.set $count (i32.div_u (i32.sub (local.get $node) (local.get $base)) (i32.const 96)))
+        (local.set $i (i32.const 0))
+        (local.set $parents (i32.const 0))
+        (loop $parent
+          (local.set $code (i32.shr_u
+            (i32.load (i32.add (local.get $codes) (i32.shl (local.get $i) (i32.const 2)))) (i32.const 2)))
+          (local.set $child (i32.add (local.get $base) (i32.mul (local.get $i) (i32.const 96))))
+          (i32.store offset=80 (local.get $node) (local.get $i))
+          (i32.store offset=88 (local.get $node) (i32.load offset=88 (local.get $child)))
+          (local.set $w (f64.const 0))
+          (local.set $square (f64.const 0))
+          (local.set $sx (f64.const 0))
+          (local.set $sy (f64.const 0))
+          (local.set $lowX (f64.const inf))
+          (local.set $lowY (f64.const inf))
+          (local.set $highX (f64.const -inf))
+          (local.set $highY (f64.const -inf))
+          (loop $children
+            (local.set $w (f64.add (local.get $w) (f64.load offset=64 (local.get $child))))
+            (local.set $square (f64.add (local.get $square) (f64.load offset=72 (local.get $child))))
+            (local.set $sx (f64.add (local.get $sx) (f64.load offset=48 (local.get $child))))
+            (local.set $sy (f64.add (local.get $sy) (f64.load offset=56 (local.get $child))))
+            (local.set $lowX (f64.min (local.get $lowX) (f64.load offset=16 (local.get $child))))
+            (local.set $lowY (f64.min (local.get $lowY) (f64.load offset=24 (local.get $child))))
+            (local.set $highX (f64.max (local.get $highX) (f64.load offset=32 (local.get $child))))
+            (local.set $highY (f64.max (local.get $highY) (f64.load offset=40 (local.get $child))))
+            (i32.store offset=92 (local.get $node) (i32.load offset=92 (local.get $child)))
+            (local.set $child (i32.add (local.get $child) (i32.const 96)))
+            (local.set $i (i32.add (local.get $i) (i32.const 1)))
+            (br_if $children (i32.and
+              (i32.lt_u (local.get $i) (local.get $count))
+              (i32.eq (local.get $code) (i32.shr_u
+                (i32.load (i32.add (local.get $codes) (i32.shl (local.get $i) (i32.const 2)))) (i32.const 2))))))
+          (i32.store offset=84 (local.get $node) (local.get $i))
+          (f64.store (local.get $node) (f64.div (local.get $sx) (local.get $w)))
+          (f64.store offset=8 (local.get $node) (f64.div (local.get $sy) (local.get $w)))
+          (f64.store offset=16 (local.get $node) (local.get $lowX))
+          (f64.store offset=24 (local.get $node) (local.get $lowY))
+          (f64.store offset=32 (local.get $node) (local.get $highX))
+          (f64.store offset=40 (local.get $node) (local.get $highY))
+          (f64.store offset=48 (local.get $node) (local.get $sx))
+          (f64.store offset=56 (local.get $node) (local.get $sy))
+          (f64.store offset=64 (local.get $node) (local.get $w))
+          (f64.store offset=72 (local.get $node) (local.get $square))
+          ;; Codes below are read ahead of this write (a parent is never after its first child).
+          (i32.store (i32.add (local.get $codes) (i32.shl (local.get $parents) (i32.const 2))) (local.get $code))
+          (local.set $parents (i32.add (local.get $parents) (i32.const 1)))
+          (local.set $node (i32.add (local.get $node) (i32.const 96)))
+          (br_if $parent (i32.lt_u (local.get $i) (local.get $count))))
+        (i32.store offset=4 (i32.shl (local.get $l) (i32.const 2)) (local.get $node))
+        (local.set $l (i32.add (local.get $l) (i32.const 1)))
+        (br $level))))
+
   ;; Node record $node joins cluster $j as a whole.
   (func $join (param $node i32) (param $j i32)
     (local $q i32) (local $end i32)
