@@ -588,6 +588,7 @@
     (local $c i32) (local $end i32) (local $j i32) (local $best i32) (local $label i32)
     (local $kept i32) (local $keptCount i32) (local $child i32) (local $childEnd i32)
     (local $below i32) (local $q i32) (local $at i32)
+    (local $lowX f64) (local $lowY f64) (local $highX f64) (local $highY f64)
     (local $x f64) (local $y f64) (local $dx f64) (local $dy f64) (local $d f64) (local $nearest f64)
     (local $bestX f64) (local $bestY f64) (local $bestNorm f64) (local $norm f64)
     (local $u f64) (local $v f64) (local $a f64) (local $b f64) (local $scale f64) (local $square f64)
@@ -622,6 +623,10 @@
     (local.set $bestX (f64.load offset=128 (i32.shl (local.get $best) (i32.const 4))))
     (local.set $bestY (f64.load offset=136 (i32.shl (local.get $best) (i32.const 4))))
     (local.set $bestNorm (f64.load offset=4224 (i32.shl (local.get $best) (i32.const 3))))
+    (local.set $lowX (f64.load offset=16 (local.get $node)))
+    (local.set $lowY (f64.load offset=24 (local.get $node)))
+    (local.set $highX (f64.load offset=32 (local.get $node)))
+    (local.set $highY (f64.load offset=40 (local.get $node)))
     (local.set $kept (i32.add (local.get $offset) (global.get $k)))
     (local.set $c (local.get $offset))
     (loop $filter
@@ -632,11 +637,11 @@
             (local.set $u (f64.sub (f64.load offset=128 (i32.shl (local.get $j) (i32.const 4))) (local.get $bestX)))
             (local.set $v (f64.sub (f64.load offset=136 (i32.shl (local.get $j) (i32.const 4))) (local.get $bestY)))
             (local.set $a (f64.mul
-              (select (f64.load offset=32 (local.get $node)) (f64.load offset=16 (local.get $node))
+              (select (local.get $highX) (local.get $lowX)
                 (f64.gt (local.get $u) (f64.const 0)))
               (local.get $u)))
             (local.set $b (f64.mul
-              (select (f64.load offset=40 (local.get $node)) (f64.load offset=24 (local.get $node))
+              (select (local.get $highY) (local.get $lowY)
                 (f64.gt (local.get $v) (f64.const 0)))
               (local.get $v)))
             (local.set $scale (f64.add (f64.abs (local.get $a)) (f64.abs (local.get $b))))
