@@ -12,6 +12,10 @@
  * level as weighted points; the best few converge on the leaves as weighted points, and the
  * best of those is refined on the exact points. Lloyd's steps creep on these smooth unimodal
  * point clouds, so they are over-relaxed while that lowers the error.
+ *
+ * For 2-vectors the tree's construction, the seeding and the assignment steps run in
+ * WebAssembly (kmeans-tree-wasm.ts) with the arithmetic of the loops here, in the same order:
+ * these stay the reference (`kernels` "javascript") and the fallback where it is unavailable.
  */
 import { seededRandom } from "../random.js";
 import { KMeansTreeKernel, type ResidentTree } from "./kmeans-tree-wasm.js";
