@@ -277,7 +277,10 @@ export class KMeansTreeKernel {
 
   /** Whether `tree` is in memory (a tree built in JavaScript is copied there if it fits). */
   private hold(tree: PairTree | ResidentTree): boolean {
-    return tree === this.loaded || (!("counts" in tree) && this.place(tree));
+    if (tree === this.loaded) return true;
+    // A resident tree lives only in memory: nothing could take its steps in JavaScript.
+    if ("counts" in tree) throw new Error("vector k-means: the resident tree was replaced");
+    return this.place(tree);
   }
 
   private setCentroids(centroids: Float64Array, k: number): void {

@@ -197,4 +197,13 @@ test("the WebAssembly kernels cluster as the JavaScript loops do, bit for bit (o
       assert.equal(fast.signal, reference.signal, what);
     }
   }
+  // A point off the sampled grid by more than 2^31 sub-bins, where JavaScript's `| 0` wraps:
+  // the tree is built in JavaScript, then copied to the WebAssembly kernels.
+  const points = weightVectors(40001, 2, 7);
+  points[2] = 1e12;
+  const fast = vectorKMeans(points, 2, 16, Math.fround, 3);
+  const reference = vectorKMeans(points, 2, 16, Math.fround, 3, "javascript");
+  assert.deepEqual(fast.centroids, reference.centroids);
+  assert.deepEqual(fast.assignment, reference.assignment);
+  assert.equal(fast.error, reference.error);
 });
