@@ -238,8 +238,7 @@ function residentTree(
   bits: number,
   grid: Grid,
 ): PointTree | undefined {
-  if (treeKernel === undefined) treeKernel = KMeansTreeKernel.load() ?? null;
-  const resident = treeKernel?.build(points, center, bits, grid);
+  const resident = pairKernel()?.build(points, center, bits, grid);
   if (!resident) return undefined;
   const none = new Float64Array(0);
   const indices = new Uint32Array(0);
@@ -663,18 +662,10 @@ class PointAssignment implements Assignment {
     const { dim } = this.tree;
     this.centroids = centroids;
     if (dim === 2 && this.tree.wasm) {
-      if (treeKernel === undefined) treeKernel = KMeansTreeKernel.load() ?? null;
+      const tree = this.tree.resident ?? this.tree;
       const at = level ? this.tree.levels.indexOf(level) : -1;
-      if (
-        treeKernel?.assign(
-          this.tree.resident ?? this.tree,
-          at,
-          centroids,
-          k,
-          { totals, sums, squares },
-          labels,
-        )
-      ) {
+      const out = { totals, sums, squares };
+      if (pairKernel()?.assign(tree, at, centroids, k, out, labels)) {
         return clusterError(centroids, sums, squares, totals, dim);
       }
     }
@@ -740,6 +731,11 @@ class PointAssignment implements Assignment {
 /** The WebAssembly kernels of this thread (null where there are none), loaded on first use. */
 let simdKernel: NearestCentroidKernel | null | undefined;
 let treeKernel: KMeansTreeKernel | null | undefined;
+
+function pairKernel(): KMeansTreeKernel | null {
+  if (treeKernel === undefined) treeKernel = KMeansTreeKernel.load() ?? null;
+  return treeKernel;
+}
 
 /**
  * Each point's nearest centroid (the first of equals): in WebAssembly for 2- and 4-vectors,
@@ -907,19 +903,9 @@ class TreeAssignment implements Assignment {
       this.norms[j] = norm;
     }
     if (dim === 2 && tree.wasm) {
-      if (treeKernel === undefined) treeKernel = KMeansTreeKernel.load() ?? null;
       const out = { totals: this.totals, sums: this.sums, squares: this.squares };
-      if (
-        treeKernel?.evaluate(
-          tree.resident ?? tree,
-          centroids,
-          this.norms,
-          k,
-          this.atomLevel,
-          out,
-          labels,
-        )
-      ) {
+      const held = tree.resident ?? tree;
+      if (pairKernel()?.evaluate(held, centroids, this.norms, k, this.atomLevel, out, labels)) {
         return clusterError(centroids, this.sums, this.squares, this.totals, dim);
       }
     }
@@ -1279,17 +1265,15 @@ function bestOnPoints(tree: PointTree, exact: Assignment, k: number, seed: numbe
  */
 function seedsOn(tree: PointTree, level: number, k: number, next: () => number): Float64Array {
   let draw = next;
-  if (tree.dim === 2 && tree.wasm) {
-    if (treeKernel === undefined) treeKernel = KMeansTreeKernel.load() ?? null;
-    if (treeKernel) {
-      const trials = 2 + Math.floor(Math.log(k));
-      const randoms = new Float64Array(1 + (k - 1) * trials);
-      for (let i = 0; i < randoms.length; i++) randoms[i] = next();
-      const seeds = treeKernel.seed(tree.resident ?? tree, level, k, trials, randoms);
-      if (seeds) return seeds;
-      let taken = 0;
-      draw = () => randoms[taken++];
-    }
+  const kernel = tree.dim === 2 && tree.wasm ? pairKernel() : null;
+  if (kernel) {
+    const trials = 2 + Math.floor(Math.log(k));
+    const randoms = new Float64Array(1 + (k - 1) * trials);
+    for (let i = 0; i < randoms.length; i++) randoms[i] = next();
+    const seeds = kernel.seed(tree.resident ?? tree, level, k, trials, randoms);
+    if (seeds) return seeds;
+    let taken = 0;
+    draw = () => randoms[taken++];
   }
   const n = tree.count;
   const points =
