@@ -12,8 +12,13 @@
  * level as weighted points; the best few converge on the leaves as weighted points, and the
  * best of those is refined on the exact points. Lloyd's steps creep on these smooth unimodal
  * point clouds, so they are over-relaxed while that lowers the error.
+ *
+ * For 2-vectors the tree's construction, the seeding and the assignment steps run in
+ * WebAssembly (kmeans-tree-wasm.ts) with the arithmetic of the loops here, in the same order:
+ * these stay the reference (`kernels` "javascript") and the fallback where it is unavailable.
  */
 import { seededRandom } from "../random.js";
+import { KMeansTreeKernel, type ResidentTree } from "./kmeans-tree-wasm.js";
 import { NearestCentroidKernel } from "./nearest-centroid-simd.js";
 
 export interface VectorClustering {
@@ -148,15 +153,30 @@ interface Level {
 
 interface PointTree {
   dim: number;
+  /** Points. */
+  count: number;
   /** The points less their mean (errors come from sums of squares, accurate then), by leaf. */
   sorted: Float64Array;
   /** Index in the input of each sorted point. */
   order: Uint32Array;
   /** levels[0] holds the leaves, the last level the root. */
   levels: Level[];
+  /** Whether the WebAssembly kernels may run (else the JavaScript loops, their reference). */
+  wasm: boolean;
+  /**
+   * Set when the tree was built in the WebAssembly kernel's memory (2-vectors), where every
+   * step then runs: its levels here hold only their counts (the root its sums too), and
+   * `sorted` and `order` are empty.
+   */
+  resident?: ResidentTree;
 }
 
-function buildTree(points: Float64Array, dim: number, center: Float64Array): PointTree {
+function buildTree(
+  points: Float64Array,
+  dim: number,
+  center: Float64Array,
+  wasm: boolean,
+): PointTree {
   const n = points.length / dim;
   // 2^bits cells per coordinate: about one per point in small groups (whose clusters hold few
   // points each), about POINTS_PER_LEAF points per cell in large ones.
@@ -165,10 +185,15 @@ function buildTree(points: Float64Array, dim: number, center: Float64Array): Poi
     0,
     Math.min(Math.floor(CODE_BITS / dim), Math.floor(Math.log2(cells) / dim)),
   );
+  const grid = densityGrid(points, dim, bits);
+  if (wasm && dim === 2) {
+    const resident = residentTree(points, center, bits, grid);
+    if (resident) return resident;
+  }
   const slots = 1 << (bits * dim);
   // Counting sort by cell: offsets[s] is cell s's first point.
   const offsets = new Uint32Array(slots + 1);
-  const codes = cellCodes(points, dim, densityGrid(points, dim, bits), offsets);
+  const codes = cellCodes(points, dim, grid, offsets);
   let leaves = 0;
   for (let s = 0; s < slots; s++) {
     if (offsets[s + 1] > 0) leaves++;
@@ -203,7 +228,31 @@ function buildTree(points: Float64Array, dim: number, center: Float64Array): Poi
     levels.push(parentLevel(below, dim, first.slice(0, parents + 1)));
     levelCodes = parentCodes.subarray(0, parents);
   }
-  return { dim, sorted, order, levels };
+  return { dim, count: n, sorted, order, levels, wasm };
+}
+
+/** buildTree's tree of 2-vectors built in the WebAssembly kernel's memory, where it fits. */
+function residentTree(
+  points: Float64Array,
+  center: Float64Array,
+  bits: number,
+  grid: Grid,
+): PointTree | undefined {
+  const resident = pairKernel()?.build(points, center, bits, grid);
+  if (!resident) return undefined;
+  const none = new Float64Array(0);
+  const indices = new Uint32Array(0);
+  const levels = resident.counts.map((count) => ({
+    count,
+    first: indices,
+    points: indices,
+    ...{ weight: none, sum: none, mean: none, low: none, high: none, squares: none },
+  }));
+  const root = levels[levels.length - 1];
+  root.sum = Float64Array.from(resident.sum);
+  root.squares = Float64Array.of(resident.squares);
+  const count = points.length / 2;
+  return { dim: 2, count, sorted: none, order: indices, levels, wasm: true, resident };
 }
 
 /**
@@ -556,6 +605,7 @@ function seedCentroids(
   centroids.set(mean.subarray(first * dim, first * dim + dim), 0);
   const nearest = new Float64Array(count).fill(Infinity);
   total = nearerTo(points, dim, first, nearest, cumulative);
+  // (seedsOn draws as many numbers for the WebAssembly seeding.)
   const chosen = new Int32Array(2 + Math.floor(Math.log(k)));
   const sums = new Float64Array(chosen.length);
   const potentials = dim === 2 ? potentialsOfPairs : potentialsAnyDim;
@@ -604,18 +654,26 @@ class PointAssignment implements Assignment {
     this.totals = new Float64Array(k);
     this.sums = new Float64Array(k * tree.dim);
     this.squares = new Float64Array(k);
-    this.scratch = new Uint8Array(level ? level.count : tree.order.length);
+    this.scratch = new Uint8Array(level ? level.count : tree.count);
   }
 
   evaluate(centroids: Float64Array, labels?: Uint8Array): number {
     const { k, totals, sums, squares, level } = this;
     const { dim } = this.tree;
     this.centroids = centroids;
+    if (dim === 2 && this.tree.wasm) {
+      const tree = this.tree.resident ?? this.tree;
+      const at = level ? this.tree.levels.indexOf(level) : -1;
+      const out = { totals, sums, squares };
+      if (pairKernel()?.assign(tree, at, centroids, k, out, labels)) {
+        return clusterError(centroids, sums, squares, totals, dim);
+      }
+    }
     totals.fill(0);
     sums.fill(0);
     squares.fill(0);
     if (level) {
-      const nearest = nearestLabels(level.mean, dim, centroids, k, this.scratch);
+      const nearest = nearestLabels(level.mean, dim, centroids, k, this.scratch, this.tree.wasm);
       if (dim === 2) {
         // The loop below with the pair written out (the same sums).
         for (let i = 0; i < level.count; i++) {
@@ -636,7 +694,7 @@ class PointAssignment implements Assignment {
       return clusterError(centroids, sums, squares, totals, dim);
     }
     const { sorted, order } = this.tree;
-    const nearest = nearestLabels(sorted, dim, centroids, k, this.scratch);
+    const nearest = nearestLabels(sorted, dim, centroids, k, this.scratch, this.tree.wasm);
     if (dim === 2) {
       for (let q = 0; q < order.length; q++) {
         const label = nearest[q];
@@ -670,8 +728,14 @@ class PointAssignment implements Assignment {
   }
 }
 
-/** The WebAssembly kernel of this thread (null where there is none), loaded on first use. */
+/** The WebAssembly kernels of this thread (null where there are none), loaded on first use. */
 let simdKernel: NearestCentroidKernel | null | undefined;
+let treeKernel: KMeansTreeKernel | null | undefined;
+
+function pairKernel(): KMeansTreeKernel | null {
+  if (treeKernel === undefined) treeKernel = KMeansTreeKernel.load() ?? null;
+  return treeKernel;
+}
 
 /**
  * Each point's nearest centroid (the first of equals): in WebAssembly for 2- and 4-vectors,
@@ -683,9 +747,10 @@ function nearestLabels(
   centroids: Float64Array,
   k: number,
   scratch: Uint8Array,
+  wasm: boolean,
 ): Uint8Array {
   if (simdKernel === undefined) simdKernel = NearestCentroidKernel.load() ?? null;
-  if (simdKernel && (dim === 2 || dim === 4)) {
+  if (wasm && simdKernel && (dim === 2 || dim === 4)) {
     const labels = simdKernel.label(points, dim, centroids, k);
     if (labels) return labels;
   }
@@ -836,6 +901,13 @@ class TreeAssignment implements Assignment {
       let norm = 0;
       for (let t = 0; t < dim; t++) norm += centroids[j * dim + t] ** 2;
       this.norms[j] = norm;
+    }
+    if (dim === 2 && tree.wasm) {
+      const out = { totals: this.totals, sums: this.sums, squares: this.squares };
+      const held = tree.resident ?? tree;
+      if (pairKernel()?.evaluate(held, centroids, this.norms, k, this.atomLevel, out, labels)) {
+        return clusterError(centroids, this.sums, this.squares, this.totals, dim);
+      }
     }
     for (let j = 0; j < k; j++) this.candidates[j] = j;
     if (dim === 2) this.visitPairs(tree.levels.length - 1, 0, 0, k);
@@ -1161,14 +1233,13 @@ function levelAssignment(tree: PointTree, k: number, level: number): Assignment 
  * and its leaves, holding many points, are poor seeds.
  */
 function onPoints(tree: PointTree, k: number): boolean {
-  const work = tree.order.length * k;
+  const work = tree.count * k;
   const fewLeaves = tree.levels[0].count < LEAVES_PER_CENTROID * k;
   return fewLeaves || work <= SMALL_SEEDING_WORK || (work <= POINT_SEEDING_WORK && tree.dim > 2);
 }
 
 function bestOnPoints(tree: PointTree, exact: Assignment, k: number, seed: number): Float64Array {
-  const n = tree.order.length;
-  const points = { count: n, weight: new Float64Array(n).fill(1), mean: tree.sorted };
+  const n = tree.count;
   const { settled } = schedule(tree.dim);
   const next = seededRandom(seed);
   let best: { centroids: Float64Array; error: number } = {
@@ -1181,11 +1252,35 @@ function bestOnPoints(tree: PointTree, exact: Assignment, k: number, seed: numbe
   );
   const passes = exactPasses(n, k, MAX_PASSES);
   for (let attempt = 0; attempt < restarts; attempt++) {
-    const start = seedCentroids(points, tree.dim, k, next);
+    const start = seedsOn(tree, -1, k, next);
     const result = converge(exact, start, Math.min(RANKING_PASSES, passes), settled);
     if (result.error < best.error) best = result;
   }
   return converge(exact, best.centroids, passes, settled).centroids;
+}
+
+/**
+ * seedCentroids on the nodes of a level of the tree (-1: the points, each of weight 1), in
+ * WebAssembly for 2-vectors from the same draws of `next`.
+ */
+function seedsOn(tree: PointTree, level: number, k: number, next: () => number): Float64Array {
+  let draw = next;
+  const kernel = tree.dim === 2 && tree.wasm ? pairKernel() : null;
+  if (kernel) {
+    const trials = 2 + Math.floor(Math.log(k));
+    const randoms = new Float64Array(1 + (k - 1) * trials);
+    for (let i = 0; i < randoms.length; i++) randoms[i] = next();
+    const seeds = kernel.seed(tree.resident ?? tree, level, k, trials, randoms);
+    if (seeds) return seeds;
+    let taken = 0;
+    draw = () => randoms[taken++];
+  }
+  const n = tree.count;
+  const points =
+    level >= 0
+      ? tree.levels[level]
+      : { count: n, weight: new Float64Array(n).fill(1), mean: tree.sorted };
+  return seedCentroids(points, tree.dim, k, draw);
 }
 
 /** Passes on the exact points: `wanted`, within EXACT_WORK (but never fewer than EXACT_PASSES). */
@@ -1210,7 +1305,7 @@ function bestThroughLevels(
   const next = seededRandom(seed);
   const starts: { centroids: Float64Array; error: number }[] = [];
   for (let attempt = 0; attempt < RESTARTS; attempt++) {
-    const start = seedCentroids(tree.levels[coarseLevel], tree.dim, k, next);
+    const start = seedsOn(tree, coarseLevel, k, next);
     starts.push(converge(coarse, start, RANKING_PASSES, settled));
   }
   starts.sort((a, b) => a.error - b.error);
@@ -1228,7 +1323,7 @@ function bestThroughLevels(
   if (middleLevel > 0) {
     best = converge(onLevel(0), best.centroids, MAX_PASSES, settled);
   }
-  const n = tree.order.length;
+  const n = tree.count;
   const passes = n <= convergedPoints ? exactPasses(n, k, MAX_PASSES) : EXACT_PASSES;
   return converge(exact, best.centroids, passes, settled).centroids;
 }
@@ -1237,6 +1332,8 @@ function bestThroughLevels(
  * Clusters `points` (n × dim, row-major) into at most `k` ≤ 256 centroids. When there are no
  * more distinct points than `k`, the distinct points themselves are the centroids. `round`
  * rounds the centroids as they will be stored; the points are assigned to the rounded ones.
+ * `kernels` "javascript" runs the reference loops instead of the WebAssembly kernels (the same
+ * results, bit for bit).
  */
 export function vectorKMeans(
   points: Float64Array,
@@ -1244,6 +1341,7 @@ export function vectorKMeans(
   k: number,
   round: (x: number) => number = (x) => x,
   seed = 0,
+  kernels: "wasm" | "javascript" = "wasm",
 ): VectorClustering {
   const n = points.length / dim;
   const distinct = distinctRows(points, dim, k);
@@ -1272,7 +1370,7 @@ export function vectorKMeans(
     for (let p = 0; p < n; p++) for (let j = 0; j < dim; j++) center[j] += points[p * dim + j];
   }
   for (let j = 0; j < dim; j++) center[j] /= n;
-  const tree = buildTree(points, dim, center);
+  const tree = buildTree(points, dim, center, kernels === "wasm");
   const seededOnPoints = onPoints(tree, k);
   const exact = seededOnPoints ? new PointAssignment(tree, k) : levelAssignment(tree, k, -1);
   const centroids = seededOnPoints

@@ -169,3 +169,41 @@ test("identical points but one far outlier, and all-zero vectors", () => {
   assert.equal(zeros.error, 0);
   assert.ok(zeros.assignment.every((a) => a === 0));
 });
+
+test("the WebAssembly kernels cluster as the JavaScript loops do, bit for bit (odd sizes, 1 to 8 bits)", () => {
+  const cases = [
+    { count: 37, dim: 2, k: 2 },
+    { count: 1001, dim: 2, k: 16 },
+    { count: 2049, dim: 2, k: 8 },
+    { count: 9999, dim: 2, k: 16 },
+    { count: 50001, dim: 2, k: 4 },
+    { count: 60003, dim: 2, k: 16 },
+    { count: 12345, dim: 2, k: 64 },
+    { count: 7777, dim: 2, k: 256 },
+    { count: 777, dim: 4, k: 16 },
+    { count: 3001, dim: 4, k: 64 },
+  ];
+  for (const { count, dim, k } of cases) {
+    for (const grid of [0, 1024]) {
+      // On a coarse grid (as fp16 values of a narrow range are) many points tie.
+      const points = weightVectors(count, dim, count + k + grid);
+      if (grid) for (let i = 0; i < points.length; i++) points[i] = Math.round(points[i] * grid);
+      const fast = vectorKMeans(points, dim, k, Math.fround, 3);
+      const reference = vectorKMeans(points, dim, k, Math.fround, 3, "javascript");
+      const what = `${count} × ${dim}, k=${k}${grid ? ", on a grid" : ""}`;
+      assert.deepEqual(fast.centroids, reference.centroids, what);
+      assert.deepEqual(fast.assignment, reference.assignment, what);
+      assert.equal(fast.error, reference.error, what);
+      assert.equal(fast.signal, reference.signal, what);
+    }
+  }
+  // A point off the sampled grid by more than 2^31 sub-bins, where JavaScript's `| 0` wraps:
+  // the tree is built in JavaScript, then copied to the WebAssembly kernels.
+  const points = weightVectors(40001, 2, 7);
+  points[2] = 1e12;
+  const fast = vectorKMeans(points, 2, 16, Math.fround, 3);
+  const reference = vectorKMeans(points, 2, 16, Math.fround, 3, "javascript");
+  assert.deepEqual(fast.centroids, reference.centroids);
+  assert.deepEqual(fast.assignment, reference.assignment);
+  assert.equal(fast.error, reference.error);
+});
