@@ -371,7 +371,7 @@ async function palettize(
   // scales, by both).
   let elementWeights = importance;
   // fp16 weights travel as their half patterns, decoded only where a mode needs numbers; fp32
-  // ones are gathered into doubles straight from their floats.
+  // ones as their floats, widened group by group where they are used (on the workers).
   const floats =
     !config.enablePerChannelScale && tensor.data instanceof Float32Array ? tensor.data : undefined;
   let values: Float64Array | undefined =
@@ -404,7 +404,10 @@ async function palettize(
   const groupedHalf = halfBits && gatherGroups(layout, halfBits);
   // Half patterns hold fp16 values exactly (normalized ones are rounded to half as well).
   const grouped = groupedHalf ? undefined : gatherGroups(layout, floats ?? values!);
-  const groupedValues = () => grouped ?? Float64Array.from(groupedHalf!, halfToFloat);
+  const groupedValues = () => {
+    if (grouped instanceof Float64Array) return grouped;
+    return grouped ? Float64Array.from(grouped) : Float64Array.from(groupedHalf!, halfToFloat);
+  };
   let result: GroupsPalette & { nbits: number; packed?: boolean };
   if (config.mode === "custom") {
     result = customPalette(weight.name, groupedValues(), layout, config, valueType);
@@ -435,10 +438,10 @@ async function palettize(
       valueType,
     };
     // The weight's own buffer may go to a worker as it is when nothing else reads it; gathered
-    // doubles are always a copy of our own.
+    // values are a copy of our own.
     const movable = groupedHalf
       ? mayMove && weight.ownsBuffer && groupedHalf === tensor.data && !values
-      : !pointWeights;
+      : !pointWeights && (grouped !== tensor.data || (mayMove && weight.ownsBuffer));
     // Workers may pack the indices where they are stored in group order as they are.
     const packable = mayPack && layout.channelAxis === 0 && !weight.joint && nbits! < 8;
     result = { ...(await runGroups(input, pool, movable, packable)), nbits: nbits! };

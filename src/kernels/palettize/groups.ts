@@ -110,22 +110,15 @@ function gatherOrder(layout: GroupLayout): Uint32Array | undefined {
 }
 
 /**
- * The weight's values rearranged into group order (see GroupLayout), in a new array of `T` (or
- * `values` itself when already in that order). Float32 values come out as doubles, gathered in
- * the same pass.
+ * The weight's values rearranged into group order (see GroupLayout), in a new array of their
+ * type (or `values` itself when already in that order).
  */
-export function gatherGroups(layout: GroupLayout, values: Uint16Array): Uint16Array;
-export function gatherGroups(
+export function gatherGroups<T extends Float64Array | Float32Array | Uint16Array>(
   layout: GroupLayout,
-  values: Float64Array | Float32Array,
-): Float64Array;
-export function gatherGroups(
-  layout: GroupLayout,
-  values: Float64Array | Float32Array | Uint16Array,
-): Float64Array | Uint16Array {
+  values: T,
+): T {
   const { shape, channelAxis, clusterDim } = layout;
-  const make = (n: number) =>
-    values instanceof Uint16Array ? new Uint16Array(n) : new Float64Array(n);
+  const make = (n: number) => new (values.constructor as new (length: number) => T)(n);
   if (channelAxis === 0 && clusterDim > 1) {
     // Vectors across the leading channels: interleave runs of clusterDim rows, no order table.
     const out = make(values.length);
@@ -147,7 +140,7 @@ export function gatherGroups(
     return out;
   }
   const order = gatherOrder(layout);
-  if (!order) return values instanceof Float32Array ? Float64Array.from(values) : values;
+  if (!order) return values;
   const out = make(values.length);
   for (let i = 0; i < order.length; i++) out[i] = values[order[i]];
   return out;

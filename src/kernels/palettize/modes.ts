@@ -25,9 +25,10 @@ export type ValueType = "fp16" | "fp32" | "fp64";
 export interface GroupsInput {
   /**
    * All groups' points back to back: groupCount × pointsPerGroup × clusterDim values. May be
-   * left out when `halfBits` holds them (decoded one group at a time where needed).
+   * left out when `halfBits` holds them (decoded one group at a time where needed). Float32
+   * weights travel as they are, half the bytes, widened one group at a time where they are used.
    */
-  values?: Float64Array;
+  values?: Float64Array | Float32Array;
   /** The same values as half bit patterns when the weight is fp16 (speeds up k-means). */
   halfBits?: Uint16Array;
   /**
@@ -111,9 +112,10 @@ export function palettizeGroups(input: GroupsInput): GroupsPalette {
       halfGroup(input.mode, half, entries, groupLut, groupIndices, round, sums);
       continue;
     }
-    const group = values
-      ? values.subarray(start, start + groupLength)
-      : Float64Array.from(half!, halfToFloat);
+    const group =
+      values instanceof Float32Array
+        ? Float64Array.from(values.subarray(start, start + groupLength))
+        : (values?.subarray(start, start + groupLength) ?? Float64Array.from(half!, halfToFloat));
     if (input.mode === "uniform") uniform(group, nbits, input.valueType, groupLut, groupIndices);
     else if (clusterDim > 1) {
       const clustered = vectorGroup(
