@@ -14,9 +14,11 @@ import {
   PANEL_ROWS,
   runDepthwise,
   runGemm,
+  runPackA,
   runWinograd,
   Start,
   type PanelSource,
+  type RowSource,
 } from "../kernels/simd/gemm.js";
 import { runPad } from "../kernels/simd/streams.js";
 import type { OpContext } from "./kernel.js";
@@ -152,11 +154,10 @@ export function simdConv(
     }
   }
   if (groups === 1 && transposedPays(o, spatial)) {
-    const kernels = simd.heap.kernels;
-    transposedConv(ctx, simd, weight.data, biasAt, [n, o, k, spatial], out, clamp, (b, at) =>
+    transposedConv(ctx, simd, weight.data, biasAt, [n, o, k, spatial], out, clamp, (b) =>
       pointwise
-        ? kernels.packA(src + b * c * spatial * 4, 4, spatial * 4, spatial, c, at)
-        : kernels.packPatchesA(padded + b * c * hp * wp * 4, origins, taps, k, spatial, at),
+        ? { kind: "strided", at: src + b * c * spatial * 4, rowStride: 4, colStride: spatial * 4 }
+        : { kind: "patches", at: padded + b * c * hp * wp * 4, origins, taps },
     );
     return { shape: [n, o, oh, ow], data: out };
   }
@@ -207,9 +208,9 @@ function transposedPays(outputs: number, spatial: number): boolean {
 
 /**
  * A convolution of one group as the transposed product Yᵀ = Xᵀ · Wᵀ, on small planes: per
- * image, its windows packed as A by `packInput` (4 output positions per panel), the weights as
- * B panels of 8 output channels (packed once), each tile stored transposed into the output
- * planes.
+ * image, its windows (`windows`) packed as A by the team (4 output positions per panel), the
+ * weights as B panels of 8 output channels (packed once), each tile stored transposed into the
+ * output planes.
  */
 function transposedConv(
   ctx: OpContext,
@@ -219,14 +220,14 @@ function transposedConv(
   [n, o, k, spatial]: [number, number, number, number],
   out: Float32Array,
   clamp: { lo?: number; hi?: number },
-  packInput: (image: number, at: number) => void,
+  windows: (image: number) => RowSource,
 ): void {
   const b = packed(ctx, simd, "weight", weight, "conv-columns", packedBBytes(k, o), (at) =>
     simd.heap.kernels.packB(simd.input(weight).byteOffset, 4, k * 4, k, 0, o, at),
   );
   const a = simd.scratch(packedABytes(spatial, k) / 4).byteOffset;
   for (let i = 0; i < n; i++) {
-    packInput(i, a);
+    runPackA(simd.team, { source: windows(i), rows: spatial, k, dst: a });
     runGemm(simd.team, {
       a,
       rows: spatial,
@@ -356,7 +357,13 @@ export function simdLinear(
       ),
   );
   const a = simd.scratch(packedABytes(rows, inFeatures) / 4).byteOffset;
-  simd.heap.kernels.packA(simd.input(x.data).byteOffset, inFeatures * 4, 4, rows, inFeatures, a);
+  const xAt = simd.input(x.data).byteOffset;
+  runPackA(simd.team, {
+    source: { kind: "strided", at: xAt, rowStride: inFeatures * 4, colStride: 4 },
+    rows,
+    k: inFeatures,
+    dst: a,
+  });
   const biasAt =
     bias && (ctx.isConstant("bias") ? simd.constant(bias) : simd.input(bias).byteOffset);
   runGemm(simd.team, {
@@ -391,7 +398,17 @@ export function simdMatmul(
   for (let bi = 0; bi < plan.batches; bi++) {
     const xBase = xAt + plan.xOffset(bi) * 4;
     // Row i, column p of the product's left operand.
-    simd.heap.kernels.packA(xBase, (transposeX ? 1 : k) * 4, (transposeX ? m : 1) * 4, m, k, a);
+    runPackA(simd.team, {
+      source: {
+        kind: "strided",
+        at: xBase,
+        rowStride: (transposeX ? 1 : k) * 4,
+        colStride: (transposeX ? m : 1) * 4,
+      },
+      rows: m,
+      k,
+      dst: a,
+    });
     runGemm(simd.team, {
       a,
       rows: m,
