@@ -87,14 +87,38 @@ function conv(ctx: OpContext): NumericValue {
   const spatial = input.shape.length - 2;
   const x = as2d(ctx, input);
   const weight = as2d(ctx, ctx.tensor("weight"));
-  const win = windowOf(ctx, x, [weight.shape[2], weight.shape[3]], spatial);
+  const { win, groups } = convWindow(ctx, x, weight, spatial);
   const bias = ctx.optionalTensor("bias")?.data;
-  const groups = ctx.int("groups", 1);
   const result =
     ctx.simd && x.data.length > 0 && weight.data.length > 0
       ? simdConv(ctx, ctx.simd, x, weight, bias, win, groups)
       : conv2d(x, weight, bias, win, groups, ctx.gemm);
   return { dtype: input.dtype, shape: restore(result.shape, spatial), data: result.data };
+}
+
+/** Inputs fixing a convolution's window besides the shapes. */
+const WINDOW_INPUTS = ["strides", "dilations", "pad_type", "pad", "groups"];
+
+/**
+ * A convolution's window and groups, kept by the op for its input shapes when its parameters
+ * are constants: reading them again on every prediction costs more than a small job.
+ */
+function convWindow(
+  ctx: OpContext,
+  x: Dense,
+  weight: Dense,
+  spatial: number,
+): { win: Window2d; groups: number } {
+  const key = `${x.shape[2]},${x.shape[3]},${weight.shape[2]},${weight.shape[3]}`;
+  const cache = ctx.services.cache;
+  const kept = cache?.get("window") as { key: string; win: Window2d; groups: number } | undefined;
+  if (kept?.key === key) return kept;
+  const win = windowOf(ctx, x, [weight.shape[2], weight.shape[3]], spatial);
+  const made = { key, win, groups: ctx.int("groups", 1) };
+  if (WINDOW_INPUTS.every((input) => !ctx.has(input) || ctx.isConstant(input))) {
+    cache?.set("window", made);
+  }
+  return made;
 }
 
 function convTranspose(ctx: OpContext): NumericValue {
