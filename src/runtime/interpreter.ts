@@ -67,11 +67,13 @@ interface Step {
   /** What the op's kernel keeps between predictions (e.g. tables for the input's shape). */
   cache: Map<string, unknown>;
   /**
-   * The activation op that alone reads this op's output, done in the same pass as a clamp
-   * (when no observer needs the value in between).
+   * The ops done in the same pass as this one (when no observer needs the values in between):
+   * an activation that is a clamp, alone reading this op's output (or the add below's); an
+   * add alone reading it, with `residual` its other operand. `into`, the last of `steps`,
+   * holds the result.
    */
-  fused?: { clamp: Clamp; into: Step };
-  /** Done by the step before, unless an observer runs. */
+  fused?: { clamp?: Clamp; residual?: string; steps: Step[]; into: Step };
+  /** Done by a step before, unless an observer runs. */
   absorbed?: boolean;
 }
 
@@ -285,8 +287,10 @@ export class Interpreter {
   firstReader(name: string): number | undefined {
     const index = this.steps.findIndex((step) => namesRead(step.op).includes(name));
     if (index < 0) return undefined;
-    // A step folded into the one before it starts with that one.
-    return this.steps[index].absorbed ? index - 1 : index;
+    // A step folded into one before it starts with that one.
+    let first = index;
+    while (this.steps[first].absorbed) first--;
+    return first;
   }
 
   /**
@@ -345,12 +349,15 @@ export class Interpreter {
         return block.outputs.map((name) => this.lookup(inner, name));
       };
       const fused = observe ? undefined : step.fused;
+      const residual =
+        fused?.residual === undefined ? undefined : this.lookup(scope, fused.residual);
       const context = (fast: SimdRuntime | undefined) =>
         new OpContext(step.op, step.name, step.outputs, resolve, runBlock, this.gemm, {
           simd: fast,
           isConstant,
           cache: step.cache,
           clamp: fused?.clamp,
+          residual: residual && isNumeric(residual) ? residual : undefined,
         });
       let ctx = context(this.heapFull ? undefined : simd);
       inspect?.(ctx);
@@ -380,7 +387,7 @@ export class Interpreter {
       }
       // A fused activation's output stands for both ops'.
       const storing = fused?.into ?? step;
-      if (fused && !ctx.clamped) results[0] = applyClamp(results[0], fused.clamp, simd);
+      if (fused?.clamp && !ctx.clamped) results[0] = applyClamp(results[0], fused.clamp, simd);
       storing.op.outputs.forEach((output, i) => {
         const stored = this.storeOutput(storing, i, results[i]);
         scope.values.set(output.name, stored);
@@ -393,7 +400,7 @@ export class Interpreter {
         }
       });
       simd?.endOp();
-      for (const name of [...step.release, ...(fused ? fused.into.release : [])]) {
+      for (const name of [step, ...(fused?.steps ?? [])].flatMap((s) => s.release)) {
         const value = scope.values.get(name);
         if (value === undefined) continue;
         scope.values.delete(name);
@@ -619,7 +626,8 @@ const CLAMPING_OPS = new Set(["conv", "linear", "add", "sub", "mul", "real_div"]
 
 /**
  * Pairs each conv or linear op with an activation op that is a clamp and the only reader of
- * its output (nor a block output), so one pass writes both.
+ * its output (nor a block output), so one pass writes both; then each conv with an add that
+ * alone reads its output (and the add's clamp), so the conv's tiles add the residual too.
  */
 function planFusions(
   steps: Step[],
@@ -650,7 +658,28 @@ function planFusions(
     };
     const clamp = CLAMPS[next.op.type]?.(next.op, scalar);
     if (!clamp) return;
-    step.fused = { clamp, into: next };
+    step.fused = { clamp, steps: [next], into: next };
+    next.absorbed = true;
+  });
+  steps.forEach((step, index) => {
+    const next = steps[index + 1];
+    if (!next || step.op.type !== "conv" || step.fused || next.op.type !== "add") return;
+    // The sum in float32 as the add computes it: only when the conv's output is not rounded.
+    if (step.op.outputs.length !== 1 || step.outputs[0].dtype !== "fp32") return;
+    const output = step.op.outputs[0].name;
+    if (readers.get(output) !== 1) return;
+    const operands = ["x", "y"].map((input) => next.op.inputs[input]?.arguments);
+    if (operands.some((bound) => bound?.length !== 1 || bound[0].binding.case !== "name")) return;
+    const names = operands.map((bound) => bound![0].binding.value as string);
+    const mine = names.indexOf(output);
+    if (mine < 0 || names[1 - mine] === output) return;
+    const after = next.fused?.steps ?? [];
+    step.fused = {
+      clamp: next.fused?.clamp,
+      residual: names[1 - mine],
+      steps: [next, ...after],
+      into: next.fused?.into ?? next,
+    };
     next.absorbed = true;
   });
 }

@@ -20,7 +20,7 @@ import {
   type PanelSource,
   type RowSource,
 } from "../kernels/simd/gemm.js";
-import { runPad } from "../kernels/simd/streams.js";
+import { runArithmetic, runPad } from "../kernels/simd/streams.js";
 import type { OpContext } from "./kernel.js";
 import type { SimdRuntime } from "./simd.js";
 
@@ -66,7 +66,10 @@ function table(
   return at;
 }
 
-/** conv of x [N, C, H, W] with weight [O, C/groups, KH, KW]: the output data [N, O, OH, OW]. */
+/**
+ * conv of x [N, C, H, W] with weight [O, C/groups, KH, KW]: the output data [N, O, OH, OW],
+ * plus `residual` (before the clamp) when it has that shape; `onResidualAdded` says it did.
+ */
 export function simdConv(
   ctx: OpContext,
   simd: SimdRuntime,
@@ -75,6 +78,8 @@ export function simdConv(
   bias: Float32Array | undefined,
   win: Window2d,
   groups: number,
+  residual?: Dense,
+  onResidualAdded?: () => void,
 ): Dense {
   const [n, c, h, w] = x.shape;
   const [o, cg, kh, kw] = weight.shape;
@@ -89,7 +94,21 @@ export function simdConv(
   const src = simd.input(x.data).byteOffset;
   const biasAt =
     bias && (ctx.isConstant("bias") ? simd.constant(bias) : simd.input(bias).byteOffset);
-  const clamp = clampOf(ctx);
+  const adding =
+    residual && [n, o, oh, ow].every((d, i) => d === residual.shape[i])
+      ? simd.input(residual.data).byteOffset
+      : undefined;
+  // A residual the kernels cannot add comes before the clamp: the caller adds it, then clamps.
+  const clamp = residual && adding === undefined ? {} : clampOf(ctx);
+  if (adding !== undefined) onResidualAdded?.();
+  // Kernels that cannot add a residual as they write: the sum afterwards, in place, clamped.
+  const beforeSum = adding === undefined ? clamp : {};
+  const addAfter = () => {
+    if (adding === undefined) return;
+    const count = out.length;
+    const [x, y, dst] = [out.byteOffset, adding, out.byteOffset];
+    runArithmetic(simd.team, { x, xLength: count, y, yLength: count, dst, count, op: 0, ...clamp });
+  };
   if (cg === 1 && og === 1) {
     const weights = ctx.isConstant("weight")
       ? simd.constant(weight.data)
@@ -109,8 +128,9 @@ export function simdConv(
       ow,
       dst: out.byteOffset,
       bias: biasAt,
-      ...clamp,
+      ...beforeSum,
     });
+    addAfter();
     return { shape: [n, o, oh, ow], data: out };
   }
   const winograd =
@@ -123,7 +143,9 @@ export function simdConv(
     dw === 1 &&
     Math.ceil(oh / 2) * Math.ceil(ow / 2) >= WINOGRAD_MIN_TILES;
   if (winograd) {
-    return winogradConv(ctx, simd, x, weight, biasAt, win, [oh, ow], out, clamp);
+    winogradConv(ctx, simd, x, weight, biasAt, win, [oh, ow], out, beforeSum);
+    addAfter();
+    return { shape: [n, o, oh, ow], data: out };
   }
   const k = cg * kh * kw;
   const pointwise = kh === 1 && kw === 1 && sh === 1 && sw === 1 && pt + pb + pl + pr === 0;
@@ -154,7 +176,7 @@ export function simdConv(
     }
   }
   if (groups === 1 && transposedPays(o, spatial)) {
-    transposedConv(ctx, simd, weight.data, biasAt, [n, o, k, spatial], out, clamp, (b) =>
+    transposedConv(ctx, simd, weight.data, biasAt, [n, o, k, spatial], out, adding, clamp, (b) =>
       pointwise
         ? { kind: "strided", at: src + b * c * spatial * 4, rowStride: 4, colStride: spatial * 4 }
         : { kind: "patches", at: padded + b * c * hp * wp * 4, origins, taps },
@@ -184,6 +206,7 @@ export function simdConv(
         ldc: spatial * 4,
         start: biasAt ? Start.RowBias : Start.Zero,
         bias: biasAt ? biasAt + g * og * 4 : 0,
+        residual: adding === undefined ? undefined : adding + (b * o + g * og) * spatial * 4,
         ...clamp,
       });
     }
@@ -219,6 +242,7 @@ function transposedConv(
   bias: number | undefined,
   [n, o, k, spatial]: [number, number, number, number],
   out: Float32Array,
+  residual: number | undefined,
   clamp: { lo?: number; hi?: number },
   windows: (image: number) => RowSource,
 ): void {
@@ -239,6 +263,7 @@ function transposedConv(
       transposed: true,
       start: bias ? Start.ColumnBias : Start.Zero,
       bias: bias ?? 0,
+      residual: residual === undefined ? undefined : residual + i * o * spatial * 4,
       ...clamp,
     });
   }
@@ -287,7 +312,7 @@ function winogradConv(
   [oh, ow]: [number, number],
   out: Float32Array,
   clamp: { lo?: number; hi?: number },
-): Dense {
+): void {
   const [n, c, h, w] = x.shape;
   const o = weight.shape[0];
   const [pt, , pl] = win.pads;
@@ -324,7 +349,6 @@ function winogradConv(
       ...clamp,
     });
   }
-  return { shape: [n, o, oh, ow], data: out };
 }
 
 /** y = x · Wᵀ + b over the last axis of x; W is [out, in]. */

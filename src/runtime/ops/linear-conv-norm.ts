@@ -10,7 +10,7 @@ import {
   type PadType,
   type Window2d,
 } from "../../kernels/ops/conv.js";
-import { mapBinary, type Dense } from "../../kernels/ops/elementwise.js";
+import { arithmetic, mapBinary, type Dense } from "../../kernels/ops/elementwise.js";
 import { upsampleNearest } from "../../kernels/ops/movement.js";
 import { linear, matmul } from "../../kernels/ops/matmul.js";
 import { gru, lstm } from "../../kernels/ops/recurrent.js";
@@ -89,11 +89,17 @@ function conv(ctx: OpContext): NumericValue {
   const weight = as2d(ctx, ctx.tensor("weight"));
   const { win, groups } = convWindow(ctx, x, weight, spatial);
   const bias = ctx.optionalTensor("bias")?.data;
+  const residual = ctx.services.residual;
+  // The fast kernels add a residual of the output's shape as they write it.
+  const alike = residual?.shape.length === input.shape.length ? as2d(ctx, residual) : undefined;
+  let added = false;
   const result =
     ctx.simd && x.data.length > 0 && weight.data.length > 0
-      ? simdConv(ctx, ctx.simd, x, weight, bias, win, groups)
+      ? simdConv(ctx, ctx.simd, x, weight, bias, win, groups, alike, () => (added = true))
       : conv2d(x, weight, bias, win, groups, ctx.gemm);
-  return { dtype: input.dtype, shape: restore(result.shape, spatial), data: result.data };
+  const out: Dense = { shape: restore(result.shape, spatial), data: result.data };
+  const sum = residual && !added ? arithmetic(out, residual, "add", ctx.allocate) : out;
+  return { dtype: input.dtype, ...sum };
 }
 
 /** Inputs fixing a convolution's window besides the shapes. */
