@@ -67,6 +67,11 @@ interface Step {
   /** What the op's kernel keeps between predictions (e.g. tables for the input's shape). */
   cache: Map<string, unknown>;
   /**
+   * Inputs bound to constants only (weights, parameters), resolved once: looking them up
+   * again costs more than a small op's job.
+   */
+  constantInputs: Map<string, RuntimeValue[]>;
+  /**
    * The ops done in the same pass as this one (when no observer needs the values in between):
    * an activation that is a clamp, alone reading this op's output (or the add below's); an
    * add alone reading it, with `residual` its other operand. `into`, the last of `steps`,
@@ -186,6 +191,7 @@ export class Interpreter {
           release: [],
           blocks,
           cache: new Map(),
+          constantInputs: new Map(),
         });
       }
       return { inputs: current.inputs.map((i) => i.name), outputs: current.outputs, steps };
@@ -329,16 +335,23 @@ export class Interpreter {
     const { observe, inspect } = options;
     for (const step of steps) {
       if (step.absorbed && !observe) continue;
-      const resolve = (input: string) =>
-        step.op.inputs[input].arguments.map((a) =>
-          a.binding.case === "name"
-            ? this.lookup(scope, a.binding.value)
-            : this.literals.get(a.binding.value as Value)!,
-        );
       const isConstant = (input: string) =>
         step.op.inputs[input].arguments.every(
           (a) => a.binding.case !== "name" || this.constants.has(a.binding.value),
         );
+      // Replaced constants are in the scope: then every input is looked up.
+      const constantInputs = options.replace ? undefined : step.constantInputs;
+      const resolve = (input: string) => {
+        const kept = constantInputs?.get(input);
+        if (kept) return kept;
+        const values = step.op.inputs[input].arguments.map((a) =>
+          a.binding.case === "name"
+            ? this.lookup(scope, a.binding.value)
+            : this.literals.get(a.binding.value as Value)!,
+        );
+        if (constantInputs && isConstant(input)) constantInputs.set(input, values);
+        return values;
+      };
       const runBlock = (index: number, inputs: readonly RuntimeValue[]) => {
         const block = step.blocks[index];
         if (!block)
