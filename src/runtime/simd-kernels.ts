@@ -14,11 +14,9 @@ import {
   PANEL_ROWS,
   runDepthwise,
   runGemm,
-  runPackA,
   runWinograd,
   Start,
   type PanelSource,
-  type RowSource,
 } from "../kernels/simd/gemm.js";
 import { runArithmetic, runPad } from "../kernels/simd/streams.js";
 import type { OpContext } from "./kernel.js";
@@ -176,10 +174,20 @@ export function simdConv(
     }
   }
   if (groups === 1 && transposedPays(o, spatial)) {
-    transposedConv(ctx, simd, weight.data, biasAt, [n, o, k, spatial], out, adding, clamp, (b) =>
-      pointwise
-        ? { kind: "strided", at: src + b * c * spatial * 4, rowStride: 4, colStride: spatial * 4 }
-        : { kind: "patches", at: padded + b * c * hp * wp * 4, origins, taps },
+    const kernels = simd.heap.kernels;
+    transposedConv(
+      ctx,
+      simd,
+      weight.data,
+      biasAt,
+      [n, o, k, spatial],
+      out,
+      adding,
+      clamp,
+      (b, at) =>
+        pointwise
+          ? kernels.packA(src + b * c * spatial * 4, 4, spatial * 4, spatial, c, at)
+          : kernels.packPatchesA(padded + b * c * hp * wp * 4, origins, taps, k, spatial, at),
     );
     return { shape: [n, o, oh, ow], data: out };
   }
@@ -231,9 +239,9 @@ function transposedPays(outputs: number, spatial: number): boolean {
 
 /**
  * A convolution of one group as the transposed product Yᵀ = Xᵀ · Wᵀ, on small planes: per
- * image, its windows (`windows`) packed as A by the team (4 output positions per panel), the
- * weights as B panels of 8 output channels (packed once), each tile stored transposed into the
- * output planes.
+ * image, its windows packed as A by `packInput` (4 output positions per panel), the weights as
+ * B panels of 8 output channels (packed once), each tile stored transposed into the output
+ * planes.
  */
 function transposedConv(
   ctx: OpContext,
@@ -244,14 +252,14 @@ function transposedConv(
   out: Float32Array,
   residual: number | undefined,
   clamp: { lo?: number; hi?: number },
-  windows: (image: number) => RowSource,
+  packInput: (image: number, at: number) => void,
 ): void {
   const b = packed(ctx, simd, "weight", weight, "conv-columns", packedBBytes(k, o), (at) =>
     simd.heap.kernels.packB(simd.input(weight).byteOffset, 4, k * 4, k, 0, o, at),
   );
   const a = simd.scratch(packedABytes(spatial, k) / 4).byteOffset;
   for (let i = 0; i < n; i++) {
-    runPackA(simd.team, { source: windows(i), rows: spatial, k, dst: a });
+    packInput(i, a);
     runGemm(simd.team, {
       a,
       rows: spatial,
@@ -381,13 +389,7 @@ export function simdLinear(
       ),
   );
   const a = simd.scratch(packedABytes(rows, inFeatures) / 4).byteOffset;
-  const xAt = simd.input(x.data).byteOffset;
-  runPackA(simd.team, {
-    source: { kind: "strided", at: xAt, rowStride: inFeatures * 4, colStride: 4 },
-    rows,
-    k: inFeatures,
-    dst: a,
-  });
+  simd.heap.kernels.packA(simd.input(x.data).byteOffset, inFeatures * 4, 4, rows, inFeatures, a);
   const biasAt =
     bias && (ctx.isConstant("bias") ? simd.constant(bias) : simd.input(bias).byteOffset);
   runGemm(simd.team, {
@@ -422,17 +424,7 @@ export function simdMatmul(
   for (let bi = 0; bi < plan.batches; bi++) {
     const xBase = xAt + plan.xOffset(bi) * 4;
     // Row i, column p of the product's left operand.
-    runPackA(simd.team, {
-      source: {
-        kind: "strided",
-        at: xBase,
-        rowStride: (transposeX ? 1 : k) * 4,
-        colStride: (transposeX ? m : 1) * 4,
-      },
-      rows: m,
-      k,
-      dst: a,
-    });
+    simd.heap.kernels.packA(xBase, (transposeX ? 1 : k) * 4, (transposeX ? m : 1) * 4, m, k, a);
     runGemm(simd.team, {
       a,
       rows: m,

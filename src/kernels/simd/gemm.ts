@@ -241,63 +241,6 @@ JOBS[GEMM_JOB] = (heap: SimdHeap, { ints, floats }: JobParams, chunk: number, th
   );
 };
 
-/** Where a product's A comes from, to be packed (offsets in bytes). */
-export type RowSource =
-  /** Element (i, p) at at + i·rowStride + p·colStride. */
-  | { kind: "strided"; at: number; rowStride: number; colStride: number }
-  /** Element (i, p) at at + origins[i] + taps[p] (i32 tables in the heap): a conv's windows. */
-  | { kind: "patches"; at: number; origins: number; taps: number };
-
-export interface PackAJob {
-  source: RowSource;
-  rows: number;
-  k: number;
-  /** Packed A: ceil(rows / 4) panels of k · 4 floats. */
-  dst: number;
-}
-
-const PACK_A_JOB = 6;
-/** Floats a packing chunk aims at, at least: below, claiming it costs more than the copy. */
-const PACK_CHUNK_FLOATS = 4096;
-
-// PACK_A_JOB parameter words.
-const K = { source: 0, at: 1, first: 2, second: 3, rows: 4, k: 5, dst: 6, panelsPerChunk: 7 };
-
-/**
- * Packs A on the team, by panels of rows (the same values whichever thread packs a panel): the
- * calling thread alone would leave the others idle before every product it feeds.
- */
-export function runPackA(team: SimdTeam, job: PackAJob): void {
-  const panels = Math.ceil(job.rows / PANEL_ROWS);
-  if (panels === 0) return;
-  const bySize = Math.floor((panels * PANEL_ROWS * job.k) / PACK_CHUNK_FLOATS);
-  const chunks = Math.max(1, Math.min(panels, team.threads * 2, bySize));
-  const { ints } = team.params;
-  const source = job.source;
-  ints[K.source] = SOURCE_KINDS[source.kind];
-  ints[K.at] = source.at;
-  ints[K.first] = source.kind === "strided" ? source.rowStride : source.origins;
-  ints[K.second] = source.kind === "strided" ? source.colStride : source.taps;
-  ints[K.rows] = job.rows;
-  ints[K.k] = job.k;
-  ints[K.dst] = job.dst;
-  ints[K.panelsPerChunk] = Math.ceil(panels / chunks);
-  team.run(PACK_A_JOB, Math.ceil(panels / ints[K.panelsPerChunk]));
-}
-
-JOBS[PACK_A_JOB] = (heap: SimdHeap, { ints }: JobParams, chunk: number) => {
-  const k = ints[K.k];
-  const row0 = chunk * ints[K.panelsPerChunk] * PANEL_ROWS;
-  const rows = Math.min(ints[K.panelsPerChunk] * PANEL_ROWS, ints[K.rows] - row0);
-  const dst = ints[K.dst] + (row0 / PANEL_ROWS) * k * PANEL_ROWS * 4;
-  const [at, first, second] = [ints[K.at], ints[K.first], ints[K.second]];
-  if (ints[K.source] === SOURCE_KINDS.strided) {
-    heap.kernels.packA(at + row0 * first, first, second, rows, k, dst);
-  } else {
-    heap.kernels.packPatchesA(at, first + row0 * 4, second, k, rows, dst);
-  }
-};
-
 /** A depthwise convolution of `planes` planes (one filter each), in the heap. */
 export interface DepthwiseJob {
   /** Input planes of h × w floats, and their padding. */
