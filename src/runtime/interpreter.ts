@@ -67,10 +67,10 @@ interface Step {
   /** What the op's kernel keeps between predictions (e.g. tables for the input's shape). */
   cache: Map<string, unknown>;
   /**
-   * Inputs bound to constants only (weights, parameters), resolved once: looking them up
-   * again costs more than a small op's job.
+   * Inputs bound to constants only (weights, parameters), resolved once (null: an input that
+   * is not): looking them up again costs more than a small op's job.
    */
-  constantInputs: Map<string, RuntimeValue[]>;
+  constantInputs: Map<string, RuntimeValue[] | null>;
   /**
    * The ops done in the same pass as this one (when no observer needs the values in between):
    * an activation that is a clamp, alone reading this op's output (or the add below's); an
@@ -349,7 +349,7 @@ export class Interpreter {
             ? this.lookup(scope, a.binding.value)
             : this.literals.get(a.binding.value as Value)!,
         );
-        if (constantInputs && isConstant(input)) constantInputs.set(input, values);
+        if (kept === undefined) constantInputs?.set(input, isConstant(input) ? values : null);
         return values;
       };
       const runBlock = (index: number, inputs: readonly RuntimeValue[]) => {
