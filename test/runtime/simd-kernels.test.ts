@@ -389,6 +389,10 @@ test("fp16 programs round the fast kernels' outputs as the reference's", async (
   const { fast, reference } = await bothWays(model);
   // One fp16 rounding step apart at most where the sums differ in their last float bits.
   assertClose(fast, reference, 2e-3);
+  // The pointwise conv's output is rounded before the add: not fused, as with an observer.
+  const interpreter = await Interpreter.load(model);
+  const inputs = randomSamples(interpreter.inputs, 1, 7)[0];
+  assert.deepEqual(interpreter.predict(inputs, { observe: () => {} }), fast);
 });
 
 test("observers see every value, also those of fused ops, with unchanged outputs", async () => {
