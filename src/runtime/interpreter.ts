@@ -637,10 +637,13 @@ const CLAMPS: Record<
  */
 const CLAMPING_OPS = new Set(["conv", "linear", "add", "sub", "mul", "real_div"]);
 
+/** Ops whose kernels add a residual as they write their output (OpServices.residual). */
+const RESIDUAL_OPS = new Set(["conv", "linear"]);
+
 /**
  * Pairs each conv or linear op with an activation op that is a clamp and the only reader of
- * its output (nor a block output), so one pass writes both; then each conv with an add that
- * alone reads its output (and the add's clamp), so the conv's tiles add the residual too.
+ * its output (nor a block output), so one pass writes both; then each conv or linear op with
+ * an add that alone reads its output (and the add's clamp), so its tiles add the residual too.
  */
 function planFusions(
   steps: Step[],
@@ -676,8 +679,8 @@ function planFusions(
   });
   steps.forEach((step, index) => {
     const next = steps[index + 1];
-    if (!next || step.op.type !== "conv" || step.fused || next.op.type !== "add") return;
-    // The sum in float32 as the add computes it: only when the conv's output is not rounded.
+    if (!next || !RESIDUAL_OPS.has(step.op.type) || step.fused || next.op.type !== "add") return;
+    // The sum in float32 as the add computes it: only when the op's output is not rounded.
     if (step.op.outputs.length !== 1 || step.outputs[0].dtype !== "fp32") return;
     const output = step.op.outputs[0].name;
     if (readers.get(output) !== 1) return;

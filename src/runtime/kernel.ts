@@ -31,7 +31,8 @@ export interface OpServices {
   clamp?: Clamp;
   /**
    * A value to add to the op's (single) output before the clamp: the other operand of the add
-   * that alone reads it (a residual connection). The kernels given one (conv) always add it.
+   * that alone reads it (a residual connection). The kernels given one (conv, linear) always
+   * add it.
    */
   residual?: NumericValue;
 }

@@ -30,6 +30,26 @@ function clampOf(ctx: OpContext): { lo?: number; hi?: number } {
   return clamp;
 }
 
+/**
+ * Where the kernels read a residual to add to an output of `shape` (undefined: none, or one of
+ * another shape, which the caller adds), and the clamp they apply: none when the caller adds
+ * the residual, as the clamp comes after the sum.
+ */
+function residualOf(
+  ctx: OpContext,
+  simd: SimdRuntime,
+  residual: Dense | undefined,
+  shape: readonly number[],
+  onResidualAdded?: () => void,
+): { adding?: number; clamp: { lo?: number; hi?: number } } {
+  if (!residual) return { clamp: clampOf(ctx) };
+  const alike =
+    residual.shape.length === shape.length && shape.every((d, i) => d === residual.shape[i]);
+  if (!alike) return { clamp: {} };
+  onResidualAdded?.();
+  return { adding: simd.input(residual.data).byteOffset, clamp: clampOf(ctx) };
+}
+
 /** A packed form of an op input: kept when the input is a constant, per call otherwise. */
 function packed(
   ctx: OpContext,
@@ -92,13 +112,7 @@ export function simdConv(
   const src = simd.input(x.data).byteOffset;
   const biasAt =
     bias && (ctx.isConstant("bias") ? simd.constant(bias) : simd.input(bias).byteOffset);
-  const adding =
-    residual && [n, o, oh, ow].every((d, i) => d === residual.shape[i])
-      ? simd.input(residual.data).byteOffset
-      : undefined;
-  // A residual the kernels cannot add comes before the clamp: the caller adds it, then clamps.
-  const clamp = residual && adding === undefined ? {} : clampOf(ctx);
-  if (adding !== undefined) onResidualAdded?.();
+  const { adding, clamp } = residualOf(ctx, simd, residual, [n, o, oh, ow], onResidualAdded);
   // Kernels that cannot add a residual as they write: the sum afterwards, in place, clamped.
   const beforeSum = adding === undefined ? clamp : {};
   const addAfter = () => {
@@ -359,16 +373,23 @@ function winogradConv(
   }
 }
 
-/** y = x · Wᵀ + b over the last axis of x; W is [out, in]. */
+/**
+ * y = x · Wᵀ + b over the last axis of x; W is [out, in]; plus `residual` (before the clamp)
+ * when it has y's shape, as simdConv.
+ */
 export function simdLinear(
   ctx: OpContext,
   simd: SimdRuntime,
   x: Dense,
   weight: Dense,
   bias: Float32Array | undefined,
+  residual?: Dense,
+  onResidualAdded?: () => void,
 ): Dense {
   const [outFeatures, inFeatures] = weight.shape;
   const rows = x.data.length / inFeatures;
+  const shape = [...x.shape.slice(0, -1), outFeatures];
+  const { adding, clamp } = residualOf(ctx, simd, residual, shape, onResidualAdded);
   const out = simd.output(rows * outFeatures);
   const b = packed(
     ctx,
@@ -402,9 +423,10 @@ export function simdLinear(
     ldc: outFeatures * 4,
     start: biasAt ? Start.ColumnBias : Start.Zero,
     bias: biasAt,
-    ...clampOf(ctx),
+    residual: adding,
+    ...clamp,
   });
-  return { shape: [...x.shape.slice(0, -1), outFeatures], data: out };
+  return { shape, data: out };
 }
 
 /** numpy matmul with optional transposition of the last two axes of either operand. */

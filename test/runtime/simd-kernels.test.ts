@@ -224,6 +224,29 @@ for (const [name, shape, weightShape, options] of RESIDUAL_CONVS) {
   });
 }
 
+test("linear layers with the add reading them fused: as unfused, on one and two threads", async () => {
+  const model = await program([2, 9, 37], async (b, x, weight) => {
+    b.output(b.binary("add", b.linear(x, await weight([37, 37]), await weight([37])), x, "sum"));
+    const inner = b.linear(x, await weight([37, 37]), undefined, "inner");
+    b.output(b.unary("relu", b.binary("add", x, inner, "sum_relu")));
+    const narrow = b.linear(x, await weight([5, 37]), await weight([5]), "narrow");
+    b.output(b.binary("add", narrow, await weight([5]), "broadcast"));
+  });
+  const { fast, reference } = await bothWays(model);
+  assertClose(fast, reference, 1e-5);
+  const interpreter = await Interpreter.load(model);
+  const inputs = randomSamples(interpreter.inputs, 1, 7)[0];
+  assert.deepEqual(interpreter.predict(inputs, { observe: () => {} }), fast);
+  const pool = new WorkerPool(1);
+  try {
+    const shared = await Interpreter.load(model, { pool });
+    shared.predict(inputs);
+    assert.deepEqual(shared.predict(inputs), fast);
+  } finally {
+    await pool.close();
+  }
+});
+
 test("linear (2-D and 3-D, with and without bias), ReLU fused into it and into add, a 1-D conv", async () => {
   const model = await program([2, 9, 37], async (b, x, weight) => {
     b.output(b.linear(x, await weight([29, 37]), await weight([29])));

@@ -590,11 +590,14 @@ export const NN_KERNELS: Record<string, OpKernel> = {
     const x = ctx.tensor("x");
     const weight = ctx.tensor("weight");
     const bias = ctx.optionalTensor("bias")?.data;
+    const residual = ctx.services.residual;
+    let added = false;
     const result =
       ctx.simd && x.data.length > 0 && weight.data.length > 0
-        ? simdLinear(ctx, ctx.simd, x, weight, bias)
+        ? simdLinear(ctx, ctx.simd, x, weight, bias, residual, () => (added = true))
         : linear(x, weight, bias, ctx.gemm);
-    return { dtype: x.dtype, ...result };
+    const sum = residual && !added ? arithmetic(result, residual, "add", ctx.allocate) : result;
+    return { dtype: x.dtype, ...sum };
   },
   matmul: (ctx) => {
     const x = ctx.tensor("x");
