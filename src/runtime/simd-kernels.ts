@@ -22,6 +22,9 @@ import { runArithmetic, runPad } from "../kernels/simd/streams.js";
 import type { OpContext } from "./kernel.js";
 import type { SimdRuntime } from "./simd.js";
 
+/** runArithmetic's code for addition. */
+const ADDITION = 0;
+
 /** The op's clamp, which the kernels apply (and say so). */
 function clampOf(ctx: OpContext): { lo?: number; hi?: number } {
   const clamp = ctx.services.clamp;
@@ -119,7 +122,16 @@ export function simdConv(
     if (adding === undefined) return;
     const count = out.length;
     const [x, y, dst] = [out.byteOffset, adding, out.byteOffset];
-    runArithmetic(simd.team, { x, xLength: count, y, yLength: count, dst, count, op: 0, ...clamp });
+    runArithmetic(simd.team, {
+      x,
+      xLength: count,
+      y,
+      yLength: count,
+      dst,
+      count,
+      op: ADDITION,
+      ...clamp,
+    });
   };
   if (cg === 1 && og === 1) {
     const weights = ctx.isConstant("weight")
