@@ -67,11 +67,18 @@ interface Step {
   /** What the op's kernel keeps between predictions (e.g. tables for the input's shape). */
   cache: Map<string, unknown>;
   /**
-   * The activation op that alone reads this op's output, done in the same pass as a clamp
-   * (when no observer needs the value in between).
+   * Inputs bound to constants only (weights, parameters), resolved once (null: an input that
+   * is not): looking them up again costs more than a small op's job.
    */
-  fused?: { clamp: Clamp; into: Step };
-  /** Done by the step before, unless an observer runs. */
+  constantInputs: Map<string, RuntimeValue[] | null>;
+  /**
+   * The ops done in the same pass as this one (when no observer needs the values in between):
+   * an activation that is a clamp, alone reading this op's output (or the add below's); an
+   * add alone reading it, with `residual` its other operand. `into`, the last of `steps`,
+   * holds the result.
+   */
+  fused?: { clamp?: Clamp; residual?: string; steps: Step[]; into: Step };
+  /** Done by a step before, unless an observer runs. */
   absorbed?: boolean;
 }
 
@@ -184,6 +191,7 @@ export class Interpreter {
           release: [],
           blocks,
           cache: new Map(),
+          constantInputs: new Map(),
         });
       }
       return { inputs: current.inputs.map((i) => i.name), outputs: current.outputs, steps };
@@ -285,8 +293,10 @@ export class Interpreter {
   firstReader(name: string): number | undefined {
     const index = this.steps.findIndex((step) => namesRead(step.op).includes(name));
     if (index < 0) return undefined;
-    // A step folded into the one before it starts with that one.
-    return this.steps[index].absorbed ? index - 1 : index;
+    // A step folded into one before it starts with that one.
+    let first = index;
+    while (this.steps[first].absorbed) first--;
+    return first;
   }
 
   /**
@@ -325,16 +335,23 @@ export class Interpreter {
     const { observe, inspect } = options;
     for (const step of steps) {
       if (step.absorbed && !observe) continue;
-      const resolve = (input: string) =>
-        step.op.inputs[input].arguments.map((a) =>
-          a.binding.case === "name"
-            ? this.lookup(scope, a.binding.value)
-            : this.literals.get(a.binding.value as Value)!,
-        );
       const isConstant = (input: string) =>
         step.op.inputs[input].arguments.every(
           (a) => a.binding.case !== "name" || this.constants.has(a.binding.value),
         );
+      // Replaced constants are in the scope: then every input is looked up.
+      const constantInputs = options.replace ? undefined : step.constantInputs;
+      const resolve = (input: string) => {
+        const kept = constantInputs?.get(input);
+        if (kept) return kept;
+        const values = step.op.inputs[input].arguments.map((a) =>
+          a.binding.case === "name"
+            ? this.lookup(scope, a.binding.value)
+            : this.literals.get(a.binding.value as Value)!,
+        );
+        if (kept === undefined) constantInputs?.set(input, isConstant(input) ? values : null);
+        return values;
+      };
       const runBlock = (index: number, inputs: readonly RuntimeValue[]) => {
         const block = step.blocks[index];
         if (!block)
@@ -345,12 +362,15 @@ export class Interpreter {
         return block.outputs.map((name) => this.lookup(inner, name));
       };
       const fused = observe ? undefined : step.fused;
+      const residual =
+        fused?.residual === undefined ? undefined : this.lookup(scope, fused.residual);
       const context = (fast: SimdRuntime | undefined) =>
         new OpContext(step.op, step.name, step.outputs, resolve, runBlock, this.gemm, {
           simd: fast,
           isConstant,
           cache: step.cache,
           clamp: fused?.clamp,
+          residual: residual && isNumeric(residual) ? residual : undefined,
         });
       let ctx = context(this.heapFull ? undefined : simd);
       inspect?.(ctx);
@@ -380,7 +400,7 @@ export class Interpreter {
       }
       // A fused activation's output stands for both ops'.
       const storing = fused?.into ?? step;
-      if (fused && !ctx.clamped) results[0] = applyClamp(results[0], fused.clamp, simd);
+      if (fused?.clamp && !ctx.clamped) results[0] = applyClamp(results[0], fused.clamp, simd);
       storing.op.outputs.forEach((output, i) => {
         const stored = this.storeOutput(storing, i, results[i]);
         scope.values.set(output.name, stored);
@@ -393,7 +413,7 @@ export class Interpreter {
         }
       });
       simd?.endOp();
-      for (const name of [...step.release, ...(fused ? fused.into.release : [])]) {
+      for (const name of [step, ...(fused?.steps ?? [])].flatMap((s) => s.release)) {
         const value = scope.values.get(name);
         if (value === undefined) continue;
         scope.values.delete(name);
@@ -617,9 +637,13 @@ const CLAMPS: Record<
  */
 const CLAMPING_OPS = new Set(["conv", "linear", "add", "sub", "mul", "real_div"]);
 
+/** Ops whose kernels add a residual as they write their output (OpServices.residual). */
+const RESIDUAL_OPS = new Set(["conv", "linear"]);
+
 /**
  * Pairs each conv or linear op with an activation op that is a clamp and the only reader of
- * its output (nor a block output), so one pass writes both.
+ * its output (nor a block output), so one pass writes both; then each conv or linear op with
+ * an add that alone reads its output (and the add's clamp), so its tiles add the residual too.
  */
 function planFusions(
   steps: Step[],
@@ -650,7 +674,28 @@ function planFusions(
     };
     const clamp = CLAMPS[next.op.type]?.(next.op, scalar);
     if (!clamp) return;
-    step.fused = { clamp, into: next };
+    step.fused = { clamp, steps: [next], into: next };
+    next.absorbed = true;
+  });
+  steps.forEach((step, index) => {
+    const next = steps[index + 1];
+    if (!next || !RESIDUAL_OPS.has(step.op.type) || step.fused || next.op.type !== "add") return;
+    // The sum in float32 as the add computes it: only when the op's output is not rounded.
+    if (step.op.outputs.length !== 1 || step.outputs[0].dtype !== "fp32") return;
+    const output = step.op.outputs[0].name;
+    if (readers.get(output) !== 1) return;
+    const operands = ["x", "y"].map((input) => next.op.inputs[input]?.arguments);
+    if (operands.some((bound) => bound?.length !== 1 || bound[0].binding.case !== "name")) return;
+    const names = operands.map((bound) => bound![0].binding.value as string);
+    const mine = names.indexOf(output);
+    if (mine < 0 || names[1 - mine] === output) return;
+    const after = next.fused?.steps ?? [];
+    step.fused = {
+      clamp: next.fused?.clamp,
+      residual: names[1 - mine],
+      steps: [next, ...after],
+      into: next.fused?.into ?? next,
+    };
     next.absorbed = true;
   });
 }

@@ -29,6 +29,12 @@ export interface OpServices {
   cache?: Map<string, unknown>;
   /** An activation to apply to the op's (single) output; kernels that do set `clamped`. */
   clamp?: Clamp;
+  /**
+   * A value to add to the op's (single) output before the clamp: the other operand of the add
+   * that alone reads it (a residual connection). The kernels given one (conv, linear) always
+   * add it.
+   */
+  residual?: NumericValue;
 }
 
 export class OpContext {

@@ -18,9 +18,12 @@ import {
   Start,
   type PanelSource,
 } from "../kernels/simd/gemm.js";
-import { runPad } from "../kernels/simd/streams.js";
+import { runArithmetic, runPad } from "../kernels/simd/streams.js";
 import type { OpContext } from "./kernel.js";
 import type { SimdRuntime } from "./simd.js";
+
+/** runArithmetic's code for addition. */
+const ADDITION = 0;
 
 /** The op's clamp, which the kernels apply (and say so). */
 function clampOf(ctx: OpContext): { lo?: number; hi?: number } {
@@ -28,6 +31,26 @@ function clampOf(ctx: OpContext): { lo?: number; hi?: number } {
   if (!clamp) return {};
   ctx.clamped = true;
   return clamp;
+}
+
+/**
+ * Where the kernels read a residual to add to an output of `shape` (undefined: none, or one of
+ * another shape, which the caller adds), and the clamp they apply: none when the caller adds
+ * the residual, as the clamp comes after the sum.
+ */
+function residualOf(
+  ctx: OpContext,
+  simd: SimdRuntime,
+  residual: Dense | undefined,
+  shape: readonly number[],
+  onResidualAdded?: () => void,
+): { adding?: number; clamp: { lo?: number; hi?: number } } {
+  if (!residual) return { clamp: clampOf(ctx) };
+  const alike =
+    residual.shape.length === shape.length && shape.every((d, i) => d === residual.shape[i]);
+  if (!alike) return { clamp: {} };
+  onResidualAdded?.();
+  return { adding: simd.input(residual.data).byteOffset, clamp: clampOf(ctx) };
 }
 
 /** A packed form of an op input: kept when the input is a constant, per call otherwise. */
@@ -64,7 +87,10 @@ function table(
   return at;
 }
 
-/** conv of x [N, C, H, W] with weight [O, C/groups, KH, KW]: the output data [N, O, OH, OW]. */
+/**
+ * conv of x [N, C, H, W] with weight [O, C/groups, KH, KW]: the output data [N, O, OH, OW],
+ * plus `residual` (before the clamp) when it has that shape; `onResidualAdded` says it did.
+ */
 export function simdConv(
   ctx: OpContext,
   simd: SimdRuntime,
@@ -73,6 +99,8 @@ export function simdConv(
   bias: Float32Array | undefined,
   win: Window2d,
   groups: number,
+  residual?: Dense,
+  onResidualAdded?: () => void,
 ): Dense {
   const [n, c, h, w] = x.shape;
   const [o, cg, kh, kw] = weight.shape;
@@ -87,7 +115,24 @@ export function simdConv(
   const src = simd.input(x.data).byteOffset;
   const biasAt =
     bias && (ctx.isConstant("bias") ? simd.constant(bias) : simd.input(bias).byteOffset);
-  const clamp = clampOf(ctx);
+  const { adding, clamp } = residualOf(ctx, simd, residual, [n, o, oh, ow], onResidualAdded);
+  // Kernels that cannot add a residual as they write: the sum afterwards, in place, clamped.
+  const beforeSum = adding === undefined ? clamp : {};
+  const addAfter = () => {
+    if (adding === undefined) return;
+    const count = out.length;
+    const [x, y, dst] = [out.byteOffset, adding, out.byteOffset];
+    runArithmetic(simd.team, {
+      x,
+      xLength: count,
+      y,
+      yLength: count,
+      dst,
+      count,
+      op: ADDITION,
+      ...clamp,
+    });
+  };
   if (cg === 1 && og === 1) {
     const weights = ctx.isConstant("weight")
       ? simd.constant(weight.data)
@@ -107,8 +152,9 @@ export function simdConv(
       ow,
       dst: out.byteOffset,
       bias: biasAt,
-      ...clamp,
+      ...beforeSum,
     });
+    addAfter();
     return { shape: [n, o, oh, ow], data: out };
   }
   const winograd =
@@ -121,7 +167,9 @@ export function simdConv(
     dw === 1 &&
     Math.ceil(oh / 2) * Math.ceil(ow / 2) >= WINOGRAD_MIN_TILES;
   if (winograd) {
-    return winogradConv(ctx, simd, x, weight, biasAt, win, [oh, ow], out, clamp);
+    winogradConv(ctx, simd, x, weight, biasAt, win, [oh, ow], out, beforeSum);
+    addAfter();
+    return { shape: [n, o, oh, ow], data: out };
   }
   const k = cg * kh * kw;
   const pointwise = kh === 1 && kw === 1 && sh === 1 && sw === 1 && pt + pb + pl + pr === 0;
@@ -153,10 +201,19 @@ export function simdConv(
   }
   if (groups === 1 && transposedPays(o, spatial)) {
     const kernels = simd.heap.kernels;
-    transposedConv(ctx, simd, weight.data, biasAt, [n, o, k, spatial], out, clamp, (b, at) =>
-      pointwise
-        ? kernels.packA(src + b * c * spatial * 4, 4, spatial * 4, spatial, c, at)
-        : kernels.packPatchesA(padded + b * c * hp * wp * 4, origins, taps, k, spatial, at),
+    transposedConv(
+      ctx,
+      simd,
+      weight.data,
+      biasAt,
+      [n, o, k, spatial],
+      out,
+      adding,
+      clamp,
+      (b, at) =>
+        pointwise
+          ? kernels.packA(src + b * c * spatial * 4, 4, spatial * 4, spatial, c, at)
+          : kernels.packPatchesA(padded + b * c * hp * wp * 4, origins, taps, k, spatial, at),
     );
     return { shape: [n, o, oh, ow], data: out };
   }
@@ -183,6 +240,7 @@ export function simdConv(
         ldc: spatial * 4,
         start: biasAt ? Start.RowBias : Start.Zero,
         bias: biasAt ? biasAt + g * og * 4 : 0,
+        residual: adding === undefined ? undefined : adding + (b * o + g * og) * spatial * 4,
         ...clamp,
       });
     }
@@ -218,6 +276,7 @@ function transposedConv(
   bias: number | undefined,
   [n, o, k, spatial]: [number, number, number, number],
   out: Float32Array,
+  residual: number | undefined,
   clamp: { lo?: number; hi?: number },
   packInput: (image: number, at: number) => void,
 ): void {
@@ -238,6 +297,7 @@ function transposedConv(
       transposed: true,
       start: bias ? Start.ColumnBias : Start.Zero,
       bias: bias ?? 0,
+      residual: residual === undefined ? undefined : residual + i * o * spatial * 4,
       ...clamp,
     });
   }
@@ -286,7 +346,7 @@ function winogradConv(
   [oh, ow]: [number, number],
   out: Float32Array,
   clamp: { lo?: number; hi?: number },
-): Dense {
+): void {
   const [n, c, h, w] = x.shape;
   const o = weight.shape[0];
   const [pt, , pl] = win.pads;
@@ -323,19 +383,25 @@ function winogradConv(
       ...clamp,
     });
   }
-  return { shape: [n, o, oh, ow], data: out };
 }
 
-/** y = x · Wᵀ + b over the last axis of x; W is [out, in]. */
+/**
+ * y = x · Wᵀ + b over the last axis of x; W is [out, in]; plus `residual` (before the clamp)
+ * when it has y's shape, as simdConv.
+ */
 export function simdLinear(
   ctx: OpContext,
   simd: SimdRuntime,
   x: Dense,
   weight: Dense,
   bias: Float32Array | undefined,
+  residual?: Dense,
+  onResidualAdded?: () => void,
 ): Dense {
   const [outFeatures, inFeatures] = weight.shape;
   const rows = x.data.length / inFeatures;
+  const shape = [...x.shape.slice(0, -1), outFeatures];
+  const { adding, clamp } = residualOf(ctx, simd, residual, shape, onResidualAdded);
   const out = simd.output(rows * outFeatures);
   const b = packed(
     ctx,
@@ -369,9 +435,10 @@ export function simdLinear(
     ldc: outFeatures * 4,
     start: biasAt ? Start.ColumnBias : Start.Zero,
     bias: biasAt,
-    ...clampOf(ctx),
+    residual: adding,
+    ...clamp,
   });
-  return { shape: [...x.shape.slice(0, -1), outFeatures], data: out };
+  return { shape, data: out };
 }
 
 /** numpy matmul with optional transposition of the last two axes of either operand. */

@@ -179,6 +179,74 @@ for (const [name, shape, weightShape, options] of CONVS) {
   });
 }
 
+/** Convolutions of every kernel path whose output an add reads alone (a residual connection). */
+const RESIDUAL_CONVS: [string, number[], number[], ConvOptions][] = [
+  ["Winograd", [1, 5, 9, 11], [7, 5, 3, 3], { padType: "same" }],
+  ["direct 3×3, partial tiles", [1, 4, 6, 6], [5, 4, 3, 3], { padType: "same" }],
+  ["1×1 on a large plane", [1, 6, 19, 21], [13, 6, 1, 1], {}],
+  ["1×1 on 7 × 7, batch 2 (transposed)", [2, 11, 7, 7], [26, 11, 1, 1], {}],
+  ["3×3 stride 2 (transposed patches)", [1, 3, 17, 13], [10, 3, 3, 3], { strides: [2, 2] }],
+  ["grouped", [1, 6, 8, 8], [9, 2, 3, 3], { groups: 3, padType: "same" }],
+  ["depthwise", [2, 5, 11, 10], [5, 1, 3, 3], { groups: 5, padType: "same" }],
+];
+
+for (const [name, shape, weightShape, options] of RESIDUAL_CONVS) {
+  test(`conv ${name} with the add reading it fused: as unfused, on one and two threads`, async () => {
+    const model = await program(shape, async (b, x, weight) => {
+      const conv = async (label: string) =>
+        b.conv(
+          x,
+          await weight(weightShape),
+          { ...options, bias: await weight([weightShape[0]]) },
+          label,
+        );
+      const skip = await conv("skip");
+      b.output(b.binary("add", await conv("conv"), skip, "sum"));
+      // The residual first, a ReLU after the add, and a residual broadcast along the planes.
+      b.output(b.unary("relu", b.binary("add", skip, await conv("conv_relu"), "sum_relu")));
+      const perChannel = await weight([weightShape[0], 1, 1]);
+      b.output(b.binary("add", await conv("conv_broadcast"), perChannel, "broadcast"));
+    });
+    const { fast, reference } = await bothWays(model);
+    assertClose(fast, reference, 1e-5);
+    const interpreter = await Interpreter.load(model);
+    const inputs = randomSamples(interpreter.inputs, 1, 7)[0];
+    // Observers turn fusion off: the same bits either way.
+    assert.deepEqual(interpreter.predict(inputs, { observe: () => {} }), fast);
+    const pool = new WorkerPool(1);
+    try {
+      const shared = await Interpreter.load(model, { pool });
+      shared.predict(inputs);
+      assert.deepEqual(shared.predict(inputs), fast);
+    } finally {
+      await pool.close();
+    }
+  });
+}
+
+test("linear layers with the add reading them fused: as unfused, on one and two threads", async () => {
+  const model = await program([2, 9, 37], async (b, x, weight) => {
+    b.output(b.binary("add", b.linear(x, await weight([37, 37]), await weight([37])), x, "sum"));
+    const inner = b.linear(x, await weight([37, 37]), undefined, "inner");
+    b.output(b.unary("relu", b.binary("add", x, inner, "sum_relu")));
+    const narrow = b.linear(x, await weight([5, 37]), await weight([5]), "narrow");
+    b.output(b.binary("add", narrow, await weight([5]), "broadcast"));
+  });
+  const { fast, reference } = await bothWays(model);
+  assertClose(fast, reference, 1e-5);
+  const interpreter = await Interpreter.load(model);
+  const inputs = randomSamples(interpreter.inputs, 1, 7)[0];
+  assert.deepEqual(interpreter.predict(inputs, { observe: () => {} }), fast);
+  const pool = new WorkerPool(1);
+  try {
+    const shared = await Interpreter.load(model, { pool });
+    shared.predict(inputs);
+    assert.deepEqual(shared.predict(inputs), fast);
+  } finally {
+    await pool.close();
+  }
+});
+
 test("linear (2-D and 3-D, with and without bias), ReLU fused into it and into add, a 1-D conv", async () => {
   const model = await program([2, 9, 37], async (b, x, weight) => {
     b.output(b.linear(x, await weight([29, 37]), await weight([29])));
@@ -337,12 +405,17 @@ test("fp16 programs round the fast kernels' outputs as the reference's", async (
         padType: "same",
       });
       b.output(b.linear(b.reshape(z, [8, 100]), await weight([16, 100])));
+      b.output(b.binary("add", b.conv(z, await weight([8, 8, 1, 1]), {}, "pointwise"), y));
     },
     "fp16",
   );
   const { fast, reference } = await bothWays(model);
   // One fp16 rounding step apart at most where the sums differ in their last float bits.
   assertClose(fast, reference, 2e-3);
+  // The pointwise conv's output is rounded before the add: not fused, as with an observer.
+  const interpreter = await Interpreter.load(model);
+  const inputs = randomSamples(interpreter.inputs, 1, 7)[0];
+  assert.deepEqual(interpreter.predict(inputs, { observe: () => {} }), fast);
 });
 
 test("observers see every value, also those of fused ops, with unchanged outputs", async () => {

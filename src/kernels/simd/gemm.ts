@@ -49,6 +49,11 @@ export interface GemmJob {
   start: Start;
   /** The bias (floats) for Start.RowBias / ColumnBias. */
   bias?: number;
+  /**
+   * A residual added to every element before the clamp (a residual connection's other
+   * operand), laid out as C: element (i, j) at residual + (its offset from c).
+   */
+  residual?: number;
   lo?: number;
   hi?: number;
 }
@@ -91,6 +96,8 @@ const G = {
   scratch: 17,
   scratchStride: 18,
   transposed: 19,
+  hasResidual: 20,
+  residual: 21,
 } as const;
 
 /** Bytes of packed A for `rows` × `k`. */
@@ -159,6 +166,8 @@ export function runGemm(team: SimdTeam, job: GemmJob): void {
   ints[G.start] = job.start;
   ints[G.transposed] = job.transposed ? 1 : 0;
   ints[G.bias] = job.bias ?? 0;
+  ints[G.hasResidual] = job.residual === undefined ? 0 : 1;
+  ints[G.residual] = job.residual === undefined ? 0 : job.residual - job.c;
   floats[G.lo] = job.lo ?? -Infinity;
   floats[G.hi] = job.hi ?? Infinity;
   ints[G.source] = SOURCE_KINDS[source.kind];
@@ -206,7 +215,15 @@ JOBS[GEMM_JOB] = (heap: SimdHeap, { ints, floats }: JobParams, chunk: number, th
       kernels.packPatches(ints[G.b], ints[G.rowStride], ints[G.colStride], k, col0, cols, scratch);
   }
   const transposed = ints[G.transposed];
-  kernels.epilogue(ints[G.start], ints[G.bias], floats[G.lo], floats[G.hi], transposed);
+  kernels.epilogue(
+    ints[G.start],
+    ints[G.bias],
+    floats[G.lo],
+    floats[G.hi],
+    transposed,
+    ints[G.hasResidual],
+    ints[G.residual],
+  );
   const ldc = ints[G.ldc];
   kernels.gemm(
     ints[G.a] + (row0 / PANEL_ROWS) * k * PANEL_ROWS * 4,
@@ -465,7 +482,7 @@ JOBS[WINOGRAD_JOB] = (heap: SimdHeap, { ints, floats }: JobParams, chunk: number
     v,
     vProduct,
   );
-  kernels.epilogue(Start.Zero, 0, -Infinity, Infinity, 0);
+  kernels.epilogue(Start.Zero, 0, -Infinity, Infinity, 0, 0, 0);
   for (let product = 0; product < PRODUCTS; product++) {
     kernels.gemm(
       ints[W.filters] + product * ints[W.filterBytes],

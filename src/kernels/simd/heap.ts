@@ -15,7 +15,15 @@ import { hasRelaxedSimd, instantiateKernel } from "../wasm/instantiate.js";
 
 /** The module's exports (see gemm.wat for each). */
 export interface GemmKernels {
-  epilogue(mode: number, bias: number, lo: number, hi: number, transposed: number): void;
+  epilogue(
+    mode: number,
+    bias: number,
+    lo: number,
+    hi: number,
+    transposed: number,
+    hasResidual: number,
+    residual: number,
+  ): void;
   gemm(
     a: number,
     b: number,

@@ -2,8 +2,9 @@
 ;; plain JavaScript product these are checked against). A is packed in panels of 4 rows (per k,
 ;; the 4 rows' values), B in panels of 8 columns (per k, the 8 columns' values), both padded with
 ;; zeros; each 4×8 tile of C is summed in 8 vector registers over the whole of k, then finished
-;; in one pass: plus C itself or a bias (per row or per column), clamped, stored (along C's
-;; rows, or transposed: each 4 × 4 half of the tile transposed in registers). The memory is the
+;; in one pass: plus C itself or a bias (per row or per column), plus a residual laid out as C
+;; (a residual connection's other operand), clamped, stored (along C's rows, or transposed: each
+;; 4 × 4 half of the tile transposed in registers). The memory is the
 ;; caller's (shared between threads where it can be). Assembled by `npm run gen:wasm`.
 (module
   (import "env" "memory" (memory 1 65536 shared))
@@ -18,11 +19,16 @@
   (global $hi1 (mut f32) (f32.const 0))
   ;; Whether C is stored transposed: element (i, j) at c + j·ldc + 4·i (modes 0, 2 and 3 only).
   (global $transposed (mut i32) (i32.const 0))
+  ;; Whether tiles add a residual, and where: element (i, j)'s at its address in C plus $residual.
+  (global $has_residual (mut i32) (i32.const 0))
+  (global $residual (mut i32) (i32.const 0))
 
   ;; Sets what every later tile adds, its clamp, and how C is laid out.
   (func (export "epilogue") (param $mode i32) (param $bias i32) (param $lo f32) (param $hi f32)
-    (param $transposed i32)
+    (param $transposed i32) (param $has_residual i32) (param $residual i32)
     (global.set $transposed (local.get $transposed))
+    (global.set $has_residual (local.get $has_residual))
+    (global.set $residual (local.get $residual))
     (global.set $mode (local.get $mode))
     (global.set $bias (local.get $bias))
     (global.set $lo1 (local.get $lo))
@@ -55,11 +61,12 @@
         (if (i32.eq (global.get $mode) (i32.const 3))
           (then (local.set $start (f32.load (i32.add (global.get $bias)
             (i32.shl (i32.add (local.get $col) (local.get $j)) (i32.const 2)))))))
-        (f32.store (local.get $at)
-          (call $clamp
-            (f32.add (local.get $start) (f32.load (i32.add (local.get $sums)
-              (i32.shl (i32.add (i32.shl (local.get $r) (i32.const 3)) (local.get $j)) (i32.const 2)))))
-            (global.get $lo1) (global.get $hi1)))
+        (local.set $start (f32.add (local.get $start) (f32.load (i32.add (local.get $sums)
+          (i32.shl (i32.add (i32.shl (local.get $r) (i32.const 3)) (local.get $j)) (i32.const 2))))))
+        (if (global.get $has_residual)
+          (then (local.set $start (f32.add (local.get $start)
+            (f32.load (i32.add (local.get $at) (global.get $residual)))))))
+        (f32.store (local.get $at) (call $clamp (local.get $start) (global.get $lo1) (global.get $hi1)))
         (local.set $j (i32.add (local.get $j) (i32.const 1)))
         (br_if $each_col (i32.lt_u (local.get $j) (local.get $cols))))
       (local.set $r (i32.add (local.get $r) (i32.const 1)))
@@ -180,6 +187,21 @@
               (local.set $c21 (f32x4.add (local.get $s1) (local.get $c21)))
               (local.set $c30 (f32x4.add (local.get $s0) (local.get $c30)))
               (local.set $c31 (f32x4.add (local.get $s1) (local.get $c31))))
+            ;; A residual along C's rows (stored transposed: added column by column below).
+            (if (i32.and (global.get $has_residual) (i32.eqz (global.get $transposed)))
+              (then
+                (local.set $bias_row (i32.add (local.get $ct) (global.get $residual)))
+                (local.set $c00 (f32x4.add (local.get $c00) (v128.load (local.get $bias_row))))
+                (local.set $c01 (f32x4.add (local.get $c01) (v128.load offset=16 (local.get $bias_row))))
+                (local.set $bias_row (i32.add (local.get $bias_row) (local.get $ldc)))
+                (local.set $c10 (f32x4.add (local.get $c10) (v128.load (local.get $bias_row))))
+                (local.set $c11 (f32x4.add (local.get $c11) (v128.load offset=16 (local.get $bias_row))))
+                (local.set $bias_row (i32.add (local.get $bias_row) (local.get $ldc)))
+                (local.set $c20 (f32x4.add (local.get $c20) (v128.load (local.get $bias_row))))
+                (local.set $c21 (f32x4.add (local.get $c21) (v128.load offset=16 (local.get $bias_row))))
+                (local.set $bias_row (i32.add (local.get $bias_row) (local.get $ldc)))
+                (local.set $c30 (f32x4.add (local.get $c30) (v128.load (local.get $bias_row))))
+                (local.set $c31 (f32x4.add (local.get $c31) (v128.load offset=16 (local.get $bias_row))))))
             (if (global.get $transposed)
               (then
                 ;; Each 4 × 4 half of the tile transposed: its columns are rows of C.
@@ -223,26 +245,36 @@
       (local.set $i (i32.add (local.get $i) (i32.const 4)))
       (br_if $row_panels (i32.lt_u (local.get $i) (local.get $rows)))))
 
-  ;; Rows r0..r3 (4 values each) clamped to [lo, hi] and stored as columns: value j of row r at
-  ;; at + j·ldc + 4·r.
+  ;; Rows r0..r3 (4 values each) stored as columns: value j of row r at at + j·ldc + 4·r, plus
+  ;; the residual there (if any), clamped to [lo, hi].
   (func $store_transposed (param $at i32) (param $ldc i32) (param $lo v128) (param $hi v128)
     (param $r0 v128) (param $r1 v128) (param $r2 v128) (param $r3 v128)
-    (local $t0 v128) (local $t1 v128) (local $t2 v128) (local $t3 v128)
-    (local.set $r0 (f32x4.pmin (f32x4.pmax (local.get $r0) (local.get $lo)) (local.get $hi)))
-    (local.set $r1 (f32x4.pmin (f32x4.pmax (local.get $r1) (local.get $lo)) (local.get $hi)))
-    (local.set $r2 (f32x4.pmin (f32x4.pmax (local.get $r2) (local.get $lo)) (local.get $hi)))
-    (local.set $r3 (f32x4.pmin (f32x4.pmax (local.get $r3) (local.get $lo)) (local.get $hi)))
+    (local $t0 v128) (local $t1 v128) (local $t2 v128) (local $t3 v128) (local $residual i32)
     (local.set $t0 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $r0) (local.get $r1)))
     (local.set $t1 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $r0) (local.get $r1)))
     (local.set $t2 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $r2) (local.get $r3)))
     (local.set $t3 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $r2) (local.get $r3)))
-    (v128.store (local.get $at) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t0) (local.get $t2)))
+    (local.set $r0 (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t0) (local.get $t2)))
+    (local.set $r1 (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t0) (local.get $t2)))
+    (local.set $r2 (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t1) (local.get $t3)))
+    (local.set $r3 (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t1) (local.get $t3)))
+    (if (global.get $has_residual)
+      (then
+        (local.set $residual (i32.add (local.get $at) (global.get $residual)))
+        (local.set $r0 (f32x4.add (local.get $r0) (v128.load (local.get $residual))))
+        (local.set $residual (i32.add (local.get $residual) (local.get $ldc)))
+        (local.set $r1 (f32x4.add (local.get $r1) (v128.load (local.get $residual))))
+        (local.set $residual (i32.add (local.get $residual) (local.get $ldc)))
+        (local.set $r2 (f32x4.add (local.get $r2) (v128.load (local.get $residual))))
+        (local.set $residual (i32.add (local.get $residual) (local.get $ldc)))
+        (local.set $r3 (f32x4.add (local.get $r3) (v128.load (local.get $residual))))))
+    (v128.store (local.get $at) (f32x4.pmin (f32x4.pmax (local.get $r0) (local.get $lo)) (local.get $hi)))
     (local.set $at (i32.add (local.get $at) (local.get $ldc)))
-    (v128.store (local.get $at) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t0) (local.get $t2)))
+    (v128.store (local.get $at) (f32x4.pmin (f32x4.pmax (local.get $r1) (local.get $lo)) (local.get $hi)))
     (local.set $at (i32.add (local.get $at) (local.get $ldc)))
-    (v128.store (local.get $at) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t1) (local.get $t3)))
+    (v128.store (local.get $at) (f32x4.pmin (f32x4.pmax (local.get $r2) (local.get $lo)) (local.get $hi)))
     (local.set $at (i32.add (local.get $at) (local.get $ldc)))
-    (v128.store (local.get $at) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t1) (local.get $t3))))
+    (v128.store (local.get $at) (f32x4.pmin (f32x4.pmax (local.get $r3) (local.get $lo)) (local.get $hi))))
 
   ;; Packs A (rows × k, element (r, p) at src + r·rs + p·cs bytes) into panels of 4 rows at dst,
   ;; rows past the end as zeros. A whole panel of rows along k (cs 4) goes four depths at a time,

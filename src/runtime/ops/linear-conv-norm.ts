@@ -10,7 +10,7 @@ import {
   type PadType,
   type Window2d,
 } from "../../kernels/ops/conv.js";
-import { mapBinary, type Dense } from "../../kernels/ops/elementwise.js";
+import { arithmetic, mapBinary, type Dense } from "../../kernels/ops/elementwise.js";
 import { upsampleNearest } from "../../kernels/ops/movement.js";
 import { linear, matmul } from "../../kernels/ops/matmul.js";
 import { gru, lstm } from "../../kernels/ops/recurrent.js";
@@ -87,14 +87,44 @@ function conv(ctx: OpContext): NumericValue {
   const spatial = input.shape.length - 2;
   const x = as2d(ctx, input);
   const weight = as2d(ctx, ctx.tensor("weight"));
-  const win = windowOf(ctx, x, [weight.shape[2], weight.shape[3]], spatial);
+  const { win, groups } = convWindow(ctx, x, weight, spatial);
   const bias = ctx.optionalTensor("bias")?.data;
-  const groups = ctx.int("groups", 1);
+  const residual = ctx.services.residual;
+  // The fast kernels add a residual of the output's shape as they write it.
+  const alike = residual?.shape.length === input.shape.length ? as2d(ctx, residual) : undefined;
+  let added = false;
   const result =
     ctx.simd && x.data.length > 0 && weight.data.length > 0
-      ? simdConv(ctx, ctx.simd, x, weight, bias, win, groups)
+      ? simdConv(ctx, ctx.simd, x, weight, bias, win, groups, alike, () => (added = true))
       : conv2d(x, weight, bias, win, groups, ctx.gemm);
-  return { dtype: input.dtype, shape: restore(result.shape, spatial), data: result.data };
+  const out: Dense = { shape: restore(result.shape, spatial), data: result.data };
+  const sum = residual && !added ? arithmetic(out, residual, "add", ctx.allocate) : out;
+  return { dtype: input.dtype, ...sum };
+}
+
+/** Inputs fixing a convolution's window besides the shapes. */
+const WINDOW_INPUTS = ["strides", "dilations", "pad_type", "pad", "groups"];
+
+/**
+ * A convolution's window and groups, kept by the op for its input shapes when its parameters
+ * are constants: reading them again on every prediction costs more than a small job.
+ */
+function convWindow(
+  ctx: OpContext,
+  x: Dense,
+  weight: Dense,
+  spatial: number,
+): { win: Window2d; groups: number } {
+  const key = `${x.shape[2]},${x.shape[3]},${weight.shape[2]},${weight.shape[3]}`;
+  const cache = ctx.services.cache;
+  const kept = cache?.get("window") as { key: string; win: Window2d; groups: number } | undefined;
+  if (kept?.key === key) return kept;
+  const win = windowOf(ctx, x, [weight.shape[2], weight.shape[3]], spatial);
+  const made = { key, win, groups: ctx.int("groups", 1) };
+  if (WINDOW_INPUTS.every((input) => !ctx.has(input) || ctx.isConstant(input))) {
+    cache?.set("window", made);
+  }
+  return made;
 }
 
 function convTranspose(ctx: OpContext): NumericValue {
@@ -232,10 +262,30 @@ function sumTrailing(
   if (inner === 0) return undefined;
   const out = allocate(outer);
   const data = x.data;
-  for (let o = 0, at = 0; o < outer; o++) {
+  const finish = (acc: number) => (kind === "mean" ? acc / inner : acc);
+  // Four rows at a time: four independent chains of additions keep the core busy, each row
+  // still summed in order.
+  let o = 0;
+  for (; o + 4 <= outer; o += 4) {
+    let a0 = 0;
+    let a1 = 0;
+    let a2 = 0;
+    let a3 = 0;
+    for (let i = o * inner, end = i + inner; i < end; i++) {
+      a0 += data[i];
+      a1 += data[i + inner];
+      a2 += data[i + 2 * inner];
+      a3 += data[i + 3 * inner];
+    }
+    out[o] = finish(a0);
+    out[o + 1] = finish(a1);
+    out[o + 2] = finish(a2);
+    out[o + 3] = finish(a3);
+  }
+  for (; o < outer; o++) {
     let acc = 0;
-    for (let end = at + inner; at < end; at++) acc += data[at];
-    out[o] = kind === "mean" ? acc / inner : acc;
+    for (let i = o * inner, end = i + inner; i < end; i++) acc += data[i];
+    out[o] = finish(acc);
   }
   const kept = x.shape.slice(0, rank - reduced.length);
   return { shape: keepDims ? [...kept, ...reduced.map(() => 1)] : kept, data: out };
@@ -540,11 +590,14 @@ export const NN_KERNELS: Record<string, OpKernel> = {
     const x = ctx.tensor("x");
     const weight = ctx.tensor("weight");
     const bias = ctx.optionalTensor("bias")?.data;
+    const residual = ctx.services.residual;
+    let added = false;
     const result =
       ctx.simd && x.data.length > 0 && weight.data.length > 0
-        ? simdLinear(ctx, ctx.simd, x, weight, bias)
+        ? simdLinear(ctx, ctx.simd, x, weight, bias, residual, () => (added = true))
         : linear(x, weight, bias, ctx.gemm);
-    return { dtype: x.dtype, ...result };
+    const sum = residual && !added ? arithmetic(result, residual, "add", ctx.allocate) : result;
+    return { dtype: x.dtype, ...sum };
   },
   matmul: (ctx) => {
     const x = ctx.tensor("x");
