@@ -82,9 +82,9 @@ export function neuralSettings(config: OpConfig): LayerQuantization | string {
   if (config.kind === PALETTIZER) {
     const c = config as OpPalettizerConfig;
     const plain = c.granularity === "per_tensor" && c.clusterDim === 1 && !c.enablePerChannelScale;
-    const sensitive = c.algorithm === "sensitive-kmeans" && c.mode === "kmeans";
+    const sensitive = c.algorithm !== undefined && c.mode === "kmeans";
     if (!plain || (c.algorithm && !sensitive) || c.nbits === undefined) {
-      return "neural networks take one k-means (plain or sensitive) or uniform table per tensor";
+      return "neural networks take one k-means (plain, sensitive or GPTQ) or uniform table per tensor";
     }
     if (sensitive) return { nbits: c.nbits, mode: "kmeans_lut", algorithm: c.algorithm };
     if (c.mode === "kmeans") return { nbits: c.nbits, mode: "kmeans_lut" };
