@@ -266,7 +266,7 @@ async function squeezeNet(
       { nbits, mode: "kmeans_lut", algorithm: "gptq-kmeans", calibration: statistics() },
     ]),
     [
-      "5-bit k-means, conv10 4-bit GPTQ",
+      "5-bit k-means with conv10 4-bit GPTQ",
       {
         nbits: 5,
         mode: "kmeans_lut",
