@@ -135,11 +135,13 @@ export function candidateTables(
 
 /**
  * GPTQ onto the table in column order (activation order fitted SqueezeNet's last layer on six
- * photos much better and the photos held out worse), dampened as GPTQ usually is, the table
- * refitted once.
+ * photos much better and the photos held out worse), the table refitted once. Dampened ten
+ * times more than GPTQ's usual 0.01: the damping's ‖ΔW‖² keeps the weights robust to inputs
+ * unlike the calibration ones, such as those earlier quantized layers pass on (on SqueezeNet,
+ * 5-bit tables with conv10 at 4 bits: 13.6 dB against 10.5 dB at 0.01, 13.2 dB at 1).
  */
 const TABLE_GPTQ: TableGptqOptions = {
-  dampening: 0.01,
+  dampening: 0.1,
   activationOrder: false,
   refits: 1,
   round: Math.fround,
