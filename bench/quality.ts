@@ -2,8 +2,8 @@
  * `npm run eval`: what per-weight recipes buy on the shared evaluation kit (../shared/eval).
  * The byte LM: sensitivity on 8 calibration windows (training files), recipes at 4.5 and 3
  * bits per weight, and uniform configs, all judged by perplexity on the 64 held-out windows.
- * SqueezeNet (a neural network): sensitivity per layer on 6 of the 12 shared photos (13
- * candidates, sensitive k-means among them), recipes at 4.5 and 3 bits per weight and uniform
+ * SqueezeNet (a neural network): sensitivity per layer on 6 of the 12 shared photos (18
+ * candidates, sensitive and GPTQ k-means among them), recipes at 4.5 and 3 bits per weight and uniform
  * `quantize-weights` configs, by top-1 agreement, top-5, KL and SNR against the float16 model on
  * all 12 photos and on the 6 held out. Writes dist/bench/quality.json and prints markdown tables;
  * `--squeezenet` runs only SqueezeNet. SqueezeNet options: `--calibration-photos N` calibrates
@@ -35,7 +35,7 @@ import { loadModel, type MLModel } from "../src/format/model.js";
 import { readNpy } from "../src/format/npy.js";
 import type { Tensor } from "../src/kernels/dtype.js";
 import { compressModel } from "../src/passes/registry.js";
-import { quantizeWeights } from "../src/passes/neural-quantize.js";
+import { quantizeWeights, type NeuralKmeansAlgorithm } from "../src/passes/neural-quantize.js";
 import { WorkerPool } from "../src/parallel/pool.js";
 import { loadRunner } from "../src/runtime/runner.js";
 
@@ -217,6 +217,7 @@ async function squeezeNet(
       ["kmeans3", 3, "kmeans_lut"],
       ["kmeans2", 2, "kmeans_lut"],
       ...[6, 5, 4, 3, 2].map((nbits) => [`skm${nbits}`, nbits, "kmeans_lut", "sensitive-kmeans"]),
+      ...[6, 5, 4, 3, 2].map((nbits) => [`gptq${nbits}`, nbits, "kmeans_lut", "gptq-kmeans"]),
     ]
       .filter(([label]) => listed("candidates")(label as string))
       .map(([label, nbits, mode, algorithm]) => ({
@@ -224,7 +225,7 @@ async function squeezeNet(
         config: quantizeWeightsCandidate({
           nbits: nbits as number,
           mode: mode as "linear",
-          ...(algorithm && { algorithm: algorithm as "sensitive-kmeans" }),
+          ...(algorithm && { algorithm: algorithm as NeuralKmeansAlgorithm }),
         }),
       })),
   });
@@ -260,6 +261,19 @@ async function squeezeNet(
       `uniform ${nbits}-bit sensitive k-means`,
       { nbits, mode: "kmeans_lut", algorithm: "sensitive-kmeans", calibration: statistics() },
     ]),
+    ...[5, 4, 3].map((nbits): (typeof variants)[number] => [
+      `uniform ${nbits}-bit GPTQ k-means`,
+      { nbits, mode: "kmeans_lut", algorithm: "gptq-kmeans", calibration: statistics() },
+    ]),
+    [
+      "5-bit k-means with conv10 4-bit GPTQ",
+      {
+        nbits: 5,
+        mode: "kmeans_lut",
+        layers: { conv10: { nbits: 4, mode: "kmeans_lut", algorithm: "gptq-kmeans" } },
+        calibration: statistics(),
+      },
+    ],
   ];
   for (const [variant, options] of variants.filter(([v]) => listed("uniform")(v))) {
     const compressed = await quantizeWeights(model, { ...options, pool });

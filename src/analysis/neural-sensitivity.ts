@@ -4,7 +4,9 @@
  * candidate's bits and mode) and the change in the model's output measured on calibration
  * samples. Each candidate quantizes the whole network once; its layers are compiled one at a
  * time into the reference network (`withLayers`), and each trial resumes at the layer's step
- * from the reference run's blobs, so only the layers after it run again.
+ * from the reference run's blobs, so only the layers after it run again. A data-aware
+ * candidate (sensitive or GPTQ k-means) quantizes it twice, once on the statistics of each
+ * half of the samples, and each sample is judged by the half it was not fitted on.
  *
  * Candidates are the ML program configs `sensitivity` takes, read as quantize_weights
  * settings: a per-channel linear quantizer is `linear` with its dtype's bits, a per-tensor
@@ -82,9 +84,9 @@ export function neuralSettings(config: OpConfig): LayerQuantization | string {
   if (config.kind === PALETTIZER) {
     const c = config as OpPalettizerConfig;
     const plain = c.granularity === "per_tensor" && c.clusterDim === 1 && !c.enablePerChannelScale;
-    const sensitive = c.algorithm === "sensitive-kmeans" && c.mode === "kmeans";
+    const sensitive = c.algorithm !== undefined && c.mode === "kmeans";
     if (!plain || (c.algorithm && !sensitive) || c.nbits === undefined) {
-      return "neural networks take one k-means (plain or sensitive) or uniform table per tensor";
+      return "neural networks take one k-means (plain, sensitive or GPTQ) or uniform table per tensor";
     }
     if (sensitive) return { nbits: c.nbits, mode: "kmeans_lut", algorithm: c.algorithm };
     if (c.mode === "kmeans") return { nbits: c.nbits, mode: "kmeans_lut" };
@@ -95,7 +97,8 @@ export function neuralSettings(config: OpConfig): LayerQuantization | string {
 }
 
 interface LayerVariant extends Variant {
-  network: NeuralNetworkInterpreter;
+  /** The network with the layer compressed: one, or one per fold (see `folds`). */
+  networks: NeuralNetworkInterpreter[];
 }
 
 /** Bytes and elements of each top-level layer's weights, and its first weight's shape. */
@@ -133,14 +136,23 @@ export async function measureNeuralSensitivity(
   const reference = NeuralNetworkInterpreter.fromSpec(spec, fastGemm(options.pool));
   const sizesBefore = layerSizes(spec);
 
-  // Sensitive k-means candidates: the layers' input statistics on the same samples.
+  // Data-aware candidates are fitted on some samples and judged on the others (two folds: the
+  // even-numbered samples are judged with statistics of the odd-numbered ones, and the other way
+  // round), so a fit to the very samples that judge it (GPTQ's above all) is not taken as a gain.
   const calibrated = candidates.some((c) => {
     const settings = neuralSettings(c.config);
     return typeof settings !== "string" && settings.algorithm !== undefined;
   });
-  const calibration = calibrated
-    ? collectNeuralStatistics(fused, samples, { gram: true })
-    : undefined;
+  const folds = calibrated ? Math.min(2, samples.length) : 1;
+  const calibrations = calibrated
+    ? Array.from({ length: folds }, (_, fold) =>
+        collectNeuralStatistics(
+          fused,
+          folds === 1 ? samples : samples.filter((_, i) => i % folds !== fold),
+          { gram: true },
+        ),
+      )
+    : [];
 
   const weights = new Map<string, SensitivityWeight>();
   const variants = new Map<string, LayerVariant[]>();
@@ -154,23 +166,32 @@ export async function measureNeuralSensitivity(
       continue;
     }
     const quantizedLayers = new Set<string>();
-    const quantized = await quantizeWeights(fused, {
-      ...settings,
-      ...(settings.algorithm && { calibration }),
-      pool: options.pool,
-      workers: 0,
-      onField: (event) => {
-        if (event.outcome === "quantized") quantizedLayers.add(event.layer);
-      },
-    });
-    const sizesAfter = layerSizes(quantized.spec);
-    const layers = new Map<string, NeuralNetworkLayer>(
-      neuralNetworkOf(quantized.spec)!.layers.map((l) => [l.name, l]),
+    // One quantized network per fold for a data-aware candidate, else one for every sample.
+    const quantized: MLModel[] = [];
+    for (const calibration of settings.algorithm ? calibrations : [undefined]) {
+      quantized.push(
+        await quantizeWeights(fused, {
+          ...settings,
+          ...(calibration && { calibration }),
+          pool: options.pool,
+          workers: 0,
+          onField: (event) => {
+            if (event.outcome === "quantized") quantizedLayers.add(event.layer);
+          },
+        }),
+      );
+    }
+    const sizesAfter = layerSizes(quantized[0].spec);
+    const layersOf = quantized.map(
+      (model) =>
+        new Map<string, NeuralNetworkLayer>(
+          neuralNetworkOf(model.spec)!.layers.map((l) => [l.name, l]),
+        ),
     );
     for (const name of quantizedLayers) {
-      const layer = layers.get(name);
+      const layers = layersOf.map((byName) => byName.get(name));
       const before = sizesBefore.get(name);
-      if (!layer || !before || reference.stepOf(name) === undefined) {
+      if (layers.some((l) => !l) || !before || reference.stepOf(name) === undefined) {
         skipped.push({
           weight: name,
           candidate: candidate.label,
@@ -182,7 +203,7 @@ export async function measureNeuralSensitivity(
       const list = variants.get(name) ?? [];
       list.push({
         candidate,
-        network: reference.withLayers([layer]),
+        networks: layers.map((layer) => reference.withLayers([layer!])),
         bytes: sizesAfter.get(name)?.bytes ?? before.bytes,
       });
       variants.set(name, list);
@@ -198,8 +219,9 @@ export async function measureNeuralSensitivity(
     const expected = reference.predict(sample, {
       observe: recordBlobs(recorded, { onRewrite: () => (rewritten = true) }),
     })[output];
+    const fold = samples.indexOf(sample) % folds;
     const trial = (weight: SensitivityWeight, variant: LayerVariant) =>
-      variant.network.predict(sample, {
+      variant.networks[variant.networks.length > 1 ? fold : 0].predict(sample, {
         resume: { step: rewritten ? 0 : stepOf(weight.name), values: recorded },
       })[output];
     return { expected, trial };

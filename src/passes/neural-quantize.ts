@@ -113,15 +113,17 @@ export interface QuantizeWeightsOptions {
   onProgress?: ProgressCallback;
   /**
    * kmeans_lut: "sensitive-kmeans" weighs each convolution or innerProduct weight by the
-   * energy of the input it multiplies (see `calibration`; other weights get plain k-means).
-   * It applies to every kmeans_lut layer; a layer in `layers` may also name it alone.
+   * energy of the input it multiplies (see `calibration`; other weights get plain k-means);
+   * "gptq-kmeans" then also chooses the indices by GPTQ onto each candidate table and refits
+   * the table to them (needs the Gram matrices). It applies to every kmeans_lut layer; a layer
+   * in `layers` may also name it alone.
    */
   algorithm?: NeuralKmeansAlgorithm;
   /** The layers' input statistics by layer name (collectNeuralStatistics), for `algorithm`. */
   calibration?: LayerCalibration;
 }
 
-export const NN_KMEANS_ALGORITHMS = ["sensitive-kmeans"] as const;
+export const NN_KMEANS_ALGORITHMS = ["sensitive-kmeans", "gptq-kmeans"] as const;
 export type NeuralKmeansAlgorithm = (typeof NN_KMEANS_ALGORITHMS)[number];
 
 /** Input statistics of a network's weights, by the name of the layer holding them. */
@@ -508,7 +510,8 @@ async function measuredTables(
     const field = sensitiveField(layer);
     if (mode !== "kmeans_lut" || nbits === 16 || !statistics || !field) continue;
     const weights = fieldWeights(field.params, field.layout, `layer ${layer.name} weights`);
-    const tables = candidateTables(weights, field.layout.shape, nbits, statistics);
+    const errorFeedback = algorithm === "gptq-kmeans";
+    const tables = candidateTables(weights, field.layout.shape, nbits, statistics, errorFeedback);
     if (tables.length > 0) candidates.set(layer.name, tables);
   }
   const decoded = new Map(
@@ -597,7 +600,13 @@ function quantizeField(
   const sensitive =
     mode === "kmeans_lut" && sensitivity.statistics
       ? (sensitivity.measured ??
-        sensitiveTable(weights, layout.shape, nbits, sensitivity.statistics))
+        sensitiveTable(
+          weights,
+          layout.shape,
+          nbits,
+          sensitivity.statistics,
+          settings.algorithm === "gptq-kmeans",
+        ))
       : undefined;
   if (sensitive) {
     sensitivity.chosen.table = sensitive;

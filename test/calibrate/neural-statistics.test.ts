@@ -223,6 +223,52 @@ test("sensitive kmeans_lut: tables like plain k-means', no larger layer-output e
   }
 });
 
+test("gptq-kmeans kmeans_lut: one table per layer, no larger layer-output error than sensitive k-means", async () => {
+  const model = new MLModel(network());
+  const data = samples(3);
+  const calibration = collectNeuralStatistics(model, data, { gram: true });
+  const quantize = (algorithm: "sensitive-kmeans" | "gptq-kmeans") =>
+    quantizeWeights(model, { nbits: 2, mode: "kmeans_lut", algorithm, calibration });
+  const [gptq, sensitive] = [await quantize("gptq-kmeans"), await quantize("sensitive-kmeans")];
+  const fcStatistics = calibration.statistics("fc")!;
+  const original = Float64Array.from(
+    noise(40 * 3, 5).map((v, i) => Math.fround(v * (1 + (i % 3) * 4))),
+  );
+  // The innerProduct's Σ‖(W − Ŵ)x‖² over its calibration inputs, through XᵀX.
+  const outputError = (w: Float64Array) => {
+    let error = 0;
+    for (let r = 0; r < 40; r++)
+      for (let i = 0; i < 3; i++)
+        for (let j = 0; j < 3; j++)
+          error +=
+            (original[r * 3 + i] - w[r * 3 + i]) *
+            fcStatistics.gram![i * 3 + j] *
+            (original[r * 3 + j] - w[r * 3 + j]);
+    return error;
+  };
+  const [gptqError, sensitiveError] = [
+    outputError(await weightsOf(gptq, "fc")),
+    outputError(await weightsOf(sensitive, "fc")),
+  ];
+  assert.ok(gptqError <= sensitiveError * (1 + 1e-9), `gptq ${gptqError} vs ${sensitiveError}`);
+  for (const name of ["conv", "fc"]) {
+    const layer = neuralNetworkOf(gptq.spec)!.layers.find((l) => l.name === name)!;
+    const weights = (
+      layer.layer.value as {
+        weights: { quantization: { QuantizationType: { case: string; value: unknown } } };
+      }
+    ).weights;
+    assert.equal(weights.quantization.QuantizationType.case, "lookupTableQuantization", name);
+    const table = (weights.quantization.QuantizationType.value as { floatValue: number[] })
+      .floatValue;
+    assert.equal(table.length, 4, `${name}: one 2-bit table`);
+  }
+  // The grouped conv's indices differ from nearest-entry ones somewhere: error feedback ran.
+  assert.notDeepEqual(await weightsOf(gptq, "conv"), await weightsOf(sensitive, "conv"));
+  const out = NeuralNetworkInterpreter.fromSpec(gptq.spec).predict(data[0]);
+  assert.deepEqual(out.y.shape, [6, 3, 40]);
+});
+
 /** The network as a file in `dir`, and 2 samples of it as x.npy. */
 async function cliFixture(dir: string) {
   const input = join(dir, "in.mlmodel");
@@ -234,32 +280,43 @@ async function cliFixture(dir: string) {
   return { input, data, batch };
 }
 
-test("quantize-weights --algorithm sensitive-kmeans writes a model; bad flags fail on one line", async () => {
+test("quantize-weights --algorithm sensitive-kmeans or gptq-kmeans writes a model; bad flags fail on one line", async () => {
   const dir = await mkdtemp(join(tmpdir(), "nn-sensitive-"));
   try {
-    const { input, data } = await cliFixture(dir);
-    const out = join(dir, "out.mlmodel");
-    const ok = runCli(
-      "quantize-weights",
-      input,
-      "-o",
-      out,
-      "--nbits",
-      "2",
-      "--mode",
-      "kmeans_lut",
-      "--algorithm",
-      "sensitive-kmeans",
-      "--data",
-      `x=${data}`,
-      "--json",
-    );
-    assert.equal(ok.status, 0, ok.stderr);
-    assert.ok(existsSync(out));
+    const { input, data, batch } = await cliFixture(dir);
+    for (const algorithm of ["sensitive-kmeans", "gptq-kmeans"] as const) {
+      const out = join(dir, `${algorithm}.mlmodel`);
+      const ok = runCli(
+        "quantize-weights",
+        input,
+        "-o",
+        out,
+        "--nbits",
+        "2",
+        "--mode",
+        "kmeans_lut",
+        "--algorithm",
+        algorithm,
+        "--data",
+        `x=${data}`,
+        "--json",
+      );
+      assert.equal(ok.status, 0, ok.stderr);
+      const expected = await quantizeWeights(new MLModel(network()), {
+        nbits: 2,
+        mode: "kmeans_lut",
+        algorithm,
+        calibration: collectNeuralStatistics(new MLModel(network()), batch, { gram: true }),
+      });
+      const written = await loadModel(out);
+      for (const name of ["conv", "fc"]) {
+        assert.deepEqual(await weightsOf(written, name), await weightsOf(expected, name), name);
+      }
+    }
     const bad: [string[], RegExp][] = [
       [
         ["--mode", "kmeans_lut", "--algorithm", "nope"],
-        /--algorithm: expected one of sensitive-kmeans, got "nope"/,
+        /--algorithm: expected one of sensitive-kmeans, gptq-kmeans, got "nope"/,
       ],
       [
         ["--mode", "linear", "--algorithm", "sensitive-kmeans"],

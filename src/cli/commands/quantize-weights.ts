@@ -295,7 +295,7 @@ function algorithmOf(
   const { algorithm, mode } = options;
   if (options.measure !== undefined) {
     if (algorithm === undefined && !configCalibrates)
-      throw new ConfigError("--measure needs --algorithm sensitive-kmeans");
+      throw new ConfigError("--measure needs --algorithm sensitive-kmeans or gptq-kmeans");
     if (!(MEASURE_HORIZONS as readonly string[]).includes(options.measure)) {
       throw new ConfigError(
         `--measure: expected one of ${MEASURE_HORIZONS.join(", ")}, got "${options.measure}"`,
@@ -305,7 +305,9 @@ function algorithmOf(
   if (algorithm === undefined) {
     if (configCalibrates) return undefined;
     if (options.data?.length || options.inputs || options.input?.length) {
-      throw new ConfigError("--data, --inputs and --input calibrate --algorithm sensitive-kmeans");
+      throw new ConfigError(
+        "--data, --inputs and --input calibrate --algorithm sensitive-kmeans or gptq-kmeans",
+      );
     }
     return undefined;
   }
@@ -373,11 +375,11 @@ export function registerQuantizeWeights(program: Command): void {
     )
     .option(
       "--algorithm <a>",
-      "kmeans_lut: sensitive-kmeans weighs each weight by its input's energy on calibration samples (--data, --inputs or --samples)",
+      "kmeans_lut: sensitive-kmeans weighs each weight by its input's energy on calibration samples (--data, --inputs or --samples); gptq-kmeans also picks the indices by GPTQ onto each table and refits it",
     )
     .option(
       "--measure <horizon>",
-      "sensitive-kmeans: choose each layer's table by measuring the candidates on the samples, at the layer's output (layer) or the model's (output: slower, one resumed run per candidate, layer and sample)",
+      "sensitive-kmeans or gptq-kmeans: choose each layer's table by measuring the candidates on the samples, at the layer's output (layer) or the model's (output: slower, one resumed run per candidate, layer and sample)",
     )
     .option(...WORKERS_OPTION);
   sampleOptions(command, "16");
