@@ -4,7 +4,7 @@
  * with bit-identical arithmetic. The solver's arrays then live in the module's memory (one
  * instance per thread). Unavailable (undefined) where WebAssembly SIMD is not.
  */
-import { instantiateKernel } from "../wasm/instantiate.js";
+import { instantiateKernel, growMemory } from "../wasm/instantiate.js";
 import { KMEANS_LAYER_WASM } from "../wasm/kmeans-layer-module.js";
 
 interface KMeansLayerExports {
@@ -64,14 +64,7 @@ export class SimdLayerKernel {
     const { memory } = this.exports;
     const doubles = 5 * size * 8;
     const end = doubles + splitSize * 4;
-    if (memory.buffer.byteLength < end) {
-      try {
-        memory.grow(Math.ceil((end - memory.buffer.byteLength) / 65536));
-      } catch (error) {
-        if (error instanceof RangeError) return undefined;
-        throw error;
-      }
-    }
+    if (!growMemory(memory, end)) return undefined;
     const buffer = memory.buffer;
     const at = (i: number) => new Float64Array(buffer, i * size * 8, size);
     const arrays = {

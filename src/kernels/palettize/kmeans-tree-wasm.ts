@@ -8,7 +8,7 @@
  * instance per thread): built there, or copied there when a call brings a tree built in
  * JavaScript. Unavailable (undefined) where WebAssembly is not.
  */
-import { instantiateKernel } from "../wasm/instantiate.js";
+import { instantiateKernel, growMemory } from "../wasm/instantiate.js";
 import { KMEANS_TREE_WASM } from "../wasm/kmeans-tree-module.js";
 
 interface KMeansTreeExports {
@@ -68,16 +68,20 @@ export interface ClusterSums {
   squares: Float64Array;
 }
 
-/** A level of the tree as vector-kmeans.ts builds it (2-vectors). */
+/** One level of the tree: nodes in Morton order, each a run of nodes of the level below. */
 export interface TreeLevel {
   count: number;
+  /** Node i's children are nodes first[i] … first[i + 1] − 1 of the level below (leaves: points). */
   first: Uint32Array;
+  /** Node i's points are sorted[points[i]·dim … points[i + 1]·dim). */
   points: Uint32Array;
   weight: Float64Array;
+  /** count × dim: sums and means of the nodes' points, and their bounding boxes. */
   sum: Float64Array;
   mean: Float64Array;
   low: Float64Array;
   high: Float64Array;
+  /** Σ ‖x‖² over each node's points. */
   squares: Float64Array;
 }
 
@@ -310,14 +314,7 @@ export class KMeansTreeKernel {
     this.seedAt = Math.ceil((this.scratchAt + n) / 8) * 8;
     const end = this.seedAt + Math.max(RANDOM_BYTES + 16 * n, temporary);
     const { memory } = this.exports;
-    if (memory.buffer.byteLength < end) {
-      try {
-        memory.grow(Math.ceil((end - memory.buffer.byteLength) / 65536));
-      } catch (error) {
-        if (error instanceof RangeError) return false;
-        throw error;
-      }
-    }
+    if (!growMemory(memory, end)) return false;
     new Float64Array(memory.buffer, ONE, 1)[0] = 1;
     return true;
   }

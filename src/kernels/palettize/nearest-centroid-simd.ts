@@ -5,7 +5,7 @@
  * the module's memory (one instance per thread), copied there when a call brings other points.
  * Unavailable (undefined) where WebAssembly SIMD is not.
  */
-import { instantiateKernel } from "../wasm/instantiate.js";
+import { instantiateKernel, growMemory } from "../wasm/instantiate.js";
 import { NEAREST_CENTROID_WASM } from "../wasm/nearest-centroid-module.js";
 
 interface NearestCentroidExports {
@@ -61,14 +61,7 @@ export class NearestCentroidKernel {
     // Labels, then the points on a 16-byte boundary.
     this.pointsAt = this.labelsAt + Math.ceil(n / 16) * 16;
     const end = this.pointsAt + points.byteLength;
-    if (memory.buffer.byteLength < end) {
-      try {
-        memory.grow(Math.ceil((end - memory.buffer.byteLength) / 65536));
-      } catch (error) {
-        if (error instanceof RangeError) return false;
-        throw error;
-      }
-    }
+    if (!growMemory(memory, end)) return false;
     new Float64Array(memory.buffer, this.pointsAt, points.length).set(points);
     this.loaded = points;
     return true;

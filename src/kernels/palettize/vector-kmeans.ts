@@ -18,7 +18,11 @@
  * these stay the reference (`kernels` "javascript") and the fallback where it is unavailable.
  */
 import { seededRandom } from "../random.js";
-import { KMeansTreeKernel, type ResidentTree } from "./kmeans-tree-wasm.js";
+import {
+  KMeansTreeKernel,
+  type ResidentTree,
+  type TreeLevel as Level,
+} from "./kmeans-tree-wasm.js";
 import { NearestCentroidKernel } from "./nearest-centroid-simd.js";
 
 export interface VectorClustering {
@@ -132,23 +136,6 @@ function densityGrid(points: Float64Array, dim: number, bits: number): Grid {
     codes.push(code);
   }
   return { low, scale, codes };
-}
-
-/** One level of the tree: nodes in Morton order, each a run of nodes of the level below. */
-interface Level {
-  count: number;
-  /** Node i's children are nodes first[i] … first[i + 1] − 1 of the level below (leaves: points). */
-  first: Uint32Array;
-  /** Node i's points are sorted[points[i]·dim … points[i + 1]·dim). */
-  points: Uint32Array;
-  weight: Float64Array;
-  /** count × dim: sums and means of the nodes' points, and their bounding boxes. */
-  sum: Float64Array;
-  mean: Float64Array;
-  low: Float64Array;
-  high: Float64Array;
-  /** Σ ‖x‖² over each node's points. */
-  squares: Float64Array;
 }
 
 interface PointTree {

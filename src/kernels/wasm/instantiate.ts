@@ -16,6 +16,21 @@ export function instantiateKernel<Exports>(
   }
 }
 
+/**
+ * Grows `memory` to hold at least `end` bytes; false when the host refuses more (a RangeError),
+ * so the caller can fall back to its JavaScript loops.
+ */
+export function growMemory(memory: WebAssembly.Memory, end: number): boolean {
+  if (memory.buffer.byteLength >= end) return true;
+  try {
+    memory.grow(Math.ceil((end - memory.buffer.byteLength) / 65536));
+    return true;
+  } catch (error) {
+    if (error instanceof RangeError) return false;
+    throw error;
+  }
+}
+
 /** A module of one function using `f32x4.relaxed_madd`: valid only where relaxed SIMD is on. */
 // prettier-ignore
 const RELAXED_PROBE = Uint8Array.of(
