@@ -92,6 +92,22 @@ function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, wha
   }
 }
 
+/** The fixture innerProduct's output error Σ‖(W − Ŵ)x‖² over its calibration inputs, through XᵀX. */
+function fcOutputError(gram: Float64Array, w: Float64Array): number {
+  const original = Float64Array.from(
+    noise(40 * 3, 5).map((v, i) => Math.fround(v * (1 + (i % 3) * 4))),
+  );
+  let error = 0;
+  for (let r = 0; r < 40; r++)
+    for (let i = 0; i < 3; i++)
+      for (let j = 0; j < 3; j++)
+        error +=
+          (original[r * 3 + i] - w[r * 3 + i]) *
+          gram[i * 3 + j] *
+          (original[r * 3 + j] - w[r * 3 + j]);
+  return error;
+}
+
 test("neural-network statistics: each conv group's im2col patches and each innerProduct's inputs, summed", () => {
   const spec = network();
   const model = new MLModel(spec);
@@ -192,22 +208,8 @@ test("sensitive kmeans_lut: tables like plain k-means', no larger layer-output e
       "lookupTableQuantization",
     );
   }
-  // The innerProduct's output error Σ‖(W − Ŵ)x‖² over its calibration inputs.
   const fcStatistics = calibration.statistics("fc")!;
-  const original = Float64Array.from(
-    noise(40 * 3, 5).map((v, i) => Math.fround(v * (1 + (i % 3) * 4))),
-  );
-  const outputError = (w: Float64Array) => {
-    let error = 0;
-    for (let r = 0; r < 40; r++)
-      for (let i = 0; i < 3; i++)
-        for (let j = 0; j < 3; j++)
-          error +=
-            (original[r * 3 + i] - w[r * 3 + i]) *
-            fcStatistics.gram![i * 3 + j] *
-            (original[r * 3 + j] - w[r * 3 + j]);
-    return error;
-  };
+  const outputError = (w: Float64Array) => fcOutputError(fcStatistics.gram!, w);
   const [sensitiveError, plainError] = [
     outputError(await weightsOf(sensitive, "fc")),
     outputError(await weightsOf(plain, "fc")),
@@ -231,21 +233,7 @@ test("gptq-kmeans kmeans_lut: one table per layer, no larger layer-output error 
     quantizeWeights(model, { nbits: 2, mode: "kmeans_lut", algorithm, calibration });
   const [gptq, sensitive] = [await quantize("gptq-kmeans"), await quantize("sensitive-kmeans")];
   const fcStatistics = calibration.statistics("fc")!;
-  const original = Float64Array.from(
-    noise(40 * 3, 5).map((v, i) => Math.fround(v * (1 + (i % 3) * 4))),
-  );
-  // The innerProduct's Σ‖(W − Ŵ)x‖² over its calibration inputs, through XᵀX.
-  const outputError = (w: Float64Array) => {
-    let error = 0;
-    for (let r = 0; r < 40; r++)
-      for (let i = 0; i < 3; i++)
-        for (let j = 0; j < 3; j++)
-          error +=
-            (original[r * 3 + i] - w[r * 3 + i]) *
-            fcStatistics.gram![i * 3 + j] *
-            (original[r * 3 + j] - w[r * 3 + j]);
-    return error;
-  };
+  const outputError = (w: Float64Array) => fcOutputError(fcStatistics.gram!, w);
   const [gptqError, sensitiveError] = [
     outputError(await weightsOf(gptq, "fc")),
     outputError(await weightsOf(sensitive, "fc")),
