@@ -207,21 +207,29 @@ for (const [name, shape, weightShape, options] of RESIDUAL_CONVS) {
       const perChannel = await weight([weightShape[0], 1, 1]);
       b.output(b.binary("add", await conv("conv_broadcast"), perChannel, "broadcast"));
     });
-    const { fast, reference } = await bothWays(model);
-    assertClose(fast, reference, 1e-5);
-    const interpreter = await Interpreter.load(model);
-    const inputs = randomSamples(interpreter.inputs, 1, 7)[0];
-    // Observers turn fusion off: the same bits either way.
-    assert.deepEqual(interpreter.predict(inputs, { observe: () => {} }), fast);
-    const pool = new WorkerPool(1);
-    try {
-      const shared = await Interpreter.load(model, { pool });
-      shared.predict(inputs);
-      assert.deepEqual(shared.predict(inputs), fast);
-    } finally {
-      await pool.close();
-    }
+    await assertFusedAsUnfused(model);
   });
+}
+
+/**
+ * The fast path agrees with the reference, and fused ops give the same bits as unfused ones
+ * (observers turn fusion off) and as on two threads.
+ */
+async function assertFusedAsUnfused(model: MLModel): Promise<void> {
+  const { fast, reference } = await bothWays(model);
+  assertClose(fast, reference, 1e-5);
+  const interpreter = await Interpreter.load(model);
+  const inputs = randomSamples(interpreter.inputs, 1, 7)[0];
+  // Observers turn fusion off: the same bits either way.
+  assert.deepEqual(interpreter.predict(inputs, { observe: () => {} }), fast);
+  const pool = new WorkerPool(1);
+  try {
+    const shared = await Interpreter.load(model, { pool });
+    shared.predict(inputs);
+    assert.deepEqual(shared.predict(inputs), fast);
+  } finally {
+    await pool.close();
+  }
 }
 
 test("linear layers with the add reading them fused: as unfused, on one and two threads", async () => {
@@ -232,19 +240,7 @@ test("linear layers with the add reading them fused: as unfused, on one and two 
     const narrow = b.linear(x, await weight([5, 37]), await weight([5]), "narrow");
     b.output(b.binary("add", narrow, await weight([5]), "broadcast"));
   });
-  const { fast, reference } = await bothWays(model);
-  assertClose(fast, reference, 1e-5);
-  const interpreter = await Interpreter.load(model);
-  const inputs = randomSamples(interpreter.inputs, 1, 7)[0];
-  assert.deepEqual(interpreter.predict(inputs, { observe: () => {} }), fast);
-  const pool = new WorkerPool(1);
-  try {
-    const shared = await Interpreter.load(model, { pool });
-    shared.predict(inputs);
-    assert.deepEqual(shared.predict(inputs), fast);
-  } finally {
-    await pool.close();
-  }
+  await assertFusedAsUnfused(model);
 });
 
 test("linear (2-D and 3-D, with and without bias), ReLU fused into it and into add, a 1-D conv", async () => {
