@@ -8,7 +8,10 @@
  * all 12 photos and on the 6 held out. Writes dist/bench/quality.json and prints markdown tables;
  * `--squeezenet` runs only SqueezeNet. SqueezeNet options: `--calibration-photos N` calibrates
  * on the N first even-numbered photos instead, `--candidates a,b,…` keeps only those
- * sensitivity candidates (labels below), `--uniform a,b,…` only those uniform variants.
+ * sensitivity candidates (labels below), `--uniform a,b,…` only those uniform variants,
+ * `--table FILE` takes the sensitivity table an earlier run wrote instead of measuring it.
+ * Each recipe is applied twice: its GPTQ and sensitive k-means layers fitted to the float
+ * network's statistics, and fitted in network order to those of the network quantized so far.
  */
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
@@ -18,6 +21,7 @@ import {
   defaultCandidates,
   measureSensitivity,
   type Candidate,
+  type SensitivityTable,
 } from "../src/analysis/sensitivity.js";
 import {
   AgreementStats,
@@ -166,6 +170,17 @@ function networkBits(model: MLModel): number {
   return (bytes * 8) / weights.reduce((n, w) => n + w.elementCount, 0);
 }
 
+const SENSITIVITY_TABLE = "dist/bench/quality-squeezenet-sensitivity.json";
+
+/** JSON has no infinities (a trial that changes nothing has an infinite SNR). */
+const infinities = (_: string, v: unknown) =>
+  v === Infinity ? "inf" : v === -Infinity ? "-inf" : v;
+const finities = (_: string, v: unknown) => (v === "inf" ? Infinity : v === "-inf" ? -Infinity : v);
+
+function readTable(path: string): SensitivityTable {
+  return JSON.parse(readFileSync(path, "utf8"), finities) as SensitivityTable;
+}
+
 async function squeezeNet(
   pool: WorkerPool,
 ): Promise<{ rows: ImageRow[]; sensitivitySeconds: number }> {
@@ -205,39 +220,50 @@ async function squeezeNet(
   };
 
   const started = Date.now();
-  const table = await measureSensitivity(model, calibration, {
-    pool,
-    candidates: [
-      ["int8/ch", 8, "linear"],
-      ["lin6/ch", 6, "linear"],
-      ["lin5/ch", 5, "linear"],
-      ["kmeans6", 6, "kmeans_lut"],
-      ["kmeans5", 5, "kmeans_lut"],
-      ["kmeans4", 4, "kmeans_lut"],
-      ["kmeans3", 3, "kmeans_lut"],
-      ["kmeans2", 2, "kmeans_lut"],
-      ...[6, 5, 4, 3, 2].map((nbits) => [`skm${nbits}`, nbits, "kmeans_lut", "sensitive-kmeans"]),
-      ...[6, 5, 4, 3, 2].map((nbits) => [`gptq${nbits}`, nbits, "kmeans_lut", "gptq-kmeans"]),
-    ]
-      .filter(([label]) => listed("candidates")(label as string))
-      .map(([label, nbits, mode, algorithm]) => ({
-        label: label as string,
-        config: quantizeWeightsCandidate({
-          nbits: nbits as number,
-          mode: mode as "linear",
-          ...(algorithm && { algorithm: algorithm as NeuralKmeansAlgorithm }),
-        }),
-      })),
-  });
-  const sensitivitySeconds = (Date.now() - started) / 1000;
+  const saved = flag("table");
+  const table = saved
+    ? readTable(saved)
+    : await measureSensitivity(model, calibration, {
+        pool,
+        candidates: [
+          ["int8/ch", 8, "linear"],
+          ["lin6/ch", 6, "linear"],
+          ["lin5/ch", 5, "linear"],
+          ["kmeans6", 6, "kmeans_lut"],
+          ["kmeans5", 5, "kmeans_lut"],
+          ["kmeans4", 4, "kmeans_lut"],
+          ["kmeans3", 3, "kmeans_lut"],
+          ["kmeans2", 2, "kmeans_lut"],
+          ...[6, 5, 4, 3, 2].map((nbits) => [
+            `skm${nbits}`,
+            nbits,
+            "kmeans_lut",
+            "sensitive-kmeans",
+          ]),
+          ...[6, 5, 4, 3, 2].map((nbits) => [`gptq${nbits}`, nbits, "kmeans_lut", "gptq-kmeans"]),
+        ]
+          .filter(([label]) => listed("candidates")(label as string))
+          .map(([label, nbits, mode, algorithm]) => ({
+            label: label as string,
+            config: quantizeWeightsCandidate({
+              nbits: nbits as number,
+              mode: mode as "linear",
+              ...(algorithm && { algorithm: algorithm as NeuralKmeansAlgorithm }),
+            }),
+          })),
+      });
+  const sensitivitySeconds = saved ? NaN : (Date.now() - started) / 1000;
   let kept: ReturnType<typeof collectNeuralStatistics> | undefined;
   const statistics = () => (kept ??= collectNeuralStatistics(model, calibration, { gram: true }));
-  writeFileSync("dist/bench/quality-squeezenet-sensitivity.json", JSON.stringify(table, null, 1));
+  writeFileSync(SENSITIVITY_TABLE, JSON.stringify(table, infinities, 1));
   for (const bits of [4.5, 3]) {
     const recipe = chooseRecipe(table, { bits });
-    const applied = await applyRecipe(model, recipe, { pool, samples: calibration });
-    await add(`recipe ${bits} bits`, applied.model);
     console.error(recipe.choices.map((c) => `${c.weight}: ${c.candidate}`).join(", "));
+    for (const sequential of [false, true]) {
+      const applied = await applyRecipe(model, recipe, { pool, samples: calibration, sequential });
+      await add(`recipe ${bits} bits${sequential ? ", sequential" : ""}`, applied.model);
+      await applied.model.close();
+    }
   }
   const variants: [string, Parameters<typeof quantizeWeights>[1]][] = [
     ["uniform 8-bit linear", { nbits: 8, mode: "linear" }],

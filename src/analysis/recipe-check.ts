@@ -3,6 +3,7 @@
  * `compress --config` runs) and run beside the original on the same samples, so the predicted
  * size and quality can be set against what the recipe really gives.
  */
+import { quantizeWeightsSequentially } from "../calibrate/neural-sequential.js";
 import { collectNeuralStatistics } from "../calibrate/neural-statistics.js";
 import { ConfigError } from "../errors.js";
 import type { MLModel } from "../format/model.js";
@@ -29,6 +30,11 @@ export interface RecipeMeasurement {
 export interface ApplyRecipeOptions extends LoadOptions {
   /** Calibration samples, for a neural network's sensitive k-means layers. */
   samples?: readonly Record<string, Tensor>[];
+  /**
+   * Fit those layers in network order, each to the statistics of the network quantized before
+   * it (neural-sequential.ts), rather than all to the float network's.
+   */
+  sequential?: boolean;
 }
 
 /**
@@ -48,14 +54,15 @@ export async function applyRecipe(
     if (calibrated && !options.samples?.length) {
       throw new ConfigError("the recipe's sensitive k-means layers need calibration samples");
     }
-    const quantized = await quantizeWeights(model, {
-      layers,
-      ...(calibrated && {
-        calibration: collectNeuralStatistics(model, options.samples!, { gram: true }),
-      }),
-      pool: options.pool,
-      workers: 0,
-    });
+    const settings = { layers, pool: options.pool, workers: 0 };
+    const quantized = !calibrated
+      ? await quantizeWeights(model, settings)
+      : options.sequential
+        ? await quantizeWeightsSequentially(model, options.samples!, settings)
+        : await quantizeWeights(model, {
+            ...settings,
+            calibration: collectNeuralStatistics(model, options.samples!, { gram: true }),
+          });
     const bytesAfter = new Map<string, number>();
     for (const w of neuralNetworkWeights(quantized.spec)) {
       if (w.modelPath.length > 0 || w.enclosingLayers.length > 0 || !(w.layer in layers)) continue;
@@ -78,7 +85,7 @@ export async function measureRecipe(
   recipe: Recipe,
   table: SensitivityTable,
   samples: readonly Record<string, Tensor>[],
-  options: LoadOptions = {},
+  options: Omit<ApplyRecipeOptions, "samples"> = {},
 ): Promise<RecipeMeasurement> {
   const applied = await applyRecipe(model, recipe, { ...options, samples });
   try {

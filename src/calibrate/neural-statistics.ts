@@ -24,6 +24,8 @@ import { Accumulator, addPatches, combine } from "./statistics.js";
 export interface NeuralStatisticsOptions {
   /** Also the full Gram matrices (sensitive k-means then chooses its exponent by them). */
   gram?: boolean;
+  /** Only these layers' statistics (default: every layer's). */
+  layers?: ReadonlySet<string>;
   /** Called after each sample has run. */
   onProgress?: ProgressCallback;
 }
@@ -181,6 +183,7 @@ export function collectNeuralStatistics(
     addActiveEnergy(energy, layer, x, y);
   };
   const inspect = ({ name }: { name: string }, [x]: readonly Dense[]) => {
+    if (options.layers && !options.layers.has(name)) return;
     if (relus.has(name) && x) waiting.set(name, x);
     const layer = layers.get(name);
     const sums = layer?.layer.case && LAYER_SUMS[layer.layer.case];

@@ -301,6 +301,54 @@ async function quantizeWith(model: MLModel, options: QuantizeWeightsOptions): Pr
   return model.derive(spec, new Map(model.weightFiles));
 }
 
+/** A layer whose weights `quantizeWeights` would fit to calibration statistics. */
+export interface CalibratedLayer {
+  name: string;
+  /** The blob its weights multiply. */
+  input: string;
+}
+
+/** Layer kinds whose weights multiply their input (what calibration statistics describe). */
+const MULTIPLYING_KINDS = new Set(["convolution", "innerProduct"]);
+
+/** Statistics for none of the layers: enough to plan a calibrated quantization before any run. */
+const NO_STATISTICS: LayerCalibration = { statistics: () => undefined };
+
+/**
+ * The layers `options` would quantize with a k-means algorithm reading calibration statistics
+ * (convolutions and innerProducts below 16 bits), in network order, as quantizeWeights sees the
+ * networks (fused); `options.calibration` may still be missing.
+ */
+export function calibratedLayers(
+  model: MLModel,
+  options: QuantizeWeightsOptions,
+): CalibratedLayer[] {
+  const settings = validate(model, {
+    ...options,
+    calibration: options.calibration ?? NO_STATISTICS,
+  });
+  const spec = clone(ModelSchema, model.spec);
+  const layers: NeuralNetworkLayer[] = [];
+  for (const { model: nested } of modelTree(spec)) {
+    const network = neuralNetworkOf(nested);
+    if (network) selectLayers(network, settings, layers);
+  }
+  return layers
+    .filter((layer) => {
+      const { nbits, mode, algorithm } = settingsFor(layer, settings)!;
+      const deconvolution = layer.layer.case === "convolution" && layer.layer.value.isDeconvolution;
+      return (
+        algorithm !== undefined &&
+        mode === "kmeans_lut" &&
+        nbits < 16 &&
+        MULTIPLYING_KINDS.has(layer.layer.case ?? "") &&
+        !deconvolution &&
+        sensitiveField(layer) !== undefined
+      );
+    })
+    .map((layer) => ({ name: layer.name, input: layer.input[0] }));
+}
+
 type Mode = Exclude<NeuralQuantizationMode, "kmeans">;
 
 interface Settings {

@@ -12,84 +12,18 @@ import { encodeModel, MLModel } from "../../src/format/model.js";
 import { writeNpy } from "../../src/format/npy.js";
 import type { Tensor } from "../../src/kernels/dtype.js";
 import { neuralNetworkOf } from "../../src/neural/walk.js";
-import { decompressNeuralNetwork } from "../../src/passes/neural-decompress.js";
 import { quantizeWeights } from "../../src/passes/neural-quantize.js";
 import { candidateTables } from "../../src/passes/sensitive-kmeans.js";
 import { NeuralNetworkInterpreter } from "../../src/runtime/neural-network.js";
 import { runCli } from "../support/cli.js";
-import { floatWeights, ndNetwork, noise } from "../support/neural-networks.js";
-
-const CONV_WEIGHTS = noise(8 * 3 * 9, 7).map((v, i) => v * (1 + (i % 9) * 0.5));
-const FC_WEIGHTS = noise(10 * 8, 9).map((v, i) => v * (1 + (i % 8)));
-
-/** x [3, 6, 6] → 3×3 conv ("same", 8 channels) → ReLU → innerProduct over channels at each position. */
-function network(): Model {
-  return ndNetwork(
-    { x: [3, 6, 6] },
-    [
-      {
-        name: "conv",
-        input: ["x"],
-        output: ["c"],
-        layer: {
-          case: "convolution",
-          value: {
-            outputChannels: 8n,
-            kernelChannels: 3n,
-            kernelSize: [3n, 3n],
-            weights: floatWeights(CONV_WEIGHTS),
-            hasBias: true,
-            bias: floatWeights(noise(8, 3).map((v) => v * 0.5)),
-            ConvolutionPaddingType: { case: "same", value: {} },
-          },
-        },
-      },
-      {
-        name: "relu",
-        input: ["c"],
-        output: ["r"],
-        layer: { case: "activation", value: { NonlinearityType: { case: "ReLU", value: {} } } },
-      },
-      {
-        name: "transpose",
-        input: ["r"],
-        output: ["t"],
-        layer: { case: "transpose", value: { axes: [1n, 2n, 0n] } },
-      },
-      {
-        name: "fc",
-        input: ["t"],
-        output: ["y"],
-        layer: {
-          case: "innerProduct",
-          value: { inputChannels: 8n, outputChannels: 10n, weights: floatWeights(FC_WEIGHTS) },
-        },
-      },
-    ],
-    ["y"],
-  );
-}
-
-/** Input channels of unequal, correlated energy, so the candidates differ. */
-function samples(count: number): Record<string, Tensor>[] {
-  return Array.from({ length: count }, (_, s) => {
-    const base = noise(36, 20 + s);
-    const data = Float32Array.from(noise(108, 40 + s), (v, i) => {
-      const channel = Math.floor(i / 36);
-      return [4, 1, 0.3][channel] * (0.7 * base[i % 36] + 0.3 * v);
-    });
-    return { x: { dtype: "fp32", shape: [3, 6, 6], data } };
-  });
-}
-
-/** The float32 weights of layer `name` after decompression. */
-async function weightsOf(model: MLModel, name: string): Promise<Float32Array> {
-  const dense = await decompressNeuralNetwork(model);
-  const layer = neuralNetworkOf(dense.spec)!.layers.find((l) => l.name === name)!;
-  return Float32Array.from(
-    (layer.layer.value as { weights: { floatValue: number[] } }).weights.floatValue,
-  );
-}
+import {
+  CONV_WEIGHTS,
+  convReluFcNetwork,
+  correlatedImageSamples,
+  decompressedWeights,
+  FC_WEIGHTS,
+  floatWeights,
+} from "../support/neural-networks.js";
 
 /** A copy of layer `name` of `spec` with float `weights`. */
 function withWeights(spec: Model, name: string, weights: Float32Array): NeuralNetworkLayer {
@@ -128,9 +62,9 @@ for (const [horizon, blobs] of [
   ["output", { conv: "y", fc: "y" }],
 ] as [MeasureHorizon, Record<string, string>][]) {
   test(`sensitive kmeans_lut measured at the ${horizon}: each layer's error there no larger than plain k-means'`, async () => {
-    const spec = network();
+    const spec = convReluFcNetwork();
     const model = new MLModel(spec);
-    const data = samples(3);
+    const data = correlatedImageSamples(3);
     const statistics = collectNeuralStatistics(model, data, { gram: true });
     const calibration = measuredCalibration(model, data, statistics, { horizon });
     const chosen = new Map<string, { exponent?: number; relu?: boolean }>();
@@ -165,8 +99,8 @@ for (const [horizon, blobs] of [
       const error = (w: Float32Array) =>
         blobError(spec, data, [...before, withWeights(spec, name, w)], blobs[name]);
       const errors = tables.map((t) => error(decode(t)));
-      kept[name] = withWeights(spec, name, await weightsOf(quantized, name));
-      const keptError = error(await weightsOf(quantized, name));
+      kept[name] = withWeights(spec, name, await decompressedWeights(quantized, name));
+      const keptError = error(await decompressedWeights(quantized, name));
       // The kept table is the candidate with the least measured error, so no worse than α = 0.
       const least = Math.min(...errors);
       assert.ok(Math.abs(keptError - least) <= 1e-6 * least, `${name}: ${keptError} vs ${errors}`);
@@ -176,8 +110,8 @@ for (const [horizon, blobs] of [
 }
 
 test("sensitive kmeans_lut keeps, per layer, the candidate its calibration's measure rates least", async () => {
-  const model = new MLModel(network());
-  const data = samples(2);
+  const model = new MLModel(convReluFcNetwork());
+  const data = correlatedImageSamples(2);
   const statistics = collectNeuralStatistics(model, data, { gram: true });
   const measured: string[] = [];
   // Rates the α = 0.5 table best everywhere, whatever the statistics say.
@@ -207,15 +141,15 @@ test("sensitive kmeans_lut keeps, per layer, the candidate its calibration's mea
     statistics.statistics("fc")!,
   );
   const expected = Float32Array.from(tables[1].indices, (i) => tables[1].lut[i]);
-  assert.deepEqual(await weightsOf(quantized, "fc"), expected);
+  assert.deepEqual(await decompressedWeights(quantized, "fc"), expected);
 });
 
 test("quantize-weights --measure output writes a model; a bad --measure fails on one line", async () => {
   const dir = await mkdtemp(join(tmpdir(), "nn-measure-"));
   try {
     const input = join(dir, "in.mlmodel");
-    await writeFile(input, encodeModel(network()));
-    const batch = samples(2);
+    await writeFile(input, encodeModel(convReluFcNetwork()));
+    const batch = correlatedImageSamples(2);
     const data = join(dir, "x.npy");
     const values = Float32Array.from(batch.flatMap((s) => [...(s.x.data as Float32Array)]));
     await writeFile(data, writeNpy({ dtype: "fp32", shape: [2, 3, 6, 6], data: values }));

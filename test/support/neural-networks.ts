@@ -12,6 +12,9 @@ import {
 } from "../../src/format/gen/NeuralNetwork_pb.js";
 import type { Tensor } from "../../src/kernels/dtype.js";
 import { NeuralNetworkInterpreter } from "../../src/runtime/neural-network.js";
+import type { MLModel } from "../../src/format/model.js";
+import { decompressNeuralNetwork } from "../../src/passes/neural-decompress.js";
+import { neuralNetworkOf } from "../../src/neural/walk.js";
 
 export function floatWeights(values: number[]): WeightParams {
   return create(WeightParamsSchema, { floatValue: values.map(Math.fround) });
@@ -150,4 +153,76 @@ export function runNetwork(
     ]),
   );
   return interpreter.predict(tensors);
+}
+
+export const CONV_WEIGHTS = noise(8 * 3 * 9, 7).map((v, i) => v * (1 + (i % 9) * 0.5));
+export const FC_WEIGHTS = noise(10 * 8, 9).map((v, i) => v * (1 + (i % 8)));
+
+/** x [3, 6, 6] → 3×3 conv ("same", 8 channels) → ReLU → innerProduct over channels at each position. */
+export function convReluFcNetwork(): Model {
+  return ndNetwork(
+    { x: [3, 6, 6] },
+    [
+      {
+        name: "conv",
+        input: ["x"],
+        output: ["c"],
+        layer: {
+          case: "convolution",
+          value: {
+            outputChannels: 8n,
+            kernelChannels: 3n,
+            kernelSize: [3n, 3n],
+            weights: floatWeights(CONV_WEIGHTS),
+            hasBias: true,
+            bias: floatWeights(noise(8, 3).map((v) => v * 0.5)),
+            ConvolutionPaddingType: { case: "same", value: {} },
+          },
+        },
+      },
+      {
+        name: "relu",
+        input: ["c"],
+        output: ["r"],
+        layer: { case: "activation", value: { NonlinearityType: { case: "ReLU", value: {} } } },
+      },
+      {
+        name: "transpose",
+        input: ["r"],
+        output: ["t"],
+        layer: { case: "transpose", value: { axes: [1n, 2n, 0n] } },
+      },
+      {
+        name: "fc",
+        input: ["t"],
+        output: ["y"],
+        layer: {
+          case: "innerProduct",
+          value: { inputChannels: 8n, outputChannels: 10n, weights: floatWeights(FC_WEIGHTS) },
+        },
+      },
+    ],
+    ["y"],
+  );
+}
+
+/** Input channels of unequal, correlated energy, so the candidates differ. */
+export function correlatedImageSamples(count: number): Record<string, Tensor>[] {
+  return Array.from({ length: count }, (_, s) => {
+    const base = noise(36, 20 + s);
+    const data = Float32Array.from(noise(108, 40 + s), (v, i) => {
+      const channel = Math.floor(i / 36);
+      return [4, 1, 0.3][channel] * (0.7 * base[i % 36] + 0.3 * v);
+    });
+    return { x: { dtype: "fp32", shape: [3, 6, 6], data } };
+  });
+}
+
+/** The float32 weights of layer `name` after decompression. */
+export async function decompressedWeights(model: MLModel, name: string): Promise<Float32Array> {
+  const dense = await decompressNeuralNetwork(model);
+  const layer = neuralNetworkOf(dense.spec)!.layers.find((l) => l.name === name)!;
+  return Float32Array.from(
+    (layer.layer.value as { weights: { floatValue: number[] } }).weights.floatValue,
+  );
 }

@@ -14,6 +14,7 @@ import {
   neuralWeightName,
   type NeuralWeightInfo,
 } from "../../neural/weights.js";
+import { quantizeWeightsSequentially } from "../../calibrate/neural-sequential.js";
 import { collectNeuralStatistics } from "../../calibrate/neural-statistics.js";
 import {
   MEASURE_HORIZONS,
@@ -51,6 +52,7 @@ interface QuantizeWeightsCliOptions extends OutputFlags {
   config?: string;
   algorithm?: string;
   measure?: string;
+  sequential?: boolean;
   mode?: string;
   skipLayerTypes?: string;
   skipLayers?: string;
@@ -323,6 +325,11 @@ function algorithmOf(
   return algorithm as NeuralKmeansAlgorithm;
 }
 
+/** The calibration samples the flags name, for the network's inputs. */
+function samplesOf(model: MLModel, options: SampleFlags) {
+  return samplesFromFlags(options, NeuralNetworkInterpreter.fromSpec(model.spec).inputs);
+}
+
 /**
  * Sensitive k-means: the layers' input statistics on the flags' calibration samples, and with
  * --measure the candidates measured on them.
@@ -331,8 +338,7 @@ async function calibrationOf(
   model: MLModel,
   options: SampleFlags & { measure?: string },
 ): Promise<LayerCalibration> {
-  const { inputs } = NeuralNetworkInterpreter.fromSpec(model.spec);
-  const samples = await samplesFromFlags(options, inputs);
+  const samples = await samplesOf(model, options);
   const statistics = collectNeuralStatistics(model, samples, { gram: true });
   const horizon = options.measure as MeasureHorizon | undefined;
   return horizon ? measuredCalibration(model, samples, statistics, { horizon }) : statistics;
@@ -381,6 +387,10 @@ export function registerQuantizeWeights(program: Command): void {
       "--measure <horizon>",
       "sensitive-kmeans or gptq-kmeans: choose each layer's table by measuring the candidates on the samples, at the layer's output (layer) or the model's (output: slower, one resumed run per candidate, layer and sample)",
     )
+    .option(
+      "--sequential",
+      "sensitive-kmeans or gptq-kmeans: fit the layers in network order, each to statistics gathered through the layers before it, already quantized (one calibration run per layer)",
+    )
     .option(...WORKERS_OPTION);
   sampleOptions(command, "16");
   outputOptions(command, "quantized")
@@ -406,6 +416,11 @@ recipe.yaml (layers not named are left alone without a global_config):
         : { ...flagSettings, configLayers: undefined, configCalibrates: false };
       const algorithm = algorithmOf(options, configCalibrates);
       const calibrated = algorithm !== undefined || configCalibrates;
+      if (options.sequential && !calibrated) {
+        throw new ConfigError(
+          "--sequential calibrates --algorithm sensitive-kmeans or gptq-kmeans",
+        );
+      }
       await runWrite({
         command: "quantize-weights",
         input,
@@ -418,16 +433,28 @@ recipe.yaml (layers not named are left alone without a global_config):
             checkLayerNames(configLayers, model, `${options.config}: op_name_configs`);
           }
           const events = new Map<string, QuantizedFieldEvent>();
-          const quantized = await quantizeWeights(model, {
+          const quantize = {
             ...settings,
             ...(algorithm && { algorithm }),
-            ...(calibrated && { calibration: await calibrationOf(model, options) }),
             keepLossy: options.keepLossy,
             fuse: options.fuse,
-            onField: (event) => events.set(`${event.layer}/${event.field}`, event),
+            onField: (event: QuantizedFieldEvent) =>
+              events.set(`${event.layer}/${event.field}`, event),
             workers: parseWorkers(options.workers),
-            onProgress,
-          });
+          };
+          const quantized = !calibrated
+            ? await quantizeWeights(model, { ...quantize, onProgress })
+            : options.sequential
+              ? await quantizeWeightsSequentially(model, await samplesOf(model, options), {
+                  ...quantize,
+                  measure: options.measure as MeasureHorizon | undefined,
+                  onCalibrationProgress: onProgress,
+                })
+              : await quantizeWeights(model, {
+                  ...quantize,
+                  calibration: await calibrationOf(model, options),
+                  onProgress,
+                });
           const fields = fieldOutcomes(
             neuralNetworkWeights(model.spec),
             neuralNetworkWeights(quantized.spec),
