@@ -5,9 +5,12 @@ import { join } from "node:path";
 import { after, test } from "node:test";
 import { parseCandidates } from "../../src/analysis/candidates.js";
 import { neuralSettings } from "../../src/analysis/neural-sensitivity.js";
-import { chooseRecipe } from "../../src/analysis/recipe.js";
+import { toBinary } from "@bufbuild/protobuf";
+import { chooseRecipe, recipeLayers } from "../../src/analysis/recipe.js";
 import { applyRecipe } from "../../src/analysis/recipe-check.js";
+import { quantizeWeightsSequentially } from "../../src/calibrate/neural-sequential.js";
 import { collectNeuralStatistics } from "../../src/calibrate/neural-statistics.js";
+import { ModelSchema } from "../../src/format/gen/Model_pb.js";
 import { defaultCandidates, measureSensitivity } from "../../src/analysis/sensitivity.js";
 import { OutputStats } from "../../src/runtime/compare.js";
 import { loadModel } from "../../src/format/model.js";
@@ -229,4 +232,13 @@ test("NN sensitive k-means candidates: trials and recipes calibrate on the table
   const applied = await applyRecipe(model, recipe, { samples });
   assert.ok(applied.bytesAfter.size > 0);
   await applied.model.close();
+  // Sequential: the recipe's layers fitted in network order, as quantizeWeightsSequentially does.
+  const sequential = await applyRecipe(model, recipe, { samples, sequential: true });
+  const expected = await quantizeWeightsSequentially(model, samples, {
+    layers: recipeLayers(recipe),
+  });
+  assert.deepEqual(
+    toBinary(ModelSchema, sequential.model.spec),
+    toBinary(ModelSchema, expected.spec),
+  );
 });

@@ -35,6 +35,7 @@ interface RecipeFlags extends SampleFlags, CandidateFlags {
   minSnr?: string;
   table?: string;
   verify: boolean;
+  sequential?: boolean;
   json?: boolean;
   quiet?: boolean;
 }
@@ -174,6 +175,10 @@ export function registerRecipe(program: Command): void {
     .option("--table <file>", "a `sensitivity --json` table to use instead of measuring again")
     .option(...CANDIDATES_OPTION)
     .option("--no-verify", "do not compress with the recipe to check the prediction")
+    .option(
+      "--sequential",
+      "neural networks: verify with the calibrated layers fitted in network order, each through the layers quantized before it (apply it with quantize-weights --sequential too)",
+    )
     .option("--json", "print machine-readable JSON")
     .option("-q, --quiet", "no progress bar");
   sampleOptions(command).action(async (modelPath: string, flags: RecipeFlags) => {
@@ -197,7 +202,10 @@ export function registerRecipe(program: Command): void {
         const currentBytes = table.weights.reduce((n, w) => n + w.bytes, 0);
         const recipe = chooseRecipe(table, target(currentBytes));
         const measured = flags.verify
-          ? await measureRecipe(model, recipe, table, samples, { pool })
+          ? await measureRecipe(model, recipe, table, samples, {
+              pool,
+              sequential: flags.sequential,
+            })
           : undefined;
         const neural = model.spec.Type.case !== "mlProgram";
         return { table, recipe, measured, samples: samples.length, neural };
