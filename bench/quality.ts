@@ -10,8 +10,9 @@
  * on the N first even-numbered photos instead, `--candidates a,b,…` keeps only those
  * sensitivity candidates (labels below), `--uniform a,b,…` only those uniform variants,
  * `--table FILE` takes the sensitivity table an earlier run wrote instead of measuring it.
- * Each recipe is applied twice: its GPTQ and sensitive k-means layers fitted to the float
- * network's statistics, and fitted in network order to those of the network quantized so far.
+ * Each recipe is applied three ways: its GPTQ and sensitive k-means layers fitted to the float
+ * network's statistics; in network order to those of the network quantized so far; and so,
+ * each fitted to give the float network's output (compensated).
  */
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
@@ -170,6 +171,12 @@ function networkBits(model: MLModel): number {
   return (bytes * 8) / weights.reduce((n, w) => n + w.elementCount, 0);
 }
 
+const RECIPE_FITTINGS: [string, { sequential?: boolean; compensate?: boolean }][] = [
+  ["", {}],
+  [", sequential", { sequential: true }],
+  [", compensated", { compensate: true }],
+];
+
 const SENSITIVITY_TABLE = "dist/bench/quality-squeezenet-sensitivity.json";
 
 /** JSON has no infinities (a trial that changes nothing has an infinite SNR). */
@@ -259,9 +266,9 @@ async function squeezeNet(
   for (const bits of [4.5, 3]) {
     const recipe = chooseRecipe(table, { bits });
     console.error(recipe.choices.map((c) => `${c.weight}: ${c.candidate}`).join(", "));
-    for (const sequential of [false, true]) {
-      const applied = await applyRecipe(model, recipe, { pool, samples: calibration, sequential });
-      await add(`recipe ${bits} bits${sequential ? ", sequential" : ""}`, applied.model);
+    for (const [how, fitting] of RECIPE_FITTINGS) {
+      const applied = await applyRecipe(model, recipe, { pool, samples: calibration, ...fitting });
+      await add(`recipe ${bits} bits${how}`, applied.model);
       await applied.model.close();
     }
   }

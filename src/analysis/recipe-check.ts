@@ -35,6 +35,8 @@ export interface ApplyRecipeOptions extends LoadOptions {
    * it (neural-sequential.ts), rather than all to the float network's.
    */
   sequential?: boolean;
+  /** Sequentially, each fitted to the float network's output (implies `sequential`). */
+  compensate?: boolean;
 }
 
 /**
@@ -57,8 +59,11 @@ export async function applyRecipe(
     const settings = { layers, pool: options.pool, workers: 0 };
     const quantized = !calibrated
       ? await quantizeWeights(model, settings)
-      : options.sequential
-        ? await quantizeWeightsSequentially(model, options.samples!, settings)
+      : options.sequential || options.compensate
+        ? await quantizeWeightsSequentially(model, options.samples!, {
+            ...settings,
+            compensate: options.compensate,
+          })
         : await quantizeWeights(model, {
             ...settings,
             calibration: collectNeuralStatistics(model, options.samples!, { gram: true }),

@@ -6,6 +6,11 @@
  * from the float network describe inputs the quantized network never sees). A stage is a run of
  * such layers reading the same blob (a fire module's two expansions): they see the same input
  * either way. Every other layer is quantized first, the data-free way, in one pass.
+ *
+ * With `compensate`, each stage also runs beside the float network, and its layers are fitted
+ * to give the float network's output from their quantized inputs rather than their own output
+ * on those inputs (kernels/compensate.ts): the error let through is then corrected, not only
+ * seen.
  */
 import type { MLModel } from "../format/model.js";
 import type { Tensor } from "../kernels/dtype.js";
@@ -24,6 +29,8 @@ import { collectNeuralStatistics } from "./neural-statistics.js";
 export interface SequentialQuantizeOptions extends Omit<QuantizeWeightsOptions, "calibration"> {
   /** Also measure each stage's candidate tables on the samples (see neural-measure.ts). */
   measure?: MeasureHorizon;
+  /** Fit each layer to the float network's output (see above). */
+  compensate?: boolean;
   /** Progress over the stages' calibration runs (one per stage and sample). */
   onCalibrationProgress?: ProgressCallback;
 }
@@ -48,7 +55,7 @@ export async function quantizeWeightsSequentially(
   samples: readonly Record<string, Tensor>[],
   options: SequentialQuantizeOptions,
 ): Promise<MLModel> {
-  const { measure, onCalibrationProgress, ...quantize } = options;
+  const { measure, compensate, onCalibrationProgress, ...quantize } = options;
   const stages = stagesOf(calibratedLayers(model, quantize));
   const calibrated = stages.flat().map((layer) => layer.name);
   const userSelector = quantize.selector;
@@ -65,6 +72,7 @@ export async function quantizeWeightsSequentially(
       const statistics = collectNeuralStatistics(current, samples, {
         gram: true,
         layers: names,
+        ...(compensate && { reference: model }),
         onProgress: onCalibrationProgress
           ? ({ done }) =>
               onCalibrationProgress({

@@ -24,6 +24,11 @@ import { Accumulator, addPatches, combine } from "./statistics.js";
 export interface NeuralStatisticsOptions {
   /** Also the full Gram matrices (sensitive k-means then chooses its exponent by them). */
   gram?: boolean;
+  /**
+   * The float network `model` was quantized from: each sample also runs through it, and each
+   * layer's statistics gain `crossGram`, Σ x_ref·xᵀ with x_ref its input there (implies gram).
+   */
+  reference?: MLModel;
   /** Only these layers' statistics (default: every layer's). */
   layers?: ReadonlySet<string>;
   /** Called after each sample has run. */
@@ -60,7 +65,8 @@ export function convWindow(p: ConvolutionLayerParams, [h, w]: [number, number]):
 
 /** Adds a layer's input to its sums (`make` creates them on first use), if the layer is covered. */
 type LayerSums = (layer: NeuralNetworkLayer, x: Dense, make: Make) => void;
-type Make = (inputAxes: number[], groups: number, columns: number) => Accumulator;
+type Make = (inputAxes: number[], groups: number, columns: number) => Sums;
+type Sums = Pick<Accumulator, "add">;
 
 const LAYER_SUMS: Partial<Record<string, LayerSums>> = {
   convolution(layer, x, make) {
@@ -148,6 +154,48 @@ function addActiveEnergy(
   }
 }
 
+/**
+ * Sums that add each chunk stacked under the reference run's chunk in the same place: columns
+ * [x_ref; x], so the Gram matrix holds Σ x_ref·xᵀ beside Σ x·xᵀ (see splitPaired).
+ */
+function pairedSums(sums: Accumulator, reference: Float64Array[], columns: number): Sums {
+  let next = 0;
+  return {
+    add(group, byColumn, count) {
+      const ref = reference[next++];
+      if (ref?.length !== columns * count) {
+        throw new UnsupportedError("the reference network's layer inputs differ in shape");
+      }
+      const both = new Float64Array(2 * columns * count);
+      both.set(ref);
+      both.set(byColumn.subarray(0, columns * count), columns * count);
+      sums.add(group, both, count);
+    },
+  };
+}
+
+/** Statistics of stacked [x_ref; x] columns as those of x, with Σ x_ref·xᵀ as crossGram. */
+function splitPaired(paired: InputStatistics): InputStatistics {
+  const columns = paired.columns / 2;
+  const { groups } = paired;
+  const size = columns * columns;
+  const full = paired.gram!;
+  const gram = new Float64Array(groups * size);
+  const crossGram = new Float64Array(groups * size);
+  const diagonal = new Float64Array(groups * columns);
+  for (let g = 0; g < groups; g++) {
+    const base = g * 4 * size;
+    for (let i = 0; i < columns; i++) {
+      diagonal[g * columns + i] = paired.diagonal[g * 2 * columns + columns + i];
+      for (let j = 0; j < columns; j++) {
+        gram[g * size + i * columns + j] = full[base + (columns + i) * 2 * columns + columns + j];
+        crossGram[g * size + i * columns + j] = full[base + i * 2 * columns + columns + j];
+      }
+    }
+  }
+  return { ...paired, columns, diagonal, gram, crossGram };
+}
+
 /** Runs `samples` through the network and sums its convolution and innerProduct inputs. */
 export function collectNeuralStatistics(
   model: MLModel,
@@ -161,7 +209,21 @@ export function collectNeuralStatistics(
   for (const { layer } of walkLayers(network)) layers.set(layer.name, layer);
   const interpreter = NeuralNetworkInterpreter.fromSpec(model.spec);
   const accumulators = new Map<string, Accumulator>();
-  const gram = options.gram ?? false;
+  const reference = options.reference && NeuralNetworkInterpreter.fromSpec(options.reference.spec);
+  const gram = (options.gram ?? false) || reference !== undefined;
+  // Per layer, the reference run's chunks, in the order the same sums take them from this run.
+  const recorded = new Map<string, Float64Array[]>();
+  const wanted = (name: string) => !options.layers || options.layers.has(name);
+  const record = ({ name }: { name: string }, [x]: readonly Dense[]) => {
+    const layer = layers.get(name);
+    const sums = layer?.layer.case && LAYER_SUMS[layer.layer.case];
+    if (!wanted(name) || !layer || !sums || !x) return;
+    const chunks: Float64Array[] = [];
+    recorded.set(name, chunks);
+    sums(layer, x, (_axes, _groups, columns) => ({
+      add: (_group, byColumn, count) => chunks.push(byColumn.slice(0, columns * count)),
+    }));
+  };
   // Convolutions feeding a ReLU: their inputs wait for their outputs (see activeEnergy).
   const relus = reluFed(layers.values());
   const waiting = new Map<string, Dense>();
@@ -176,14 +238,14 @@ export function collectNeuralStatistics(
     if (!x || !layer || relus.get(name) !== blob || layer.layer.case !== "convolution") return;
     waiting.delete(name);
     const rows = num(layer.layer.value.outputChannels);
-    const columns = accumulators.get(name)!.columns;
+    const columns = accumulators.get(name)!.columns / (reference ? 2 : 1);
     const energy = active.get(name) ?? new Float64Array(rows * columns);
     active.set(name, energy);
     const y = value as Dense;
     addActiveEnergy(energy, layer, x, y);
   };
   const inspect = ({ name }: { name: string }, [x]: readonly Dense[]) => {
-    if (options.layers && !options.layers.has(name)) return;
+    if (!wanted(name)) return;
     if (relus.has(name) && x) waiting.set(name, x);
     const layer = layers.get(name);
     const sums = layer?.layer.case && LAYER_SUMS[layer.layer.case];
@@ -191,13 +253,14 @@ export function collectNeuralStatistics(
     sums(layer, x, (inputAxes, groups, columns) => {
       let accumulator = accumulators.get(name);
       if (!accumulator) {
-        accumulator = new Accumulator(inputAxes, groups, columns, gram);
+        accumulator = new Accumulator(inputAxes, groups, (reference ? 2 : 1) * columns, gram);
         accumulators.set(name, accumulator);
       }
-      return accumulator;
+      return reference ? pairedSums(accumulator, recorded.get(name) ?? [], columns) : accumulator;
     });
   };
   samples.forEach((sample, index) => {
+    reference?.predict(sample, { inspect: record });
     interpreter.predict(sample, { inspect, observe });
     options.onProgress?.({
       done: index + 1,
@@ -210,7 +273,8 @@ export function collectNeuralStatistics(
     const size = sums.columns * sums.columns;
     for (let g = 0; sums.gram && g < sums.groups; g++)
       mirrorUpper(sums.gram.subarray(g * size, (g + 1) * size), sums.columns);
-    const combined = combine([sums]);
+    const summed = combine([sums]);
+    const combined = summed && reference ? splitPaired(summed) : summed;
     const energy = active.get(name);
     if (combined) statistics.set(name, { ...combined, ...(energy && { activeEnergy: energy }) });
   }

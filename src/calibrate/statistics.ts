@@ -154,7 +154,7 @@ function convConsumer(weight: string, gram: boolean): Consumer {
  * the weight's (c, ky, kx) order (positions in the padding are zeros).
  */
 export function addPatches(
-  sums: Accumulator,
+  sums: Pick<Accumulator, "add">,
   x: { readonly shape: readonly number[]; readonly data: ArrayLike<number> },
   window: Window2d,
   groups: number,

@@ -8,7 +8,7 @@
  * on the given table and every table and index set visited, the one with the least
  * layer-output error Σ_rows Δ·H·Δᵀ is kept, so it is never worse than nearest-entry rounding.
  */
-import { choleskyInPlace, gptqRound, type GptqOptions } from "./gptq.js";
+import { choleskyInPlace, choleskySolve, gptqRound, type GptqOptions } from "./gptq.js";
 
 export interface TableGptqOptions extends GptqOptions {
   /** Times the table is refitted to the indices and the indices chosen again (0: GPTQ only). */
@@ -191,21 +191,4 @@ function refitTable(
   }
   if (!choleskyInPlace(a, k)) return table;
   return choleskySolve(a, k, b);
-}
-
-/** x with L Lᵀ x = b, L the lower triangle of `l`. */
-function choleskySolve(l: Float64Array, n: number, b: Float64Array): Float64Array {
-  const y = new Float64Array(n);
-  for (let i = 0; i < n; i++) {
-    let s = b[i];
-    for (let j = 0; j < i; j++) s -= l[i * n + j] * y[j];
-    y[i] = s / l[i * n + i];
-  }
-  const x = new Float64Array(n);
-  for (let i = n - 1; i >= 0; i--) {
-    let s = y[i];
-    for (let j = i + 1; j < n; j++) s -= l[j * n + i] * x[j];
-    x[i] = s / l[i * n + i];
-  }
-  return x;
 }

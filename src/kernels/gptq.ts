@@ -293,6 +293,23 @@ export function choleskyInPlace(a: Float64Array, n: number): boolean {
   return true;
 }
 
+/** x with L Lᵀ x = b, L the lower triangle of `l`. */
+export function choleskySolve(l: Float64Array, n: number, b: Float64Array): Float64Array {
+  const y = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    let s = b[i];
+    for (let j = 0; j < i; j++) s -= l[i * n + j] * y[j];
+    y[i] = s / l[i * n + i];
+  }
+  const x = new Float64Array(n);
+  for (let i = n - 1; i >= 0; i--) {
+    let s = y[i];
+    for (let j = i + 1; j < n; j++) s -= l[j * n + i] * x[j];
+    x[i] = s / l[i * n + i];
+  }
+  return x;
+}
+
 /** The inverse of the lower triangular L (the lower triangle of `l`), transposed: row j holds column j of L⁻¹. */
 function lowerInverseTransposed(l: Float64Array, n: number): Float64Array {
   const t = new Float64Array(n * n);

@@ -24,6 +24,12 @@ export interface InputStatistics {
   /** groups × columns × columns: XᵀX, when the compression asked for it. */
   gram?: Float64Array;
   /**
+   * groups × columns × columns: Σ x_ref·xᵀ, when these inputs came through already-quantized
+   * layers and x_ref are the float model's: the weight is then fitted to give the float
+   * model's output from these inputs (kernels/compensate.ts). Indexed [x_ref][x].
+   */
+  crossGram?: Float64Array;
+  /**
    * Rows × columns (the weight's matrix view): the energy of each element's input over only
    * the vectors where its output is positive, for a layer whose output only a ReLU reads
    * (errors where the ReLU clips its output to 0 do not propagate).

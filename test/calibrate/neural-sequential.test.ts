@@ -9,6 +9,7 @@ import { collectNeuralStatistics } from "../../src/calibrate/neural-statistics.j
 import { encodeModel, loadModel, MLModel } from "../../src/format/model.js";
 import { writeNpy } from "../../src/format/npy.js";
 import { quantizeWeights } from "../../src/passes/neural-quantize.js";
+import { NeuralNetworkInterpreter } from "../../src/runtime/neural-network.js";
 import {
   convReluFcNetwork,
   correlatedImageSamples,
@@ -85,7 +86,7 @@ test("sequential quantization: layers without statistics first in one pass, a ru
   assert.ok(new Set(fc).size <= 4, "fc on a 2-bit table");
 });
 
-test("quantize-weights --sequential writes what the API does; without a calibrated algorithm it fails on one line", async () => {
+test("quantize-weights --sequential --compensate writes what the API does; without a calibrated algorithm it fails on one line", async () => {
   const dir = await mkdtemp(join(tmpdir(), "nn-sequential-"));
   try {
     const input = join(dir, "in.mlmodel");
@@ -104,13 +105,13 @@ test("quantize-weights --sequential writes what the API does; without a calibrat
       ...common,
       "--algorithm",
       "gptq-kmeans",
+      "--compensate",
     );
     assert.equal(ok.status, 0, ok.stderr);
-    const expected = await quantizeWeightsSequentially(
-      new MLModel(convReluFcNetwork()),
-      batch,
-      GPTQ_2BIT,
-    );
+    const expected = await quantizeWeightsSequentially(new MLModel(convReluFcNetwork()), batch, {
+      ...GPTQ_2BIT,
+      compensate: true,
+    });
     const written = await loadModel(out);
     for (const layer of ["conv", "fc"]) {
       assert.deepEqual(
@@ -131,4 +132,73 @@ test("quantize-weights --sequential writes what the API does; without a calibrat
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+});
+
+test("statistics beside the float network: the network's own Gram matrices, and Σ x_ref·xᵀ across", async () => {
+  const model = new MLModel(convReluFcNetwork());
+  const data = correlatedImageSamples(2);
+  const convOnly = await quantizeWeights(model, {
+    layers: { conv: { nbits: 2, mode: "kmeans_lut" } },
+  });
+  const own = collectNeuralStatistics(convOnly, data, { gram: true });
+  const paired = collectNeuralStatistics(convOnly, data, { reference: model });
+  const close = (a: Float64Array, b: Float64Array) =>
+    a.every((v, i) => Math.abs(v - b[i]) <= 1e-9 * (1 + Math.abs(b[i])));
+  for (const layer of ["conv", "fc"]) {
+    const [mine, both] = [own.statistics(layer)!, paired.statistics(layer)!];
+    assert.equal(both.columns, mine.columns);
+    assert.ok(close(both.gram!, mine.gram!), layer);
+    assert.ok(close(both.diagonal, mine.diagonal), layer);
+  }
+  // The conv reads the model's input in both networks: its cross matrix is its Gram matrix.
+  const conv = paired.statistics("conv")!;
+  assert.ok(close(conv.crossGram!, conv.gram!));
+  // The fc's input went through the quantized conv: Σ x_ref·xᵀ, by hand from both runs.
+  const inputs = (network: MLModel) =>
+    data.map((sample) => {
+      let seen: Float32Array | undefined;
+      NeuralNetworkInterpreter.fromSpec(network.spec).predict(sample, {
+        observe: (blob, value) =>
+          blob === "t" && (seen = Float32Array.from(value.data as Float32Array)),
+      });
+      return seen!;
+    });
+  const [ref, quantized] = [inputs(model), inputs(convOnly)];
+  const columns = 8;
+  const cross = new Float64Array(columns * columns);
+  ref.forEach((r, s) => {
+    for (let v = 0; v < r.length / columns; v++)
+      for (let i = 0; i < columns; i++)
+        for (let j = 0; j < columns; j++)
+          cross[i * columns + j] += r[v * columns + i] * quantized[s][v * columns + j];
+  });
+  const fc = paired.statistics("fc")!;
+  assert.ok(close(fc.crossGram!, cross));
+  assert.ok(!close(fc.crossGram!, fc.gram!));
+});
+
+test("compensated sequential quantization: each layer fitted with the statistics gathered beside the float network", async () => {
+  const model = new MLModel(convReluFcNetwork());
+  const data = correlatedImageSamples(3);
+  const compensated = await quantizeWeightsSequentially(model, data, {
+    ...GPTQ_2BIT,
+    compensate: true,
+  });
+  const plain = await quantizeWeightsSequentially(model, data, GPTQ_2BIT);
+  // The conv reads the input itself: nothing to compensate.
+  assert.deepEqual(
+    await decompressedWeights(compensated, "conv"),
+    await decompressedWeights(plain, "conv"),
+  );
+  const convOnly = await quantizeWeights(model, {
+    layers: { conv: GPTQ_2BIT },
+    calibration: collectNeuralStatistics(model, data, { gram: true }),
+  });
+  const byHand = await quantizeWeights(convOnly, {
+    layers: { fc: GPTQ_2BIT },
+    calibration: collectNeuralStatistics(convOnly, data, { reference: model }),
+  });
+  const fc = await decompressedWeights(compensated, "fc");
+  assert.deepEqual(fc, await decompressedWeights(byHand, "fc"));
+  assert.notDeepEqual(fc, await decompressedWeights(plain, "fc"));
 });

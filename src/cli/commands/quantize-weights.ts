@@ -53,6 +53,7 @@ interface QuantizeWeightsCliOptions extends OutputFlags {
   algorithm?: string;
   measure?: string;
   sequential?: boolean;
+  compensate?: boolean;
   mode?: string;
   skipLayerTypes?: string;
   skipLayers?: string;
@@ -391,6 +392,10 @@ export function registerQuantizeWeights(program: Command): void {
       "--sequential",
       "sensitive-kmeans or gptq-kmeans: fit the layers in network order, each to statistics gathered through the layers before it, already quantized (one calibration run per layer)",
     )
+    .option(
+      "--compensate",
+      "sensitive-kmeans or gptq-kmeans, sequentially: fit each layer to give the float network's output from its quantized inputs (one more run of the float network per layer)",
+    )
     .option(...WORKERS_OPTION);
   sampleOptions(command, "16");
   outputOptions(command, "quantized")
@@ -416,10 +421,10 @@ recipe.yaml (layers not named are left alone without a global_config):
         : { ...flagSettings, configLayers: undefined, configCalibrates: false };
       const algorithm = algorithmOf(options, configCalibrates);
       const calibrated = algorithm !== undefined || configCalibrates;
-      if (options.sequential && !calibrated) {
-        throw new ConfigError(
-          "--sequential calibrates --algorithm sensitive-kmeans or gptq-kmeans",
-        );
+      const sequential = options.sequential || options.compensate;
+      if (sequential && !calibrated) {
+        const flag = options.compensate ? "--compensate" : "--sequential";
+        throw new ConfigError(`${flag} calibrates --algorithm sensitive-kmeans or gptq-kmeans`);
       }
       await runWrite({
         command: "quantize-weights",
@@ -444,9 +449,10 @@ recipe.yaml (layers not named are left alone without a global_config):
           };
           const quantized = !calibrated
             ? await quantizeWeights(model, { ...quantize, onProgress })
-            : options.sequential
+            : sequential
               ? await quantizeWeightsSequentially(model, await samplesOf(model, options), {
                   ...quantize,
+                  compensate: options.compensate,
                   measure: options.measure as MeasureHorizon | undefined,
                   onCalibrationProgress: onProgress,
                 })

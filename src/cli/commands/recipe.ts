@@ -36,6 +36,7 @@ interface RecipeFlags extends SampleFlags, CandidateFlags {
   table?: string;
   verify: boolean;
   sequential?: boolean;
+  compensate?: boolean;
   json?: boolean;
   quiet?: boolean;
 }
@@ -179,6 +180,10 @@ export function registerRecipe(program: Command): void {
       "--sequential",
       "neural networks: verify with the calibrated layers fitted in network order, each through the layers quantized before it (apply it with quantize-weights --sequential too)",
     )
+    .option(
+      "--compensate",
+      "neural networks: as --sequential, each layer fitted to the float network's output (quantize-weights --compensate)",
+    )
     .option("--json", "print machine-readable JSON")
     .option("-q, --quiet", "no progress bar");
   sampleOptions(command).action(async (modelPath: string, flags: RecipeFlags) => {
@@ -205,6 +210,7 @@ export function registerRecipe(program: Command): void {
           ? await measureRecipe(model, recipe, table, samples, {
               pool,
               sequential: flags.sequential,
+              compensate: flags.compensate,
             })
           : undefined;
         const neural = model.spec.Type.case !== "mlProgram";
