@@ -135,7 +135,7 @@ export function palettizeGroups(input: GroupsInput): GroupsPalette {
     }
     const group =
       values instanceof Float32Array
-        ? Float64Array.from(values.subarray(start, start + groupLength))
+        ? new Float64Array(values.subarray(start, start + groupLength))
         : (values?.subarray(start, start + groupLength) ?? Float64Array.from(half!, halfToFloat));
     if (input.mode === "uniform") uniform(group, nbits, input.valueType, groupLut, groupIndices);
     else if (clusterDim > 1) {
