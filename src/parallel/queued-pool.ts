@@ -1,7 +1,6 @@
 /**
- * The queue both pools share: jobs wait, costliest first, until a started worker can take one
- * (starting new ones up to the pool's size), and replies settle the oldest job of the worker
- * that sent them. Each
+ * The queue both pools share: jobs wait until a started worker can take one (starting new ones
+ * up to the pool's size), and replies settle the oldest job of the worker that sent them. Each
  * worker holds one job ahead of the one it runs, so it starts the next as soon as it replies,
  * not once the calling thread (busy reading and preparing other weights) gets to its reply:
  * mobilenet_v2's vector palettization left each worker idle between jobs for 15–25 % of its
@@ -23,8 +22,6 @@ import { RESIDENT_TASKS, type TaskName } from "./tasks.js";
 interface Job {
   task: TaskName;
   prepare: Prepare;
-  /** See TaskPool.run: the queue is ordered by it, costliest first. */
-  cost: number;
   resolve: (value: unknown) => void;
   reject: (error: Error) => void;
 }
@@ -133,20 +130,17 @@ export abstract class QueuedPool<W> implements TaskPool {
     runTask(job.task, job.prepare().payload as never).then(job.resolve, job.reject);
   }
 
-  run<T>(task: TaskName, payload: unknown, transfer: Transfer = [], cost = 0): Promise<T> {
-    return this.runPrepared(task, () => ({ payload, transfer }), cost);
+  run<T>(task: TaskName, payload: unknown, transfer: Transfer = []): Promise<T> {
+    return this.runPrepared(task, () => ({ payload, transfer }));
   }
 
-  runPrepared<T>(task: TaskName, prepare: Prepare, cost = 0): Promise<T> {
+  runPrepared<T>(task: TaskName, prepare: Prepare): Promise<T> {
     if (this.closed) return Promise.reject(new Error("worker pool is closed"));
     return new Promise<T>((resolve, reject) => {
-      const job = { task, prepare, cost, resolve: resolve as (v: unknown) => void, reject };
+      const job = { task, prepare, resolve: resolve as (v: unknown) => void, reject };
       if (this.size === 0 || this.inline) this.runInline(job);
       else {
-        // Behind every waiting job costing as much or more.
-        let at = this.queue.length;
-        while (at > 0 && this.queue[at - 1].cost < cost) at--;
-        this.queue.splice(at, 0, job);
+        this.queue.push(job);
         this.pump();
       }
     });

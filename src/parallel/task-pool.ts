@@ -29,17 +29,13 @@ export interface TaskPool {
   readonly size: number;
   /** Threads the host runs at once, which the workers share with the caller (if known). */
   readonly cores?: number;
-  /**
-   * Runs `task` on a worker (or inline when the pool has no workers). `cost` estimates its
-   * work (its elements, say): waiting jobs go to the workers costliest first (equal ones in the
-   * order they came), so the longest do not start last and leave the other workers idle.
-   */
-  run<T>(task: TaskName, payload: unknown, transfer?: Transfer, cost?: number): Promise<T>;
+  /** Runs `task` on a worker (or inline when the pool has no workers). */
+  run<T>(task: TaskName, payload: unknown, transfer?: Transfer): Promise<T>;
   /**
    * `run` with the payload made only when a worker takes the job (to run now or next), so
    * copies made for it (chunks of one tensor, say) exist only while they are worked on.
    */
-  runPrepared<T>(task: TaskName, prepare: Prepare, cost?: number): Promise<T>;
+  runPrepared<T>(task: TaskName, prepare: Prepare): Promise<T>;
   /**
    * Runs `task` once per payload and returns when every run is done, for synchronous callers
    * whose tasks write their results into SharedArrayBuffers; `meanwhile` runs on the calling

@@ -501,12 +501,7 @@ async function runGroups(
           pointWeights: input.pointWeights?.slice(),
           packIndices: packable,
         };
-    const part = await pool.run<GroupsPalette>(
-      "palettizeGroups",
-      payload,
-      transferList(payload),
-      length,
-    );
+    const part = await pool.run<GroupsPalette>("palettizeGroups", payload, transferList(payload));
     return { ...part, packed: packable };
   }
   // Chunks are runs of whole groups: gathered here, once.
@@ -543,7 +538,7 @@ async function runGroups(
       return { payload, transfer: transferList(payload) };
     };
     jobs.push(
-      pool.runPrepared<GroupsPalette>("palettizeGroups", prepare, to - from).then((part) => {
+      pool.runPrepared<GroupsPalette>("palettizeGroups", prepare).then((part) => {
         lut.set(part.lut, first * entries);
         indices.set(part.indices, packed ? bitOffset(c) / 8 : from / input.clusterDim);
         signal += part.signal;

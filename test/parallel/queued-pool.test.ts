@@ -1,7 +1,7 @@
 /**
  * The queue both worker pools share, on workers that only record what they are given: jobs go
- * costliest first (equal ones in the order they came), each running worker holds one job ahead
- * (none behind or as a serve loop), and `start` boots every worker before any job.
+ * in the order they came, each running worker holds one job ahead (none behind or as a serve
+ * loop), and `start` boots every worker before any job.
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
@@ -93,19 +93,4 @@ test("no job waits ahead behind a serve loop, nor is one held ahead", async () =
   pool.reply(0);
   await Promise.all([job, next]);
   assert.deepEqual(pool.posted, ["serve", "a", "serve again"]);
-});
-
-test("waiting jobs go costliest first, equal ones in the order they came", async () => {
-  const pool = new RecordingPool(1);
-  const jobs = [
-    pool.run("palettizeGroups", "a", [], 1),
-    pool.run("palettizeGroups", "b", [], 5),
-    pool.run("palettizeGroups", "c", [], 1),
-    pool.run("palettizeGroups", "d", [], 5),
-    pool.run("palettizeGroups", "e"),
-  ];
-  pool.reply(0, true);
-  for (let i = 0; i < jobs.length; i++) pool.reply(0);
-  await Promise.all(jobs);
-  assert.deepEqual(pool.posted, ["b", "d", "a", "c", "e"]);
 });
