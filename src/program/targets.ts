@@ -6,7 +6,6 @@ import type { Model, Pipeline } from "../format/gen/Model_pb.js";
 import type { Program } from "../format/gen/MIL_pb.js";
 import type { MLModel } from "../format/ml-model.js";
 import { modelTree } from "../format/model-tree.js";
-import { inheritValidation } from "./validate.js";
 import { ConfigError } from "../errors.js";
 
 export const TARGETS = {
@@ -73,7 +72,6 @@ export function raiseTarget(model: MLModel, target: Target): MLModel {
   if (!older) return model;
   const spec = raisedModel(model.spec, target);
   spec.specificationVersion = Math.max(spec.specificationVersion, specificationVersion);
-  inheritValidation(spec, model.spec);
   return model.derive(spec, model.weightFiles);
 }
 

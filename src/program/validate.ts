@@ -320,8 +320,8 @@ export async function validateProgram(model: MLModel): Promise<void> {
 }
 
 /**
- * Marks `derived` valid when `source` is: a copy whose programs differ only in their opset and
- * specification version (raiseTarget's), so nothing validation checks differs.
+ * Marks `derived` valid when `source` is: for a copy whose programs differ only in their opset
+ * and specification version (raiseTarget's), where nothing validation checks differs.
  */
 export function inheritValidation(derived: Model, source: Model): void {
   if (validated.has(source)) validated.add(derived);
