@@ -20,7 +20,7 @@ export class WorkerPool extends QueuedPool<Worker> {
 
   protected spawn(): Slot<Worker> {
     const worker = new Worker(new URL("./worker.js", import.meta.url));
-    const slot: Slot<Worker> = { worker, ready: false };
+    const slot: Slot<Worker> = { worker, ready: false, jobs: [] };
     worker.on("message", (reply: Reply) => this.receive(slot, reply));
     worker.on("error", (error) => this.lose(slot, error));
     this.slots.push(slot);
@@ -34,7 +34,7 @@ export class WorkerPool extends QueuedPool<Worker> {
 
   /** Idle workers do not keep the process alive (starting ones do, until they are ready). */
   protected override idle(): void {
-    for (const slot of this.slots) if (slot.ready && !slot.job) slot.worker.unref();
+    for (const slot of this.slots) if (slot.ready && slot.jobs.length === 0) slot.worker.unref();
   }
 
   /** Blocks the calling thread (Atomics.wait) until the workers are done; needs `size` ≥ 1. */

@@ -32,8 +32,8 @@ export interface TaskPool {
   /** Runs `task` on a worker (or inline when the pool has no workers). */
   run<T>(task: TaskName, payload: unknown, transfer?: Transfer): Promise<T>;
   /**
-   * `run` with the payload made only when a worker takes the job, so copies made for it
-   * (chunks of one tensor, say) exist only while they are worked on.
+   * `run` with the payload made only when a worker takes the job (to run now or next), so
+   * copies made for it (chunks of one tensor, say) exist only while they are worked on.
    */
   runPrepared<T>(task: TaskName, prepare: Prepare): Promise<T>;
   /**

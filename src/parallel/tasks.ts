@@ -21,6 +21,9 @@ const TASKS = {
 
 export type TaskName = keyof typeof TASKS;
 
+/** Tasks that hold their worker until their own work runs out (a serve loop): none waits behind them. */
+export const RESIDENT_TASKS: ReadonlySet<string> = new Set<TaskName>(["simdServe"]);
+
 /** The kernel of a task, its module loaded on first use; fails on names not in the table. */
 export function loadTask(name: string): Promise<Task> {
   if (!Object.prototype.hasOwnProperty.call(TASKS, name)) {

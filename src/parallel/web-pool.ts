@@ -63,7 +63,7 @@ export class WebWorkerPool extends QueuedPool<WebWorkerLike> {
     const worker = this.createWorker
       ? this.createWorker(new URL("./web-worker.js", import.meta.url))
       : startWorker();
-    const slot: Slot<WebWorkerLike> = { worker, ready: false };
+    const slot: Slot<WebWorkerLike> = { worker, ready: false, jobs: [] };
     worker.addEventListener("message", (event) => this.receive(slot, event.data as Reply));
     worker.addEventListener("error", (event) => {
       worker.terminate();

@@ -15,8 +15,12 @@ interface WorkerScope {
 
 const scope = globalThis as unknown as WorkerScope;
 
-scope.addEventListener("message", async ({ data }) => {
-  const { reply, transfer } = await replyTo(data.task, data.payload);
-  scope.postMessage(reply, transfer);
+/** Jobs run one after another in the order they came: each reply answers the pool's oldest job. */
+let previous: Promise<void> = Promise.resolve();
+scope.addEventListener("message", ({ data }) => {
+  previous = previous.then(async () => {
+    const { reply, transfer } = await replyTo(data.task, data.payload);
+    scope.postMessage(reply, transfer);
+  });
 });
 scope.postMessage({ ready: true } satisfies Reply);

@@ -9,7 +9,13 @@ interface TaskMessage {
   signal?: Int32Array;
 }
 
-parentPort!.on("message", async ({ task, payload, signal }: TaskMessage) => {
+/** Jobs run one after another in the order they came: each reply answers the pool's oldest job. */
+let previous: Promise<void> = Promise.resolve();
+parentPort!.on("message", (message: TaskMessage) => {
+  previous = previous.then(() => handle(message));
+});
+
+async function handle({ task, payload, signal }: TaskMessage): Promise<void> {
   if (signal) {
     try {
       await runTask(task, payload);
@@ -22,5 +28,5 @@ parentPort!.on("message", async ({ task, payload, signal }: TaskMessage) => {
   }
   const { reply, transfer } = await replyTo(task, payload);
   parentPort!.postMessage(reply, transfer);
-});
+}
 parentPort!.postMessage({ ready: true } satisfies Reply);

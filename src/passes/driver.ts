@@ -22,6 +22,7 @@ import type { Calibration } from "./calibration.js";
 import { opName } from "../program/ops.js";
 import { rewriteWeights, type RewriteContext, type RewriteOptions } from "../program/rewriter.js";
 import { supports, requireTarget, raiseTarget, type Target } from "../program/targets.js";
+import { inheritValidation, validateProgram } from "../program/validate.js";
 import { allOperations } from "../program/walk.js";
 import { WeightSharing, renameReused, sameBlob, type SharingTicket } from "./shared-weights.js";
 import {
@@ -302,7 +303,11 @@ export async function compressWeights<C extends OpConfig>(
   const jointNames = jointInputs ? jointParameterNames(input, jointInputs) : [];
   checkOpNames(config, input, jointNames, options.weights);
   checkFunctionName(input, options.functionName);
+  // Validated before it is raised, so the raised copy (which differs only in its opset and
+  // specification version) is known valid and a model compressed again is checked only once.
+  await validateProgram(input);
   const model = options.raiseTarget ? raiseTarget(input, options.raiseTarget) : input;
+  inheritValidation(model.spec, input.spec);
   requireCompressibleTarget(model, compressor.passName);
   const reports: { order: number; report: WeightReport }[] = [];
   const skipped: { order: number; skip: SkippedWeight }[] = [];

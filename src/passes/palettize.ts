@@ -29,6 +29,7 @@ import {
   maxDistinctPerGroup,
   nbitsForDistinct,
   palettizeGroups,
+  inGroupOrder,
   IOS16_PALETTE_NBITS,
   PALETTE_NBITS,
   rounding,
@@ -379,7 +380,6 @@ async function palettize(
       ? undefined
       : Float64Array.from(numericValues(tensor));
   let scale: { data: Float64Array; shape: number[] } | undefined;
-  let pointWeights: Float64Array | undefined;
   const valueType = valueTypeOf(tensor);
   if (config.enablePerChannelScale) {
     const round = valueType === "fp16" ? roundToHalf : Math.fround;
@@ -399,14 +399,13 @@ async function palettize(
       elementWeights = importance ? squares.map((s, i) => s * importance[i]) : squares;
     }
   }
-  if (elementWeights) pointWeights = gatherGroups(layout, elementWeights);
 
-  const groupedHalf = halfBits && gatherGroups(layout, halfBits);
   // Half patterns hold fp16 values exactly (normalized ones are rounded to half as well).
-  const grouped = groupedHalf ? undefined : gatherGroups(layout, floats ?? values!);
+  const elementValues = halfBits ? undefined : (floats ?? values!);
   const groupedValues = () => {
-    if (grouped instanceof Float64Array) return grouped;
-    return grouped ? Float64Array.from(grouped) : Float64Array.from(groupedHalf!, halfToFloat);
+    if (halfBits) return Float64Array.from(gatherGroups(layout, halfBits), halfToFloat);
+    const grouped = gatherGroups(layout, elementValues!);
+    return grouped instanceof Float64Array ? grouped : Float64Array.from(grouped);
   };
   let result: GroupsPalette & { nbits: number; packed?: boolean };
   if (config.mode === "custom") {
@@ -427,21 +426,23 @@ async function palettize(
         return { skipped: "more than 256 distinct values in a group: more than 8 bits can index" };
       }
     }
+    // In the weight's element order: the worker clustering them gathers their groups.
     const input: GroupsInput = {
-      values: grouped,
-      halfBits: groupedHalf,
-      pointWeights,
+      values: elementValues,
+      halfBits,
+      pointWeights: elementWeights,
+      layout,
       groupCount: layout.groupCount,
       clusterDim: layout.clusterDim,
       mode: config.mode,
       nbits: nbits!,
       valueType,
     };
-    // The weight's own buffer may go to a worker as it is when nothing else reads it; gathered
-    // values are a copy of our own.
-    const movable = groupedHalf
-      ? mayMove && weight.ownsBuffer && groupedHalf === tensor.data && !values
-      : !pointWeights && (grouped !== tensor.data || (mayMove && weight.ownsBuffer));
+    // The weight's own buffer may go to a worker as it is when nothing else reads it; values
+    // decoded or normalized here are a copy of our own.
+    const movable =
+      !elementWeights &&
+      ((halfBits ?? elementValues) !== tensor.data || (mayMove && weight.ownsBuffer));
     // Workers may pack the indices where they are stored in group order as they are.
     const packable = mayPack && layout.channelAxis === 0 && !weight.joint && nbits! < 8;
     result = { ...(await runGroups(input, pool, movable, packable)), nbits: nbits! };
@@ -457,7 +458,8 @@ async function palettize(
     scale,
     // Errors of normalized values tell the weight's own only when weighted by the scales (and
     // only by them: importance-weighted errors are not the weight's).
-    snrDb: (scale && !pointWeights) || importance ? undefined : snrDb(result.signal, result.noise),
+    snrDb:
+      (scale && !elementWeights) || importance ? undefined : snrDb(result.signal, result.noise),
   };
 }
 
@@ -489,6 +491,7 @@ async function runGroups(
     Math.max(pool.size * 2, Math.ceil(length / CHUNK_ELEMENTS)),
   );
   if (chunks === 1) {
+    // The worker gathers the groups (input.layout), off the calling thread.
     const payload: GroupsInput = movable
       ? { ...input, packIndices: packable }
       : {
@@ -501,6 +504,8 @@ async function runGroups(
     const part = await pool.run<GroupsPalette>("palettizeGroups", payload, transferList(payload));
     return { ...part, packed: packable };
   }
+  // Chunks are runs of whole groups: gathered here, once.
+  const grouped = inGroupOrder(input);
   const groupLength = length / input.groupCount;
   const entries = (1 << input.nbits) * input.clusterDim;
   const points = length / input.clusterDim;
@@ -523,10 +528,10 @@ async function runGroups(
     // when a worker takes the chunk.
     const prepare = () => {
       const payload: GroupsInput = {
-        ...input,
-        values: input.values?.slice(from, to),
-        halfBits: input.halfBits?.slice(from, to),
-        pointWeights: input.pointWeights?.slice(from, to),
+        ...grouped,
+        values: grouped.values?.slice(from, to),
+        halfBits: grouped.halfBits?.slice(from, to),
+        pointWeights: grouped.pointWeights?.slice(from, to),
         groupCount: end - first,
         packIndices: packed,
       };

@@ -8,8 +8,8 @@
  * copied. The input model is never modified: the output is a new model whose weight files are
  * temporary files until it is saved.
  */
-import { clone, create, fromBinary, toBinary } from "@bufbuild/protobuf";
-import { ModelSchema, type Model } from "../format/gen/Model_pb.js";
+import { clone, create } from "@bufbuild/protobuf";
+import type { Model } from "../format/gen/Model_pb.js";
 import {
   OperationSchema,
   ValueSchema,
@@ -19,6 +19,7 @@ import {
   type Value,
 } from "../format/gen/MIL_pb.js";
 import { BlobFileWriter, tensorBlobBytes } from "../format/blob/writer.js";
+import { copyMessage } from "../format/copy-message.js";
 import type { WeightFileSource } from "../format/blob/io.js";
 import { DEFAULT_WEIGHT_FILE, MLModel } from "../format/ml-model.js";
 import { scratchStorage, type ScratchFile, type ScratchStorage } from "../format/scratch.js";
@@ -239,8 +240,7 @@ export async function rewriteWeights(
   options: RewriteOptions = {},
 ): Promise<MLModel> {
   await validateProgram(model);
-  // A binary round trip copies a large program faster than clone().
-  const spec = fromBinary(ModelSchema, toBinary(ModelSchema, model.spec));
+  const spec = copyMessage(model.spec);
   const output = new OutputWeights(
     model,
     options.scratch ?? scratchStorage(options.tempDir),

@@ -15,6 +15,7 @@ import type {
   Value,
   ValueType,
 } from "../format/gen/MIL_pb.js";
+import type { Model } from "../format/gen/Model_pb.js";
 import type { MLModel } from "../format/ml-model.js";
 import { modelTree } from "../format/model-tree.js";
 import { checkFeatureDescriptions } from "../format/description.js";
@@ -43,6 +44,11 @@ const MUST_HAVE_OUTPUTS = (type: string) => type === "const" || type.startsWith(
 class ProgramChecker {
   /** Blob offsets already checked, per weight file and element type. */
   private readonly blobs = new Set<string>();
+  /**
+   * Blob checks under way, in program order: their metadata reads go at once, not one round
+   * trip after another (a hundred on mobilenet_v2), and `settle` reports the first failure.
+   */
+  private readonly pendingBlobs: Promise<void>[] = [];
   /** Declared types of the values defined so far, and the literal each const op holds. */
   private readonly types = new Map<string, ValueType | undefined>();
   private readonly constants = new Map<string, Value>();
@@ -223,10 +229,24 @@ class ProgramChecker {
       }
       immediateCount(immediate.value.value, info.dtype, count, label);
     } else if (data.case === "blobFileValue") {
-      await this.blob(data.value.fileName, Number(data.value.offset), info.dtype, count, label);
+      const check = this.blob(
+        data.value.fileName,
+        Number(data.value.offset),
+        info.dtype,
+        count,
+        label,
+      );
+      // Awaited by `settle`; a failure found first elsewhere leaves it unhandled otherwise.
+      check.catch(() => undefined);
+      this.pendingBlobs.push(check);
     } else {
       throw new FormatError(label, "literal value has neither data nor a blob reference");
     }
+  }
+
+  /** Waits for the blob checks, failing with the first in program order that failed. */
+  async settle(): Promise<void> {
+    for (const check of this.pendingBlobs) await check;
   }
 
   private async blob(
@@ -295,5 +315,14 @@ export async function validateProgram(model: MLModel): Promise<void> {
   for (const { model: nested } of modelTree(model.spec)) {
     if (nested.Type.case === "mlProgram") await checker.program(nested.Type.value);
   }
+  await checker.settle();
   validated.add(model.spec);
+}
+
+/**
+ * Marks `derived` valid when `source` is: for a copy whose programs differ only in their opset
+ * and specification version (raiseTarget's), where nothing validation checks differs.
+ */
+export function inheritValidation(derived: Model, source: Model): void {
+  if (validated.has(source)) validated.add(derived);
 }

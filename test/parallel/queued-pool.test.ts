@@ -1,6 +1,7 @@
 /**
  * The queue both worker pools share, on workers that only record what they are given: jobs go
- * in the order they came, and `start` boots every worker before any job.
+ * in the order they came, each running worker holds one job ahead (none behind or as a serve
+ * loop), and `start` boots every worker before any job.
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
@@ -8,15 +9,18 @@ import { QueuedPool, type Slot } from "../../src/parallel/queued-pool.js";
 
 class RecordingPool extends QueuedPool<number> {
   readonly posted: unknown[] = [];
+  /** The worker each posted job went to. */
+  readonly postedTo: number[] = [];
 
   protected spawn(): Slot<number> {
-    const slot: Slot<number> = { worker: this.slots.length, ready: false };
+    const slot: Slot<number> = { worker: this.slots.length, ready: false, jobs: [] };
     this.slots.push(slot);
     return slot;
   }
 
-  protected post(_worker: number, _task: string, payload: unknown): void {
+  protected post(worker: number, _task: string, payload: unknown): void {
     this.posted.push(payload);
+    this.postedTo.push(worker);
   }
 
   /** Worker `i` says it has started, or answers its job. */
@@ -49,4 +53,44 @@ test("start boots every worker before any job", () => {
   assert.equal(pool.started, 3);
   pool.start();
   assert.equal(pool.started, 3);
+});
+
+test("each running worker holds a job ahead, and a reply settles its oldest job", async () => {
+  const pool = new RecordingPool(2);
+  pool.start();
+  pool.reply(0, true);
+  const settled: string[] = [];
+  const jobs = ["a", "b", "c", "d", "e"].map((name) =>
+    pool.run("palettizeGroups", name).then(() => settled.push(name)),
+  );
+  // Worker 1 is still starting: none is held ahead.
+  assert.deepEqual(pool.posted, ["a"]);
+  pool.reply(1, true);
+  assert.deepEqual(pool.posted, ["a", "b", "c", "d"]);
+  assert.deepEqual(pool.postedTo, [0, 1, 0, 1]);
+  pool.reply(1);
+  await jobs[1];
+  assert.deepEqual(settled, ["b"]);
+  assert.deepEqual(pool.postedTo, [0, 1, 0, 1, 1]);
+  for (const worker of [0, 0, 1, 1]) pool.reply(worker);
+  await Promise.all(jobs);
+  assert.deepEqual(settled, ["b", "a", "c", "d", "e"]);
+});
+
+test("no job waits ahead behind a serve loop, nor is one held ahead", async () => {
+  const pool = new RecordingPool(1);
+  pool.start();
+  pool.reply(0, true);
+  const serving = pool.run("simdServe", "serve");
+  const job = pool.run("palettizeGroups", "a");
+  assert.deepEqual(pool.posted, ["serve"]);
+  pool.reply(0);
+  await serving;
+  assert.deepEqual(pool.posted, ["serve", "a"]);
+  const next = pool.run("simdServe", "serve again");
+  assert.deepEqual(pool.posted, ["serve", "a"]);
+  pool.reply(0);
+  pool.reply(0);
+  await Promise.all([job, next]);
+  assert.deepEqual(pool.posted, ["serve", "a", "serve again"]);
 });

@@ -5,6 +5,7 @@
  */
 import { packSubByte } from "../bitpack.js";
 import { halfToFloat, roundToHalf } from "../fp16.js";
+import { gatherGroups, type GroupLayout } from "./groups.js";
 import {
   distinctHalfWithCounts,
   distinctWithCounts,
@@ -43,6 +44,12 @@ export interface GroupsInput {
   valueType: ValueType;
   /** Return the indices packed as stored (nbits each, LSB first), a quarter to half the size. */
   packIndices?: boolean;
+  /**
+   * When set, `values`, `halfBits` and `pointWeights` are in the weight's element order and are
+   * gathered into group order by this layout where they are clustered (on a worker, not the
+   * calling thread).
+   */
+  layout?: GroupLayout;
 }
 
 /** Running sums of squared values and squared errors. */
@@ -92,7 +99,21 @@ export function accumulatePaletteError(
   sums.noise += noise;
 }
 
+/** `input` with its arrays in group order (gathered when they are in element order). */
+export function inGroupOrder(input: GroupsInput): GroupsInput {
+  const { layout } = input;
+  if (!layout) return input;
+  return {
+    ...input,
+    values: input.values && gatherGroups(layout, input.values),
+    halfBits: input.halfBits && gatherGroups(layout, input.halfBits),
+    pointWeights: input.pointWeights && gatherGroups(layout, input.pointWeights),
+    layout: undefined,
+  };
+}
+
 export function palettizeGroups(input: GroupsInput): GroupsPalette {
+  if (input.layout) return palettizeGroups(inGroupOrder(input));
   const { values, halfBits, groupCount, clusterDim, nbits } = input;
   const length = values?.length ?? halfBits?.length;
   if (length === undefined) throw new TypeError("palettizeGroups needs values or halfBits");
@@ -114,7 +135,7 @@ export function palettizeGroups(input: GroupsInput): GroupsPalette {
     }
     const group =
       values instanceof Float32Array
-        ? Float64Array.from(values.subarray(start, start + groupLength))
+        ? new Float64Array(values.subarray(start, start + groupLength))
         : (values?.subarray(start, start + groupLength) ?? Float64Array.from(half!, halfToFloat));
     if (input.mode === "uniform") uniform(group, nbits, input.valueType, groupLut, groupIndices);
     else if (clusterDim > 1) {

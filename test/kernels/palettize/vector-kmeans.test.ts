@@ -158,6 +158,15 @@ test("few distinct vectors are the table; one more is clustered exactly where it
   assert.ok(Math.abs(merged.error - expected) <= 1e-4 * expected, `error ${merged.error}`);
 });
 
+test("few distinct vectors are the table (0 and -0 one value, NaN one value), in key order", () => {
+  const points = Float64Array.from([2, 3, 0, 1, NaN, 1, -0, 1, 2, 3, NaN, 1, 10, -0]);
+  const { centroids, assignment, error } = vectorKMeans(points, 2, 4);
+  assert.equal(error, 0);
+  // Keys "0,1" < "10,0" < "2,3" < "NaN,1", as strings sort.
+  assert.deepEqual(Array.from(centroids), [0, 1, 10, 0, 2, 3, NaN, 1]);
+  assert.deepEqual(Array.from(assignment), [2, 0, 3, 0, 2, 3, 1]);
+});
+
 test("identical points but one far outlier, and all-zero vectors", () => {
   const points = new Float64Array(5000 * 4).fill(0.25);
   points.set([40, -40, 40, -40], 1234 * 4);
