@@ -292,13 +292,27 @@ const D = {
   planesPerChunk: 22,
   scratch: 23,
   scratchStride: 24,
+  rowsPerChunk: 25,
 } as const;
 
-/** Runs a depthwise convolution on the team: each thread pads its planes into its scratch. */
+/**
+ * Runs a depthwise convolution on the team. 3 × 3 filters with one zero row above and column
+ * left (the kernels that read the input in place) share out bands of output rows across all
+ * planes, as the products before and after them share out output positions: a thread then
+ * mostly reads the rows it wrote itself (see team.ts). Other filters share out whole planes,
+ * each thread padding its planes into its scratch.
+ */
 export function runDepthwise(team: SimdTeam, job: DepthwiseJob): void {
   const [top, bottom, left, right] = job.pads;
   const padded = (job.h + top + bottom) * (job.w + left + right) * 4;
-  const planesPerChunk = Math.max(1, Math.ceil(job.planes / (team.threads * CHUNKS_PER_THREAD)));
+  const aim = team.threads === 1 ? 1 : team.threads * CHUNKS_PER_THREAD;
+  const inPlace =
+    job.kernel.every((k) => k === 3) &&
+    job.dilations.every((d) => d === 1) &&
+    top === 1 &&
+    left === 1;
+  const rowsPerChunk = inPlace ? Math.ceil(job.oh / Math.min(aim, job.oh)) : job.oh;
+  const planesPerChunk = inPlace ? job.planes : Math.max(1, Math.ceil(job.planes / aim));
   const { ints, floats } = team.params;
   ints[D.src] = job.src;
   ints[D.planes] = job.planes;
@@ -320,15 +334,21 @@ export function runDepthwise(team: SimdTeam, job: DepthwiseJob): void {
   floats[D.lo] = job.lo ?? -Infinity;
   floats[D.hi] = job.hi ?? Infinity;
   ints[D.planesPerChunk] = planesPerChunk;
+  ints[D.rowsPerChunk] = rowsPerChunk;
   // Room for the kernel's reads past a row's end (a vector, two at stride 2).
   const stride = padded + 64;
   ints[D.scratch] = teamScratch(team, stride);
   ints[D.scratchStride] = stride;
-  team.run(DEPTHWISE_JOB, Math.ceil(job.planes / planesPerChunk));
+  const bands = Math.ceil(job.oh / rowsPerChunk);
+  team.run(DEPTHWISE_JOB, Math.ceil(job.planes / planesPerChunk) * bands);
 }
 
 JOBS[DEPTHWISE_JOB] = (heap: SimdHeap, { ints, floats }: JobParams, chunk: number, thread) => {
-  const first = chunk * ints[D.planesPerChunk];
+  const oh = ints[D.oh];
+  const rowsPerChunk = ints[D.rowsPerChunk];
+  const bands = Math.ceil(oh / rowsPerChunk);
+  const band = chunk % bands;
+  const first = ((chunk - band) / bands) * ints[D.planesPerChunk];
   heap.kernels.depthwisePlanes(
     ints[D.src],
     first,
@@ -354,6 +374,8 @@ JOBS[DEPTHWISE_JOB] = (heap: SimdHeap, { ints, floats }: JobParams, chunk: numbe
     floats[D.lo],
     floats[D.hi],
     ints[D.scratch] + thread * ints[D.scratchStride],
+    band * rowsPerChunk,
+    Math.min(oh, (band + 1) * rowsPerChunk),
   );
 };
 
@@ -425,7 +447,7 @@ export function runWinograd(team: SimdTeam, job: WinogradJob): void {
   // by a whole chunk.
   const widest = Math.max(1, Math.floor((8 * CHUNK_PANEL_BYTES) / (perPanel.v + perPanel.m)));
   const fewest = Math.max(Math.ceil(panels / widest), team.threads * 2);
-  const chunks = Math.min(panels, Math.ceil(fewest / team.threads) * team.threads);
+  const chunks = Math.min(panels, MAX_CHUNKS, Math.ceil(fewest / team.threads) * team.threads);
   const panelsPerChunk = Math.ceil(panels / chunks);
   const { ints, floats } = team.params;
   ints[W.src] = job.src;
@@ -557,6 +579,7 @@ const R = {
 export function runRows(team: SimdTeam, job: RowsJob): void {
   const per = Math.max(
     1,
+    Math.ceil(job.rows / MAX_CHUNKS),
     Math.min(
       Math.ceil(job.rows / (team.threads * CHUNKS_PER_THREAD)),
       Math.ceil(ROWS_CHUNK_FLOATS / job.n),

@@ -101,6 +101,8 @@ export interface GemmKernels {
     lo: number,
     hi: number,
     scratch: number,
+    fromRow: number,
+    toRow: number,
   ): void;
   winogradInput(
     src: number,
