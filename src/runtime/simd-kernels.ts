@@ -152,6 +152,8 @@ export function simdConv(
       ow,
       dst: out.byteOffset,
       bias: biasAt,
+      // Where products on planes this large share out positions (not multiplied transposed).
+      byRows: oh * ow > TRANSPOSED_MAX_SPATIAL,
       ...beforeSum,
     });
     addAfter();

@@ -263,6 +263,12 @@ export interface DepthwiseJob {
   bias?: number;
   lo?: number;
   hi?: number;
+  /**
+   * Share out bands of output rows across all planes rather than whole planes, where the ops
+   * around it share out positions (see runDepthwise). Taken for 3 × 3 filters with one zero
+   * row above and column left only (the kernels that read the input in place).
+   */
+  byRows?: boolean;
 }
 
 // DEPTHWISE_JOB parameter words.
@@ -296,23 +302,24 @@ const D = {
 } as const;
 
 /**
- * Runs a depthwise convolution on the team. 3 × 3 filters with one zero row above and column
- * left (the kernels that read the input in place) share out bands of output rows across all
- * planes, as the products before and after them share out output positions: a thread then
- * mostly reads the rows it wrote itself (see team.ts). Other filters share out whole planes,
- * each thread padding its planes into its scratch.
+ * Runs a depthwise convolution on the team, by whole planes (each thread padding its planes
+ * into its scratch unless the kernel reads them in place) or by bands of output rows. Bands
+ * suit large planes, where the products before and after share out positions: a thread then
+ * mostly reads rows it wrote itself (see team.ts); on small planes, the rows a band reads
+ * past its own would cost more than they save.
  */
 export function runDepthwise(team: SimdTeam, job: DepthwiseJob): void {
   const [top, bottom, left, right] = job.pads;
   const padded = (job.h + top + bottom) * (job.w + left + right) * 4;
   const aim = team.threads === 1 ? 1 : team.threads * CHUNKS_PER_THREAD;
-  const inPlace =
+  const byRows =
+    job.byRows === true &&
     job.kernel.every((k) => k === 3) &&
     job.dilations.every((d) => d === 1) &&
     top === 1 &&
     left === 1;
-  const rowsPerChunk = inPlace ? Math.ceil(job.oh / Math.min(aim, job.oh)) : job.oh;
-  const planesPerChunk = inPlace ? job.planes : Math.max(1, Math.ceil(job.planes / aim));
+  const rowsPerChunk = byRows ? Math.ceil(job.oh / Math.min(aim, job.oh)) : job.oh;
+  const planesPerChunk = byRows ? job.planes : Math.max(1, Math.ceil(job.planes / aim));
   const { ints, floats } = team.params;
   ints[D.src] = job.src;
   ints[D.planes] = job.planes;
