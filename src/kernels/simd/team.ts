@@ -4,11 +4,11 @@
  * and every worker that is serving claim chunks one at a time (compare-and-swap on one word
  * holding the job's generation and the chunks taken from either end) until none are left, then
  * the caller waits for the last to finish. Even threads take chunks from the front, odd ones
- * from the back: jobs cut alike (by output positions) give each of two threads mostly the same
- * positions op after op, so it reads what it wrote itself, in its own core's cache. Workers serve through a long-running pool task that sleeps on the
- * control block between jobs and leaves after a moment without work, so an idle program holds
- * no thread. Which thread computes a chunk never changes its values: results are the same
- * with any number of threads.
+ * from the back: consecutive jobs cut alike give each of two threads mostly the same part of
+ * the values op after op, so it reads what it wrote itself, in its own core's cache. Workers
+ * serve through a long-running pool task that sleeps on the control block between jobs and
+ * leaves after a moment without work, so an idle program holds no thread. Which thread
+ * computes a chunk never changes its values: results are the same with any number of threads.
  */
 import type { TaskPool } from "../../parallel/task-pool.js";
 import type { SimdHeap } from "./heap.js";
