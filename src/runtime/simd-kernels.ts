@@ -152,8 +152,6 @@ export function simdConv(
       ow,
       dst: out.byteOffset,
       bias: biasAt,
-      // Where products on planes this large share out positions (not multiplied transposed).
-      byRows: oh * ow > TRANSPOSED_MAX_SPATIAL,
       ...beforeSum,
     });
     addAfter();

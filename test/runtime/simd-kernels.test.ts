@@ -180,11 +180,11 @@ for (const [name, shape, weightShape, options] of CONVS) {
 }
 
 /**
- * Depthwise convolutions on planes of more than 256 outputs, shared out on two threads by bands
- * of output rows (3 × 3, one zero above and left; read in place or from padded copies) or by
- * planes (other filters): as the reference, and the same bits on one and two threads.
+ * Depthwise convolutions on large planes of odd sizes (3 × 3 read in place or from padded
+ * copies, 5 × 5), shared out on two threads (which claim chunks from both ends of the job):
+ * as the reference, and the same bits on one and two threads.
  */
-const BANDED_DEPTHWISE: [string, number[], number[], ConvOptions][] = [
+const LARGE_DEPTHWISE: [string, number[], number[], ConvOptions][] = [
   ["rows of 21", [1, 5, 19, 21], [3, 3], { padType: "same" }],
   ["61 rows of 5, batch 2", [2, 3, 61, 5], [3, 3], { padType: "same" }],
   [
@@ -200,11 +200,11 @@ const BANDED_DEPTHWISE: [string, number[], number[], ConvOptions][] = [
     { strides: [2, 2], padType: "custom", pad: [1, 0, 1, 0] },
   ],
   ["zeros above and left only", [1, 3, 23, 19], [3, 3], { padType: "custom", pad: [1, 0, 1, 0] }],
-  ["5 × 5 (by planes)", [1, 3, 20, 20], [5, 5], { padType: "same" }],
+  ["5 × 5", [1, 3, 20, 20], [5, 5], { padType: "same" }],
 ];
 
-for (const [name, shape, kernel, options] of BANDED_DEPTHWISE) {
-  test(`depthwise ${name} on large planes: as the reference, one and two threads alike`, async () => {
+for (const [name, shape, kernel, options] of LARGE_DEPTHWISE) {
+  test(`depthwise ${name}: as the reference, one and two threads alike`, async () => {
     const channels = shape[1];
     const model = await program(shape, async (b, x, weight) => {
       const bias = await weight([channels]);

@@ -263,12 +263,6 @@ export interface DepthwiseJob {
   bias?: number;
   lo?: number;
   hi?: number;
-  /**
-   * Share out bands of output rows across all planes rather than whole planes, where the ops
-   * around it share out positions (see runDepthwise). Taken for 3 × 3 filters with one zero
-   * row above and column left only (the kernels that read the input in place).
-   */
-  byRows?: boolean;
 }
 
 // DEPTHWISE_JOB parameter words.
@@ -298,28 +292,13 @@ const D = {
   planesPerChunk: 22,
   scratch: 23,
   scratchStride: 24,
-  rowsPerChunk: 25,
 } as const;
 
-/**
- * Runs a depthwise convolution on the team, by whole planes (each thread padding its planes
- * into its scratch unless the kernel reads them in place) or by bands of output rows. Bands
- * suit large planes, where the products before and after share out positions: a thread then
- * mostly reads rows it wrote itself (see team.ts); on small planes, the rows a band reads
- * past its own would cost more than they save.
- */
+/** Runs a depthwise convolution on the team: each thread pads its planes into its scratch. */
 export function runDepthwise(team: SimdTeam, job: DepthwiseJob): void {
   const [top, bottom, left, right] = job.pads;
   const padded = (job.h + top + bottom) * (job.w + left + right) * 4;
-  const aim = team.threads === 1 ? 1 : team.threads * CHUNKS_PER_THREAD;
-  const byRows =
-    job.byRows === true &&
-    job.kernel.every((k) => k === 3) &&
-    job.dilations.every((d) => d === 1) &&
-    top === 1 &&
-    left === 1;
-  const rowsPerChunk = byRows ? Math.ceil(job.oh / Math.min(aim, job.oh)) : job.oh;
-  const planesPerChunk = byRows ? job.planes : Math.max(1, Math.ceil(job.planes / aim));
+  const planesPerChunk = Math.max(1, Math.ceil(job.planes / (team.threads * CHUNKS_PER_THREAD)));
   const { ints, floats } = team.params;
   ints[D.src] = job.src;
   ints[D.planes] = job.planes;
@@ -341,21 +320,15 @@ export function runDepthwise(team: SimdTeam, job: DepthwiseJob): void {
   floats[D.lo] = job.lo ?? -Infinity;
   floats[D.hi] = job.hi ?? Infinity;
   ints[D.planesPerChunk] = planesPerChunk;
-  ints[D.rowsPerChunk] = rowsPerChunk;
   // Room for the kernel's reads past a row's end (a vector, two at stride 2).
   const stride = padded + 64;
   ints[D.scratch] = teamScratch(team, stride);
   ints[D.scratchStride] = stride;
-  const bands = Math.ceil(job.oh / rowsPerChunk);
-  team.run(DEPTHWISE_JOB, Math.ceil(job.planes / planesPerChunk) * bands);
+  team.run(DEPTHWISE_JOB, Math.ceil(job.planes / planesPerChunk));
 }
 
 JOBS[DEPTHWISE_JOB] = (heap: SimdHeap, { ints, floats }: JobParams, chunk: number, thread) => {
-  const oh = ints[D.oh];
-  const rowsPerChunk = ints[D.rowsPerChunk];
-  const bands = Math.ceil(oh / rowsPerChunk);
-  const band = chunk % bands;
-  const first = ((chunk - band) / bands) * ints[D.planesPerChunk];
+  const first = chunk * ints[D.planesPerChunk];
   heap.kernels.depthwisePlanes(
     ints[D.src],
     first,
@@ -381,8 +354,6 @@ JOBS[DEPTHWISE_JOB] = (heap: SimdHeap, { ints, floats }: JobParams, chunk: numbe
     floats[D.lo],
     floats[D.hi],
     ints[D.scratch] + thread * ints[D.scratchStride],
-    band * rowsPerChunk,
-    Math.min(oh, (band + 1) * rowsPerChunk),
   );
 };
 

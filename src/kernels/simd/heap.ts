@@ -101,8 +101,6 @@ export interface GemmKernels {
     lo: number,
     hi: number,
     scratch: number,
-    fromRow: number,
-    toRow: number,
   ): void;
   winogradInput(
     src: number,

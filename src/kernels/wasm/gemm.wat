@@ -687,13 +687,12 @@
       (br_if $rows (i32.lt_u (local.get $oy) (local.get $oh)))))
 
   ;; Depthwise convolution of one padded plane (rows of wp floats at src) with a kh × kw filter
-  ;; at weights, to output rows [first, oh) of ow outputs at dst (row `first`'s place): bias
-  ;; plus the taps in row-major order (as the JavaScript kernel adds them), clamped. Four
-  ;; outputs at a time where the stride is 1 or 2.
+  ;; at weights, to oh × ow outputs at dst: bias plus the taps in row-major order (as the
+  ;; JavaScript kernel adds them), clamped. Four outputs at a time where the stride is 1 or 2.
   (func $depthwise
     (param $src i32) (param $wp i32) (param $weights i32) (param $kh i32) (param $kw i32)
     (param $sh i32) (param $sw i32) (param $dh i32) (param $dw i32) (param $oh i32) (param $ow i32)
-    (param $dst i32) (param $bias f32) (param $lo f32) (param $hi f32) (param $first i32)
+    (param $dst i32) (param $bias f32) (param $lo f32) (param $hi f32)
     (local $oy i32) (local $ox i32) (local $ky i32) (local $kx i32) (local $row i32) (local $at i32)
     (local $tap i32) (local $acc v128) (local $x v128) (local $s f32) (local $vectors i32)
     (local $stride_bytes i32)
@@ -701,7 +700,6 @@
     (local.set $vectors (select (i32.and (local.get $ow) (i32.const -4)) (i32.const 0)
       (i32.le_u (local.get $sw) (i32.const 2))))
     (local.set $stride_bytes (i32.shl (local.get $sw) (i32.const 2)))
-    (local.set $oy (local.get $first))
     (loop $rows
       (local.set $row (i32.add (local.get $src) (i32.mul (i32.mul (local.get $oy) (local.get $sh)) (local.get $wp))))
       (local.set $ox (i32.const 0))
@@ -763,7 +761,6 @@
   (func $depthwise3x3
     (param $src i32) (param $wp i32) (param $weights i32) (param $stride i32) (param $oh i32)
     (param $ow i32) (param $dst i32) (param $bias f32) (param $lo f32) (param $hi f32)
-    (param $first i32)
     (local $oy i32) (local $ox i32) (local $r0 i32) (local $r1 i32) (local $r2 i32) (local $at i32)
     (local $w0 v128) (local $w1 v128) (local $w2 v128) (local $w3 v128) (local $w4 v128)
     (local $w5 v128) (local $w6 v128) (local $w7 v128) (local $w8 v128)
@@ -786,7 +783,6 @@
     ;; Bytes between one output's window and the next's; the first of a row's last four outputs.
     (local.set $step (i32.shl (local.get $stride) (i32.const 2)))
     (local.set $last (i32.sub (local.get $ow) (i32.const 4)))
-    (local.set $oy (local.get $first))
     (loop $rows
       (local.set $r0 (i32.add (local.get $src) (i32.mul (i32.mul (local.get $oy) (local.get $stride)) (local.get $wp))))
       (local.set $r1 (i32.add (local.get $r0) (local.get $wp)))
@@ -881,8 +877,7 @@
   ;; padded copy's zeros, the same bits). Rows of five outputs or more (w = ow).
   (func $depthwise3x3_pad1
     (param $src i32) (param $h i32) (param $w i32) (param $weights i32) (param $dst i32)
-    (param $bias f32) (param $lo f32) (param $hi f32) (param $zeros i32) (param $first i32)
-    (param $end i32)
+    (param $bias f32) (param $lo f32) (param $hi f32) (param $zeros i32)
     (local $oy i32) (local $ox i32) (local $r0 i32) (local $r1 i32) (local $r2 i32) (local $at i32)
     (local $w0 v128) (local $w1 v128) (local $w2 v128) (local $w3 v128) (local $w4 v128)
     (local $w5 v128) (local $w6 v128) (local $w7 v128) (local $w8 v128)
@@ -909,7 +904,6 @@
     ;; must not read column w).
     (local.set $last (i32.shl (i32.sub (local.get $w) (i32.const 4)) (i32.const 2)))
     (local.set $middle (i32.shl (i32.sub (local.get $w) (i32.const 5)) (i32.const 2)))
-    (local.set $oy (local.get $first))
     (loop $rows
       (local.set $r1 (i32.add (local.get $src) (i32.mul (local.get $oy) (local.get $row))))
       (local.set $r0 (select (local.get $zeros) (i32.sub (local.get $r1) (local.get $row)) (i32.eqz (local.get $oy))))
@@ -966,7 +960,7 @@
         (f32x4.pmin (f32x4.pmax (local.get $acc) (local.get $vlo)) (local.get $vhi)))
       (local.set $dst (i32.add (local.get $dst) (local.get $row)))
       (local.set $oy (i32.add (local.get $oy) (i32.const 1)))
-      (br_if $rows (i32.lt_u (local.get $oy) (local.get $end)))))
+      (br_if $rows (i32.lt_u (local.get $oy) (local.get $h)))))
 
   ;; The same for a 3 × 3 filter at stride 2 with one row and column of zero padding before the
   ;; plane and none read after it (2·oh ≤ h, 2·ow ≤ w; ow ≥ 4), read in place: the row above
@@ -977,7 +971,6 @@
   (func $depthwise3x3_stride2_pad1
     (param $src i32) (param $w i32) (param $oh i32) (param $ow i32) (param $weights i32)
     (param $dst i32) (param $bias f32) (param $lo f32) (param $hi f32) (param $zeros i32)
-    (param $first i32)
     (local $oy i32) (local $at i32) (local $last i32) (local $end i32) (local $row i32)
     (local $r0 i32) (local $r1 i32) (local $r2 i32)
     (local $w0 v128) (local $w1 v128) (local $w2 v128) (local $w3 v128) (local $w4 v128)
@@ -1000,7 +993,6 @@
     ;; Input byte columns (8 per output) of a row's last four outputs, and past its end.
     (local.set $last (i32.shl (i32.sub (local.get $ow) (i32.const 4)) (i32.const 3)))
     (local.set $end (i32.shl (local.get $ow) (i32.const 3)))
-    (local.set $oy (local.get $first))
     (loop $rows
       (local.set $r1 (i32.add (local.get $src) (i32.mul (i32.shl (local.get $oy) (i32.const 1)) (local.get $row))))
       (local.set $r0 (select (local.get $zeros) (i32.sub (local.get $r1) (local.get $row)) (i32.eqz (local.get $oy))))
@@ -1048,16 +1040,14 @@
 
   ;; Depthwise convolution of planes [first, last) of h × w floats at src (plane i filtered by
   ;; channel i % channels: kh · kw floats at weights, a float at bias unless bias is 0), each
-  ;; padded into `scratch` then convolved into output rows [from, to) of its oh × ow outputs
-  ;; at dst, clamped: one call for a thread's planes and rows, so small planes do not pay a
-  ;; call from JavaScript each.
+  ;; padded into `scratch` then convolved into its oh × ow outputs at dst, clamped: one call
+  ;; for a thread's planes, so small planes do not pay a call from JavaScript each.
   (func (export "depthwisePlanes")
     (param $src i32) (param $first i32) (param $last i32) (param $channels i32) (param $h i32)
     (param $w i32) (param $top i32) (param $bottom i32) (param $left i32) (param $right i32)
     (param $weights i32) (param $kh i32) (param $kw i32) (param $sh i32) (param $sw i32)
     (param $dh i32) (param $dw i32) (param $oh i32) (param $ow i32) (param $dst i32)
-    (param $bias i32) (param $lo f32) (param $hi f32) (param $scratch i32) (param $from i32)
-    (param $to i32)
+    (param $bias i32) (param $lo f32) (param $hi f32) (param $scratch i32)
     (local $plane i32) (local $channel i32) (local $wp i32) (local $filter i32) (local $start f32)
     (local $out i32) (local $three i32) (local $pad1 i32) (local $stride2 i32) (local $zeros i32)
     (local.set $wp (i32.add (i32.add (local.get $w) (local.get $left)) (local.get $right)))
@@ -1087,8 +1077,7 @@
         (local.set $filter (i32.add (local.get $weights)
           (i32.shl (i32.mul (local.get $channel) (i32.mul (local.get $kh) (local.get $kw))) (i32.const 2))))
         (local.set $out (i32.add (local.get $dst)
-          (i32.shl (i32.add (i32.mul (local.get $plane) (i32.mul (local.get $oh) (local.get $ow)))
-            (i32.mul (local.get $from) (local.get $ow))) (i32.const 2))))
+          (i32.shl (i32.mul (local.get $plane) (i32.mul (local.get $oh) (local.get $ow))) (i32.const 2))))
         (local.set $start (if (result f32) (local.get $bias)
           (then (f32.load (i32.add (local.get $bias) (i32.shl (local.get $channel) (i32.const 2)))))
           (else (f32.const 0))))
@@ -1097,15 +1086,15 @@
             (call $depthwise3x3_pad1
               (i32.add (local.get $src) (i32.shl (i32.mul (local.get $plane) (i32.mul (local.get $h) (local.get $w))) (i32.const 2)))
               (local.get $h) (local.get $w) (local.get $filter) (local.get $out) (local.get $start)
-              (local.get $lo) (local.get $hi) (local.get $zeros) (local.get $from) (local.get $to))
+              (local.get $lo) (local.get $hi) (local.get $zeros))
             (local.set $plane (i32.add (local.get $plane) (i32.const 1)))
             (br $planes)))
         (if (local.get $stride2)
           (then
             (call $depthwise3x3_stride2_pad1
               (i32.add (local.get $src) (i32.shl (i32.mul (local.get $plane) (i32.mul (local.get $h) (local.get $w))) (i32.const 2)))
-              (local.get $w) (local.get $to) (local.get $ow) (local.get $filter) (local.get $out)
-              (local.get $start) (local.get $lo) (local.get $hi) (local.get $zeros) (local.get $from))
+              (local.get $w) (local.get $oh) (local.get $ow) (local.get $filter) (local.get $out)
+              (local.get $start) (local.get $lo) (local.get $hi) (local.get $zeros))
             (local.set $plane (i32.add (local.get $plane) (i32.const 1)))
             (br $planes)))
         (call $pad (i32.add (local.get $src) (i32.shl (i32.mul (local.get $plane) (i32.mul (local.get $h) (local.get $w))) (i32.const 2)))
@@ -1113,11 +1102,10 @@
           (local.get $top) (local.get $bottom) (local.get $left) (local.get $right))
         (if (local.get $three)
           (then (call $depthwise3x3 (local.get $scratch) (local.get $wp) (local.get $filter) (local.get $sh)
-            (local.get $to) (local.get $ow) (local.get $out) (local.get $start) (local.get $lo) (local.get $hi)
-            (local.get $from)))
+            (local.get $oh) (local.get $ow) (local.get $out) (local.get $start) (local.get $lo) (local.get $hi)))
           (else (call $depthwise (local.get $scratch) (local.get $wp) (local.get $filter) (local.get $kh)
-            (local.get $kw) (local.get $sh) (local.get $sw) (local.get $dh) (local.get $dw) (local.get $to)
-            (local.get $ow) (local.get $out) (local.get $start) (local.get $lo) (local.get $hi) (local.get $from))))
+            (local.get $kw) (local.get $sh) (local.get $sw) (local.get $dh) (local.get $dw) (local.get $oh)
+            (local.get $ow) (local.get $out) (local.get $start) (local.get $lo) (local.get $hi))))
         (local.set $plane (i32.add (local.get $plane) (i32.const 1)))
         (br $planes))))
 
