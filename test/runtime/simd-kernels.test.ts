@@ -179,6 +179,57 @@ for (const [name, shape, weightShape, options] of CONVS) {
   });
 }
 
+/**
+ * Depthwise convolutions on large planes of odd sizes (3 × 3 read in place or from padded
+ * copies, 5 × 5), shared out on two threads (which claim chunks from both ends of the job):
+ * as the reference, and the same bits on one and two threads.
+ */
+const LARGE_DEPTHWISE: [string, number[], number[], ConvOptions][] = [
+  ["rows of 21", [1, 5, 19, 21], [3, 3], { padType: "same" }],
+  ["61 rows of 5, batch 2", [2, 3, 61, 5], [3, 3], { padType: "same" }],
+  [
+    "stride 2, 37 × 35 (padded copies)",
+    [1, 4, 37, 35],
+    [3, 3],
+    { strides: [2, 2], padType: "custom", pad: [1, 1, 1, 1] },
+  ],
+  [
+    "stride 2, zeros above and left only",
+    [1, 3, 40, 36],
+    [3, 3],
+    { strides: [2, 2], padType: "custom", pad: [1, 0, 1, 0] },
+  ],
+  ["zeros above and left only", [1, 3, 23, 19], [3, 3], { padType: "custom", pad: [1, 0, 1, 0] }],
+  ["5 × 5", [1, 3, 20, 20], [5, 5], { padType: "same" }],
+];
+
+for (const [name, shape, kernel, options] of LARGE_DEPTHWISE) {
+  test(`depthwise ${name}: as the reference, one and two threads alike`, async () => {
+    const channels = shape[1];
+    const model = await program(shape, async (b, x, weight) => {
+      const bias = await weight([channels]);
+      const filters = await weight([channels, 1, ...kernel]);
+      b.output(b.conv(x, filters, { ...options, groups: channels, bias }));
+    });
+    // Two threads first: an output they left unwritten would not hold the one thread's values.
+    const pool = new WorkerPool(1);
+    let shared;
+    try {
+      const interpreter = await Interpreter.load(model, { pool });
+      const inputs = randomSamples(interpreter.inputs, 1, 7)[0];
+      interpreter.predict(inputs);
+      // The worker serves once this thread's event loop has run.
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      shared = interpreter.predict(inputs);
+    } finally {
+      await pool.close();
+    }
+    const { fast, reference } = await bothWays(model);
+    assertClose(fast, reference, 1e-5);
+    assert.deepEqual(shared, fast);
+  });
+}
+
 /** Convolutions of every kernel path whose output an add reads alone (a residual connection). */
 const RESIDUAL_CONVS: [string, number[], number[], ConvOptions][] = [
   ["Winograd", [1, 5, 9, 11], [7, 5, 3, 3], { padType: "same" }],

@@ -425,7 +425,7 @@ export function runWinograd(team: SimdTeam, job: WinogradJob): void {
   // by a whole chunk.
   const widest = Math.max(1, Math.floor((8 * CHUNK_PANEL_BYTES) / (perPanel.v + perPanel.m)));
   const fewest = Math.max(Math.ceil(panels / widest), team.threads * 2);
-  const chunks = Math.min(panels, Math.ceil(fewest / team.threads) * team.threads);
+  const chunks = Math.min(panels, MAX_CHUNKS, Math.ceil(fewest / team.threads) * team.threads);
   const panelsPerChunk = Math.ceil(panels / chunks);
   const { ints, floats } = team.params;
   ints[W.src] = job.src;
@@ -557,6 +557,7 @@ const R = {
 export function runRows(team: SimdTeam, job: RowsJob): void {
   const per = Math.max(
     1,
+    Math.ceil(job.rows / MAX_CHUNKS),
     Math.min(
       Math.ceil(job.rows / (team.threads * CHUNKS_PER_THREAD)),
       Math.ceil(ROWS_CHUNK_FLOATS / job.n),

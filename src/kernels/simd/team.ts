@@ -2,11 +2,13 @@
  * Threads sharing out one kernel call over the SIMD heap. A job is a kind (an entry of JOBS)
  * and parameters written to a control block in the heap, cut into chunks; the calling thread
  * and every worker that is serving claim chunks one at a time (compare-and-swap on one word
- * holding the job's generation and the next chunk) until none are left, then the caller waits
- * for the last to finish. Workers serve through a long-running pool task that sleeps on the
- * control block between jobs and leaves after a moment without work, so an idle program holds
- * no thread. Which thread computes a chunk never changes its values: results are the same
- * with any number of threads.
+ * holding the job's generation and the chunks taken from either end) until none are left, then
+ * the caller waits for the last to finish. Even threads take chunks from the front, odd ones
+ * from the back: consecutive jobs cut alike give each of two threads mostly the same part of
+ * the values op after op, so it reads what it wrote itself, in its own core's cache. Workers
+ * serve through a long-running pool task that sleeps on the control block between jobs and
+ * leaves after a moment without work, so an idle program holds no thread. Which thread
+ * computes a chunk never changes its values: results are the same with any number of threads.
  */
 import type { TaskPool } from "../../parallel/task-pool.js";
 import type { SimdHeap } from "./heap.js";
@@ -39,12 +41,21 @@ const PARAMS = 8;
 export const PARAM_WORDS = 32;
 const CONTROL_BYTES = (PARAMS + PARAM_WORDS) * 4;
 
-/** The claim word: the job's generation above, the next chunk below. */
-const CHUNK_BITS = 20;
+/**
+ * The claim word: the job's generation in the top byte, then the chunks taken from the front,
+ * then those taken from the back (12 bits each).
+ */
+const CHUNK_BITS = 12;
 const CHUNK_MASK = (1 << CHUNK_BITS) - 1;
+const FRONT_SHIFT = CHUNK_BITS;
+const GENERATION_SHIFT = 2 * CHUNK_BITS;
 export const MAX_CHUNKS = CHUNK_MASK;
-/** Generations wrap within the 11 bits above the chunk (a job never meets one 2,048 back). */
-const GENERATION_MASK = 0x7ff;
+/**
+ * Generations wrap within 8 bits. A thread stalled between reading the claim word and
+ * swapping it may find a job 256 later with the same word: it then claims a chunk of that job,
+ * checked against that job's total after the swap (so never one past its end).
+ */
+const GENERATION_MASK = 0xff;
 
 /**
  * How long a thread polls a word before sleeping on it. Waking a sleeping thread takes tens of
@@ -117,7 +128,7 @@ export class SimdTeam {
     Atomics.store(words, FINISHED, 0);
     Atomics.store(words, FAILED, 0);
     Atomics.store(words, TOTAL, chunks);
-    Atomics.store(words, CLAIM, this.generation << CHUNK_BITS);
+    Atomics.store(words, CLAIM, this.generation << GENERATION_SHIFT);
     Atomics.notify(words, CLAIM);
     const error = work(this.heap, words, this.params, this.generation, 0);
     // Every chunk finishes before this returns, even after a failure: no thread may still be
@@ -192,13 +203,17 @@ function work(
   thread: number,
 ): unknown {
   let error: unknown;
+  const fromBack = (thread & 1) === 1;
   for (;;) {
     const claim = Atomics.load(words, CLAIM);
-    if (claim >>> CHUNK_BITS !== generation) return error;
-    const chunk = claim & CHUNK_MASK;
+    if (claim >>> GENERATION_SHIFT !== generation) return error;
+    const [front, back] = [(claim >>> FRONT_SHIFT) & CHUNK_MASK, claim & CHUNK_MASK];
+    if (front + back >= Atomics.load(words, TOTAL)) return error;
+    const taken = claim + (fromBack ? 1 : 1 << FRONT_SHIFT);
+    if (Atomics.compareExchange(words, CLAIM, claim, taken) !== claim) continue;
     const total = Atomics.load(words, TOTAL);
-    if (chunk >= total) return error;
-    if (Atomics.compareExchange(words, CLAIM, claim, claim + 1) !== claim) continue;
+    if (front + back >= total) return error;
+    const chunk = fromBack ? total - 1 - back : front;
     try {
       JOBS[words[KIND]](heap, params, chunk, thread);
     } catch (thrown) {
@@ -227,8 +242,9 @@ export function serve(heap: SimdHeap, control: number, thread: number, spinMs: n
   const params = paramsAt(heap, control);
   for (;;) {
     const claim = Atomics.load(words, CLAIM);
-    if ((claim & CHUNK_MASK) < Atomics.load(words, TOTAL)) {
-      work(heap, words, params, claim >>> CHUNK_BITS, thread);
+    const taken = ((claim >>> FRONT_SHIFT) & CHUNK_MASK) + (claim & CHUNK_MASK);
+    if (taken < Atomics.load(words, TOTAL)) {
+      work(heap, words, params, claim >>> GENERATION_SHIFT, thread);
     }
     if (spin(() => Atomics.load(words, CLAIM) !== claim, spinMs)) continue;
     if (Atomics.wait(words, CLAIM, claim, IDLE_MS) === "timed-out") return;
