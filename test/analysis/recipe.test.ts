@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, test } from "node:test";
@@ -132,4 +132,9 @@ test("recipe on the CLI: writes steps compress --config runs, predicted and meas
   assert.match(none.stderr, /give one target: --bits B, --size S or --min-snr D/);
   const size = runCli("recipe", path, "-o", join(work, "x.yaml"), "--size", "3 parsecs");
   assert.match(size.stderr, /--size: expected a fraction like 0\.3/);
+  const program = runCli("recipe", path, "-o", join(work, "x.yaml"), "--bits", "4", "--compensate");
+  assert.equal(program.status, 1);
+  assert.match(program.stderr, /--compensate: for neural networks \(.* is an ML program\)/);
+  assert.equal(program.stderr.trim().split("\n").length, 1, program.stderr);
+  assert.ok(!existsSync(join(work, "x.yaml")));
 });

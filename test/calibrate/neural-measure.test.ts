@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -8,8 +8,7 @@ import { measuredCalibration, type MeasureHorizon } from "../../src/calibrate/ne
 import { collectNeuralStatistics } from "../../src/calibrate/neural-statistics.js";
 import type { Model } from "../../src/format/gen/Model_pb.js";
 import type { NeuralNetworkLayer } from "../../src/format/gen/NeuralNetwork_pb.js";
-import { encodeModel, MLModel } from "../../src/format/model.js";
-import { writeNpy } from "../../src/format/npy.js";
+import { MLModel } from "../../src/format/model.js";
 import type { Tensor } from "../../src/kernels/dtype.js";
 import { neuralNetworkOf } from "../../src/neural/walk.js";
 import { quantizeWeights } from "../../src/passes/neural-quantize.js";
@@ -21,6 +20,7 @@ import {
   convReluFcNetwork,
   correlatedImageSamples,
   decompressedWeights,
+  writeConvReluFcFiles,
   FC_WEIGHTS,
   floatWeights,
 } from "../support/neural-networks.js";
@@ -147,12 +147,7 @@ test("sensitive kmeans_lut keeps, per layer, the candidate its calibration's mea
 test("quantize-weights --measure output writes a model; a bad --measure fails on one line", async () => {
   const dir = await mkdtemp(join(tmpdir(), "nn-measure-"));
   try {
-    const input = join(dir, "in.mlmodel");
-    await writeFile(input, encodeModel(convReluFcNetwork()));
-    const batch = correlatedImageSamples(2);
-    const data = join(dir, "x.npy");
-    const values = Float32Array.from(batch.flatMap((s) => [...(s.x.data as Float32Array)]));
-    await writeFile(data, writeNpy({ dtype: "fp32", shape: [2, 3, 6, 6], data: values }));
+    const { input, data } = await writeConvReluFcFiles(dir);
     const common = ["--nbits", "2", "--mode", "kmeans_lut", "--data", `x=${data}`];
     const out = join(dir, "out.mlmodel");
     const flags = ["--algorithm", "sensitive-kmeans", "--measure", "output"];

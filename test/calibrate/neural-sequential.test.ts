@@ -1,19 +1,19 @@
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { quantizeWeightsSequentially } from "../../src/calibrate/neural-sequential.js";
 import { collectNeuralStatistics } from "../../src/calibrate/neural-statistics.js";
-import { encodeModel, loadModel, MLModel } from "../../src/format/model.js";
-import { writeNpy } from "../../src/format/npy.js";
+import { loadModel, MLModel } from "../../src/format/model.js";
 import { quantizeWeights } from "../../src/passes/neural-quantize.js";
 import { NeuralNetworkInterpreter } from "../../src/runtime/neural-network.js";
 import {
   convReluFcNetwork,
   correlatedImageSamples,
   decompressedWeights,
+  writeConvReluFcFiles,
 } from "../support/neural-networks.js";
 import { runCli } from "../support/cli.js";
 
@@ -89,12 +89,7 @@ test("sequential quantization: layers without statistics first in one pass, a ru
 test("quantize-weights --sequential --compensate writes what the API does; without a calibrated algorithm it fails on one line", async () => {
   const dir = await mkdtemp(join(tmpdir(), "nn-sequential-"));
   try {
-    const input = join(dir, "in.mlmodel");
-    await writeFile(input, encodeModel(convReluFcNetwork()));
-    const batch = correlatedImageSamples(2);
-    const data = join(dir, "x.npy");
-    const values = Float32Array.from(batch.flatMap((s) => [...(s.x.data as Float32Array)]));
-    await writeFile(data, writeNpy({ dtype: "fp32", shape: [2, 3, 6, 6], data: values }));
+    const { input, data, batch } = await writeConvReluFcFiles(dir);
     const common = ["--nbits", "2", "--mode", "kmeans_lut", "--data", `x=${data}`, "--sequential"];
     const out = join(dir, "out.mlmodel");
     const ok = runCli(

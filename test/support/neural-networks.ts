@@ -12,7 +12,10 @@ import {
 } from "../../src/format/gen/NeuralNetwork_pb.js";
 import type { Tensor } from "../../src/kernels/dtype.js";
 import { NeuralNetworkInterpreter } from "../../src/runtime/neural-network.js";
-import type { MLModel } from "../../src/format/model.js";
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { encodeModel, type MLModel } from "../../src/format/model.js";
+import { writeNpy } from "../../src/format/npy.js";
 import { decompressNeuralNetwork } from "../../src/passes/neural-decompress.js";
 import { neuralNetworkOf } from "../../src/neural/walk.js";
 
@@ -225,4 +228,17 @@ export async function decompressedWeights(model: MLModel, name: string): Promise
   return Float32Array.from(
     (layer.layer.value as { weights: { floatValue: number[] } }).weights.floatValue,
   );
+}
+
+/** Writes the conv–ReLU–fc network and a batch of 2 of its samples (x.npy) into `dir`. */
+export async function writeConvReluFcFiles(
+  dir: string,
+): Promise<{ input: string; data: string; batch: Record<string, Tensor>[] }> {
+  const input = join(dir, "in.mlmodel");
+  await writeFile(input, encodeModel(convReluFcNetwork()));
+  const batch = correlatedImageSamples(2);
+  const data = join(dir, "x.npy");
+  const values = Float32Array.from(batch.flatMap((s) => [...(s.x.data as Float32Array)]));
+  await writeFile(data, writeNpy({ dtype: "fp32", shape: [2, 3, 6, 6], data: values }));
+  return { input, data, batch };
 }

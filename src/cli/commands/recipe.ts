@@ -194,6 +194,11 @@ export function registerRecipe(program: Command): void {
     const progress = createProgress("sensitivity", flags.quiet || flags.json);
     const report = await withInterpreterPool((pool) =>
       withModel(modelPath, async (model: MLModel) => {
+        const neural = model.spec.Type.case !== "mlProgram";
+        if (!neural && (flags.sequential || flags.compensate)) {
+          const flag = flags.compensate ? "--compensate" : "--sequential";
+          throw new ConfigError(`${flag}: for neural networks (${modelPath} is an ML program)`);
+        }
         const { inputs } = await loadRunner(model);
         const samples = await samplesFromFlags(flags, inputs);
         const table = flags.table
@@ -213,7 +218,6 @@ export function registerRecipe(program: Command): void {
               compensate: flags.compensate,
             })
           : undefined;
-        const neural = model.spec.Type.case !== "mlProgram";
         return { table, recipe, measured, samples: samples.length, neural };
       }),
     ).finally(() => progress.stop());
