@@ -2,9 +2,11 @@
  * Bits per layer from measured sensitivity: each weight gets one candidate config (or stays as
  * it is) so that the summed output damage is smallest within a size budget, or the size is
  * smallest for a quality floor. Damage is taken as additive over weights (independent small
- * errors): the output noise powers add, and so do small KL divergences. The allocation is
- * greedy on the efficiency frontier: start every weight at its smallest option and keep taking
- * the upgrade that buys the most damage reduction per byte while it fits.
+ * errors): the output noise powers add, and so do small KL divergences. The allocation is a
+ * multiple-choice knapsack solved exactly by dynamic programming over the bytes each weight
+ * adds above its smallest option, counted in ALLOCATION_STEPS steps of the room there is (a
+ * greedy walk up the bytes-for-damage frontier misses combinations where one large upgrade
+ * beats several small ones).
  */
 import { PALETTIZER } from "../config/palettizer.js";
 import type { OpConfig } from "../config/optimization-config.js";
@@ -60,6 +62,47 @@ function asChoice(option: Option): RecipeChoice {
 
 const noisePower = (snrDb: number) => (snrDb === Infinity ? 0 : 10 ** (-snrDb / 10));
 
+/** The allocation's resolution: each option's extra bytes are rounded up to 1/20000 of the room. */
+const ALLOCATION_STEPS = 20_000;
+
+/**
+ * One option per weight with the least summed cost whose extra bytes fit `room` (above the
+ * smallest options), or, given `maxCost`, the fewest bytes whose cost is at most that.
+ * Among recipes of equal cost the smallest wins.
+ */
+function allocate(options: Option[][], room: number, maxCost?: number): Option[] {
+  const step = room / ALLOCATION_STEPS || 1;
+  const extras = options.map((list) =>
+    list.map((o) => Math.ceil((o.bytes - list[0].bytes) / step)),
+  );
+  const picks = options.map(() => new Int16Array(ALLOCATION_STEPS + 1));
+  // best[b]: the least cost of the weights so far within b steps.
+  let best = new Float64Array(ALLOCATION_STEPS + 1);
+  options.forEach((list, i) => {
+    const next = new Float64Array(ALLOCATION_STEPS + 1).fill(Infinity);
+    list.forEach((option, k) => {
+      for (let b = extras[i][k]; b <= ALLOCATION_STEPS; b++) {
+        const cost = best[b - extras[i][k]] + option.cost;
+        if (cost < next[b]) {
+          next[b] = cost;
+          picks[i][b] = k;
+        }
+      }
+    });
+    best = next;
+  });
+  const bound = (maxCost ?? best[ALLOCATION_STEPS]) * (1 + 1e-12);
+  let b = best.findIndex((cost) => cost <= bound);
+  if (b < 0) b = ALLOCATION_STEPS;
+  const chosen: Option[] = [];
+  for (let i = options.length - 1; i >= 0; i--) {
+    const k = picks[i][b];
+    chosen[i] = options[i][k];
+    b -= extras[i][k];
+  }
+  return chosen;
+}
+
 /** Chooses a config per weight of `table` for `target`. */
 export function chooseRecipe(table: SensitivityTable, target: RecipeTarget): Recipe {
   const useKl = table.scores && !("minSnrDb" in target);
@@ -94,31 +137,21 @@ export function chooseRecipe(table: SensitivityTable, target: RecipeTarget): Rec
   const elements = table.weights.reduce((n, w) => n + w.elements, 0);
   const budget =
     "bits" in target ? (target.bits * elements) / 8 : "bytes" in target ? target.bytes : Infinity;
-  const chosen = options.map((list) => list[0]);
-  let bytes = chosen.reduce((n, o) => n + o.bytes, 0);
-  if (bytes > budget) {
+  const smallest = options.reduce((n, list) => n + list[0].bytes, 0);
+  if (smallest > budget) {
     throw new ConfigError(
-      `the target is below the smallest recipe the candidates allow (${((bytes * 8) / elements).toFixed(2)} bits per weight, ${bytes} bytes)`,
+      `the target is below the smallest recipe the candidates allow (${((smallest * 8) / elements).toFixed(2)} bits per weight, ${smallest} bytes)`,
     );
   }
-  const noiseFloor = "minSnrDb" in target ? noisePower(target.minSnrDb) : 0;
+  // Room for every weight's largest option: keeping weights as they are costs nothing, so a
+  // quality floor is always met within it.
+  const spread = options.reduce((n, list) => n + list.at(-1)!.bytes - list[0].bytes, 0);
+  const chosen =
+    "minSnrDb" in target
+      ? allocate(options, spread, noisePower(target.minSnrDb))
+      : allocate(options, Math.min(spread, budget - smallest));
+  const bytes = chosen.reduce((n, o) => n + o.bytes, 0);
   const noise = () => chosen.reduce((n, o) => n + o.noise, 0);
-  for (;;) {
-    if ("minSnrDb" in target && noise() <= noiseFloor) break;
-    let best: { index: number; option: Option; gain: number } | undefined;
-    chosen.forEach((current, index) => {
-      for (const option of options[index]) {
-        const extra = option.bytes - current.bytes;
-        const saved = current.cost - option.cost;
-        if (extra <= 0 || saved <= 0 || bytes + extra > budget) continue;
-        const gain = saved / extra;
-        if (!best || gain > best.gain) best = { index, option, gain };
-      }
-    });
-    if (!best) break;
-    bytes += best.option.bytes - chosen[best.index].bytes;
-    chosen[best.index] = best.option;
-  }
   const predicted: RecipePrediction = {
     bytes,
     bitsPerWeight: (bytes * 8) / elements,

@@ -74,6 +74,79 @@ test("recipes: the budget buys bits for the sensitive weight first", () => {
   );
 });
 
+/** Seeded tables of 5 weights with 3 candidates each (sizes and SNRs at random). */
+function randomTable(seed: number): SensitivityTable {
+  let state = seed;
+  const next = () => (state = (state * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+  const names = ["a", "b", "c", "d", "e"];
+  const weights = names.map((name) => {
+    const elements = 500 + Math.floor(next() * 3000);
+    return { name, value: name, shape: [elements], elements, bytes: elements * 2 };
+  });
+  const trials = weights.flatMap((w) =>
+    ["int8/ch", "kmeans4", "kmeans2"].map((candidate, k): Trial => {
+      const bits = [8, 4, 2][k] + next();
+      return {
+        weight: w.name,
+        candidate,
+        bytes: Math.round((bits * w.elements) / 8),
+        bitsPerWeight: bits,
+        snrDb: 5 + next() * 40 - 8 * k,
+        psnrDb: 0,
+      };
+    }),
+  );
+  return { ...table(), weights, trials };
+}
+
+test("recipes: the allocation finds the least summed noise that fits, as trying every recipe does", () => {
+  const noise = (snrDb: number) => (snrDb === Infinity ? 0 : 10 ** (-snrDb / 10));
+  for (let seed = 1; seed <= 12; seed++) {
+    const t = randomTable(seed);
+    const options = t.weights.map((w) => [
+      { candidate: null as string | null, bytes: w.bytes, noise: 0 },
+      ...t.trials
+        .filter((x) => x.weight === w.name)
+        .map((x) => ({
+          candidate: x.candidate as string | null,
+          bytes: x.bytes,
+          noise: noise(x.snrDb),
+        })),
+    ]);
+    const elements = t.weights.reduce((n, w) => n + w.elements, 0);
+    const smallest = options.reduce((n, l) => n + Math.min(...l.map((o) => o.bytes)), 0);
+    // Every recipe: 4^5 of them.
+    const recipes = options.reduce(
+      (all, list) =>
+        all.flatMap((r) =>
+          list.map((o) => ({ bytes: r.bytes + o.bytes, noise: r.noise + o.noise })),
+        ),
+      [{ bytes: 0, noise: 0 }],
+    );
+    for (const bits of [3, 4.5, 6]) {
+      const budget = (bits * elements) / 8;
+      if (smallest > budget) continue;
+      const recipe = chooseRecipe(t, { bits });
+      const chosen = recipe.choices.reduce((n, c) => n + noise(c.snrDb), 0);
+      assert.ok(recipe.predicted.bytes <= budget);
+      const best = (room: number) =>
+        Math.min(...recipes.filter((r) => r.bytes <= room).map((r) => r.noise));
+      // Sizes are counted in 1/20000 of the room: at most one such step lost per weight.
+      const slack = (5 * (budget - smallest)) / 20_000;
+      assert.ok(chosen >= best(budget) * (1 - 1e-12), `seed ${seed}, ${bits} bits`);
+      assert.ok(chosen <= best(budget - slack) * (1 + 1e-12), `seed ${seed}, ${bits} bits`);
+    }
+    const floor = chooseRecipe(t, { minSnrDb: 30 });
+    const fewest = Math.min(...recipes.filter((r) => r.noise <= 1e-3).map((r) => r.bytes));
+    assert.ok(floor.predicted.snrDb >= 30 - 1e-9);
+    const spread = options.reduce(
+      (n, l) => n + Math.max(...l.map((o) => o.bytes)) - Math.min(...l.map((o) => o.bytes)),
+      0,
+    );
+    assert.ok(floor.predicted.bytes <= fewest + (5 * spread) / 20_000);
+  }
+});
+
 test("recipe on the CLI: writes steps compress --config runs, predicted and measured", async () => {
   const model = await tinyLm();
   const path = join(work, "lm.mlpackage");
