@@ -362,7 +362,7 @@ function printByteLm(lm: Awaited<ReturnType<typeof byteLm>>): void {
 
 function printSqueezeNet(images: Awaited<ReturnType<typeof squeezeNet>>): void {
   console.log(
-    `\nSqueezeNet against float16: all 12 photos / the ${12 - CALIBRATION_PHOTOS.length} held out (sensitivity: ${images.sensitivitySeconds.toFixed(0)} s on photos ${CALIBRATION_PHOTOS.join(", ")})\n`,
+    `\nSqueezeNet against float16: all 12 photos / the ${12 - CALIBRATION_PHOTOS.length} held out (sensitivity: ${Number.isNaN(images.sensitivitySeconds) ? `from ${flag("table")}` : `${images.sensitivitySeconds.toFixed(0)} s`} on photos ${CALIBRATION_PHOTOS.join(", ")})\n`,
   );
   const both = (f: (s: Scores) => string) => (r: ImageRow) => `${f(r.all)} / ${f(r.heldOut)}`;
   const percent = (x: number) => `${(x * 100).toFixed(1)}%`;
