@@ -230,6 +230,38 @@ for (const [name, shape, kernel, options] of LARGE_DEPTHWISE) {
   });
 }
 
+/**
+ * 1 × 1 convolutions on small planes (multiplied transposed) with inputs large enough that both
+ * threads pack them, each a group of panels (the last one partial): as the reference, and the
+ * same bits on one and two threads.
+ */
+const PACKED_BY_BOTH: [string, number[], number[]][] = [
+  ["700 channels of 7 × 7", [1, 700, 7, 7], [24, 700, 1, 1]],
+  ["240 channels of 13 × 11, batch 2", [2, 240, 13, 11], [40, 240, 1, 1]],
+];
+
+for (const [name, shape, weightShape] of PACKED_BY_BOTH) {
+  test(`conv 1×1 on ${name}: as the reference, one and two threads alike`, async () => {
+    const model = await program(shape, async (b, x, weight) => {
+      b.output(b.conv(x, await weight(weightShape), { bias: await weight([weightShape[0]]) }));
+    });
+    const pool = new WorkerPool(1);
+    let shared;
+    try {
+      const interpreter = await Interpreter.load(model, { pool });
+      const inputs = randomSamples(interpreter.inputs, 1, 7)[0];
+      interpreter.predict(inputs);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      shared = interpreter.predict(inputs);
+    } finally {
+      await pool.close();
+    }
+    const { fast, reference } = await bothWays(model);
+    assertClose(fast, reference, 1e-5);
+    assert.deepEqual(shared, fast);
+  });
+}
+
 /** Convolutions of every kernel path whose output an add reads alone (a residual connection). */
 const RESIDUAL_CONVS: [string, number[], number[], ConvOptions][] = [
   ["Winograd", [1, 5, 9, 11], [7, 5, 3, 3], { padType: "same" }],
