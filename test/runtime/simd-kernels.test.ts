@@ -450,6 +450,26 @@ test("sums and means over trailing axes (global pooling) match the reference bit
   assertClose(fast, reference, 0);
 });
 
+test("global means shared out on two threads: the reference's bits, one and two threads alike", async () => {
+  const model = await program([2, 203, 9, 7], async (b, x) => {
+    b.output(b.reduceMean(x, [2, 3], false, "pooled"));
+  });
+  const pool = new WorkerPool(1);
+  let shared;
+  try {
+    const interpreter = await Interpreter.load(model, { pool });
+    const inputs = randomSamples(interpreter.inputs, 1, 7)[0];
+    interpreter.predict(inputs);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    shared = interpreter.predict(inputs);
+  } finally {
+    await pool.close();
+  }
+  const { fast, reference } = await bothWays(model);
+  assertClose(fast, reference, 0);
+  assert.deepEqual(shared, fast);
+});
+
 test("softmax and layer norm over rows match the reference", async () => {
   const model = await program([3, 5, 24], async (b, x, weight) => {
     const scaled = b.binary("mul", x, await weight([]));
