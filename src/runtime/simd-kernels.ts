@@ -18,7 +18,7 @@ import {
   Start,
   type PanelSource,
 } from "../kernels/simd/gemm.js";
-import { runArithmetic, runPad } from "../kernels/simd/streams.js";
+import { runArithmetic, runPackA, runPad } from "../kernels/simd/streams.js";
 import type { OpContext } from "./kernel.js";
 import type { SimdRuntime } from "./simd.js";
 
@@ -212,7 +212,14 @@ export function simdConv(
       clamp,
       (b, at) =>
         pointwise
-          ? kernels.packA(src + b * c * spatial * 4, 4, spatial * 4, spatial, c, at)
+          ? runPackA(simd.team, {
+              src: src + b * c * spatial * 4,
+              rowStride: 4,
+              colStride: spatial * 4,
+              rows: spatial,
+              k: c,
+              dst: at,
+            })
           : kernels.packPatchesA(padded + b * c * hp * wp * 4, origins, taps, k, spatial, at),
     );
     return { shape: [n, o, oh, ow], data: out };

@@ -230,6 +230,38 @@ for (const [name, shape, kernel, options] of LARGE_DEPTHWISE) {
   });
 }
 
+/**
+ * 1 × 1 convolutions on small planes (multiplied transposed) with inputs large enough that both
+ * threads pack them, each a group of panels (the last one partial): as the reference, and the
+ * same bits on one and two threads.
+ */
+const PACKED_BY_BOTH: [string, number[], number[]][] = [
+  ["700 channels of 7 × 7", [1, 700, 7, 7], [24, 700, 1, 1]],
+  ["240 channels of 13 × 11, batch 2", [2, 240, 13, 11], [40, 240, 1, 1]],
+];
+
+for (const [name, shape, weightShape] of PACKED_BY_BOTH) {
+  test(`conv 1×1 on ${name}: as the reference, one and two threads alike`, async () => {
+    const model = await program(shape, async (b, x, weight) => {
+      b.output(b.conv(x, await weight(weightShape), { bias: await weight([weightShape[0]]) }));
+    });
+    const pool = new WorkerPool(1);
+    let shared;
+    try {
+      const interpreter = await Interpreter.load(model, { pool });
+      const inputs = randomSamples(interpreter.inputs, 1, 7)[0];
+      interpreter.predict(inputs);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      shared = interpreter.predict(inputs);
+    } finally {
+      await pool.close();
+    }
+    const { fast, reference } = await bothWays(model);
+    assertClose(fast, reference, 1e-5);
+    assert.deepEqual(shared, fast);
+  });
+}
+
 /** Convolutions of every kernel path whose output an add reads alone (a residual connection). */
 const RESIDUAL_CONVS: [string, number[], number[], ConvOptions][] = [
   ["Winograd", [1, 5, 9, 11], [7, 5, 3, 3], { padType: "same" }],
@@ -416,6 +448,26 @@ test("sums and means over trailing axes (global pooling) match the reference bit
   });
   const { fast, reference } = await bothWays(model);
   assertClose(fast, reference, 0);
+});
+
+test("global means shared out on two threads: the reference's bits, one and two threads alike", async () => {
+  const model = await program([2, 203, 9, 7], async (b, x) => {
+    b.output(b.reduceMean(x, [2, 3], false, "pooled"));
+  });
+  const pool = new WorkerPool(1);
+  let shared;
+  try {
+    const interpreter = await Interpreter.load(model, { pool });
+    const inputs = randomSamples(interpreter.inputs, 1, 7)[0];
+    interpreter.predict(inputs);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    shared = interpreter.predict(inputs);
+  } finally {
+    await pool.close();
+  }
+  const { fast, reference } = await bothWays(model);
+  assertClose(fast, reference, 0);
+  assert.deepEqual(shared, fast);
 });
 
 test("softmax and layer norm over rows match the reference", async () => {

@@ -522,9 +522,12 @@ export const enum RowKernel {
   Softmax = 0,
   LayerNorm = 1,
   Gelu = 2,
+  /** One float per row: its sum, or its mean. */
+  Sum = 3,
+  Mean = 4,
 }
 
-/** `rows` rows of n floats at src to dst (n a multiple of 4). */
+/** `rows` rows of n floats at src to dst (n a multiple of 4, but for Sum and Mean). */
 export interface RowsJob {
   kernel: RowKernel;
   src: number;
@@ -580,15 +583,21 @@ JOBS[ROWS_JOB] = (heap: SimdHeap, { ints, floats }: JobParams, chunk: number) =>
   const n = ints[R.n];
   const first = chunk * ints[R.per];
   const rows = Math.min(ints[R.per], ints[R.rows] - first);
+  const kernel = ints[R.kernel];
   const src = ints[R.src] + first * n * 4;
-  const dst = ints[R.dst] + first * n * 4;
+  const reduces = kernel === RowKernel.Sum || kernel === RowKernel.Mean;
+  const dst = ints[R.dst] + first * (reduces ? 1 : n) * 4;
   const kernels = heap.elementwise;
-  switch (ints[R.kernel]) {
+  switch (kernel) {
     case RowKernel.Softmax:
       kernels.softmaxRows(src, dst, rows, n);
       break;
     case RowKernel.LayerNorm:
       kernels.layerNormRows(src, dst, rows, n, ints[R.gamma], ints[R.beta], floats[R.epsilon]);
+      break;
+    case RowKernel.Sum:
+    case RowKernel.Mean:
+      kernels.rowSums(src, dst, rows, n, kernel === RowKernel.Mean ? 1 : 0);
       break;
     default:
       kernels.gelu(src, dst, rows * n);

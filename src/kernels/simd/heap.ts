@@ -177,6 +177,7 @@ export interface ElementwiseKernels {
   dequantize(src: number, dst: number, count: number, scale: number, zeroPoint: number): void;
   gelu(src: number, dst: number, count: number): void;
   softmaxRows(src: number, dst: number, rows: number, n: number): void;
+  rowSums(src: number, dst: number, rows: number, n: number, mean: number): void;
   select(
     cond: number,
     condLength: number,

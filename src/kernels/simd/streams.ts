@@ -1,14 +1,17 @@
 /**
- * Kernels that stream through memory (elementwise arithmetic, padded copies) shared out by a
- * SimdTeam in contiguous parts: each element is computed by the same vector loop whichever
- * thread runs its part, so results are the same with any number of threads.
+ * Kernels that stream through memory (elementwise arithmetic, padded copies, a product's A
+ * packed) shared out by a SimdTeam in contiguous parts: each element is computed by the same
+ * vector loop whichever thread runs its part, so results are the same with any number of
+ * threads.
  */
 import type { SimdHeap } from "./heap.js";
+import { PANEL_ROWS } from "./gemm.js";
 import { JOBS, type JobParams, type SimdTeam } from "./team.js";
 
 /** Job numbers, apart from gemm.ts's. */
 const ARITHMETIC_JOB = 16;
 const PAD_JOB = 17;
+const PACK_A_JOB = 18;
 
 /** Floats a part aims at, at least: below, claiming it costs more than the copy. */
 const PART_FLOATS = 16_384;
@@ -142,5 +145,49 @@ JOBS[PAD_JOB] = (heap: SimdHeap, { ints }: JobParams, part: number) => {
     bottom,
     left,
     right,
+  );
+};
+
+/**
+ * A matrix of `rows` × `k` (element (i, p) at src + i·rowStride + p·colStride) packed as a
+ * product's A panels at dst (gemm.wat's packA: 4 rows per panel, the last padded with zeros).
+ */
+export interface PackAJob {
+  src: number;
+  rowStride: number;
+  colStride: number;
+  rows: number;
+  k: number;
+  dst: number;
+}
+
+// PACK_A_JOB parameter words.
+const K = { src: 0, rowStride: 1, colStride: 2, rows: 3, k: 4, dst: 5, panelsPer: 6 };
+
+/** Packs A on the team, by groups of whole panels. */
+export function runPackA(team: SimdTeam, job: PackAJob): void {
+  const panels = Math.ceil(job.rows / PANEL_ROWS);
+  const parts = partsOf(team, panels, PANEL_ROWS * job.k);
+  const { ints } = team.params;
+  ints[K.src] = job.src;
+  ints[K.rowStride] = job.rowStride;
+  ints[K.colStride] = job.colStride;
+  ints[K.rows] = job.rows;
+  ints[K.k] = job.k;
+  ints[K.dst] = job.dst;
+  ints[K.panelsPer] = Math.ceil(panels / parts);
+  team.run(PACK_A_JOB, Math.ceil(panels / ints[K.panelsPer]));
+}
+
+JOBS[PACK_A_JOB] = (heap: SimdHeap, { ints }: JobParams, part: number) => {
+  const k = ints[K.k];
+  const row0 = part * ints[K.panelsPer] * PANEL_ROWS;
+  heap.kernels.packA(
+    ints[K.src] + row0 * ints[K.rowStride],
+    ints[K.rowStride],
+    ints[K.colStride],
+    Math.min(ints[K.panelsPer] * PANEL_ROWS, ints[K.rows] - row0),
+    k,
+    ints[K.dst] + row0 * k * 4,
   );
 };

@@ -346,7 +346,67 @@
         (local.set $rows (i32.sub (local.get $rows) (i32.const 1)))
         (br $next_row))))
 
-  ;; Layer norm over each of `rows` rows of n floats (n a multiple of 4) at src, to dst:
+;; The sum of each of `rows` rows of n floats at src (n ≥ 1), or their mean ($mean set), to
+  ;; dst (one float per row): each row summed in order in f64 and divided in f64, then rounded
+  ;; once, as a JavaScript loop over the floats computes it. Four rows at a time: four
+  ;; independent chains of additions.
+  (func (export "rowSums") (param $src i32) (param $dst i32) (param $rows i32) (param $n i32)
+    (param $mean i32)
+    (local $bytes i32) (local $at i32) (local $end i32)
+    (local $a0 f64) (local $a1 f64) (local $a2 f64) (local $a3 f64)
+    (local.set $bytes (i32.shl (local.get $n) (i32.const 2)))
+    (block $fours_done
+      (loop $fours
+        (br_if $fours_done (i32.lt_u (local.get $rows) (i32.const 4)))
+        (local.set $a0 (f64.const 0))
+        (local.set $a1 (f64.const 0))
+        (local.set $a2 (f64.const 0))
+        (local.set $a3 (f64.const 0))
+        (local.set $at (local.get $src))
+        (local.set $end (i32.add (local.get $src) (local.get $bytes)))
+        (loop $each
+          (local.set $a0 (f64.add (local.get $a0) (f64.promote_f32 (f32.load (local.get $at)))))
+          (local.set $a1 (f64.add (local.get $a1)
+            (f64.promote_f32 (f32.load (i32.add (local.get $at) (local.get $bytes))))))
+          (local.set $a2 (f64.add (local.get $a2)
+            (f64.promote_f32 (f32.load (i32.add (local.get $at) (i32.shl (local.get $bytes) (i32.const 1)))))))
+          (local.set $a3 (f64.add (local.get $a3)
+            (f64.promote_f32 (f32.load (i32.add (local.get $at) (i32.mul (local.get $bytes) (i32.const 3)))))))
+          (local.set $at (i32.add (local.get $at) (i32.const 4)))
+          (br_if $each (i32.lt_u (local.get $at) (local.get $end))))
+        (if (local.get $mean)
+          (then
+            (local.set $a0 (f64.div (local.get $a0) (f64.convert_i32_u (local.get $n))))
+            (local.set $a1 (f64.div (local.get $a1) (f64.convert_i32_u (local.get $n))))
+            (local.set $a2 (f64.div (local.get $a2) (f64.convert_i32_u (local.get $n))))
+            (local.set $a3 (f64.div (local.get $a3) (f64.convert_i32_u (local.get $n))))))
+        (f32.store (local.get $dst) (f32.demote_f64 (local.get $a0)))
+        (f32.store offset=4 (local.get $dst) (f32.demote_f64 (local.get $a1)))
+        (f32.store offset=8 (local.get $dst) (f32.demote_f64 (local.get $a2)))
+        (f32.store offset=12 (local.get $dst) (f32.demote_f64 (local.get $a3)))
+        (local.set $src (i32.add (local.get $src) (i32.shl (local.get $bytes) (i32.const 2))))
+        (local.set $dst (i32.add (local.get $dst) (i32.const 16)))
+        (local.set $rows (i32.sub (local.get $rows) (i32.const 4)))
+        (br $fours)))
+    (block $done
+      (loop $row
+        (br_if $done (i32.eqz (local.get $rows)))
+        (local.set $a0 (f64.const 0))
+        (local.set $at (local.get $src))
+        (local.set $end (i32.add (local.get $src) (local.get $bytes)))
+        (loop $each
+          (local.set $a0 (f64.add (local.get $a0) (f64.promote_f32 (f32.load (local.get $at)))))
+          (local.set $at (i32.add (local.get $at) (i32.const 4)))
+          (br_if $each (i32.lt_u (local.get $at) (local.get $end))))
+        (if (local.get $mean)
+          (then (local.set $a0 (f64.div (local.get $a0) (f64.convert_i32_u (local.get $n))))))
+        (f32.store (local.get $dst) (f32.demote_f64 (local.get $a0)))
+        (local.set $src (i32.add (local.get $src) (local.get $bytes)))
+        (local.set $dst (i32.add (local.get $dst) (i32.const 4)))
+        (local.set $rows (i32.sub (local.get $rows) (i32.const 1)))
+        (br $row))))
+
+    ;; Layer norm over each of `rows` rows of n floats (n a multiple of 4) at src, to dst:
   ;; (x − mean)/√(variance + eps)·gamma + beta, gamma and beta per element of a row (at 0: 1
   ;; and 0).
   (func (export "layerNormRows")

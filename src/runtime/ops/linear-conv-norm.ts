@@ -233,7 +233,7 @@ function reduction(kind: Reduction): OpKernel {
       : x.shape.map((_, i) => i);
     const keepDims = ctx.bool("keep_dims", false);
     if (ctx.simd && (kind === "sum" || kind === "mean")) {
-      const fast = sumTrailing(x, axes, kind, keepDims, ctx.allocate);
+      const fast = sumTrailing(ctx, x, axes, kind, keepDims);
       if (fast) return { dtype: x.dtype, ...fast };
     }
     return { dtype: x.dtype, ...reduce(x, axes, kind, keepDims) };
@@ -241,17 +241,18 @@ function reduction(kind: Reduction): OpKernel {
 }
 
 /**
- * A sum or mean over trailing axes (global average pooling) as one loop over contiguous rows,
- * with the reference's arithmetic (each row summed in order as a JavaScript number); undefined
- * for other axes.
+ * A sum or mean over trailing axes (global average pooling) by the team, each row of the
+ * reduced axes summed in order in f64 (as the reference does in JavaScript numbers) and
+ * rounded once; undefined for other axes.
  */
 function sumTrailing(
+  ctx: OpContext,
   x: Dense,
   axes: readonly number[],
   kind: "sum" | "mean",
   keepDims: boolean,
-  allocate: (length: number) => Float32Array,
 ): Dense | undefined {
+  const simd = ctx.simd!;
   const rank = x.shape.length;
   const reduced = [...new Set(axes)].sort((a, b) => a - b);
   if (reduced.length === 0 || reduced.some((axis, i) => axis !== rank - reduced.length + i)) {
@@ -260,33 +261,14 @@ function sumTrailing(
   const inner = elementCount(x.shape.slice(rank - reduced.length));
   const outer = elementCount(x.shape.slice(0, rank - reduced.length));
   if (inner === 0) return undefined;
-  const out = allocate(outer);
-  const data = x.data;
-  const finish = (acc: number) => (kind === "mean" ? acc / inner : acc);
-  // Four rows at a time: four independent chains of additions keep the core busy, each row
-  // still summed in order.
-  let o = 0;
-  for (; o + 4 <= outer; o += 4) {
-    let a0 = 0;
-    let a1 = 0;
-    let a2 = 0;
-    let a3 = 0;
-    for (let i = o * inner, end = i + inner; i < end; i++) {
-      a0 += data[i];
-      a1 += data[i + inner];
-      a2 += data[i + 2 * inner];
-      a3 += data[i + 3 * inner];
-    }
-    out[o] = finish(a0);
-    out[o + 1] = finish(a1);
-    out[o + 2] = finish(a2);
-    out[o + 3] = finish(a3);
-  }
-  for (; o < outer; o++) {
-    let acc = 0;
-    for (let i = o * inner, end = i + inner; i < end; i++) acc += data[i];
-    out[o] = finish(acc);
-  }
+  const out = simd.output(outer);
+  runRows(simd.team, {
+    kernel: kind === "mean" ? RowKernel.Mean : RowKernel.Sum,
+    src: simd.input(x.data).byteOffset,
+    dst: out.byteOffset,
+    rows: outer,
+    n: inner,
+  });
   const kept = x.shape.slice(0, rank - reduced.length);
   return { shape: keepDims ? [...kept, ...reduced.map(() => 1)] : kept, data: out };
 }
