@@ -86,6 +86,8 @@ export interface RecipeSummary {
   predicted: RecipePrediction;
   measured?: RecipeMeasurement;
   samples?: number;
+  /** How a neural network's calibrated layers were fitted when measured (and are to be applied). */
+  fitting?: "sequential" | "compensate";
 }
 
 /** The choice per weight, then predicted against measured size and quality. */
@@ -118,7 +120,7 @@ export function renderRecipe(summary: RecipeSummary, neural = false): string {
       ],
     ),
     neural
-      ? `wrote ${summary.recipe}; apply it with: coreml-optimize quantize-weights ${summary.model} -o OUT.mlmodel --config ${summary.recipe}${calibrates ? " and the same --data, --inputs or --samples (its sensitive-kmeans layers calibrate on them)" : ""}`
+      ? `wrote ${summary.recipe}; apply it with: coreml-optimize quantize-weights ${summary.model} -o OUT.mlmodel --config ${summary.recipe}${summary.fitting ? ` --${summary.fitting}` : ""}${calibrates ? " and the same --data, --inputs or --samples (its data-aware layers calibrate on them)" : ""}`
       : `wrote ${summary.recipe}; apply it with: coreml-optimize compress ${summary.model} -o OUT.mlpackage --config ${summary.recipe}`,
   ].join("\n");
 }

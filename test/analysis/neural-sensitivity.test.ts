@@ -111,6 +111,21 @@ test("NN recipe on the CLI: a per-layer config quantize-weights --config applies
     yaml,
     /config_type: quantize_weights\nop_name_configs:\n {2}# \S+: [\d.]+ bits; alone: output SNR/,
   );
+  assert.equal((report as { fitting?: string }).fitting, undefined);
+  // Measured compensated: the recipe says to apply it so.
+  const compensatedOut = join(work, "recipe-c.yaml");
+  const compensated = runCli(
+    "recipe",
+    FIXTURE,
+    ...["-o", compensatedOut, "--bits", "6", "--samples", "3", "--compensate"],
+  );
+  assert.equal(compensated.status, 0, compensated.stderr);
+  assert.ok(
+    compensated.stdout.includes(
+      `apply it with: coreml-optimize quantize-weights ${FIXTURE} -o OUT.mlmodel --config ${compensatedOut} --compensate`,
+    ),
+    compensated.stdout,
+  );
   const quantized = join(work, "out.mlmodel");
   const apply = runCli("quantize-weights", FIXTURE, "-o", quantized, "--config", out, "--json");
   assert.equal(apply.status, 0, apply.stderr);

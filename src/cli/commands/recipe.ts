@@ -232,6 +232,9 @@ export function registerRecipe(program: Command): void {
       choices: report.recipe.choices,
       predicted: report.recipe.predicted,
       ...(report.measured && { measured: report.measured, samples: report.samples }),
+      ...(flags.compensate
+        ? { fitting: "compensate" as const }
+        : flags.sequential && { fitting: "sequential" as const }),
     };
     if (flags.json) printJson(summary);
     else process.stdout.write(`${renderRecipe(summary, report.neural)}\n`);

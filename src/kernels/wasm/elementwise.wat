@@ -346,7 +346,7 @@
         (local.set $rows (i32.sub (local.get $rows) (i32.const 1)))
         (br $next_row))))
 
-;; The sum of each of `rows` rows of n floats at src (n ≥ 1), or their mean ($mean set), to
+  ;; The sum of each of `rows` rows of n floats at src (n ≥ 1), or their mean ($mean set), to
   ;; dst (one float per row): each row summed in order in f64 and divided in f64, then rounded
   ;; once, as a JavaScript loop over the floats computes it. Four rows at a time: four
   ;; independent chains of additions.
@@ -406,7 +406,7 @@
         (local.set $rows (i32.sub (local.get $rows) (i32.const 1)))
         (br $row))))
 
-    ;; Layer norm over each of `rows` rows of n floats (n a multiple of 4) at src, to dst:
+  ;; Layer norm over each of `rows` rows of n floats (n a multiple of 4) at src, to dst:
   ;; (x − mean)/√(variance + eps)·gamma + beta, gamma and beta per element of a row (at 0: 1
   ;; and 0).
   (func (export "layerNormRows")
