@@ -203,6 +203,21 @@ const LARGE_DEPTHWISE: [string, number[], number[], ConvOptions][] = [
   ["5 × 5", [1, 3, 20, 20], [5, 5], { padType: "same" }],
 ];
 
+/** The model's outputs on two threads (the worker serving), for a seeded random input. */
+async function onTwoThreads(model: Parameters<typeof Interpreter.load>[0]) {
+  const pool = new WorkerPool(1);
+  try {
+    const interpreter = await Interpreter.load(model, { pool });
+    const inputs = randomSamples(interpreter.inputs, 1, 7)[0];
+    interpreter.predict(inputs);
+    // The worker serves once this thread's event loop has run.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    return interpreter.predict(inputs);
+  } finally {
+    await pool.close();
+  }
+}
+
 for (const [name, shape, kernel, options] of LARGE_DEPTHWISE) {
   test(`depthwise ${name}: as the reference, one and two threads alike`, async () => {
     const channels = shape[1];
@@ -212,18 +227,7 @@ for (const [name, shape, kernel, options] of LARGE_DEPTHWISE) {
       b.output(b.conv(x, filters, { ...options, groups: channels, bias }));
     });
     // Two threads first: an output they left unwritten would not hold the one thread's values.
-    const pool = new WorkerPool(1);
-    let shared;
-    try {
-      const interpreter = await Interpreter.load(model, { pool });
-      const inputs = randomSamples(interpreter.inputs, 1, 7)[0];
-      interpreter.predict(inputs);
-      // The worker serves once this thread's event loop has run.
-      await new Promise((resolve) => setTimeout(resolve, 50));
-      shared = interpreter.predict(inputs);
-    } finally {
-      await pool.close();
-    }
+    const shared = await onTwoThreads(model);
     const { fast, reference } = await bothWays(model);
     assertClose(fast, reference, 1e-5);
     assert.deepEqual(shared, fast);
@@ -245,17 +249,7 @@ for (const [name, shape, weightShape] of PACKED_BY_BOTH) {
     const model = await program(shape, async (b, x, weight) => {
       b.output(b.conv(x, await weight(weightShape), { bias: await weight([weightShape[0]]) }));
     });
-    const pool = new WorkerPool(1);
-    let shared;
-    try {
-      const interpreter = await Interpreter.load(model, { pool });
-      const inputs = randomSamples(interpreter.inputs, 1, 7)[0];
-      interpreter.predict(inputs);
-      await new Promise((resolve) => setTimeout(resolve, 50));
-      shared = interpreter.predict(inputs);
-    } finally {
-      await pool.close();
-    }
+    const shared = await onTwoThreads(model);
     const { fast, reference } = await bothWays(model);
     assertClose(fast, reference, 1e-5);
     assert.deepEqual(shared, fast);
