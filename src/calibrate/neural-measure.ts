@@ -41,6 +41,12 @@ export type MeasureHorizon = (typeof MEASURE_HORIZONS)[number];
 export interface MeasuredCalibrationOptions {
   /** Where each candidate's error is measured (default "layer"; see above). */
   horizon?: MeasureHorizon;
+  /**
+   * At the "output" horizon, the network whose outputs the candidates are judged against
+   * (default: `model` itself). Sequential calibration measures on the network quantized so
+   * far, against the float one.
+   */
+  reference?: MLModel;
   /** Called as candidates are measured. */
   onProgress?: ProgressCallback;
 }
@@ -154,15 +160,16 @@ async function layerErrors(
 
 /**
  * The "output" horizon: in network order, each layer's candidates in the network whose earlier
- * layers already hold their kept tables (the rest float), judged on the model's outputs
- * against the float model's; the least harmful is kept for the layers after it.
+ * layers already hold their kept tables (the rest as they are), judged on the model's outputs
+ * against the reference's (by default the model's own); the least harmful is kept for the layers after it.
  */
 async function outputErrors(
   { interpreter, layers }: Fused,
   samples: readonly Record<string, Tensor>[],
   candidates: Candidates,
-  { onProgress }: MeasuredCalibrationOptions,
+  { onProgress, reference }: MeasuredCalibrationOptions,
 ): Promise<Map<string, number[]>> {
+  const target = reference && fusedNetwork(reference).interpreter;
   // Top-level layers only: a resumed run starts at a top-level step.
   const trials = [...candidates]
     .map(([name, list]) => ({
@@ -179,10 +186,10 @@ async function outputErrors(
   const runs = samples.map((sample) => {
     const blobs = new Map<string, Dense>();
     let rewritten = false;
-    const expected = interpreter.predict(sample, {
+    const own = interpreter.predict(sample, {
       observe: recordBlobs(blobs, { keep: needed[0], onRewrite: () => (rewritten = true) }),
     });
-    return { sample, expected, blobs, rewritten };
+    return { sample, expected: target?.predict(sample) ?? own, blobs, rewritten };
   });
   const errors = new Map<string, number[]>();
   const kept: NeuralNetworkLayer[] = [];

@@ -83,7 +83,7 @@ export async function quantizeWeightsSequentially(
           : undefined,
       });
       const calibration = measure
-        ? measuredCalibration(current, samples, statistics, { horizon: measure })
+        ? measuredCalibration(current, samples, statistics, { horizon: measure, reference: model })
         : statistics;
       const next = await quantizeWeights(current, {
         ...quantize,

@@ -109,6 +109,36 @@ for (const [horizon, blobs] of [
   });
 }
 
+test("measured at the output against a reference: errors are the distance to the reference's outputs", async () => {
+  const spec = convReluFcNetwork();
+  const float = new MLModel(spec);
+  const data = correlatedImageSamples(2);
+  // The network as a sequential calibration has it after the conv's stage: conv at 2 bits.
+  const current = await quantizeWeights(float, {
+    nbits: 2,
+    mode: "kmeans_lut",
+    selector: (layer, field) => layer.name === "conv" && field !== "bias",
+  });
+  const quantizedConv = withWeights(spec, "conv", await decompressedWeights(current, "conv"));
+  const statistics = collectNeuralStatistics(current, data, { gram: true });
+  const fc = Float32Array.from(FC_WEIGHTS, Math.fround);
+  const candidates = new Map([["fc", [fc]]]);
+  const own = await measuredCalibration(current, data, statistics, { horizon: "output" }).measure!(
+    candidates,
+  );
+  // The fc as it is changes nothing of the network's own outputs…
+  assert.deepEqual(own.get("fc"), [0]);
+  // …but against the float network it leaves the conv's error in the output.
+  const against = await measuredCalibration(current, data, statistics, {
+    horizon: "output",
+    reference: float,
+  }).measure!(candidates);
+  const expected = blobError(spec, data, [quantizedConv], "y");
+  assert.ok(expected > 0);
+  const [error] = against.get("fc")!;
+  assert.ok(Math.abs(error - expected) <= 1e-6 * expected, `${error} vs ${expected}`);
+});
+
 test("sensitive kmeans_lut keeps, per layer, the candidate its calibration's measure rates least", async () => {
   const model = new MLModel(convReluFcNetwork());
   const data = correlatedImageSamples(2);
