@@ -161,7 +161,8 @@ async function layerErrors(
 /**
  * The "output" horizon: in network order, each layer's candidates in the network whose earlier
  * layers already hold their kept tables (the rest as they are), judged on the model's outputs
- * against the reference's (by default the model's own); the least harmful is kept for the layers after it.
+ * against the reference's (by default the model's own); the least harmful is kept for the
+ * layers after it.
  */
 async function outputErrors(
   { interpreter, layers }: Fused,
@@ -169,7 +170,8 @@ async function outputErrors(
   candidates: Candidates,
   { onProgress, reference }: MeasuredCalibrationOptions,
 ): Promise<Map<string, number[]>> {
-  const target = reference && fusedNetwork(reference).interpreter;
+  // The reference as it is (no copy, no fusion): its outputs are what the candidates answer to.
+  const target = reference && NeuralNetworkInterpreter.fromSpec(reference.spec);
   // Top-level layers only: a resumed run starts at a top-level step.
   const trials = [...candidates]
     .map(([name, list]) => ({
