@@ -764,7 +764,7 @@ test("reshape, permute, split, slice, elementwise, dot and reduce move and combi
 });
 
 test("weights of the wrong size and blobs of the wrong shape are refused, naming the layer", () => {
-  const conv = (values: number[], channels = 2) =>
+  const conv = (values: number[], channels = 2, stride: bigint[] = []) =>
     network(
       { x: [channels, 4, 4] },
       [
@@ -779,6 +779,7 @@ test("weights of the wrong size and blobs of the wrong shape are refused, naming
               kernelChannels: 2n,
               nGroups: 1n,
               kernelSize: [3n, 3n],
+              stride,
               weights: weights(values),
               ConvolutionPaddingType: { case: "valid", value: {} },
             },
@@ -787,6 +788,13 @@ test("weights of the wrong size and blobs of the wrong shape are refused, naming
       ],
       ["y"],
     );
+  // A zero stride would give a NaN-sized output.
+  assert.throws(
+    () => NeuralNetworkInterpreter.fromSpec(conv(ramp(54), 2, [0n, 1n])),
+    (error: unknown) =>
+      error instanceof FormatError &&
+      /layer "c1".*stride \[0, 1\] must be at least 1/.test(error.message),
+  );
   assert.throws(
     () => NeuralNetworkInterpreter.fromSpec(conv(ramp(50))),
     (error: unknown) =>

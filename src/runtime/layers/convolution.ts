@@ -32,6 +32,7 @@ import {
   channelView,
   num,
   pair,
+  sizePair,
   paramsOf,
   unsupported,
   weightValues,
@@ -63,10 +64,12 @@ export function samePads(
 
 const convolution: LayerCompiler = (layer) => {
   const p = paramsOf(layer, "convolution");
-  const kernel = pair(p.kernelSize, 3);
-  const strides = pair(p.stride, 1);
+  const kernel = sizePair(layer, "kernelSize", p.kernelSize, 3);
+  const strides = sizePair(layer, "stride", p.stride, 1);
   // Deconvolutions ignore the dilation factors.
-  const dilations = p.isDeconvolution ? ([1, 1] as [number, number]) : pair(p.dilationFactor, 1);
+  const dilations = p.isDeconvolution
+    ? ([1, 1] as [number, number])
+    : sizePair(layer, "dilationFactor", p.dilationFactor, 1);
   const groups = Math.max(1, num(p.nGroups));
   const outChannels = num(p.outputChannels);
   const kernelChannels = num(p.kernelChannels);
@@ -126,7 +129,10 @@ const pooling: LayerCompiler = (layer) => {
   const T = PoolingLayerParams_PoolingType;
   if (p.type === T.L2) throw unsupported(layer, "L2 pooling");
   const kind = p.type === T.MAX ? "max" : "avg";
-  const strides = pair(p.stride, 1);
+  // A global pooling's window is the whole plane, whatever its other fields say.
+  const unit: [number, number] = [1, 1];
+  const kernel = p.globalPooling ? unit : sizePair(layer, "kernelSize", p.kernelSize, 3);
+  const strides = p.globalPooling ? unit : sizePair(layer, "stride", p.stride, 1);
   const padding = p.PoolingPaddingType;
   return ([x]) => {
     const [, , h, w] = channelView(x);
@@ -140,7 +146,6 @@ const pooling: LayerCompiler = (layer) => {
       };
       return unbatched(x, pool2d(batched(x), win, [1, 1], kind, false));
     }
-    const kernel = pair(p.kernelSize, 3);
     let pads: [number, number, number, number];
     let outSize: [number, number];
     if (padding.case === "includeLastPixel") {
@@ -179,7 +184,7 @@ const upsample: LayerCompiler = (layer) => {
   const fractional = p.fractionalScalingFactor.length >= 2;
   const [sh, sw] = fractional
     ? [p.fractionalScalingFactor[0], p.fractionalScalingFactor[1]]
-    : pair(p.scalingFactor, 1);
+    : sizePair(layer, "scalingFactor", p.scalingFactor, 1);
   const bilinear = p.mode === UpsampleLayerParams_InterpolationMode.BILINEAR;
   if (fractional && !bilinear) throw unsupported(layer, "fractional nearest-neighbour upsampling");
   return ([x]) => {

@@ -114,6 +114,23 @@ export function pair(values: bigint[], fallback: number): [number, number] {
   return values.length >= 2 ? [num(values[0]), num(values[1])] : [fallback, fallback];
 }
 
+/** A pair of window sizes (kernel, stride, dilation, scale): each at least 1, else a FormatError. */
+export function sizePair(
+  layer: NeuralNetworkLayer,
+  field: string,
+  values: bigint[],
+  fallback: number,
+): [number, number] {
+  const sizes = pair(values, fallback);
+  if (sizes.some((v) => !(v >= 1))) {
+    throw new FormatError(
+      `layer "${layer.name}"`,
+      `${field} [${sizes.join(", ")}] must be at least 1`,
+    );
+  }
+  return sizes;
+}
+
 /**
  * A blob seen as [batch, C, H, W]: its last three axes ("channel", "height", "width" in the
  * specification, missing ones of size 1) and the product of the axes before them.
