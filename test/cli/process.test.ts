@@ -46,8 +46,9 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
     const dir = mkdtempSync(join(tmpdir(), "signal-"));
     const scratch = join(dir, "tmp");
     const input = join(dir, "big.mlpackage");
-    // Grouped k-means over two weights of 2 M takes seconds; the scratch weight file exists from
-    // when the first is written until the end, long enough to interrupt.
+    // Grouped k-means over three weights of 2 M takes seconds; the scratch weight file exists
+    // from when the first is written until the end, long enough to interrupt (with two, a busy
+    // machine sometimes starved this poll past the window).
     const model = await buildModel("iOS18", async (b) => {
       const x = b.input("x", "fp32", [1, 2048]);
       const w1 = await b.constant("w1", {
@@ -60,7 +61,12 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
         shape: [2048, 1024],
         data: pseudoRandom(2048 * 1024).reverse(),
       });
-      b.output(b.linear(b.linear(x, w1), w2));
+      const w3 = await b.constant("w3", {
+        dtype: "fp32",
+        shape: [1024, 2048],
+        data: pseudoRandom(1024 * 2048).map((v) => v * 0.5),
+      });
+      b.output(b.linear(b.linear(b.linear(x, w1), w2), w3));
     });
     await model.save(input);
     await model.close();
