@@ -33,6 +33,13 @@ const THREADS = 2;
 /** Timed runs per network and runtime, after a warm-up; each run is `inputs` predictions. */
 const RUNS = 3;
 /**
+ * Timed runs of each runtime side by side, alternating. The ratio is the median of each pair's
+ * (a run of ours over the run of onnxruntime just before it): this virtual machine's speed
+ * drifts by up to half over seconds (one thread alone: 16 to 24 ms per mobilenet_v2 image
+ * from one run to the next), and a pair sees the same machine where two medians may not.
+ */
+const PAIRED_RUNS = 7;
+/**
  * Pause before each timed run, so the other runtime's idle threads have settled: after a run,
  * onnxruntime's intra-op threads spin for about 0.1 s (measured: its CPU time keeps growing
  * that long), on the cores our threads then need; our threads poll 0.2 ms before sleeping.
@@ -182,7 +189,7 @@ async function sideBySide(ort: OnnxRuntime | undefined, setting: Setting): Promi
       const theirs: number[] = [];
       let scores = ["", ""];
       const settle = () => new Promise((done) => setTimeout(done, SETTLE_MS));
-      for (let run = 0; run < RUNS; run++) {
+      for (let run = 0; run < PAIRED_RUNS; run++) {
         if (session) {
           await settle();
           const timed = await timeRun(inputs, runOnnx, setting.clock);
@@ -199,7 +206,7 @@ async function sideBySide(ort: OnnxRuntime | undefined, setting: Setting): Promi
         network.name,
         session ? range(theirs) : "—",
         range(ours),
-        session ? `${(median(ours) / median(theirs)).toFixed(2)}×` : "—",
+        session ? `${median(ours.map((t, run) => t / theirs[run])).toFixed(2)}×` : "—",
         scores.length === 2 ? `ours ${scores[0]}, onnxruntime ${scores[1]}` : (scores[0] ?? ""),
       ]);
     } finally {
@@ -309,14 +316,14 @@ export async function benchmarkInference(): Promise<void> {
   try {
     const rows = await sideBySide(available, { threads: THREADS, clock: "wall", pool });
     process.stdout.write(
-      `\nCPU inference, ms per input (median of ${RUNS} runs, range), ${THREADS} threads each:\n` +
+      `\nCPU inference, ms per input (median of ${PAIRED_RUNS} runs, range; ratio: median of the runs' ratios), ${THREADS} threads each:\n` +
         formatTable(headers(""), rows) +
         "\n",
     );
     // CPU time on one thread each: what each runtime computes, less sensitive to a busy machine.
     const work = await sideBySide(available, { threads: 1, clock: "cpu" });
     process.stdout.write(
-      `\nCPU time per input on one thread each, ms (median of ${RUNS} runs, range):\n` +
+      `\nCPU time per input on one thread each, ms (median of ${PAIRED_RUNS} runs, range; ratio: median of the runs' ratios):\n` +
         formatTable(headers(""), work) +
         "\n",
     );

@@ -237,11 +237,13 @@ for (const [name, shape, kernel, options] of LARGE_DEPTHWISE) {
 /**
  * 1 × 1 convolutions on small planes (multiplied transposed) with inputs large enough that both
  * threads pack them, each a group of panels (the last one partial): as the reference, and the
- * same bits on one and two threads.
+ * same bits on one and two threads. On a large plane, where the input's channels lie more than a
+ * page apart, the direct product packs each chunk's columns instead of reading them in place.
  */
 const PACKED_BY_BOTH: [string, number[], number[]][] = [
   ["700 channels of 7 × 7", [1, 700, 7, 7], [24, 700, 1, 1]],
   ["240 channels of 13 × 11, batch 2", [2, 240, 13, 11], [40, 240, 1, 1]],
+  ["9 channels of 37 × 33 (rows a page apart)", [1, 9, 37, 33], [21, 9, 1, 1]],
 ];
 
 for (const [name, shape, weightShape] of PACKED_BY_BOTH) {
