@@ -40,6 +40,12 @@ const JOBS_PER_WORKER = 2;
 /** Where a pool says that it runs kernels on the calling thread instead. */
 export type Warn = (message: string) => void;
 
+/** Whether `next` may be posted to a worker holding `jobs` (see pump). */
+function mayWaitBehind(next: Job, jobs: readonly Job[]): boolean {
+  if (!RESIDENT_TASKS.has(next.task)) return !jobs.some((job) => RESIDENT_TASKS.has(job.task));
+  return jobs.every((job) => job.task === next.task);
+}
+
 export abstract class QueuedPool<W> implements TaskPool {
   protected readonly slots: Slot<W>[] = [];
   private readonly queue: Job[] = [];
@@ -95,16 +101,16 @@ export abstract class QueuedPool<W> implements TaskPool {
     }
     // Idle workers first, then a job ahead for each once every worker is running (a job held
     // ahead must not wait while a worker that is still starting could take it), never behind
-    // or as a task that holds its worker until its own work runs out.
+    // or as a task that holds its worker until its own work runs out, but for one such task
+    // behind another of its kind: a SIMD team posts a worker's serve loop again only once the
+    // last one has left it, and must not wait for the calling thread to read that reply.
     const everyWorkerRunning =
       this.slots.length === this.size && this.slots.every((slot) => slot.ready);
     for (let held = 0; held < (everyWorkerRunning ? JOBS_PER_WORKER : 1); held++) {
       for (const slot of this.slots) {
         if (this.queue.length === 0) break;
         if (!slot.ready || slot.jobs.length > held) continue;
-        if (held > 0 && [this.queue[0], ...slot.jobs].some((job) => RESIDENT_TASKS.has(job.task))) {
-          continue;
-        }
+        if (held > 0 && !mayWaitBehind(this.queue[0], slot.jobs)) continue;
         const job = this.queue.shift()!;
         slot.jobs.push(job);
         const { payload, transfer } = job.prepare();

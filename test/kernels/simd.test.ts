@@ -343,6 +343,49 @@ eachModule("threads give the same bits as the calling thread alone", async () =>
   }
 });
 
+/** Blocks the calling thread for `ms` without letting its event loop turn. */
+function blockFor(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+test("a worker that left its serve loop while the caller never yielded rejoins within the burst", async () => {
+  const pool = new WorkerPool(1);
+  try {
+    const team = new SimdTeam(heap, pool);
+    const count = 1 << 20;
+    const [x, out] = [inHeap(noise(count, 51)), heap.allocateFloats(count)];
+    const add = () =>
+      runArithmetic(team, {
+        x: x.byteOffset,
+        xLength: count,
+        y: x.byteOffset,
+        yLength: count,
+        dst: out.byteOffset,
+        count,
+        op: 0,
+      });
+    // Jobs until the worker takes part (or a second passes), without yielding.
+    const joins = () => {
+      const until = performance.now() + 1000;
+      do add();
+      while (team.joinedLastJob === 0 && performance.now() < until);
+      return team.joinedLastJob;
+    };
+    team.start();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.equal(joins(), 1, "the worker serves once started");
+    // Longer than a worker waits for a job before it leaves; its reply is not read meanwhile.
+    blockFor(600);
+    assert.equal(joins(), 1, "the worker is back at the jobs after it left");
+    assert.deepEqual(
+      out,
+      x.map((v) => v + v),
+    );
+  } finally {
+    await pool.close();
+  }
+});
+
 test("the heap reuses freed blocks of the same size", () => {
   const first = heap.allocate(1000);
   heap.release(first);

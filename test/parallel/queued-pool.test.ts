@@ -1,7 +1,7 @@
 /**
  * The queue both worker pools share, on workers that only record what they are given: jobs go
  * in the order they came, each running worker holds one job ahead (none behind or as a serve
- * loop), and `start` boots every worker before any job.
+ * loop, but a serve loop behind one), and `start` boots every worker before any job.
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
@@ -93,4 +93,23 @@ test("no job waits ahead behind a serve loop, nor is one held ahead", async () =
   pool.reply(0);
   await Promise.all([job, next]);
   assert.deepEqual(pool.posted, ["serve", "a", "serve again"]);
+});
+
+test("a serve loop is posted at once behind another serve loop, which has left it", async () => {
+  const pool = new RecordingPool(1);
+  pool.start();
+  pool.reply(0, true);
+  const first = pool.run("simdServe", "serve");
+  const second = pool.run("simdServe", "serve again");
+  assert.deepEqual(pool.posted, ["serve", "serve again"]);
+  const job = pool.run("palettizeGroups", "a");
+  assert.deepEqual(pool.posted, ["serve", "serve again"]);
+  pool.reply(0);
+  await first;
+  assert.deepEqual(pool.posted, ["serve", "serve again"]);
+  pool.reply(0);
+  await second;
+  assert.deepEqual(pool.posted, ["serve", "serve again", "a"]);
+  pool.reply(0);
+  await job;
 });

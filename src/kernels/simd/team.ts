@@ -7,7 +7,8 @@
  * from the back: consecutive jobs cut alike give each of two threads mostly the same part of
  * the values op after op, so it reads what it wrote itself, in its own core's cache. Workers
  * serve through a long-running pool task that sleeps on the control block between jobs and
- * leaves after a moment without work, so an idle program holds no thread. Which thread
+ * leaves after a moment without work, so an idle program holds no thread; a word per worker
+ * says whether it is serving, so the next job posts it again however soon after it left. Which thread
  * computes a chunk never changes its values: results are the same with any number of threads.
  */
 import type { TaskPool } from "../../parallel/task-pool.js";
@@ -39,7 +40,17 @@ const KIND = 3;
 const FAILED = 4;
 const PARAMS = 8;
 export const PARAM_WORDS = 32;
-const CONTROL_BYTES = (PARAMS + PARAM_WORDS) * 4;
+/** Workers that took a chunk of the current (or last) job. */
+const JOINED = 5;
+/**
+ * Then a word per worker: 1 from when the caller posts its serve task until the worker leaves
+ * the serve loop. Kept in shared memory, not in the task's promise, which settles only when the
+ * calling thread's event loop turns: a caller predicting in bursts 0.2 s apart found its worker
+ * just gone and, by the promise, still serving, and ran the whole next burst alone
+ * (mobilenet_v2: 18–23 ms per image instead of 12–15). The pool posts a serve task at once
+ * behind one that ended (queued-pool.ts), so the worker is back within the burst.
+ */
+const SERVING = PARAMS + PARAM_WORDS;
 
 /**
  * The claim word: the job's generation in the top byte, then the chunks taken from the front,
@@ -89,8 +100,8 @@ export class SimdTeam {
   private readonly words: Int32Array;
   readonly params: JobParams;
   private generation = 0;
-  /** Per worker: whether its serve task is posted and not yet answered. */
-  private readonly posted: boolean[];
+  /** Workers in the pool, each one thread of the team when serving. */
+  private readonly workers: number;
   /**
    * How long threads poll before sleeping: not at all when the team has more threads than the
    * host has cores, where a polling thread would take a core from one still computing.
@@ -101,17 +112,17 @@ export class SimdTeam {
     readonly heap: SimdHeap,
     private readonly pool?: TaskPool,
   ) {
-    const control = heap.allocate(CONTROL_BYTES);
-    this.words = heap.ints(control, CONTROL_BYTES / 4);
+    this.workers = pool?.size ?? 0;
+    const control = heap.allocate((SERVING + this.workers) * 4);
+    this.words = heap.ints(control, SERVING + this.workers);
     this.words.fill(0);
     this.params = paramsAt(heap, control);
-    this.posted = new Array<boolean>(pool?.size ?? 0).fill(false);
     this.spinMs = this.threads <= (pool?.cores ?? Infinity) ? SPIN_MS : 0;
   }
 
   /** Threads a job may run on: the caller and the pool's workers. */
   get threads(): number {
-    return 1 + this.posted.length;
+    return 1 + this.workers;
   }
 
   /** Runs the job whose parameters are in `params` as `chunks` chunks, on every thread. */
@@ -119,7 +130,8 @@ export class SimdTeam {
     if (chunks > MAX_CHUNKS) throw new RangeError(`${chunks} chunks are too many for one job`);
     const words = this.words;
     words[KIND] = kind;
-    if (chunks === 1 || this.posted.length === 0) {
+    Atomics.store(words, JOINED, 0);
+    if (chunks === 1 || this.workers === 0) {
       for (let chunk = 0; chunk < chunks; chunk++) JOBS[kind](this.heap, this.params, chunk, 0);
       return;
     }
@@ -142,15 +154,20 @@ export class SimdTeam {
     if (Atomics.load(words, FAILED)) throw new Error(`a worker failed in SIMD job ${kind}`);
   }
 
+  /** Workers that took part in the last job (0: the calling thread ran it alone). */
+  get joinedLastJob(): number {
+    return Atomics.load(this.words, JOINED);
+  }
+
   /**
    * Posts a serve task for every worker not serving yet. Jobs do so themselves; calling it
    * ahead (when a program loads) lets the workers start and load the kernels meanwhile, so
    * the first predictions have them.
    */
   start(): void {
-    this.posted.forEach((posted, i) => {
-      if (posted) return;
-      this.posted[i] = true;
+    for (let i = 0; i < this.workers; i++) {
+      if (Atomics.load(this.words, SERVING + i) === 1) continue;
+      Atomics.store(this.words, SERVING + i, 1);
       const payload: ServePayload = {
         memory: this.heap.memory,
         heapId: this.heap.id,
@@ -159,11 +176,9 @@ export class SimdTeam {
         thread: i + 1,
         spinMs: this.spinMs,
       };
-      this.pool!.run(SERVE_TASK, payload).then(
-        () => (this.posted[i] = false),
-        () => (this.posted[i] = false),
-      );
-    });
+      // A task that failed (a worker unable to run the kernels) is posted again at the next job.
+      this.pool!.run(SERVE_TASK, payload).catch(() => Atomics.store(this.words, SERVING + i, 0));
+    }
   }
 }
 
@@ -204,6 +219,7 @@ function work(
 ): unknown {
   let error: unknown;
   const fromBack = (thread & 1) === 1;
+  let joined = thread === 0;
   for (;;) {
     const claim = Atomics.load(words, CLAIM);
     if (claim >>> GENERATION_SHIFT !== generation) return error;
@@ -214,6 +230,10 @@ function work(
     const total = Atomics.load(words, TOTAL);
     if (front + back >= total) return error;
     const chunk = fromBack ? total - 1 - back : front;
+    if (!joined) {
+      joined = true;
+      Atomics.add(words, JOINED, 1);
+    }
     try {
       JOBS[words[KIND]](heap, params, chunk, thread);
     } catch (thrown) {
@@ -238,7 +258,7 @@ function spin(done: () => boolean, ms: number): boolean {
  * between, and returns once no job has come for a while.
  */
 export function serve(heap: SimdHeap, control: number, thread: number, spinMs: number): void {
-  const words = heap.ints(control, CONTROL_BYTES / 4);
+  const words = heap.ints(control, SERVING + thread);
   const params = paramsAt(heap, control);
   for (;;) {
     let claim = Atomics.load(words, CLAIM);
@@ -255,6 +275,9 @@ export function serve(heap: SimdHeap, control: number, thread: number, spinMs: n
         claim >>> GENERATION_SHIFT === generation && ((claim >>> FRONT_SHIFT) & CHUNK_MASK) === 0;
     }
     if (!callerAway && spin(() => Atomics.load(words, CLAIM) !== claim, spinMs)) continue;
-    if (Atomics.wait(words, CLAIM, claim, IDLE_MS) === "timed-out") return;
+    if (Atomics.wait(words, CLAIM, claim, IDLE_MS) === "timed-out") {
+      Atomics.store(words, SERVING + thread - 1, 0);
+      return;
+    }
   }
 }
