@@ -77,8 +77,8 @@ const CHUNKS_PER_THREAD = 4;
 /**
  * The farthest apart (bytes) rows of a strided B may be for the kernel to read them in place:
  * past a page, each depth step of a tile touches another page (a 1 × 1 convolution's input
- * channels on a large plane), and packing the chunk's panels first is faster (mobilenet_v2:
- * 2.5–3.5 % per image, both threads).
+ * channels on a large plane), and packing the chunk's panels first is faster (mobilenet_v2 on
+ * two threads: up to 3.5 % per image).
  */
 const IN_PLACE_MAX_ROW_BYTES = 4096;
 

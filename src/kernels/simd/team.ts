@@ -8,8 +8,9 @@
  * the values op after op, so it reads what it wrote itself, in its own core's cache. Workers
  * serve through a long-running pool task that sleeps on the control block between jobs and
  * leaves after a moment without work, so an idle program holds no thread; a word per worker
- * says whether it is serving, so the next job posts it again however soon after it left. Which thread
- * computes a chunk never changes its values: results are the same with any number of threads.
+ * says whether it is serving, so the next job posts it again however soon after it left.
+ * Which thread computes a chunk never changes its values: results are the same with any number
+ * of threads.
  */
 import type { TaskPool } from "../../parallel/task-pool.js";
 import type { SimdHeap } from "./heap.js";
