@@ -166,8 +166,8 @@ export function runGemm(team: SimdTeam, job: GemmJob): void {
   let panelsPerChunk = Math.max(1, Math.min(columnPanels, Math.floor(budget / panelBytes)));
   if (!aLarger) panelsPerChunk = Math.min(panelsPerChunk, Math.ceil(columnPanels / aim));
   let columnChunks = Math.ceil(columnPanels / panelsPerChunk);
-  // Each row chunk packs its own copy of B, unless B is read in place (packed panels, rows):
-  // then rows split only as far as the threads need.
+  // Each row chunk packs its own copy of B, unless B is read in place (packed panels, or rows
+  // near each other): then rows split only as far as the threads need.
   const source = job.b;
   const inPlace = readsInPlace(source);
   const rowAim = aLarger && !inPlace ? team.threads : aim;
@@ -196,9 +196,9 @@ export function runGemm(team: SimdTeam, job: GemmJob): void {
   ints[G.b] = source.at;
   ints[G.rowStride] =
     source.kind === "strided" ? source.rowStride : source.kind === "patches" ? source.origins : 0;
-  ints[G.inPlace] = inPlace ? 1 : 0;
   ints[G.colStride] =
     source.kind === "strided" ? source.colStride : source.kind === "patches" ? source.taps : 0;
+  ints[G.inPlace] = inPlace ? 1 : 0;
   ints[G.panelsPerChunk] = panelsPerChunk;
   ints[G.rowPanelsPerChunk] = rowPanelsPerChunk;
   ints[G.columnChunks] = columnChunks;
