@@ -65,7 +65,11 @@ class ProgramChecker {
       for (const input of fn.inputs) this.define(input, scope, label);
       const specializations = Object.entries(fn.blockSpecializations);
       if (specializations.length === 0) throw new FormatError(label, "has no block");
-      for (const [, block] of specializations) await this.block(block, scope, label);
+      for (const [, block] of specializations) {
+        // Core ML compiles no function that returns nothing, and there is nothing to predict.
+        if (block.outputs.length === 0) throw new FormatError(label, "returns no outputs");
+        await this.block(block, scope, label);
+      }
     }
   }
 

@@ -81,6 +81,11 @@ test("a name used before it is defined, or an empty one, is refused naming the o
     await mutated((block) => (block.outputs[0] = "missing")),
     /block output "missing" is not defined/,
   );
+  // Fuzz seed 9191 case 476: predict exited 0 and wrote nothing.
+  await assertRefused(
+    await mutated((block) => (block.outputs = [])),
+    /function main: returns no outputs/,
+  );
 });
 
 test("a const without outputs or value is refused", async () => {
