@@ -7,7 +7,7 @@
  * fifth of the run. Subclasses start workers and post to them. With `size` 0 every task runs
  * inline on the calling thread; so does every job once a worker has failed to start (with one
  * warning), since a host that cannot start one worker (a missing or blocked script, say) will
- * not start the next.
+ * not start the next; a serve loop, which would block the calling thread, is then refused.
  */
 import {
   errorFromReply,
@@ -99,31 +99,46 @@ export abstract class QueuedPool<W> implements TaskPool {
       for (const job of this.queue.splice(0)) this.runInline(job);
       return;
     }
-    // Idle workers first, then a job ahead for each once every worker is running (a job held
-    // ahead must not wait while a worker that is still starting could take it), never behind
-    // or as a task that holds its worker until its own work runs out, but for one such task
-    // behind another of its kind: a SIMD team posts a worker's serve loop again only once the
-    // last one has left it, and must not wait for the calling thread to read that reply.
-    const everyWorkerRunning =
-      this.slots.length === this.size && this.slots.every((slot) => slot.ready);
-    for (let held = 0; held < (everyWorkerRunning ? JOBS_PER_WORKER : 1); held++) {
-      for (const slot of this.slots) {
-        if (this.queue.length === 0) break;
-        if (!slot.ready || slot.jobs.length > held) continue;
-        if (held > 0 && !mayWaitBehind(this.queue[0], slot.jobs)) continue;
-        const job = this.queue.shift()!;
-        slot.jobs.push(job);
-        const { payload, transfer } = job.prepare();
-        this.post(slot.worker, job.task, payload, transfer);
-      }
-    }
-    // Jobs left over start workers, one for each job not already waiting for one to start.
-    let starting = this.slots.filter((slot) => !slot.ready).length;
+    this.handOut();
+    // Jobs left over start workers, one for each job no starting worker is free to take.
+    const before = this.slots.length;
+    let starting = this.slots.filter((slot) => !slot.ready && slot.jobs.length === 0).length;
     while (this.queue.length > starting && this.slots.length < this.size) {
       this.spawn();
       starting++;
     }
+    if (this.slots.length > before) this.handOut();
     this.idle();
+  }
+
+  /**
+   * Posts queued jobs in order: to idle workers first, then one held ahead by each worker once
+   * every worker is running (a job held ahead must not wait while a worker that is still
+   * starting could take it), never behind a task that holds its worker until its own work runs
+   * out (a serve loop) nor as one, but for a serve loop behind another: a SIMD team posts a
+   * worker's serve loop again only once the last one has left it, and must not wait for the
+   * calling thread to read that reply. For the same reason a serve loop also goes to a worker
+   * still starting, which runs it once up: a caller predicting in a loop right after loading a
+   * program never let its event loop read the worker's "ready", and ran every prediction on
+   * one thread (mobilenet_v2: 15.6 ms per image instead of 9.4).
+   */
+  private handOut(): void {
+    const everyWorkerRunning =
+      this.slots.length === this.size && this.slots.every((slot) => slot.ready);
+    for (let held = 0; held < JOBS_PER_WORKER; held++) {
+      for (const slot of this.slots) {
+        if (this.queue.length === 0) return;
+        const next = this.queue[0];
+        const serveLoop = RESIDENT_TASKS.has(next.task);
+        if (slot.jobs.length > held || (!slot.ready && !serveLoop)) continue;
+        const mayHold = (everyWorkerRunning || serveLoop) && mayWaitBehind(next, slot.jobs);
+        if (held > 0 && !mayHold) continue;
+        this.queue.shift();
+        slot.jobs.push(next);
+        const { payload, transfer } = next.prepare();
+        this.post(slot.worker, next.task, payload, transfer);
+      }
+    }
   }
 
   /** Starts every worker now, ahead of any job: they boot while the caller prepares its jobs. */
@@ -133,6 +148,11 @@ export abstract class QueuedPool<W> implements TaskPool {
   }
 
   private runInline(job: Job): void {
+    // A serve loop on the calling thread would block it waiting for jobs only it can post.
+    if (RESIDENT_TASKS.has(job.task)) {
+      job.reject(new Error(`task ${job.task} needs a worker`));
+      return;
+    }
     runTask(job.task, job.prepare().payload as never).then(job.resolve, job.reject);
   }
 

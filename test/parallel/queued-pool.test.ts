@@ -28,6 +28,11 @@ class RecordingPool extends QueuedPool<number> {
     this.receive(this.slots[i], ready ? { ready: true } : { ok: true, value: undefined });
   }
 
+  /** Worker `i` fails (before it said it had started, unless it had). */
+  fail(i: number): void {
+    this.lose(this.slots[i], new Error("no worker here"));
+  }
+
   get started(): number {
     return this.slots.length;
   }
@@ -112,4 +117,31 @@ test("a serve loop is posted at once behind another serve loop, which has left i
   assert.deepEqual(pool.posted, ["serve", "serve again", "a"]);
   pool.reply(0);
   await job;
+});
+
+test("a serve loop goes to a worker still starting; other jobs wait until it is up", async () => {
+  const pool = new RecordingPool(2);
+  const serving = pool.run("simdServe", "serve");
+  assert.deepEqual(pool.posted, ["serve"]);
+  const job = pool.run("palettizeGroups", "a");
+  assert.deepEqual(pool.posted, ["serve"]);
+  assert.equal(pool.started, 2);
+  pool.reply(1, true);
+  assert.deepEqual(pool.posted, ["serve", "a"]);
+  assert.deepEqual(pool.postedTo, [0, 1]);
+  pool.reply(0, true);
+  pool.reply(0);
+  pool.reply(1);
+  await Promise.all([serving, job]);
+});
+
+test("a serve loop is refused, not run on the calling thread, once workers cannot start", async () => {
+  const warnings: string[] = [];
+  const pool = new RecordingPool(1, (message) => warnings.push(message));
+  const serving = pool.run("simdServe", "serve");
+  pool.fail(0);
+  await assert.rejects(serving, /no worker here/);
+  assert.equal(warnings.length, 1);
+  await assert.rejects(pool.run("simdServe", "serve again"), /simdServe needs a worker/);
+  assert.deepEqual(pool.posted, ["serve"]);
 });
