@@ -1,14 +1,15 @@
 /**
  * Checks the neural networks of a model before anything runs on them: every blob a layer reads
  * is a model input or made by a layer before it (in its network or an enclosing one), every
- * layer has a name and outputs, and its quantized weights' parameters can be read. The interface's feature sizes are checked too
+ * layer has a name and outputs, and its weights can be read: quantized ones with parameters that
+ * can be read, raw bytes only in a custom layer. The interface's feature sizes are checked too
  * (format/description.ts). After it, the interpreter may trust layer wiring.
  */
 import type { NeuralNetworkLayer } from "../format/gen/NeuralNetwork_pb.js";
 import type { MLModel } from "../format/ml-model.js";
 import { checkFeatureDescriptions } from "../format/description.js";
 import { FormatError } from "../errors.js";
-import { checkQuantizedParams } from "./dequantize.js";
+import { checkQuantizedParams, weightStorage } from "./dequantize.js";
 import { layerWeightFields, nestedNetworks, neuralNetworksIn } from "./walk.js";
 
 const validated = new WeakSet<object>();
@@ -19,6 +20,14 @@ function checkLayers(layers: readonly NeuralNetworkLayer[], scope: Set<string>, 
     const label = `${where}: layer "${layer.name}"${layer.layer.case ? ` (${layer.layer.case})` : ""}`;
     if (layer.layer.case === undefined) throw new FormatError(label, "has no layer parameters");
     for (const { field, params } of layerWeightFields(layer)) {
+      // Commands keep weights they do not compress as they are: one no layer can read would
+      // reach their output.
+      if (layer.layer.case !== "custom" && weightStorage(params).kind === "raw") {
+        throw new FormatError(
+          `${label} ${field}`,
+          "holds raw bytes without quantization parameters (only a custom layer's may)",
+        );
+      }
       checkQuantizedParams(params, `${label} ${field}`);
     }
     for (const input of layer.input) {

@@ -12,6 +12,8 @@ import { loadModel, MLModel } from "../../src/format/model.js";
 import { FormatError } from "../../src/errors.js";
 import { validateProgram } from "../../src/program/validate.js";
 import { validateNeuralNetworks } from "../../src/neural/validate.js";
+import { weightStorage } from "../../src/neural/dequantize.js";
+import { layerWeightFields } from "../../src/neural/walk.js";
 import { Interpreter } from "../../src/runtime/interpreter.js";
 import { FIXTURES } from "../support/paths.js";
 
@@ -135,6 +137,26 @@ test("literal sizes must agree with the data, checked before allocating", async 
       weight.value.value.offset = 7n;
     }),
     /offset is outside|bad metadata sentinel/,
+  );
+});
+
+test("neural networks: raw weight bytes without quantization parameters are refused outside custom layers", async () => {
+  const model = await loadModel(NEURAL);
+  const broken = clone(ModelSchema, model.spec);
+  if (broken.Type.case !== "neuralNetwork") throw new Error("not a neural network");
+  const found = broken.Type.value.layers
+    .flatMap((layer) => layerWeightFields(layer).map((weight) => ({ layer, ...weight })))
+    .find(({ params }) => weightStorage(params).kind === "float32");
+  if (!found) throw new Error("the fixture has no float weight");
+  // Its float32 values as bytes, as if a quantized weight had lost its parameters.
+  found.params.rawValue = new Uint8Array(Float32Array.from(found.params.floatValue).buffer);
+  found.params.floatValue = [];
+  assert.throws(
+    () => validateNeuralNetworks(new MLModel(broken, new Map(), undefined, "nn.mlmodel")),
+    (error: unknown) =>
+      error instanceof FormatError &&
+      error.message.startsWith(`nn.mlmodel: layer "${found.layer.name}"`) &&
+      /holds raw bytes without quantization parameters/.test(error.message),
   );
 });
 
