@@ -10,26 +10,37 @@ import type { MLModel } from "../format/ml-model.js";
 import { checkFeatureDescriptions } from "../format/description.js";
 import { FormatError } from "../errors.js";
 import { checkQuantizedParams, weightStorage } from "./dequantize.js";
-import { layerWeightFields, nestedNetworks, neuralNetworksIn } from "./walk.js";
+import { layerWeightFields, nestedNetworks, neuralNetworksIn, walkLayers } from "./walk.js";
 
 const validated = new WeakSet<object>();
+
+/** A layer's name and kind, as messages name it. */
+function layerLabel(where: string, layer: NeuralNetworkLayer): string {
+  return `${where}: layer "${layer.name}"${layer.layer.case ? ` (${layer.layer.case})` : ""}`;
+}
+
+/**
+ * Checks that each weight of `layer` can be read: passes keep the weights they do not compress
+ * as they are, and one no layer can read would reach their output.
+ */
+function checkWeights(layer: NeuralNetworkLayer, label: string): void {
+  for (const { field, params } of layerWeightFields(layer)) {
+    if (layer.layer.case !== "custom" && weightStorage(params).kind === "raw") {
+      throw new FormatError(
+        `${label} ${field}`,
+        "holds raw bytes without quantization parameters (only a custom layer's may)",
+      );
+    }
+    checkQuantizedParams(params, `${label} ${field}`);
+  }
+}
 
 /** Checks `layers` in order, with `scope` the blobs defined so far; adds what they define. */
 function checkLayers(layers: readonly NeuralNetworkLayer[], scope: Set<string>, where: string) {
   for (const layer of layers) {
-    const label = `${where}: layer "${layer.name}"${layer.layer.case ? ` (${layer.layer.case})` : ""}`;
+    const label = layerLabel(where, layer);
     if (layer.layer.case === undefined) throw new FormatError(label, "has no layer parameters");
-    for (const { field, params } of layerWeightFields(layer)) {
-      // Commands keep weights they do not compress as they are: one no layer can read would
-      // reach their output.
-      if (layer.layer.case !== "custom" && weightStorage(params).kind === "raw") {
-        throw new FormatError(
-          `${label} ${field}`,
-          "holds raw bytes without quantization parameters (only a custom layer's may)",
-        );
-      }
-      checkQuantizedParams(params, `${label} ${field}`);
-    }
+    checkWeights(layer, label);
     for (const input of layer.input) {
       if (!scope.has(input)) {
         const name = input === "" ? "an empty name" : `"${input}"`;
@@ -58,4 +69,14 @@ export function validateNeuralNetworks(model: MLModel): void {
     checkLayers(network.layers, scope, at);
   }
   validated.add(model.spec);
+}
+
+/** Checks only that every weight of every neural network in `model` can be read (see checkWeights). */
+export function validateNeuralNetworkWeights(model: MLModel): void {
+  if (validated.has(model.spec)) return;
+  const where = model.sourcePath ?? "model";
+  for (const { modelPath, network } of neuralNetworksIn(model.spec)) {
+    const at = modelPath.length > 0 ? `${where}: ${modelPath.join("/")}` : where;
+    for (const { layer } of walkLayers(network)) checkWeights(layer, layerLabel(at, layer));
+  }
 }

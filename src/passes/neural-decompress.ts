@@ -9,6 +9,7 @@ import type { WeightParams } from "../format/gen/NeuralNetwork_pb.js";
 import type { MLModel } from "../format/model.js";
 import { dequantizeWeightParams, weightStorage } from "../neural/dequantize.js";
 import { fieldLayout } from "../neural/weights.js";
+import { validateNeuralNetworkWeights } from "../neural/validate.js";
 import { layerWeightFields, neuralNetworksIn, walkLayers } from "../neural/walk.js";
 
 /** Whether `model` holds any neural network (itself or nested in pipelines). */
@@ -20,6 +21,7 @@ export async function decompressNeuralNetwork(
   model: MLModel,
   onDecompressed?: (weight: DecompressedOp) => void,
 ): Promise<MLModel> {
+  validateNeuralNetworkWeights(model);
   const spec = clone(ModelSchema, model.spec);
   for (const { network } of neuralNetworksIn(spec)) {
     for (const { layer } of walkLayers(network)) {

@@ -46,6 +46,7 @@ import {
 } from "../neural/selectors.js";
 import { nestedNetworks, neuralNetworkOf, neuralNetworksIn, walkLayers } from "../neural/walk.js";
 import { neuralNetworkWeights } from "../neural/weights.js";
+import { validateNeuralNetworkWeights } from "../neural/validate.js";
 import { OWN_POOL_MINIMUM_BYTES, type TaskPool } from "../parallel/task-pool.js";
 import { createDefaultPool } from "../parallel/default-pool.js";
 import { fuseBeforeQuantization } from "./neural-fuse.js";
@@ -271,6 +272,7 @@ export async function quantizeWeights(
 }
 
 async function quantizeWith(model: MLModel, options: QuantizeWeightsOptions): Promise<MLModel> {
+  validateNeuralNetworkWeights(model);
   const settings = validate(model, options);
   const spec = clone(ModelSchema, model.spec);
   // Fields are rewritten independently; only k-means clustering is asynchronous.

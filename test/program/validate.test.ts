@@ -13,6 +13,8 @@ import { FormatError } from "../../src/errors.js";
 import { validateProgram } from "../../src/program/validate.js";
 import { validateNeuralNetworks } from "../../src/neural/validate.js";
 import { weightStorage } from "../../src/neural/dequantize.js";
+import { decompressWeights } from "../../src/passes/decompress.js";
+import { quantizeWeights } from "../../src/passes/neural-quantize.js";
 import { layerWeightFields } from "../../src/neural/walk.js";
 import { Interpreter } from "../../src/runtime/interpreter.js";
 import { FIXTURES } from "../support/paths.js";
@@ -140,9 +142,8 @@ test("literal sizes must agree with the data, checked before allocating", async 
   );
 });
 
-test("neural networks: raw weight bytes without quantization parameters are refused outside custom layers", async () => {
-  const model = await loadModel(NEURAL);
-  const broken = clone(ModelSchema, model.spec);
+test("neural networks: raw weight bytes without quantization parameters are refused outside custom layers, by passes too", async () => {
+  const broken = clone(ModelSchema, (await loadModel(NEURAL)).spec);
   if (broken.Type.case !== "neuralNetwork") throw new Error("not a neural network");
   const found = broken.Type.value.layers
     .flatMap((layer) => layerWeightFields(layer).map((weight) => ({ layer, ...weight })))
@@ -151,13 +152,15 @@ test("neural networks: raw weight bytes without quantization parameters are refu
   // Its float32 values as bytes, as if a quantized weight had lost its parameters.
   found.params.rawValue = new Uint8Array(Float32Array.from(found.params.floatValue).buffer);
   found.params.floatValue = [];
-  assert.throws(
-    () => validateNeuralNetworks(new MLModel(broken, new Map(), undefined, "nn.mlmodel")),
-    (error: unknown) =>
-      error instanceof FormatError &&
-      error.message.startsWith(`nn.mlmodel: layer "${found.layer.name}"`) &&
-      /holds raw bytes without quantization parameters/.test(error.message),
-  );
+  const refused = (error: unknown) =>
+    error instanceof FormatError &&
+    error.message.startsWith(`nn.mlmodel: layer "${found.layer.name}"`) &&
+    /holds raw bytes without quantization parameters/.test(error.message);
+  const model = () => new MLModel(broken, new Map(), undefined, "nn.mlmodel");
+  assert.throws(() => validateNeuralNetworks(model()), refused);
+  // The passes keep weights they do not change as they are: they refuse it too.
+  await assert.rejects(decompressWeights(model()), refused);
+  await assert.rejects(quantizeWeights(model(), { nbits: 8 }), refused);
 });
 
 test("neural networks: every blob a layer reads is made before it; image sizes are sizes", async () => {
