@@ -57,13 +57,20 @@ function checkLayers(layers: readonly NeuralNetworkLayer[], scope: Set<string>, 
   }
 }
 
+/** The neural networks of `model`, each with where messages say it is. */
+function* networksWithPlace(model: MLModel) {
+  const where = model.sourcePath ?? "model";
+  for (const found of neuralNetworksIn(model.spec)) {
+    const path = found.modelPath;
+    yield { ...found, at: path.length > 0 ? `${where}: ${path.join("/")}` : where };
+  }
+}
+
 /** Validates the interface and every neural network of `model` once. */
 export function validateNeuralNetworks(model: MLModel): void {
   if (validated.has(model.spec)) return;
-  const where = model.sourcePath ?? "model";
-  checkFeatureDescriptions(model.spec, where);
-  for (const { model: nested, modelPath, network } of neuralNetworksIn(model.spec)) {
-    const at = modelPath.length > 0 ? `${where}: ${modelPath.join("/")}` : where;
+  checkFeatureDescriptions(model.spec, model.sourcePath ?? "model");
+  for (const { model: nested, network, at } of networksWithPlace(model)) {
     // Pipeline stages also read the outputs of earlier stages, which are their own inputs here.
     const scope = new Set((nested.description?.input ?? []).map((f) => f.name));
     checkLayers(network.layers, scope, at);
@@ -74,9 +81,7 @@ export function validateNeuralNetworks(model: MLModel): void {
 /** Checks only that every weight of every neural network in `model` can be read (see checkWeights). */
 export function validateNeuralNetworkWeights(model: MLModel): void {
   if (validated.has(model.spec)) return;
-  const where = model.sourcePath ?? "model";
-  for (const { modelPath, network } of neuralNetworksIn(model.spec)) {
-    const at = modelPath.length > 0 ? `${where}: ${modelPath.join("/")}` : where;
+  for (const { network, at } of networksWithPlace(model)) {
     for (const { layer } of walkLayers(network)) checkWeights(layer, layerLabel(at, layer));
   }
 }
