@@ -295,6 +295,13 @@ export class NeuralNetworkInterpreter {
         );
       }
       s.outputs.forEach((name, i) => {
+        // A result whose data its shape does not describe would reach the outputs as such.
+        if (elementCount([...results[i].shape]) !== results[i].data.length) {
+          throw new ModelRunError(
+            `layer "${s.name}"`,
+            new Error(`made [${results[i].shape.join(",")}] from ${results[i].data.length} values`),
+          );
+        }
         blobs.set(name, results[i]);
         const value = { dtype: "fp32" as const, shape: results[i].shape, data: results[i].data };
         observe?.(name, value, s);

@@ -508,6 +508,31 @@ test("concat, channel-last flatten, broadcast add, scaled multiply, upsampling a
   assertClose(out.emb.data as Float32Array, [3 + 0.5, 6 + 0.25], "emb");
 });
 
+test("an embedding of no indices is a [0, channels] blob, its shape matching its data", () => {
+  const spec = network(
+    { ids: [1] },
+    [
+      {
+        name: "emb",
+        input: ["ids"],
+        output: ["emb"],
+        layer: {
+          case: "embedding",
+          value: { inputDim: 3n, outputChannels: 2n, weights: weights([1, 2, 3, 4, 5, 6]) },
+        },
+      },
+    ],
+    ["emb"],
+  );
+  // Exact mapping: inputs come in the shape given, [0] included.
+  if (spec.Type.case !== "neuralNetwork") throw new Error("not a neural network");
+  spec.Type.value.arrayInputShapeMapping = 1;
+  // Fuzz seed 9797 case 1622: the output claimed [2] over no values, and predict wrote it.
+  const out = run(spec, { ids: { shape: [0], values: [] } });
+  assert.deepEqual(out.emb.shape, [0, 2]);
+  assert.equal(out.emb.data.length, 0);
+});
+
 test("a layer the interpreter cannot run is named before anything runs", () => {
   const spec = network(
     { x: [4] },

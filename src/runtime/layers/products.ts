@@ -100,9 +100,12 @@ const embedding: LayerCompiler = (layer) => {
   const bias = p.hasBias ? weightValues(layer, "bias", p.bias, channels) : undefined;
   return ([x]) => {
     const data = lookup(layer, x.data, table, channels, vocabulary, bias);
-    if (x.shape.length >= 3) return { shape: [...x.shape.slice(0, -3), channels, 1, 1], data };
-    // Lower ranks (outside the specification): a vector per index.
-    return { shape: x.data.length > 1 ? [x.data.length, channels] : [channels], data };
+    const indexAxes = x.shape.slice(-3);
+    if (x.shape.length >= 3 && indexAxes.every((d) => d === 1)) {
+      return { shape: [...x.shape.slice(0, -3), channels, 1, 1], data };
+    }
+    // Other shapes (outside the specification): a vector per index.
+    return { shape: x.data.length === 1 ? [channels] : [x.data.length, channels], data };
   };
 };
 
